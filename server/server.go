@@ -1,0 +1,181 @@
+// Package server is fieldsync's HTTP transport on Fiber v2: it authenticates
+// the caller, decodes requests, calls the sync engine and encodes replies,
+// and serves health, readiness, metrics and the public key set.
+//
+// It owns nothing but the HTTP mapping: rules live in package sync, storage
+// in the store adapters. It depends on small interfaces declared here, so it
+// never imports a store or the JWT library.
+package server
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"github.com/prometheus/client_golang/prometheus"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// Syncer is the part of the sync engine the server calls.
+type Syncer interface {
+	Push(ctx context.Context, actor engine.Actor, req engine.PushRequest) ([]engine.Outcome, error)
+	Pull(ctx context.Context, actor engine.Actor, req engine.PullRequest) (engine.PullResult, error)
+}
+
+// Verifier authenticates bearer tokens and publishes the keys that sign them.
+type Verifier interface {
+	Verify(token string) (engine.Actor, error)
+	JWKS() []byte
+}
+
+// Pinger reports whether the store can serve requests.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Config wires a Server.
+type Config struct {
+	Sync        Syncer
+	Auth        Verifier
+	Store       Pinger
+	Schemas     []byte // the GET /v1/schemas document
+	Logger      *slog.Logger
+	Registry    *prometheus.Registry // where the server registers its metrics
+	Version     string
+	MaxBody     int           // request body limit in bytes
+	CallTimeout time.Duration // budget of one engine call; the client disconnecting does not cancel it
+}
+
+// DefaultMaxBody is the documented default request body limit.
+const DefaultMaxBody = 4 << 20
+
+// Server is the HTTP server.
+type Server struct {
+	cfg     Config
+	app     *fiber.App
+	metrics *metrics
+	log     *slog.Logger
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = DefaultMaxBody
+	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, metrics: newMetrics(cfg.Registry)}
+	s.app = fiber.New(fiber.Config{
+		AppName:               "fieldsync",
+		BodyLimit:             cfg.MaxBody,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		ReadTimeout:           60 * time.Second,
+		WriteTimeout:          60 * time.Second,
+		IdleTimeout:           120 * time.Second,
+	})
+	s.app.Use(requestid.New())
+	s.app.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c *fiber.Ctx, e any) {
+		s.log.Error("panic", "request_id", requestID(c), "panic", e)
+	}}))
+	s.app.Use(s.observe)
+	s.app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}))
+
+	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.app.Get("/readyz", s.ready)
+	s.app.Get("/metrics", s.metrics.handler(cfg.Registry))
+	s.app.Get("/.well-known/jwks.json", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		c.Set(fiber.HeaderCacheControl, "public, max-age=300")
+		return c.Send(cfg.Auth.JWKS())
+	})
+	s.app.Get("/version", func(c *fiber.Ctx) error {
+		return c.JSON(fiber.Map{"version": cfg.Version, "protocol": engine.ProtocolVersion})
+	})
+
+	v1 := s.app.Group("/v1")
+	v1.Get("/schemas", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(cfg.Schemas)
+	})
+	v1.Post("/sync/push", s.authenticate, s.push)
+	v1.Get("/sync/pull", s.authenticate, s.pull)
+	return s
+}
+
+// App exposes the Fiber app, for tests that drive it with app.Test.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve accepts connections on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits up to the context's
+// deadline for in-flight requests to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if dl, ok := ctx.Deadline(); ok {
+		return s.app.ShutdownWithTimeout(time.Until(dl))
+	}
+	return s.app.ShutdownWithContext(ctx)
+}
+
+func (s *Server) ready(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		s.log.Warn("store not ready", "request_id", requestID(c), "err", err)
+		return engine.Wrap(err, engine.KindUnavailable, engine.CodeUnavailable, "the store is not reachable")
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// actorKey is where authenticate leaves the caller for the handlers.
+const actorKey = "fieldsync.actor"
+
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	h := c.Get(fiber.HeaderAuthorization)
+	if h == "" {
+		return engine.Errorf(engine.KindUnauthorized, engine.CodeUnauthenticated, "", "an Authorization: Bearer <token> header is required")
+	}
+	tok, ok := bearerToken(h)
+	if !ok {
+		return engine.Errorf(engine.KindUnauthorized, engine.CodeUnauthenticated, "", "the Authorization header must be \"Bearer <token>\"")
+	}
+	actor, err := s.cfg.Auth.Verify(tok)
+	if err != nil {
+		return err
+	}
+	c.Locals(actorKey, actor)
+	return c.Next()
+}
+
+func bearerToken(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	return strings.TrimSpace(h[len(prefix):]), true
+}
+
+func actorOf(c *fiber.Ctx) engine.Actor {
+	a, _ := c.Locals(actorKey).(engine.Actor)
+	return a
+}
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals(requestid.ConfigDefault.ContextKey).(string)
+	return id
+}

@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// migrations are applied in order, each in its own transaction, and recorded
+// in schema_migrations. Never edit a released migration: add a new one.
+var migrations = []string{
+	// 1: documents, the per-scope change feed, the mutation log, server metadata.
+	`
+CREATE TABLE meta (
+	key   TEXT PRIMARY KEY,
+	value BLOB NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta(key, value) VALUES ('seq', 0);
+
+-- The latest state of every document; a delete leaves a tombstone (deleted = 1, no body).
+CREATE TABLE docs (
+	org        TEXT NOT NULL,
+	coll       TEXT NOT NULL,
+	id         TEXT NOT NULL,
+	owner      TEXT NOT NULL,
+	version    INTEGER NOT NULL,
+	seq        INTEGER NOT NULL,
+	deleted    INTEGER NOT NULL,
+	body       BLOB,
+	fields     BLOB NOT NULL,   -- JSON: field -> {v, d}
+	feed       BLOB NOT NULL,   -- JSON: scope -> {s: seq of its feed row, r: revoked}
+	updated_at INTEGER NOT NULL, -- unix milliseconds
+	updated_by TEXT NOT NULL,
+	PRIMARY KEY (org, coll, id)
+) WITHOUT ROWID;
+
+-- One row per (scope, document): the document's latest change under that
+-- scope. Keyed by seq so a pull is one ordered range scan of one scope.
+CREATE TABLE feed (
+	org     TEXT NOT NULL,
+	scope   TEXT NOT NULL,
+	seq     INTEGER NOT NULL,
+	coll    TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	revoked INTEGER NOT NULL,
+	PRIMARY KEY (org, scope, seq, coll, id)
+) WITHOUT ROWID;
+
+-- Exactly-once: the recorded outcome of every mutation a device sent.
+CREATE TABLE mutations (
+	org     TEXT NOT NULL,
+	usr     TEXT NOT NULL,
+	device  TEXT NOT NULL,
+	mid     TEXT NOT NULL,
+	outcome BLOB NOT NULL,
+	at      INTEGER NOT NULL,
+	PRIMARY KEY (org, usr, device, mid)
+) WITHOUT ROWID;
+`,
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("sqlite: create schema_migrations: %w", err)
+	}
+	var have int
+	if err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+		return fmt.Errorf("sqlite: read schema version: %w", err)
+	}
+	if have > len(migrations) {
+		return fmt.Errorf("sqlite: the database is at schema version %d, newer than this binary knows (%d); upgrade fieldsync", have, len(migrations))
+	}
+	for v := have + 1; v <= len(migrations); v++ {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, migrations[v-1]); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, datetime('now'))`, v); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("sqlite: migration %d: %w", v, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,123 @@
+package sqlite
+
+import (
+	"context"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+const pullSQL = `SELECT f.seq, f.coll, f.id, f.revoked, d.version, d.deleted, d.body
+FROM feed f JOIN docs d ON d.org = f.org AND d.coll = f.coll AND d.id = f.id
+WHERE f.org = ? AND f.scope = ? AND f.seq > ?
+ORDER BY f.seq LIMIT ?`
+
+// Pull implements sync.Store. Each scope is one ordered range scan of the
+// feed's primary key; several scopes are merged by seq here, so the cost
+// stays proportional to the page, never to the organisation.
+//
+// Because every write commits in seq order through the single writer, a
+// reader's snapshot always holds a gap-free prefix of the sequence: no change
+// with a lower seq can commit after this read.
+func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error) {
+	if q.Limit <= 0 {
+		return nil, false, nil
+	}
+	var lists [][]engine.Change
+	horizon := int64(-1) // no change past it may be delivered: a cut list may hide rows beyond it
+	for _, scope := range q.Scopes {
+		l, cut, err := s.pullScope(ctx, q, scope)
+		if err != nil {
+			return nil, false, err
+		}
+		if cut && (horizon < 0 || l[len(l)-1].Seq < horizon) {
+			horizon = l[len(l)-1].Seq
+		}
+		lists = append(lists, l)
+	}
+	return mergePage(lists, q.Limit, q.MaxBytes, horizon)
+}
+
+// pullScope reads one scope's feed after q.After: up to q.Limit+1 changes,
+// or fewer when the byte budget is crossed, plus one change past it. cut
+// says whether the scope has rows beyond the last one returned.
+func (s *Store) pullScope(ctx context.Context, q engine.PullQuery, scope string) (out []engine.Change, cut bool, err error) {
+	// One row more than the page tells whether more remain.
+	rows, err := s.r.QueryContext(ctx, pullSQL, q.Org, scope, q.After, q.Limit+1)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	defer rows.Close()
+	out = make([]engine.Change, 0, min(q.Limit+1, 1024))
+	bytes := 0
+	for rows.Next() {
+		var c engine.Change
+		var revoked, deleted int
+		if err := rows.Scan(&c.Seq, &c.Collection, &c.ID, &revoked, &c.Version, &deleted, &c.Body); err != nil {
+			return nil, false, translate(err)
+		}
+		c.Evicted, c.Deleted = revoked != 0, deleted != 0
+		if c.Evicted || c.Deleted {
+			c.Body = nil
+		}
+		out = append(out, c)
+		bytes += len(c.Body)
+		if q.MaxBytes > 0 && bytes > q.MaxBytes {
+			// Past the byte budget: stop reading; whether rows remain is
+			// all the caller needs to know.
+			return out, rows.Next(), translate(rows.Err())
+		}
+	}
+	return out, len(out) > q.Limit, translate(rows.Err())
+}
+
+// mergePage merges per-scope lists (each sorted by seq) into one page: seq
+// order, one change per document (a visible copy beats an eviction of the
+// same change), at most limit changes and stopping after the change that
+// crosses maxBytes, and never past horizon (when >= 0).
+func mergePage(lists [][]engine.Change, limit, maxBytes int, horizon int64) ([]engine.Change, bool, error) {
+	if len(lists) == 1 {
+		l := lists[0]
+		n, bytes := 0, 0
+		for n < len(l) && n < limit && (maxBytes <= 0 || bytes <= maxBytes) {
+			bytes += len(l[n].Body)
+			n++
+		}
+		return l[:n], n < len(l) || horizon >= 0, nil
+	}
+	type key struct{ coll, id string }
+	pos := make([]int, len(lists))
+	var page []engine.Change
+	seen := map[key]int{}
+	bytes := 0
+	for {
+		best := -1
+		for i, l := range lists {
+			if pos[i] < len(l) && (best < 0 || l[pos[i]].Seq < lists[best][pos[best]].Seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return page, horizon >= 0, nil
+		}
+		c := lists[best][pos[best]]
+		if horizon >= 0 && c.Seq > horizon {
+			return page, true, nil
+		}
+		k := key{c.Collection, c.ID}
+		if j, dup := seen[k]; dup && page[j].Seq == c.Seq {
+			if page[j].Evicted && !c.Evicted {
+				bytes += len(c.Body)
+				page[j] = c
+			}
+			pos[best]++
+			continue
+		}
+		if len(page) >= limit || (maxBytes > 0 && bytes > maxBytes) {
+			return page, true, nil
+		}
+		seen[k] = len(page)
+		page = append(page, c)
+		bytes += len(c.Body)
+		pos[best]++
+	}
+}

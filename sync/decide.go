@@ -1,0 +1,305 @@
+package sync
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// prepared is what the engine learned about a mutation before reaching the
+// store: its decoded payload, or why it must be rejected.
+type prepared struct {
+	body   map[string]any             // create: the decoded document
+	fields map[string]any             // update: the decoded new values (nil = remove)
+	raw    map[string]json.RawMessage // update: the values as sent, for conflict reports
+	keys   []string                   // update: field names, sorted for a deterministic merge
+	err    error
+}
+
+func invalidMutation(pointer, format string, args ...any) *Error {
+	return Errorf(KindInvalid, CodeInvalidMutation, pointer, format, args...)
+}
+
+// prepare checks everything about m that does not depend on stored state.
+func (e *Engine) prepare(actor Actor, m *Mutation) (*prepared, error) {
+	if !idPattern.MatchString(m.ID) {
+		return nil, invalidMutation("/mutation_id", "mutation_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+	}
+	if !e.schemas.Has(m.Collection) {
+		return nil, Errorf(KindInvalid, CodeUnknownCollection, "/collection", "unknown collection %q", m.Collection)
+	}
+	if !idPattern.MatchString(m.DocID) {
+		return nil, invalidMutation("/id", "id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+	}
+	if m.BaseVersion < 0 {
+		return nil, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version", "base_version must not be negative")
+	}
+	rules := e.schemas.Rules(m.Collection)
+	p := &prepared{}
+	switch m.Op {
+	case OpCreate:
+		if m.Fields != nil {
+			return nil, invalidMutation("/fields", "a create carries doc, not fields")
+		}
+		if m.BaseVersion != 0 {
+			return nil, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version", "a create has no base_version")
+		}
+		if len(m.Doc) > e.limits.MaxDocBytes {
+			return nil, Errorf(KindInvalid, CodeDocumentTooLarge, "/doc", "document is %d bytes, the limit is %d", len(m.Doc), e.limits.MaxDocBytes)
+		}
+		body, err := decodeObject(m.Doc)
+		if err != nil {
+			return nil, invalidMutation("/doc", "doc must be a JSON object")
+		}
+		keys := make([]string, 0, len(body))
+		for k := range body {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if err := checkWrite(actor, rules, "/doc/", k, body[k]); err != nil {
+				return nil, err
+			}
+		}
+		if v := e.schemas.Validate(m.Collection, body); v != nil {
+			return nil, Errorf(KindInvalid, CodeSchemaViolation, "/doc"+v.Pointer, "%s", v.Message)
+		}
+		p.body = body
+	case OpUpdate:
+		if m.Doc != nil {
+			return nil, invalidMutation("/doc", "an update carries fields, not doc")
+		}
+		if len(m.Fields) == 0 {
+			return nil, invalidMutation("/fields", "an update needs at least one field")
+		}
+		if m.BaseVersion < 1 {
+			return nil, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version", "an update needs the base_version it was edited from (1 or more)")
+		}
+		size := 0
+		p.fields = make(map[string]any, len(m.Fields))
+		p.raw = m.Fields
+		for k, raw := range m.Fields {
+			size += len(k) + len(raw)
+			v, err := decodeValue(raw)
+			if err != nil {
+				return nil, invalidMutation("/fields/"+escapePointer(k), "field value is not valid JSON")
+			}
+			p.fields[k] = v
+			p.keys = append(p.keys, k)
+		}
+		if size > e.limits.MaxDocBytes {
+			return nil, Errorf(KindInvalid, CodeDocumentTooLarge, "/fields", "fields are %d bytes, the limit is %d", size, e.limits.MaxDocBytes)
+		}
+		sort.Strings(p.keys)
+		for _, k := range p.keys {
+			if err := checkWrite(actor, rules, "/fields/", k, p.fields[k]); err != nil {
+				return nil, err
+			}
+		}
+	case OpDelete:
+		if m.Doc != nil || m.Fields != nil {
+			return nil, invalidMutation("/op", "a delete carries neither doc nor fields")
+		}
+	default:
+		return nil, invalidMutation("/op", "op must be create, update or delete, got %q", m.Op)
+	}
+	return p, nil
+}
+
+// checkWrite enforces the schema's write rules for one top-level field.
+func checkWrite(actor Actor, rules map[string]FieldRule, prefix, field string, value any) error {
+	r, ok := rules[field]
+	if !ok {
+		return nil
+	}
+	ptr := prefix + escapePointer(field)
+	if r.ServerOnly {
+		return Errorf(KindForbidden, CodeServerField, ptr, "%s is set by the server only", field)
+	}
+	if len(r.WritableBy) > 0 && !slices.ContainsFunc(r.WritableBy, actor.HasRole) {
+		return Errorf(KindForbidden, CodeFieldNotWritable, ptr, "%s may be written only by %s", field, strings.Join(r.WritableBy, ", "))
+	}
+	if len(r.ClientValues) > 0 {
+		s, _ := value.(string)
+		if !slices.Contains(r.ClientValues, s) {
+			return Errorf(KindForbidden, CodeServerField, ptr, "a device may set %s only to %s; other values are set by the server",
+				field, strings.Join(r.ClientValues, ", "))
+		}
+	}
+	return nil
+}
+
+// decide applies the conflict rules of docs/protocol.md to one mutation.
+func (e *Engine) decide(actor Actor, device string, m *Mutation, p *prepared, cur *Document) (*Document, Outcome) {
+	if p.err != nil {
+		return nil, reject(m.ID, p.err)
+	}
+	if cur != nil && !visibleTo(cur, actor) {
+		// Another user's document: same answer whatever the operation, and
+		// no hint of its content.
+		if m.Op == OpCreate {
+			return nil, reject(m.ID, Errorf(KindConflict, CodeAlreadyExists, "/id", "%s/%s already exists", m.Collection, m.DocID))
+		}
+		return nil, reject(m.ID, Errorf(KindForbidden, CodeForbidden, "/id", "%s/%s is not in your scope", m.Collection, m.DocID))
+	}
+	now := e.now().UTC()
+	switch m.Op {
+	case OpCreate:
+		if cur != nil {
+			return nil, reject(m.ID, Errorf(KindConflict, CodeAlreadyExists, "/id", "%s/%s already exists", m.Collection, m.DocID))
+		}
+		body := m.Doc
+		if applyServerDefaults(m.Collection, p.body) {
+			b, err := json.Marshal(p.body)
+			if err != nil {
+				return nil, reject(m.ID, err)
+			}
+			body = b
+		}
+		fields := make(map[string]FieldMeta, len(p.body))
+		for k := range p.body {
+			fields[k] = FieldMeta{Version: 1, Device: device}
+		}
+		next := &Document{
+			Org: actor.Org, Collection: m.Collection, ID: m.DocID, Owner: actor.User, Version: 1,
+			Body: compactJSON(body), Fields: fields, UpdatedAt: now, UpdatedBy: actor.User,
+		}
+		next.Scopes = documentScopes(m.Collection, next.Owner, p.body)
+		return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
+
+	case OpDelete:
+		if cur == nil {
+			return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
+		}
+		if m.BaseVersion > cur.Version {
+			return nil, reject(m.ID, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version",
+				"base_version %d is newer than the server's version %d", m.BaseVersion, cur.Version))
+		}
+		if cur.Deleted {
+			return nil, Outcome{MutationID: m.ID, Status: StatusApplied, Version: cur.Version}
+		}
+		next := *cur
+		next.Version = cur.Version + 1
+		next.Deleted = true
+		next.Body = nil
+		next.UpdatedAt, next.UpdatedBy = now, actor.User
+		return &next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: next.Version}
+	}
+
+	// OpUpdate.
+	if cur == nil {
+		return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
+	}
+	if cur.Deleted {
+		return nil, reject(m.ID, Errorf(KindConflict, CodeDocumentDeleted, "/id", "%s/%s was deleted", m.Collection, m.DocID))
+	}
+	if m.BaseVersion > cur.Version {
+		return nil, reject(m.ID, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version",
+			"base_version %d is newer than the server's version %d", m.BaseVersion, cur.Version))
+	}
+	body, err := decodeObject(cur.Body)
+	if err != nil {
+		return nil, reject(m.ID, err)
+	}
+	// Another device changed something after the device's base: the device
+	// must learn the resulting document even without a same-field conflict.
+	concurrent := false
+	for _, meta := range cur.Fields {
+		if meta.Version > m.BaseVersion && meta.Device != device {
+			concurrent = true
+			break
+		}
+	}
+	var conflicts []Conflict
+	var applied []string
+	for _, k := range p.keys {
+		if meta, ok := cur.Fields[k]; ok && meta.Version > m.BaseVersion && meta.Device != device {
+			// The value already committed wins; report the device's value.
+			kept, _ := json.Marshal(body[k])
+			conflicts = append(conflicts, Conflict{Field: k, Yours: p.raw[k], Kept: kept, KeptVersion: meta.Version})
+			continue
+		}
+		if err := checkTransition(m.Collection, k, body[k], p.fields[k]); err != nil {
+			return nil, reject(m.ID, err)
+		}
+		applied = append(applied, k)
+	}
+	if len(applied) == 0 {
+		return nil, Outcome{MutationID: m.ID, Status: StatusMerged, Version: cur.Version, Doc: cur.Body, Conflicts: conflicts}
+	}
+	for _, k := range applied {
+		if p.fields[k] == nil {
+			delete(body, k)
+		} else {
+			body[k] = p.fields[k]
+		}
+	}
+	if v := e.schemas.Validate(m.Collection, body); v != nil {
+		return nil, reject(m.ID, Errorf(KindInvalid, CodeSchemaViolation, "/fields"+v.Pointer, "%s", v.Message))
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return nil, reject(m.ID, err)
+	}
+	if len(raw) > e.limits.MaxDocBytes {
+		return nil, reject(m.ID, Errorf(KindInvalid, CodeDocumentTooLarge, "/fields",
+			"the document would be %d bytes, the limit is %d", len(raw), e.limits.MaxDocBytes))
+	}
+	next := *cur
+	next.Version = cur.Version + 1
+	next.Body = raw
+	next.Fields = make(map[string]FieldMeta, len(cur.Fields)+len(applied))
+	for k, meta := range cur.Fields {
+		next.Fields[k] = meta
+	}
+	for _, k := range applied {
+		// A removed field keeps its meta too, so a stale write of it is
+		// still detected as a conflict.
+		next.Fields[k] = FieldMeta{Version: next.Version, Device: device}
+	}
+	next.Scopes = documentScopes(m.Collection, cur.Owner, body)
+	next.UpdatedAt, next.UpdatedBy = now, actor.User
+	if concurrent || len(conflicts) > 0 {
+		return &next, Outcome{MutationID: m.ID, Status: StatusMerged, Version: next.Version, Doc: raw, Conflicts: conflicts}
+	}
+	return &next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: next.Version}
+}
+
+// visibleTo reports whether actor may change the document.
+func visibleTo(d *Document, a Actor) bool {
+	return d.Owner == a.User || slices.Contains(d.Scopes, UserScope(a.User))
+}
+
+func decodeObject(raw []byte) (map[string]any, error) {
+	v, err := decodeValue(raw)
+	if err != nil {
+		return nil, err
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, errors.New("not a JSON object")
+	}
+	return obj, nil
+}
+
+// decodeValue decodes one JSON value, keeping numbers exact.
+func decodeValue(raw []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, err
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after JSON value")
+	}
+	return v, nil
+}
+
+// escapePointer escapes one JSON pointer token (RFC 6901).
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}

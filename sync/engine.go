@@ -1,0 +1,223 @@
+package sync
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Limits bound the work one request may ask for. Every one is documented in
+// docs/protocol.md and configurable by the operator.
+type Limits struct {
+	MaxMutations int // per push
+	MaxDocBytes  int // per resulting document body
+	PageSize     int // pull page when the client does not ask
+	MaxPageSize  int // largest pull page a client may ask for
+	PageBytes    int // pull page byte budget
+}
+
+// DefaultLimits are the documented defaults.
+var DefaultLimits = Limits{
+	MaxMutations: 500,
+	MaxDocBytes:  64 << 10,
+	PageSize:     100,
+	MaxPageSize:  1000,
+	PageBytes:    1 << 20,
+}
+
+// Engine implements push and pull over a Store. It is safe for concurrent use.
+type Engine struct {
+	store     Store
+	schemas   Validator
+	limits    Limits
+	now       func() time.Time
+	checkKey  []byte
+	collRules map[string]map[string]FieldRule
+}
+
+// Config wires an Engine.
+type Config struct {
+	Store   Store
+	Schemas Validator
+	Limits  Limits           // zero fields take the defaults
+	Now     func() time.Time // injected clock; time.Now when nil
+}
+
+// checkpointSecret names the store secret that signs pull checkpoints. It
+// lives in the store so every server instance on one database signs and
+// verifies the same checkpoints.
+const checkpointSecret = "checkpoint-hmac"
+
+// New returns an engine. It loads the checkpoint key from the store.
+func New(ctx context.Context, cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Schemas == nil {
+		return nil, fmt.Errorf("sync: engine needs a store and schemas")
+	}
+	key, err := cfg.Store.Secret(ctx, checkpointSecret, 32)
+	if err != nil {
+		return nil, fmt.Errorf("sync: load checkpoint key: %w", err)
+	}
+	l := cfg.Limits
+	d := DefaultLimits
+	if l.MaxMutations <= 0 {
+		l.MaxMutations = d.MaxMutations
+	}
+	if l.MaxDocBytes <= 0 {
+		l.MaxDocBytes = d.MaxDocBytes
+	}
+	if l.MaxPageSize <= 0 {
+		l.MaxPageSize = d.MaxPageSize
+	}
+	if l.PageSize <= 0 {
+		l.PageSize = min(d.PageSize, l.MaxPageSize)
+	}
+	if l.PageBytes <= 0 {
+		l.PageBytes = d.PageBytes
+	}
+	if l.PageSize > l.MaxPageSize {
+		return nil, fmt.Errorf("sync: page size %d exceeds the maximum page size %d", l.PageSize, l.MaxPageSize)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Engine{store: cfg.Store, schemas: cfg.Schemas, limits: l, now: now, checkKey: key,
+		collRules: map[string]map[string]FieldRule{}}, nil
+}
+
+// Limits returns the limits in force.
+func (e *Engine) Limits() Limits { return e.limits }
+
+// PushRequest is a decoded push.
+type PushRequest struct {
+	DeviceID  string     `json:"device_id"`
+	Mutations []Mutation `json:"mutations"`
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
+
+// Push applies a batch of mutations for actor and returns one outcome per
+// mutation, in order. Whole-request problems (no device id, too many
+// mutations) are returned as errors and change nothing.
+func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outcome, error) {
+	if !idPattern.MatchString(req.DeviceID) {
+		return nil, Errorf(KindInvalid, CodeInvalidRequest, "/device_id", "device_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+	}
+	if len(req.Mutations) > e.limits.MaxMutations {
+		return nil, Errorf(KindTooLarge, CodeTooManyMutations, "/mutations",
+			"a push may carry at most %d mutations, got %d", e.limits.MaxMutations, len(req.Mutations))
+	}
+	// Structural checks and create validation need no store state, so they
+	// run here, outside the store's write lock. Mutations that fail them are
+	// answered without reaching the store: without a valid mutation id there
+	// is nothing to record, and the same bytes always earn the same answer.
+	outcomes := make([]Outcome, len(req.Mutations))
+	pre := make(map[int]*prepared, len(req.Mutations))
+	var pass []Mutation
+	var passIdx []int
+	for i := range req.Mutations {
+		m := &req.Mutations[i]
+		p, err := e.prepare(actor, m)
+		if err != nil {
+			if m.ID == "" || !idPattern.MatchString(m.ID) {
+				outcomes[i] = reject(m.ID, err)
+				continue
+			}
+			// A mutation with a valid id is decided inside the store so that
+			// a retry of an id that was once applied still returns the
+			// recorded outcome.
+			p = &prepared{err: err}
+		}
+		pre[len(pass)] = p
+		pass = append(pass, *m)
+		passIdx = append(passIdx, i)
+	}
+	if len(pass) == 0 {
+		return outcomes, nil
+	}
+	decide := func(i int, cur *Document) (*Document, Outcome) {
+		return e.decide(actor, req.DeviceID, &pass[i], pre[i], cur)
+	}
+	got, err := e.store.Push(ctx, PushBatch{Actor: actor, Device: req.DeviceID, Mutations: pass}, decide)
+	if err != nil {
+		return nil, err
+	}
+	if len(got) != len(pass) {
+		return nil, fmt.Errorf("sync: store returned %d outcomes for %d mutations", len(got), len(pass))
+	}
+	for j, o := range got {
+		outcomes[passIdx[j]] = o
+	}
+	return outcomes, nil
+}
+
+func reject(mutationID string, err error) Outcome {
+	if e, ok := err.(*Error); ok {
+		return Outcome{MutationID: mutationID, Status: StatusRejected, Error: e.Body()}
+	}
+	return Outcome{MutationID: mutationID, Status: StatusRejected,
+		Error: &ErrorBody{Code: CodeInternal, Message: "internal error"}}
+}
+
+// PullRequest is a decoded pull.
+type PullRequest struct {
+	Checkpoint string
+	Limit      int // 0 means the default page size
+}
+
+// PullResult is one page of the change feed.
+type PullResult struct {
+	Changes    []Change
+	Checkpoint string
+	HasMore    bool
+	Bytes      int // body bytes in the page
+}
+
+// Pull returns the next page of changes visible to actor after the checkpoint.
+func (e *Engine) Pull(ctx context.Context, actor Actor, req PullRequest) (PullResult, error) {
+	limit := req.Limit
+	if limit == 0 {
+		limit = e.limits.PageSize
+	}
+	if limit < 1 || limit > e.limits.MaxPageSize {
+		return PullResult{}, Errorf(KindInvalid, CodeLimitOutOfRange, "/limit",
+			"limit must be between 1 and %d, got %d", e.limits.MaxPageSize, req.Limit)
+	}
+	after, err := e.openCheckpoint(actor, req.Checkpoint)
+	if err != nil {
+		return PullResult{}, err
+	}
+	changes, more, err := e.store.Pull(ctx, PullQuery{
+		Org: actor.Org, Scopes: ScopesOf(actor), After: after, Limit: limit, MaxBytes: e.limits.PageBytes,
+	})
+	if err != nil {
+		return PullResult{}, err
+	}
+	last := after
+	n := 0
+	for _, c := range changes {
+		last = max(last, c.Seq)
+		n += len(c.Body)
+	}
+	return PullResult{Changes: changes, HasMore: more, Checkpoint: e.sealCheckpoint(actor, last), Bytes: n}, nil
+}
+
+// ScopesOf returns the scope keys an actor reads. Until access control
+// lands this is the user's own key; teams, customers and roles add keys
+// here without a protocol change.
+func ScopesOf(a Actor) []string { return []string{UserScope(a.User)} }
+
+// UserScope is the scope key of the documents a user owns or is assigned.
+func UserScope(user string) string { return "user:" + user }
+
+// compactJSON returns raw without insignificant whitespace.
+func compactJSON(raw []byte) []byte {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
+}

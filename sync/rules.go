@@ -1,0 +1,81 @@
+package sync
+
+import (
+	"slices"
+	"sort"
+)
+
+// Collection names of protocol version 1.
+const (
+	CollCustomers     = "customers"
+	CollVisitPlans    = "visit_plans"
+	CollVisitLogs     = "visit_logs"
+	CollOrders        = "orders"
+	CollCustomerNotes = "customer_notes"
+	CollFollowUps     = "follow_ups"
+)
+
+// deviceTransitions lists, per collection and state field, the moves a device
+// may make from each state. The server's own moves (an order confirmed by
+// the ERP) do not go through here. A state absent from the map accepts no
+// device move at all: once the back office owns the order, the phone can
+// only watch it.
+var deviceTransitions = map[string]map[string]map[string][]string{
+	CollOrders: {"status": {
+		"":          {"draft", "submitted", "cancelled"},
+		"draft":     {"draft", "submitted", "cancelled"},
+		"submitted": {"submitted", "cancelled"},
+	}},
+	CollVisitPlans: {"status": {
+		"":        {"planned", "cancelled"},
+		"planned": {"planned", "cancelled"},
+	}},
+}
+
+// checkTransition rejects a device's change of a state field that the state
+// machine does not allow from the current value.
+func checkTransition(collection, field string, from, to any) error {
+	moves, ok := deviceTransitions[collection][field]
+	if !ok {
+		return nil
+	}
+	f, _ := from.(string)
+	t, _ := to.(string)
+	if !slices.Contains(moves[f], t) {
+		return Errorf(KindForbidden, CodeInvalidTransition, "/fields/"+escapePointer(field),
+			"a device may not move %s from %q to %q", field, f, t)
+	}
+	return nil
+}
+
+// applyServerDefaults sets the server-owned fields of a document created by a
+// device, reporting whether it changed anything.
+func applyServerDefaults(collection string, body map[string]any) bool {
+	if collection == CollFollowUps {
+		// A follow-up raised by a rep enters the queue open; routing to the
+		// responsible role comes with the responsibility matrix.
+		if _, ok := body["status"]; !ok {
+			body["status"] = "open"
+			return true
+		}
+	}
+	return false
+}
+
+// documentScopes returns the scope keys of a document: its owner, and for
+// customers every assigned rep. Access control extends this with team,
+// customer and role keys.
+func documentScopes(collection, owner string, body map[string]any) []string {
+	scopes := []string{UserScope(owner)}
+	if collection == CollCustomers {
+		if reps, ok := body["assigned_reps"].([]any); ok {
+			for _, r := range reps {
+				if s, ok := r.(string); ok && s != "" {
+					scopes = append(scopes, UserScope(s))
+				}
+			}
+		}
+	}
+	sort.Strings(scopes)
+	return slices.Compact(scopes)
+}

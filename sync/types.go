@@ -1,0 +1,198 @@
+// Package sync is the fieldsync sync engine: push (exactly-once mutations with
+// field-level conflict resolution), pull (a commit-ordered change feed per
+// scope with signed checkpoints), and the domain types and error kinds they
+// share.
+//
+// It owns the rules and must not import HTTP, database or Firebase packages:
+// storage is reached through the Store interface declared here, schema
+// validation through Validator, and transports call Engine.
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// ProtocolVersion is the version of the wire protocol this engine speaks.
+const ProtocolVersion = 1
+
+// Op is what a mutation does to a document.
+type Op string
+
+const (
+	OpCreate Op = "create"
+	OpUpdate Op = "update"
+	OpDelete Op = "delete"
+)
+
+// Actor is the authenticated caller of a push or pull.
+type Actor struct {
+	Org   string
+	User  string
+	Roles []string
+}
+
+// HasRole reports whether the actor holds role.
+func (a Actor) HasRole(role string) bool {
+	for _, r := range a.Roles {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// Mutation is one client-generated change, as sent by a device.
+type Mutation struct {
+	ID          string                     `json:"mutation_id"`
+	Collection  string                     `json:"collection"`
+	DocID       string                     `json:"id"`
+	Op          Op                         `json:"op"`
+	BaseVersion int64                      `json:"base_version,omitempty"`
+	Doc         json.RawMessage            `json:"doc,omitempty"`
+	Fields      map[string]json.RawMessage `json:"fields,omitempty"`
+}
+
+// Outcome statuses.
+const (
+	StatusApplied  = "applied"
+	StatusMerged   = "merged"
+	StatusRejected = "rejected"
+)
+
+// Outcome is the server's answer for one mutation. It is recorded with the
+// mutation so that a retry returns exactly the same answer.
+type Outcome struct {
+	MutationID string          `json:"mutation_id"`
+	Status     string          `json:"status"`
+	Version    int64           `json:"version,omitempty"`
+	Doc        json.RawMessage `json:"doc,omitempty"`
+	Conflicts  []Conflict      `json:"conflicts,omitempty"`
+	Error      *ErrorBody      `json:"error,omitempty"`
+}
+
+// Conflict reports a field where the device's value was not kept.
+type Conflict struct {
+	Field       string          `json:"field"`
+	Yours       json.RawMessage `json:"yours"`
+	Kept        json.RawMessage `json:"kept"`
+	KeptVersion int64           `json:"kept_version"`
+}
+
+// ErrorBody is the client-facing form of an *Error.
+type ErrorBody struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Pointer   string `json:"pointer,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+}
+
+// Body returns the client-facing form of e.
+func (e *Error) Body() *ErrorBody {
+	return &ErrorBody{Code: e.Code, Message: e.Message, Pointer: e.Pointer}
+}
+
+// FieldMeta records when and by whom a top-level field last changed.
+type FieldMeta struct {
+	Version int64  `json:"v"`
+	Device  string `json:"d,omitempty"`
+}
+
+// Document is the server's copy of a synced record.
+type Document struct {
+	Org        string
+	Collection string
+	ID         string
+	Owner      string
+	Version    int64
+	Seq        int64 // commit position; assigned by the store when written
+	Deleted    bool
+	Body       json.RawMessage
+	Fields     map[string]FieldMeta
+	// Scopes are the keys under which the document is pulled ("user:<id>"
+	// today; team, customer and role keys with access control).
+	Scopes    []string
+	UpdatedAt time.Time
+	UpdatedBy string
+}
+
+// Change is one entry of the pull feed.
+type Change struct {
+	Seq        int64
+	Collection string
+	ID         string
+	Version    int64
+	Deleted    bool
+	Evicted    bool // the scope that was read no longer holds the document
+	Body       json.RawMessage
+}
+
+// PullQuery asks a store for the changes visible under some scope keys.
+type PullQuery struct {
+	Org      string
+	Scopes   []string
+	After    int64 // exclusive
+	Limit    int   // at most this many changes
+	MaxBytes int   // stop after the change that crosses this many body bytes
+}
+
+// PushBatch is a batch of mutations from one device, as handed to a store.
+type PushBatch struct {
+	Actor     Actor
+	Device    string
+	Mutations []Mutation
+}
+
+// Decide is the engine's pure decision for one mutation that the store has
+// not seen before: given the current document (nil when none), it returns the
+// document to write (nil to write nothing) and the outcome. i indexes the
+// batch's Mutations. The store calls it inside its atomic unit, in batch
+// order, with the state left by the previous mutations of the batch. Every
+// field of next is final except Seq, which the store assigns.
+type Decide func(i int, cur *Document) (next *Document, out Outcome)
+
+// Store is what the engine needs from a database. Implementations live in
+// their own packages (sqlite, mongodb) and pass the shared contract suite in
+// sync/storetest.
+type Store interface {
+	// Push applies the batch: for every mutation already recorded for
+	// (actor.Org, actor.User, device, mutation id) it returns the recorded
+	// outcome; for the others it calls decide, writes the result and records
+	// the outcome. It returns only once everything is durable.
+	Push(ctx context.Context, b PushBatch, decide Decide) ([]Outcome, error)
+	// Pull returns changes with Seq > q.After under any of q.Scopes, in Seq
+	// order, one per document, bounded by q.Limit and q.MaxBytes, and whether
+	// more remain. It never returns a change past one that may still commit
+	// with a lower Seq.
+	Pull(ctx context.Context, q PullQuery) (changes []Change, more bool, err error)
+	// Secret returns the named server secret, creating it with n random bytes
+	// on first use; every server instance on the store sees the same value.
+	Secret(ctx context.Context, name string, n int) ([]byte, error)
+	// Ping reports whether the store is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// Violation is a schema failure at a JSON pointer relative to the document.
+type Violation struct {
+	Pointer string
+	Message string
+}
+
+// FieldRule says who may write a top-level field of a collection.
+type FieldRule struct {
+	ServerOnly   bool     // only the server sets it ("readOnly" in the schema)
+	WritableBy   []string // if set, only these roles may write it
+	ClientValues []string // if set, the only values a device may write
+}
+
+// Validator checks documents against the collection schemas. The schemas
+// package implements it.
+type Validator interface {
+	Has(collection string) bool
+	// Validate returns nil when doc is valid.
+	Validate(collection string, doc map[string]any) *Violation
+	// Rules returns the write rules of the collection's top-level fields.
+	Rules(collection string) map[string]FieldRule
+}
