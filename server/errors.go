@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	engine "github.com/fieldsync/fieldsync/sync"
 )
@@ -66,6 +67,12 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	}
 	body := de.Body()
 	body.RequestID = requestID(c)
+	if body.RequestID == "" {
+		// Errors raised before any middleware ran (a body over the limit is
+		// refused while reading the request) still get an id to quote.
+		body.RequestID = utils.UUIDv4()
+		c.Set(fiber.HeaderXRequestID, body.RequestID)
+	}
 	switch {
 	case de.Kind == engine.KindInternal:
 		body.Message = "internal error"

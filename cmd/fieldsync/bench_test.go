@@ -1,0 +1,265 @@
+package main
+
+// Benchmarks of the sync path through real HTTP on the SQLite store, next to
+// raw SQLite writes and reads of the same rows in the same run. Figures and
+// the command that produced them are in docs/benchmarks.md:
+//
+//	go test ./cmd/fieldsync -run '^$' -bench . -benchtime 3x
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	_ "github.com/mattn/go-sqlite3"
+)
+
+const benchDocs = 10_000
+
+// noteBody is a ~300-byte customer note, the size the targets are set for.
+func noteBody(i int) map[string]any {
+	return map[string]any{
+		"customer_id": fmt.Sprintf("c-%05d", i%500),
+		"text": fmt.Sprintf("Visit %d: the plant manager wants 40 IE3 motors (15 kW) and 200 m of 4-core cable by March; "+
+			"asked for a quote with the framework discount and a delivery slot before the shutdown week.", i),
+		"created_at": "2026-11-29T09:12:00Z",
+	}
+}
+
+func benchBodies(b *testing.B, prefix string, n, batch int) [][]byte {
+	var out [][]byte
+	for start := 0; start < n; start += batch {
+		muts := make([]map[string]any, 0, batch)
+		for i := start; i < start+batch && i < n; i++ {
+			id := fmt.Sprintf("%s-%06d", prefix, i)
+			muts = append(muts, map[string]any{"mutation_id": "m-" + id, "collection": "customer_notes", "id": id, "op": "create", "doc": noteBody(i)})
+		}
+		out = append(out, mustJSON(b, push("bench-dev", muts...)))
+	}
+	return out
+}
+
+func benchPush(b *testing.B, c *http.Client, url, tok string, body []byte) {
+	req, _ := http.NewRequest("POST", url+"/v1/sync/push", bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r pushReply
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		b.Fatalf("push: %d %v", resp.StatusCode, err)
+	}
+	for _, o := range r.Results {
+		if o.Status != "applied" {
+			b.Fatalf("push outcome %+v", o)
+		}
+	}
+}
+
+func quiet(c *serveConfig) { c.LogLevel = "warn" }
+
+// BenchmarkPush pushes 10,000 notes in batches of 100 per iteration.
+func BenchmarkPush(b *testing.B) {
+	ts := startServer(b, "", quiet)
+	tok := ts.token(b, "org-1", "u-1")
+	c := &http.Client{}
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		bodies := benchBodies(b, "p"+strconv.Itoa(i), benchDocs, 100)
+		b.StartTimer()
+		for _, body := range bodies {
+			benchPush(b, c, ts.URL, tok, body)
+		}
+		n += benchDocs
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "mutations/s")
+}
+
+// BenchmarkPull pulls the owner's 10,000 notes from an empty checkpoint.
+func BenchmarkPull(b *testing.B) {
+	ts := startServer(b, "", quiet)
+	tok := ts.token(b, "org-1", "u-1")
+	c := &http.Client{}
+	for _, body := range benchBodies(b, "seed", benchDocs, 100) {
+		benchPush(b, c, ts.URL, tok, body)
+	}
+	for _, tc := range []struct {
+		page int
+		gzip bool
+	}{{100, true}, {1000, true}, {100, false}, {1000, false}} {
+		enc := "gzip"
+		if !tc.gzip {
+			enc = "identity"
+		}
+		b.Run(fmt.Sprintf("page=%d/%s", tc.page, enc), func(b *testing.B) {
+			hc := &http.Client{Transport: &http.Transport{DisableCompression: !tc.gzip}}
+			n := 0
+			for b.Loop() {
+				n += benchPullAll(b, hc, ts.URL, tok, tc.page)
+			}
+			if n%benchDocs != 0 {
+				b.Fatalf("pulled %d documents, want a multiple of %d", n, benchDocs)
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "docs/s")
+		})
+	}
+}
+
+// benchPullAll pulls everything as a client would, decoding every page.
+func benchPullAll(b *testing.B, c *http.Client, url, tok string, page int) int {
+	cp, n := "", 0
+	for {
+		req, _ := http.NewRequest("GET", url+"/v1/sync/pull?limit="+strconv.Itoa(page)+"&checkpoint="+cp, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := c.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var r pullReply
+		err = json.NewDecoder(resp.Body).Decode(&r)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatalf("pull: %d %v", resp.StatusCode, err)
+		}
+		n += len(r.Changes)
+		cp = r.Checkpoint
+		if !r.HasMore {
+			return n
+		}
+	}
+}
+
+// BenchmarkRawSQLite writes and reads the same rows straight through the
+// driver, with the store's pragmas (WAL, synchronous FULL) and 100 rows per
+// transaction: the physical limit the server's push and pull compare with.
+func BenchmarkRawSQLite(b *testing.B) {
+	dsn := "file:" + filepath.Join(b.TempDir(), "raw.db") + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000"
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE notes (owner TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL,
+		PRIMARY KEY (owner, seq)) WITHOUT ROWID`); err != nil {
+		b.Fatal(err)
+	}
+	bodies := make([][]byte, benchDocs)
+	for i := range bodies {
+		bodies[i] = mustJSON(b, noteBody(i))
+	}
+	seq := 0
+	b.Run("write", func(b *testing.B) {
+		n := 0
+		for b.Loop() {
+			for start := 0; start < benchDocs; start += 100 {
+				tx, err := db.Begin()
+				if err != nil {
+					b.Fatal(err)
+				}
+				st, _ := tx.Prepare(`INSERT INTO notes(owner, seq, id, body) VALUES ('u-1', ?, ?, ?)`)
+				for i := start; i < start+100; i++ {
+					seq++
+					if _, err := st.Exec(seq, "n-"+strconv.Itoa(seq), bodies[i]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				st.Close()
+				if err := tx.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			n += benchDocs
+		}
+		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+	})
+	for _, page := range []int{100, 1000} {
+		b.Run("read/page="+strconv.Itoa(page), func(b *testing.B) {
+			n := 0
+			for b.Loop() {
+				after := 0
+				for {
+					rows, err := db.Query(`SELECT seq, id, body FROM notes WHERE owner = 'u-1' AND seq > ? ORDER BY seq LIMIT ?`, after, page)
+					if err != nil {
+						b.Fatal(err)
+					}
+					got := 0
+					for rows.Next() {
+						var id string
+						var body []byte
+						if err := rows.Scan(&after, &id, &body); err != nil {
+							b.Fatal(err)
+						}
+						got++
+					}
+					rows.Close()
+					n += got
+					if got < page || n%benchDocs == 0 && got == page && after >= seq {
+						break
+					}
+				}
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkPullMemory measures the real binary's peak resident memory while
+// one device makes a first pull of N documents in pages of 1,000. The peak
+// is reset (clear_refs 5) after seeding, so it covers the pull alone.
+func BenchmarkPullMemory(b *testing.B) {
+	for _, n := range []int{10_000, 50_000} {
+		b.Run("docs="+strconv.Itoa(n), func(b *testing.B) {
+			data := b.TempDir()
+			p := startBinary(b, data)
+			tok := runBinary(b, "token", "--data", data, "--org", "org-1", "--user", "u-1")
+			c := &http.Client{}
+			for _, body := range benchBodies(b, "m", n, 500) {
+				benchPush(b, c, p.URL, tok, body)
+			}
+			pid := p.cmd.Process.Pid
+			idle := procStatusKB(b, pid, "VmRSS")
+			var peak int
+			for b.Loop() {
+				if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+					b.Fatalf("reset peak RSS: %v", err)
+				}
+				if got := benchPullAll(b, c, p.URL, tok, 1000); got != n {
+					b.Fatalf("pulled %d, want %d", got, n)
+				}
+				peak = max(peak, procStatusKB(b, pid, "VmHWM"))
+			}
+			b.ReportMetric(float64(idle)/1024, "idle-RSS-MB")
+			b.ReportMetric(float64(peak)/1024, "peak-RSS-MB")
+		})
+	}
+}
+
+func procStatusKB(b *testing.B, pid int, field string) int {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb
+		}
+	}
+	b.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}

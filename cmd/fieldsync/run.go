@@ -1,0 +1,110 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: fieldsync <command> [flags]
+
+commands:
+  serve     run the sync server (SQLite in --data unless --mongodb-uri is given)
+  token     print a signed access token for a user (for operators and tests)
+  health    exit 0 when the server at --url answers 200 (the container health check)
+  version   print the version
+
+Run "fieldsync <command> -h" for the flags of a command.
+`
+
+// run is the whole program; main only hands it the process's arguments and
+// streams, so tests can run any command in-process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdout, stderr)
+	case "token":
+		err = token(args[1:], stdout, stderr)
+	case "health":
+		err = health(args[1:], stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "fieldsync", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "fieldsync: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if err == flag.ErrHelp {
+		return 0
+	}
+	if err != nil {
+		if _, ok := err.(usageError); ok {
+			fmt.Fprintln(stderr, "fieldsync:", err)
+			return 2
+		}
+		fmt.Fprintln(stderr, "fieldsync:", err)
+		return 1
+	}
+	return 0
+}
+
+// usageError is a mistake in the command line.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
+
+func versionString() string {
+	v := version
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " (" + s.Value[:12] + ")"
+			}
+		}
+	}
+	return v + " protocol 1"
+}
+
+// env returns the FIELDSYNC_<NAME> environment variable or def: flags
+// override the environment, which overrides the defaults.
+func env(name, def string) string {
+	if v, ok := os.LookupEnv("FIELDSYNC_" + name); ok {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv("FIELDSYNC_" + name); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv("FIELDSYNC_" + name); ok {
+		if d, err := time.ParseDuration(strings.TrimSpace(v)); err == nil {
+			return d
+		}
+	}
+	return def
+}

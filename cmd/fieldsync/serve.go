@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/fieldsync/fieldsync/jwtauth"
+	"github.com/fieldsync/fieldsync/schemas"
+	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/sqlite"
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// serveConfig is everything serve reads from flags and the environment.
+type serveConfig struct {
+	Addr            string
+	Data            string
+	LogFormat       string
+	LogLevel        string
+	MaxBody         int
+	Limits          engine.Limits
+	ShutdownTimeout time.Duration
+	Synchronous     string
+}
+
+func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
+	var c serveConfig
+	d := engine.DefaultLimits
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address (env FIELDSYNC_ADDR)")
+	fs.StringVar(&c.Data, "data", env("DATA", "./data"), "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
+	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "log format: text or json (env FIELDSYNC_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env FIELDSYNC_LOG_LEVEL)")
+	fs.IntVar(&c.MaxBody, "max-body", envInt("MAX_BODY", server.DefaultMaxBody), "request body limit in bytes (env FIELDSYNC_MAX_BODY)")
+	fs.IntVar(&c.Limits.MaxMutations, "max-mutations", envInt("MAX_MUTATIONS", d.MaxMutations), "mutations per push (env FIELDSYNC_MAX_MUTATIONS)")
+	fs.IntVar(&c.Limits.MaxDocBytes, "max-doc", envInt("MAX_DOC", d.MaxDocBytes), "document size limit in bytes (env FIELDSYNC_MAX_DOC)")
+	fs.IntVar(&c.Limits.PageSize, "page-size", envInt("PAGE_SIZE", d.PageSize), "default pull page size (env FIELDSYNC_PAGE_SIZE)")
+	fs.IntVar(&c.Limits.MaxPageSize, "max-page-size", envInt("MAX_PAGE_SIZE", d.MaxPageSize), "largest pull page a client may ask for (env FIELDSYNC_MAX_PAGE_SIZE)")
+	fs.IntVar(&c.Limits.PageBytes, "page-bytes", envInt("PAGE_BYTES", d.PageBytes), "pull page byte budget (env FIELDSYNC_PAGE_BYTES)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on shutdown (env FIELDSYNC_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.Synchronous, "sqlite-synchronous", env("SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, usageError(fmt.Sprintf("serve takes no arguments, got %q", fs.Args()))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return c, usageError("--log-format must be text or json")
+	}
+	return c, nil
+}
+
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageError("--log-level must be debug, info, warn or error")
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(w, opts)), nil
+}
+
+// instance is one running server with everything it owns.
+type instance struct {
+	store *sqlite.Store
+	srv   *server.Server
+	ln    net.Listener
+	keys  *jwtauth.Keys
+	log   *slog.Logger
+}
+
+// start wires the adapters together and binds the listener; Serve is the
+// caller's to run. This is the only place that knows every package.
+func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, error) {
+	sch, err := schemas.Load()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := jwtauth.LoadOrCreate(c.Data)
+	if err != nil {
+		return nil, err
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(c.Data, "fieldsync.db"), sqlite.Options{Synchronous: c.Synchronous})
+	if err != nil {
+		return nil, err
+	}
+	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch, Limits: c.Limits})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv := server.New(server.Config{
+		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
+		Version: version, MaxBody: c.MaxBody,
+	})
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
+	}
+	return &instance{store: store, srv: srv, ln: ln, keys: keys, log: log}, nil
+}
+
+// serveUntil serves until ctx is done, then shuts down in order: stop
+// accepting, let in-flight requests finish within the timeout, close the
+// store.
+func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- in.srv.Serve(in.ln) }()
+	in.log.Info("listening", "addr", in.ln.Addr().String(), "version", versionString())
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		in.log.Info("shutting down", "timeout", timeout.String())
+	case serveErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	shutErr := in.srv.Shutdown(sctx)
+	if serveErr == nil {
+		serveErr = <-errc
+	}
+	closeErr := in.store.Close()
+	in.log.Info("stopped")
+	return errors.Join(serveErr, shutErr, closeErr)
+}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseServe(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(c.LogFormat, c.LogLevel, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	in, err := start(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	return in.serveUntil(ctx, c.ShutdownTimeout)
+}
