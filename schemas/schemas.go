@@ -172,4 +172,3 @@ func pointer(loc []string) string {
 	}
 	return b.String()
 }
-

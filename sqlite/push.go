@@ -4,9 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	engine "github.com/fieldsync/fieldsync/sync"
@@ -18,55 +18,25 @@ type feedEntry struct {
 	Revoked bool  `json:"r,omitempty"`
 }
 
-type writeStmts struct {
-	getOutcome, putOutcome, getDoc, putDoc, delFeed, putFeed, setSeq *sql.Stmt
+type docKey struct{ coll, id string }
+
+// state is a document as the batch sees it: as loaded, and as last decided.
+type state struct {
+	doc      *engine.Document // nil while the document does not exist
+	origFeed map[string]feedEntry
+	feed     map[string]feedEntry
+	dirty    bool
 }
 
-func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
-		{&w.getOutcome, `SELECT outcome FROM mutations WHERE org = ? AND usr = ? AND device = ? AND mid = ?`},
-		{&w.putOutcome, `INSERT INTO mutations(org, usr, device, mid, outcome, at) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&w.getDoc, `SELECT owner, version, seq, deleted, body, fields, feed, updated_at, updated_by FROM docs WHERE org = ? AND coll = ? AND id = ?`},
-		{&w.putDoc, `INSERT INTO docs(org, coll, id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (org, coll, id) DO UPDATE SET owner = excluded.owner, version = excluded.version, seq = excluded.seq,
-			deleted = excluded.deleted, body = excluded.body, fields = excluded.fields, feed = excluded.feed,
-			updated_at = excluded.updated_at, updated_by = excluded.updated_by`},
-		{&w.delFeed, `DELETE FROM feed WHERE org = ? AND scope = ? AND seq = ? AND coll = ? AND id = ?`},
-		{&w.putFeed, `INSERT INTO feed(org, scope, seq, coll, id, revoked) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&w.setSeq, `UPDATE meta SET value = ? WHERE key = 'seq'`},
-	} {
-		st, err := db.PrepareContext(ctx, p.sql)
-		if err != nil {
-			return fmt.Errorf("sqlite: prepare: %w", err)
-		}
-		*p.dst = st
-	}
-	return nil
-}
+// rowChunk bounds the rows of one multi-row statement, far below SQLite's
+// 32,766 bound variables.
+const rowChunk = 200
 
-func (w *writeStmts) close() {
-	for _, st := range []*sql.Stmt{w.getOutcome, w.putOutcome, w.getDoc, w.putDoc, w.delFeed, w.putFeed, w.setSeq} {
-		if st != nil {
-			st.Close()
-		}
-	}
-}
-
-// pushTx is one push's view of the writer transaction.
-type pushTx struct {
-	ctx context.Context
-	tx  *sql.Tx
-	st  writeStmts
-	org string
-	seq int64
-}
-
-// Push implements sync.Store: the whole batch is one transaction, committed
-// (and, with synchronous=FULL, fsynced) before Push returns.
+// Push implements sync.Store. A batch costs a constant number of statements
+// whatever its size: one read of the recorded outcomes, one read of the
+// current documents per collection, then multi-row writes of documents, feed
+// rows and outcomes, all in one transaction that is committed (and, with
+// synchronous=FULL, fsynced) before Push returns.
 func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Decide) ([]engine.Outcome, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
@@ -75,82 +45,185 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 		return nil, translate(err)
 	}
 	defer tx.Rollback() // a no-op after Commit
-	p := &pushTx{ctx: ctx, tx: tx, org: b.Actor.Org, seq: s.seq}
-	for _, st := range []struct{ dst, src **sql.Stmt }{
-		{&p.st.getOutcome, &s.stmts.getOutcome}, {&p.st.putOutcome, &s.stmts.putOutcome},
-		{&p.st.getDoc, &s.stmts.getDoc}, {&p.st.putDoc, &s.stmts.putDoc},
-		{&p.st.delFeed, &s.stmts.delFeed}, {&p.st.putFeed, &s.stmts.putFeed}, {&p.st.setSeq, &s.stmts.setSeq},
-	} {
-		*st.dst = tx.StmtContext(ctx, *st.src)
+	org := b.Actor.Org
+
+	recorded, err := loadOutcomes(ctx, tx, b)
+	if err != nil {
+		return nil, err
 	}
-	now := time.Now().UnixMilli()
+	byColl := map[string][]string{}
+	for _, m := range b.Mutations {
+		if _, done := recorded[m.ID]; !done {
+			byColl[m.Collection] = append(byColl[m.Collection], m.DocID)
+		}
+	}
+	docs, err := loadDocs(ctx, tx, org, byColl)
+	if err != nil {
+		return nil, err
+	}
+
+	seq := s.seq
 	outs := make([]engine.Outcome, len(b.Mutations))
+	var newOutcomes []int
 	for i := range b.Mutations {
 		m := &b.Mutations[i]
-		var raw []byte
-		err := p.st.getOutcome.QueryRowContext(ctx, b.Actor.Org, b.Actor.User, b.Device, m.ID).Scan(&raw)
-		if err == nil {
-			if err := json.Unmarshal(raw, &outs[i]); err != nil {
-				return nil, fmt.Errorf("sqlite: decode recorded outcome: %w", err)
-			}
+		if o, ok := recorded[m.ID]; ok {
+			outs[i] = o
 			continue
 		}
-		if !errors.Is(err, sql.ErrNoRows) {
-			return nil, translate(err)
+		k := docKey{m.Collection, m.DocID}
+		st := docs[k]
+		if st == nil {
+			st = &state{}
+			docs[k] = st
 		}
-		cur, feed, err := p.load(m.Collection, m.DocID)
-		if err != nil {
-			return nil, err
+		var cur *engine.Document
+		if st.doc != nil {
+			c := *st.doc
+			cur = &c
 		}
 		next, out := decide(i, cur)
 		if next != nil {
-			if err := p.write(next, feed); err != nil {
-				return nil, err
-			}
-		}
-		enc, err := json.Marshal(out)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := p.st.putOutcome.ExecContext(ctx, b.Actor.Org, b.Actor.User, b.Device, m.ID, enc, now); err != nil {
-			return nil, translate(err)
+			seq++
+			next.Seq = seq
+			st.feed = moveFeed(st.feed, next.Scopes, seq)
+			st.doc, st.dirty = next, true
 		}
 		outs[i] = out
+		// A mutation id repeated inside one batch gets the first answer.
+		recorded[m.ID] = out
+		newOutcomes = append(newOutcomes, i)
 	}
-	if p.seq != s.seq {
-		if _, err := p.st.setSeq.ExecContext(ctx, p.seq); err != nil {
+
+	if err := writeDocs(ctx, tx, org, docs); err != nil {
+		return nil, err
+	}
+	if err := writeOutcomes(ctx, tx, b, outs, newOutcomes); err != nil {
+		return nil, err
+	}
+	if seq != s.seq {
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, seq); err != nil {
 			return nil, translate(err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, translate(err)
 	}
-	s.seq = p.seq
+	s.seq = seq
 	return outs, nil
 }
 
-// load reads the current document and its feed positions; nil when absent.
-func (p *pushTx) load(coll, id string) (*engine.Document, map[string]feedEntry, error) {
-	d := &engine.Document{Org: p.org, Collection: coll, ID: id}
+// moveFeed returns the feed positions after a write at seq: every scope the
+// document is in moves to seq, every scope it just left becomes an eviction
+// at seq, and scopes it left earlier keep their eviction where it is.
+func moveFeed(old map[string]feedEntry, scopes []string, seq int64) map[string]feedEntry {
+	feed := make(map[string]feedEntry, len(scopes)+len(old))
+	for scope, f := range old {
+		switch {
+		case slices.Contains(scopes, scope):
+		case f.Revoked:
+			feed[scope] = f
+		default:
+			feed[scope] = feedEntry{Seq: seq, Revoked: true}
+		}
+	}
+	for _, scope := range scopes {
+		feed[scope] = feedEntry{Seq: seq}
+	}
+	return feed
+}
+
+func placeholders(n, cols int) string {
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
+}
+
+func loadOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch) (map[string]engine.Outcome, error) {
+	recorded := make(map[string]engine.Outcome, len(b.Mutations))
+	for start := 0; start < len(b.Mutations); start += rowChunk {
+		chunk := b.Mutations[start:min(start+rowChunk, len(b.Mutations))]
+		args := []any{b.Actor.Org, b.Actor.User, b.Device}
+		for _, m := range chunk {
+			args = append(args, m.ID)
+		}
+		q := `SELECT mid, outcome FROM mutations WHERE org = ? AND usr = ? AND device = ? AND mid IN (` +
+			strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `)`
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, translate(err)
+		}
+		for rows.Next() {
+			var mid string
+			var raw []byte
+			if err := rows.Scan(&mid, &raw); err != nil {
+				rows.Close()
+				return nil, translate(err)
+			}
+			var o engine.Outcome
+			if err := json.Unmarshal(raw, &o); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: decode recorded outcome: %w", err)
+			}
+			recorded[mid] = o
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, translate(err)
+		}
+	}
+	return recorded, nil
+}
+
+func loadDocs(ctx context.Context, tx *sql.Tx, org string, byColl map[string][]string) (map[docKey]*state, error) {
+	docs := map[docKey]*state{}
+	for coll, ids := range byColl {
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		for start := 0; start < len(ids); start += rowChunk {
+			chunk := ids[start:min(start+rowChunk, len(ids))]
+			args := []any{org, coll}
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			q := `SELECT id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by FROM docs
+				WHERE org = ? AND coll = ? AND id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `)`
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return nil, translate(err)
+			}
+			for rows.Next() {
+				st, err := scanDoc(rows, org, coll)
+				if err != nil {
+					rows.Close()
+					return nil, err
+				}
+				docs[docKey{coll, st.doc.ID}] = st
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, translate(err)
+			}
+		}
+	}
+	return docs, nil
+}
+
+func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
+	d := &engine.Document{Org: org, Collection: coll}
 	var deleted int
 	var fields, feedRaw []byte
 	var updated int64
-	err := p.st.getDoc.QueryRowContext(p.ctx, p.org, coll, id).Scan(&d.Owner, &d.Version, &d.Seq, &deleted,
-		&d.Body, &fields, &feedRaw, &updated, &d.UpdatedBy)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, translate(err)
+	if err := rows.Scan(&d.ID, &d.Owner, &d.Version, &d.Seq, &deleted, &d.Body, &fields, &feedRaw, &updated, &d.UpdatedBy); err != nil {
+		return nil, translate(err)
 	}
 	d.Deleted = deleted != 0
 	d.UpdatedAt = time.UnixMilli(updated).UTC()
 	if err := json.Unmarshal(fields, &d.Fields); err != nil {
-		return nil, nil, fmt.Errorf("sqlite: decode fields of %s/%s: %w", coll, id, err)
+		return nil, fmt.Errorf("sqlite: decode fields of %s/%s: %w", coll, d.ID, err)
 	}
 	var feed map[string]feedEntry
 	if err := json.Unmarshal(feedRaw, &feed); err != nil {
-		return nil, nil, fmt.Errorf("sqlite: decode feed of %s/%s: %w", coll, id, err)
+		return nil, fmt.Errorf("sqlite: decode feed of %s/%s: %w", coll, d.ID, err)
 	}
 	for scope, f := range feed {
 		if !f.Revoked {
@@ -158,54 +231,86 @@ func (p *pushTx) load(coll, id string) (*engine.Document, map[string]feedEntry, 
 		}
 	}
 	slices.Sort(d.Scopes)
-	return d, feed, nil
+	return &state{doc: d, origFeed: feed, feed: feed}, nil
 }
 
-// write stores next at a new sequence and moves its feed rows: every scope
-// it is in gets a row at the new sequence, every scope it just left gets an
-// eviction row, and scopes it left earlier keep their eviction where it is.
-func (p *pushTx) write(next *engine.Document, old map[string]feedEntry) error {
-	p.seq++
-	next.Seq = p.seq
-	feed := make(map[string]feedEntry, len(next.Scopes)+len(old))
-	for scope, f := range old {
-		if f.Revoked && !slices.Contains(next.Scopes, scope) {
-			feed[scope] = f
+// writeDocs writes the final state of every document the batch changed, and
+// moves their feed rows from where they were loaded to where they ended up.
+// Intermediate states of a document changed twice in one batch never reach
+// the feed: the feed holds only a document's latest change.
+func writeDocs(ctx context.Context, tx *sql.Tx, org string, docs map[docKey]*state) error {
+	var docArgs, feedArgs []any
+	nDocs, nFeed := 0, 0
+	for k, st := range docs {
+		if !st.dirty {
 			continue
 		}
-		if _, err := p.st.delFeed.ExecContext(p.ctx, p.org, scope, f.Seq, next.Collection, next.ID); err != nil {
-			return translate(err)
+		for scope, f := range st.origFeed {
+			if nf, ok := st.feed[scope]; ok && nf == f {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM feed WHERE org = ? AND scope = ? AND seq = ? AND coll = ? AND id = ?`,
+				org, scope, f.Seq, k.coll, k.id); err != nil {
+				return translate(err)
+			}
 		}
-		if !slices.Contains(next.Scopes, scope) {
-			feed[scope] = feedEntry{Seq: p.seq, Revoked: true}
+		for scope, f := range st.feed {
+			if of, ok := st.origFeed[scope]; ok && of == f {
+				continue
+			}
+			feedArgs = append(feedArgs, org, scope, f.Seq, k.coll, k.id, boolInt(f.Revoked))
+			nFeed++
 		}
+		d := st.doc
+		fields, err := json.Marshal(d.Fields)
+		if err != nil {
+			return err
+		}
+		feedRaw, err := json.Marshal(st.feed)
+		if err != nil {
+			return err
+		}
+		var body any
+		if d.Body != nil {
+			body = []byte(d.Body)
+		}
+		docArgs = append(docArgs, org, k.coll, k.id, d.Owner, d.Version, d.Seq, boolInt(d.Deleted), body, fields, feedRaw,
+			d.UpdatedAt.UnixMilli(), d.UpdatedBy)
+		nDocs++
 	}
-	for _, scope := range next.Scopes {
-		feed[scope] = feedEntry{Seq: p.seq}
-	}
-	for scope, f := range feed {
-		if f.Seq != p.seq {
-			continue
-		}
-		if _, err := p.st.putFeed.ExecContext(p.ctx, p.org, scope, p.seq, next.Collection, next.ID, boolInt(f.Revoked)); err != nil {
-			return translate(err)
-		}
-	}
-	fields, err := json.Marshal(next.Fields)
-	if err != nil {
+	if err := insertRows(ctx, tx, `INSERT INTO feed(org, scope, seq, coll, id, revoked) VALUES `, "", 6, nFeed, feedArgs); err != nil {
 		return err
 	}
-	feedRaw, err := json.Marshal(feed)
-	if err != nil {
-		return err
+	return insertRows(ctx, tx, `INSERT INTO docs(org, coll, id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by) VALUES `,
+		` ON CONFLICT (org, coll, id) DO UPDATE SET owner = excluded.owner, version = excluded.version, seq = excluded.seq,
+		deleted = excluded.deleted, body = excluded.body, fields = excluded.fields, feed = excluded.feed,
+		updated_at = excluded.updated_at, updated_by = excluded.updated_by`, 12, nDocs, docArgs)
+}
+
+func writeOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch, outs []engine.Outcome, idx []int) error {
+	now := time.Now().UnixMilli()
+	args := make([]any, 0, len(idx)*6)
+	for _, i := range idx {
+		enc, err := json.Marshal(outs[i])
+		if err != nil {
+			return err
+		}
+		args = append(args, b.Actor.Org, b.Actor.User, b.Device, b.Mutations[i].ID, enc, now)
 	}
-	var body any
-	if next.Body != nil {
-		body = []byte(next.Body)
+	// OR IGNORE: a mutation id repeated within the batch is recorded once.
+	return insertRows(ctx, tx, `INSERT OR IGNORE INTO mutations(org, usr, device, mid, outcome, at) VALUES `, "", 6, len(idx), args)
+}
+
+// insertRows runs a multi-row INSERT in chunks of rowChunk rows.
+func insertRows(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int, args []any) error {
+	for start := 0; start < n; start += rowChunk {
+		rows := min(rowChunk, n-start)
+		q := head + placeholders(rows, cols) + tail
+		if _, err := tx.ExecContext(ctx, q, args[start*cols:(start+rows)*cols]...); err != nil {
+			return translate(err)
+		}
 	}
-	_, err = p.st.putDoc.ExecContext(p.ctx, p.org, next.Collection, next.ID, next.Owner, next.Version, next.Seq,
-		boolInt(next.Deleted), body, fields, feedRaw, next.UpdatedAt.UnixMilli(), next.UpdatedBy)
-	return translate(err)
+	return nil
 }
 
 func boolInt(b bool) int {

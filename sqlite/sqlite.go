@@ -35,8 +35,6 @@ type Store struct {
 
 	wmu gosync.Mutex // serialises Push; guards seq
 	seq int64        // last committed sequence
-
-	stmts writeStmts
 }
 
 // Options tune the store; the zero value is the production setting.
@@ -102,9 +100,6 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err := s.w.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'`).Scan(&s.seq); err != nil {
 		return nil, fmt.Errorf("sqlite: read sequence: %w", err)
 	}
-	if err := s.stmts.prepare(ctx, s.w); err != nil {
-		return nil, err
-	}
 	ok = true
 	return s, nil
 }
@@ -127,7 +122,6 @@ func lockFile(path string) (*os.File, error) {
 // Close closes the database; it is safe to call more than once.
 func (s *Store) Close() error {
 	var errs []error
-	s.stmts.close()
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 		s.r = nil

@@ -66,7 +66,12 @@ func benchPush(b *testing.B, c *http.Client, url, tok string, body []byte) {
 	}
 }
 
-func quiet(c *serveConfig) { c.LogLevel = "warn" }
+func quiet(c *serveConfig) {
+	c.LogLevel = "warn"
+	if s := os.Getenv("BENCH_SYNC"); s != "" {
+		c.Synchronous = s
+	}
+}
 
 // BenchmarkPush pushes 10,000 notes in batches of 100 per iteration.
 func BenchmarkPush(b *testing.B) {

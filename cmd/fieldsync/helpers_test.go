@@ -159,4 +159,3 @@ func pullAll(t testing.TB, base, token, cp string, limit int) (map[string]json.R
 		}
 	}
 }
-
