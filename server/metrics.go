@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -51,14 +52,17 @@ func (s *Server) observe(c *fiber.Ctx) error {
 		}
 	}
 	status := c.Response().StatusCode()
-	route := c.Route().Path
+	// Fiber's strings point into reused buffers: the metric keeps its labels
+	// beyond this request, so they must be copies.
+	method := strings.Clone(c.Method())
+	route := strings.Clone(c.Route().Path)
 	if status == fiber.StatusNotFound && route == "/" {
 		route = "unmatched" // never a raw path: it would explode the label set
 	}
 	d := time.Since(start)
-	s.metrics.requests.WithLabelValues(route, c.Method(), strconv.Itoa(status)).Inc()
-	s.metrics.latency.WithLabelValues(route, c.Method()).Observe(d.Seconds())
-	s.log.Info("request", "request_id", requestID(c), "method", c.Method(), "route", route,
+	s.metrics.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	s.metrics.latency.WithLabelValues(route, method).Observe(d.Seconds())
+	s.log.Info("request", "request_id", requestID(c), "method", method, "route", route,
 		"status", status, "duration_ms", float64(d.Microseconds())/1000, "user", actorOf(c).User)
 	return nil
 }

@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
+	"slices"
 
 	engine "github.com/fieldsync/fieldsync/sync"
 )
@@ -10,6 +12,12 @@ const pullSQL = `SELECT f.seq, f.coll, f.id, f.revoked, d.version, d.deleted, d.
 FROM feed f JOIN docs d ON d.org = f.org AND d.coll = f.coll AND d.id = f.id
 WHERE f.org = ? AND f.scope = ? AND f.seq > ?
 ORDER BY f.seq LIMIT ?`
+
+// querier is what a pull reads through: the reader pool, or one read
+// transaction when several scopes must come from the same snapshot.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
 
 // Pull implements sync.Store. Each scope is one ordered range scan of the
 // feed's primary key; several scopes are merged by seq here, so the cost
@@ -22,10 +30,24 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 	if q.Limit <= 0 {
 		return nil, false, nil
 	}
+	var db querier = s.r
+	if len(q.Scopes) > 1 {
+		// Several scopes are read in one transaction, so from one snapshot.
+		// Read one after the other, a scope read later could hold a change
+		// that committed after an earlier scope was read, and delivering it
+		// would move the checkpoint past the earlier scope's change that
+		// committed just before it.
+		tx, err := s.r.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, false, translate(err)
+		}
+		defer tx.Rollback()
+		db = tx
+	}
 	var lists [][]engine.Change
 	horizon := int64(-1) // no change past it may be delivered: a cut list may hide rows beyond it
 	for _, scope := range q.Scopes {
-		l, cut, err := s.pullScope(ctx, q, scope)
+		l, cut, err := s.pullScope(ctx, db, q, scope)
 		if err != nil {
 			return nil, false, err
 		}
@@ -40,9 +62,9 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 // pullScope reads one scope's feed after q.After: up to q.Limit+1 changes,
 // or fewer when the byte budget is crossed, plus one change past it. cut
 // says whether the scope has rows beyond the last one returned.
-func (s *Store) pullScope(ctx context.Context, q engine.PullQuery, scope string) (out []engine.Change, cut bool, err error) {
+func (s *Store) pullScope(ctx context.Context, db querier, q engine.PullQuery, scope string) (out []engine.Change, cut bool, err error) {
 	// One row more than the page tells whether more remain.
-	rows, err := s.r.QueryContext(ctx, pullSQL, q.Org, scope, q.After, q.Limit+1)
+	rows, err := db.QueryContext(ctx, pullSQL, q.Org, scope, q.After, q.Limit+1)
 	if err != nil {
 		return nil, false, translate(err)
 	}
@@ -52,12 +74,13 @@ func (s *Store) pullScope(ctx context.Context, q engine.PullQuery, scope string)
 	for rows.Next() {
 		var c engine.Change
 		var revoked, deleted int
-		if err := rows.Scan(&c.Seq, &c.Collection, &c.ID, &revoked, &c.Version, &deleted, &c.Body); err != nil {
+		var body []byte // a tombstone's body is NULL, which json.RawMessage cannot scan
+		if err := rows.Scan(&c.Seq, &c.Collection, &c.ID, &revoked, &c.Version, &deleted, &body); err != nil {
 			return nil, false, translate(err)
 		}
 		c.Evicted, c.Deleted = revoked != 0, deleted != 0
-		if c.Evicted || c.Deleted {
-			c.Body = nil
+		if !c.Evicted && !c.Deleted {
+			c.Body = body
 		}
 		out = append(out, c)
 		bytes += len(c.Body)
@@ -72,7 +95,7 @@ func (s *Store) pullScope(ctx context.Context, q engine.PullQuery, scope string)
 
 // mergePage merges per-scope lists (each sorted by seq) into one page: seq
 // order, one change per document (a visible copy beats an eviction of the
-// same change), at most limit changes and stopping after the change that
+// same change, a later change replaces an earlier one), at most limit changes and stopping after the change that
 // crosses maxBytes, and never past horizon (when >= 0).
 func mergePage(lists [][]engine.Change, limit, maxBytes int, horizon int64) ([]engine.Change, bool, error) {
 	if len(lists) == 1 {
@@ -104,7 +127,8 @@ func mergePage(lists [][]engine.Change, limit, maxBytes int, horizon int64) ([]e
 			return page, true, nil
 		}
 		k := key{c.Collection, c.ID}
-		if j, dup := seen[k]; dup && page[j].Seq == c.Seq {
+		j, dup := seen[k]
+		if dup && page[j].Seq == c.Seq {
 			if page[j].Evicted && !c.Evicted {
 				bytes += len(c.Body)
 				page[j] = c
@@ -114,6 +138,16 @@ func mergePage(lists [][]engine.Change, limit, maxBytes int, horizon int64) ([]e
 		}
 		if len(page) >= limit || (maxBytes > 0 && bytes > maxBytes) {
 			return page, true, nil
+		}
+		if dup {
+			// A later change of a document already on the page (evicted
+			// from one scope, then changed under another): it supersedes
+			// the earlier one, so the page holds the document once.
+			bytes -= len(page[j].Body)
+			page = slices.Delete(page, j, j+1)
+			for i := j; i < len(page); i++ {
+				seen[key{page[i].Collection, page[i].ID}] = i
+			}
 		}
 		seen[k] = len(page)
 		page = append(page, c)

@@ -213,9 +213,11 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 	var deleted int
 	var fields, feedRaw []byte
 	var updated int64
-	if err := rows.Scan(&d.ID, &d.Owner, &d.Version, &d.Seq, &deleted, &d.Body, &fields, &feedRaw, &updated, &d.UpdatedBy); err != nil {
+	var body []byte // a tombstone's body is NULL, which json.RawMessage cannot scan
+	if err := rows.Scan(&d.ID, &d.Owner, &d.Version, &d.Seq, &deleted, &body, &fields, &feedRaw, &updated, &d.UpdatedBy); err != nil {
 		return nil, translate(err)
 	}
+	d.Body = body
 	d.Deleted = deleted != 0
 	d.UpdatedAt = time.UnixMilli(updated).UTC()
 	if err := json.Unmarshal(fields, &d.Fields); err != nil {

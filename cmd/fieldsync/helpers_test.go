@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	gosync "sync"
 	"testing"
 	"time"
 
@@ -29,6 +29,17 @@ type testServer struct {
 // adjusted by tweak, and stops it when the test ends.
 func startServer(t testing.TB, data string, tweak func(*serveConfig)) *testServer {
 	t.Helper()
+	return startServerWith(t, data, tweak, io.Discard)
+}
+
+// startServerLog starts a server that writes JSON logs to w.
+func startServerLog(t testing.TB, w io.Writer) *testServer {
+	t.Helper()
+	return startServerWith(t, "", func(c *serveConfig) { c.LogFormat = "json" }, w)
+}
+
+func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw io.Writer) *testServer {
+	t.Helper()
 	if data == "" {
 		data = t.TempDir()
 	}
@@ -39,7 +50,10 @@ func startServer(t testing.TB, data string, tweak func(*serveConfig)) *testServe
 	if tweak != nil {
 		tweak(&c)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log, err := newLogger(c.LogFormat, c.LogLevel, logw)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	in, err := start(ctx, c, log)
 	if err != nil {
@@ -158,4 +172,22 @@ func pullAll(t testing.TB, base, token, cp string, limit int) (map[string]json.R
 			return docs, cp
 		}
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
+type syncBuffer struct {
+	mu gosync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

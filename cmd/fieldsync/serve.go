@@ -135,8 +135,14 @@ func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	shutErr := in.srv.Shutdown(sctx)
+	// Shutdown only stops listeners the server has started on; closing ours
+	// also ends a Serve that had not reached Accept yet.
+	in.ln.Close()
 	if serveErr == nil {
 		serveErr = <-errc
+	}
+	if errors.Is(serveErr, net.ErrClosed) {
+		serveErr = nil
 	}
 	closeErr := in.store.Close()
 	in.log.Info("stopped")

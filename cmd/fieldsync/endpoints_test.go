@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestEndpoints covers the operational endpoints, metrics after real
+// traffic, and gzip.
+func TestEndpoints(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, "", nil)
+	tok := ts.token(t, "org-1", "u-1")
+	var pr pushReply
+	body := mustJSON(t, push("dev-1", note("n-1", "a"), note("n-2", "b"),
+		map[string]any{"mutation_id": "bad", "collection": "nope", "id": "x", "op": "create", "doc": map[string]any{}}))
+	if st := do(t, "POST", ts.URL+"/v1/sync/push", tok, body, &pr); st != 200 || len(pr.Results) != 3 {
+		t.Fatalf("push: %d %+v", st, pr)
+	}
+	docs, _ := pullAll(t, ts.URL, tok, "", 100)
+	if len(docs) != 2 {
+		t.Fatalf("pulled %d docs, want 2", len(docs))
+	}
+
+	for _, c := range []struct{ path, want string }{
+		{"/healthz", `"ok"`},
+		{"/readyz", `"ready"`},
+		{"/version", `"protocol":1`},
+		{"/.well-known/jwks.json", `"kty":"OKP"`},
+		{"/v1/schemas", `"customer_notes"`},
+		{"/metrics", `fieldsync_push_mutations_total{outcome="applied"} 2`},
+		{"/metrics", `fieldsync_push_mutations_total{outcome="rejected"} 1`},
+		{"/metrics", `fieldsync_pull_documents_total 2`},
+		{"/metrics", `fieldsync_http_requests_total{method="POST",route="/v1/sync/push",status="200"} 1`},
+		{"/metrics", `fieldsync_http_request_duration_seconds_bucket{method="GET",route="/v1/sync/pull"`},
+	} {
+		resp, err := http.Get(ts.URL + c.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), c.want) {
+			t.Errorf("GET %s: %d, body lacks %q:\n%s", c.path, resp.StatusCode, c.want, grepLines(string(raw), "fieldsync_"))
+		}
+	}
+
+	// gzip when asked, identity when not.
+	for _, enc := range []string{"gzip", ""} {
+		req, _ := http.NewRequest("GET", ts.URL+"/v1/sync/pull", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
+		}
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r io.Reader = resp.Body
+		if got := resp.Header.Get("Content-Encoding"); got != enc {
+			t.Errorf("Accept-Encoding %q: Content-Encoding %q", enc, got)
+		} else if enc == "gzip" {
+			if r, err = gzip.NewReader(resp.Body); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var pr pullReply
+		if err := json.NewDecoder(r).Decode(&pr); err != nil || len(pr.Changes) != 2 {
+			t.Errorf("Accept-Encoding %q: decode %v, %d changes", enc, err, len(pr.Changes))
+		}
+		resp.Body.Close()
+		if id := resp.Header.Get("X-Request-ID"); id == "" {
+			t.Errorf("no X-Request-ID header")
+		}
+	}
+}
+
+// TestRequestLogs checks one structured line per request, with a request id
+// and without the token.
+func TestRequestLogs(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	ts := startServerLog(t, &logs)
+	tok := ts.token(t, "org-1", "u-1")
+	do(t, "GET", ts.URL+"/v1/sync/pull", tok, nil, nil)
+	ts.stop()
+	out := logs.String()
+	var found bool
+	for _, line := range strings.Split(out, "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "request" {
+			continue
+		}
+		if rec["route"] == "/v1/sync/pull" && rec["status"] == float64(200) && rec["request_id"] != "" && rec["user"] == "u-1" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no JSON request line for the pull:\n%s", out)
+	}
+	if strings.Contains(out, tok) || strings.Contains(out, tok[strings.LastIndex(tok, ".")+1:]) {
+		t.Errorf("the access token reached the log")
+	}
+}
+
+// TestRun covers the command line: version, usage errors, token.
+func TestRun(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "protocol 1") {
+		t.Errorf("version: %d %q", code, out.String())
+	}
+	if code := run(t.Context(), []string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errb.String())
+	}
+	if code := run(t.Context(), nil, &out, &errb); code != 2 {
+		t.Errorf("no command: %d", code)
+	}
+	errb.Reset()
+	if code := run(t.Context(), []string{"token", "--data", t.TempDir()}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--org") {
+		t.Errorf("token without org: %d %q", code, errb.String())
+	}
+	errb.Reset()
+	if code := run(t.Context(), []string{"serve", "--log-format", "xml"}, &out, &errb); code != 2 {
+		t.Errorf("serve with a bad log format: %d %q", code, errb.String())
+	}
+	// A token minted by the command verifies against the same data directory.
+	data := t.TempDir()
+	out.Reset()
+	if code := run(t.Context(), []string{"token", "--data", data, "--org", "o", "--user", "u", "--role", "rep,manager", "--ttl", "1h"}, &out, &errb); code != 0 {
+		t.Fatalf("token: %d %s", code, errb.String())
+	}
+	ts := startServer(t, data, nil)
+	actor, err := ts.Keys.Verify(strings.TrimSpace(out.String()))
+	if err != nil || actor.Org != "o" || actor.User != "u" || len(actor.Roles) != 2 || actor.Roles[1] != "manager" {
+		t.Errorf("minted token: %+v %v", actor, err)
+	}
+}
+
+// TestEnvironmentOverrides is not parallel: it sets process environment.
+func TestEnvironmentOverrides(t *testing.T) {
+	t.Setenv("FIELDSYNC_ADDR", "127.0.0.1:9999")
+	t.Setenv("FIELDSYNC_DATA", "/tmp/fs-env")
+	t.Setenv("FIELDSYNC_MAX_MUTATIONS", "7")
+	t.Setenv("FIELDSYNC_SHUTDOWN_TIMEOUT", "3s")
+	c, err := parseServe(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:9999" || c.Data != "/tmp/fs-env" || c.Limits.MaxMutations != 7 || c.ShutdownTimeout != 3*time.Second {
+		t.Errorf("environment not applied: %+v", c)
+	}
+	c, err = parseServe([]string{"--addr", "127.0.0.1:1", "--max-mutations", "9"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:1" || c.Limits.MaxMutations != 9 {
+		t.Errorf("flags must win over the environment: %+v", c)
+	}
+	t.Setenv("FIELDSYNC_ADDR", "")
+	c, _ = parseServe(nil, io.Discard)
+	d, _ := parseServe([]string{}, io.Discard)
+	if c.Addr != d.Addr {
+		t.Errorf("inconsistent parse")
+	}
+}
+
+// grepLines keeps the lines of s that contain sub and are not comments.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) && !strings.HasPrefix(l, "#") && !strings.Contains(l, "_bucket") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
