@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	engine "github.com/fieldsync/fieldsync/sync"
@@ -91,7 +92,7 @@ func TestMigrationsOnce(t *testing.T) {
 	s.Close()
 
 	s = openT(t, path, Options{})
-	if again := read(s); len(again) != len(first) || again[len(again)-1] != first[len(first)-1] {
+	if again := read(s); !slices.Equal(again, first) {
 		t.Errorf("after reopen schema_migrations = %+v, want %+v unchanged", again, first)
 	}
 	if got, err := s.Secret(ctx, "migration-test", 16); err != nil || string(got) != string(secret) {
