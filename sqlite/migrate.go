@@ -31,6 +31,11 @@ CREATE TABLE docs (
 	feed       BLOB NOT NULL,   -- JSON: scope -> {s: seq of its feed row, r: revoked}
 	updated_at INTEGER NOT NULL, -- unix milliseconds
 	updated_by TEXT NOT NULL,
+	-- The device and mutation id that created the document: a retried
+	-- create is recognised here, so applied creates (most pushes) need no
+	-- row in the mutation log.
+	origin_device TEXT NOT NULL,
+	origin_mid    TEXT NOT NULL,
 	PRIMARY KEY (org, coll, id)
 ) WITHOUT ROWID;
 
@@ -46,7 +51,8 @@ CREATE TABLE feed (
 	PRIMARY KEY (org, scope, seq, coll, id)
 ) WITHOUT ROWID;
 
--- Exactly-once: the recorded outcome of every mutation a device sent.
+-- Exactly-once: the recorded outcome of every mutation a device sent,
+-- except applied creates, which docs.origin_* records.
 CREATE TABLE mutations (
 	org     TEXT NOT NULL,
 	usr     TEXT NOT NULL,

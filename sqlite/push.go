@@ -26,6 +26,8 @@ type state struct {
 	origFeed map[string]feedEntry
 	feed     map[string]feedEntry
 	dirty    bool
+	// The create that made the document, for recognising its retries.
+	originDevice, originMID string
 }
 
 // rowChunk bounds the rows of one multi-row statement, far below SQLite's
@@ -77,6 +79,12 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 			st = &state{}
 			docs[k] = st
 		}
+		if m.Op == engine.OpCreate && st.doc != nil && st.doc.Owner == b.Actor.User &&
+			st.originDevice == b.Device && st.originMID == m.ID {
+			// A retry of the create that made this document.
+			outs[i] = engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied, Version: 1}
+			continue
+		}
 		var cur *engine.Document
 		if st.doc != nil {
 			c := *st.doc
@@ -87,12 +95,17 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 			seq++
 			next.Seq = seq
 			st.feed = moveFeed(st.feed, next.Scopes, seq)
+			if st.doc == nil {
+				st.originDevice, st.originMID = b.Device, m.ID
+			}
 			st.doc, st.dirty = next, true
 		}
 		outs[i] = out
 		// A mutation id repeated inside one batch gets the first answer.
 		recorded[m.ID] = out
-		newOutcomes = append(newOutcomes, i)
+		if m.Op != engine.OpCreate || out.Status != engine.StatusApplied {
+			newOutcomes = append(newOutcomes, i)
+		}
 	}
 
 	if err := writeDocs(ctx, tx, org, docs); err != nil {
@@ -185,7 +198,7 @@ func loadDocs(ctx context.Context, tx *sql.Tx, org string, byColl map[string][]s
 			for _, id := range chunk {
 				args = append(args, id)
 			}
-			q := `SELECT id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by FROM docs
+			q := `SELECT id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by, origin_device, origin_mid FROM docs
 				WHERE org = ? AND coll = ? AND id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `)`
 			rows, err := tx.QueryContext(ctx, q, args...)
 			if err != nil {
@@ -214,7 +227,9 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 	var fields, feedRaw []byte
 	var updated int64
 	var body []byte // a tombstone's body is NULL, which json.RawMessage cannot scan
-	if err := rows.Scan(&d.ID, &d.Owner, &d.Version, &d.Seq, &deleted, &body, &fields, &feedRaw, &updated, &d.UpdatedBy); err != nil {
+	st := &state{doc: d}
+	if err := rows.Scan(&d.ID, &d.Owner, &d.Version, &d.Seq, &deleted, &body, &fields, &feedRaw, &updated, &d.UpdatedBy,
+		&st.originDevice, &st.originMID); err != nil {
 		return nil, translate(err)
 	}
 	d.Body = body
@@ -233,7 +248,8 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 		}
 	}
 	slices.Sort(d.Scopes)
-	return &state{doc: d, origFeed: feed, feed: feed}, nil
+	st.origFeed, st.feed = feed, feed
+	return st, nil
 }
 
 // writeDocs writes the final state of every document the batch changed, and
@@ -277,16 +293,17 @@ func writeDocs(ctx context.Context, tx *sql.Tx, org string, docs map[docKey]*sta
 			body = []byte(d.Body)
 		}
 		docArgs = append(docArgs, org, k.coll, k.id, d.Owner, d.Version, d.Seq, boolInt(d.Deleted), body, fields, feedRaw,
-			d.UpdatedAt.UnixMilli(), d.UpdatedBy)
+			d.UpdatedAt.UnixMilli(), d.UpdatedBy, st.originDevice, st.originMID)
 		nDocs++
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO feed(org, scope, seq, coll, id, revoked) VALUES `, "", 6, nFeed, feedArgs); err != nil {
 		return err
 	}
-	return insertRows(ctx, tx, `INSERT INTO docs(org, coll, id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by) VALUES `,
+	// origin_* is written by the insert only: an update never changes who created the document.
+	return insertRows(ctx, tx, `INSERT INTO docs(org, coll, id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by, origin_device, origin_mid) VALUES `,
 		` ON CONFLICT (org, coll, id) DO UPDATE SET owner = excluded.owner, version = excluded.version, seq = excluded.seq,
 		deleted = excluded.deleted, body = excluded.body, fields = excluded.fields, feed = excluded.feed,
-		updated_at = excluded.updated_at, updated_by = excluded.updated_by`, 12, nDocs, docArgs)
+		updated_at = excluded.updated_at, updated_by = excluded.updated_by`, 14, nDocs, docArgs)
 }
 
 func writeOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch, outs []engine.Outcome, idx []int) error {

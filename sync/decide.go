@@ -133,6 +133,7 @@ func checkWrite(actor Actor, rules map[string]FieldRule, prefix, field string, v
 }
 
 // decide applies the conflict rules of docs/protocol.md to one mutation.
+// device identifies the writer (user and device) in the field history.
 func (e *Engine) decide(actor Actor, device string, m *Mutation, p *prepared, cur *Document) (*Document, Outcome) {
 	if p.err != nil {
 		return nil, reject(m.ID, p.err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -138,8 +139,12 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 	if len(pass) == 0 {
 		return outcomes, nil
 	}
+	// Field history names the writer by user and device together: two
+	// users sharing one tablet must still see each other's edits as
+	// concurrent.
+	writer := actor.User + "/" + req.DeviceID
 	decide := func(i int, cur *Document) (*Document, Outcome) {
-		return e.decide(actor, req.DeviceID, &pass[i], pre[i], cur)
+		return e.decide(actor, writer, &pass[i], pre[i], cur)
 	}
 	got, err := e.store.Push(ctx, PushBatch{Actor: actor, Device: req.DeviceID, Mutations: pass}, decide)
 	if err != nil {
@@ -155,7 +160,8 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 }
 
 func reject(mutationID string, err error) Outcome {
-	if e, ok := err.(*Error); ok {
+	var e *Error
+	if errors.As(err, &e) {
 		return Outcome{MutationID: mutationID, Status: StatusRejected, Error: e.Body()}
 	}
 	return Outcome{MutationID: mutationID, Status: StatusRejected,

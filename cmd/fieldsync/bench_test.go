@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	gosync "sync"
 	"testing"
 
 	_ "github.com/mattn/go-sqlite3"
@@ -47,23 +48,32 @@ func benchBodies(b *testing.B, prefix string, n, batch int) [][]byte {
 }
 
 func benchPush(b *testing.B, c *http.Client, url, tok string, body []byte) {
+	if err := tryPush(c, url, tok, body); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// tryPush pushes one batch and checks every mutation was applied; it
+// returns an error instead of failing so goroutines can call it.
+func tryPush(c *http.Client, url, tok string, body []byte) error {
 	req, _ := http.NewRequest("POST", url+"/v1/sync/push", bytes.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+tok)
 	resp, err := c.Do(req)
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	var r pushReply
 	err = json.NewDecoder(resp.Body).Decode(&r)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {
-		b.Fatalf("push: %d %v", resp.StatusCode, err)
+		return fmt.Errorf("push: %d %v", resp.StatusCode, err)
 	}
 	for _, o := range r.Results {
 		if o.Status != "applied" {
-			b.Fatalf("push outcome %+v", o)
+			return fmt.Errorf("push outcome %+v", o)
 		}
 	}
+	return nil
 }
 
 func quiet(c *serveConfig) {
@@ -86,6 +96,41 @@ func BenchmarkPush(b *testing.B) {
 		for _, body := range bodies {
 			benchPush(b, c, ts.URL, tok, body)
 		}
+		n += benchDocs
+	}
+	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "mutations/s")
+}
+
+// BenchmarkPushConcurrent pushes 10,000 notes per iteration from 8
+// devices at once (1,250 each, batches of 100): what many reps syncing
+// together look like to the single SQLite writer.
+func BenchmarkPushConcurrent(b *testing.B) {
+	ts := startServer(b, "", quiet)
+	tok := ts.token(b, "org-1", "u-1")
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	const devices = 8
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		var bodies [devices][][]byte
+		for d := range devices {
+			bodies[d] = benchBodies(b, fmt.Sprintf("c%d-%d", i, d), benchDocs/devices, 100)
+		}
+		b.StartTimer()
+		var wg gosync.WaitGroup
+		for d := range devices {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, body := range bodies[d] {
+					if err := tryPush(c, ts.URL, tok, body); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
 		n += benchDocs
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "mutations/s")
