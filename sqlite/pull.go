@@ -13,12 +13,6 @@ FROM feed f JOIN docs d ON d.org = f.org AND d.coll = f.coll AND d.id = f.id
 WHERE f.org = ? AND f.scope = ? AND f.seq > ?
 ORDER BY f.seq LIMIT ?`
 
-// querier is what a pull reads through: the reader pool, or one read
-// transaction when several scopes must come from the same snapshot.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}
-
 // Pull implements sync.Store. Each scope is one ordered range scan of the
 // feed's primary key; several scopes are merged by seq here, so the cost
 // stays proportional to the page, never to the organisation.
@@ -30,7 +24,7 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 	if q.Limit <= 0 {
 		return nil, false, nil
 	}
-	var db querier = s.r
+	stmt := s.pullStmt // prepared once on the reader pool
 	if len(q.Scopes) > 1 {
 		// Several scopes are read in one transaction, so from one snapshot.
 		// Read one after the other, a scope read later could hold a change
@@ -42,12 +36,12 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 			return nil, false, translate(err)
 		}
 		defer tx.Rollback()
-		db = tx
+		stmt = tx.StmtContext(ctx, s.pullStmt)
 	}
 	var lists [][]engine.Change
 	horizon := int64(-1) // no change past it may be delivered: a cut list may hide rows beyond it
 	for _, scope := range q.Scopes {
-		l, cut, err := s.pullScope(ctx, db, q, scope)
+		l, cut, err := pullScope(ctx, stmt, q, scope)
 		if err != nil {
 			return nil, false, err
 		}
@@ -62,25 +56,33 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 // pullScope reads one scope's feed after q.After: up to q.Limit+1 changes,
 // or fewer when the byte budget is crossed, plus one change past it. cut
 // says whether the scope has rows beyond the last one returned.
-func (s *Store) pullScope(ctx context.Context, db querier, q engine.PullQuery, scope string) (out []engine.Change, cut bool, err error) {
+func pullScope(ctx context.Context, stmt *sql.Stmt, q engine.PullQuery, scope string) (out []engine.Change, cut bool, err error) {
 	// One row more than the page tells whether more remain.
-	rows, err := db.QueryContext(ctx, pullSQL, q.Org, scope, q.After, q.Limit+1)
+	rows, err := stmt.QueryContext(ctx, q.Org, scope, q.After, q.Limit+1)
 	if err != nil {
 		return nil, false, translate(err)
 	}
 	defer rows.Close()
 	out = make([]engine.Change, 0, min(q.Limit+1, 1024))
+	// Bodies are copied into a few large arenas instead of one allocation
+	// per row; a page's bodies live and die together.
+	var arena []byte
 	bytes := 0
 	for rows.Next() {
 		var c engine.Change
 		var revoked, deleted int
-		var body []byte // a tombstone's body is NULL, which json.RawMessage cannot scan
+		var body sql.RawBytes // valid until the next Next; a tombstone's is nil
 		if err := rows.Scan(&c.Seq, &c.Collection, &c.ID, &revoked, &c.Version, &deleted, &body); err != nil {
 			return nil, false, translate(err)
 		}
 		c.Evicted, c.Deleted = revoked != 0, deleted != 0
 		if !c.Evicted && !c.Deleted {
-			c.Body = body
+			if len(arena)+len(body) > cap(arena) {
+				arena = make([]byte, 0, max(len(body), 64<<10))
+			}
+			start := len(arena)
+			arena = append(arena, body...)
+			c.Body = arena[start:len(arena):len(arena)]
 		}
 		out = append(out, c)
 		bytes += len(c.Body)

@@ -35,6 +35,8 @@ type Store struct {
 
 	wmu gosync.Mutex // serialises Push; guards seq
 	seq int64        // last committed sequence
+
+	pullStmt *sql.Stmt // the hottest read, prepared once
 }
 
 // Options tune the store; the zero value is the production setting.
@@ -100,6 +102,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err := s.w.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'`).Scan(&s.seq); err != nil {
 		return nil, fmt.Errorf("sqlite: read sequence: %w", err)
 	}
+	if s.pullStmt, err = s.r.PrepareContext(ctx, pullSQL); err != nil {
+		return nil, fmt.Errorf("sqlite: prepare pull: %w", err)
+	}
 	ok = true
 	return s, nil
 }
@@ -122,6 +127,10 @@ func lockFile(path string) (*os.File, error) {
 // Close closes the database; it is safe to call more than once.
 func (s *Store) Close() error {
 	var errs []error
+	if s.pullStmt != nil {
+		errs = append(errs, s.pullStmt.Close())
+		s.pullStmt = nil
+	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 		s.r = nil
