@@ -64,6 +64,11 @@ type Config struct {
 	// OnReject is called after a push for every rejected mutation, once
 	// its removal is saved. It must not call Push or Pull.
 	OnReject func(engine.Mutation, engine.Outcome)
+	// OnOutcome is called after a push for every acknowledged mutation,
+	// whatever its status, once its outcome is saved, and before OnConflict
+	// or OnReject; tests keep a ledger of outcomes with it. It must not call
+	// Push or Pull.
+	OnOutcome func(engine.Mutation, engine.Outcome)
 
 	// BackoffInitial is the wait before the first retry (default 100 ms);
 	// each further retry doubles it up to BackoffMax (default 10 s).

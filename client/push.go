@@ -113,6 +113,9 @@ func (c *Client) acknowledge(batch []engine.Mutation, results []engine.Outcome, 
 	var r PushReport
 	for i, m := range batch {
 		o := results[i]
+		if c.cfg.OnOutcome != nil {
+			notify = append(notify, func() { c.cfg.OnOutcome(m, o) })
+		}
 		switch o.Status {
 		case engine.StatusApplied:
 			r.Applied++

@@ -31,12 +31,11 @@ var DefaultLimits = Limits{
 
 // Engine implements push and pull over a Store. It is safe for concurrent use.
 type Engine struct {
-	store     Store
-	schemas   Validator
-	limits    Limits
-	now       func() time.Time
-	checkKey  []byte
-	collRules map[string]map[string]FieldRule
+	store    Store
+	schemas  Validator
+	limits   Limits
+	now      func() time.Time
+	checkKey []byte
 }
 
 // Config wires an Engine.
@@ -85,8 +84,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{store: cfg.Store, schemas: cfg.Schemas, limits: l, now: now, checkKey: key,
-		collRules: map[string]map[string]FieldRule{}}, nil
+	return &Engine{store: cfg.Store, schemas: cfg.Schemas, limits: l, now: now, checkKey: key}, nil
 }
 
 // Limits returns the limits in force.
@@ -116,14 +114,14 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 	// answered without reaching the store: without a valid mutation id there
 	// is nothing to record, and the same bytes always earn the same answer.
 	outcomes := make([]Outcome, len(req.Mutations))
-	pre := make(map[int]*prepared, len(req.Mutations))
+	var pre []*prepared // parallel to pass
 	var pass []Mutation
 	var passIdx []int
 	for i := range req.Mutations {
 		m := &req.Mutations[i]
 		p, err := e.prepare(actor, m)
 		if err != nil {
-			if m.ID == "" || !idPattern.MatchString(m.ID) {
+			if !idPattern.MatchString(m.ID) {
 				outcomes[i] = reject(m.ID, err)
 				continue
 			}
@@ -132,7 +130,7 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 			// recorded outcome.
 			p = &prepared{err: err}
 		}
-		pre[len(pass)] = p
+		pre = append(pre, p)
 		pass = append(pass, *m)
 		passIdx = append(passIdx, i)
 	}
