@@ -37,18 +37,155 @@ const rowChunk = 200
 // Push implements sync.Store. A batch costs a constant number of statements
 // whatever its size: one read of the recorded outcomes, one read of the
 // current documents per collection, then multi-row writes of documents, feed
-// rows and outcomes, all in one transaction that is committed (and, with
-// synchronous=FULL, fsynced) before Push returns.
+// rows and outcomes.
+//
+// Pushes are group-committed: the writer goroutine takes every batch that
+// queued while the previous commit was running and commits them in one
+// transaction, each batch inside its own savepoint. The fsync that makes a
+// commit durable (most of a commit's cost with synchronous=FULL) is then
+// shared by all the devices pushing at that moment, and a failing batch
+// rolls back alone. Push returns only once its batch is committed.
 func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Decide) ([]engine.Outcome, error) {
+	r := &pushReq{ctx: ctx, batch: b, decide: decide, done: make(chan pushRes, 1)}
+	// closeMu keeps Close from stopping the writer between the check and the
+	// send, so every queued push is answered.
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return nil, errClosed
+	}
+	select {
+	case s.queue <- r:
+	case <-ctx.Done():
+		s.closeMu.RUnlock()
+		return nil, translate(ctx.Err())
+	}
+	s.closeMu.RUnlock()
+	// Once queued, wait for the answer even if ctx ends: the writer may be
+	// committing the batch right now, and the caller must not be told it
+	// failed when it did not.
+	res := <-r.done
+	return res.outs, res.err
+}
+
+var errClosed = &engine.Error{Kind: engine.KindUnavailable, Code: engine.CodeUnavailable, Message: "the store is closed"}
+
+type pushReq struct {
+	ctx    context.Context
+	batch  engine.PushBatch
+	decide engine.Decide
+	done   chan pushRes
+}
+
+type pushRes struct {
+	outs []engine.Outcome
+	err  error
+}
+
+// maxGroup bounds the batches of one group commit, so one commit's
+// transaction stays small enough to keep latency predictable.
+const maxGroup = 32
+
+// writer owns every push transaction until Close.
+func (s *Store) writer() {
+	defer close(s.writerDone)
+	for {
+		var group []*pushReq
+		select {
+		case r := <-s.queue:
+			group = append(group, r)
+		case <-s.quit:
+			s.failQueued()
+			return
+		}
+	drain:
+		for len(group) < maxGroup {
+			select {
+			case r := <-s.queue:
+				group = append(group, r)
+			default:
+				break drain
+			}
+		}
+		s.commitGroup(group)
+	}
+}
+
+// failQueued answers the pushes still queued at Close.
+func (s *Store) failQueued() {
+	for {
+		select {
+		case r := <-s.queue:
+			r.done <- pushRes{err: errClosed}
+		default:
+			return
+		}
+	}
+}
+
+// commitGroup runs every batch of the group in one transaction, each in a
+// savepoint, then commits once and answers them all.
+func (s *Store) commitGroup(group []*pushReq) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	fail := func(err error) {
+		for _, r := range group {
+			r.done <- pushRes{err: err}
+		}
+	}
+	// The transaction outlives any one caller's context: a batch whose
+	// caller gave up still runs, so that "not committed" is never guessed.
+	ctx := context.Background()
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, translate(err)
+		fail(translate(err))
+		return
 	}
 	defer tx.Rollback() // a no-op after Commit
-	org := b.Actor.Org
+	seq := s.seq
+	results := make([]pushRes, len(group))
+	for i, r := range group {
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
+			fail(translate(err))
+			return
+		}
+		before := seq
+		outs, err := pushBatch(r.ctx, tx, r.batch, r.decide, &seq)
+		if err != nil {
+			seq = before
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO batch"); rerr != nil {
+				fail(translate(rerr))
+				return
+			}
+			results[i] = pushRes{err: err}
+		} else {
+			results[i] = pushRes{outs: outs}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE batch"); err != nil {
+			fail(translate(err))
+			return
+		}
+	}
+	if seq != s.seq {
+		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, seq); err != nil {
+			fail(translate(err))
+			return
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		fail(translate(err))
+		return
+	}
+	s.seq = seq
+	for i, r := range group {
+		r.done <- results[i]
+	}
+}
 
+// pushBatch applies one batch inside the group's transaction, taking
+// sequence numbers from *seq.
+func pushBatch(ctx context.Context, tx *sql.Tx, b engine.PushBatch, decide engine.Decide, seq *int64) ([]engine.Outcome, error) {
+	org := b.Actor.Org
 	recorded, err := loadOutcomes(ctx, tx, b)
 	if err != nil {
 		return nil, err
@@ -64,7 +201,6 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 		return nil, err
 	}
 
-	seq := s.seq
 	outs := make([]engine.Outcome, len(b.Mutations))
 	var newOutcomes []int
 	for i := range b.Mutations {
@@ -92,9 +228,9 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 		}
 		next, out := decide(i, cur)
 		if next != nil {
-			seq++
-			next.Seq = seq
-			st.feed = moveFeed(st.feed, next.Scopes, seq)
+			*seq++
+			next.Seq = *seq
+			st.feed = moveFeed(st.feed, next.Scopes, *seq)
 			if st.doc == nil {
 				st.originDevice, st.originMID = b.Device, m.ID
 			}
@@ -114,15 +250,6 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	if err := writeOutcomes(ctx, tx, b, outs, newOutcomes); err != nil {
 		return nil, err
 	}
-	if seq != s.seq {
-		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, seq); err != nil {
-			return nil, translate(err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, translate(err)
-	}
-	s.seq = seq
 	return outs, nil
 }
 

@@ -33,8 +33,14 @@ type Store struct {
 	r    *sql.DB // readers, WAL lets them run beside the writer
 	lock *os.File
 
-	wmu gosync.Mutex // serialises Push; guards seq
+	wmu gosync.Mutex // serialises writes; guards seq
 	seq int64        // last committed sequence
+
+	queue      chan *pushReq // pushes waiting for the writer goroutine
+	quit       chan struct{}
+	writerDone chan struct{}
+	closeMu    gosync.RWMutex
+	closed     bool
 
 	pullStmt *sql.Stmt // the hottest read, prepared once
 }
@@ -105,6 +111,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if s.pullStmt, err = s.r.PrepareContext(ctx, pullSQL); err != nil {
 		return nil, fmt.Errorf("sqlite: prepare pull: %w", err)
 	}
+	s.queue = make(chan *pushReq, maxGroup)
+	s.quit = make(chan struct{})
+	s.writerDone = make(chan struct{})
+	go s.writer()
 	ok = true
 	return s, nil
 }
@@ -127,6 +137,17 @@ func lockFile(path string) (*os.File, error) {
 // Close closes the database; it is safe to call more than once.
 func (s *Store) Close() error {
 	var errs []error
+	s.closeMu.Lock()
+	wasClosed := s.closed
+	s.closed = true
+	s.closeMu.Unlock()
+	if wasClosed {
+		return nil
+	}
+	if s.writerDone != nil {
+		close(s.quit)
+		<-s.writerDone
+	}
 	if s.pullStmt != nil {
 		errs = append(errs, s.pullStmt.Close())
 		s.pullStmt = nil
