@@ -107,6 +107,8 @@ func (s *Store) writer() {
 				break drain
 			}
 		}
+		s.groups.Add(1)
+		s.grouped.Add(int64(len(group)))
 		s.commitGroup(group)
 	}
 }
@@ -465,3 +467,7 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// GroupStats reports how many group commits ran and how many push batches
+// they carried: batches/groups is the average fsync sharing.
+func (s *Store) GroupStats() (groups, batches int64) { return s.groups.Load(), s.grouped.Load() }

@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	gosync "sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/mattn/go-sqlite3"
@@ -41,6 +42,8 @@ type Store struct {
 	writerDone chan struct{}
 	closeMu    gosync.RWMutex
 	closed     bool
+	groups     atomic.Int64 // group commits started
+	grouped    atomic.Int64 // push batches in them
 
 	pullStmt *sql.Stmt // the hottest read, prepared once
 }

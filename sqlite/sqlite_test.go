@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -157,5 +158,87 @@ func TestSynchronous(t *testing.T) {
 		if got != c.want {
 			t.Errorf("Synchronous %q: PRAGMA synchronous = %d, want %d", c.opt, got, c.want)
 		}
+	}
+}
+
+// TestGroupCommitIsolatesBatches holds the writer busy so that two batches
+// queue into one group commit, one of them failing (its context is
+// cancelled after it was queued): the failing batch rolls back alone, the
+// other commits, and the sequence stays gap-free for readers.
+func TestGroupCommitIsolatesBatches(t *testing.T) {
+	t.Parallel()
+	s := openT(t, filepath.Join(t.TempDir(), "fieldsync.db"), Options{})
+	t.Cleanup(func() { s.Close() })
+	actor := engine.Actor{Org: "o", User: "u"}
+	batch := func(id string) engine.PushBatch {
+		return engine.PushBatch{Actor: actor, Device: "d", Mutations: []engine.Mutation{{ID: "m-" + id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate}}}
+	}
+	decide := func(b engine.PushBatch) engine.Decide {
+		return func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
+			m := b.Mutations[i]
+			return &engine.Document{Org: "o", Collection: m.Collection, ID: m.DocID, Owner: "u", Version: 1,
+					Body: []byte(`{"text":"x"}`), Scopes: []string{"user:u"}},
+				engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied, Version: 1}
+		}
+	}
+	type result struct {
+		id  string
+		err error
+	}
+	results := make(chan result, 3)
+	push := func(ctx context.Context, id string) {
+		b := batch(id)
+		_, err := s.Push(ctx, b, decide(b))
+		results <- result{id, err}
+	}
+
+	s.wmu.Lock() // the writer will block in its first commit
+	go push(context.Background(), "a")
+	waitFor(t, func() bool { g, _ := s.GroupStats(); return g == 1 }) // the writer took a and waits for the lock
+	ctxC, cancel := context.WithCancel(context.Background())
+	go push(context.Background(), "b")
+	go push(ctxC, "c")
+	waitFor(t, func() bool { return len(s.queue) == 2 }) // b and c wait together
+	cancel()
+	s.wmu.Unlock()
+
+	got := map[string]error{}
+	for range 3 {
+		r := <-results
+		got[r.id] = r.err
+	}
+	if got["a"] != nil || got["b"] != nil {
+		t.Fatalf("a and b must commit: %v", got)
+	}
+	if got["c"] == nil {
+		t.Fatalf("c ran with a cancelled context and must fail")
+	}
+	changes, _, err := s.Pull(context.Background(), engine.PullQuery{Org: "o", Scopes: []string{"user:u"}, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i, c := range changes {
+		ids = append(ids, c.ID)
+		if c.Seq != int64(i+1) {
+			t.Errorf("change %s at seq %d, want %d: the failed batch left a hole or a duplicate", c.ID, c.Seq, i+1)
+		}
+	}
+	if !slices.Equal(ids, []string{"a", "b"}) {
+		t.Fatalf("stored %v, want [a b]", ids)
+	}
+	if g, b := s.GroupStats(); g != 2 || b != 3 {
+		t.Fatalf("%d groups carried %d batches, want b and c committed together (2 groups, 3 batches)", g, b)
+	}
+}
+
+// waitFor waits until cond holds, yielding to the goroutines it waits on.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i > 10_000_000 {
+			t.Fatal("condition never held")
+		}
+		runtime.Gosched()
 	}
 }
