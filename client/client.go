@@ -268,34 +268,29 @@ func (c *Client) Update(coll, id string, fields map[string]any) error {
 		}
 		raw[k] = b
 	}
-	if err := checkIDs(coll, id); err != nil {
-		return err
-	}
-	if err := c.lock(); err != nil {
-		return err
-	}
-	defer c.mu.Unlock()
-	if _, ok := c.state.visible(coll, id); !ok {
-		return fmt.Errorf("%w: %s/%s", ErrNotFound, coll, id)
-	}
-	return c.enqueueLocked(engine.Mutation{Collection: coll, DocID: id, Op: engine.OpUpdate,
-		BaseVersion: c.baseVersionLocked(coll, id), Fields: raw})
+	return c.enqueueExisting(engine.Mutation{Collection: coll, DocID: id, Op: engine.OpUpdate, Fields: raw})
 }
 
 // Delete records the deletion of a visible document.
 func (c *Client) Delete(coll, id string) error {
-	if err := checkIDs(coll, id); err != nil {
+	return c.enqueueExisting(engine.Mutation{Collection: coll, DocID: id, Op: engine.OpDelete})
+}
+
+// enqueueExisting queues an update or delete of a visible document, based
+// on the version the device holds.
+func (c *Client) enqueueExisting(m engine.Mutation) error {
+	if err := checkIDs(m.Collection, m.DocID); err != nil {
 		return err
 	}
 	if err := c.lock(); err != nil {
 		return err
 	}
 	defer c.mu.Unlock()
-	if _, ok := c.state.visible(coll, id); !ok {
-		return fmt.Errorf("%w: %s/%s", ErrNotFound, coll, id)
+	if _, ok := c.state.visible(m.Collection, m.DocID); !ok {
+		return fmt.Errorf("%w: %s/%s", ErrNotFound, m.Collection, m.DocID)
 	}
-	return c.enqueueLocked(engine.Mutation{Collection: coll, DocID: id, Op: engine.OpDelete,
-		BaseVersion: c.baseVersionLocked(coll, id)})
+	m.BaseVersion = c.baseVersionLocked(m.Collection, m.DocID)
+	return c.enqueueLocked(m)
 }
 
 func checkIDs(coll, id string) error {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+
+	engine "github.com/fieldsync/fieldsync/sync"
 )
 
 // PullReport counts what a Pull did.
@@ -15,13 +17,6 @@ type PullReport struct {
 	Changes int
 	Retries int // requests sent again after a transient failure
 }
-
-// Change ops of the pull feed.
-const (
-	opPut    = "put"
-	opDelete = "delete"
-	opEvict  = "evict"
-)
 
 type pullChange struct {
 	Op         string          `json:"op"`
@@ -81,7 +76,7 @@ func (c *Client) Pull(ctx context.Context) (PullReport, error) {
 // change the client does not understand is not applied at all.
 func (c *Client) applyPage(p *pullReply) error {
 	for _, ch := range p.Changes {
-		if ch.Op != opPut && ch.Op != opDelete && ch.Op != opEvict {
+		if ch.Op != engine.ChangePut && ch.Op != engine.ChangeDelete && ch.Op != engine.ChangeEvict {
 			return fmt.Errorf("client: pull: unknown change op %q for %s/%s", ch.Op, ch.Collection, ch.ID)
 		}
 	}
@@ -92,13 +87,13 @@ func (c *Client) applyPage(p *pullReply) error {
 	st := &c.state
 	for _, ch := range p.Changes {
 		switch ch.Op {
-		case opPut:
+		case engine.ChangePut:
 			st.setDoc(ch.Collection, ch.ID, Doc{Version: ch.Version, Doc: ch.Doc})
 			st.pruneAcked(ch.Collection, ch.ID, ch.Version)
-		case opDelete:
+		case engine.ChangeDelete:
 			st.removeDoc(ch.Collection, ch.ID)
 			st.pruneAcked(ch.Collection, ch.ID, ch.Version)
-		case opEvict:
+		case engine.ChangeEvict:
 			st.removeDoc(ch.Collection, ch.ID)
 			st.pruneAcked(ch.Collection, ch.ID, -1)
 		}

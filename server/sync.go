@@ -83,24 +83,18 @@ func encodePull(res engine.PullResult) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		op := "put"
-		switch {
-		case ch.Evicted:
-			op = "evict"
-		case ch.Deleted:
-			op = "delete"
-		}
+		op := ch.Op()
 		b = append(b, `{"op":"`...)
 		b = append(b, op...)
 		b = append(b, `","collection":`...)
 		b = strconv.AppendQuote(b, ch.Collection)
 		b = append(b, `,"id":`...)
 		b = strconv.AppendQuote(b, ch.ID)
-		if op != "evict" {
+		if op != engine.ChangeEvict {
 			b = append(b, `,"version":`...)
 			b = strconv.AppendInt(b, ch.Version, 10)
 		}
-		if op == "put" {
+		if op == engine.ChangePut {
 			b = append(b, `,"doc":`...)
 			b = append(b, ch.Body...)
 		}

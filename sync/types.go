@@ -117,6 +117,24 @@ type Document struct {
 	UpdatedBy string
 }
 
+// Ops of the pull feed, as they appear on the wire.
+const (
+	ChangePut    = "put"    // store this version
+	ChangeDelete = "delete" // the document was deleted (a tombstone)
+	ChangeEvict  = "evict"  // the caller may no longer see the document
+)
+
+// Op returns the wire op of a change.
+func (c Change) Op() string {
+	switch {
+	case c.Evicted:
+		return ChangeEvict
+	case c.Deleted:
+		return ChangeDelete
+	}
+	return ChangePut
+}
+
 // Change is one entry of the pull feed.
 type Change struct {
 	Seq        int64
