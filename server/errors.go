@@ -24,6 +24,8 @@ func statusOf(k engine.Kind) int {
 		return fiber.StatusConflict
 	case engine.KindTooLarge:
 		return fiber.StatusRequestEntityTooLarge
+	case engine.KindRateLimited:
+		return fiber.StatusTooManyRequests
 	case engine.KindUnavailable:
 		return fiber.StatusServiceUnavailable
 	default:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,6 +51,7 @@ type Config struct {
 	Registry    *prometheus.Registry // where the server registers its metrics
 	Version     string
 	MaxBody     int           // request body limit in bytes
+	RateLimit   int           // sync requests per user per minute, per instance; 0 turns the limit off
 	CallTimeout time.Duration // budget of one engine call; the client disconnecting does not cancel it
 }
 
@@ -112,8 +114,9 @@ func New(cfg Config) *Server {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(cfg.Schemas)
 	})
-	v1.Post("/sync/push", s.authenticate, s.push)
-	v1.Get("/sync/pull", s.authenticate, s.pull)
+	limit := s.rateLimit()
+	v1.Post("/sync/push", s.authenticate, limit, s.push)
+	v1.Get("/sync/pull", s.authenticate, limit, s.pull)
 	return s
 }
 
@@ -140,6 +143,33 @@ func (s *Server) ready(c *fiber.Ctx) error {
 		return engine.Wrap(err, engine.KindUnavailable, engine.CodeUnavailable, "the store is not reachable")
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+// DefaultRateLimit is the documented default of Config.RateLimit: far above
+// what a phone needs (a first sync of 50,000 documents in pages of 100 is 500
+// requests) and low enough that one runaway device cannot starve the writer.
+const DefaultRateLimit = 6000
+
+// rateLimit limits sync requests per (organisation, user) over a sliding
+// minute. The counters live in this instance: behind a load balancer each
+// instance allows the limit.
+func (s *Server) rateLimit() fiber.Handler {
+	if s.cfg.RateLimit <= 0 {
+		return func(c *fiber.Ctx) error { return c.Next() }
+	}
+	return limiter.New(limiter.Config{
+		Max:        s.cfg.RateLimit,
+		Expiration: time.Minute,
+		KeyGenerator: func(c *fiber.Ctx) string {
+			a := actorOf(c)
+			return a.Org + "\x00" + a.User
+		},
+		LimiterMiddleware: limiter.SlidingWindow{},
+		LimitReached: func(c *fiber.Ctx) error {
+			return engine.Errorf(engine.KindRateLimited, engine.CodeRateLimited, "",
+				"more than %d sync requests in a minute; retry after the Retry-After header's seconds", s.cfg.RateLimit)
+		},
+	})
 }
 
 // actorKey is where authenticate leaves the caller for the handlers.

@@ -18,6 +18,7 @@ const (
 	KindNotFound
 	KindConflict
 	KindTooLarge
+	KindRateLimited
 	KindUnavailable
 )
 
@@ -35,6 +36,8 @@ func (k Kind) String() string {
 		return "conflict"
 	case KindTooLarge:
 		return "too_large"
+	case KindRateLimited:
+		return "rate_limited"
 	case KindUnavailable:
 		return "unavailable"
 	default:
@@ -56,6 +59,7 @@ const (
 	CodeNotFound          = "not_found"
 	CodeBodyTooLarge      = "body_too_large"
 	CodeTooManyMutations  = "too_many_mutations"
+	CodeRateLimited       = "rate_limited"
 	CodeUnavailable       = "unavailable"
 	CodeInternal          = "internal"
 	CodeInvalidMutation   = "invalid_mutation"

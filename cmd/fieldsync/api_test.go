@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -210,4 +211,32 @@ func expiredToken(t *testing.T, data string) string {
 		t.Fatal(err)
 	}
 	return tok
+}
+
+// TestRateLimit: past the per-user limit a sync request gets 429
+// rate_limited with Retry-After; other users are not affected.
+func TestRateLimit(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, "", func(c *serveConfig) { c.RateLimit = 3 })
+	rep1, rep2 := ts.token(t, "org-1", "u-1"), ts.token(t, "org-1", "u-2")
+	for i := range 3 {
+		if st := do(t, "GET", ts.URL+"/v1/sync/pull", rep1, nil, nil); st != 200 {
+			t.Fatalf("request %d within the limit: status %d", i+1, st)
+		}
+	}
+	req, _ := http.NewRequest("GET", ts.URL+"/v1/sync/pull", nil)
+	req.Header.Set("Authorization", "Bearer "+rep1)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var er errorReply
+	json.NewDecoder(resp.Body).Decode(&er)
+	resp.Body.Close()
+	if resp.StatusCode != 429 || er.Error.Code != "rate_limited" || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("over the limit: %d %+v Retry-After %q", resp.StatusCode, er.Error, resp.Header.Get("Retry-After"))
+	}
+	if st := do(t, "GET", ts.URL+"/v1/sync/pull", rep2, nil, nil); st != 200 {
+		t.Fatalf("another user was limited too: status %d", st)
+	}
 }

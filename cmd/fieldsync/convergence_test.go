@@ -313,6 +313,9 @@ func transient(err error) bool {
 // restart stops the server and starts a new one on the same data directory;
 // devices reach it through the rewriting transport.
 func (s *scenario) restart() {
+	// A connection the transport dialled but never used counts as busy to
+	// the server for its first 5 s, so shutdown would wait on it: close them.
+	s.net.base.(*http.Transport).CloseIdleConnections()
 	s.srv.stop()
 	s.srv = startServer(s.t, s.data, nil)
 	s.net.point(s.srv.URL)

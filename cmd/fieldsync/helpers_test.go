@@ -61,7 +61,9 @@ func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw i
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- in.serveUntil(ctx, 5*time.Second) }()
+	// The production shutdown timeout: fasthttp treats a connection that
+	// never sent a request as active for 5 s, so a shorter one can expire.
+	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }()
 	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys}
 	stopped := false
 	ts.stop = func() {

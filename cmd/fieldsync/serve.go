@@ -30,6 +30,7 @@ type serveConfig struct {
 	LogFormat       string
 	LogLevel        string
 	MaxBody         int
+	RateLimit       int
 	Limits          engine.Limits
 	ShutdownTimeout time.Duration
 	Synchronous     string
@@ -45,6 +46,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "log format: text or json (env FIELDSYNC_LOG_FORMAT)")
 	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env FIELDSYNC_LOG_LEVEL)")
 	fs.IntVar(&c.MaxBody, "max-body", envInt("MAX_BODY", server.DefaultMaxBody), "request body limit in bytes (env FIELDSYNC_MAX_BODY)")
+	fs.IntVar(&c.RateLimit, "rate-limit", envInt("RATE_LIMIT", server.DefaultRateLimit), "sync requests per user per minute on this instance, 0 for none (env FIELDSYNC_RATE_LIMIT)")
 	fs.IntVar(&c.Limits.MaxMutations, "max-mutations", envInt("MAX_MUTATIONS", d.MaxMutations), "mutations per push (env FIELDSYNC_MAX_MUTATIONS)")
 	fs.IntVar(&c.Limits.MaxDocBytes, "max-doc", envInt("MAX_DOC", d.MaxDocBytes), "document size limit in bytes (env FIELDSYNC_MAX_DOC)")
 	fs.IntVar(&c.Limits.PageSize, "page-size", envInt("PAGE_SIZE", d.PageSize), "default pull page size (env FIELDSYNC_PAGE_SIZE)")
@@ -109,7 +111,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
-		Version: version, MaxBody: c.MaxBody,
+		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit,
 	})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
