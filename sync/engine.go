@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"runtime"
+	gosync "sync"
 	"time"
 )
 
@@ -114,12 +116,13 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 	// answered without reaching the store: without a valid mutation id there
 	// is nothing to record, and the same bytes always earn the same answer.
 	outcomes := make([]Outcome, len(req.Mutations))
+	preps, errs := e.prepareAll(actor, req.Mutations)
 	var pre []*prepared // parallel to pass
 	var pass []Mutation
 	var passIdx []int
 	for i := range req.Mutations {
 		m := &req.Mutations[i]
-		p, err := e.prepare(actor, m)
+		p, err := preps[i], errs[i]
 		if err != nil {
 			if !idPattern.MatchString(m.ID) {
 				outcomes[i] = reject(m.ID, err)
@@ -156,6 +159,38 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 	}
 	return outcomes, nil
 }
+
+// prepareAll prepares every mutation, on all cores for a large batch:
+// decoding and validating documents is most of a push's CPU outside the
+// store, and none of it depends on the others.
+func (e *Engine) prepareAll(actor Actor, muts []Mutation) ([]*prepared, []error) {
+	preps := make([]*prepared, len(muts))
+	errs := make([]error, len(muts))
+	work := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			preps[i], errs[i] = e.prepare(actor, &muts[i])
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(muts)/parallelPrepareMin)
+	if workers < 2 {
+		work(0, len(muts))
+		return preps, errs
+	}
+	var wg gosync.WaitGroup
+	chunk := (len(muts) + workers - 1) / workers
+	for lo := 0; lo < len(muts); lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			work(lo, hi)
+		}(lo, min(lo+chunk, len(muts)))
+	}
+	wg.Wait()
+	return preps, errs
+}
+
+// parallelPrepareMin is the smallest share of a batch worth a goroutine.
+const parallelPrepareMin = 16
 
 func reject(mutationID string, err error) Outcome {
 	var e *Error
