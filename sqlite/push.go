@@ -138,16 +138,22 @@ func (s *Store) commitGroup(group []*pushReq) {
 	// The transaction outlives any one caller's context: a batch whose
 	// caller gave up still runs, so that "not committed" is never guessed.
 	ctx := context.Background()
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
+	tx := s.wtx
+	if _, err := tx.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		fail(translate(err))
 		return
 	}
-	defer tx.Rollback() // a no-op after Commit
+	committed := false
+	defer func() {
+		if !committed {
+			// Also after a failed COMMIT, which can leave the transaction open.
+			tx.conn.ExecContext(ctx, "ROLLBACK")
+		}
+	}()
 	seq := s.seq
 	results := make([]pushRes, len(group))
 	for i, r := range group {
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT batch"); err != nil {
+		if _, err := tx.exec(ctx, "SAVEPOINT batch"); err != nil {
 			fail(translate(err))
 			return
 		}
@@ -155,7 +161,7 @@ func (s *Store) commitGroup(group []*pushReq) {
 		outs, err := pushBatch(r.ctx, tx, r.batch, r.decide, &seq)
 		if err != nil {
 			seq = before
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO batch"); rerr != nil {
+			if _, rerr := tx.exec(ctx, "ROLLBACK TO batch"); rerr != nil {
 				fail(translate(rerr))
 				return
 			}
@@ -163,21 +169,22 @@ func (s *Store) commitGroup(group []*pushReq) {
 		} else {
 			results[i] = pushRes{outs: outs}
 		}
-		if _, err := tx.ExecContext(ctx, "RELEASE batch"); err != nil {
+		if _, err := tx.exec(ctx, "RELEASE batch"); err != nil {
 			fail(translate(err))
 			return
 		}
 	}
 	if seq != s.seq {
-		if _, err := tx.ExecContext(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, seq); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE meta SET value = ? WHERE key = 'seq'`, seq); err != nil {
 			fail(translate(err))
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
+	if _, err := tx.conn.ExecContext(ctx, "COMMIT"); err != nil {
 		fail(translate(err))
 		return
 	}
+	committed = true
 	s.seq = seq
 	for i, r := range group {
 		r.done <- results[i]
@@ -186,7 +193,7 @@ func (s *Store) commitGroup(group []*pushReq) {
 
 // pushBatch applies one batch inside the group's transaction, taking
 // sequence numbers from *seq.
-func pushBatch(ctx context.Context, tx *sql.Tx, b engine.PushBatch, decide engine.Decide, seq *int64) ([]engine.Outcome, error) {
+func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide engine.Decide, seq *int64) ([]engine.Outcome, error) {
 	org := b.Actor.Org
 	recorded, err := loadOutcomes(ctx, tx, b)
 	if err != nil {
@@ -280,7 +287,7 @@ func placeholders(n, cols int) string {
 	return strings.TrimSuffix(strings.Repeat(tuple+",", n), ",")
 }
 
-func loadOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch) (map[string]engine.Outcome, error) {
+func loadOutcomes(ctx context.Context, tx *writerConn, b engine.PushBatch) (map[string]engine.Outcome, error) {
 	recorded := make(map[string]engine.Outcome, len(b.Mutations))
 	for start := 0; start < len(b.Mutations); start += rowChunk {
 		chunk := b.Mutations[start:min(start+rowChunk, len(b.Mutations))]
@@ -290,7 +297,7 @@ func loadOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch) (map[stri
 		}
 		q := `SELECT mid, outcome FROM mutations WHERE org = ? AND usr = ? AND device = ? AND mid IN (` +
 			strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `)`
-		rows, err := tx.QueryContext(ctx, q, args...)
+		rows, err := tx.query(ctx, q, args...)
 		if err != nil {
 			return nil, translate(err)
 		}
@@ -316,7 +323,7 @@ func loadOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch) (map[stri
 	return recorded, nil
 }
 
-func loadDocs(ctx context.Context, tx *sql.Tx, org string, byColl map[string][]string) (map[docKey]*state, error) {
+func loadDocs(ctx context.Context, tx *writerConn, org string, byColl map[string][]string) (map[docKey]*state, error) {
 	docs := map[docKey]*state{}
 	for coll, ids := range byColl {
 		slices.Sort(ids)
@@ -329,7 +336,7 @@ func loadDocs(ctx context.Context, tx *sql.Tx, org string, byColl map[string][]s
 			}
 			q := `SELECT id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by, origin_device, origin_mid FROM docs
 				WHERE org = ? AND coll = ? AND id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `)`
-			rows, err := tx.QueryContext(ctx, q, args...)
+			rows, err := tx.query(ctx, q, args...)
 			if err != nil {
 				return nil, translate(err)
 			}
@@ -385,7 +392,7 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 // moves their feed rows from where they were loaded to where they ended up.
 // Intermediate states of a document changed twice in one batch never reach
 // the feed: the feed holds only a document's latest change.
-func writeDocs(ctx context.Context, tx *sql.Tx, org string, docs map[docKey]*state) error {
+func writeDocs(ctx context.Context, tx *writerConn, org string, docs map[docKey]*state) error {
 	var docArgs, feedArgs []any
 	nDocs, nFeed := 0, 0
 	for k, st := range docs {
@@ -396,7 +403,7 @@ func writeDocs(ctx context.Context, tx *sql.Tx, org string, docs map[docKey]*sta
 			if nf, ok := st.feed[scope]; ok && nf == f {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM feed WHERE org = ? AND scope = ? AND seq = ? AND coll = ? AND id = ?`,
+			if _, err := tx.exec(ctx, `DELETE FROM feed WHERE org = ? AND scope = ? AND seq = ? AND coll = ? AND id = ?`,
 				org, scope, f.Seq, k.coll, k.id); err != nil {
 				return translate(err)
 			}
@@ -435,7 +442,7 @@ func writeDocs(ctx context.Context, tx *sql.Tx, org string, docs map[docKey]*sta
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by`, 14, nDocs, docArgs)
 }
 
-func writeOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch, outs []engine.Outcome, idx []int) error {
+func writeOutcomes(ctx context.Context, tx *writerConn, b engine.PushBatch, outs []engine.Outcome, idx []int) error {
 	now := time.Now().UnixMilli()
 	args := make([]any, 0, len(idx)*6)
 	for _, i := range idx {
@@ -450,11 +457,11 @@ func writeOutcomes(ctx context.Context, tx *sql.Tx, b engine.PushBatch, outs []e
 }
 
 // insertRows runs a multi-row INSERT in chunks of rowChunk rows.
-func insertRows(ctx context.Context, tx *sql.Tx, head, tail string, cols, n int, args []any) error {
+func insertRows(ctx context.Context, tx *writerConn, head, tail string, cols, n int, args []any) error {
 	for start := 0; start < n; start += rowChunk {
 		rows := min(rowChunk, n-start)
 		q := head + placeholders(rows, cols) + tail
-		if _, err := tx.ExecContext(ctx, q, args[start*cols:(start+rows)*cols]...); err != nil {
+		if _, err := tx.exec(ctx, q, args[start*cols:(start+rows)*cols]...); err != nil {
 			return translate(err)
 		}
 	}
@@ -471,3 +478,64 @@ func boolInt(b bool) int {
 // GroupStats reports how many group commits ran and how many push batches
 // they carried: batches/groups is the average fsync sharing.
 func (s *Store) GroupStats() (groups, batches int64) { return s.groups.Load(), s.grouped.Load() }
+
+// writerConn is the single writer connection, held for the store's life.
+// Transactions are opened on it with BEGIN IMMEDIATE by hand, so statements
+// prepared on it once can run inside any of them: a batch's statements differ
+// only in their number of rows, so a handful of shapes cover every push and
+// SQLite stops re-parsing them. Only the writer goroutine and Secret use it,
+// both under Store.wmu.
+type writerConn struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+}
+
+// maxCachedStmts bounds the cache; other shapes are prepared per use.
+const maxCachedStmts = 256
+
+func (w *writerConn) stmt(ctx context.Context, q string) (st *sql.Stmt, cached bool, err error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, true, nil
+	}
+	st, err = w.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, false, translate(err)
+	}
+	if len(w.stmts) < maxCachedStmts {
+		w.stmts[q] = st
+		return st, true, nil
+	}
+	return st, false, nil
+}
+
+func (w *writerConn) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	st, cached, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		// Closing a statement with open rows is deferred by database/sql
+		// until the rows are closed.
+		defer st.Close()
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (w *writerConn) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	st, cached, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		defer st.Close()
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (w *writerConn) close() error {
+	for _, st := range w.stmts {
+		st.Close()
+	}
+	w.stmts = nil
+	return w.conn.Close()
+}

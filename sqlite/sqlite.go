@@ -34,8 +34,9 @@ type Store struct {
 	r    *sql.DB // readers, WAL lets them run beside the writer
 	lock *os.File
 
-	wmu gosync.Mutex // serialises writes; guards seq
+	wmu gosync.Mutex // serialises writes; guards seq and wtx
 	seq int64        // last committed sequence
+	wtx *writerConn  // the one writer connection
 
 	queue      chan *pushReq // pushes waiting for the writer goroutine
 	quit       chan struct{}
@@ -111,6 +112,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err := s.w.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'`).Scan(&s.seq); err != nil {
 		return nil, fmt.Errorf("sqlite: read sequence: %w", err)
 	}
+	conn, err := s.w.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: writer connection: %w", err)
+	}
+	s.wtx = &writerConn{conn: conn, stmts: map[string]*sql.Stmt{}}
 	if s.pullStmt, err = s.r.PrepareContext(ctx, pullSQL); err != nil {
 		return nil, fmt.Errorf("sqlite: prepare pull: %w", err)
 	}
@@ -159,6 +165,10 @@ func (s *Store) Close() error {
 		errs = append(errs, s.r.Close())
 		s.r = nil
 	}
+	if s.wtx != nil {
+		errs = append(errs, s.wtx.close())
+		s.wtx = nil
+	}
 	if s.w != nil {
 		errs = append(errs, s.w.Close())
 		s.w = nil
@@ -196,10 +206,10 @@ func (s *Store) Secret(ctx context.Context, name string, n int) ([]byte, error) 
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if _, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)`, key, fresh); err != nil {
+	if _, err := s.wtx.conn.ExecContext(ctx, `INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)`, key, fresh); err != nil {
 		return nil, translate(err)
 	}
-	if err := s.w.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v); err != nil {
+	if err := s.wtx.conn.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, key).Scan(&v); err != nil {
 		return nil, translate(err)
 	}
 	return v, nil

@@ -55,7 +55,7 @@ func TestMigrationsOnce(t *testing.T) {
 	}
 	read := func(s *Store) []applied {
 		t.Helper()
-		rows, err := s.w.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations ORDER BY version`)
+		rows, err := s.wtx.conn.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations ORDER BY version`)
 		if err != nil {
 			t.Fatalf("read schema_migrations: %v", err)
 		}
@@ -101,7 +101,7 @@ func TestMigrationsOnce(t *testing.T) {
 	}
 
 	// A database migrated by a newer binary is refused, not downgraded.
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, datetime('now'))`,
+	if _, err := s.wtx.conn.ExecContext(ctx, `INSERT INTO schema_migrations(version, applied_at) VALUES (?, datetime('now'))`,
 		len(migrations)+1); err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestSynchronous(t *testing.T) {
 	}{{"", 2}, {"NORMAL", 1}} {
 		s := openT(t, filepath.Join(t.TempDir(), "fieldsync.db"), Options{Synchronous: c.opt})
 		var got int
-		if err := s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&got); err != nil {
+		if err := s.wtx.conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		s.Close()
