@@ -403,6 +403,8 @@ func writeDocs(ctx context.Context, tx *writerConn, org string, docs map[docKey]
 			if nf, ok := st.feed[scope]; ok && nf == f {
 				continue
 			}
+			// One primary-key delete per moved row: SQLite plans a multi-row
+			// delete by row values as a scan of the scope, which is worse.
 			if _, err := tx.exec(ctx, `DELETE FROM feed WHERE org = ? AND scope = ? AND seq = ? AND coll = ? AND id = ?`,
 				org, scope, f.Seq, k.coll, k.id); err != nil {
 				return translate(err)
