@@ -1,0 +1,281 @@
+package mongodb
+
+import (
+	"context"
+	"slices"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// maxWindows bounds the seqlog windows one pull walks while every change in
+// them belongs to other scopes.
+const maxWindows = 64
+
+// Pull implements sync.Store. Writers commit out of order, so a reader first
+// computes the organisation's committed prefix P (see prefix) and then reads
+// the scopes' feed rows in (after, P] and merges them. A writer writes its
+// feed rows before the commit marker of their seq, so every row that can
+// ever appear at or below P is already there; a row whose seq's marker is
+// void or names another document belongs to a writer that lost that seq
+// and will move the row to a new one, so it is dropped here.
+//
+// Round trips per page: one seqlog find, one counter read when the walk
+// reaches the end of the log or a gap, and one feed find for all the scopes
+// together. Closing an expired gap adds a document lookup and two or three
+// writes, once per gap.
+func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error) {
+	if q.Limit <= 0 {
+		return nil, false, nil
+	}
+	after := q.After
+	window := 2*q.Limit + 64
+	for range maxWindows {
+		p, marks, capped, err := s.prefix(ctx, q.Org, after, window)
+		if err != nil {
+			return nil, false, err
+		}
+		if p <= after {
+			return nil, false, nil
+		}
+		lists, horizon, err := s.readFeed(ctx, q, after, p, marks)
+		if err != nil {
+			return nil, false, err
+		}
+		if capped && horizon < 0 {
+			horizon = p // more of the log lies past the window
+		}
+		page, more, err := mergePage(lists, q.Limit, q.MaxBytes, horizon)
+		if err != nil || len(page) > 0 || !capped {
+			return page, more, err
+		}
+		// Nothing for these scopes in this window of a long log: walk on.
+		after = p
+	}
+	return nil, false, nil
+}
+
+// prefix returns the highest seq P such that every seq in (after, P] is
+// committed or void, the void ones among them, and whether P was cut by the
+// window rather than by the end of the log or a gap.
+//
+// A gap g (a seq allocated but without a record yet) holds P at g-1 while
+// its writer may still be running. Once the gap is older than the grace
+// period, the reader closes it: if a document carries seq g, its writer
+// died after the commit point, and the reader finishes the commit (writes
+// the feed rows from the document, inserts the marker); otherwise it
+// inserts a void record. The unique _id makes the writer and the reader
+// agree on the outcome: a writer whose marker then hits the duplicate key
+// moves its change to a new seq.
+func (s *Store) prefix(ctx context.Context, org string, after int64, window int) (int64, map[int64]seqRec, bool, error) {
+	marks := map[int64]seqRec{}
+	p := after
+	for attempt := 0; attempt < 4; attempt++ {
+		cctx, cancel := s.call(ctx)
+		cur, err := s.seqlog.Find(cctx, bson.D{{Key: "org", Value: org}, {Key: "seq", Value: bson.D{{Key: "$gt", Value: p}}}},
+			options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(window)))
+		if err != nil {
+			cancel()
+			return 0, nil, false, translate(err)
+		}
+		var recs []seqRec
+		err = cur.All(cctx, &recs)
+		cancel()
+		if err != nil {
+			return 0, nil, false, translate(err)
+		}
+		gap := false
+		for _, r := range recs {
+			if r.Seq != p+1 {
+				gap = true
+				break
+			}
+			p++
+			marks[p] = r
+		}
+		if !gap && len(recs) == window {
+			return p, marks, true, nil
+		}
+		g := p + 1
+		hi, err := s.highest(ctx, org)
+		if err != nil {
+			return 0, nil, false, err
+		}
+		if hi < g {
+			return p, marks, false, nil // no gap: the log ends here
+		}
+		if !s.gapExpired(org, g) {
+			return p, marks, false, nil
+		}
+		if err := s.closeGap(ctx, org, g); err != nil {
+			return 0, nil, false, err
+		}
+		// Walk on from g, which now has a record.
+	}
+	return p, marks, false, nil
+}
+
+// gapExpired records when org's seq g was first seen missing and reports
+// whether that was longer ago than the grace period.
+func (s *Store) gapExpired(org string, g int64) bool {
+	now := s.opt.Now()
+	s.gapMu.Lock()
+	defer s.gapMu.Unlock()
+	k := gapKey{org, g}
+	first, ok := s.gaps[k]
+	if !ok {
+		if len(s.gaps) > 1024 {
+			for k, t := range s.gaps {
+				if now.Sub(t) > 10*s.opt.Grace {
+					delete(s.gaps, k)
+				}
+			}
+		}
+		s.gaps[k] = now
+		return false
+	}
+	if now.Sub(first) < s.opt.Grace {
+		return false
+	}
+	delete(s.gaps, k)
+	return true
+}
+
+// closeGap commits or voids org's seq g, whichever is right.
+func (s *Store) closeGap(ctx context.Context, org string, g int64) error {
+	var rec docRec
+	cctx, cancel := s.call(ctx)
+	err := s.docs.FindOne(cctx, bson.D{{Key: "org", Value: org}, {Key: "seq", Value: g}}).Decode(&rec)
+	cancel()
+	marker := seqRec{ID: seqID(org, g), Org: org, Seq: g, Void: true}
+	switch err := translate(err); {
+	case err == nil:
+		l, err := decodeDoc(rec)
+		if err != nil {
+			return err
+		}
+		k := docKey{rec.Coll, rec.DocID}
+		var rows []feedRec
+		for scope, f := range l.feed {
+			if f.Seq == g {
+				rows = append(rows, feedRow(org, scope, k, f, rec.Version, rec.Deleted, rec.Body))
+			}
+		}
+		if err := s.upsertFeed(ctx, rows); err != nil {
+			return err
+		}
+		marker = seqRec{ID: seqID(org, g), Org: org, Seq: g, Coll: rec.Coll, DocID: rec.DocID}
+	case engine.ErrorKind(err) == engine.KindNotFound:
+	default:
+		return err
+	}
+	// A duplicate key means the writer (or another reader) got there first.
+	_, err = s.insertMany(ctx, s.seqlog, []any{marker})
+	return err
+}
+
+// readFeed reads the feed rows of q.Scopes in (after, p] with one find,
+// keeps only rows whose seq's commit marker names their document (a row at
+// a void seq, or at a seq that two writers were handed, belongs to a writer
+// that will move it to a new seq), and splits them into one list per scope
+// for mergePage. The find is bounded; when it is cut, the returned horizon
+// is the last seq known to be complete.
+func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, after, p int64, marks map[int64]seqRec) ([][]engine.Change, int64, error) {
+	// One seq holds at most one row per scope, so this bound always leaves
+	// at least one whole seq before the cut.
+	fetch := q.Limit + len(q.Scopes) + 1
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	cur, err := s.feed.Find(cctx, bson.D{{Key: "org", Value: q.Org}, {Key: "scope", Value: bson.D{{Key: "$in", Value: q.Scopes}}},
+		{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}, {Key: "$lte", Value: p}}}},
+		options.Find().SetSort(bson.D{{Key: "seq", Value: 1}}).SetLimit(int64(fetch)))
+	if err != nil {
+		return nil, 0, translate(err)
+	}
+	var rows []feedRec
+	if err := cur.All(cctx, &rows); err != nil {
+		return nil, 0, translate(err)
+	}
+	horizon := int64(-1)
+	if len(rows) == fetch {
+		horizon = rows[len(rows)-1].Seq - 1
+	}
+	byScope := map[string]int{}
+	lists := make([][]engine.Change, len(q.Scopes))
+	for i, sc := range q.Scopes {
+		byScope[sc] = i
+	}
+	for _, r := range rows {
+		if horizon >= 0 && r.Seq > horizon {
+			break
+		}
+		if m, ok := marks[r.Seq]; !ok || m.Void || m.Coll != r.Coll || m.DocID != r.DocID {
+			continue
+		}
+		c := engine.Change{Seq: r.Seq, Collection: r.Coll, ID: r.DocID, Version: r.Version, Deleted: r.Deleted, Evicted: r.Revoked}
+		if !c.Evicted && !c.Deleted && r.Body != nil {
+			c.Body = []byte(*r.Body)
+		}
+		i := byScope[r.Scope]
+		lists[i] = append(lists[i], c)
+	}
+	return lists, horizon, nil
+}
+
+// mergePage merges per-scope lists (each sorted by seq) into one page: seq
+// order, one change per document (a visible copy beats an eviction of the
+// same change, a later change replaces an earlier one), at most limit
+// changes and stopping after the change that crosses maxBytes, and never
+// past horizon (when >= 0).
+//
+// It is a copy of sqlite's mergePage: the two adapters must not import each
+// other, and the engine's Store contract hands back already-merged pages.
+// If a third adapter appears it belongs in a small package of its own.
+func mergePage(lists [][]engine.Change, limit, maxBytes int, horizon int64) ([]engine.Change, bool, error) {
+	type key struct{ coll, id string }
+	pos := make([]int, len(lists))
+	var page []engine.Change
+	seen := map[key]int{}
+	bytes := 0
+	for {
+		best := -1
+		for i, l := range lists {
+			if pos[i] < len(l) && (best < 0 || l[pos[i]].Seq < lists[best][pos[best]].Seq) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return page, horizon >= 0, nil
+		}
+		c := lists[best][pos[best]]
+		if horizon >= 0 && c.Seq > horizon {
+			return page, true, nil
+		}
+		k := key{c.Collection, c.ID}
+		j, dup := seen[k]
+		if dup && page[j].Seq == c.Seq {
+			if page[j].Evicted && !c.Evicted {
+				bytes += len(c.Body)
+				page[j] = c
+			}
+			pos[best]++
+			continue
+		}
+		if len(page) >= limit || (maxBytes > 0 && bytes > maxBytes) {
+			return page, true, nil
+		}
+		if dup {
+			bytes -= len(page[j].Body)
+			page = slices.Delete(page, j, j+1)
+			for i := j; i < len(page); i++ {
+				seen[key{page[i].Collection, page[i].ID}] = i
+			}
+		}
+		seen[k] = len(page)
+		page = append(page, c)
+		bytes += len(c.Body)
+		pos[best]++
+	}
+}
