@@ -3,8 +3,6 @@ package mongodb
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	gosync "sync"
 	"sync/atomic"
@@ -13,7 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
-	"github.com/FerretDB/FerretDB/ferretdb"
+	"github.com/fieldsync/fieldsync/internal/ferrettest"
 
 	engine "github.com/fieldsync/fieldsync/sync"
 	"github.com/fieldsync/fieldsync/sync/storetest"
@@ -28,33 +26,14 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "fieldsync-ferretdb-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
-		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	u, stop, err := ferrettest.Start()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start FerretDB:", err)
 		return 1
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f.Run(ctx)
-	}()
-	uri = f.MongoDBURI()
-	code := m.Run()
-	cancel()
-	<-done
-	return code
+	defer stop()
+	uri = u
+	return m.Run()
 }
 
 var dbCounter atomic.Int64

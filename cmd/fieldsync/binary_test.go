@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/ferrettest"
 )
 
 // buildBinary compiles ./cmd/fieldsync once per test binary run.
@@ -40,13 +42,13 @@ type proc struct {
 	mu   *gosync.Mutex
 }
 
-func startBinary(t testing.TB, data string) *proc {
+func startBinary(t testing.TB, data string, extra ...string) *proc {
 	t.Helper()
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "json")
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "json"}, extra...)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -218,5 +220,45 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if !strings.Contains(p.log(), `"msg":"stopped"`) {
 		t.Fatalf("no clean stop in the log:\n%s", p.log())
+	}
+}
+
+// TestMongoDBBinaryRoundTrip runs the real binary with --mongodb-uri on a
+// FerretDB started in this process: a push and a pull through HTTP, then a
+// restart that finds the data and accepts the old checkpoint.
+func TestMongoDBBinaryRoundTrip(t *testing.T) {
+	t.Parallel()
+	uri, stop, err := ferrettest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	data := t.TempDir()
+	tok := runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-1")
+	p := startBinary(t, data, "--mongodb-uri", uri, "--mongodb-database", "roundtrip")
+	var pr pushReply
+	if st := do(t, "POST", p.URL+"/v1/sync/push", tok, mustJSON(t, push("dev-1", note("m-1", "on mongo"), note("m-2", "also"))), &pr); st != 200 ||
+		len(pr.Results) != 2 || pr.Results[0].Status != "applied" || pr.Results[1].Status != "applied" {
+		t.Fatalf("push: %d %+v", st, pr)
+	}
+	docs, cp := pullAll(t, p.URL, tok, "", 100)
+	if len(docs) != 2 {
+		t.Fatalf("pulled %d documents, want 2", len(docs))
+	}
+	if strings.Contains(p.log(), uri) {
+		t.Errorf("the MongoDB URI reached the log")
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+
+	p2 := startBinary(t, data, "--mongodb-uri", uri, "--mongodb-database", "roundtrip")
+	if st := do(t, "POST", p2.URL+"/v1/sync/push", tok, mustJSON(t, push("dev-1", note("m-3", "after restart"))), &pr); st != 200 || pr.Results[0].Status != "applied" {
+		t.Fatalf("push after restart: %d %+v", st, pr)
+	}
+	more, _ := pullAll(t, p2.URL, tok, cp, 100)
+	if len(more) != 1 || more["customer_notes/m-3"] == nil {
+		t.Fatalf("pull from the old checkpoint after restart: %v", more)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldsync/fieldsync/jwtauth"
+	"github.com/fieldsync/fieldsync/mongodb"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/sqlite"
@@ -34,6 +35,8 @@ type serveConfig struct {
 	Limits          engine.Limits
 	ShutdownTimeout time.Duration
 	Synchronous     string
+	MongoURI        string
+	MongoDatabase   string
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -54,6 +57,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&c.Limits.PageBytes, "page-bytes", envInt("PAGE_BYTES", d.PageBytes), "pull page byte budget (env FIELDSYNC_PAGE_BYTES)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on shutdown (env FIELDSYNC_SHUTDOWN_TIMEOUT)")
 	fs.StringVar(&c.Synchronous, "sqlite-synchronous", env("SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
+	fs.StringVar(&c.MongoURI, "mongodb-uri", env("MONGODB_URI", ""), "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
+	fs.StringVar(&c.MongoDatabase, "mongodb-database", env("MONGODB_DATABASE", "fieldsync"), "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -80,7 +85,7 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 
 // instance is one running server with everything it owns.
 type instance struct {
-	store *sqlite.Store
+	store engine.Store
 	srv   *server.Server
 	ln    net.Listener
 	keys  *jwtauth.Keys
@@ -98,7 +103,13 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	if err != nil {
 		return nil, err
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(c.Data, "fieldsync.db"), sqlite.Options{Synchronous: c.Synchronous})
+	var store engine.Store
+	if c.MongoURI != "" {
+		// The URI carries credentials: it is never logged.
+		store, err = mongodb.Open(ctx, c.MongoURI, c.MongoDatabase, mongodb.Options{})
+	} else {
+		store, err = sqlite.Open(ctx, filepath.Join(c.Data, "fieldsync.db"), sqlite.Options{Synchronous: c.Synchronous})
+	}
 	if err != nil {
 		return nil, err
 	}
