@@ -2,12 +2,12 @@ package mongodb
 
 import (
 	"context"
-	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/feed"
 )
 
 // maxWindows bounds the seqlog windows one pull walks while every change in
@@ -47,7 +47,7 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 		if capped && horizon < 0 {
 			horizon = p // more of the log lies past the window
 		}
-		page, more, err := mergePage(lists, q.Limit, q.MaxBytes, horizon)
+		page, more := feed.MergePage(lists, q.Limit, q.MaxBytes, horizon)
 		if err != nil || len(page) > 0 || !capped {
 			return page, more, err
 		}
@@ -180,7 +180,7 @@ func (s *Store) closeGap(ctx context.Context, org string, g int64) error {
 // keeps only rows whose seq's commit marker names their document (a row at
 // a void seq, or at a seq that two writers were handed, belongs to a writer
 // that will move it to a new seq), and splits them into one list per scope
-// for mergePage. The find is bounded; when it is cut, the returned horizon
+// for feed.MergePage. The find is bounded; when it is cut, the returned horizon
 // is the last seq known to be complete.
 func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, after, p int64, marks map[int64]seqRec) ([][]engine.Change, int64, error) {
 	// One seq holds at most one row per scope, so this bound always leaves
@@ -222,60 +222,4 @@ func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, after, p int64
 		lists[i] = append(lists[i], c)
 	}
 	return lists, horizon, nil
-}
-
-// mergePage merges per-scope lists (each sorted by seq) into one page: seq
-// order, one change per document (a visible copy beats an eviction of the
-// same change, a later change replaces an earlier one), at most limit
-// changes and stopping after the change that crosses maxBytes, and never
-// past horizon (when >= 0).
-//
-// It is a copy of sqlite's mergePage: the two adapters must not import each
-// other, and the engine's Store contract hands back already-merged pages.
-// If a third adapter appears it belongs in a small package of its own.
-func mergePage(lists [][]engine.Change, limit, maxBytes int, horizon int64) ([]engine.Change, bool, error) {
-	type key struct{ coll, id string }
-	pos := make([]int, len(lists))
-	var page []engine.Change
-	seen := map[key]int{}
-	bytes := 0
-	for {
-		best := -1
-		for i, l := range lists {
-			if pos[i] < len(l) && (best < 0 || l[pos[i]].Seq < lists[best][pos[best]].Seq) {
-				best = i
-			}
-		}
-		if best < 0 {
-			return page, horizon >= 0, nil
-		}
-		c := lists[best][pos[best]]
-		if horizon >= 0 && c.Seq > horizon {
-			return page, true, nil
-		}
-		k := key{c.Collection, c.ID}
-		j, dup := seen[k]
-		if dup && page[j].Seq == c.Seq {
-			if page[j].Evicted && !c.Evicted {
-				bytes += len(c.Body)
-				page[j] = c
-			}
-			pos[best]++
-			continue
-		}
-		if len(page) >= limit || (maxBytes > 0 && bytes > maxBytes) {
-			return page, true, nil
-		}
-		if dup {
-			bytes -= len(page[j].Body)
-			page = slices.Delete(page, j, j+1)
-			for i := j; i < len(page); i++ {
-				seen[key{page[i].Collection, page[i].ID}] = i
-			}
-		}
-		seen[k] = len(page)
-		page = append(page, c)
-		bytes += len(c.Body)
-		pos[best]++
-	}
 }

@@ -13,6 +13,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/feed"
 )
 
 // state is one document as the batch sees it.
@@ -22,8 +23,8 @@ type state struct {
 	// What the database holds now, for the conditional write.
 	exists             bool
 	storedV, storedSeq int64
-	baseFeed           map[string]feedEntry // feed before this batch's change
-	recent             []recentMut          // as stored
+	baseFeed           map[string]feed.Pos // feed before this batch's change
+	recent             []recentMut         // as stored
 	originDevice       string
 	originMID          string
 
@@ -31,7 +32,7 @@ type state struct {
 	dirty bool        // doc must be written
 	added []recentMut // recent entries this batch adds
 	seq   int64       // seq of this round's write
-	feed  map[string]feedEntry
+	feed  map[string]feed.Pos
 }
 
 // maxRounds bounds the retries of a batch that keeps losing races (a
@@ -225,7 +226,7 @@ func (s *Store) writeRound(ctx context.Context, b engine.PushBatch, decide engin
 		for j, st := range pending {
 			st.seq = hi - int64(len(pending)) + 1 + int64(j)
 			st.doc.Seq = st.seq
-			st.feed = moveFeed(st.baseFeed, st.doc.Scopes, st.seq)
+			st.feed = feed.Move(st.baseFeed, st.doc.Scopes, st.seq)
 		}
 		// 5. Conditional document writes.
 		models := make([]mongo.WriteModel, 0, len(pending))
@@ -396,7 +397,7 @@ func (st *state) feedRecs(org string) []feedRec {
 	return out
 }
 
-func feedRow(org, scope string, k docKey, f feedEntry, version int64, deleted bool, body *string) feedRec {
+func feedRow(org, scope string, k docKey, f feed.Pos, version int64, deleted bool, body *string) feedRec {
 	r := feedRec{ID: feedID(org, scope, k.coll, k.id), Org: org, Scope: scope, Seq: f.Seq, Coll: k.coll,
 		DocID: k.id, Revoked: f.Revoked}
 	if !f.Revoked {
@@ -434,26 +435,6 @@ func (s *Store) upsertFeed(ctx context.Context, rows []feedRec) error {
 	defer cancel()
 	_, err = s.feed.BulkWrite(cctx, models, options.BulkWrite().SetOrdered(false))
 	return translate(err)
-}
-
-// moveFeed returns the feed positions after a write at seq: every scope the
-// document is in moves to seq, every scope it just left becomes an eviction
-// at seq, and scopes it left earlier keep their eviction where it is.
-func moveFeed(old map[string]feedEntry, scopes []string, seq int64) map[string]feedEntry {
-	feed := make(map[string]feedEntry, len(scopes)+len(old))
-	for scope, f := range old {
-		switch {
-		case slices.Contains(scopes, scope):
-		case f.Revoked:
-			feed[scope] = f
-		default:
-			feed[scope] = feedEntry{Seq: seq, Revoked: true}
-		}
-	}
-	for _, scope := range scopes {
-		feed[scope] = feedEntry{Seq: seq}
-	}
-	return feed
 }
 
 // allocate takes k sequence numbers of org and returns the highest.
@@ -530,7 +511,7 @@ func (s *Store) loadOutcomes(ctx context.Context, ids []string) (map[string]engi
 type loaded struct {
 	*engine.Document
 	rec  docRec
-	feed map[string]feedEntry
+	feed map[string]feed.Pos
 }
 
 func (s *Store) findDocs(ctx context.Context, org string, keys []docKey) (map[docKey]*loaded, error) {
@@ -571,17 +552,17 @@ func decodeDoc(r docRec) (*loaded, error) {
 	if err := json.Unmarshal([]byte(r.Fields), &d.Fields); err != nil {
 		return nil, fmt.Errorf("mongodb: decode fields of %s/%s: %w", r.Coll, r.DocID, err)
 	}
-	var feed map[string]feedEntry
-	if err := json.Unmarshal([]byte(r.Feed), &feed); err != nil {
+	var positions map[string]feed.Pos
+	if err := json.Unmarshal([]byte(r.Feed), &positions); err != nil {
 		return nil, fmt.Errorf("mongodb: decode feed of %s/%s: %w", r.Coll, r.DocID, err)
 	}
-	for scope, f := range feed {
+	for scope, f := range positions {
 		if !f.Revoked {
 			d.Scopes = append(d.Scopes, scope)
 		}
 	}
 	slices.Sort(d.Scopes)
-	return &loaded{Document: d, rec: r, feed: feed}, nil
+	return &loaded{Document: d, rec: r, feed: positions}, nil
 }
 
 func (st *state) load(l *loaded) {

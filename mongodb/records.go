@@ -4,12 +4,6 @@ import "fmt"
 
 // The stored forms of the store's collections.
 
-// feedEntry is where a document sits in one scope's feed.
-type feedEntry struct {
-	Seq     int64 `json:"s"`
-	Revoked bool  `json:"r,omitempty"`
-}
-
 // recentMut is a mutation applied to a document, kept on the document so that
 // the write that applies it also records it.
 type recentMut struct {

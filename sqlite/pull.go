@@ -3,9 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"slices"
 
 	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/feed"
 )
 
 const pullSQL = `SELECT f.seq, f.coll, f.id, f.revoked, d.version, d.deleted, d.body
@@ -50,7 +50,8 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 		}
 		lists = append(lists, l)
 	}
-	return mergePage(lists, q.Limit, q.MaxBytes, horizon)
+	page, more := feed.MergePage(lists, q.Limit, q.MaxBytes, horizon)
+	return page, more, nil
 }
 
 // pullScope reads one scope's feed after q.After: up to q.Limit+1 changes,
@@ -93,67 +94,4 @@ func pullScope(ctx context.Context, stmt *sql.Stmt, q engine.PullQuery, scope st
 		}
 	}
 	return out, len(out) > q.Limit, translate(rows.Err())
-}
-
-// mergePage merges per-scope lists (each sorted by seq) into one page: seq
-// order, one change per document (a visible copy beats an eviction of the
-// same change, a later change replaces an earlier one), at most limit changes and stopping after the change that
-// crosses maxBytes, and never past horizon (when >= 0).
-func mergePage(lists [][]engine.Change, limit, maxBytes int, horizon int64) ([]engine.Change, bool, error) {
-	if len(lists) == 1 {
-		l := lists[0]
-		n, bytes := 0, 0
-		for n < len(l) && n < limit && (maxBytes <= 0 || bytes <= maxBytes) {
-			bytes += len(l[n].Body)
-			n++
-		}
-		return l[:n], n < len(l) || horizon >= 0, nil
-	}
-	type key struct{ coll, id string }
-	pos := make([]int, len(lists))
-	var page []engine.Change
-	seen := map[key]int{}
-	bytes := 0
-	for {
-		best := -1
-		for i, l := range lists {
-			if pos[i] < len(l) && (best < 0 || l[pos[i]].Seq < lists[best][pos[best]].Seq) {
-				best = i
-			}
-		}
-		if best < 0 {
-			return page, horizon >= 0, nil
-		}
-		c := lists[best][pos[best]]
-		if horizon >= 0 && c.Seq > horizon {
-			return page, true, nil
-		}
-		k := key{c.Collection, c.ID}
-		j, dup := seen[k]
-		if dup && page[j].Seq == c.Seq {
-			if page[j].Evicted && !c.Evicted {
-				bytes += len(c.Body)
-				page[j] = c
-			}
-			pos[best]++
-			continue
-		}
-		if len(page) >= limit || (maxBytes > 0 && bytes > maxBytes) {
-			return page, true, nil
-		}
-		if dup {
-			// A later change of a document already on the page (evicted
-			// from one scope, then changed under another): it supersedes
-			// the earlier one, so the page holds the document once.
-			bytes -= len(page[j].Body)
-			page = slices.Delete(page, j, j+1)
-			for i := j; i < len(page); i++ {
-				seen[key{page[i].Collection, page[i].ID}] = i
-			}
-		}
-		seen[k] = len(page)
-		page = append(page, c)
-		bytes += len(c.Body)
-		pos[best]++
-	}
 }

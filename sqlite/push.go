@@ -10,21 +10,16 @@ import (
 	"time"
 
 	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/feed"
 )
-
-// feedEntry is where a document sits in one scope's feed.
-type feedEntry struct {
-	Seq     int64 `json:"s"`
-	Revoked bool  `json:"r,omitempty"`
-}
 
 type docKey struct{ coll, id string }
 
 // state is a document as the batch sees it: as loaded, and as last decided.
 type state struct {
 	doc      *engine.Document // nil while the document does not exist
-	origFeed map[string]feedEntry
-	feed     map[string]feedEntry
+	origFeed map[string]feed.Pos
+	feed     map[string]feed.Pos
 	dirty    bool
 	// The create that made the document, for recognising its retries.
 	originDevice, originMID string
@@ -239,7 +234,7 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 		if next != nil {
 			*seq++
 			next.Seq = *seq
-			st.feed = moveFeed(st.feed, next.Scopes, *seq)
+			st.feed = feed.Move(st.feed, next.Scopes, *seq)
 			if st.doc == nil {
 				st.originDevice, st.originMID = b.Device, m.ID
 			}
@@ -260,26 +255,6 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 		return nil, err
 	}
 	return outs, nil
-}
-
-// moveFeed returns the feed positions after a write at seq: every scope the
-// document is in moves to seq, every scope it just left becomes an eviction
-// at seq, and scopes it left earlier keep their eviction where it is.
-func moveFeed(old map[string]feedEntry, scopes []string, seq int64) map[string]feedEntry {
-	feed := make(map[string]feedEntry, len(scopes)+len(old))
-	for scope, f := range old {
-		switch {
-		case slices.Contains(scopes, scope):
-		case f.Revoked:
-			feed[scope] = f
-		default:
-			feed[scope] = feedEntry{Seq: seq, Revoked: true}
-		}
-	}
-	for _, scope := range scopes {
-		feed[scope] = feedEntry{Seq: seq}
-	}
-	return feed
 }
 
 func placeholders(n, cols int) string {
@@ -374,17 +349,17 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 	if err := json.Unmarshal(fields, &d.Fields); err != nil {
 		return nil, fmt.Errorf("sqlite: decode fields of %s/%s: %w", coll, d.ID, err)
 	}
-	var feed map[string]feedEntry
-	if err := json.Unmarshal(feedRaw, &feed); err != nil {
+	var positions map[string]feed.Pos
+	if err := json.Unmarshal(feedRaw, &positions); err != nil {
 		return nil, fmt.Errorf("sqlite: decode feed of %s/%s: %w", coll, d.ID, err)
 	}
-	for scope, f := range feed {
+	for scope, f := range positions {
 		if !f.Revoked {
 			d.Scopes = append(d.Scopes, scope)
 		}
 	}
 	slices.Sort(d.Scopes)
-	st.origFeed, st.feed = feed, feed
+	st.origFeed, st.feed = positions, positions
 	return st, nil
 }
 
