@@ -185,10 +185,8 @@ func (s *Store) decideDoc(b engine.PushBatch, decide engine.Decide, st *state, o
 				continue
 			}
 		}
-		if m.Op == engine.OpCreate && st.doc != nil && st.doc.Owner == b.Actor.User &&
-			st.originDevice == b.Device && st.originMID == m.ID {
-			// A retry of the create that made this document.
-			outs[i] = engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied, Version: 1}
+		if o, ok := engine.RetriedCreate(b, m, st.doc, st.originDevice, st.originMID); ok {
+			outs[i] = o
 			continue
 		}
 		var cur *engine.Document

@@ -170,6 +170,17 @@ type PushBatch struct {
 // field of next is final except Seq, which the store assigns.
 type Decide func(i int, cur *Document) (next *Document, out Outcome)
 
+// RetriedCreate reports whether m is a retry of the create that made cur,
+// given the device and mutation id the store recorded as cur's origin, and
+// returns the outcome that create had. Stores record applied creates this way
+// instead of in their mutation log.
+func RetriedCreate(b PushBatch, m *Mutation, cur *Document, originDevice, originMID string) (Outcome, bool) {
+	if m.Op == OpCreate && cur != nil && cur.Owner == b.Actor.User && originDevice == b.Device && originMID == m.ID {
+		return Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}, true
+	}
+	return Outcome{}, false
+}
+
 // Store is what the engine needs from a database. Implementations live in
 // their own packages (sqlite, mongodb) and pass the shared contract suite in
 // sync/storetest.
