@@ -225,3 +225,11 @@ type Validator interface {
 	// Rules returns the write rules of the collection's top-level fields.
 	Rules(collection string) map[string]FieldRule
 }
+
+// UpsertDoc is one server-side write (an import row, an admin's assignment):
+// the document is created with Fields when missing, or has Fields set.
+type UpsertDoc struct {
+	Collection string
+	ID         string
+	Fields     map[string]json.RawMessage
+}
