@@ -63,6 +63,72 @@ CREATE TABLE mutations (
 	PRIMARY KEY (org, usr, device, mid)
 ) WITHOUT ROWID;
 `,
+	// 2: the identity directory: organisations, users, teams, device sessions.
+	`
+CREATE TABLE orgs (
+	id        TEXT PRIMARY KEY,
+	name      TEXT NOT NULL,
+	time_zone TEXT NOT NULL,
+	roles     BLOB NOT NULL,    -- JSON array
+	created   INTEGER NOT NULL  -- unix milliseconds, like every time below
+) WITHOUT ROWID;
+
+-- A user row is the whole record, lists as JSON in the caller's order, so
+-- reading a user is one primary-key lookup. Emails are stored lower-case and
+-- are unique across the installation.
+CREATE TABLE users (
+	org           TEXT NOT NULL,
+	id            TEXT NOT NULL,
+	email         TEXT NOT NULL UNIQUE,
+	name          TEXT NOT NULL,
+	roles         BLOB NOT NULL,
+	teams         BLOB NOT NULL,
+	leads         BLOB NOT NULL,
+	password_hash TEXT NOT NULL,
+	disabled      INTEGER NOT NULL,
+	version       INTEGER NOT NULL,
+	created       INTEGER NOT NULL,
+	updated       INTEGER NOT NULL,
+	PRIMARY KEY (org, id)
+) WITHOUT ROWID;
+
+-- The index of users by role, team and led team: one row per (kind, value)
+-- of a user, rewritten with the user in the same transaction. Keyed so that
+-- "members of team T after id X" is one ordered range scan, which neither a
+-- JSON column nor an index on it gives.
+CREATE TABLE user_memberships (
+	org   TEXT NOT NULL,
+	kind  TEXT NOT NULL, -- role, team, leads
+	value TEXT NOT NULL,
+	usr   TEXT NOT NULL,
+	PRIMARY KEY (org, kind, value, usr)
+) WITHOUT ROWID;
+CREATE INDEX user_memberships_by_user ON user_memberships(org, usr);
+
+CREATE TABLE teams (
+	org     TEXT NOT NULL,
+	id      TEXT NOT NULL,
+	name    TEXT NOT NULL,
+	created INTEGER NOT NULL,
+	PRIMARY KEY (org, id)
+) WITHOUT ROWID;
+
+CREATE TABLE sessions (
+	id           TEXT PRIMARY KEY,
+	org          TEXT NOT NULL,
+	usr          TEXT NOT NULL,
+	device       TEXT NOT NULL,
+	generation   INTEGER NOT NULL,
+	token_hash   BLOB,
+	prev_hash    BLOB,
+	rotated_at   INTEGER NOT NULL,
+	created      INTEGER NOT NULL,
+	expires_at   INTEGER NOT NULL,
+	revoked_at   INTEGER,          -- NULL while the session is live
+	revoke_cause TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_device ON sessions(org, usr, device);
+`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -215,6 +215,39 @@ func (s *Store) Secret(ctx context.Context, name string, n int) ([]byte, error) 
 	return v, nil
 }
 
+// write runs fn as one transaction on the writer connection and commits it.
+// It is for small writes outside the sync feed (the identity directory): it
+// takes the lock the push group commits take, so the connection stays the
+// only writer and group commits keep their shape (pushes and these writes
+// take turns at the lock), and it takes no sequence number, so the feed's
+// commit order is untouched. fn's error rolls the transaction back and is
+// returned as it is.
+func (s *Store) write(ctx context.Context, fn func(ctx context.Context, tx *writerConn) error) error {
+	// Held to the end, so Close cannot take the connection away meanwhile.
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	tx := s.wtx
+	if _, err := tx.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return translate(err)
+	}
+	// Ending the transaction must not depend on the caller's context.
+	end := context.WithoutCancel(ctx)
+	if err := fn(ctx, tx); err != nil {
+		tx.conn.ExecContext(end, "ROLLBACK")
+		return err
+	}
+	if _, err := tx.conn.ExecContext(end, "COMMIT"); err != nil {
+		tx.conn.ExecContext(end, "ROLLBACK") // a failed COMMIT can leave the transaction open
+		return translate(err)
+	}
+	return nil
+}
+
 // translate maps driver errors to the engine's kinds.
 func translate(err error) error {
 	if err == nil {
