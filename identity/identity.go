@@ -157,4 +157,13 @@ const (
 	CodeSessionRevoked  = "session_revoked"
 	CodeRefreshReused   = "refresh_token_reused"
 	CodeLoginThrottled  = "login_rate_limited"
+
+	CodeRefreshInvalid   = "refresh_token_invalid" // malformed, unknown or forged refresh token
+	CodeRefreshConflict  = "refresh_conflict"      // refreshes of one session kept racing; retry
+	CodeSessionExpired   = "session_expired"       // the session outlived its lifetime
+	CodeNoSession        = "no_session"            // logout with a token that has no session
+	CodePasswordTooShort = "password_too_short"
+	CodeInvalidEmail     = "invalid_email"
+	CodeTeamExists       = "team_exists"
+	CodeUnknownTimeZone  = "unknown_time_zone"
 )

@@ -35,10 +35,14 @@ const (
 	DefaultAudience = "fieldsync-api"
 )
 
-// Claims are the access token's claims.
+// Claims are the access token's claims. Session and Device name the sign-in
+// session and the device a token was minted for; operator tokens (Mint) have
+// neither.
 type Claims struct {
-	Org   string   `json:"org"`
-	Roles []string `json:"roles"`
+	Org     string   `json:"org"`
+	Roles   []string `json:"roles"`
+	Session string   `json:"sid,omitempty"`
+	Device  string   `json:"dev,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -88,6 +92,20 @@ func LoadOrCreate(dir string) (*Keys, error) {
 		k.signing = kk
 	}
 	return k, nil
+}
+
+// Load reads the keys like LoadOrCreate but never creates one: operator
+// tools use it so that a mistyped directory is an error, not a new key that
+// no server knows.
+func Load(dir string) (*Keys, error) {
+	names, err := filepath.Glob(filepath.Join(dir, "keys", "ed25519-*.pem"))
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("jwtauth: no signing key in %s", filepath.Join(dir, "keys"))
+	}
+	return LoadOrCreate(dir)
 }
 
 func createKey(dir string) (string, error) {
@@ -149,6 +167,13 @@ func thumbprint(pub ed25519.PublicKey) string {
 
 // Mint signs an access token for user in org with roles, valid for ttl.
 func (k *Keys) Mint(org, user string, roles []string, ttl time.Duration) (string, error) {
+	return k.MintSession(org, user, roles, "", "", ttl)
+}
+
+// MintSession signs an access token like Mint that also names the sign-in
+// session and device it belongs to (claims sid and dev), so that logout
+// knows which session to end.
+func (k *Keys) MintSession(org, user string, roles []string, session, device string, ttl time.Duration) (string, error) {
 	if org == "" || user == "" {
 		return "", errors.New("jwtauth: org and user are required")
 	}
@@ -156,7 +181,7 @@ func (k *Keys) Mint(org, user string, roles []string, ttl time.Duration) (string
 		return "", errors.New("jwtauth: ttl must be positive")
 	}
 	now := k.now()
-	c := Claims{Org: org, Roles: roles, RegisteredClaims: jwt.RegisteredClaims{
+	c := Claims{Org: org, Roles: roles, Session: session, Device: device, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: k.Issuer, Subject: user, Audience: jwt.ClaimStrings{k.Audience},
 		IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now.Add(-30 * time.Second)),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
@@ -169,6 +194,27 @@ func (k *Keys) Mint(org, user string, roles []string, ttl time.Duration) (string
 // Verify checks a token and returns the actor it names. Errors are
 // *engine.Error with code token_invalid or token_expired.
 func (k *Keys) Verify(token string) (engine.Actor, error) {
+	a, err := k.VerifyAccess(token)
+	return a.Actor, err
+}
+
+// Access is what a verified access token says.
+type Access struct {
+	Actor   engine.Actor
+	Session string // "" for operator tokens
+	Device  string
+	Expires time.Time
+}
+
+// SessionOf verifies token like Verify and returns the sign-in session and
+// device it was minted for ("" for operator tokens).
+func (k *Keys) SessionOf(token string) (session, device string, err error) {
+	a, err := k.VerifyAccess(token)
+	return a.Session, a.Device, err
+}
+
+// VerifyAccess checks a token like Verify and returns everything it says.
+func (k *Keys) VerifyAccess(token string) (Access, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -188,14 +234,15 @@ func (k *Keys) Verify(token string) (engine.Actor, error) {
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return engine.Actor{}, engine.Wrap(err, engine.KindUnauthorized, engine.CodeTokenExpired, "the access token has expired")
+			return Access{}, engine.Wrap(err, engine.KindUnauthorized, engine.CodeTokenExpired, "the access token has expired")
 		}
-		return engine.Actor{}, engine.Wrap(err, engine.KindUnauthorized, engine.CodeTokenInvalid, "the access token is not valid")
+		return Access{}, engine.Wrap(err, engine.KindUnauthorized, engine.CodeTokenInvalid, "the access token is not valid")
 	}
 	if c.Org == "" || c.Subject == "" {
-		return engine.Actor{}, engine.Errorf(engine.KindUnauthorized, engine.CodeTokenInvalid, "", "the access token names no organisation or user")
+		return Access{}, engine.Errorf(engine.KindUnauthorized, engine.CodeTokenInvalid, "", "the access token names no organisation or user")
 	}
-	return engine.Actor{Org: c.Org, User: c.Subject, Roles: c.Roles}, nil
+	return Access{Actor: engine.Actor{Org: c.Org, User: c.Subject, Roles: c.Roles}, Session: c.Session, Device: c.Device,
+		Expires: c.ExpiresAt.Time}, nil
 }
 
 // SetClock replaces the clock, for tests.

@@ -104,3 +104,48 @@ func TestKeyRotation(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionClaims: a sign-in token carries its session and device, an
+// operator token neither, and both verify as the same actor.
+func TestSessionClaims(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	k, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := k.MintSession("org-1", "u-1", []string{"rep"}, "s-1", "phone-1", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := k.VerifyAccess(tok)
+	if err != nil || a.Actor.User != "u-1" || a.Session != "s-1" || a.Device != "phone-1" || time.Until(a.Expires) > time.Minute {
+		t.Fatalf("VerifyAccess: %+v %v", a, err)
+	}
+	if sid, dev, err := k.SessionOf(tok); sid != "s-1" || dev != "phone-1" || err != nil {
+		t.Errorf("SessionOf = %q %q %v", sid, dev, err)
+	}
+	op, _ := k.Mint("org-1", "u-1", []string{"admin"}, time.Minute)
+	if sid, dev, err := k.SessionOf(op); sid != "" || dev != "" || err != nil {
+		t.Errorf("SessionOf(operator token) = %q %q %v", sid, dev, err)
+	}
+	if _, _, err := k.SessionOf(tok + "x"); engine.ErrorCode(err) != engine.CodeTokenInvalid {
+		t.Errorf("SessionOf(bad signature): %v", err)
+	}
+
+	// Load reads the same key and never creates one.
+	k2, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k2.Verify(tok); err != nil {
+		t.Errorf("a token minted before Load: %v", err)
+	}
+	empty := t.TempDir()
+	if _, err := Load(empty); err == nil {
+		t.Errorf("Load of a directory without keys succeeded")
+	}
+	if names, _ := filepath.Glob(filepath.Join(empty, "keys", "*")); len(names) != 0 {
+		t.Errorf("Load created %v", names)
+	}
+}
