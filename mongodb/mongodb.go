@@ -128,7 +128,7 @@ func (s *Store) createIndexes(ctx context.Context) error {
 			return translate(fmt.Errorf("mongodb: create index on %s: %w", i.c.Name(), err))
 		}
 	}
-	return nil
+	return s.createIdentityIndexes(ctx) // identity.go
 }
 
 // call gives one database call its own deadline.
