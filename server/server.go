@@ -53,6 +53,12 @@ type Config struct {
 	MaxBody     int           // request body limit in bytes
 	RateLimit   int           // sync requests per user per minute, per instance; 0 turns the limit off
 	CallTimeout time.Duration // budget of one engine call; the client disconnecting does not cancel it
+
+	// Accounts and Sessions serve sign-in, Admin the admin API; the routes
+	// of a nil one are not registered.
+	Accounts Accounts
+	Sessions SessionReader
+	Admin    Admin
 }
 
 // DefaultMaxBody is the documented default request body limit.
@@ -117,6 +123,15 @@ func New(cfg Config) *Server {
 	limit := s.rateLimit()
 	v1.Post("/sync/push", s.authenticate, limit, s.push)
 	v1.Get("/sync/pull", s.authenticate, limit, s.pull)
+	if cfg.Accounts != nil {
+		v1.Post("/auth/login", s.login)
+		v1.Post("/auth/refresh", s.refresh)
+		v1.Post("/auth/logout", s.authenticate, s.logout)
+		v1.Get("/me", s.authenticate, s.whoami)
+	}
+	if cfg.Admin != nil {
+		s.adminRoutes(v1.Group("/admin", s.authenticate, s.requireAdmin))
+	}
 	return s
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,6 +20,10 @@ const usage = `usage: fieldsync <command> [flags]
 
 commands:
   serve     run the sync server (SQLite in --data unless --mongodb-uri is given)
+  org       show or set the organisation: name, time zone, back-office roles
+  user      add, list, update, disable, enable users; list their sessions
+  team      add, list, rename teams
+  device    revoke a user's device
   token     print a signed access token for a user (for operators and tests)
   health    exit 0 when the server at --url answers 200 (the container health check)
   version   print the version
@@ -29,6 +34,11 @@ Run "fieldsync <command> -h" for the flags of a command.
 // run is the whole program; main only hands it the process's arguments and
 // streams, so tests can run any command in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runWith(ctx, args, os.Stdin, stdout, stderr)
+}
+
+// runWith is run reading standard input from stdin (passwords), for tests.
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -41,6 +51,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = token(args[1:], stdout, stderr)
 	case "health":
 		err = health(args[1:], stderr)
+	case "org", "user", "team", "device":
+		err = adminCLI(ctx, args, stdin, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "fieldsync", versionString())
 		return 0
@@ -55,7 +67,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		if _, ok := err.(usageError); ok {
+		var ue usageError
+		if errors.As(err, &ue) {
 			fmt.Fprintln(stderr, "fieldsync:", err)
 			return 2
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/mongodb"
 	"github.com/fieldsync/fieldsync/schemas"
@@ -37,6 +38,14 @@ type serveConfig struct {
 	Synchronous     string
 	MongoURI        string
 	MongoDatabase   string
+
+	// Sign-in (docs/access.md).
+	AccessTTL       time.Duration
+	SessionTTL      time.Duration
+	AccountFailures int // failed sign-ins per email per window; 0: no limit
+	AddressFailures int // failed sign-ins per client address per window; 0: no limit
+	FailureWindow   time.Duration
+	Hash            identity.HashParams
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -59,9 +68,23 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.Synchronous, "sqlite-synchronous", env("SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
 	fs.StringVar(&c.MongoURI, "mongodb-uri", env("MONGODB_URI", ""), "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", env("MONGODB_DATABASE", "fieldsync"), "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", envDuration("ACCESS_TTL", identity.DefaultAccessTTL), "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", identity.DefaultSessionTTL), "lifetime of a device's sign-in session, from sign-in (env FIELDSYNC_SESSION_TTL)")
+	fs.IntVar(&c.AccountFailures, "login-account-limit", envInt("LOGIN_ACCOUNT_LIMIT", identity.DefaultAccountFailures), "failed sign-ins per email per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ACCOUNT_LIMIT)")
+	fs.IntVar(&c.AddressFailures, "login-address-limit", envInt("LOGIN_ADDRESS_LIMIT", identity.DefaultAddressFailures), "failed sign-ins per client address per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ADDRESS_LIMIT)")
+	fs.DurationVar(&c.FailureWindow, "login-window", envDuration("LOGIN_WINDOW", identity.DefaultFailureWindow), "sliding window of the sign-in failure limits (env FIELDSYNC_LOGIN_WINDOW)")
+	h := identity.DefaultHashParams
+	var mem, passes, threads int
+	fs.IntVar(&mem, "password-memory", envInt("PASSWORD_MEMORY", int(h.Memory)), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
+	fs.IntVar(&passes, "password-time", envInt("PASSWORD_TIME", int(h.Time)), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
+	fs.IntVar(&threads, "password-threads", envInt("PASSWORD_THREADS", int(h.Threads)), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
+	if mem < 8*threads || mem > 4<<20 || passes < 1 || passes > 100 || threads < 1 || threads > 255 {
+		return c, usageError("--password-memory must be 8*threads to 4194304 KiB, --password-time 1 to 100, --password-threads 1 to 255")
+	}
+	c.Hash = identity.HashParams{Memory: uint32(mem), Time: uint32(passes), Threads: uint8(threads), SaltLen: h.SaltLen, KeyLen: h.KeyLen}
 	if fs.NArg() > 0 {
 		return c, usageError(fmt.Sprintf("serve takes no arguments, got %q", fs.Args()))
 	}
@@ -104,13 +127,33 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		return nil, err
 	}
 	var store engine.Store
+	var dir identity.Store
 	if c.MongoURI != "" {
 		// The URI carries credentials: it is never logged.
-		store, err = mongodb.Open(ctx, c.MongoURI, c.MongoDatabase, mongodb.Options{})
+		var ms *mongodb.Store
+		ms, err = mongodb.Open(ctx, c.MongoURI, c.MongoDatabase, mongodb.Options{})
+		store, dir = ms, ms
 	} else {
-		store, err = sqlite.Open(ctx, filepath.Join(c.Data, "fieldsync.db"), sqlite.Options{Synchronous: c.Synchronous})
+		var ss *sqlite.Store
+		ss, err = sqlite.Open(ctx, filepath.Join(c.Data, "fieldsync.db"), sqlite.Options{Synchronous: c.Synchronous})
+		store, dir = ss, ss
 	}
 	if err != nil {
+		return nil, err
+	}
+	// A limit of 0 on the command line means none; in identity.Config it
+	// means the default.
+	off := func(n int) int {
+		if n <= 0 {
+			return -1
+		}
+		return n
+	}
+	ids, err := identity.New(identity.Config{Store: dir, Tokens: keys, Hash: c.Hash, AccessTTL: c.AccessTTL,
+		SessionTTL: c.SessionTTL, AccountFailures: off(c.AccountFailures), AddressFailures: off(c.AddressFailures),
+		FailureWindow: c.FailureWindow})
+	if err != nil {
+		store.Close()
 		return nil, err
 	}
 	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch, Limits: c.Limits})
@@ -123,6 +166,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit,
+		Accounts: ids, Sessions: keys, Admin: ids,
 	})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
