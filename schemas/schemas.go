@@ -57,6 +57,7 @@ const (
 var synced = []string{
 	engine.CollCustomers, engine.CollVisitPlans, engine.CollVisitLogs,
 	engine.CollOrders, engine.CollCustomerNotes, engine.CollFollowUps,
+	engine.CollProducts, engine.CollPriceLists,
 }
 
 // Set is the compiled schemas of protocol version 1. It is immutable after

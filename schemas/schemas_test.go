@@ -306,11 +306,11 @@ func TestValidateGoNumbers(t *testing.T) {
 func TestValidateUnknownCollection(t *testing.T) {
 	t.Parallel()
 	s := mustLoad(t)
-	if s.Has("products") || s.Has("") {
+	if s.Has("invoices") || s.Has("") {
 		t.Fatal("Has reports a collection that is not synced")
 	}
-	v := s.Validate("products", map[string]any{})
-	if v == nil || !strings.Contains(v.Message, "products") {
+	v := s.Validate("invoices", map[string]any{})
+	if v == nil || !strings.Contains(v.Message, "invoices") {
 		t.Fatalf("got %+v, want an unknown-collection violation", v)
 	}
 }
@@ -318,7 +318,7 @@ func TestValidateUnknownCollection(t *testing.T) {
 func TestCollections(t *testing.T) {
 	t.Parallel()
 	s := mustLoad(t)
-	want := []string{"customer_notes", "customers", "follow_ups", "orders", "visit_logs", "visit_plans"}
+	want := []string{"customer_notes", "customers", "follow_ups", "orders", "price_lists", "products", "visit_logs", "visit_plans"}
 	got := s.Collections()
 	if !slices.Equal(got, want) {
 		t.Fatalf("Collections = %v, want %v", got, want)
@@ -340,7 +340,7 @@ func TestRules(t *testing.T) {
 	serverOnly := map[string][]string{
 		"customers":   {"credit_status"},
 		"visit_plans": {"assigned_by"},
-		"visit_logs":  {"duration_s", "location_verified", "verification_flags", "clock_offset_s", "review"},
+		"visit_logs":  {"duration_s", "location_verified", "verification_flags", "clock_offset_s"},
 		"orders":      {"erp_number", "total", "status_reason", "submitted_at", "confirmed_at"},
 		"follow_ups":  {"status", "responsible_role", "assigned_to", "due_at", "blocked_reason", "result", "matrix_version", "closed_at"},
 	}
@@ -354,6 +354,16 @@ func TestRules(t *testing.T) {
 	}
 	if r := s.Rules("orders")["status"]; r.ServerOnly || !slices.Equal(r.ClientValues, []string{"draft", "submitted", "cancelled"}) {
 		t.Errorf("orders.status = %+v, want client values draft, submitted, cancelled", r)
+	}
+	if r := s.Rules("visit_logs")["review"]; r.ServerOnly || !slices.Equal(r.WritableBy, []string{"manager"}) {
+		t.Errorf("visit_logs.review = %+v, want writable by manager only", r)
+	}
+	for _, coll := range []string{"products", "price_lists"} {
+		for f, r := range s.Rules(coll) {
+			if !slices.Equal(r.WritableBy, []string{"admin"}) {
+				t.Errorf("%s.%s = %+v, want writable by admin only", coll, f, r)
+			}
+		}
 	}
 	if r := s.Rules("visit_plans")["status"]; r.ServerOnly || !slices.Equal(r.ClientValues, []string{"planned", "cancelled"}) {
 		t.Errorf("visit_plans.status = %+v, want client values planned, cancelled", r)
@@ -370,7 +380,7 @@ func TestRules(t *testing.T) {
 	if rules := s.Rules("customer_notes"); len(rules) != 0 {
 		t.Errorf("customer_notes rules = %v, want none", rules)
 	}
-	if s.Rules("products") != nil {
+	if s.Rules("invoices") != nil {
 		t.Error("Rules of an unknown collection should be nil")
 	}
 	// The caller owns the returned map.

@@ -12,6 +12,7 @@ import (
 // prepared is what the engine learned about a mutation before reaching the
 // store: its decoded payload, or why it must be rejected.
 type prepared struct {
+	coll   string
 	body   map[string]any             // create: the decoded document
 	fields map[string]any             // update: the decoded new values (nil = remove)
 	raw    map[string]json.RawMessage // update: the values as sent, for conflict reports
@@ -24,7 +25,7 @@ func invalidMutation(pointer, format string, args ...any) *Error {
 }
 
 // prepare checks everything about m that does not depend on stored state.
-func (e *Engine) prepare(actor Actor, m *Mutation) (*prepared, error) {
+func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, error) {
 	if !idPattern.MatchString(m.ID) {
 		return nil, invalidMutation("/mutation_id", "mutation_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
 	}
@@ -38,7 +39,10 @@ func (e *Engine) prepare(actor Actor, m *Mutation) (*prepared, error) {
 		return nil, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version", "base_version must not be negative")
 	}
 	rules := e.schemas.Rules(m.Collection)
-	p := &prepared{}
+	if trusted {
+		rules = nil // the server may set read-only fields
+	}
+	p := &prepared{coll: m.Collection}
 	switch m.Op {
 	case OpCreate:
 		if m.Fields != nil {
@@ -94,6 +98,11 @@ func (e *Engine) prepare(actor Actor, m *Mutation) (*prepared, error) {
 			return nil, Errorf(KindInvalid, CodeDocumentTooLarge, "/fields", "fields are %d bytes, the limit is %d", size, e.limits.MaxDocBytes)
 		}
 		sort.Strings(p.keys)
+		if _, ok := p.fields["customer_id"]; ok && m.Collection != CollCustomers {
+			// Visibility follows the customer; a document that changed
+			// customers would leave its old readers holding it.
+			return nil, Errorf(KindForbidden, CodeImmutableField, "/fields/customer_id", "customer_id is fixed when the document is created")
+		}
 		for _, k := range p.keys {
 			if err := checkWrite(actor, rules, "/fields/", k, p.fields[k]); err != nil {
 				return nil, err
@@ -134,11 +143,12 @@ func checkWrite(actor Actor, rules map[string]FieldRule, prefix, field string, v
 
 // decide applies the conflict rules of docs/protocol.md to one mutation.
 // device identifies the writer (user and device) in the field history.
-func (e *Engine) decide(actor Actor, device string, m *Mutation, p *prepared, cur *Document) (*Document, Outcome) {
+func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cur *Document, res *resolution, fx *effects, trusted bool) (*Document, Outcome) {
 	if p.err != nil {
 		return nil, reject(m.ID, p.err)
 	}
-	if cur != nil && !visibleTo(cur, actor) {
+	actor := acc.actor
+	if cur != nil && !trusted && !acc.sees(cur) {
 		// Another user's document: same answer whatever the operation, and
 		// no hint of its content.
 		if m.Op == OpCreate {
@@ -152,8 +162,17 @@ func (e *Engine) decide(actor Actor, device string, m *Mutation, p *prepared, cu
 		if cur != nil {
 			return nil, reject(m.ID, Errorf(KindConflict, CodeAlreadyExists, "/id", "%s/%s already exists", m.Collection, m.DocID))
 		}
+		var cust customerInfo
+		c := customerOf(m.Collection, p.body)
+		if c != "" {
+			cust = res.customer(c)
+			if !trusted && (!cust.exists || !acc.seesKeys(cust.scopes)) {
+				return nil, reject(m.ID, Errorf(KindForbidden, CodeCustomerNotInScope, "/doc/customer_id",
+					"customer %s is not assigned to you (or does not exist)", c))
+			}
+		}
 		body := m.Doc
-		if applyServerDefaults(m.Collection, p.body) {
+		if applyServerDefaults(m.Collection, p.body, actor) {
 			b, err := json.Marshal(p.body)
 			if err != nil {
 				return nil, reject(m.ID, err)
@@ -168,7 +187,11 @@ func (e *Engine) decide(actor Actor, device string, m *Mutation, p *prepared, cu
 			Org: actor.Org, Collection: m.Collection, ID: m.DocID, Owner: actor.User, Version: 1,
 			Body: compactJSON(body), Fields: fields, UpdatedAt: now, UpdatedBy: actor.User,
 		}
-		next.Scopes = documentScopes(m.Collection, next.Owner, p.body)
+		next.Scopes = stamp(m.Collection, m.DocID, next.Owner, p.body, cust, nil)
+		if m.Collection == CollCustomers {
+			res.put(next)
+		}
+		fx.note(nil, next, p.body, c)
 		return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
 
 	case OpDelete:
@@ -261,7 +284,19 @@ func (e *Engine) decide(actor Actor, device string, m *Mutation, p *prepared, cu
 		// still detected as a conflict.
 		next.Fields[k] = FieldMeta{Version: next.Version, Device: device}
 	}
-	next.Scopes = documentScopes(m.Collection, cur.Owner, body)
+	// An update keeps its keys (customer_id is fixed, scope fields are the
+	// server's) except a customer's, whose reps may change, and the
+	// server's own writes, which recompute them.
+	stampedFrom := ""
+	switch {
+	case m.Collection == CollCustomers:
+		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, customerInfo{}, cur.Scopes)
+		res.put(&next)
+	case trusted:
+		stampedFrom = customerOf(m.Collection, body)
+		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, res.customer(stampedFrom), cur.Scopes)
+	}
+	fx.note(cur, &next, body, stampedFrom)
 	next.UpdatedAt, next.UpdatedBy = now, actor.User
 	if concurrent || len(conflicts) > 0 {
 		return &next, Outcome{MutationID: m.ID, Status: StatusMerged, Version: next.Version, Doc: raw, Conflicts: conflicts}
@@ -269,10 +304,6 @@ func (e *Engine) decide(actor Actor, device string, m *Mutation, p *prepared, cu
 	return &next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: next.Version}
 }
 
-// visibleTo reports whether actor may change the document.
-func visibleTo(d *Document, a Actor) bool {
-	return d.Owner == a.User || slices.Contains(d.Scopes, UserScope(a.User))
-}
 
 func decodeObject(raw []byte) (map[string]any, error) {
 	v, err := decodeValue(raw)

@@ -34,6 +34,7 @@ var DefaultLimits = Limits{
 // Engine implements push and pull over a Store. It is safe for concurrent use.
 type Engine struct {
 	store    Store
+	dir      Directory // nil: every caller is who its token says
 	schemas  Validator
 	limits   Limits
 	now      func() time.Time
@@ -44,7 +45,10 @@ type Engine struct {
 type Config struct {
 	Store   Store
 	Schemas Validator
-	Limits  Limits           // zero fields take the defaults
+	// Directory is who users are (roles, teams, disabled); nil trusts the
+	// roles in tokens.
+	Directory Directory
+	Limits    Limits           // zero fields take the defaults
 	Now     func() time.Time // injected clock; time.Now when nil
 }
 
@@ -86,7 +90,7 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{store: cfg.Store, schemas: cfg.Schemas, limits: l, now: now, checkKey: key}, nil
+	return &Engine{store: cfg.Store, dir: cfg.Directory, schemas: cfg.Schemas, limits: l, now: now, checkKey: key}, nil
 }
 
 // Limits returns the limits in force.
@@ -111,17 +115,38 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 		return nil, Errorf(KindTooLarge, CodeTooManyMutations, "/mutations",
 			"a push may carry at most %d mutations, got %d", e.limits.MaxMutations, len(req.Mutations))
 	}
+	acc, err := e.accessOf(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	return e.push(ctx, acc, req.DeviceID, req.Mutations, nil)
+}
+
+// push runs a batch as acc. trusted marks the server's own writes (Upsert
+// and restamps): they may set read-only fields and bypass scope checks, and
+// they recompute scope keys of whatever they touch.
+func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mutation, trusted *trust) ([]Outcome, error) {
 	// Structural checks and create validation need no store state, so they
 	// run here, outside the store's write lock. Mutations that fail them are
 	// answered without reaching the store: without a valid mutation id there
 	// is nothing to record, and the same bytes always earn the same answer.
-	outcomes := make([]Outcome, len(req.Mutations))
-	preps, errs := e.prepareAll(actor, req.Mutations)
+	outcomes := make([]Outcome, len(muts))
+	var preps []*prepared
+	var errs []error
+	if trusted != nil && trusted.decide != nil {
+		// A restamp carries no payload: its decision is all it does.
+		preps, errs = make([]*prepared, len(muts)), make([]error, len(muts))
+		for i := range preps {
+			preps[i] = &prepared{}
+		}
+	} else {
+		preps, errs = e.prepareAll(acc.actor, muts, trusted != nil)
+	}
 	var pre []*prepared // parallel to pass
 	var pass []Mutation
 	var passIdx []int
-	for i := range req.Mutations {
-		m := &req.Mutations[i]
+	for i := range muts {
+		m := &muts[i]
 		p, err := preps[i], errs[i]
 		if err != nil {
 			if !idPattern.MatchString(m.ID) {
@@ -140,14 +165,34 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 	if len(pass) == 0 {
 		return outcomes, nil
 	}
+	// The customers the batch's documents hang off, read before the store's
+	// atomic unit: stamping needs their reps, and settle checks afterwards
+	// that they did not change in between.
+	var cids []string
+	for _, p := range pre {
+		if c := customerOf(p.coll, p.body); c != "" {
+			cids = append(cids, c)
+		}
+	}
+	if trusted != nil {
+		cids = append(cids, trusted.customers...)
+	}
+	res, err := e.resolve(ctx, acc.actor.Org, cids)
+	if err != nil {
+		return nil, err
+	}
 	// Field history names the writer by user and device together: two
 	// users sharing one tablet must still see each other's edits as
 	// concurrent.
-	writer := actor.User + "/" + req.DeviceID
+	writer := acc.actor.User + "/" + device
+	fx := newEffects()
 	decide := func(i int, cur *Document) (*Document, Outcome) {
-		return e.decide(actor, writer, &pass[i], pre[i], cur)
+		if trusted != nil && trusted.decide != nil {
+			return trusted.decide(i, cur, res)
+		}
+		return e.decide(acc, writer, &pass[i], pre[i], cur, res, fx, trusted != nil)
 	}
-	got, err := e.store.Push(ctx, PushBatch{Actor: actor, Device: req.DeviceID, Mutations: pass}, decide)
+	got, err := e.store.Push(ctx, PushBatch{Actor: acc.actor, Device: device, Mutations: pass}, decide)
 	if err != nil {
 		return nil, err
 	}
@@ -157,18 +202,21 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 	for j, o := range got {
 		outcomes[passIdx[j]] = o
 	}
+	if err := e.settle(ctx, acc.actor.Org, res, fx); err != nil {
+		return nil, err
+	}
 	return outcomes, nil
 }
 
 // prepareAll prepares every mutation, on all cores for a large batch:
 // decoding and validating documents is most of a push's CPU outside the
 // store, and none of it depends on the others.
-func (e *Engine) prepareAll(actor Actor, muts []Mutation) ([]*prepared, []error) {
+func (e *Engine) prepareAll(actor Actor, muts []Mutation, trusted bool) ([]*prepared, []error) {
 	preps := make([]*prepared, len(muts))
 	errs := make([]error, len(muts))
 	work := func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			preps[i], errs[i] = e.prepare(actor, &muts[i])
+			preps[i], errs[i] = e.prepare(actor, &muts[i], trusted)
 		}
 	}
 	workers := min(runtime.GOMAXPROCS(0), len(muts)/parallelPrepareMin)
@@ -212,6 +260,10 @@ type PullResult struct {
 	Changes    []Change
 	Checkpoint string
 	HasMore    bool
+	// Reset says the caller's read set changed since its checkpoint: this
+	// pull starts over, and once it completes the device keeps only what it
+	// delivered (docs/access.md).
+	Reset bool
 	Bytes      int // body bytes in the page
 }
 
@@ -225,12 +277,20 @@ func (e *Engine) Pull(ctx context.Context, actor Actor, req PullRequest) (PullRe
 		return PullResult{}, Errorf(KindInvalid, CodeLimitOutOfRange, "/limit",
 			"limit must be between 1 and %d, got %d", e.limits.MaxPageSize, req.Limit)
 	}
-	after, err := e.openCheckpoint(actor, req.Checkpoint)
+	acc, err := e.accessOf(ctx, actor)
 	if err != nil {
 		return PullResult{}, err
 	}
+	after, read, err := e.openCheckpoint(actor, req.Checkpoint)
+	if err != nil {
+		return PullResult{}, err
+	}
+	reset := req.Checkpoint != "" && read != acc.fp
+	if reset {
+		after = 0
+	}
 	changes, more, err := e.store.Pull(ctx, PullQuery{
-		Org: actor.Org, Scopes: ScopesOf(actor), After: after, Limit: limit, MaxBytes: e.limits.PageBytes,
+		Org: actor.Org, Scopes: acc.read, After: after, Limit: limit, MaxBytes: e.limits.PageBytes,
 	})
 	if err != nil {
 		return PullResult{}, err
@@ -241,16 +301,8 @@ func (e *Engine) Pull(ctx context.Context, actor Actor, req PullRequest) (PullRe
 		last = max(last, c.Seq)
 		n += len(c.Body)
 	}
-	return PullResult{Changes: changes, HasMore: more, Checkpoint: e.sealCheckpoint(actor, last), Bytes: n}, nil
+	return PullResult{Changes: changes, HasMore: more, Checkpoint: e.sealCheckpoint(actor, last, acc.fp), Bytes: n, Reset: reset}, nil
 }
-
-// ScopesOf returns the scope keys an actor reads. Until access control
-// lands this is the user's own key; teams, customers and roles add keys
-// here without a protocol change.
-func ScopesOf(a Actor) []string { return []string{UserScope(a.User)} }
-
-// UserScope is the scope key of the documents a user owns or is assigned.
-func UserScope(user string) string { return "user:" + user }
 
 // compactJSON returns raw without insignificant whitespace.
 func compactJSON(raw []byte) []byte {

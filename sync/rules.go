@@ -1,9 +1,6 @@
 package sync
 
-import (
-	"slices"
-	"sort"
-)
+import "slices"
 
 // Collection names of protocol version 1.
 const (
@@ -13,6 +10,8 @@ const (
 	CollOrders        = "orders"
 	CollCustomerNotes = "customer_notes"
 	CollFollowUps     = "follow_ups"
+	CollProducts      = "products"
+	CollPriceLists    = "price_lists"
 )
 
 // deviceTransitions lists, per collection and state field, the moves a device
@@ -50,32 +49,22 @@ func checkTransition(collection, field string, from, to any) error {
 
 // applyServerDefaults sets the server-owned fields of a document created by a
 // device, reporting whether it changed anything.
-func applyServerDefaults(collection string, body map[string]any) bool {
-	if collection == CollFollowUps {
+func applyServerDefaults(collection string, body map[string]any, actor Actor) bool {
+	switch collection {
+	case CollFollowUps:
 		// A follow-up raised by a rep enters the queue open; routing to the
 		// responsible role comes with the responsibility matrix.
 		if _, ok := body["status"]; !ok {
 			body["status"] = "open"
 			return true
 		}
-	}
-	return false
-}
-
-// documentScopes returns the scope keys of a document: its owner, and for
-// customers every assigned rep. Access control extends this with team,
-// customer and role keys.
-func documentScopes(collection, owner string, body map[string]any) []string {
-	scopes := []string{UserScope(owner)}
-	if collection == CollCustomers {
-		if reps, ok := body["assigned_reps"].([]any); ok {
-			for _, r := range reps {
-				if s, ok := r.(string); ok && s != "" {
-					scopes = append(scopes, UserScope(s))
-				}
-			}
+	case CollCustomers:
+		// A customer a rep captures in the field is theirs until an admin or
+		// manager says otherwise; without this the rep could not see it.
+		if _, ok := body["assigned_reps"]; !ok && actor.HasRole(RoleRep) {
+			body["assigned_reps"] = []any{actor.User}
+			return true
 		}
 	}
-	sort.Strings(scopes)
-	return slices.Compact(scopes)
+	return false
 }

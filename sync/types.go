@@ -146,6 +146,14 @@ type Change struct {
 	Body       json.RawMessage
 }
 
+// DocRef names a document within an organisation.
+type DocRef struct {
+	Collection string
+	ID         string
+}
+
+func (r DocRef) String() string { return r.Collection + "/" + r.ID }
+
 // PullQuery asks a store for the changes visible under some scope keys.
 type PullQuery struct {
 	Org      string
@@ -195,6 +203,9 @@ type Store interface {
 	// more remain. It never returns a change past one that may still commit
 	// with a lower Seq.
 	Pull(ctx context.Context, q PullQuery) (changes []Change, more bool, err error)
+	// Get returns the stored state (tombstones included) of those of refs
+	// that exist in org, read from committed data.
+	Get(ctx context.Context, org string, refs []DocRef) (map[DocRef]*Document, error)
 	// Secret returns the named server secret, creating it with n random bytes
 	// on first use; every server instance on the store sees the same value.
 	Secret(ctx context.Context, name string, n int) ([]byte, error)

@@ -1,6 +1,11 @@
 package sync
 
-import "context"
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"sort"
+)
 
 // Upsert applies server-side writes as actor (an admin, or the system for
 // imports and connectors): each document is created when missing or has
@@ -9,7 +14,119 @@ import "context"
 // source names the writer in field history ("import", "admin"). Server-side
 // writes may set read-only fields; they are still validated by the schemas.
 // Changing a customer's assigned_reps moves every document attached to it to
-// the new reps' scopes.
+// the new reps' scopes; writing assigned_reps always re-checks that history,
+// so repeating an assignment repairs one that a crash interrupted.
 func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []UpsertDoc) ([]Outcome, error) {
-	return nil, Errorf(KindUnavailable, CodeUnavailable, "", "upsert is not built yet")
+	device := "server:" + source
+	if !idPattern.MatchString(device) {
+		return nil, Errorf(KindInvalid, CodeInvalidRequest, "/source", "source must be 1-120 characters of A-Z a-z 0-9 _ . : -")
+	}
+	if len(docs) > e.limits.MaxMutations {
+		return nil, Errorf(KindTooLarge, CodeTooManyMutations, "", "at most %d documents per upsert, got %d", e.limits.MaxMutations, len(docs))
+	}
+	refs := make([]DocRef, len(docs))
+	for i, d := range docs {
+		refs[i] = DocRef{Collection: d.Collection, ID: d.ID}
+	}
+	cur, err := e.store.Get(ctx, actor.Org, refs)
+	if err != nil {
+		return nil, err
+	}
+	outcomes := make([]Outcome, len(docs))
+	var muts []Mutation
+	var idx []int
+	var cids, reassigned []string
+	for i, d := range docs {
+		c := cur[refs[i]]
+		m := Mutation{ID: source + "-" + randomID(), Collection: d.Collection, DocID: d.ID}
+		if d.Collection == CollCustomers {
+			if _, ok := d.Fields["assigned_reps"]; ok {
+				reassigned = append(reassigned, d.ID)
+			}
+		}
+		if c == nil || c.Deleted {
+			if c != nil {
+				outcomes[i] = reject(m.ID, Errorf(KindConflict, CodeDocumentDeleted, "/id", "%s was deleted", refs[i]))
+				continue
+			}
+			doc, err := json.Marshal(d.Fields)
+			if err != nil {
+				return nil, err
+			}
+			m.Op, m.Doc = OpCreate, doc
+		} else {
+			body, err := decodeObject(c.Body)
+			if err != nil {
+				return nil, err
+			}
+			if cid := customerOf(d.Collection, body); cid != "" {
+				cids = append(cids, cid)
+			}
+			changed := map[string]json.RawMessage{}
+			for k, v := range d.Fields {
+				if old, ok := body[k]; !ok || !sameValue(old, v) {
+					changed[k] = v
+				}
+			}
+			if len(changed) == 0 {
+				outcomes[i] = Outcome{MutationID: m.ID, Status: StatusApplied, Version: c.Version}
+				continue
+			}
+			m.Op, m.BaseVersion, m.Fields = OpUpdate, c.Version, changed
+		}
+		muts = append(muts, m)
+		idx = append(idx, i)
+	}
+	acc := &access{actor: actor, read: []string{ScopeOrg}}
+	if len(muts) > 0 {
+		got, err := e.push(ctx, acc, device, muts, &trust{customers: cids})
+		if err != nil {
+			return nil, err
+		}
+		for j, o := range got {
+			outcomes[idx[j]] = o
+		}
+	}
+	for _, c := range reassigned {
+		refs, err := e.attached(ctx, actor.Org, c)
+		if err != nil {
+			return nil, err
+		}
+		if err := e.restamp(ctx, actor.Org, refs, nil); err != nil {
+			return nil, err
+		}
+	}
+	return outcomes, nil
+}
+
+// sameValue reports whether a decoded stored value equals a raw new one.
+func sameValue(old any, raw json.RawMessage) bool {
+	v, err := decodeValue(raw)
+	if err != nil {
+		return false
+	}
+	a, err1 := json.Marshal(canonical(old))
+	b, err2 := json.Marshal(canonical(v))
+	return err1 == nil && err2 == nil && string(a) == string(b)
+}
+
+// canonical orders object keys so that equal values marshal equally
+// (encoding/json already sorts map keys; this only recurses).
+func canonical(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(t))
+		for k := range t {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		out := make(map[string]any, len(t))
+		for _, k := range keys {
+			out[k] = canonical(t[k])
+		}
+		return out
+	case []any:
+		return slices.Clone(t)
+	}
+	return v
 }

@@ -170,7 +170,7 @@ func (r *feedReader) check(f *fixture, want []string) {
 
 // storeReader reads scopes through Store.Pull.
 func (f *fixture) storeReader(name string, scopes []string, limit int) *feedReader {
-	var after int64
+	after := f.base
 	return &feedReader{name: name, limit: limit, next: func() ([]engine.Change, bool, error) {
 		page, more, err := f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: scopes, After: after, Limit: limit, MaxBytes: 1 << 20})
 		for _, c := range page {
@@ -182,7 +182,7 @@ func (f *fixture) storeReader(name string, scopes []string, limit int) *feedRead
 
 // engineReader reads an actor's feed through the engine and its checkpoints.
 func (f *fixture) engineReader(name string, a engine.Actor, limit int) *feedReader {
-	cp := ""
+	cp := f.start[actorKey(a)]
 	return &feedReader{name: name, limit: limit, next: func() ([]engine.Change, bool, error) {
 		res, err := f.eng.Pull(f.ctx, a, engine.PullRequest{Checkpoint: cp, Limit: limit})
 		cp = res.Checkpoint
@@ -268,11 +268,17 @@ func testMultiScopeUnderWriters(f *fixture) {
 	for u := range 4 {
 		a := engine.Actor{Org: org, User: fmt.Sprintf("u-w%d", u), Roles: []string{"rep"}}
 		w := writer{actor: a, device: devA}
+		cust := "c-" + a.User
+		if o := f.push(f.eng, admin, devB, create("m-"+cust, customers, cust,
+			map[string]any{"name": "Customer of " + a.User, "assigned_reps": []string{a.User}}))[0]; o.Status != engine.StatusApplied {
+			f.t.Fatalf("customer of %s: %s", a.User, mustJSON(o))
+		}
+		want = append(want, customers+"/"+cust)
 		for b := range 60 {
 			batch := make([]engine.Mutation, 2)
 			for i := range batch {
 				id := fmt.Sprintf("%s-%02d-%d", a.User, b, i)
-				batch[i] = createNote(fmt.Sprintf("m-%02d-%d", b, i), id, "Note "+id)
+				batch[i] = createNoteOn(fmt.Sprintf("m-%02d-%d", b, i), id, cust, "Note "+id)
 				want = append(want, notes+"/"+id)
 			}
 			w.batches = append(w.batches, batch)

@@ -165,7 +165,7 @@ func testPaging(f *fixture) {
 		"garbage with a dot":   "bm90.aXQ",
 		"another user's":       f.pull(f.eng, rep2, "", 10).Checkpoint,
 		"same user, other org": f.pull(f.eng, engine.Actor{Org: otherOrg, User: rep1.User, Roles: rep1.Roles}, "", 10).Checkpoint,
-		"another database's":   f.pull(other, rep1, "", 10).Checkpoint,
+		"another database's":   f.pullFresh(other, rep1),
 	}
 	for name, cp := range bad {
 		_, err := f.eng.Pull(f.ctx, rep1, engine.PullRequest{Checkpoint: cp, Limit: 10})
@@ -183,6 +183,16 @@ func (f *fixture) engineOnAnotherStore() *engine.Engine {
 		f.t.Fatalf("engine.New on a second store: %v", err)
 	}
 	return e
+}
+
+// pullFresh pulls from the very start of the feed, fixture included.
+func (f *fixture) pullFresh(e *engine.Engine, a engine.Actor) string {
+	f.t.Helper()
+	res, err := e.Pull(f.ctx, a, engine.PullRequest{Limit: 10})
+	if err != nil {
+		f.t.Fatalf("pull as %s/%s: %v", a.Org, a.User, err)
+	}
+	return res.Checkpoint
 }
 
 // storePull calls Store.Pull directly, to see seqs and several scopes.
@@ -239,17 +249,21 @@ func testMultiScopePull(f *fixture) {
 	custAB := map[string]any{"name": "Acme Motors", "assigned_reps": []string{"u-a", "u-b"}}
 	custB := map[string]any{"name": "Bravo Pumps", "assigned_reps": []string{"u-b"}}
 	custX := map[string]any{"name": "Xylo Drives", "assigned_reps": []string{"u-x"}}
+	custA := map[string]any{"name": "Alpha Cables", "assigned_reps": []string{"u-a"}}
+	custBB := map[string]any{"name": "Beta Switchgear", "assigned_reps": []string{"u-b"}}
 	steps := []struct {
 		actor engine.Actor
 		m     engine.Mutation
 	}{
-		{ua, createNote("m-1", "a-1", "A's first")},
-		{ub, createNote("m-1", "b-1", "B's first")},
+		{admin, create("m-a", engine.CollCustomers, "cust-a", custA)},
+		{admin, create("m-bb", engine.CollCustomers, "cust-bb", custBB)},
+		{ua, createNoteOn("m-1", "a-1", "cust-a", "A's first")},
+		{ub, createNoteOn("m-1", "b-1", "cust-bb", "B's first")},
 		{admin, create("m-1", engine.CollCustomers, "cust-ab", custAB)},
-		{ua, createNote("m-2", "a-2", "A's second")},
+		{ua, createNoteOn("m-2", "a-2", "cust-a", "A's second")},
 		{admin, create("m-2", engine.CollCustomers, "cust-b", custB)},
-		{ub, createNote("m-2", "b-2", "B's second")},
-		{ua, createNote("m-3", "a-3", "A's third")},
+		{ub, createNoteOn("m-2", "b-2", "cust-bb", "B's second")},
+		{ua, createNoteOn("m-3", "a-3", "cust-a", "A's third")},
 		{admin, create("m-3", engine.CollCustomers, "cust-x", custX)},
 	}
 	for _, s := range steps {
@@ -257,7 +271,7 @@ func testMultiScopePull(f *fixture) {
 			t.Fatalf("seeding: %s", mustJSON(o))
 		}
 	}
-	want := []string{notes + "/a-1", notes + "/b-1", "customers/cust-ab", notes + "/a-2", "customers/cust-b",
+	want := []string{"customers/cust-a", "customers/cust-bb", notes + "/a-1", notes + "/b-1", "customers/cust-ab", notes + "/a-2", "customers/cust-b",
 		notes + "/b-2", notes + "/a-3"}
 	ab := []string{engine.UserScope("u-a"), engine.UserScope("u-b")}
 	ba := []string{engine.UserScope("u-b"), engine.UserScope("u-a")}

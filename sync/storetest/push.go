@@ -91,7 +91,7 @@ func testExactlyOnce(f *fixture) {
 	// Mutation ids belong to (user, device): another device of the same
 	// user, and another user on a device with the same id, start afresh.
 	wantOutcome(t, f.push(f.eng, rep1, devB, createNote("m-1", "n-3", "From the tablet"))[0], "m-1", engine.StatusApplied, 1)
-	wantOutcome(t, f.push(f.eng, rep2, devA, createNote("m-1", "n-4", "Rep 2's note"))[0], "m-1", engine.StatusApplied, 1)
+	wantOutcome(t, f.push(f.eng, rep2, devA, createNoteOn("m-1", "n-4", cust2, "Rep 2's note"))[0], "m-1", engine.StatusApplied, 1)
 	res = f.pull(f.eng, rep1, cp, 100)
 	if len(res.Changes) != 1 {
 		t.Fatalf("pull after device B's push = %v, want n-3", ids(res.Changes))
@@ -102,7 +102,7 @@ func testExactlyOnce(f *fixture) {
 	if len(rep2Changes) != 1 {
 		t.Fatalf("rep2's feed = %v, want n-4", ids(rep2Changes))
 	}
-	wantPut(t, rep2Changes[0], notes, "n-4", 1, noteDoc("Rep 2's note"))
+	wantPut(t, rep2Changes[0], notes, "n-4", 1, noteDocOn(cust2, "Rep 2's note"))
 
 	// An id repeated inside one batch is one mutation: the second copy gets
 	// the first answer and is not applied.
@@ -148,7 +148,7 @@ func testRejectedMutations(f *fixture) {
 	wantRejected(t, outs[1], "m-1", engine.CodeSchemaViolation, "/doc/text")
 	wantRejected(t, outs[2], "m-2", engine.CodeUnknownCollection, "/collection")
 	wantRejected(t, outs[3], "m-3", engine.CodeServerField, "/doc/status")
-	wantRejected(t, outs[4], "m-4", engine.CodeServerField, "/doc/review")
+	wantRejected(t, outs[4], "m-4", engine.CodeFieldNotWritable, "/doc/review") // managers only
 	wantRejected(t, outs[5], "m-5", engine.CodeSchemaViolation, "/doc/lines/0/quantity")
 	wantOutcome(t, outs[6], "m-6", engine.StatusApplied, 1)
 	wantRejected(t, outs[7], "m-7", engine.CodeSchemaViolation, "/fields/text")

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,6 +57,9 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ConcurrentWritersAndReaders", testConcurrency},
 		{"MultiScopePull", testMultiScopePull},
 		{"MultiScopePullUnderWriters", testMultiScopeUnderWriters},
+		{"HistoryMoves", testHistoryMoves},
+		{"Roles", testRoles},
+		{"Get", testGet},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -63,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 			h := open(t)
 			f := &fixture{t: t, ctx: context.Background(), open: open, h: h, store: h.Store, schemas: set}
 			f.eng = f.engine(engine.Limits{})
+			f.seed()
 			c.fn(f)
 		})
 	}
@@ -94,7 +99,68 @@ type fixture struct {
 	store   engine.Store
 	schemas *schemas.Set
 	eng     *engine.Engine
+	start   map[string]string // checkpoint after the fixture's customers, by actorKey
+	base    int64             // the last seq the fixture wrote
 }
+
+// The fixture's customers, in both organisations: the notes of the cases
+// hang off them, and reps see a note because its customer is theirs.
+const (
+	cust1 = "c-1" // assigned to rep1
+	cust2 = "c-2" // assigned to rep2
+)
+
+// seed creates the fixture's customers and records, for every actor of the
+// suite, the checkpoint after them: a pull from "" starts there, so each
+// case sees only the documents it writes.
+func (f *fixture) seed() {
+	f.t.Helper()
+	for _, o := range []string{org, otherOrg} {
+		outs, err := f.eng.Upsert(f.ctx, engine.Actor{Org: o, User: "u-admin", Roles: []string{"admin"}}, "fixture", []engine.UpsertDoc{
+			{Collection: engine.CollCustomers, ID: cust1, Fields: map[string]json.RawMessage{
+				"name": mustJSON("Fixture customer 1"), "assigned_reps": mustJSON([]string{rep1.User})}},
+			{Collection: engine.CollCustomers, ID: cust2, Fields: map[string]json.RawMessage{
+				"name": mustJSON("Fixture customer 2"), "assigned_reps": mustJSON([]string{rep2.User})}},
+		})
+		if err != nil {
+			f.t.Fatalf("seed %s: %v", o, err)
+		}
+		for _, out := range outs {
+			if out.Status != engine.StatusApplied {
+				f.t.Fatalf("seed %s: %s", o, mustJSON(out))
+			}
+		}
+	}
+	for _, o := range []string{org, otherOrg} {
+		all, _, err := f.store.Pull(f.ctx, engine.PullQuery{Org: o, Scopes: []string{engine.ScopeOrg}, Limit: 100, MaxBytes: 1 << 20})
+		if err != nil {
+			f.t.Fatalf("seed: %v", err)
+		}
+		for _, c := range all {
+			f.base = max(f.base, c.Seq)
+		}
+	}
+	f.start = map[string]string{}
+	for _, a := range []engine.Actor{rep1, rep2, admin, twinOf(rep1), twinOf(rep2)} {
+		cp := ""
+		for {
+			res, err := f.eng.Pull(f.ctx, a, engine.PullRequest{Checkpoint: cp, Limit: 1000})
+			if err != nil {
+				f.t.Fatalf("seed: pull as %s: %v", a.User, err)
+			}
+			cp = res.Checkpoint
+			if !res.HasMore {
+				break
+			}
+		}
+		f.start[actorKey(a)] = cp
+	}
+}
+
+// twinOf is a with the same user id in the other organisation.
+func twinOf(a engine.Actor) engine.Actor { return engine.Actor{Org: otherOrg, User: a.User, Roles: a.Roles} }
+
+func actorKey(a engine.Actor) string { return a.Org + "/" + a.User + "/" + strings.Join(a.Roles, ",") }
 
 // engine builds an engine over the current store, as a server start does.
 func (f *fixture) engine(l engine.Limits) *engine.Engine {
@@ -123,6 +189,9 @@ func (f *fixture) push(e *engine.Engine, a engine.Actor, device string, muts ...
 // pull fetches one page and fails the test on error.
 func (f *fixture) pull(e *engine.Engine, a engine.Actor, cp string, limit int) engine.PullResult {
 	f.t.Helper()
+	if cp == "" {
+		cp = f.start[actorKey(a)]
+	}
 	res, err := e.Pull(f.ctx, a, engine.PullRequest{Checkpoint: cp, Limit: limit})
 	if err != nil {
 		f.t.Fatalf("pull as %s/%s: %v", a.Org, a.User, err)
@@ -178,8 +247,15 @@ func ids(changes []engine.Change) []string {
 
 // Mutation builders.
 
-func noteDoc(text string) map[string]any {
-	return map[string]any{"customer_id": "c-1", "text": text, "created_at": "2026-11-29T09:00:00Z"}
+// noteDoc is a note on rep1's fixture customer.
+func noteDoc(text string) map[string]any { return noteDocOn(cust1, text) }
+
+func noteDocOn(customer, text string) map[string]any {
+	return map[string]any{"customer_id": customer, "text": text, "created_at": "2026-11-29T09:00:00Z"}
+}
+
+func createNoteOn(mid, id, customer, text string) engine.Mutation {
+	return create(mid, engine.CollCustomerNotes, id, noteDocOn(customer, text))
 }
 
 func create(mid, coll, id string, doc any) engine.Mutation {

@@ -1,0 +1,269 @@
+package sync
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"slices"
+	"strings"
+)
+
+// Scope keys are computed when a document is written, from the document and
+// the customer it hangs off. When a customer's reps change, the documents
+// attached to it are written again with new keys (a restamp): the store's
+// feed then shows them as puts under the new reps' keys and as evictions
+// under the old ones. Restamps go through Store.Push like any write, so they
+// are atomic per document and need nothing new from the stores.
+
+// trust marks the server's own writes.
+type trust struct {
+	customers []string // further customers to resolve before the push
+	// decide replaces the engine's decision (restamps); nil for Upsert.
+	decide func(i int, cur *Document, res *resolution) (*Document, Outcome)
+}
+
+// systemUser is the writer recorded for the server's own writes.
+const systemUser = "fieldsync"
+
+// resolution holds the customers a batch's documents hang off, as read
+// before the push, updated by the batch's own writes to them.
+type resolution struct {
+	customers map[string]customerInfo
+}
+
+func (r *resolution) customer(id string) customerInfo { return r.customers[id] }
+
+func (r *resolution) put(d *Document) { r.customers[d.ID] = infoOf(d) }
+
+func (e *Engine) resolve(ctx context.Context, org string, ids []string) (*resolution, error) {
+	res := &resolution{customers: map[string]customerInfo{}}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	if len(ids) == 0 {
+		return res, nil
+	}
+	refs := make([]DocRef, len(ids))
+	for i, id := range ids {
+		refs[i] = DocRef{Collection: CollCustomers, ID: id}
+	}
+	got, err := e.store.Get(ctx, org, refs)
+	if err != nil {
+		return nil, err
+	}
+	for ref, d := range got {
+		res.customers[ref.ID] = infoOf(d)
+	}
+	return res, nil
+}
+
+// effects are what a batch's writes require afterwards.
+type effects struct {
+	stamped map[DocRef]string   // document -> customer whose reps it was stamped with
+	moved   map[string]bool     // customers whose reps changed
+	grants  map[DocRef][]string // orders and customers that must carry role keys
+}
+
+func newEffects() *effects {
+	return &effects{stamped: map[DocRef]string{}, moved: map[string]bool{}, grants: map[DocRef][]string{}}
+}
+
+// note records the consequences of writing next over cur (nil: a create).
+// body is next's decoded body.
+func (fx *effects) note(cur, next *Document, body map[string]any, stampedFrom string) {
+	ref := DocRef{Collection: next.Collection, ID: next.ID}
+	if stampedFrom != "" {
+		fx.stamped[ref] = stampedFrom
+	}
+	if next.Collection == CollCustomers && cur != nil && !slices.Equal(userKeys(cur.Scopes), userKeys(next.Scopes)) {
+		fx.moved[next.ID] = true
+	}
+	if next.Collection == CollFollowUps && !next.Deleted {
+		if r, _ := body["responsible_role"].(string); r != "" {
+			if o, _ := body["order_id"].(string); o != "" {
+				fx.grant(DocRef{Collection: CollOrders, ID: o}, RoleScope(r))
+			}
+			if c, _ := body["customer_id"].(string); c != "" {
+				fx.grant(DocRef{Collection: CollCustomers, ID: c}, RoleScope(r))
+			}
+		}
+	}
+}
+
+func (fx *effects) grant(ref DocRef, key string) {
+	if !slices.Contains(fx.grants[ref], key) {
+		fx.grants[ref] = append(fx.grants[ref], key)
+	}
+}
+
+func userKeys(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if strings.HasPrefix(k, "user:") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func (c customerInfo) same(o customerInfo) bool {
+	return c.exists == o.exists && c.version == o.version && slices.Equal(c.reps, o.reps)
+}
+
+// maxRestampRounds bounds how often a restamp chases a customer that keeps
+// changing under it; each round is a full, consistent pass.
+const maxRestampRounds = 8
+
+// settle makes the keys of what a batch wrote right: documents stamped
+// from a customer that changed meanwhile, the histories of customers whose
+// reps changed, and the role keys follow-ups grant.
+func (e *Engine) settle(ctx context.Context, org string, res *resolution, fx *effects) error {
+	var again []DocRef
+	if len(fx.stamped) > 0 {
+		var ids []string
+		for _, c := range fx.stamped {
+			ids = append(ids, c)
+		}
+		now, err := e.resolve(ctx, org, ids)
+		if err != nil {
+			return err
+		}
+		for ref, c := range fx.stamped {
+			if !now.customer(c).same(res.customer(c)) {
+				again = append(again, ref)
+			}
+		}
+	}
+	for c := range fx.moved {
+		refs, err := e.attached(ctx, org, c)
+		if err != nil {
+			return err
+		}
+		again = append(again, refs...)
+	}
+	if len(again) == 0 && len(fx.grants) == 0 {
+		return nil
+	}
+	return e.restamp(ctx, org, again, fx.grants)
+}
+
+// attached lists the live documents hanging off customer c, from the
+// customer's feed.
+func (e *Engine) attached(ctx context.Context, org, c string) ([]DocRef, error) {
+	var refs []DocRef
+	var after int64
+	for {
+		page, more, err := e.store.Pull(ctx, PullQuery{Org: org, Scopes: []string{CustomerScope(c)}, After: after,
+			Limit: e.limits.MaxPageSize, MaxBytes: 64 << 20})
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range page {
+			after = ch.Seq
+			if !ch.Deleted && !ch.Evicted && ch.Collection != CollCustomers {
+				refs = append(refs, DocRef{Collection: ch.Collection, ID: ch.ID})
+			}
+		}
+		if !more || len(page) == 0 {
+			return refs, nil
+		}
+	}
+}
+
+// restamp recomputes the scope keys of refs (adding grants) and writes
+// those that differ, until the customers they were computed from held still
+// for a whole pass.
+func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants map[DocRef][]string) error {
+	for ref := range grants {
+		refs = append(refs, ref)
+	}
+	system := &access{actor: Actor{Org: org, User: systemUser, Roles: []string{RoleAdmin}}, read: []string{ScopeOrg}}
+	for round := 0; len(refs) > 0; round++ {
+		if round == maxRestampRounds {
+			return Errorf(KindUnavailable, CodeUnavailable, "", "scope keys did not settle after %d passes; retry", round)
+		}
+		slices.SortFunc(refs, func(a, b DocRef) int { return strings.Compare(a.String(), b.String()) })
+		refs = slices.Compact(refs)
+		var changed []DocRef
+		for start := 0; start < len(refs); start += e.limits.MaxMutations {
+			chunk := refs[start:min(start+e.limits.MaxMutations, len(refs))]
+			docs, err := e.store.Get(ctx, org, chunk)
+			if err != nil {
+				return err
+			}
+			from := map[DocRef]string{}
+			var cids []string
+			var muts []Mutation
+			for _, ref := range chunk {
+				d, ok := docs[ref]
+				if !ok || d.Deleted {
+					continue
+				}
+				body, err := decodeObject(d.Body)
+				if err != nil {
+					return err
+				}
+				if c := customerOf(ref.Collection, body); c != "" {
+					from[ref] = c
+					cids = append(cids, c)
+				}
+				muts = append(muts, Mutation{ID: "restamp-" + randomID(), Collection: ref.Collection, DocID: ref.ID, Op: OpUpdate})
+			}
+			if len(muts) == 0 {
+				continue
+			}
+			var res *resolution
+			decide := func(i int, cur *Document, r *resolution) (*Document, Outcome) {
+				res = r
+				out := Outcome{MutationID: muts[i].ID, Status: StatusApplied}
+				if cur == nil || cur.Deleted {
+					return nil, out
+				}
+				out.Version = cur.Version
+				body, err := decodeObject(cur.Body)
+				if err != nil {
+					return nil, reject(muts[i].ID, err)
+				}
+				ref := DocRef{Collection: cur.Collection, ID: cur.ID}
+				keys := append(stamp(cur.Collection, cur.ID, cur.Owner, body, r.customer(customerOf(cur.Collection, body)), cur.Scopes),
+					grants[ref]...)
+				slices.Sort(keys)
+				keys = slices.Compact(keys)
+				if slices.Equal(keys, cur.Scopes) {
+					return nil, out
+				}
+				next := *cur
+				next.Scopes = keys
+				return &next, out
+			}
+			outs, err := e.push(ctx, system, "server:restamp", muts, &trust{customers: cids, decide: decide})
+			if err != nil {
+				return err
+			}
+			for _, o := range outs {
+				if o.Status == StatusRejected {
+					return Errorf(KindInternal, CodeInternal, "", "restamp rejected: %s", o.Error.Message)
+				}
+			}
+			if res == nil {
+				continue
+			}
+			now, err := e.resolve(ctx, org, cids)
+			if err != nil {
+				return err
+			}
+			for ref, c := range from {
+				if !now.customer(c).same(res.customer(c)) {
+					changed = append(changed, ref)
+				}
+			}
+		}
+		refs, grants = changed, nil
+	}
+	return nil
+}
+
+func randomID() string {
+	b := make([]byte, 10)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
