@@ -619,3 +619,55 @@ func TestFaultTransport(t *testing.T) {
 		}
 	}
 }
+
+// TestPullReset: a page marked reset replaces every server copy with what
+// the pull that starts there delivers, keeps the queue, and is saved
+// atomically with its page.
+func TestPullReset(t *testing.T) {
+	t.Parallel()
+	pages := []string{
+		`{"changes":[{"op":"put","collection":"customer_notes","id":"n-new","version":1,"doc":{"customer_id":"c-2","text":"new"}}],"checkpoint":"cp1","has_more":true,"reset":true}`,
+		`{"changes":[{"op":"put","collection":"customers","id":"c-2","version":3,"doc":{"name":"Beta"}}],"checkpoint":"cp2","has_more":false}`,
+	}
+	var n atomic.Int32
+	var seen []string
+	var mu gosync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Query().Get("checkpoint"))
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(pages[min(int(n.Add(1))-1, len(pages)-1)]))
+	}))
+	t.Cleanup(srv.Close)
+	store := seeded(t, map[string]map[string]Doc{
+		"customer_notes": {"n-old": {Version: 2, Doc: raw(`{"customer_id":"c-1","text":"old"}`)}},
+		"customers":      {"c-1": {Version: 1, Doc: raw(`{"name":"Alpha"}`)}},
+	})
+	c := newTestClient(t, Config{BaseURL: srv.URL, Store: store, Token: StaticToken("t")})
+	if err := c.Create("customer_notes", "n-mine", map[string]any{"customer_id": "c-2", "text": "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Pull(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(seen, []string{"cp0", "cp1"}) {
+		t.Errorf("checkpoints sent = %v, want cp0 then cp1", seen)
+	}
+	st := c.ServerState()
+	if _, ok := st["customer_notes"]["n-old"]; ok {
+		t.Error("a copy the reset pull did not deliver survived")
+	}
+	if _, ok := st["customers"]["c-1"]; ok {
+		t.Error("a customer the reset pull did not deliver survived")
+	}
+	if st["customer_notes"]["n-new"].Version != 1 || st["customers"]["c-2"].Version != 3 {
+		t.Errorf("server copies after the reset = %v", st)
+	}
+	if c.Pending() != 1 {
+		t.Errorf("pending = %d, want the queued create kept", c.Pending())
+	}
+	if _, ok := c.Docs("customer_notes")["n-mine"]; !ok {
+		t.Error("the queued create is no longer visible")
+	}
+}

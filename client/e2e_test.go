@@ -54,6 +54,17 @@ func startServer(t *testing.T) *testServer {
 		store.Close()
 		t.Fatal(err)
 	}
+	// The customers the tests' notes hang off, assigned to every rep the
+	// tests sign in as (a rep sees a note through its customer).
+	var custs []engine.UpsertDoc
+	for _, id := range []string{"c-1", "c-42"} {
+		custs = append(custs, engine.UpsertDoc{Collection: engine.CollCustomers, ID: id, Fields: map[string]json.RawMessage{
+			"name": json.RawMessage(`"Customer ` + id + `"`), "assigned_reps": json.RawMessage(`["u1","u2","u3"]`)}})
+	}
+	if _, err := eng.Upsert(ctx, engine.Actor{Org: "org-1", User: "u-admin", Roles: []string{"admin"}}, "test", custs); err != nil {
+		store.Close()
+		t.Fatal(err)
+	}
 	srv := server.New(server.Config{Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -30,6 +30,8 @@ type pullReply struct {
 	Changes    []pullChange `json:"changes"`
 	Checkpoint string       `json:"checkpoint"`
 	HasMore    bool         `json:"has_more"`
+	// Reset: the caller's read set changed, and this pull starts over.
+	Reset bool `json:"reset"`
 }
 
 // Pull reads the change feed from the saved checkpoint until has_more is
@@ -85,6 +87,12 @@ func (c *Client) applyPage(p *pullReply) error {
 	}
 	defer c.mu.Unlock()
 	st := &c.state
+	if p.Reset {
+		// What the device may see changed (a new team, a role taken away):
+		// the pull that starts here is the whole truth, so drop every copy.
+		// Pending mutations stay queued; they are answered on the next push.
+		st.Docs = map[string]map[string]Doc{}
+	}
 	for _, ch := range p.Changes {
 		switch ch.Op {
 		case engine.ChangePut:

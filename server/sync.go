@@ -104,5 +104,8 @@ func encodePull(res engine.PullResult) []byte {
 	b = strconv.AppendQuote(b, res.Checkpoint)
 	b = append(b, `,"has_more":`...)
 	b = strconv.AppendBool(b, res.HasMore)
+	if res.Reset {
+		b = append(b, `,"reset":true`...)
+	}
 	return append(b, '}')
 }

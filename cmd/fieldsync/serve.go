@@ -156,7 +156,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch, Limits: c.Limits})
+	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch, Directory: ids, Limits: c.Limits})
 	if err != nil {
 		store.Close()
 		return nil, err
