@@ -361,6 +361,34 @@ func (s *Service) Logout(ctx context.Context, org, user, session string) error {
 	return s.store.RevokeSession(ctx, session, CauseLogout, s.now())
 }
 
+// Active checks that a sign-in session is still live and its user enabled,
+// and returns the user as the directory has it now: an access token lives
+// 15 minutes, and what it says may have changed since it was minted.
+func (s *Service) Active(ctx context.Context, org, user, session string) (*User, error) {
+	sess, err := s.store.Session(ctx, session)
+	if engine.ErrorKind(err) == engine.KindNotFound {
+		return nil, sessionRevoked()
+	} else if err != nil {
+		return nil, err
+	}
+	if sess.Org != org || sess.User != user {
+		return nil, sessionRevoked()
+	}
+	if err := sessionState(sess, s.now()); err != nil {
+		return nil, err
+	}
+	u, err := s.store.User(ctx, org, user)
+	if engine.ErrorKind(err) == engine.KindNotFound {
+		return nil, sessionRevoked()
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Disabled {
+		return nil, engine.Errorf(engine.KindForbidden, CodeUserDisabled, "", "this user is disabled")
+	}
+	return u, nil
+}
+
 // RevokeDevice ends a user's sessions on one device and returns how many
 // were live.
 func (s *Service) RevokeDevice(ctx context.Context, org, user, device string) (int, error) {

@@ -394,6 +394,11 @@ func testLogout(t *testing.T, open opener) {
 	keep := e.login("ann@acme.example", "phone-2")
 	wantCode(t, "logout of another user's session", e.svc.Logout(e.ctx, "acme", "u-2", g.Session), engine.KindNotFound, engine.CodeNotFound)
 	wantCode(t, "logout without a session", e.svc.Logout(e.ctx, "acme", "u-1", ""), engine.KindInvalid, identity.CodeNoSession)
+	if u, err := e.svc.Active(e.ctx, "acme", "u-1", g.Session); err != nil || u.ID != "u-1" {
+		t.Errorf("Active before logout: %+v %v", u, err)
+	}
+	_, err := e.svc.Active(e.ctx, "acme", "u-2", g.Session)
+	wantCode(t, "Active with another user's session", err, engine.KindUnauthorized, identity.CodeSessionRevoked)
 	if err := e.svc.Logout(e.ctx, "acme", "u-1", g.Session); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +408,9 @@ func testLogout(t *testing.T, open opener) {
 	if s := e.session(g.Session); s.RevokeCause != identity.CauseLogout {
 		t.Errorf("cause %q, want logout", s.RevokeCause)
 	}
-	_, err := e.svc.Refresh(e.ctx, g.RefreshToken)
+	_, err = e.svc.Active(e.ctx, "acme", "u-1", g.Session)
+	wantCode(t, "Active after logout", err, engine.KindUnauthorized, identity.CodeSessionRevoked)
+	_, err = e.svc.Refresh(e.ctx, g.RefreshToken)
 	wantCode(t, "refresh after logout", err, engine.KindUnauthorized, identity.CodeSessionRevoked)
 	e.refresh(keep.RefreshToken)
 }

@@ -64,10 +64,34 @@ func (s *Server) adminRoutes(r fiber.Router) {
 	r.Put("/org", s.putOrg)
 }
 
-// requireAdmin lets through callers whose token holds the admin role.
+// requireAdmin lets through callers whose token holds the admin role. A
+// token from a sign-in is also checked against the directory, so an admin
+// who was disabled, demoted or signed out loses the admin API at once, not
+// when the token expires. Operator tokens (no session) carry their roles.
 func (s *Server) requireAdmin(c *fiber.Ctx) error {
-	if !actorOf(c).HasRole(identity.RoleAdmin) {
-		return engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "", "the admin API needs the admin role")
+	a := actorOf(c)
+	forbidden := engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "", "the admin API needs the admin role")
+	if !a.HasRole(identity.RoleAdmin) {
+		return forbidden
+	}
+	if s.cfg.Sessions == nil || s.cfg.Accounts == nil {
+		return c.Next()
+	}
+	tok, _ := bearerToken(c.Get(fiber.HeaderAuthorization))
+	sid, _, err := s.cfg.Sessions.SessionOf(tok)
+	if err != nil {
+		return err
+	}
+	if sid != "" {
+		ctx, cancel := s.callCtx()
+		defer cancel()
+		u, err := s.cfg.Accounts.Active(ctx, a.Org, a.User, sid)
+		if err != nil {
+			return err
+		}
+		if !u.HasRole(identity.RoleAdmin) {
+			return forbidden
+		}
 	}
 	return c.Next()
 }

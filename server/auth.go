@@ -23,6 +23,8 @@ type Accounts interface {
 	Refresh(ctx context.Context, refreshToken string) (*identity.Grant, error)
 	Logout(ctx context.Context, org, user, session string) error
 	User(ctx context.Context, org, id string) (*identity.User, error)
+	// Active returns the user of a live session, as the directory has it now.
+	Active(ctx context.Context, org, user, session string) (*identity.User, error)
 }
 
 // SessionReader tells which sign-in session and device an access token was

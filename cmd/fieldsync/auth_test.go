@@ -324,6 +324,29 @@ func TestDisableUser(t *testing.T) {
 	if st, _, _ := login(t, ts, "ann@acme.example", testPassword, "phone-1"); st != 200 {
 		t.Errorf("login after enable: %d", st)
 	}
+
+	// A signed-in admin loses the admin API as soon as the directory says
+	// so, though the access token still claims the role.
+	op := ts.token(t, "acme", "operator", "admin")
+	if st := do(t, "PATCH", ts.URL+"/v1/admin/users/boss", op, []byte(`{"roles":["manager"]}`), nil); st != 200 {
+		t.Fatalf("demote: %d", st)
+	}
+	var e errorReply
+	if st := do(t, "GET", ts.URL+"/v1/admin/users", boss.AccessToken, nil, &e); st != 403 || e.Error.Code != "forbidden" {
+		t.Errorf("a demoted admin's token: %d %+v", st, e)
+	}
+	if st := do(t, "PATCH", ts.URL+"/v1/admin/users/boss", op, []byte(`{"roles":["admin"]}`), nil); st != 200 {
+		t.Fatalf("promote: %d", st)
+	}
+	if st := do(t, "GET", ts.URL+"/v1/admin/users", boss.AccessToken, nil, nil); st != 200 {
+		t.Errorf("the admin again: %d", st)
+	}
+	if st := do(t, "POST", ts.URL+"/v1/admin/users/boss/disable", op, nil, nil); st != 200 {
+		t.Fatalf("disable boss: %d", st)
+	}
+	if st := do(t, "GET", ts.URL+"/v1/admin/users", boss.AccessToken, nil, &e); st != 401 || e.Error.Code != identity.CodeSessionRevoked {
+		t.Errorf("a disabled admin's token: %d %+v", st, e)
+	}
 }
 
 // TestAdminAPI: what an admin does, and the validation of what it sends.
