@@ -37,6 +37,7 @@ func TestBadInput(t *testing.T) {
 	})
 	rep := ts.token(t, "org-1", "u-rep1")
 	other := ts.token(t, "org-2", "u-rep1") // same user id, another organisation
+	ts.customer(t, "org-1", "c-1", "u-rep1")
 
 	// One good note, so "nothing changed" has something to compare with.
 	var pr pushReply

@@ -116,6 +116,7 @@ func TestDurabilityAfterSIGKILL(t *testing.T) {
 	data := t.TempDir()
 	tok := runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-1", "--role", "rep")
 	p := startBinary(t, data)
+	createCustomer(t, p.URL, runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "c-1", "u-1")
 
 	// A checkpoint from before any push, to be used after the restart.
 	_, cp0 := pullAll(t, p.URL, tok, "", 1000)
@@ -236,14 +237,15 @@ func TestMongoDBBinaryRoundTrip(t *testing.T) {
 	data := t.TempDir()
 	tok := runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-1")
 	p := startBinary(t, data, "--mongodb-uri", uri, "--mongodb-database", "roundtrip")
+	createCustomer(t, p.URL, runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "c-1", "u-1")
 	var pr pushReply
 	if st := do(t, "POST", p.URL+"/v1/sync/push", tok, mustJSON(t, push("dev-1", note("m-1", "on mongo"), note("m-2", "also"))), &pr); st != 200 ||
 		len(pr.Results) != 2 || pr.Results[0].Status != "applied" || pr.Results[1].Status != "applied" {
 		t.Fatalf("push: %d %+v", st, pr)
 	}
 	docs, cp := pullAll(t, p.URL, tok, "", 100)
-	if len(docs) != 2 {
-		t.Fatalf("pulled %d documents, want 2", len(docs))
+	if len(docs) != 3 {
+		t.Fatalf("pulled %d documents, want the customer and 2 notes", len(docs))
 	}
 	if strings.Contains(p.log(), uri) {
 		t.Errorf("the MongoDB URI reached the log")

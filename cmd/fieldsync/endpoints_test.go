@@ -17,6 +17,7 @@ func TestEndpoints(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", nil)
 	tok := ts.token(t, "org-1", "u-1")
+	ts.customer(t, "org-1", "c-1", "u-1")
 	var pr pushReply
 	body := mustJSON(t, push("dev-1", note("n-1", "a"), note("n-2", "b"),
 		map[string]any{"mutation_id": "bad", "collection": "nope", "id": "x", "op": "create", "doc": map[string]any{}}))
@@ -24,8 +25,8 @@ func TestEndpoints(t *testing.T) {
 		t.Fatalf("push: %d %+v", st, pr)
 	}
 	docs, _ := pullAll(t, ts.URL, tok, "", 100)
-	if len(docs) != 2 {
-		t.Fatalf("pulled %d docs, want 2", len(docs))
+	if len(docs) != 3 {
+		t.Fatalf("pulled %d docs, want the customer and its 2 notes", len(docs))
 	}
 
 	for _, c := range []struct{ path, want string }{
@@ -34,10 +35,10 @@ func TestEndpoints(t *testing.T) {
 		{"/version", `"protocol":1`},
 		{"/.well-known/jwks.json", `"kty":"OKP"`},
 		{"/v1/schemas", `"customer_notes"`},
-		{"/metrics", `fieldsync_push_mutations_total{outcome="applied"} 2`},
+		{"/metrics", `fieldsync_push_mutations_total{outcome="applied"} 3`}, // the customer and 2 notes
 		{"/metrics", `fieldsync_push_mutations_total{outcome="rejected"} 1`},
-		{"/metrics", `fieldsync_pull_documents_total 2`},
-		{"/metrics", `fieldsync_http_requests_total{method="POST",route="/v1/sync/push",status="200"} 1`},
+		{"/metrics", `fieldsync_pull_documents_total 3`},
+		{"/metrics", `fieldsync_http_requests_total{method="POST",route="/v1/sync/push",status="200"} 2`},
 		{"/metrics", `fieldsync_http_request_duration_seconds_bucket{method="GET",route="/v1/sync/pull"`},
 	} {
 		resp, err := http.Get(ts.URL + c.path)
@@ -71,7 +72,7 @@ func TestEndpoints(t *testing.T) {
 			}
 		}
 		var pr pullReply
-		if err := json.NewDecoder(r).Decode(&pr); err != nil || len(pr.Changes) != 2 {
+		if err := json.NewDecoder(r).Decode(&pr); err != nil || len(pr.Changes) != 3 {
 			t.Errorf("Accept-Encoding %q: decode %v, %d changes", enc, err, len(pr.Changes))
 		}
 		resp.Body.Close()

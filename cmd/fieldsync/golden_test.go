@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -18,6 +19,8 @@ func TestGoldenProtocolV1(t *testing.T) {
 	dir := filepath.Join("testdata", "protocol", "v1")
 	ts := startServer(t, "", nil)
 	tok := ts.token(t, "org-golden", "u-golden")
+	ts.customer(t, "org-golden", "c-42", "u-golden")     // the customer the recorded phone works for
+	_, afterCustomer := pullAll(t, ts.URL, tok, "", 100) // the recorded phone had it already
 
 	req := readFile(t, dir, "01-push.request.json")
 	var got any
@@ -31,7 +34,7 @@ func TestGoldenProtocolV1(t *testing.T) {
 	assertJSONEqual(t, "retried push reply", got, readJSON(t, dir, "01-push.reply.json"))
 
 	var pull map[string]any
-	if st := do(t, "GET", ts.URL+"/v1/sync/pull", tok, nil, &pull); st != 200 {
+	if st := do(t, "GET", ts.URL+"/v1/sync/pull?checkpoint="+url.QueryEscape(afterCustomer), tok, nil, &pull); st != 200 {
 		t.Fatalf("pull: status %d", st)
 	}
 	if cp, _ := pull["checkpoint"].(string); cp == "" {

@@ -193,3 +193,27 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// customer creates customer id in org, assigned to reps, as an admin of
+// the organisation would: notes and orders hang off a customer, and a rep
+// sees them because the customer is theirs.
+func (ts *testServer) customer(t testing.TB, org, id string, reps ...string) {
+	t.Helper()
+	createCustomer(t, ts.URL, ts.token(t, org, "u-admin", "admin"), id, reps...)
+}
+
+// createCustomer creates customer id through base with an admin's token.
+func createCustomer(t testing.TB, base, admin, id string, reps ...string) {
+	t.Helper()
+	body := mustJSON(t, map[string]any{"device_id": "admin-console", "mutations": []map[string]any{{
+		"mutation_id": "customer-" + id, "collection": "customers", "id": id, "op": "create",
+		"doc": map[string]any{"name": "Customer " + id, "assigned_reps": reps}}}})
+	var r struct {
+		Results []struct {
+			Status string `json:"status"`
+		} `json:"results"`
+	}
+	if st := do(t, "POST", base+"/v1/sync/push", admin, body, &r); st != 200 || len(r.Results) != 1 || r.Results[0].Status != "applied" {
+		t.Fatalf("create customer %s: status %d, %+v", id, st, r)
+	}
+}
