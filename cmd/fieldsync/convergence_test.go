@@ -954,8 +954,9 @@ func sortedDocKeys[V any](m map[docKey]V) []docKey {
 
 // replayDoc is a document rebuilt from the outcomes.
 type replayDoc struct {
-	owner   string
-	version int64
+	owner    string
+	customer string // the customer a note hangs off
+	version  int64
 	deleted bool
 	body    map[string]any
 }
@@ -1032,7 +1033,7 @@ func (s *scenario) replay(k docKey, as []*acked) *replayDoc {
 		last = max(last, v)
 	}
 
-	r := &replayDoc{owner: made[1].dev.user}
+	r := &replayDoc{owner: made[1].dev.user, customer: customerOfCreate(made[1].m)}
 	meta := map[string]fieldMeta{}
 	for v := int64(1); v <= last; v++ {
 		a := made[v]
@@ -1139,20 +1140,27 @@ func (s *scenario) checkUpdate(k docKey, cur int64, body map[string]any, meta ma
 	return want
 }
 
-// compareWithFeeds checks the replay against each user's feed: the owner
-// sees every document (tombstones included) at the replayed version and
-// body; a customer is seen by its assigned reps and no one else.
+// compareWithFeeds checks the replay against each user's feed
+// (docs/access.md): the admin sees every document; a customer is seen by
+// its assigned reps, and a note by the reps its customer is assigned to now,
+// whoever wrote it; nobody else sees either.
 func (s *scenario) compareWithFeeds(replayed map[docKey]*replayDoc, feeds map[string]map[docKey]serverDoc) {
 	t := s.t
-	sees := func(u string, k docKey, r *replayDoc) bool {
-		if u == r.owner {
-			return true
-		}
-		if k.coll != customersColl || r.deleted {
-			return false
+	repsOf := func(r *replayDoc) []any {
+		if r == nil || r.deleted {
+			return nil
 		}
 		reps, _ := r.body["assigned_reps"].([]any)
-		return slices.Contains(reps, any(u))
+		return reps
+	}
+	sees := func(u string, k docKey, r *replayDoc) bool {
+		switch {
+		case u == convAdmin:
+			return true
+		case k.coll == customersColl:
+			return slices.Contains(repsOf(r), any(u))
+		}
+		return slices.Contains(repsOf(replayed[docKey{customersColl, r.customer}]), any(u))
 	}
 	for _, k := range sortedDocKeys(replayed) {
 		r := replayed[k]
@@ -1163,6 +1171,9 @@ func (s *scenario) compareWithFeeds(replayed map[docKey]*replayDoc, feeds map[st
 				if ok && !f.deleted {
 					t.Errorf("%s: %s sees it, out of its scope", k, u)
 				}
+			case !ok && r.deleted:
+				// Deleted before this user could see it: there is nothing
+				// to remove from their devices.
 			case !ok:
 				t.Errorf("%s: missing from %s's feed (replay: v%d, deleted %v)", k, u, r.version, r.deleted)
 			case f.version != r.version || f.deleted != r.deleted:
@@ -1183,12 +1194,14 @@ func (s *scenario) compareWithFeeds(replayed map[docKey]*replayDoc, feeds map[st
 
 // checkRejection fails unless a rejection is explained: the invalid edits
 // are schema violations (or meet a deleted document), a valid update is
-// rejected only when its document was deleted or, for a customer, when the
-// device's user lost it.
+// rejected only when its document was deleted or never created, or when the
+// device's user lost the customer (docs/access.md).
 func (s *scenario) checkRejection(a *acked, history []*acked) {
 	t := s.t
 	m, o := &a.m, &a.o
-	if a.mustApply && o.Status != engine.StatusApplied {
+	lostCustomer := func(c string) bool { return s.reassigned[c] || c == "c-none" }
+	if a.mustApply && o.Status != engine.StatusApplied &&
+		!(o.Error != nil && o.Error.Code == engine.CodeCustomerNotInScope && lostCustomer(customerOfCreate(*m))) {
 		t.Errorf("%s: create %s behind an invalid one answered %s %+v; want applied", m.DocID, m.ID, o.Status, o.Error)
 	}
 	if o.Status != engine.StatusRejected {
@@ -1213,10 +1226,30 @@ func (s *scenario) checkRejection(a *acked, history []*acked) {
 		}
 	case m.Op == engine.OpUpdate && code == engine.CodeDocumentDeleted && deleted:
 	case m.Collection == customersColl && code == engine.CodeForbidden && s.reassigned[m.DocID]:
+	// A note on a customer the rep lost (or never had: "c-none" stands for
+	// a rep without customers) while the note waited on the phone.
+	case m.Collection == notesColl && m.Op == engine.OpCreate && code == engine.CodeCustomerNotInScope &&
+		o.Error.Pointer == "/doc/customer_id" && lostCustomer(customerOfCreate(*m)):
+	// An edit made on the phone to a note whose create was refused.
+	case m.Op != engine.OpCreate && code == engine.CodeNotFound && len(history) > 0 && history[0].m.Op == engine.OpCreate &&
+		history[0].o.Status == engine.StatusRejected:
+	case m.Collection == notesColl && m.Op != engine.OpCreate && code == engine.CodeForbidden && len(history) > 0 &&
+		s.reassigned[customerOfCreate(history[0].m)]:
 	default:
 		t.Errorf("%s/%s: %s %s (invalid %v) rejected for no reason the scenario explains: %+v",
 			m.Collection, m.DocID, m.Op, m.ID, a.invalid, *o.Error)
 	}
+}
+
+// customerOfCreate returns the customer_id of a create ("" for others).
+func customerOfCreate(m engine.Mutation) string {
+	var doc struct {
+		Customer string `json:"customer_id"`
+	}
+	if m.Op == engine.OpCreate {
+		json.Unmarshal(m.Doc, &doc)
+	}
+	return doc.Customer
 }
 
 func mustMarshal(t *testing.T, v any) []byte {
