@@ -30,12 +30,20 @@ func BenchmarkEnginePush(b *testing.B) {
 		b.Fatal(err)
 	}
 	actor := engine.Actor{Org: "org-1", User: "u-1", Roles: []string{"rep"}}
+	var custs []engine.UpsertDoc
+	for c := range 500 {
+		custs = append(custs, engine.UpsertDoc{Collection: "customers", ID: fmt.Sprintf("c-%03d", c),
+			Fields: map[string]json.RawMessage{"name": json.RawMessage(`"Customer"`), "assigned_reps": json.RawMessage(`["u-1"]`)}})
+	}
+	if _, err := eng.Upsert(ctx, engine.Actor{Org: "org-1", User: "u-admin", Roles: []string{"admin"}}, "bench", custs); err != nil {
+		b.Fatal(err)
+	}
 	n := 0
 	for i := 0; b.Loop(); i++ {
 		req := engine.PushRequest{DeviceID: "bench-dev"}
 		for k := range 100 {
 			id := fmt.Sprintf("n-%07d", i*100+k)
-			doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "created_at": "2026-11-29T09:12:00Z",
+			doc, _ := json.Marshal(map[string]any{"customer_id": fmt.Sprintf("c-%03d", (i*100+k)%500), "created_at": "2026-11-29T09:12:00Z",
 				"text": fmt.Sprintf("Visit %d: the plant manager wants 40 IE3 motors (15 kW) and 200 m of 4-core cable by March; asked for a quote with the framework discount and a delivery slot before the shutdown week.", k)})
 			req.Mutations = append(req.Mutations, engine.Mutation{ID: "m-" + id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate, Doc: doc})
 		}

@@ -34,6 +34,22 @@ func noteBody(i int) map[string]any {
 	}
 }
 
+// benchCustomers is how many customers the notes of noteBody hang off.
+const benchCustomers = 500
+
+// seedBenchCustomers creates the customers of noteBody, assigned to user,
+// through base with an admin's token: a rep sees a note through its
+// customer.
+func seedBenchCustomers(b *testing.B, base, admin, user string) {
+	muts := make([]map[string]any, benchCustomers)
+	for i := range muts {
+		id := fmt.Sprintf("c-%05d", i)
+		muts[i] = map[string]any{"mutation_id": "m-" + id, "collection": "customers", "id": id, "op": "create",
+			"doc": map[string]any{"name": "Customer " + id, "assigned_reps": []string{user}}}
+	}
+	benchPush(b, &http.Client{}, base, admin, mustJSON(b, push("bench-admin", muts...)))
+}
+
 func benchBodies(b *testing.B, prefix string, n, batch int) [][]byte {
 	var out [][]byte
 	for start := 0; start < n; start += batch {
@@ -87,6 +103,7 @@ func quiet(c *serveConfig) {
 func BenchmarkPush(b *testing.B) {
 	ts := startServer(b, "", quiet)
 	tok := ts.token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{}
 	n := 0
 	for i := 0; b.Loop(); i++ {
@@ -107,6 +124,7 @@ func BenchmarkPush(b *testing.B) {
 func BenchmarkPushConcurrent(b *testing.B) {
 	ts := startServer(b, "", quiet)
 	tok := ts.token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	const devices = 8
 	n := 0
@@ -140,6 +158,7 @@ func BenchmarkPushConcurrent(b *testing.B) {
 func BenchmarkPull(b *testing.B) {
 	ts := startServer(b, "", quiet)
 	tok := ts.token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{}
 	for _, body := range benchBodies(b, "seed", benchDocs, 100) {
 		benchPush(b, c, ts.URL, tok, body)
@@ -158,8 +177,8 @@ func BenchmarkPull(b *testing.B) {
 			for b.Loop() {
 				n += benchPullAll(b, hc, ts.URL, tok, tc.page)
 			}
-			if n%benchDocs != 0 {
-				b.Fatalf("pulled %d documents, want a multiple of %d", n, benchDocs)
+			if n%(benchDocs+benchCustomers) != 0 {
+				b.Fatalf("pulled %d documents, want a multiple of %d", n, benchDocs+benchCustomers)
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "docs/s")
 		})
@@ -274,6 +293,7 @@ func BenchmarkPullMemory(b *testing.B) {
 			data := b.TempDir()
 			p := startBinary(b, data)
 			tok := runBinary(b, "token", "--data", data, "--org", "org-1", "--user", "u-1")
+			seedBenchCustomers(b, p.URL, runBinary(b, "token", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "u-1")
 			c := &http.Client{}
 			for _, body := range benchBodies(b, "m", n, 500) {
 				benchPush(b, c, p.URL, tok, body)
@@ -285,8 +305,8 @@ func BenchmarkPullMemory(b *testing.B) {
 				if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
 					b.Fatalf("reset peak RSS: %v", err)
 				}
-				if got := benchPullAll(b, c, p.URL, tok, 1000); got != n {
-					b.Fatalf("pulled %d, want %d", got, n)
+				if got := benchPullAll(b, c, p.URL, tok, 1000); got != n+benchCustomers {
+					b.Fatalf("pulled %d, want %d", got, n+benchCustomers)
 				}
 				peak = max(peak, procStatusKB(b, pid, "VmHWM"))
 			}
