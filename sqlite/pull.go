@@ -40,8 +40,16 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 	}
 	var lists [][]engine.Change
 	horizon := int64(-1) // no change past it may be delivered: a cut list may hide rows beyond it
+	// A reader of many keys (a manager reads one per rep) reads a share of
+	// the page from each instead of a whole page from each: the horizon
+	// keeps the merge exact, so a page may come out smaller, never wrong,
+	// and a page costs about limit rows instead of limit rows per key.
+	per := q
+	if n := len(q.Scopes); n > 2 {
+		per.Limit = min(q.Limit, max(2*q.Limit/n, 16))
+	}
 	for _, scope := range q.Scopes {
-		l, cut, err := pullScope(ctx, stmt, q, scope)
+		l, cut, err := pullScope(ctx, stmt, per, scope)
 		if err != nil {
 			return nil, false, err
 		}
