@@ -90,7 +90,7 @@ func (e *Engine) accessOf(ctx context.Context, actor Actor) (*access, error) {
 		}
 		if ok {
 			if m.Disabled {
-				return nil, Errorf(KindUnauthorized, CodeUserDisabled, "", "this user is disabled; ask an administrator")
+				return nil, Errorf(KindForbidden, CodeUserDisabled, "", "this user is disabled; ask an administrator")
 			}
 			actor.Roles = m.Roles
 			reports = m.Reports
