@@ -2,9 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/feed"
 )
 
 // Get implements sync.Store: one indexed read per collection and chunk of
@@ -18,19 +23,36 @@ func (s *Store) Get(ctx context.Context, org string, refs []engine.DocRef) (map[
 	for coll, ids := range byColl {
 		for start := 0; start < len(ids); start += rowChunk {
 			chunk := ids[start:min(start+rowChunk, len(ids))]
-			q := `SELECT id, owner, version, seq, deleted, body, fields, feed, updated_at, updated_by, origin_device, origin_mid FROM docs
+			// Per-field metadata is left out: Get serves reads (scope
+			// resolution, upserts), and decoding it was most of its cost.
+			q := `SELECT id, owner, version, seq, deleted, body, feed, updated_at, updated_by FROM docs
 				WHERE org = ? AND coll = ? AND id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",") + `)`
 			rows, err := s.r.QueryContext(ctx, q, append([]any{org, coll}, chunk...)...)
 			if err != nil {
 				return nil, translate(err)
 			}
 			for rows.Next() {
-				st, err := scanDoc(rows, org, coll)
-				if err != nil {
+				d := &engine.Document{Org: org, Collection: coll}
+				var deleted int
+				var body, feedRaw []byte
+				var updated int64
+				if err := rows.Scan(&d.ID, &d.Owner, &d.Version, &d.Seq, &deleted, &body, &feedRaw, &updated, &d.UpdatedBy); err != nil {
 					rows.Close()
-					return nil, err
+					return nil, translate(err)
 				}
-				out[engine.DocRef{Collection: coll, ID: st.doc.ID}] = st.doc
+				d.Body, d.Deleted, d.UpdatedAt = body, deleted != 0, time.UnixMilli(updated).UTC()
+				var positions map[string]feed.Pos
+				if err := json.Unmarshal(feedRaw, &positions); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("sqlite: decode feed of %s/%s: %w", coll, d.ID, err)
+				}
+				for scope, f := range positions {
+					if !f.Revoked {
+						d.Scopes = append(d.Scopes, scope)
+					}
+				}
+				slices.Sort(d.Scopes)
+				out[engine.DocRef{Collection: coll, ID: d.ID}] = d
 			}
 			rows.Close()
 			if err := rows.Err(); err != nil {

@@ -204,7 +204,8 @@ type Store interface {
 	// with a lower Seq.
 	Pull(ctx context.Context, q PullQuery) (changes []Change, more bool, err error)
 	// Get returns the stored state (tombstones included) of those of refs
-	// that exist in org, read from committed data.
+	// that exist in org, read from committed data. Fields (per-field
+	// metadata) may be left nil: Get serves reads, never a write decision.
 	Get(ctx context.Context, org string, refs []DocRef) (map[DocRef]*Document, error)
 	// Secret returns the named server secret, creating it with n random bytes
 	// on first use; every server instance on the store sees the same value.
