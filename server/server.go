@@ -59,6 +59,9 @@ type Config struct {
 	Accounts Accounts
 	Sessions SessionReader
 	Admin    Admin
+	// Docs serves the admin's customer assignment and document writes
+	// (with Admin; nil: not registered).
+	Docs Documents
 }
 
 // DefaultMaxBody is the documented default request body limit.
@@ -130,7 +133,11 @@ func New(cfg Config) *Server {
 		v1.Get("/me", s.authenticate, s.whoami)
 	}
 	if cfg.Admin != nil {
-		s.adminRoutes(v1.Group("/admin", s.authenticate, s.requireAdmin))
+		admin := v1.Group("/admin", s.authenticate, s.requireAdmin)
+		s.adminRoutes(admin)
+		if cfg.Docs != nil {
+			s.documentRoutes(admin)
+		}
 	}
 	return s
 }

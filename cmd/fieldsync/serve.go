@@ -167,6 +167,12 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit,
 		Accounts: ids, Sessions: keys, Admin: ids,
+		// The admin's document endpoints write through the engine (Upsert,
+		// Limits) and read the store (Get).
+		Docs: struct {
+			*engine.Engine
+			engine.Store
+		}{eng, store},
 	})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
