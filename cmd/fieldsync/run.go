@@ -24,6 +24,8 @@ commands:
   user      add, list, update, disable, enable users; list their sessions
   team      add, list, rename teams
   device    revoke a user's device
+  assign    assign a customer to reps (its history moves with it)
+  import    import customers, products or users from a CSV file
   token     print a signed access token for a user (for operators and tests)
   health    exit 0 when the server at --url answers 200 (the container health check)
   version   print the version
@@ -53,6 +55,10 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		err = health(args[1:], stderr)
 	case "org", "user", "team", "device":
 		err = adminCLI(ctx, args, stdin, stdout, stderr)
+	case "assign":
+		err = assignCmd(ctx, args[1:], stdout, stderr)
+	case "import":
+		err = importCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "fieldsync", versionString())
 		return 0
