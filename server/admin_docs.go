@@ -102,9 +102,7 @@ func (s *Server) assign(c *fiber.Ctx) error {
 	}
 	o := outs[0]
 	if o.Status == engine.StatusRejected {
-		// Deleted since it was read, or (a race with a delete and purge)
-		// gone: either way there is no customer to assign.
-		if o.Error.Code == engine.CodeDocumentDeleted || strings.HasPrefix(o.Error.Pointer, "/doc") {
+		if o.Error.Code == engine.CodeDocumentDeleted { // since it was read
 			return notFound
 		}
 		return engine.Errorf(engine.KindInvalid, o.Error.Code, strings.Replace(o.Error.Pointer, "/fields/assigned_reps", "/reps", 1),
