@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
@@ -50,6 +51,14 @@ type Options struct {
 	Timeout time.Duration
 	// Now is the clock of the gap bookkeeping (default time.Now).
 	Now func() time.Time
+	// Monitor, when set, sees every command the driver sends: for metrics
+	// and for tests that count round trips.
+	Monitor *event.CommandMonitor
+
+	// afterAllocate, when set, runs in every write round of a push right
+	// after its seqs were allocated, before anything is written: tests use
+	// it to make a writer slow at the worst moment. Nil in production.
+	afterAllocate func(ctx context.Context, org string, seqs []int64)
 }
 
 // Store is the MongoDB implementation of sync.Store.
@@ -91,7 +100,11 @@ func Open(ctx context.Context, uri, dbName string, opt Options) (*Store, error) 
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(opt.Timeout))
+	copt := options.Client().ApplyURI(uri).SetTimeout(opt.Timeout)
+	if opt.Monitor != nil {
+		copt.SetMonitor(opt.Monitor)
+	}
+	client, err := mongo.Connect(copt)
 	if err != nil {
 		return nil, translate(fmt.Errorf("mongodb: connect: %w", err))
 	}

@@ -2,6 +2,7 @@ package mongodb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	gosync "sync"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 
@@ -84,26 +86,47 @@ func (c *stepClock) Now() time.Time {
 	return time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC).Add(time.Duration(c.n.Add(1)) * c.step)
 }
 
-// TestRace: eight writers over two Store instances on one database, a
-// ninth that allocates a seq and never writes it (a server that died right
-// after the $inc), and readers on both instances pulling small pages. The
-// clock makes every gap expire after a few reader passes, so readers also
-// void seqs of writers that are merely slow, and those writers must move
-// their changes to new seqs. Every reader must see every document exactly
-// once, in increasing seq, and must not stall on the abandoned seq.
+// TestRace: eight writers over two Store instances on one database, and
+// two more that fail in the two ways a writer can: one allocates a seq and
+// never writes it (a server that died right after the $inc), and one stops
+// right after allocating until a reader has voided its seq (a writer slower
+// than the grace period: a GC pause, a stalled connection). Readers on both
+// instances pull small pages. The clock makes every gap expire after a few
+// reader passes. Every reader must see every document exactly once, in
+// increasing seq, and must not stall on the abandoned seq; the slow writer's
+// change must move to a new seq.
 func TestRace(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := freshDB()
 	clk := &stepClock{step: 50 * time.Millisecond}
-	opt := Options{Grace: time.Second, Now: clk.Now}
-	stores := []*Store{openT(t, db, opt), openT(t, db, opt)}
+	// A generous timeout: this test shares FerretDB with the whole package.
+	opt := Options{Grace: time.Second, Now: clk.Now, Timeout: time.Minute}
+	const org, scope = "o", "user:u"
+
+	// The slow writer: its push carries slowKey in its context, and the
+	// hook holds it after its first allocation until the seqlog holds a void
+	// record for that seq.
+	type slowKey struct{}
+	var slowSeq atomic.Int64 // the seq the slow writer was first handed
+	var stores []*Store
+	slowOpt := opt
+	held := make(chan struct{})
+	slowOpt.afterAllocate = func(ctx context.Context, org string, seqs []int64) {
+		if ctx.Value(slowKey{}) == nil || !slowSeq.CompareAndSwap(0, seqs[0]) {
+			return
+		}
+		close(held)
+		if !waitVoid(ctx, stores[1], org, seqs[0]) {
+			t.Errorf("no reader voided seq %d of the slow writer", seqs[0])
+		}
+	}
+	stores = []*Store{openT(t, db, slowOpt), openT(t, db, opt)}
 	t.Cleanup(func() {
 		for _, s := range stores {
 			s.Close()
 		}
 	})
-	const org, scope = "o", "user:u"
 	decide := func(b engine.PushBatch) engine.Decide {
 		return func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
 			m := b.Mutations[i]
@@ -121,40 +144,59 @@ func TestRace(t *testing.T) {
 	const writers, batches, perBatch = 8, 6, 3
 	var want []string
 	var done atomic.Int64
-	commits := make(chan struct{}, writers*batches+1)
 	var wg gosync.WaitGroup
-	for w := range writers {
-		s := stores[w%2]
-		var bs []engine.PushBatch
-		for b := range batches {
-			pb := engine.PushBatch{Actor: engine.Actor{Org: org, User: "u"}, Device: fmt.Sprintf("d%d", w)}
-			for i := range perBatch {
-				id := fmt.Sprintf("n-%d-%d-%d", w, b, i)
-				pb.Mutations = append(pb.Mutations, engine.Mutation{ID: id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate})
-				want = append(want, id)
+	pushAll := func(ctx context.Context, s *Store, bs []engine.PushBatch) {
+		defer done.Add(1)
+		for _, b := range bs {
+			outs, err := s.Push(ctx, b, decide(b))
+			if err != nil {
+				t.Errorf("push: %v", err)
+				return
 			}
-			bs = append(bs, pb)
+			for _, o := range outs {
+				if o.Status != engine.StatusApplied {
+					t.Errorf("push outcome %+v, want applied", o)
+				}
+			}
 		}
-		wg.Go(func() {
-			defer done.Add(1)
-			for _, b := range bs {
-				outs, err := s.Push(ctx, b, decide(b))
-				if err != nil {
-					t.Errorf("push: %v", err)
-					return
-				}
-				for _, o := range outs {
-					if o.Status != engine.StatusApplied {
-						t.Errorf("push outcome %+v, want applied", o)
-					}
-				}
-				commits <- struct{}{}
-			}
-		})
+	}
+	batch := func(device string, ids ...string) engine.PushBatch {
+		pb := engine.PushBatch{Actor: engine.Actor{Org: org, User: "u"}, Device: device}
+		for _, id := range ids {
+			pb.Mutations = append(pb.Mutations, engine.Mutation{ID: id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate})
+			want = append(want, id)
+		}
+		return pb
+	}
+	// The slow writer allocates first, alone: on FerretDB, whose $inc is
+	// not atomic, two instances allocating at once can be handed the same
+	// seq, and then the other writer, not a reader, would take it.
+	const slowDoc = "slow-1"
+	slow := batch("d-slow", slowDoc)
+	slowDone := make(chan struct{})
+	wg.Go(func() {
+		defer close(slowDone)
+		pushAll(context.WithValue(ctx, slowKey{}, true), stores[0], []engine.PushBatch{slow})
+	})
+	select {
+	case <-held:
+	case <-slowDone:
+		t.Fatal("the slow writer finished without allocating")
 	}
 	// The writer that dies after allocating.
 	if _, err := stores[0].allocate(ctx, org, 1); err != nil {
 		t.Fatal(err)
+	}
+	for w := range writers {
+		var bs []engine.PushBatch
+		for b := range batches {
+			var ids []string
+			for i := range perBatch {
+				ids = append(ids, fmt.Sprintf("n-%d-%d-%d", w, b, i))
+			}
+			bs = append(bs, batch(fmt.Sprintf("d%d", w), ids...))
+		}
+		wg.Go(func() { pushAll(ctx, stores[w%2], bs) })
 	}
 
 	read := func(s *Store, limit int) map[string]int {
@@ -165,7 +207,7 @@ func TestRace(t *testing.T) {
 				t.Errorf("reader stalled at seq %d after %d polls, saw %d of %d", after, polls, len(seen), len(want))
 				return seen
 			}
-			finished := done.Load() == writers
+			finished := done.Load() == writers+1
 			page, more, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, After: after, Limit: limit})
 			if err != nil {
 				t.Errorf("pull: %v", err)
@@ -221,13 +263,41 @@ func TestRace(t *testing.T) {
 			}
 		}
 	}
-	// The abandoned seq was voided, not waited for forever.
+	// The slow writer's change moved past the seq a reader voided under it.
+	var d docRec
+	if err := stores[0].docs.FindOne(ctx, bson.D{{Key: "_id", Value: docKeyID(org, "customer_notes", slowDoc)}}).Decode(&d); err != nil {
+		t.Fatalf("the slow writer's document: %v", err)
+	}
+	if first := slowSeq.Load(); first == 0 || d.Seq == first {
+		t.Errorf("the slow writer's document is at seq %d; it was first handed seq %d, which a reader voided", d.Seq, first)
+	} else {
+		t.Logf("the slow writer's document moved from voided seq %d to seq %d", first, d.Seq)
+	}
+	// The abandoned seq and the slow writer's first seq were voided, not
+	// waited for forever.
 	n, err := stores[0].seqlog.CountDocuments(ctx, bson.D{{Key: "org", Value: org}, {Key: "void", Value: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n == 0 {
-		t.Errorf("no seq was voided, yet one was abandoned")
+	if n < 2 {
+		t.Errorf("%d seqs voided; want at least the abandoned one and the slow writer's", n)
 	}
 	t.Logf("%d seqs voided", n)
+}
+
+// waitVoid polls org's seqlog until seq holds a void record, for at most
+// 30 s, and reports whether it got one.
+func waitVoid(ctx context.Context, s *Store, org string, seq int64) bool {
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		var r seqRec
+		err := s.seqlog.FindOne(ctx, bson.D{{Key: "_id", Value: seqID(org, seq)}}).Decode(&r)
+		if err == nil {
+			return r.Void
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return false
+		}
+		time.Sleep(2 * time.Millisecond) // the poll interval, not the condition
+	}
+	return false
 }

@@ -226,6 +226,13 @@ func (s *Store) writeRound(ctx context.Context, b engine.PushBatch, decide engin
 			st.doc.Seq = st.seq
 			st.feed = feed.Move(st.baseFeed, st.doc.Scopes, st.seq)
 		}
+		if s.opt.afterAllocate != nil {
+			seqs := make([]int64, len(pending))
+			for j, st := range pending {
+				seqs[j] = st.seq
+			}
+			s.opt.afterAllocate(ctx, org, seqs)
+		}
 		// 5. Conditional document writes.
 		models := make([]mongo.WriteModel, 0, len(pending))
 		for _, st := range pending {

@@ -1,0 +1,185 @@
+package mongodb
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// commandCounter counts the commands a store sends, by name, through the
+// driver's command monitoring.
+type commandCounter struct {
+	mu     gosync.Mutex
+	byName map[string]int
+}
+
+// driverOwn are the commands the driver sends on its own (handshakes,
+// authentication, session cleanup) or that no sync operation sends.
+var driverOwn = map[string]bool{
+	"hello": true, "isMaster": true, "ismaster": true, "ping": true, "endSessions": true,
+	"saslStart": true, "saslContinue": true, "authenticate": true, "getnonce": true, "buildInfo": true,
+}
+
+func (c *commandCounter) monitor() *event.CommandMonitor {
+	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if driverOwn[e.CommandName] {
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.byName[e.CommandName]++
+	}}
+}
+
+// take returns the commands counted since the last take and starts over.
+func (c *commandCounter) take() commands {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := commands(c.byName)
+	c.byName = map[string]int{}
+	return got
+}
+
+type commands map[string]int
+
+func (c commands) total() int {
+	n := 0
+	for _, k := range c {
+		n += k
+	}
+	return n
+}
+
+func (c commands) String() string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(c)) {
+		parts = append(parts, fmt.Sprintf("%s %d", name, c[name]))
+	}
+	return fmt.Sprintf("%d (%s)", c.total(), strings.Join(parts, ", "))
+}
+
+// TestRoundTrips counts, with the driver's command monitoring, the commands
+// a push of creates, a push of updates to those documents and a pull page
+// send, at 100 documents and at 10: each is a small constant, the same at
+// both sizes (bulk writes and batched reads, never one command per
+// document). The bounds are the round trips push.go and pull.go document
+// (creates 6, updates 8, a page 3), plus the one getMore a large page's
+// seqlog read needs; the log shows the breakdown by command.
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	cc := &commandCounter{byName: map[string]int{}}
+	s := openT(t, freshDB(), Options{Monitor: cc.monitor(), Timeout: time.Minute})
+	t.Cleanup(func() { s.Close() })
+
+	type costs struct{ creates, updates, page commands }
+	measure := func(n int) costs {
+		org := fmt.Sprintf("org-%d", n)
+		scope := "user:u"
+		b := engine.PushBatch{Actor: engine.Actor{Org: org, User: "u"}, Device: "d"}
+		for i := range n {
+			id := fmt.Sprintf("note-%03d", i)
+			b.Mutations = append(b.Mutations, engine.Mutation{ID: "c-" + id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate})
+		}
+		var c costs
+		cc.take()
+		pushAll(t, s, b, scope)
+		c.creates = cc.take()
+
+		// n updates of n-1 documents (the first one twice): FerretDB
+		// 1.24 hangs on an update command of 100 or more statements (its
+		// update handler keeps every statement's cursor open until the
+		// command ends, and its SQLite pool has 100 connections), so a
+		// batch of 100 updates to 100 documents cannot run here.
+		u := engine.PushBatch{Actor: b.Actor, Device: b.Device}
+		want := map[string]int64{}
+		for i := range n {
+			id := b.Mutations[i%(n-1)].DocID
+			u.Mutations = append(u.Mutations, engine.Mutation{ID: fmt.Sprintf("u-%03d", i), Collection: "customer_notes",
+				DocID: id, Op: engine.OpUpdate, BaseVersion: 1})
+			want[id]++
+		}
+		pushAll(t, s, u, scope)
+		c.updates = cc.take()
+
+		page, more, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, Limit: n})
+		c.page = cc.take()
+		if err != nil {
+			t.Fatalf("pull: %v", err)
+		}
+		if len(page) != n || more {
+			t.Fatalf("pull of %d documents at limit %d: %d changes, has_more %v", n, n, len(page), more)
+		}
+		for _, ch := range page {
+			if ch.Version != 1+want[ch.ID] {
+				t.Fatalf("pull: %s at version %d, want %d", ch.ID, ch.Version, 1+want[ch.ID])
+			}
+		}
+		t.Logf("%d documents: push of creates %v; push of updates %v; pull page %v", n, c.creates, c.updates, c.page)
+		return c
+	}
+	big, small := measure(100), measure(10)
+
+	for _, tc := range []struct {
+		what       string
+		big, small commands
+		max        int
+	}{
+		{"a push of creates", big.creates, small.creates, 6},
+		{"a push of updates", big.updates, small.updates, 8},
+		// find 3 (the seqlog, the counter, the feed) and one getMore: the
+		// seqlog window of a page of 100 is 264 records, more than the
+		// first batch of a find (101 documents when no batch size is set).
+		{"a pull page", big.page, small.page, 4},
+	} {
+		if tc.big.total() > tc.max {
+			t.Errorf("%s of 100 sent %v; want at most %d", tc.what, tc.big, tc.max)
+		}
+		// The same commands at both sizes, but for the one getMore of a
+		// window larger than a find's first batch.
+		b, sm := maps.Clone(tc.big), maps.Clone(tc.small)
+		if b["getMore"] <= 1 {
+			delete(b, "getMore")
+		}
+		delete(sm, "getMore")
+		if !maps.Equal(b, sm) || tc.small.total() > tc.max {
+			t.Errorf("%s sent %v for 100 documents and %v for 10; the count must not grow with the batch", tc.what, tc.big, tc.small)
+		}
+	}
+}
+
+// pushAll pushes b, creating or updating each note (a new body, one version
+// up), and fails unless every mutation was applied.
+func pushAll(t *testing.T, s *Store, b engine.PushBatch, scope string) {
+	t.Helper()
+	decide := func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
+		m := b.Mutations[i]
+		next := &engine.Document{Org: b.Actor.Org, Collection: m.Collection, ID: m.DocID, Owner: b.Actor.User, Version: 1,
+			Scopes: []string{scope}, UpdatedBy: b.Actor.User}
+		if cur != nil {
+			next = cur
+			next.Version++
+		}
+		next.Body = []byte(fmt.Sprintf(`{"text":%q}`, m.ID))
+		next.Fields = map[string]engine.FieldMeta{"text": {Version: next.Version, Device: b.Device}}
+		return next, engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied, Version: next.Version}
+	}
+	outs, err := s.Push(context.Background(), b, decide)
+	if err != nil {
+		t.Fatalf("push: %v", err)
+	}
+	for _, o := range outs {
+		if o.Status != engine.StatusApplied {
+			t.Fatalf("push outcome %+v, want applied", o)
+		}
+	}
+}
