@@ -14,10 +14,16 @@ package main
 // the restart) interleave as the scheduler likes, so a seed mostly, not
 // always, reproduces a run.
 //
-// Environment:
+// TestConvergenceUnderFaultsMongoDB plays the same scenario, with the same
+// checks and the restart, on the MongoDB store: FerretDB shared by the test
+// binary (with MongoDB's atomic single-document writes, see
+// ferrettest.StartAtomic), a database of its own per scenario.
+//
+// Environment (both tests):
 //
 //	FIELDSYNC_SEED=<n>           run the scenario of seed n (default: time-based)
-//	FIELDSYNC_ROUNDS=<n>         rounds per scenario (default 40; 150 when soaking)
+//	FIELDSYNC_ROUNDS=<n>         rounds per scenario (default 40 on SQLite, 20 on
+//	                             FerretDB; 150 when soaking)
 //	FIELDSYNC_SOAK=<duration>    repeat the scenario with fresh seeds until the
 //	                             duration has passed, stopping at the first failure:
 //	                             FIELDSYNC_SOAK=10m go test ./cmd/fieldsync -run Convergence -timeout 15m
@@ -50,18 +56,37 @@ import (
 )
 
 const (
-	convRounds     = 40
-	convSoakRounds = 150
-	convAdmin      = "u-admin"
-	notesColl      = engine.CollCustomerNotes
-	customersColl  = engine.CollCustomers
+	convRounds      = 40
+	convMongoRounds = 20 // FerretDB scans in Go: about 30 s on 2 cores
+	convSoakRounds  = 150
+	convAdmin       = "u-admin"
+	notesColl       = engine.CollCustomerNotes
+	customersColl   = engine.CollCustomers
 )
 
 var convReps = []string{"u-rep1", "u-rep2", "u-rep3"}
 
 func TestConvergenceUnderFaults(t *testing.T) {
 	t.Parallel()
-	rounds, soakRounds := convRounds, convSoakRounds
+	testConvergence(t, convRounds, func(*testing.T) func(*serveConfig) { return nil })
+}
+
+func TestConvergenceUnderFaultsMongoDB(t *testing.T) {
+	t.Parallel()
+	uri := sharedFerret(t)
+	testConvergence(t, convMongoRounds, func(*testing.T) func(*serveConfig) {
+		db := freshMongoDatabase()
+		return func(c *serveConfig) { c.MongoURI, c.MongoDatabase = uri, db }
+	})
+}
+
+// convStore gives a scenario its store: the serveConfig tweak with which
+// every start of that scenario's server (the first and the restart) opens
+// the same database. SQLite needs none: the data directory is the database.
+type convStore func(t *testing.T) func(*serveConfig)
+
+func testConvergence(t *testing.T, defaultRounds int, store convStore) {
+	rounds, soakRounds := defaultRounds, convSoakRounds
 	if v := os.Getenv("FIELDSYNC_ROUNDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -79,7 +104,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 	}
 	soak := os.Getenv("FIELDSYNC_SOAK")
 	if soak == "" {
-		runConvergence(t, seed, rounds)
+		runConvergence(t, seed, rounds, store(t))
 		return
 	}
 	d, err := time.ParseDuration(soak)
@@ -90,7 +115,7 @@ func TestConvergenceUnderFaults(t *testing.T) {
 	runs := 0
 	for {
 		runs++
-		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runConvergence(t, seed, soakRounds) })
+		ok := t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runConvergence(t, seed, soakRounds, store(t)) })
 		if !ok || time.Since(began) >= d {
 			break
 		}
@@ -99,15 +124,15 @@ func TestConvergenceUnderFaults(t *testing.T) {
 	t.Logf("soak: %d scenarios of %d rounds in %v", runs, soakRounds, time.Since(began).Round(time.Millisecond))
 }
 
-func runConvergence(t *testing.T, seed uint64, rounds int) {
+func runConvergence(t *testing.T, seed uint64, rounds int, store func(*serveConfig)) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("seed %d: rerun with FIELDSYNC_SEED=%d FIELDSYNC_ROUNDS=%d go test ./cmd/fieldsync -run Convergence -v",
-				seed, seed, rounds)
+			t.Logf("seed %d: rerun with FIELDSYNC_SEED=%d FIELDSYNC_ROUNDS=%d go test ./cmd/fieldsync -run '%s$' -v",
+				seed, seed, rounds, strings.SplitN(t.Name(), "/", 2)[0])
 		}
 	})
 	began := time.Now()
-	s := newScenario(t, seed)
+	s := newScenario(t, seed, store)
 	restartAt := rounds/3 + s.rnd.IntN(rounds/3+1)
 	for r := range rounds {
 		s.playRound(r, r == restartAt)
@@ -136,6 +161,7 @@ type scenario struct {
 	rnd    *rand.Rand
 	round  int
 	data   string
+	store  func(*serveConfig) // the store every start of the server opens
 	srv    *testServer
 	net    *currentServer
 	tokens map[string]string
@@ -152,11 +178,12 @@ type scenario struct {
 	restarts, concurrentRounds, reopens int
 }
 
-func newScenario(t *testing.T, seed uint64) *scenario {
+func newScenario(t *testing.T, seed uint64, store func(*serveConfig)) *scenario {
 	s := &scenario{
 		t:          t,
 		rnd:        rand.New(rand.NewPCG(seed, seed^0x5eed)),
 		data:       t.TempDir(),
+		store:      store,
 		tokens:     map[string]string{},
 		ledger:     newLedger(),
 		poisoned:   map[string]bool{},
@@ -164,7 +191,7 @@ func newScenario(t *testing.T, seed uint64) *scenario {
 	}
 	s.drop = 0.05 + 0.1*s.rnd.Float64()
 	s.lose = 0.05 + 0.1*s.rnd.Float64()
-	s.srv = startServer(t, s.data, nil)
+	s.srv = startServer(t, s.data, s.store)
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
 	t.Cleanup(tr.CloseIdleConnections)
@@ -310,14 +337,14 @@ func transient(err error) bool {
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.As(err, &ue) || errors.As(err, &ne)
 }
 
-// restart stops the server and starts a new one on the same data directory;
-// devices reach it through the rewriting transport.
+// restart stops the server and starts a new one on the same data directory
+// and store; devices reach it through the rewriting transport.
 func (s *scenario) restart() {
 	// A connection the transport dialled but never used counts as busy to
 	// the server for its first 5 s, so shutdown would wait on it: close them.
 	s.net.base.(*http.Transport).CloseIdleConnections()
 	s.srv.stop()
-	s.srv = startServer(s.t, s.data, nil)
+	s.srv = startServer(s.t, s.data, s.store)
 	s.net.point(s.srv.URL)
 	s.restarts++
 }
@@ -672,11 +699,14 @@ func (l *ledger) record(d *convDevice, m engine.Mutation, o engine.Outcome) {
 }
 
 func (s *scenario) stats() string {
-	var applied, merged, conflicts, rejected int
+	var applied, merged, conflicts, rejected, deletes int
 	for _, a := range s.ledger.order {
 		switch a.o.Status {
 		case engine.StatusApplied:
 			applied++
+			if a.m.Op == engine.OpDelete {
+				deletes++
+			}
 		case engine.StatusMerged:
 			merged++
 			conflicts += len(a.o.Conflicts)
@@ -691,10 +721,10 @@ func (s *scenario) stats() string {
 		fc.Dropped += c.Dropped
 		fc.Lost += c.Lost
 	}
-	return fmt.Sprintf("%d mutations: %d applied, %d merged (%d field conflicts), %d rejected; "+
+	return fmt.Sprintf("%d mutations: %d applied (%d deletes), %d merged (%d field conflicts), %d rejected; "+
 		"%d requests, %d dropped, %d replies lost, %d mutations answered twice; "+
 		"%d syncs, %d failed; %d concurrent rounds, %d restarts, %d app restarts",
-		len(s.ledger.order), applied, merged, conflicts, rejected,
+		len(s.ledger.order), applied, deletes, merged, conflicts, rejected,
 		fc.Requests, fc.Dropped, fc.Lost, s.net.resent(), s.syncs.Load(), s.syncErrors.Load(), s.concurrentRounds, s.restarts, s.reopens)
 }
 
@@ -838,11 +868,14 @@ func (s *scenario) check(exercised bool) {
 		fc.Dropped += c.Dropped
 		fc.Lost += c.Lost
 	}
-	conflicts := 0
+	conflicts, deletes := 0, 0
 	for _, a := range l.order {
 		conflicts += len(a.o.Conflicts)
+		if a.m.Op == engine.OpDelete && a.o.Status == engine.StatusApplied {
+			deletes++
+		}
 	}
-	if fc.Dropped == 0 || fc.Lost == 0 || s.net.resent() == 0 || conflicts == 0 || invalid == 0 || s.restarts != 1 {
+	if fc.Dropped == 0 || fc.Lost == 0 || s.net.resent() == 0 || conflicts == 0 || deletes == 0 || invalid == 0 || s.restarts != 1 {
 		t.Errorf("the scenario did not exercise what it proves: %s", s.stats())
 	}
 }
@@ -957,8 +990,8 @@ type replayDoc struct {
 	owner    string
 	customer string // the customer a note hangs off
 	version  int64
-	deleted bool
-	body    map[string]any
+	deleted  bool
+	body     map[string]any
 }
 
 type fieldMeta struct {

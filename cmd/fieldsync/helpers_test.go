@@ -4,17 +4,58 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	gosync "sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/ferrettest"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	engine "github.com/fieldsync/fieldsync/sync"
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if stopFerret != nil {
+		stopFerret()
+	}
+	os.Exit(code)
+}
+
+// ferret starts, on first use, the FerretDB that every MongoDB test of this
+// test binary shares (with atomic single-document writes, as on MongoDB:
+// the scenarios race writers on the same documents); TestMain stops it.
+// Each test takes a database of its own (freshMongoDatabase).
+var (
+	stopFerret func()
+	ferret     = gosync.OnceValues(func() (string, error) {
+		uri, stop, err := ferrettest.StartAtomic()
+		stopFerret = stop
+		return uri, err
+	})
+	mongoDatabases atomic.Int64
+)
+
+// sharedFerret returns the MongoDB URI of the shared FerretDB.
+func sharedFerret(t testing.TB) string {
+	t.Helper()
+	uri, err := ferret()
+	if err != nil {
+		t.Fatalf("start FerretDB: %v", err)
+	}
+	return uri
+}
+
+// freshMongoDatabase names a database no other test of this process uses.
+func freshMongoDatabase() string {
+	return fmt.Sprintf("fieldsync_test_%d_%d", os.Getpid(), mongoDatabases.Add(1))
+}
 
 // testServer is a full fieldsync server (real SQLite file, real HTTP on a
 // loopback port) running inside the test process.

@@ -1,0 +1,273 @@
+package ferrettest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	gosync "sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// StartAtomic is Start with every write command serialised by a proxy in
+// front of FerretDB, so that each single-document write is atomic as it is
+// on MongoDB.
+//
+// FerretDB 1.x (SQLite backend) applies an update, a replace or a
+// findAndModify as a read, a filter evaluated in Go, and a write by _id,
+// with nothing in between stopping another command: two conditional
+// replaces of one document, each requiring the version both read, can both
+// succeed, and two $inc of one counter can return the same value. MongoDB
+// applies the filter and the write of a single document atomically, and the
+// MongoDB store relies on that (a conditional replace of the document is a
+// mutation's commit point). Tests whose writers race on the same documents
+// (the convergence scenario) need it; the store's own race test runs on
+// plain Start, where the non-atomic $inc is one more race to survive.
+func StartAtomic() (uri string, stop func(), err error) {
+	inner, stopInner, err := Start()
+	if err != nil {
+		return "", nil, err
+	}
+	u, err := url.Parse(inner)
+	if err != nil {
+		stopInner()
+		return "", nil, err
+	}
+	p, err := newProxy(u.Host)
+	if err != nil {
+		stopInner()
+		return "", nil, err
+	}
+	u.Host = p.ln.Addr().String()
+	return u.String(), func() {
+		p.close()
+		stopInner()
+	}, nil
+}
+
+// proxy forwards MongoDB wire protocol messages between the driver and
+// FerretDB, one request and its reply at a time per connection (the
+// driver never pipelines), holding its database's lock across every write
+// command (FerretDB keeps each database in its own SQLite file, so writes
+// to different databases need not wait for each other).
+type proxy struct {
+	ln     net.Listener
+	target string
+
+	locksMu gosync.Mutex
+	locks   map[string]*gosync.Mutex // by database
+
+	mu    gosync.Mutex
+	conns map[net.Conn]bool
+	wg    gosync.WaitGroup
+}
+
+func newProxy(target string) (*proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, locks: map[string]*gosync.Mutex{}}
+	p.wg.Go(p.accept)
+	return p, nil
+}
+
+func (p *proxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		if !p.track(c, s) {
+			return
+		}
+		p.wg.Go(func() {
+			defer p.untrack(c, s)
+			p.serve(c, s)
+		})
+	}
+}
+
+// track registers a connection pair; false once the proxy is closing.
+func (p *proxy) track(conns ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conns == nil {
+		for _, c := range conns {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range conns {
+		p.conns[c] = true
+	}
+	return true
+}
+
+func (p *proxy) untrack(conns ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+func (p *proxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// serve relays until either side closes. A client that closes its
+// connection while a command runs (the driver gives up on a command at its
+// timeout) closes the server side too, so a command FerretDB never answers
+// does not hold the write lock forever.
+func (p *proxy) serve(client, server net.Conn) {
+	reqs := make(chan []byte)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(reqs)
+		defer server.Close()
+		for {
+			req, err := readMessage(client)
+			if err != nil {
+				return
+			}
+			select {
+			case reqs <- req:
+			case <-done:
+				return
+			}
+		}
+	}()
+	for req := range reqs {
+		lock := p.lockOf(req)
+		if lock != nil {
+			lock.Lock()
+		}
+		err := p.roundTrip(req, client, server)
+		if lock != nil {
+			lock.Unlock()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// lockOf returns the lock a request must hold: its database's for a write
+// command, none for anything else.
+func (p *proxy) lockOf(req []byte) *gosync.Mutex {
+	body, ok := commandBody(req)
+	if !ok {
+		return nil
+	}
+	first, err := body.IndexErr(0)
+	if err != nil || !writeCommands[first.Key()] {
+		return nil
+	}
+	db, _ := body.Lookup("$db").StringValueOK()
+	p.locksMu.Lock()
+	defer p.locksMu.Unlock()
+	l := p.locks[db]
+	if l == nil {
+		l = &gosync.Mutex{}
+		p.locks[db] = l
+	}
+	return l
+}
+
+// roundTrip sends req and relays its reply, and every further reply the
+// server announces with moreToCome.
+func (p *proxy) roundTrip(req []byte, client, server net.Conn) error {
+	if _, err := server.Write(req); err != nil {
+		return err
+	}
+	if moreToCome(req) {
+		return nil // the client expects no reply
+	}
+	for {
+		reply, err := readMessage(server)
+		if err != nil {
+			return err
+		}
+		if _, err := client.Write(reply); err != nil {
+			return err
+		}
+		if !moreToCome(reply) {
+			return nil
+		}
+	}
+}
+
+const (
+	opMsg        = 2013
+	headerLen    = 16
+	maxMessage   = 48 << 20
+	flagMoreToGo = 1 << 1
+)
+
+func readMessage(r io.Reader) ([]byte, error) {
+	var h [headerLen]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return nil, err
+	}
+	n := int(int32(binary.LittleEndian.Uint32(h[:4])))
+	if n < headerLen || n > maxMessage {
+		return nil, fmt.Errorf("ferrettest proxy: message of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	copy(msg, h[:])
+	if _, err := io.ReadFull(r, msg[headerLen:]); err != nil {
+		return nil, err
+	}
+	return msg, nil
+}
+
+func opCode(msg []byte) int32 { return int32(binary.LittleEndian.Uint32(msg[12:16])) }
+
+func moreToCome(msg []byte) bool {
+	return opCode(msg) == opMsg && len(msg) >= headerLen+4 &&
+		binary.LittleEndian.Uint32(msg[headerLen:headerLen+4])&flagMoreToGo != 0
+}
+
+// writeCommands are the commands that read and then write documents.
+var writeCommands = map[string]bool{"insert": true, "update": true, "delete": true, "findAndModify": true,
+	"findandmodify": true}
+
+// commandBody returns the body of an OP_MSG request (its kind 0 section),
+// whose first key names the command.
+func commandBody(msg []byte) (bson.Raw, bool) {
+	if opCode(msg) != opMsg {
+		return nil, false
+	}
+	b := msg[headerLen+4:] // after the flag bits
+	for len(b) > 4 {
+		kind := b[0]
+		b = b[1:]
+		size := int(int32(binary.LittleEndian.Uint32(b[:4])))
+		if size < 5 || size > len(b) {
+			return nil, false
+		}
+		if kind == 0 {
+			doc := bson.Raw(b[:size])
+			return doc, doc.Validate() == nil
+		}
+		b = b[size:] // a kind 1 section: a document sequence
+	}
+	return nil, false
+}
