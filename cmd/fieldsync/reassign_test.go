@@ -1,0 +1,401 @@
+package main
+
+// Scope changes with devices offline, through the Go reference client
+// against the real server (docs/access.md, "Scope changes"):
+//
+// TestReassignmentOffline: customer c moves from rep A (two phones) to
+// rep B (one phone) while both reps have notes on c waiting on their
+// phones. After both sync (B first, or A first), B holds c and its whole
+// history, A's notes included; A's phones hold none of it; each of A's
+// waiting mutations was answered, and the app got each refused one back
+// with its text; no note is lost; the manager of A's team stops seeing c.
+// Assigning c back to A brings A everything again.
+//
+// TestRepChangesTeam: rep A moves from team T to team U; the manager of T
+// loses A's data (a reset pull) and the manager of U gains it, old
+// documents included.
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+func TestReassignmentOffline(t *testing.T) {
+	t.Parallel()
+	testReassignmentOffline(t, onSQLite)
+}
+
+func TestReassignmentOfflineMongoDB(t *testing.T) {
+	t.Parallel()
+	testReassignmentOffline(t, onMongoDB)
+}
+
+func TestRepChangesTeam(t *testing.T) {
+	t.Parallel()
+	testRepChangesTeam(t, onSQLite)
+}
+
+func TestRepChangesTeamMongoDB(t *testing.T) {
+	t.Parallel()
+	testRepChangesTeam(t, onMongoDB)
+}
+
+const (
+	rsCustomers = engine.CollCustomers
+	rsNotes     = engine.CollCustomerNotes
+	rsLogs      = engine.CollVisitLogs
+	rsOrders    = engine.CollOrders
+)
+
+// rsCollections are the collections a device of these scenarios may hold.
+var rsCollections = []string{rsCustomers, rsNotes, rsLogs, rsOrders, engine.CollVisitPlans, engine.CollFollowUps}
+
+// holdings is every document a device shows, by "collection/id".
+func holdings(d *accDevice) map[string]json.RawMessage {
+	out := map[string]json.RawMessage{}
+	for _, coll := range rsCollections {
+		for id, doc := range d.c.Docs(coll) {
+			out[coll+"/"+id] = doc
+		}
+	}
+	return out
+}
+
+// wantHolds fails unless d shows exactly want.
+func wantHolds(t *testing.T, when string, d *accDevice, want ...string) {
+	t.Helper()
+	got := accIDs(holdings(d))
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%s: %s holds %v, want %v", when, d.id, got, want)
+	}
+}
+
+func rsNote(customer, text string) map[string]any {
+	return map[string]any{"customer_id": customer, "text": text, "created_at": "2026-12-02T10:00:00Z"}
+}
+
+func testReassignmentOffline(t *testing.T, store accStore) {
+	w := newAccWorld(t, store)
+	// Two organisations on one server play the two orders at once.
+	// The first plays the reassignment as an admin's sync push and the
+	// assignment back through the admin API; the second the other way round.
+	for _, c := range []struct {
+		name, org string
+		aFirst    bool
+	}{{"B syncs first", "org-b-first", false}, {"A syncs first", "org-a-first", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			runReassignment(t, &accWorld{t: t, ts: w.ts}, c.org, c.aFirst, c.aFirst)
+		})
+	}
+}
+
+func runReassignment(t *testing.T, w *accWorld, org string, aFirst, viaAPI bool) {
+	w.addTeam(org, "T")
+	w.addTeam(org, "U")
+	w.addUser(org, accUser{id: "rep-a", roles: []string{"rep"}, teams: []string{"T"}})
+	w.addUser(org, accUser{id: "rep-b", roles: []string{"rep"}, teams: []string{"U"}})
+	w.addUser(org, accUser{id: "m1", roles: []string{"manager"}, leads: []string{"T"}})
+	rec := newAccOutcomes()
+	adminTok := w.token(org, "u-admin", "admin")
+	admin := w.device("console", adminTok, false, rec)
+	tokA := w.token(org, "rep-a", "rep")
+	a1 := w.device("a1", tokA, false, rec)
+	a2 := w.device("a2", tokA, true, rec) // keeps its state in a file
+	b1 := w.device("b1", w.token(org, "rep-b", "rep"), true, rec)
+	m1 := w.device("m1", w.token(org, "m1", "manager"), false, rec)
+
+	// c has a history with A: a visit, two notes, a submitted order. A also
+	// keeps another customer, c-keep, throughout.
+	must(t, "create c", admin.c.Create(rsCustomers, "c", map[string]any{"name": "Kessler Pumps", "assigned_reps": []string{"rep-a"}}))
+	must(t, "create c-keep", admin.c.Create(rsCustomers, "c-keep", map[string]any{"name": "Lindner Motors", "assigned_reps": []string{"rep-a"}}))
+	admin.sync(t)
+	a1.sync(t)
+	must(t, "visit", a1.c.Create(rsLogs, "vl-1", accDoc(rsLogs, "c", "first visit: wants a quote")))
+	must(t, "note 1", a1.c.Create(rsNotes, "n-1", rsNote("c", "Needs 40 motors in March")))
+	must(t, "note 2", a1.c.Create(rsNotes, "n-2", rsNote("c", "Price sensitive, compares with Brandt")))
+	must(t, "order", a1.c.Create(rsOrders, "o-1", accDoc(rsOrders, "c", "first order")))
+	must(t, "note on c-keep", a1.c.Create(rsNotes, "n-keep", rsNote("c-keep", "Happy with the last delivery")))
+	a1.sync(t)
+	must(t, "submit", a1.c.Update(rsOrders, "o-1", map[string]any{"status": "submitted"}))
+	for _, d := range []*accDevice{a1, a2, b1, m1} {
+		d.sync(t)
+	}
+	history := []string{"customers/c", "visit_logs/vl-1", "customer_notes/n-1", "customer_notes/n-2", "orders/o-1"}
+	kept := []string{"customers/c-keep", "customer_notes/n-keep"}
+	wantHolds(t, "before", a1, append(slices.Clone(history), kept...)...)
+	wantHolds(t, "before", a2, append(slices.Clone(history), kept...)...)
+	wantHolds(t, "before", m1, append(slices.Clone(history), kept...)...)
+	wantHolds(t, "before", b1)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	// Both reps go offline and write on c. A's phones: new notes, an edit
+	// of an old one, and a note on c-keep. B's phone: notes on c, which B
+	// was told is becoming theirs.
+	pendingA := map[string]string{ // document id -> text the app must get back
+		"pa1-1": "a1: asked for a visit in April",
+		"pa1-2": "a1: new purchasing manager, Ms Vogel",
+		"pa2-1": "a2: complaint about delivery times",
+	}
+	must(t, "a1 note", a1.c.Create(rsNotes, "pa1-1", rsNote("c", pendingA["pa1-1"])))
+	must(t, "a1 note", a1.c.Create(rsNotes, "pa1-2", rsNote("c", pendingA["pa1-2"])))
+	must(t, "a2 note", a2.c.Create(rsNotes, "pa2-1", rsNote("c", pendingA["pa2-1"])))
+	const editText = "a2: 45 motors, not 40"
+	must(t, "a2 edit", a2.c.Update(rsNotes, "n-1", map[string]any{"text": editText}))
+	must(t, "a2 note on c-keep", a2.c.Create(rsNotes, "pa2-keep", rsNote("c-keep", "a2: still happy")))
+	must(t, "b1 note", b1.c.Create(rsNotes, "pb1-1", rsNote("c", "b1: introduced myself")))
+	must(t, "b1 note", b1.c.Create(rsNotes, "pb1-2", rsNote("c", "b1: will visit next week")))
+
+	// The admin reassigns c to B: through the admin API, or as an edit of
+	// assigned_reps on the admin's console.
+	assign := func(rep string, api bool) {
+		t.Helper()
+		if api {
+			w.admin(org, "POST", "/customers/c/assign", map[string]any{"reps": []string{rep}}, 200)
+			return
+		}
+		admin.sync(t) // edit the current version
+		must(t, "assign", admin.c.Update(rsCustomers, "c", map[string]any{"assigned_reps": []string{rep}}))
+		if r := admin.sync(t); r.Push.Applied != 1 {
+			t.Fatalf("assign c to %s: %+v", rep, r.Push)
+		}
+	}
+	assign("rep-b", viaAPI)
+
+	order := []*accDevice{b1, a1, a2}
+	if aFirst {
+		order = []*accDevice{a1, a2, b1}
+	}
+	for _, d := range order {
+		d.sync(t)
+	}
+
+	// B holds c and its whole history, A's old notes included, and its own
+	// notes.
+	bNotes := []string{"customer_notes/pb1-1", "customer_notes/pb1-2"}
+	wantHolds(t, "after the reassignment", b1, append(slices.Clone(history), bNotes...)...)
+	// A holds none of it, and keeps c-keep (a1 synced before a2 wrote on
+	// it).
+	keptNow := append(slices.Clone(kept), "customer_notes/pa2-keep")
+	wantHolds(t, "after the reassignment", a1, kept...)
+	wantHolds(t, "after the reassignment", a2, keptNow...)
+	for _, d := range order {
+		if n := d.c.Pending(); n != 0 {
+			t.Errorf("%s: %d mutations still pending", d.id, n)
+		}
+	}
+
+	// Every mutation of A's phones got an explicit outcome, once; each
+	// refused one reached the app with what the user wrote.
+	rec.mu.Lock()
+	if len(rec.dups) > 0 {
+		t.Errorf("outcomes reported twice: %v", rec.dups)
+	}
+	byDoc := func(m map[string]accOutcome, device, doc string, op engine.Op) []accOutcome {
+		var out []accOutcome
+		for _, o := range m {
+			if o.device == device && o.m.DocID == doc && o.m.Op == op {
+				out = append(out, o)
+			}
+		}
+		return out
+	}
+	for doc, text := range pendingA {
+		dev := doc[1:3]
+		for _, from := range []map[string]accOutcome{rec.outcome, rec.reject} {
+			got := byDoc(from, dev, doc, engine.OpCreate)
+			if len(got) != 1 {
+				t.Errorf("%s's note %s: %d outcomes reported, want 1", dev, doc, len(got))
+				continue
+			}
+			o := got[0]
+			if o.o.Status != engine.StatusRejected || o.o.Error == nil || o.o.Error.Code != engine.CodeCustomerNotInScope ||
+				o.o.Error.Pointer != "/doc/customer_id" {
+				t.Errorf("%s's note %s: %+v, want rejected customer_not_in_scope at /doc/customer_id", dev, doc, o.o)
+			}
+			var body struct {
+				Text       string `json:"text"`
+				CustomerID string `json:"customer_id"`
+			}
+			if json.Unmarshal(o.m.Doc, &body) != nil || body.Text != text || body.CustomerID != "c" {
+				t.Errorf("%s's note %s: the app got back %s, want the note as written", dev, doc, o.m.Doc)
+			}
+		}
+	}
+	for _, from := range []map[string]accOutcome{rec.outcome, rec.reject} {
+		got := byDoc(from, "a2", "n-1", engine.OpUpdate)
+		if len(got) != 1 || got[0].o.Error == nil || got[0].o.Error.Code != engine.CodeForbidden || got[0].o.Error.Pointer != "/id" ||
+			!strings.Contains(string(got[0].m.Fields["text"]), editText) {
+			t.Errorf("a2's edit of n-1: %+v, want one rejected forbidden at /id carrying the edit", got)
+		}
+	}
+	var aOutcomes, aRejects int
+	for _, o := range rec.outcome {
+		if o.device == "a1" || o.device == "a2" {
+			aOutcomes++
+		}
+	}
+	for _, o := range rec.reject {
+		if o.device == "a1" || o.device == "a2" {
+			aRejects++
+		}
+	}
+	// Before the reassignment: 5 creates and the order's submission; after:
+	// 3 notes and an edit refused, the note on c-keep applied.
+	if aOutcomes != 6+5 || aRejects != 4 {
+		t.Errorf("A's phones heard %d outcomes and %d rejections, want 11 and 4", aOutcomes, aRejects)
+	}
+	for _, o := range rec.outcome {
+		if o.device == "b1" && o.o.Status != engine.StatusApplied {
+			t.Errorf("b1's %s %s/%s: %+v, want applied", o.m.Op, o.m.Collection, o.m.DocID, o.o)
+		}
+	}
+	rec.mu.Unlock()
+
+	// No note is lost: the server holds A's notes from before the
+	// reassignment and B's, as written, and B's copies are the server's.
+	server := w.visible(adminTok)
+	notesOn := func(docs map[string]json.RawMessage, customer string) []string {
+		var out []string
+		for k, doc := range docs {
+			var n struct {
+				CustomerID string `json:"customer_id"`
+			}
+			if strings.HasPrefix(k, rsNotes+"/") && json.Unmarshal(doc, &n) == nil && n.CustomerID == customer {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	if got, want := notesOn(server, "c"), []string{"customer_notes/n-1", "customer_notes/n-2", "customer_notes/pb1-1", "customer_notes/pb1-2"}; !slices.Equal(got, want) {
+		t.Errorf("the server's notes on c: %v, want %v", got, want)
+	}
+	if !strings.Contains(string(server["customer_notes/n-1"]), "Needs 40 motors in March") {
+		t.Errorf("n-1 on the server: %s, want the text before the refused edit", server["customer_notes/n-1"])
+	}
+	for k, doc := range holdings(b1) {
+		if string(server[k]) != string(doc) {
+			t.Errorf("b1's %s = %s, the server's %s", k, doc, server[k])
+		}
+	}
+
+	// The manager of A's team saw c; the next pull takes it away.
+	m1.sync(t)
+	wantHolds(t, "after the reassignment", m1, keptNow...)
+
+	// Assigned back, A's phones get everything again, B's notes included;
+	// B's phone drops it; the manager sees it again. The app offers a
+	// refused note again, and this time it is applied.
+	assign("rep-a", !viaAPI)
+	rec.mu.Lock()
+	var again json.RawMessage
+	for _, o := range rec.reject {
+		if o.device == "a1" && o.m.DocID == "pa1-1" {
+			again = o.m.Doc
+		}
+	}
+	rec.mu.Unlock()
+	a1.sync(t)
+	must(t, "offer again", a1.c.Create(rsNotes, "pa1-1-again", again))
+	for _, d := range []*accDevice{a1, a2, b1, m1} {
+		d.sync(t)
+	}
+	all := append(append(slices.Clone(history), bNotes...), keptNow...)
+	wantHolds(t, "assigned back", a1, append(slices.Clone(all), "customer_notes/pa1-1-again")...)
+	wantHolds(t, "assigned back", a2, append(slices.Clone(all), "customer_notes/pa1-1-again")...)
+	wantHolds(t, "assigned back", m1, append(slices.Clone(all), "customer_notes/pa1-1-again")...)
+	wantHolds(t, "assigned back", b1)
+	if doc := a2.c.Docs(rsNotes)["pa1-1-again"]; !strings.Contains(string(doc), pendingA["pa1-1"]) {
+		t.Errorf("the note offered again: %s", doc)
+	}
+}
+
+func testRepChangesTeam(t *testing.T, store accStore) {
+	w := newAccWorld(t, store)
+	const org = "org-1"
+	w.addTeam(org, "T")
+	w.addTeam(org, "U")
+	w.addUser(org, accUser{id: "rep-a", roles: []string{"rep"}, teams: []string{"T"}})
+	w.addUser(org, accUser{id: "rep-u", roles: []string{"rep"}, teams: []string{"U"}})
+	w.addUser(org, accUser{id: "m1", roles: []string{"manager"}, leads: []string{"T"}})
+	w.addUser(org, accUser{id: "m2", roles: []string{"manager"}, leads: []string{"U"}})
+	rec := newAccOutcomes()
+	admin := w.device("console", w.token(org, "u-admin", "admin"), false, rec)
+	m1Tok, m2Tok, aTok := w.token(org, "m1", "manager"), w.token(org, "m2", "manager"), w.token(org, "rep-a", "rep")
+	a1 := w.device("a1", aTok, false, rec)
+	u1 := w.device("u1", w.token(org, "rep-u", "rep"), false, rec)
+	m1 := w.device("m1", m1Tok, false, rec)
+	m2 := w.device("m2", m2Tok, true, rec)
+
+	must(t, "create c", admin.c.Create(rsCustomers, "c", map[string]any{"name": "Kessler Pumps", "assigned_reps": []string{"rep-a"}}))
+	must(t, "create cu", admin.c.Create(rsCustomers, "cu", map[string]any{"name": "Ullmann AG", "assigned_reps": []string{"rep-u"}}))
+	admin.sync(t)
+	a1.sync(t)
+	u1.sync(t)
+	// A's history, old by the time A moves.
+	must(t, "note", a1.c.Create(rsNotes, "n-1", rsNote("c", "Needs 40 motors in March")))
+	must(t, "visit", a1.c.Create(rsLogs, "vl-1", accDoc(rsLogs, "c", "first visit")))
+	must(t, "own follow-up", a1.c.Create(engine.CollFollowUps, "fu-a", accDoc(engine.CollFollowUps, "", "where is my sample case?")))
+	must(t, "note", u1.c.Create(rsNotes, "nu-1", rsNote("cu", "Ullmann's note")))
+	a1.sync(t)
+	u1.sync(t)
+	aData := []string{"customers/c", "customer_notes/n-1", "visit_logs/vl-1", "follow_ups/fu-a"}
+	uData := []string{"customers/cu", "customer_notes/nu-1"}
+	m1.sync(t)
+	m2.sync(t)
+	wantHolds(t, "before", m1, aData...)
+	wantHolds(t, "before", m2, uData...)
+	if t.Failed() {
+		t.FailNow()
+	}
+	// M1 reviews A's visit offline, too late.
+	must(t, "review", m1.c.Update(rsLogs, "vl-1", map[string]any{"review": map[string]any{"status": "approved", "reviewer": "m1"}}))
+
+	w.admin(org, "PATCH", "/users/rep-a", map[string]any{"teams": []string{"U"}}, 200)
+
+	// Both managers' next pulls start over; A's does not.
+	for _, c := range []struct {
+		who, tok, cp string
+		reset        bool
+	}{{"m1", m1Tok, m1.c.Checkpoint(), true}, {"m2", m2Tok, m2.c.Checkpoint(), true}, {"rep-a", aTok, a1.c.Checkpoint(), false}} {
+		if _, _, reset := w.drain(c.tok, c.cp); reset != c.reset {
+			t.Errorf("%s's pull after the team change: reset %v, want %v", c.who, reset, c.reset)
+		}
+	}
+	m1.sync(t)
+	wantHolds(t, "after the team change", m1)
+	rec.mu.Lock()
+	var review []accOutcome
+	for _, o := range rec.reject {
+		if o.device == "m1" {
+			review = append(review, o)
+		}
+	}
+	if len(review) != 1 || review[0].m.DocID != "vl-1" || review[0].o.Error.Code != engine.CodeForbidden || review[0].o.Error.Pointer != "/id" {
+		t.Errorf("m1's review after the team change: %+v, want one rejection forbidden at /id", review)
+	}
+	rec.mu.Unlock()
+	m2.sync(t)
+	wantHolds(t, "after the team change", m2, append(slices.Clone(aData), uData...)...)
+	a1.sync(t)
+	wantHolds(t, "after the team change", a1, aData...)
+
+	// From now on M2 follows A incrementally, and may review A's visit.
+	must(t, "note", a1.c.Create(rsNotes, "n-2", rsNote("c", "Written in team U")))
+	a1.sync(t)
+	must(t, "review", m2.c.Update(rsLogs, "vl-1", map[string]any{"review": map[string]any{"status": "approved", "reviewer": "m2"}}))
+	if rep := m2.sync(t); rep.Push.Applied != 1 {
+		t.Errorf("m2's review: %+v", rep.Push)
+	}
+	wantHolds(t, "after A's next note", m2, append(slices.Clone(aData), append(uData, "customer_notes/n-2")...)...)
+	m1.sync(t)
+	wantHolds(t, "after A's next note", m1)
+}
