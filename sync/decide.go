@@ -198,6 +198,11 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		if cur == nil {
 			return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
 		}
+		if publicCollections[m.Collection] && !trusted && !actor.HasRole(RoleAdmin) {
+			// Everyone reads reference data, so the read set lets every
+			// caller through; writing it is the admins' alone.
+			return nil, reject(m.ID, Errorf(KindForbidden, CodeForbidden, "/id", "%s is reference data: only admins change it", m.Collection))
+		}
 		if m.BaseVersion > cur.Version {
 			return nil, reject(m.ID, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version",
 				"base_version %d is newer than the server's version %d", m.BaseVersion, cur.Version))

@@ -369,7 +369,6 @@ func (m *azMatrix) genericRow(c *azCaller, coll, op, tgt string) *azRow {
 		case !writesFields:
 			// Reference data: every user reads it, only admins write it.
 			reject(engine.CodeForbidden, "/id")
-			r.bug = azBugReferenceDelete
 		case sees:
 			apply(2)
 			r.deleted = true
@@ -756,10 +755,6 @@ func (m *azMatrix) checkRow(r *azRow) {
 		fail("%s: the other organisation's id answers %s, an id that exists nowhere %s", r, azDescribe(r.got), azDescribe(r.sameAs.got))
 	}
 }
-
-// Known product bugs the matrix shows (see knownBugs).
-const azBugReferenceDelete = "any user deletes products and price lists: a delete is checked against the read set " +
-	"only, which holds pub for everyone (sync/decide.go, OpDelete), though reference data is written only by admins"
 
 // knownBugs reports the rows of known bugs: skipped while the bug
 // reproduces, failed once it no longer does.
