@@ -12,6 +12,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
+	"github.com/fieldsync/fieldsync/internal/ferrettest"
+
 	engine "github.com/fieldsync/fieldsync/sync"
 )
 
@@ -22,16 +24,9 @@ type commandCounter struct {
 	byName map[string]int
 }
 
-// driverOwn are the commands the driver sends on its own (handshakes,
-// authentication, session cleanup) or that no sync operation sends.
-var driverOwn = map[string]bool{
-	"hello": true, "isMaster": true, "ismaster": true, "ping": true, "endSessions": true,
-	"saslStart": true, "saslContinue": true, "authenticate": true, "getnonce": true, "buildInfo": true,
-}
-
 func (c *commandCounter) monitor() *event.CommandMonitor {
 	return &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
-		if driverOwn[e.CommandName] {
+		if ferrettest.DriverCommands[e.CommandName] { // handshakes, authentication, session cleanup
 			return
 		}
 		c.mu.Lock()

@@ -1,8 +1,9 @@
 package main
 
 // Benchmarks of the sync path through real HTTP on the SQLite store, next to
-// raw SQLite writes and reads of the same rows in the same run. Figures and
-// the command that produced them are in docs/benchmarks.md:
+// raw SQLite writes and reads of the same rows in the same run (the MongoDB
+// store's are in bench_mongo_test.go). Figures and the command that
+// produced them are in docs/benchmarks.md:
 //
 //	go test ./cmd/fieldsync -run '^$' -bench . -benchtime 3x
 
@@ -18,6 +19,7 @@ import (
 	"strings"
 	gosync "sync"
 	"testing"
+	"time"
 
 	_ "github.com/mattn/go-sqlite3"
 )
@@ -106,16 +108,21 @@ func BenchmarkPush(b *testing.B) {
 	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{}
 	n := 0
+	var cpu time.Duration
 	for i := 0; b.Loop(); i++ {
 		b.StopTimer()
 		bodies := benchBodies(b, "p"+strconv.Itoa(i), benchDocs, 100)
 		b.StartTimer()
+		c0 := cpuTime(b)
 		for _, body := range bodies {
 			benchPush(b, c, ts.URL, tok, body)
 		}
+		cpu += cpuTime(b) - c0
 		n += benchDocs
 	}
 	b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "mutations/s")
+	// The whole process: client, server and SQLite, which runs in it.
+	b.ReportMetric(float64(cpu.Microseconds())/float64(n), "µs-cpu/mutation")
 }
 
 // BenchmarkPushConcurrent pushes 10,000 notes per iteration from 8
@@ -174,13 +181,17 @@ func BenchmarkPull(b *testing.B) {
 		b.Run(fmt.Sprintf("page=%d/%s", tc.page, enc), func(b *testing.B) {
 			hc := &http.Client{Transport: &http.Transport{DisableCompression: !tc.gzip}}
 			n := 0
+			var cpu time.Duration
 			for b.Loop() {
+				c0 := cpuTime(b)
 				n += benchPullAll(b, hc, ts.URL, tok, tc.page)
+				cpu += cpuTime(b) - c0
 			}
 			if n%(benchDocs+benchCustomers) != 0 {
 				b.Fatalf("pulled %d documents, want a multiple of %d", n, benchDocs+benchCustomers)
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "docs/s")
+			b.ReportMetric(float64(cpu.Microseconds())/float64(n), "µs-cpu/doc")
 		})
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	gosync "sync"
@@ -26,25 +27,44 @@ import (
 // (the convergence scenario) need it; the store's own race test runs on
 // plain Start, where the non-atomic $inc is one more race to survive.
 func StartAtomic() (uri string, stop func(), err error) {
+	uri, _, stop, err = StartCounted()
+	return uri, stop, err
+}
+
+// StartCounted is StartAtomic that also counts the commands it relays, by
+// name and collection ("find docs", "getMore feed"): commands returns the
+// counts so far. The commands the driver sends
+// on its own (connection handshakes, authentication, ending sessions) are
+// left out, so the counts are the round trips the caller's operations cost.
+// A benchmark runs it in a child process to count the commands of a server
+// under test without adding to that server's CPU time.
+func StartCounted() (uri string, commands func() map[string]int64, stop func(), err error) {
 	inner, stopInner, err := Start()
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	u, err := url.Parse(inner)
 	if err != nil {
 		stopInner()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	p, err := newProxy(u.Host)
 	if err != nil {
 		stopInner()
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	u.Host = p.ln.Addr().String()
-	return u.String(), func() {
+	return u.String(), p.commands, func() {
 		p.close()
 		stopInner()
 	}, nil
+}
+
+// DriverCommands are the commands a driver sends on its own rather than
+// for an operation of its caller.
+var DriverCommands = map[string]bool{
+	"hello": true, "isMaster": true, "ismaster": true, "ping": true, "endSessions": true,
+	"saslStart": true, "saslContinue": true, "authenticate": true, "getnonce": true, "buildInfo": true,
 }
 
 // proxy forwards MongoDB wire protocol messages between the driver and
@@ -58,6 +78,7 @@ type proxy struct {
 
 	locksMu gosync.Mutex
 	locks   map[string]*gosync.Mutex // by database
+	counts  map[string]int64         // commands by name and collection, DriverCommands aside
 
 	mu    gosync.Mutex
 	conns map[net.Conn]bool
@@ -69,7 +90,8 @@ func newProxy(target string) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, locks: map[string]*gosync.Mutex{}}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, locks: map[string]*gosync.Mutex{},
+		counts: map[string]int64{}}
 	p.wg.Go(p.accept)
 	return p, nil
 }
@@ -118,6 +140,12 @@ func (p *proxy) untrack(conns ...net.Conn) {
 		c.Close()
 		delete(p.conns, c)
 	}
+}
+
+func (p *proxy) commands() map[string]int64 {
+	p.locksMu.Lock()
+	defer p.locksMu.Unlock()
+	return maps.Clone(p.counts)
 }
 
 func (p *proxy) close() {
@@ -169,20 +197,33 @@ func (p *proxy) serve(client, server net.Conn) {
 	}
 }
 
-// lockOf returns the lock a request must hold: its database's for a write
-// command, none for anything else.
+// lockOf counts a request and returns the lock it must hold: its
+// database's for a write command, none for anything else.
 func (p *proxy) lockOf(req []byte) *gosync.Mutex {
 	body, ok := commandBody(req)
 	if !ok {
 		return nil
 	}
 	first, err := body.IndexErr(0)
-	if err != nil || !writeCommands[first.Key()] {
+	if err != nil {
+		return nil
+	}
+	name := first.Key()
+	p.locksMu.Lock()
+	defer p.locksMu.Unlock()
+	if !DriverCommands[name] {
+		key := name
+		if coll, ok := first.Value().StringValueOK(); ok {
+			key += " " + coll
+		} else if coll, ok := body.Lookup("collection").StringValueOK(); ok { // getMore
+			key += " " + coll
+		}
+		p.counts[key]++
+	}
+	if !writeCommands[name] {
 		return nil
 	}
 	db, _ := body.Lookup("$db").StringValueOK()
-	p.locksMu.Lock()
-	defer p.locksMu.Unlock()
 	l := p.locks[db]
 	if l == nil {
 		l = &gosync.Mutex{}

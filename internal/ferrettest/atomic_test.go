@@ -2,6 +2,7 @@ package ferrettest
 
 import (
 	"context"
+	"maps"
 	gosync "sync"
 	"sync/atomic"
 	"testing"
@@ -11,12 +12,13 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-// TestStartAtomic races writers on one document through StartAtomic's
-// proxy, the compare-and-swap and the counter the MongoDB store relies on:
-// of 16 replaces conditional on the same version exactly one matches, and
-// 16 concurrent $inc return 16 different values, as on MongoDB.
+// TestStartAtomic races writers on one document through the proxy of
+// StartAtomic and StartCounted, the compare-and-swap and the counter the
+// MongoDB store relies on: of 16 replaces conditional on the same version
+// exactly one matches, and 16 concurrent $inc return 16 different values,
+// as on MongoDB. The proxy counted every command.
 func TestStartAtomic(t *testing.T) {
-	uri, stop, err := StartAtomic()
+	uri, commands, stop, err := StartCounted()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +61,10 @@ func TestStartAtomic(t *testing.T) {
 	wg.Wait()
 	if n := wins.Load(); n != 1 {
 		t.Errorf("%d of %d replaces conditional on version 1 matched; want exactly 1", n, writers)
+	}
+	want := map[string]int64{"insert c": 1, "update c": writers, "findAndModify c": writers}
+	if got := commands(); !maps.Equal(got, want) {
+		t.Errorf("commands counted: %v, want %v", got, want)
 	}
 	values := map[int64]bool{}
 	for _, n := range seen {
