@@ -129,6 +129,12 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_by_device ON sessions(org, usr, device);
 `,
+	// 3: push notifications (outbox, devices, preferences). Owned by the push feature.
+	migrationPush,
+	// 4: live stream (change index, presence). Owned by the stream feature.
+	migrationStream,
+	// 5: workflows (responsibility matrices). Owned by the workflow feature.
+	migrationWorkflow,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

