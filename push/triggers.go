@@ -1,0 +1,167 @@
+package push
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"time"
+
+	"github.com/fieldsync/fieldsync/identity"
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// The contracts of the triggers (/work/coord.md, docs/push.md):
+//   - follow_ups: status done or blocked -> the users of the roles in
+//     notify_on_done / notify_on_blocked ("rep" means the follow-up's rep_id).
+//   - visit_logs: review set -> the visit's owner.
+//   - visit_plans: assigned_by set and not the owner -> the owner (the rep).
+//   - orders: a status change by someone else than the owner -> the owner.
+// Whoever made the change is never notified of it.
+
+// event is one trigger that fired for one change: who to tell is resolved
+// afterwards (roles need the directory).
+type event struct {
+	trigger  string
+	category string
+	urgent   bool
+	state    string   // what makes this transition distinct (see NotificationID)
+	users    []string // recipients by id
+	roles    []string // recipients by role ("rep" resolved through rep)
+	rep      string
+	vars     map[string]string
+}
+
+// followUp, visitLog, visitPlan and order are the fields the triggers read.
+type followUp struct {
+	Status          string   `json:"status"`
+	Activity        string   `json:"activity"`
+	OrderID         string   `json:"order_id"`
+	RepID           string   `json:"rep_id"`
+	NotifyOnDone    []string `json:"notify_on_done"`
+	NotifyOnBlocked []string `json:"notify_on_blocked"`
+	BlockedReason   string   `json:"blocked_reason"`
+	BlockedAt       string   `json:"blocked_at"`
+	ClosedAt        string   `json:"closed_at"`
+}
+
+type visitLog struct {
+	Review *struct {
+		Status string `json:"status"`
+		By     string `json:"by"`
+		At     string `json:"at"`
+	} `json:"review"`
+}
+
+type visitPlan struct {
+	Status       string `json:"status"`
+	AssignedBy   string `json:"assigned_by"`
+	PlannedStart string `json:"planned_start"`
+}
+
+type order struct {
+	Status          string `json:"status"`
+	StatusChangedAt string `json:"status_changed_at"`
+	ERPNumber       string `json:"erp_number"`
+}
+
+// watched are the collections with triggers.
+var watched = []string{"follow_ups", "visit_logs", "visit_plans", "orders"}
+
+// evaluate returns the events a change fires. doc is the stored document
+// (owner, last writer); nil when it could not be read.
+func evaluate(c engine.Change, doc *engine.Document) []event {
+	if c.Deleted || c.Evicted || doc == nil || doc.Deleted {
+		return nil
+	}
+	switch c.Collection {
+	case "follow_ups":
+		var f followUp
+		if json.Unmarshal(c.Body, &f) != nil {
+			return nil
+		}
+		vars := map[string]string{"activity": f.Activity, "order_id": f.OrderID, "reason": f.BlockedReason}
+		switch f.Status {
+		case "done":
+			return []event{{trigger: TriggerFollowUpDone, category: CategoryFollowUp, urgent: true,
+				state: "done|" + f.ClosedAt, roles: f.NotifyOnDone, rep: f.RepID, vars: vars}}
+		case "blocked":
+			return []event{{trigger: TriggerFollowUpBlocked, category: CategoryFollowUp, urgent: true,
+				state: "blocked|" + f.BlockedAt + "|" + f.BlockedReason, roles: f.NotifyOnBlocked, rep: f.RepID, vars: vars}}
+		}
+	case "visit_logs":
+		var v visitLog
+		if json.Unmarshal(c.Body, &v) != nil || v.Review == nil || v.Review.Status == "" || v.Review.By == doc.Owner {
+			return nil
+		}
+		return []event{{trigger: TriggerVisitReviewed, category: CategoryVisitReview,
+			state: v.Review.Status + "|" + v.Review.At, users: []string{doc.Owner},
+			vars: map[string]string{"status": v.Review.Status}}}
+	case "visit_plans":
+		var p visitPlan
+		if json.Unmarshal(c.Body, &p) != nil || p.AssignedBy == "" || p.AssignedBy == doc.Owner || p.Status == "cancelled" {
+			return nil
+		}
+		start := ""
+		if t, err := time.Parse(time.RFC3339, p.PlannedStart); err == nil {
+			start = " on " + t.Format("Mon 2 Jan 15:04")
+		}
+		return []event{{trigger: TriggerVisitAssigned, category: CategoryVisitPlan,
+			state: p.AssignedBy + "|" + doc.Owner, users: []string{doc.Owner}, vars: map[string]string{"start": start}}}
+	case "orders":
+		var o order
+		if json.Unmarshal(c.Body, &o) != nil || o.Status == "" || o.Status == "draft" || doc.UpdatedBy == doc.Owner {
+			return nil
+		}
+		name := o.ERPNumber
+		if name == "" {
+			name = c.ID
+		}
+		return []event{{trigger: TriggerOrderStatus, category: CategoryOrderStatus,
+			state: o.Status + "|" + o.StatusChangedAt, users: []string{doc.Owner},
+			vars: map[string]string{"order": name, "status": o.Status}}}
+	}
+	return nil
+}
+
+// resolver turns events into recipients, caching role lookups for one pass.
+type resolver struct {
+	dir   Directory
+	org   string
+	roles map[string][]string
+}
+
+func (r *resolver) recipients(ctx context.Context, e event, actor string) ([]string, error) {
+	users := slices.Clone(e.users)
+	for _, role := range e.roles {
+		if role == identity.RoleRep {
+			if e.rep != "" {
+				users = append(users, e.rep)
+			}
+			continue
+		}
+		ids, ok := r.roles[role]
+		if !ok {
+			after := ""
+			for {
+				page, err := r.dir.Users(ctx, r.org, identity.UserFilter{Role: role, After: after, Limit: 1000})
+				if err != nil {
+					return nil, err
+				}
+				for _, u := range page {
+					if !u.Disabled {
+						ids = append(ids, u.ID)
+					}
+				}
+				if len(page) < 1000 {
+					break
+				}
+				after = page[len(page)-1].ID
+			}
+			r.roles[role] = ids
+		}
+		users = append(users, ids...)
+	}
+	slices.Sort(users)
+	users = slices.Compact(users)
+	return slices.DeleteFunc(users, func(u string) bool { return u == "" || u == actor }), nil
+}
