@@ -71,6 +71,7 @@ type Store struct {
 	counters *mongo.Collection
 	muts     *mongo.Collection
 	secrets  *mongo.Collection
+	presence *mongo.Collection // stream.go
 	opt      Options
 
 	allocMu gosync.Mutex // see allocate
@@ -117,7 +118,11 @@ func Open(ctx context.Context, uri, dbName string, opt Options) (*Store, error) 
 	s := &Store{client: client, db: db, opt: opt, gaps: map[gapKey]time.Time{},
 		docs: db.Collection("docs"), feed: db.Collection("feed"), seqlog: db.Collection("seqlog"),
 		counters: db.Collection("counters"), muts: db.Collection("mutations"), secrets: db.Collection("secrets")}
-	if err := s.createIndexes(ctx); err != nil {
+	err = s.createIndexes(ctx)
+	if err == nil {
+		err = s.ensureStreamIndexes(ctx) // stream.go
+	}
+	if err != nil {
 		client.Disconnect(context.Background())
 		return nil, err
 	}

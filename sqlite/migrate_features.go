@@ -7,8 +7,8 @@ package sqlite
 // preferences).
 const migrationPush = `SELECT 1;`
 
-// migrationStream creates what the live stream needs.
-const migrationStream = `SELECT 1;`
+// migrationStream creates what the live stream needs (stream.go).
+const migrationStream = streamSchema
 
 // migrationWorkflow creates the responsibility matrix table.
 const migrationWorkflow = `SELECT 1;`

@@ -184,6 +184,7 @@ func (s *Store) commitGroup(group []*pushReq) {
 	for i, r := range group {
 		r.done <- results[i]
 	}
+	s.notifyCommit(group, results) // stream.go
 }
 
 // pushBatch applies one batch inside the group's transaction, taking

@@ -46,7 +46,8 @@ type Store struct {
 	groups     atomic.Int64 // group commits started
 	grouped    atomic.Int64 // push batches in them
 
-	pullStmt *sql.Stmt // the hottest read, prepared once
+	pullStmt *sql.Stmt                        // the hottest read, prepared once
+	onCommit atomic.Pointer[func(org string)] // stream.go
 }
 
 // Options tune the store; the zero value is the production setting.

@@ -60,6 +60,8 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"HistoryMoves", testHistoryMoves},
 		{"Roles", testRoles},
 		{"Get", testGet},
+		{"Changed", testChanged},   // stream.go
+		{"Presence", testPresence}, // stream.go
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -158,7 +160,9 @@ func (f *fixture) seed() {
 }
 
 // twinOf is a with the same user id in the other organisation.
-func twinOf(a engine.Actor) engine.Actor { return engine.Actor{Org: otherOrg, User: a.User, Roles: a.Roles} }
+func twinOf(a engine.Actor) engine.Actor {
+	return engine.Actor{Org: otherOrg, User: a.User, Roles: a.Roles}
+}
 
 func actorKey(a engine.Actor) string { return a.Org + "/" + a.User + "/" + strings.Join(a.Roles, ",") }
 

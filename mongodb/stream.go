@@ -1,0 +1,154 @@
+package mongodb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// What the live stream (package stream) reads and writes: the change
+// summary of an organisation's feed and the presence records that let
+// every instance know which devices hold a stream somewhere.
+//
+// Collections and indexes:
+//   - feed {org, seq}: "which scopes changed after seq N" is one range.
+//   - presence: one record per (org, user, device, instance) with expires;
+//     {org, user} serves Online, {expires} the clean-up.
+
+// changedWindow bounds the seqlog records one Changed walks; a longer
+// backlog is reported in several steps (Head moves by at most this much).
+const changedWindow = 1024
+
+func (s *Store) ensureStreamIndexes(ctx context.Context) error {
+	s.presence = s.db.Collection("presence")
+	idx := []struct {
+		c    *mongo.Collection
+		keys bson.D
+	}{
+		{s.feed, bson.D{{Key: "org", Value: 1}, {Key: "seq", Value: 1}}},
+		{s.presence, bson.D{{Key: "org", Value: 1}, {Key: "user", Value: 1}}},
+		{s.presence, bson.D{{Key: "expires", Value: 1}}},
+	}
+	for _, i := range idx {
+		cctx, cancel := s.call(ctx)
+		_, err := i.c.Indexes().CreateOne(cctx, mongo.IndexModel{Keys: i.keys})
+		cancel()
+		if err != nil {
+			return translate(fmt.Errorf("mongodb: create index on %s: %w", i.c.Name(), err))
+		}
+	}
+	return nil
+}
+
+// Changed returns the organisation's committed prefix after after (as Pull
+// computes it, so nothing can still commit at or below Head) and the
+// distinct scopes of feed rows in (after, Head].
+//
+// Round trips: one counter read when nothing was allocated after after (an
+// idle poll); otherwise the prefix walk of Pull (a seqlog find and a
+// counter read) and one distinct on feed. A row at a seq whose writer lost
+// it is counted too: its keys are poked once more than needed, never less.
+func (s *Store) Changed(ctx context.Context, org string, after int64) (engine.ChangeSet, error) {
+	cs := engine.ChangeSet{Head: after}
+	hi, err := s.highest(ctx, org)
+	if err != nil || hi <= after {
+		return cs, err
+	}
+	p, _, _, err := s.prefix(ctx, org, after, changedWindow)
+	if err != nil || p <= after {
+		return cs, err
+	}
+	cs.Head = p
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	var keys []string
+	err = s.feed.Distinct(cctx, "scope", bson.D{{Key: "org", Value: org},
+		{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}, {Key: "$lte", Value: p}}}}).Decode(&keys)
+	if err != nil {
+		return engine.ChangeSet{}, translate(err)
+	}
+	if len(keys) > engine.MaxChangedKeys {
+		cs.All = true
+		return cs, nil
+	}
+	slices.Sort(keys)
+	cs.Keys = keys
+	return cs, nil
+}
+
+// presenceRec is one device's stream on one instance.
+type presenceRec struct {
+	ID       string    `bson:"_id"`
+	Org      string    `bson:"org"`
+	User     string    `bson:"user"`
+	Device   string    `bson:"device"`
+	Instance string    `bson:"instance"`
+	Expires  time.Time `bson:"expires"`
+}
+
+func presenceID(p engine.Presence) string {
+	return p.Org + sep + p.User + sep + p.Device + sep + p.Instance
+}
+
+// Touch records (or renews) presence records with one bulk write.
+func (s *Store) Touch(ctx context.Context, ps []engine.Presence) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	models := make([]mongo.WriteModel, 0, len(ps))
+	for _, p := range ps {
+		rec := presenceRec{ID: presenceID(p), Org: p.Org, User: p.User, Device: p.Device, Instance: p.Instance, Expires: p.Expires.UTC()}
+		models = append(models, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: rec.ID}}).
+			SetReplacement(rec).SetUpsert(true))
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.presence.BulkWrite(cctx, models, options.BulkWrite().SetOrdered(false))
+	return translate(err)
+}
+
+// Leave removes presence records (Expires is ignored) and every record that
+// expired before now.
+func (s *Store) Leave(ctx context.Context, ps []engine.Presence, now time.Time) error {
+	ids := make([]string, 0, len(ps))
+	for _, p := range ps {
+		ids = append(ids, presenceID(p))
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.presence.DeleteMany(cctx, bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		bson.D{{Key: "expires", Value: bson.D{{Key: "$lt", Value: now.UTC()}}}},
+	}}})
+	return translate(err)
+}
+
+// Online returns the devices of the user that hold a live stream on any
+// instance: a record counts until it expires.
+func (s *Store) Online(ctx context.Context, org, user string) ([]string, error) {
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	cur, err := s.presence.Find(cctx, bson.D{{Key: "org", Value: org}, {Key: "user", Value: user},
+		{Key: "expires", Value: bson.D{{Key: "$gt", Value: s.opt.Now().UTC()}}}},
+		options.Find().SetProjection(bson.D{{Key: "device", Value: 1}}))
+	if err != nil {
+		return nil, translate(err)
+	}
+	var recs []presenceRec
+	if err := cur.All(cctx, &recs); err != nil {
+		return nil, translate(err)
+	}
+	var out []string
+	for _, r := range recs {
+		out = append(out, r.Device)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
