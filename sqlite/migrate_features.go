@@ -3,9 +3,7 @@ package sqlite
 // Migrations 3-5 are kept in constants so that each feature's schema sits in
 // one place. Each becomes immutable once released, like the others.
 
-// migrationPush creates the push notification tables (outbox, devices,
-// preferences).
-const migrationPush = `SELECT 1;`
+// migrationPush (push notifications) is in notify.go.
 
 // migrationStream creates what the live stream needs (stream.go).
 const migrationStream = streamSchema
