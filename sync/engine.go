@@ -39,6 +39,7 @@ type Engine struct {
 	limits   Limits
 	now      func() time.Time
 	checkKey []byte
+	hooks    []Hook // after-push hooks (hooks.go)
 }
 
 // Config wires an Engine.
@@ -190,6 +191,12 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		if trusted != nil && trusted.decide != nil {
 			return trusted.decide(i, cur, res)
 		}
+		if trusted != nil && trusted.guard != nil {
+			// A server write's precondition, checked in the atomic unit.
+			if out, stop := trusted.guard(&pass[i], cur); stop {
+				return nil, out
+			}
+		}
 		return e.decide(acc, writer, &pass[i], pre[i], cur, res, fx, trusted != nil)
 	}
 	got, err := e.store.Push(ctx, PushBatch{Actor: acc.actor, Device: device, Mutations: pass}, decide)
@@ -204,6 +211,11 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	}
 	if err := e.settle(ctx, acc.actor.Org, res, fx); err != nil {
 		return nil, err
+	}
+	if trusted == nil {
+		if err := e.afterPush(ctx, acc.actor, pass, got); err != nil {
+			return nil, err
+		}
 	}
 	return outcomes, nil
 }

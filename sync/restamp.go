@@ -20,6 +20,9 @@ type trust struct {
 	customers []string // further customers to resolve before the push
 	// decide replaces the engine's decision (restamps); nil for Upsert.
 	decide func(i int, cur *Document, res *resolution) (*Document, Outcome)
+	// guard, when set, may answer a mutation before the engine decides it
+	// (stop true: nothing is written). Upsert's CreateOnly and Expect.
+	guard func(m *Mutation, cur *Document) (out Outcome, stop bool)
 }
 
 // systemUser is the writer recorded for the server's own writes.
@@ -84,6 +87,12 @@ func (fx *effects) note(cur, next *Document, body map[string]any, stampedFrom st
 			}
 			if c, _ := body["customer_id"].(string); c != "" {
 				fx.grant(DocRef{Collection: CollCustomers, ID: c}, RoleScope(r))
+			}
+		}
+		// An escalated follow-up's accountable role sees what it concerns.
+		if a, _ := body["accountable_role"].(string); a != "" && body["escalated_at"] != nil {
+			if o, _ := body["order_id"].(string); o != "" {
+				fx.grant(DocRef{Collection: CollOrders, ID: o}, RoleScope(a))
 			}
 		}
 	}

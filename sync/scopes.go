@@ -195,6 +195,7 @@ func stamp(collection, id, owner string, body map[string]any, cust customerInfo,
 		if u, _ := body["assigned_to"].(string); u != "" {
 			keys = append(keys, UserScope(u))
 		}
+		keys = append(keys, followUpKeys(body)...)
 	}
 	if collection == CollOrders || collection == CollCustomers {
 		for _, k := range prev {
@@ -205,4 +206,36 @@ func stamp(collection, id, owner string, body map[string]any, cust customerInfo,
 	}
 	slices.Sort(keys)
 	return slices.Compact(keys)
+}
+
+// IndexOpenFollowUps is an index key (never read by users): the follow-ups
+// still open and not yet escalated, which the workflow's overdue sweep scans
+// instead of every follow-up of the organisation.
+const IndexOpenFollowUps = "ix:fu-unescalated"
+
+// followUpKeys are the workflow's keys of a follow-up beyond its
+// responsible role: the informed back-office roles read it ("rep" is the
+// order's rep, who reads it through the customer), the accountable role
+// once it is escalated, and the sweep's index while it is still pending.
+func followUpKeys(body map[string]any) []string {
+	var keys []string
+	if informed, ok := body["informed_roles"].([]any); ok {
+		for _, r := range informed {
+			if s, _ := r.(string); s != "" && s != RoleRep {
+				keys = append(keys, RoleScope(s))
+			}
+		}
+	}
+	_, escalated := body["escalated_at"].(string)
+	if a, _ := body["accountable_role"].(string); a != "" && escalated {
+		keys = append(keys, RoleScope(a))
+	}
+	switch st, _ := body["status"].(string); st {
+	case "done", "cancelled":
+	default:
+		if !escalated {
+			keys = append(keys, IndexOpenFollowUps)
+		}
+	}
+	return keys
 }

@@ -244,4 +244,11 @@ type UpsertDoc struct {
 	Collection string
 	ID         string
 	Fields     map[string]json.RawMessage
+	// CreateOnly writes the document only if it has never existed; one that
+	// exists (or was deleted) is left alone and answered "applied" with its
+	// version. The workflow's follow-ups: never overwrite the back office.
+	CreateOnly bool
+	// Expect, when set, is a precondition on the current document, checked
+	// atomically with the write (upsert.go).
+	Expect *Expect
 }

@@ -36,9 +36,19 @@ func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []
 	var muts []Mutation
 	var idx []int
 	var cids, reassigned []string
+	guards := map[string]UpsertDoc{} // mutation id -> its document, for the atomic re-check
 	for i, d := range docs {
 		c := cur[refs[i]]
 		m := Mutation{ID: source + "-" + randomID(), Collection: d.Collection, DocID: d.ID}
+		// The pre-read answers most CreateOnly and Expect cases without a
+		// write; the guard re-checks them inside the store's atomic unit.
+		if out, stop := d.precheck(m.ID, c); stop {
+			outcomes[i] = out
+			continue
+		}
+		if d.CreateOnly || d.Expect != nil {
+			guards[m.ID] = d
+		}
 		if d.Collection == CollCustomers {
 			if _, ok := d.Fields["assigned_reps"]; ok {
 				reassigned = append(reassigned, d.ID)
@@ -79,7 +89,17 @@ func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []
 	}
 	acc := &access{actor: actor, read: []string{ScopeOrg}}
 	if len(muts) > 0 {
-		got, err := e.push(ctx, acc, device, muts, &trust{customers: cids})
+		tr := &trust{customers: cids}
+		if len(guards) > 0 {
+			tr.guard = func(m *Mutation, cur *Document) (Outcome, bool) {
+				d, ok := guards[m.ID]
+				if !ok {
+					return Outcome{}, false
+				}
+				return d.precheck(m.ID, cur)
+			}
+		}
+		got, err := e.push(ctx, acc, device, muts, tr)
 		if err != nil {
 			return nil, err
 		}
@@ -129,4 +149,48 @@ func canonical(v any) any {
 		return slices.Clone(t)
 	}
 	return v
+}
+
+// CodePreconditionFailed answers a server write whose Expect did not hold:
+// the document changed since the caller decided to write it.
+const CodePreconditionFailed = "precondition_failed"
+
+// Expect is a precondition of a server write: the document exists and its
+// top-level Field is a string in In ("" in In also accepts the field being
+// absent). The workflow's conditional moves ("only while the order is still
+// submitted") use it, so two writers racing cannot both move a document.
+type Expect struct {
+	Field string
+	In    []string
+}
+
+// holds reports whether the document body meets the expectation.
+func (x *Expect) holds(cur *Document) bool {
+	if cur == nil || cur.Deleted {
+		return false
+	}
+	body, err := decodeObject(cur.Body)
+	if err != nil {
+		return false
+	}
+	v, ok := body[x.Field]
+	if !ok || v == nil {
+		return slices.Contains(x.In, "")
+	}
+	s, isString := v.(string)
+	return isString && slices.Contains(x.In, s)
+}
+
+// precheck answers d without writing when CreateOnly finds the document
+// already there or Expect does not hold (stop true); cur is the document as
+// read now (nil: none).
+func (d UpsertDoc) precheck(mid string, cur *Document) (Outcome, bool) {
+	if d.CreateOnly && cur != nil {
+		return Outcome{MutationID: mid, Status: StatusApplied, Version: cur.Version}, true
+	}
+	if d.Expect != nil && !d.Expect.holds(cur) {
+		return reject(mid, Errorf(KindConflict, CodePreconditionFailed, "/fields/"+escapePointer(d.Expect.Field),
+			"%s/%s: %s is no longer one of %v", d.Collection, d.ID, d.Expect.Field, d.Expect.In)), true
+	}
+	return Outcome{}, false
 }
