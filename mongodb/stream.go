@@ -26,6 +26,10 @@ import (
 // backlog is reported in several steps (Head moves by at most this much).
 const changedWindow = 1024
 
+// changedRows bounds the feed rows one Changed reads; past it the answer is
+// All.
+const changedRows = 8192
+
 func (s *Store) ensureStreamIndexes(ctx context.Context) error {
 	s.presence = s.db.Collection("presence")
 	idx := []struct {
@@ -55,7 +59,7 @@ func (s *Store) ensureStreamIndexes(ctx context.Context) error {
 // idle poll); otherwise the prefix walk of Pull (a seqlog find and a
 // counter read) and one distinct on feed. A row at a seq whose writer lost
 // it is counted too: its keys are poked once more than needed, never less.
-func (s *Store) Changed(ctx context.Context, org string, after int64) (engine.ChangeSet, error) {
+func (s *Store) Changed(ctx context.Context, org string, after int64, maxKeys int) (engine.ChangeSet, error) {
 	cs := engine.ChangeSet{Head: after}
 	hi, err := s.highest(ctx, org)
 	if err != nil || hi <= after {
@@ -66,21 +70,48 @@ func (s *Store) Changed(ctx context.Context, org string, after int64) (engine.Ch
 		return cs, err
 	}
 	cs.Head = p
+	// A find rather than a distinct: it is bounded, and every backend
+	// answers it the same way.
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	var keys []string
-	err = s.feed.Distinct(cctx, "scope", bson.D{{Key: "org", Value: org},
-		{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}, {Key: "$lte", Value: p}}}}).Decode(&keys)
+	cur, err := s.feed.Find(cctx, bson.D{{Key: "org", Value: org},
+		{Key: "seq", Value: bson.D{{Key: "$gt", Value: after}, {Key: "$lte", Value: p}}}},
+		options.Find().SetProjection(bson.D{{Key: "scope", Value: 1}, {Key: "_id", Value: 0}}).SetLimit(changedRows+1))
 	if err != nil {
 		return engine.ChangeSet{}, translate(err)
 	}
-	if len(keys) > engine.MaxChangedKeys {
+	var rows []struct {
+		Scope string `bson:"scope"`
+	}
+	if err := cur.All(cctx, &rows); err != nil {
+		return engine.ChangeSet{}, translate(err)
+	}
+	var keys []string
+	for _, r := range rows {
+		keys = append(keys, r.Scope)
+	}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if len(keys) > maxKeys || len(rows) > changedRows {
 		cs.All = true
 		return cs, nil
 	}
-	slices.Sort(keys)
 	cs.Keys = keys
 	return cs, nil
+}
+
+// Head returns the organisation's committed head, cheaply: the prefix walk
+// of Pull from changedWindow below the highest allocated seq. A seq
+// allocated that long ago and still neither committed nor voided is taken
+// as settled, which a reader's pull makes true after the grace period.
+func (s *Store) Head(ctx context.Context, org string) (int64, error) {
+	hi, err := s.highest(ctx, org)
+	if err != nil || hi == 0 {
+		return 0, err
+	}
+	from := max(0, hi-changedWindow)
+	p, _, _, err := s.prefix(ctx, org, from, 2*changedWindow)
+	return p, err
 }
 
 // presenceRec is one device's stream on one instance.

@@ -59,7 +59,7 @@ func (s *Store) notifyCommit(group []*pushReq, results []pushRes) {
 // single writer commits in seq order, so nothing can still commit at or
 // below it. The sequence is shared by all organisations, so the head may
 // move with no key of org.
-func (s *Store) Changed(ctx context.Context, org string, after int64) (engine.ChangeSet, error) {
+func (s *Store) Changed(ctx context.Context, org string, after int64, maxKeys int) (engine.ChangeSet, error) {
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return engine.ChangeSet{}, translate(err)
@@ -74,7 +74,7 @@ func (s *Store) Changed(ctx context.Context, org string, after int64) (engine.Ch
 		return cs, nil
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT scope FROM feed WHERE org = ? AND seq > ? AND seq <= ? ORDER BY scope LIMIT ?`,
-		org, after, head, engine.MaxChangedKeys+1)
+		org, after, head, maxKeys+1)
 	if err != nil {
 		return engine.ChangeSet{}, translate(err)
 	}
@@ -89,10 +89,18 @@ func (s *Store) Changed(ctx context.Context, org string, after int64) (engine.Ch
 	if err := rows.Err(); err != nil {
 		return engine.ChangeSet{}, translate(err)
 	}
-	if len(cs.Keys) > engine.MaxChangedKeys {
+	if len(cs.Keys) > maxKeys {
 		cs.Keys, cs.All = nil, true
 	}
 	return cs, nil
+}
+
+// Head returns the committed head of the feed (shared by all
+// organisations).
+func (s *Store) Head(ctx context.Context, org string) (int64, error) {
+	var head int64
+	err := s.r.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'`).Scan(&head)
+	return head, translate(err)
 }
 
 // Touch records (or renews) presence records, all in one transaction.

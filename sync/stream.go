@@ -9,10 +9,6 @@ import (
 // with the stores: the caller's read set, the position a checkpoint stands
 // for, and the shapes of the stores' change summary and presence records.
 
-// MaxChangedKeys bounds ChangeSet.Keys: past it a store answers All, and
-// every connected device of the organisation is poked.
-const MaxChangedKeys = 512
-
 // ChangeSet is what changed in an organisation's feed after a position.
 type ChangeSet struct {
 	// Head is the committed head of the organisation's feed: no change at
@@ -22,8 +18,9 @@ type ChangeSet struct {
 	// Keys are the distinct scope keys of feed rows with seq in
 	// (after, Head], sorted; an eviction counts under the key it leaves.
 	Keys []string
-	// All says there were more than MaxChangedKeys keys: Keys is nil and
-	// the change may concern any scope.
+	// All says there were more keys than the caller wanted to know (or
+	// more rows than the store reads for one answer): Keys is nil and the
+	// change may concern any scope.
 	All bool
 }
 

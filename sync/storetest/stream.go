@@ -13,7 +13,8 @@ import (
 // streamStore is what the live stream (package stream) needs of a store,
 // beyond sync.Store: every adapter provides it.
 type streamStore interface {
-	Changed(ctx context.Context, org string, after int64) (engine.ChangeSet, error)
+	Head(ctx context.Context, org string) (int64, error)
+	Changed(ctx context.Context, org string, after int64, maxKeys int) (engine.ChangeSet, error)
 	Touch(ctx context.Context, ps []engine.Presence) error
 	Leave(ctx context.Context, ps []engine.Presence, now time.Time) error
 	Online(ctx context.Context, org, user string) ([]string, error)
@@ -22,14 +23,26 @@ type streamStore interface {
 func (f *fixture) streamStore() streamStore {
 	ss, ok := f.store.(streamStore)
 	if !ok {
-		f.t.Fatalf("%T does not implement Changed, Touch, Leave and Online (the live stream needs them)", f.store)
+		f.t.Fatalf("%T does not implement Head, Changed, Touch, Leave and Online (the live stream needs them)", f.store)
 	}
 	return ss
 }
 
+// maxKeys is the bound of the suite's Changed calls.
+const maxKeys = 8
+
+func (f *fixture) head(org string) int64 {
+	f.t.Helper()
+	h, err := f.streamStore().Head(f.ctx, org)
+	if err != nil {
+		f.t.Fatalf("Head(%s): %v", org, err)
+	}
+	return h
+}
+
 func (f *fixture) changed(org string, after int64) engine.ChangeSet {
 	f.t.Helper()
-	cs, err := f.streamStore().Changed(f.ctx, org, after)
+	cs, err := f.streamStore().Changed(f.ctx, org, after, maxKeys)
 	if err != nil {
 		f.t.Fatalf("Changed(%s, %d): %v", org, after, err)
 	}
@@ -47,10 +60,14 @@ func (f *fixture) changed(org string, after int64) engine.ChangeSet {
 // position a pull of everything reaches, and organisations are separate.
 func testChanged(f *fixture) {
 	t := f.t
-	idle := f.changed(org, f.base)
+	idle := f.changed(org, f.head(org))
 	if len(idle.Keys) != 0 || idle.All {
-		t.Fatalf("nothing was written after the fixture, Changed says %+v", idle)
+		t.Fatalf("nothing was written after the head, Changed says %+v", idle)
 	}
+	if h := f.head(org); h != idle.Head {
+		t.Errorf("Head %d, Changed's head %d", h, idle.Head)
+	}
+	otherHead := f.head(otherOrg) // positions are per organisation on some stores
 	wantOutcome(t, f.push(f.eng, rep1, devA, createNote("m-1", "n-1", "first"))[0], "m-1", engine.StatusApplied, 1)
 	cs := f.changed(org, idle.Head)
 	want := []string{engine.ScopeOrg, engine.CustomerScope(cust1), engine.UserScope(rep1.User)}
@@ -63,7 +80,10 @@ func testChanged(f *fixture) {
 	if cs.Head != last {
 		t.Errorf("head %d, but a pull of everything ends at %d", cs.Head, last)
 	}
-	if other := f.changed(otherOrg, idle.Head); len(other.Keys) != 0 {
+	if h := f.head(org); h != cs.Head {
+		t.Errorf("Head %d, Changed's head %d", h, cs.Head)
+	}
+	if other := f.changed(otherOrg, otherHead); len(other.Keys) != 0 {
 		t.Errorf("the other organisation's summary shows %v", other.Keys)
 	}
 	if again := f.changed(org, cs.Head); len(again.Keys) != 0 || again.Head != cs.Head {
@@ -89,26 +109,22 @@ func testChanged(f *fixture) {
 	if mine := f.changed(org, moved.Head); len(mine.Keys) != 0 {
 		t.Errorf("org's summary after the other org's write: %v", mine.Keys)
 	}
-	if theirs := f.changed(otherOrg, moved.Head); !slices.Contains(theirs.Keys, engine.UserScope(rep2.User)) {
+	if theirs := f.changed(otherOrg, otherHead); !slices.Contains(theirs.Keys, engine.UserScope(rep2.User)) {
 		t.Errorf("the other org's summary lacks its rep: %v", theirs.Keys)
 	}
 
-	// More keys than the summary carries: it says all.
-	before := f.changed(org, 0).Head
+	// More keys than the caller wants: it says all.
+	before := moved.Head
 	var docs []engine.UpsertDoc
-	for i := range engine.MaxChangedKeys + 1 {
+	for i := range maxKeys {
 		docs = append(docs, engine.UpsertDoc{Collection: customers, ID: fmt.Sprintf("many-%d", i), Fields: map[string]json.RawMessage{
 			"name": mustJSON("Many"), "assigned_reps": mustJSON([]string{fmt.Sprintf("u-many-%d", i)})}})
 	}
-	for len(docs) > 0 {
-		n := min(len(docs), 400)
-		if _, err := f.eng.Upsert(f.ctx, admin, "fixture", docs[:n]); err != nil {
-			t.Fatalf("upsert: %v", err)
-		}
-		docs = docs[n:]
+	if _, err := f.eng.Upsert(f.ctx, admin, "fixture", docs); err != nil {
+		t.Fatalf("upsert: %v", err)
 	}
 	if all := f.changed(org, before); !all.All || all.Keys != nil {
-		t.Errorf("after %d keys changed: all %v, %d keys", 2*(engine.MaxChangedKeys+1), all.All, len(all.Keys))
+		t.Errorf("after %d keys changed: all %v, %d keys", 2*maxKeys+1, all.All, len(all.Keys))
 	}
 }
 
