@@ -172,7 +172,11 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 			}
 		}
 		body := m.Doc
-		if applyServerDefaults(m.Collection, p.body, actor) {
+		derived, err := e.deriveCreate(acc, m.Collection, m.DocID, p.body, cust, res, trusted) // visits.go
+		if err != nil {
+			return nil, reject(m.ID, err)
+		}
+		if applyServerDefaults(m.Collection, p.body, actor) || derived {
 			b, err := json.Marshal(p.body)
 			if err != nil {
 				return nil, reject(m.ID, err)
@@ -209,6 +213,9 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		}
 		if cur.Deleted {
 			return nil, Outcome{MutationID: m.ID, Status: StatusApplied, Version: cur.Version}
+		}
+		if m.Collection == CollVisitLogs {
+			res.visits.checkOut(m.DocID) // a deleted visit is no longer in progress
 		}
 		next := *cur
 		next.Version = cur.Version + 1
@@ -266,6 +273,10 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 			body[k] = p.fields[k]
 		}
 	}
+	derived, err := e.deriveUpdate(acc, cur, body, applied, res, trusted) // visits.go
+	if err != nil {
+		return nil, reject(m.ID, err)
+	}
 	if v := e.schemas.Validate(m.Collection, body); v != nil {
 		return nil, reject(m.ID, Errorf(KindInvalid, CodeSchemaViolation, "/fields"+v.Pointer, "%s", v.Message))
 	}
@@ -284,7 +295,7 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 	for k, meta := range cur.Fields {
 		next.Fields[k] = meta
 	}
-	for _, k := range applied {
+	for _, k := range append(applied, derived...) {
 		// A removed field keeps its meta too, so a stale write of it is
 		// still detected as a conflict.
 		next.Fields[k] = FieldMeta{Version: next.Version, Device: device}
@@ -301,6 +312,7 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		stampedFrom = customerOf(m.Collection, body)
 		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, res.customer(stampedFrom), cur.Scopes)
 	}
+	next.Scopes = reindex(next.Scopes, m.Collection, cur.Owner, body) // index.go
 	fx.note(cur, &next, body, stampedFrom)
 	next.UpdatedAt, next.UpdatedBy = now, actor.User
 	if concurrent || len(conflicts) > 0 {

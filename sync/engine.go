@@ -40,6 +40,7 @@ type Engine struct {
 	now      func() time.Time
 	checkKey []byte
 	hooks    []Hook // after-push hooks (hooks.go)
+	visits   VisitRules
 }
 
 // Config wires an Engine.
@@ -51,6 +52,9 @@ type Config struct {
 	Directory Directory
 	Limits    Limits           // zero fields take the defaults
 	Now     func() time.Time // injected clock; time.Now when nil
+	// Visits configure visit verification (visits.go); zero fields take
+	// DefaultVisitRules.
+	Visits VisitRules
 }
 
 // checkpointSecret names the store secret that signs pull checkpoints. It
@@ -91,7 +95,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{store: cfg.Store, dir: cfg.Directory, schemas: cfg.Schemas, limits: l, now: now, checkKey: key}, nil
+	return &Engine{store: cfg.Store, dir: cfg.Directory, schemas: cfg.Schemas, limits: l, now: now, checkKey: key,
+		visits: cfg.Visits.withDefaults()}, nil
 }
 
 // Limits returns the limits in force.
@@ -101,6 +106,10 @@ func (e *Engine) Limits() Limits { return e.limits }
 type PushRequest struct {
 	DeviceID  string     `json:"device_id"`
 	Mutations []Mutation `json:"mutations"`
+	// DeviceTime is the device's clock when it sent the push (RFC 3339;
+	// optional): the server corrects the visit times the push carries by
+	// the difference to its own clock (docs/workflows.md, "Visits").
+	DeviceTime string `json:"device_time,omitempty"`
 }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,128}$`)
@@ -116,8 +125,12 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 		return nil, Errorf(KindTooLarge, CodeTooManyMutations, "/mutations",
 			"a push may carry at most %d mutations, got %d", e.limits.MaxMutations, len(req.Mutations))
 	}
+	received := e.now()
 	acc, err := e.accessOf(ctx, actor)
 	if err != nil {
+		return nil, err
+	}
+	if acc.clock, err = e.readClock(req.DeviceTime, received); err != nil {
 		return nil, err
 	}
 	return e.push(ctx, acc, req.DeviceID, req.Mutations, nil)
@@ -178,10 +191,19 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	if trusted != nil {
 		cids = append(cids, trusted.customers...)
 	}
+	var vis *visitState // visits.go
+	if trusted == nil || trusted.decide == nil {
+		var err error
+		if vis, err = e.preVisits(ctx, acc, pre, pass, trusted != nil); err != nil {
+			return nil, err
+		}
+		cids = append(cids, vis.customers...)
+	}
 	res, err := e.resolve(ctx, acc.actor.Org, cids)
 	if err != nil {
 		return nil, err
 	}
+	res.visits = vis
 	// Field history names the writer by user and device together: two
 	// users sharing one tablet must still see each other's edits as
 	// concurrent.

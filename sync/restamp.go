@@ -32,6 +32,7 @@ const systemUser = "fieldsync"
 // before the push, updated by the batch's own writes to them.
 type resolution struct {
 	customers map[string]customerInfo
+	visits    *visitState // visits.go; nil outside a device's push
 }
 
 func (r *resolution) customer(id string) customerInfo { return r.customers[id] }

@@ -67,6 +67,10 @@ type access struct {
 	actor Actor // Roles replaced by the directory's when it knows the user
 	read  []string
 	fp    string // fingerprint of read, carried by checkpoints
+	// reports are the users a manager leads (visit plans and reviews).
+	reports []string
+	// clock is what a push said about the device's clock (visits.go).
+	clock clockReading
 }
 
 func (a *access) sees(d *Document) bool { return a.seesKeys(d.Scopes) }
@@ -98,7 +102,7 @@ func (e *Engine) accessOf(ctx context.Context, actor Actor) (*access, error) {
 	}
 	read := ReadSet(actor.User, actor.Roles, reports)
 	sum := sha256.Sum256([]byte(strings.Join(read, "\n")))
-	return &access{actor: actor, read: read, fp: base64.RawURLEncoding.EncodeToString(sum[:9])}, nil
+	return &access{actor: actor, read: read, fp: base64.RawURLEncoding.EncodeToString(sum[:9]), reports: reports}, nil
 }
 
 // ReadSet returns the sorted scope keys a user reads, given their roles and,
@@ -133,6 +137,9 @@ type customerInfo struct {
 	version int64
 	seq     int64
 	exists  bool
+	// location is the customer's site, which visit check-ins are verified
+	// against (nil when unknown).
+	location *latLng
 }
 
 func infoOf(d *Document) customerInfo {
@@ -140,10 +147,18 @@ func infoOf(d *Document) customerInfo {
 		return customerInfo{}
 	}
 	var body struct {
-		Reps []string `json:"assigned_reps"`
+		Reps     []string `json:"assigned_reps"`
+		Location *struct {
+			Lat float64 `json:"lat"`
+			Lng float64 `json:"lng"`
+		} `json:"location"`
 	}
 	json.Unmarshal(d.Body, &body) // validated on the way in
-	return customerInfo{reps: body.Reps, scopes: d.Scopes, version: d.Version, seq: d.Seq, exists: true}
+	info := customerInfo{reps: body.Reps, scopes: d.Scopes, version: d.Version, seq: d.Seq, exists: true}
+	if l := body.Location; l != nil {
+		info.location = &latLng{lat: l.Lat, lng: l.Lng}
+	}
+	return info
 }
 
 // customerOf returns the customer a document hangs off ("" for none).
@@ -197,6 +212,7 @@ func stamp(collection, id, owner string, body map[string]any, cust customerInfo,
 		}
 		keys = append(keys, followUpKeys(body)...)
 	}
+	keys = append(keys, indexKeys(collection, owner, body)...) // index.go
 	if collection == CollOrders || collection == CollCustomers {
 		for _, k := range prev {
 			if strings.HasPrefix(k, "role:") {

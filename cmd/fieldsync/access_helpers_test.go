@@ -215,8 +215,9 @@ func accDoc(coll, customer, marker string) map[string]any {
 	case engine.CollVisitPlans:
 		return map[string]any{"customer_id": customer, "planned_start": "2026-12-01T09:00:00Z", "purpose": marker, "status": "planned"}
 	case engine.CollVisitLogs:
+		// Checked out: a rep has one visit in progress at a time.
 		return map[string]any{"customer_id": customer, "check_in": map[string]any{"at": "2026-12-01T09:05:00Z", "lat": 48.1, "lng": 11.6},
-			"notes": marker}
+			"check_out": map[string]any{"at": "2026-12-01T09:50:00Z"}, "notes": marker}
 	case engine.CollOrders:
 		return map[string]any{"customer_id": customer, "status": "draft", "notes": marker,
 			"lines": []map[string]any{{"product_id": "p-1", "quantity": 2}}}

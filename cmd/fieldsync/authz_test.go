@@ -394,7 +394,7 @@ func (m *azMatrix) fieldRules() {
 	}
 	vl, cu, or, fu, vp, no_ := engine.CollVisitLogs, engine.CollCustomers, engine.CollOrders, engine.CollFollowUps,
 		engine.CollVisitPlans, engine.CollCustomerNotes
-	review := map[string]any{"review": map[string]any{"status": "approved", "comment": "good visit", "reviewer": "mgr"}}
+	review := map[string]any{"review": map[string]any{"status": "approved", "comment": "good visit"}}
 
 	for _, k := range []string{"rep", "mgr", "desk", "adm"} {
 		c := m.caller(k)
@@ -403,10 +403,10 @@ func (m *azMatrix) fieldRules() {
 			return mUpdate("m."+id, coll, id, 1, fields)
 		}
 
-		// Only a manager writes a visit log's review.
+		// Only the rep's manager (or an admin) writes a visit log's review.
 		id := fid("review")
 		m.fixture(azOrg1, vl, id, clsA, nil)
-		if k == "mgr" {
+		if k == "mgr" || k == "adm" {
 			ok(c, "review of A's visit log", vl, id, upd(vl, id, review), 2)
 		} else {
 			no(c, "review of A's visit log", vl, id, upd(vl, id, review), engine.CodeFieldNotWritable, "/fields/review")
@@ -424,11 +424,11 @@ func (m *azMatrix) fieldRules() {
 
 		// Nobody writes readOnly fields over sync, admins included.
 		for _, ro := range []struct{ coll, field string }{
-			{cu, "credit_status"}, {vl, "location_verified"}, {or, "total"}, {fu, "status"}, {fu, "responsible_role"}, {vp, "assigned_by"},
+			{cu, "credit_status"}, {vl, "verification"}, {or, "total"}, {fu, "status"}, {fu, "responsible_role"}, {vp, "assigned_by"},
 		} {
 			id := fid("ro-" + azShort[ro.coll] + "-" + ro.field)
 			m.fixture(azOrg1, ro.coll, id, clsA, nil)
-			val := map[string]any{"credit_status": "hold", "location_verified": true, "total": 1, "status": "done",
+			val := map[string]any{"credit_status": "hold", "verification": map[string]any{"status": "verified"}, "total": 1, "status": "done",
 				"responsible_role": "order_desk", "assigned_by": "mgr"}[ro.field]
 			no(c, "readOnly "+ro.coll+"."+ro.field+" (update)", ro.coll, id, upd(ro.coll, id, map[string]any{ro.field: val}),
 				engine.CodeServerField, "/fields/"+ro.field)
