@@ -8,5 +8,4 @@ package sqlite
 // migrationStream creates what the live stream needs (stream.go).
 const migrationStream = streamSchema
 
-// migrationWorkflow creates the responsibility matrix table.
-const migrationWorkflow = `SELECT 1;`
+// migrationWorkflow (responsibility matrices) is in workflow.go.

@@ -1,0 +1,309 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// Error codes of the follow-up API (docs/protocol.md).
+const (
+	// CodeDependencyOpen refuses to complete a follow-up while one it
+	// depends on is not done; nothing changes.
+	CodeDependencyOpen = "dependency_open"
+	// CodeInvalidState refuses an action the follow-up's state does not
+	// allow (claiming a done one, or one that changed meanwhile).
+	CodeInvalidState = "invalid_state"
+	// CodeClaimedByOther refuses to act on a follow-up someone else
+	// claimed (admins excepted).
+	CodeClaimedByOther = "claimed_by_other"
+	// CodeResultRequired refuses a completion without a result field the
+	// activity requires (e.g. erp_number).
+	CodeResultRequired = "result_required"
+)
+
+// Follow-up statuses.
+const (
+	FUOpen       = "open"
+	FUClaimed    = "claimed"
+	FUInProgress = "in_progress"
+	FUBlocked    = "blocked"
+	FUDone       = "done"
+	FUCancelled  = "cancelled"
+)
+
+var fuStatuses = []string{FUOpen, FUClaimed, FUInProgress, FUBlocked, FUDone, FUCancelled}
+
+// Actions on a follow-up.
+const (
+	ActClaim    = "claim"
+	ActStart    = "start"
+	ActBlock    = "block"
+	ActComplete = "complete"
+)
+
+// Action is one request of the follow-up API.
+type Action struct {
+	Kind   string
+	Reason string         // block
+	Note   string         // complete
+	Result map[string]any // complete
+}
+
+// FollowUp is a follow-up as the API shows it.
+type FollowUp struct {
+	ID      string          `json:"id"`
+	Version int64           `json:"version"`
+	Doc     json.RawMessage `json:"doc"`
+}
+
+// from lists the states each action may start from. Repeating an action
+// that already took effect (claim by the claimer, complete by the
+// completer) answers the follow-up as it is, so a lost reply can be retried.
+var from = map[string][]string{
+	ActClaim:    {FUOpen},
+	ActStart:    {FUOpen, FUClaimed, FUBlocked},
+	ActBlock:    {FUOpen, FUClaimed, FUInProgress, FUBlocked},
+	ActComplete: {FUOpen, FUClaimed, FUInProgress, FUBlocked},
+}
+
+// resolve gives the caller the directory's roles (a disabled user is
+// refused) and the read set those roles give.
+func (s *Service) resolve(ctx context.Context, actor engine.Actor) (engine.Actor, []string, error) {
+	if s.cfg.Directory != nil {
+		m, ok, err := s.cfg.Directory.Member(ctx, actor.Org, actor.User)
+		if err != nil {
+			return actor, nil, err
+		}
+		if ok {
+			if m.Disabled {
+				return actor, nil, engine.Errorf(engine.KindForbidden, engine.CodeUserDisabled, "", "this user is disabled; ask an administrator")
+			}
+			actor.Roles = m.Roles
+		}
+	}
+	return actor, engine.ReadSet(actor.User, actor.Roles, nil), nil
+}
+
+// Act applies an action of the caller to follow-up id (docs/workflows.md,
+// "Follow-up API"). Another organisation's id, and one the caller cannot
+// see, answer not found exactly like a missing one.
+func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act Action) (*FollowUp, error) {
+	actor, read, err := s.resolve(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	notFound := engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no follow-up %q", id)
+	ref := engine.DocRef{Collection: engine.CollFollowUps, ID: id}
+	got, err := s.cfg.Docs.Get(ctx, actor.Org, []engine.DocRef{ref})
+	if err != nil {
+		return nil, err
+	}
+	d := got[ref]
+	if d == nil || d.Deleted || !sees(read, d.Scopes) {
+		return nil, notFound
+	}
+	body := decode(d)
+	admin := actor.HasRole(engine.RoleAdmin)
+	if !admin && !actor.HasRole(str(body, "responsible_role")) {
+		return nil, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "",
+			"only the %s role works this follow-up", str(body, "responsible_role"))
+	}
+	status, assignee := str(body, "status"), str(body, "assigned_to")
+	// Retries of what already took effect.
+	switch {
+	case act.Kind == ActClaim && status == FUClaimed && assignee == actor.User,
+		act.Kind == ActStart && status == FUInProgress && assignee == actor.User:
+		return toFollowUp(d), nil
+	case act.Kind == ActComplete && status == FUDone && str(body, "closed_by") == actor.User:
+		// The order's move may have been interrupted: redo it.
+		return toFollowUp(d), s.afterDone(ctx, actor.Org, d)
+	}
+	if !slices.Contains(from[act.Kind], status) {
+		return nil, engine.Errorf(engine.KindConflict, CodeInvalidState, "/status", "a %s follow-up cannot be %s", status, pastTense(act.Kind))
+	}
+	if assignee != "" && assignee != actor.User && !admin {
+		return nil, engine.Errorf(engine.KindConflict, CodeClaimedByOther, "/assigned_to", "%s claimed this follow-up", assignee)
+	}
+	f := map[string]any{}
+	switch act.Kind {
+	case ActClaim:
+		f["status"], f["assigned_to"] = FUClaimed, actor.User
+	case ActStart:
+		f["status"], f["blocked_reason"] = FUInProgress, nil
+		if assignee == "" {
+			f["assigned_to"] = actor.User
+		}
+	case ActBlock:
+		if strings.TrimSpace(act.Reason) == "" {
+			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/reason", "a blocked follow-up needs a reason")
+		}
+		f["status"], f["blocked_reason"] = FUBlocked, act.Reason
+	case ActComplete:
+		if err := s.checkComplete(ctx, actor.Org, body, act); err != nil {
+			return nil, err
+		}
+		f["status"], f["note"], f["closed_at"], f["closed_by"] = FUDone, act.Note, stamp(s.now()), actor.User
+		f["blocked_reason"] = nil
+		if act.Result != nil {
+			f["result"] = act.Result
+		}
+		if assignee == "" {
+			f["assigned_to"] = actor.User
+		}
+	}
+	doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id, Fields: map[string]json.RawMessage{},
+		Expect: &engine.Expect{Field: "status", In: []string{status}}}
+	for k, v := range f {
+		doc.Fields[k] = raw(v)
+	}
+	outs, err := s.cfg.Writer.Upsert(ctx, actor, "followups", []engine.UpsertDoc{doc})
+	if err != nil {
+		return nil, err
+	}
+	if o := outs[0]; o.Status == engine.StatusRejected {
+		if o.Error.Code == engine.CodePreconditionFailed {
+			return nil, engine.Errorf(engine.KindConflict, CodeInvalidState, "/status", "the follow-up changed meanwhile; read it again")
+		}
+		return nil, engine.Errorf(engine.KindInvalid, o.Error.Code, o.Error.Pointer, "%s", o.Error.Message)
+	}
+	got, err = s.cfg.Docs.Get(ctx, actor.Org, []engine.DocRef{ref})
+	if err != nil {
+		return nil, err
+	}
+	d = got[ref]
+	if d == nil {
+		return nil, notFound
+	}
+	if act.Kind == ActComplete {
+		if err := s.afterDone(ctx, actor.Org, d); err != nil {
+			return nil, err
+		}
+	}
+	return toFollowUp(d), nil
+}
+
+func pastTense(kind string) string {
+	switch kind {
+	case ActClaim:
+		return "claimed"
+	case ActStart:
+		return "started"
+	case ActBlock:
+		return "blocked"
+	}
+	return "completed"
+}
+
+// checkComplete refuses a completion whose dependencies are open or whose
+// result lacks what the activity requires.
+func (s *Service) checkComplete(ctx context.Context, org string, body map[string]any, act Action) error {
+	deps, _ := body["depends_on"].([]any)
+	if len(deps) > 0 {
+		refs := make([]engine.DocRef, 0, len(deps))
+		for _, dep := range deps {
+			id, _ := dep.(string)
+			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: id})
+		}
+		got, err := s.cfg.Docs.Get(ctx, org, refs)
+		if err != nil {
+			return err
+		}
+		for i, ref := range refs {
+			d := got[ref]
+			if d == nil || d.Deleted || str(decode(d), "status") != FUDone {
+				return engine.Errorf(engine.KindConflict, CodeDependencyOpen, "/depends_on/"+itoa(i),
+					"%s must be done first", ref.ID)
+			}
+		}
+	}
+	if body["matrix_version"] == nil {
+		return nil
+	}
+	m, err := s.version(ctx, org, str(body, "matrix_version"))
+	if err != nil {
+		return err
+	}
+	if a := m.Activity(str(body, "activity")); a != nil {
+		for _, k := range a.Requires {
+			if v, _ := act.Result[k].(string); strings.TrimSpace(v) == "" {
+				return engine.Errorf(engine.KindInvalid, CodeResultRequired, "/result/"+k, "completing %s needs result.%s", a.ID, k)
+			}
+		}
+	}
+	return nil
+}
+
+// afterDone carries out what completing a follow-up does: the order moves
+// as the matrix says (only from the statuses it names), and whatever the
+// order's new state or this completion triggers is created. Idempotent.
+func (s *Service) afterDone(ctx context.Context, org string, fu *engine.Document) error {
+	body := decode(fu)
+	oid := str(body, "order_id")
+	if oid == "" || body["matrix_version"] == nil {
+		return nil
+	}
+	m, err := s.version(ctx, org, str(body, "matrix_version"))
+	if err != nil {
+		return err
+	}
+	a := m.Activity(str(body, "activity"))
+	if a != nil && a.OnDone != nil {
+		now := stamp(s.now())
+		f := map[string]any{"status": a.OnDone.To, "status_changed_at": now}
+		result, _ := body["result"].(map[string]any)
+		for _, k := range a.OnDone.Copy {
+			if v, ok := result[k]; ok {
+				f[k] = v
+			}
+		}
+		switch a.OnDone.To {
+		case StatusConfirmed:
+			f["confirmed_at"] = now
+		case StatusDelivered:
+			f["delivered_at"] = now
+		case StatusInvoiced:
+			f["invoiced_at"] = now
+		case StatusSubmitted:
+			f["status_reason"] = nil
+		}
+		doc := engine.UpsertDoc{Collection: engine.CollOrders, ID: oid, Fields: map[string]json.RawMessage{},
+			Expect: &engine.Expect{Field: "status", In: a.OnDone.From}}
+		for k, v := range f {
+			doc.Fields[k] = raw(v)
+		}
+		if _, err := s.write(ctx, org, doc); err != nil {
+			return err
+		}
+	}
+	ref := engine.DocRef{Collection: engine.CollOrders, ID: oid}
+	got, err := s.cfg.Docs.Get(ctx, org, []engine.DocRef{ref})
+	if err != nil {
+		return err
+	}
+	if o := got[ref]; o != nil && !o.Deleted {
+		return s.reconcileOrder(ctx, org, o)
+	}
+	return nil
+}
+
+func toFollowUp(d *engine.Document) *FollowUp {
+	return &FollowUp{ID: d.ID, Version: d.Version, Doc: d.Body}
+}
+
+func sees(read, keys []string) bool {
+	for _, k := range keys {
+		if _, ok := slices.BinarySearch(read, k); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}

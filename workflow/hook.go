@@ -1,0 +1,76 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+var _ engine.Hook = (*Service)(nil)
+
+// Collections implements sync.Hook: orders are routed, raised follow-ups
+// are sent to their queue.
+func (s *Service) Collections() []string {
+	return []string{engine.CollOrders, engine.CollFollowUps}
+}
+
+// AfterPush implements sync.Hook. Every step is a create-only or
+// conditional write decided from the committed documents, so running it
+// again (the device retried) finds the work done and changes nothing.
+func (s *Service) AfterPush(ctx context.Context, actor engine.Actor, docs []*engine.Document) error {
+	for _, d := range docs {
+		var err error
+		switch d.Collection {
+		case engine.CollOrders:
+			err = s.reconcileOrder(ctx, actor.Org, d)
+		case engine.CollFollowUps:
+			err = s.routeRaised(ctx, actor.Org, d)
+		}
+		if err != nil {
+			return fmt.Errorf("workflow: %s/%s: %w", d.Collection, d.ID, err)
+		}
+	}
+	return nil
+}
+
+// CodeNotRaisable is the rejection of a raised follow-up whose activity the
+// matrix does not list as raised by hand.
+const CodeNotRaisable = "activity_not_raisable"
+
+// routeRaised sends a follow-up created over sync to the responsible role
+// of its activity, with the SLA's due time; the rep who raised it is
+// informed, never responsible. A follow-up that is routed already (every
+// matrix-created one) is left alone.
+func (s *Service) routeRaised(ctx context.Context, org string, d *engine.Document) error {
+	body := decode(d)
+	if str(body, "responsible_role") != "" || str(body, "status") == "cancelled" {
+		return nil
+	}
+	m, ver, err := s.current(ctx, org)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	f := map[string]any{"matrix_version": ver, "rep_id": d.Owner}
+	a := m.Activity(str(body, "activity"))
+	if a == nil || a.Trigger.On != OnRaised {
+		f["status"], f["closed_at"] = "cancelled", stamp(now)
+		f["rejection"] = Rejection{Code: CodeNotRaisable, Pointer: "/activity",
+			Message: fmt.Sprintf("%q is not an activity that can be raised by hand in matrix version %s", str(body, "activity"), ver)}
+	} else {
+		routing(f, a)
+		f["title"], f["status"], f["due_at"] = a.Name, "open", stamp(now.Add(a.sla))
+	}
+	doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: d.ID, Fields: map[string]json.RawMessage{},
+		Expect: &engine.Expect{Field: "responsible_role", In: []string{""}}}
+	for k, v := range f {
+		doc.Fields[k] = raw(v)
+	}
+	if err := s.noteOrg(ctx, org); err != nil {
+		return err
+	}
+	_, err = s.write(ctx, org, doc)
+	return err
+}

@@ -1,0 +1,373 @@
+package workflow
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// Rejection codes an order may carry in its rejection field.
+const (
+	RejectCustomer = "customer_not_in_scope" // missing, deleted or not assigned to the order's rep
+	RejectNoLines  = "no_lines"
+	RejectProduct  = "unknown_product" // missing, deleted or inactive
+	RejectNoPrice  = "no_price"        // neither the price list nor the product has a price
+	RejectQuantity = "bad_quantity"
+	RejectCurrency = "currency_mismatch"
+)
+
+// Rejection is why an order was refused.
+type Rejection struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Pointer string `json:"pointer,omitempty"`
+}
+
+// verdict is what checking a submitted order found.
+type verdict struct {
+	reject      *Rejection
+	creditHold  bool    // the customer's credit status is hold or blocked
+	maxDiscount float64 // largest effective discount of a line, percent off the list
+	total       float64
+}
+
+// checkOrder validates a submitted order against the committed customer,
+// products and price list (docs/workflows.md, "Order checks").
+func (s *Service) checkOrder(ctx context.Context, org string, order *engine.Document, body map[string]any) (verdict, error) {
+	rej := func(code, ptr, format string, args ...any) (verdict, error) {
+		return verdict{reject: &Rejection{Code: code, Pointer: ptr, Message: fmt.Sprintf(format, args...)}}, nil
+	}
+	cid := str(body, "customer_id")
+	cref := engine.DocRef{Collection: engine.CollCustomers, ID: cid}
+	got, err := s.cfg.Docs.Get(ctx, org, []engine.DocRef{cref})
+	if err != nil {
+		return verdict{}, err
+	}
+	c := got[cref]
+	if c == nil || c.Deleted {
+		return rej(RejectCustomer, "/customer_id", "customer %s does not exist or is not assigned to you", cid)
+	}
+	cust := decode(c)
+	reps, _ := cust["assigned_reps"].([]any)
+	if !slices.Contains(reps, any(order.Owner)) {
+		return rej(RejectCustomer, "/customer_id", "customer %s does not exist or is not assigned to you", cid)
+	}
+	lines, _ := body["lines"].([]any)
+	if len(lines) == 0 {
+		return rej(RejectNoLines, "/lines", "an order needs at least one line")
+	}
+	refs := []engine.DocRef{}
+	plRef := engine.DocRef{Collection: engine.CollPriceLists, ID: str(cust, "price_list_id")}
+	if plRef.ID != "" {
+		refs = append(refs, plRef)
+	}
+	for _, l := range lines {
+		line, _ := l.(map[string]any)
+		refs = append(refs, engine.DocRef{Collection: engine.CollProducts, ID: str(line, "product_id")})
+	}
+	docs, err := s.cfg.Docs.Get(ctx, org, refs)
+	if err != nil {
+		return verdict{}, err
+	}
+	var prices map[string]any
+	if pl := docs[plRef]; plRef.ID != "" && pl != nil && !pl.Deleted {
+		plb := decode(pl)
+		prices, _ = plb["prices"].(map[string]any)
+		if cur, want := str(body, "currency"), str(plb, "currency"); cur != "" && want != "" && cur != want {
+			return rej(RejectCurrency, "/currency", "customer %s buys in %s, the order is in %s", cid, want, cur)
+		}
+	}
+	v := verdict{}
+	switch st := str(cust, "credit_status"); st {
+	case "hold", "blocked":
+		v.creditHold = true
+	}
+	for i, l := range lines {
+		line, _ := l.(map[string]any)
+		at := fmt.Sprintf("/lines/%d", i)
+		pid := str(line, "product_id")
+		p := docs[engine.DocRef{Collection: engine.CollProducts, ID: pid}]
+		if p == nil || p.Deleted {
+			return rej(RejectProduct, at+"/product_id", "product %s does not exist", pid)
+		}
+		pb := decode(p)
+		if active, ok := pb["active"].(bool); ok && !active {
+			return rej(RejectProduct, at+"/product_id", "product %s is discontinued", pid)
+		}
+		qty, _ := line["quantity"].(float64)
+		if !(qty > 0) {
+			return rej(RejectQuantity, at+"/quantity", "quantity must be more than 0")
+		}
+		list, ok := prices[pid].(float64)
+		if !ok {
+			list, ok = pb["list_price"].(float64)
+		}
+		if !ok {
+			return rej(RejectNoPrice, at+"/product_id", "product %s has no price for this customer", pid)
+		}
+		unit := list
+		if u, ok := line["unit_price"].(float64); ok {
+			unit = u
+		}
+		disc, _ := line["discount_pct"].(float64)
+		net := unit * (1 - disc/100)
+		if list > 0 {
+			v.maxDiscount = max(v.maxDiscount, 100*(1-net/list))
+		}
+		v.total += qty * net
+	}
+	v.total = math.Round(v.total*100) / 100
+	return v, nil
+}
+
+// FollowUpID is the deterministic id of an order's follow-up for activity:
+// a retried submit finds the same ids, so nothing is created twice. Ids
+// that would pass the protocol's 128 characters use a hash of the order id.
+func FollowUpID(orderID, activity string) string {
+	id := "fu-" + orderID + "-" + activity
+	if len(id) <= 128 {
+		return id
+	}
+	h := sha256.Sum256([]byte(orderID))
+	return "fu-" + hex.EncodeToString(h[:16]) + "-" + activity
+}
+
+// reconcileOrder brings an order's consequences up to date: a submitted
+// order not yet accepted is checked and routed; any other is given the
+// follow-ups its status and completed follow-ups trigger. Idempotent.
+func (s *Service) reconcileOrder(ctx context.Context, org string, order *engine.Document) error {
+	body := decode(order)
+	if str(body, "status") == StatusSubmitted && body["submitted_at"] == nil {
+		return s.route(ctx, org, order, body)
+	}
+	if str(body, "matrix_version") == "" {
+		return nil // never routed: a draft, or cancelled before submission
+	}
+	m, err := s.version(ctx, org, str(body, "matrix_version"))
+	if err != nil {
+		return err
+	}
+	return s.ensure(ctx, org, order, body, m, str(body, "matrix_version"))
+}
+
+// route checks a submitted order and moves it to rejected, credit_hold or
+// price_approval, or accepts it (submitted_at), with conditional writes:
+// only while it is still submitted.
+func (s *Service) route(ctx context.Context, org string, order *engine.Document, body map[string]any) error {
+	ver := str(body, "matrix_version")
+	var m *Matrix
+	var err error
+	if ver == "" {
+		m, ver, err = s.current(ctx, org)
+	} else {
+		m, err = s.version(ctx, org, ver) // back from a hold: the same version
+	}
+	if err != nil {
+		return err
+	}
+	v, err := s.checkOrder(ctx, org, order, body)
+	if err != nil {
+		return err
+	}
+	fus, err := s.followUpsOf(ctx, org, order.ID, m)
+	if err != nil {
+		return err
+	}
+	now := stamp(s.now())
+	f := map[string]any{"matrix_version": ver}
+	hold := func(status, reason string) {
+		f["status"], f["status_reason"], f["status_changed_at"] = status, reason, now
+	}
+	switch {
+	case v.reject != nil:
+		hold(StatusRejected, v.reject.Message)
+		f["rejection"] = v.reject
+	case v.creditHold && m.handles(StatusCreditHold) && !m.released(StatusCreditHold, fus):
+		hold(StatusCreditHold, "the customer's credit is on hold: credit control must release it")
+	case v.maxDiscount > m.Policy.DiscountLimit(order.Owner)+1e-9 && m.handles(StatusPriceApproval) && !m.released(StatusPriceApproval, fus):
+		hold(StatusPriceApproval, fmt.Sprintf("a discount of %.2f%% is above your limit of %.2f%%: it needs price approval",
+			v.maxDiscount, m.Policy.DiscountLimit(order.Owner)))
+	default:
+		f["submitted_at"], f["total"] = now, v.total
+	}
+	doc := engine.UpsertDoc{Collection: engine.CollOrders, ID: order.ID, Fields: map[string]json.RawMessage{},
+		Expect: &engine.Expect{Field: "status", In: []string{StatusSubmitted}}}
+	for k, val := range f {
+		doc.Fields[k] = raw(val)
+		body[k] = val
+	}
+	moved, err := s.write(ctx, org, doc)
+	if err != nil || !moved {
+		return err
+	}
+	next := *order
+	return s.ensure(ctx, org, &next, roundTrip(body), m, ver)
+}
+
+// handles reports whether an activity is triggered by the order status:
+// without one, holding an order there would strand it.
+func (m *Matrix) handles(status string) bool {
+	for _, a := range m.Activities {
+		if a.Trigger.On == OnOrderStatus && a.Trigger.Status == status {
+			return true
+		}
+	}
+	return false
+}
+
+// released reports whether an activity triggered by status was completed
+// for the order: the hold was cleared once and is not applied again.
+func (m *Matrix) released(status string, fus map[string]map[string]any) bool {
+	for _, a := range m.Activities {
+		if a.Trigger.On == OnOrderStatus && a.Trigger.Status == status && str(fus[a.ID], "status") == "done" {
+			return true
+		}
+	}
+	return false
+}
+
+// mainLine is the order lifecycle after confirmation, in order: an
+// order_status trigger for one of them fires for every later one too, so a
+// follow-up interrupted by a crash is still created after the order moved on.
+var mainLine = []string{StatusConfirmed, StatusPartDelivered, StatusDelivered, StatusInvoiced, StatusClosed}
+
+func (a *Activity) fires(status string, accepted bool, fus map[string]map[string]any) bool {
+	switch a.Trigger.On {
+	case OnOrderStatus:
+		if a.Trigger.Status == StatusSubmitted {
+			return accepted
+		}
+		if a.Trigger.Status == status {
+			return true
+		}
+		t, c := slices.Index(mainLine, a.Trigger.Status), slices.Index(mainLine, status)
+		return t >= 0 && c >= t
+	case OnActivityDone:
+		return str(fus[a.Trigger.Activity], "status") == "done"
+	}
+	return false
+}
+
+// followUpsOf reads the order's matrix follow-ups, by activity.
+func (s *Service) followUpsOf(ctx context.Context, org, orderID string, m *Matrix) (map[string]map[string]any, error) {
+	var refs []engine.DocRef
+	for _, a := range m.Activities {
+		if a.Trigger.On != OnRaised {
+			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID)})
+		}
+	}
+	got, err := s.cfg.Docs.Get(ctx, org, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]any{}
+	for _, a := range m.Activities {
+		if d := got[engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID)}]; d != nil {
+			out[a.ID] = decode(d)
+			if d.Deleted {
+				out[a.ID] = map[string]any{"status": "deleted"}
+			}
+		}
+	}
+	return out, nil
+}
+
+// ensure creates, create-only, the follow-ups the order's state triggers
+// and that do not exist yet.
+func (s *Service) ensure(ctx context.Context, org string, order *engine.Document, body map[string]any, m *Matrix, ver string) error {
+	status := str(body, "status")
+	switch status {
+	case StatusDraft, StatusRejected, StatusCancelled, "":
+		return nil
+	}
+	fus, err := s.followUpsOf(ctx, org, order.ID, m)
+	if err != nil {
+		return err
+	}
+	accepted := body["submitted_at"] != nil
+	now := s.now()
+	var docs []engine.UpsertDoc
+	for i := range m.Activities {
+		a := &m.Activities[i]
+		if fus[a.ID] != nil || !a.fires(status, accepted, fus) {
+			continue
+		}
+		deps := make([]string, 0, len(a.DependsOn))
+		for _, d := range a.DependsOn {
+			deps = append(deps, FollowUpID(order.ID, d))
+		}
+		f := map[string]any{
+			"activity": a.ID, "title": a.Name, "order_id": order.ID, "customer_id": str(body, "customer_id"),
+			"rep_id": order.Owner, "status": "open", "due_at": stamp(now.Add(a.sla)), "matrix_version": ver,
+			"depends_on": deps,
+		}
+		routing(f, a)
+		doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(order.ID, a.ID), CreateOnly: true,
+			Fields: map[string]json.RawMessage{}}
+		for k, v := range f {
+			doc.Fields[k] = raw(v)
+		}
+		docs = append(docs, doc)
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	if err := s.noteOrg(ctx, org); err != nil {
+		return err
+	}
+	_, err = s.write(ctx, org, docs...)
+	return err
+}
+
+// routing sets the matrix's roles of a follow-up.
+func routing(f map[string]any, a *Activity) {
+	f["responsible_role"] = a.Responsible
+	f["accountable_role"] = a.Accountable
+	f["consulted_roles"] = nonNil(a.Consulted)
+	f["informed_roles"] = nonNil(a.Informed)
+	f["notify_on_done"] = nonNil(a.NotifyOnDone)
+	f["notify_on_blocked"] = nonNil(a.NotifyOnBlocked)
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+// write makes the workflow's trusted writes. moved is false when a
+// precondition no longer held (someone else moved the document first): the
+// caller's decision is void, which is not an error.
+func (s *Service) write(ctx context.Context, org string, docs ...engine.UpsertDoc) (moved bool, err error) {
+	outs, err := s.cfg.Writer.Upsert(ctx, system(org), sourceWorkflow, docs)
+	if err != nil {
+		return false, err
+	}
+	moved = true
+	for i, o := range outs {
+		if o.Status != engine.StatusRejected {
+			continue
+		}
+		if o.Error.Code == engine.CodePreconditionFailed {
+			moved = false
+			continue
+		}
+		return false, fmt.Errorf("workflow: write of %s/%s rejected: %s: %s", docs[i].Collection, docs[i].ID, o.Error.Code, o.Error.Message)
+	}
+	return moved, nil
+}
+
+// roundTrip normalises a body built in memory (Rejection structs) to what
+// decoding the stored document gives.
+func roundTrip(body map[string]any) map[string]any {
+	var out map[string]any
+	json.Unmarshal(raw(body), &out)
+	return out
+}
