@@ -82,6 +82,9 @@ type Config struct {
 	MaxRetries int
 	// Sleep waits d or until ctx ends; tests inject an instant one.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Now is the device's clock, sent with every push as device_time
+	// (default time.Now); tests inject a wrong one.
+	Now func() time.Time
 
 	// MutationIDPrefix replaces the random per-store prefix of mutation ids.
 	// Only for tests that want readable ids: the prefix must never be used
@@ -149,6 +152,9 @@ func New(cfg Config) (*Client, error) {
 	cfg.Jitter = min(cfg.Jitter, 1)
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.NewID == nil {
 		cfg.NewID = func() string { return ulid.Make().String() }

@@ -46,9 +46,15 @@ const maxReply = 64 << 20
 // decodes a 2xx reply into out. Network errors, 429 and 5xx are retried with
 // the same body (pushes are idempotent by mutation id) after a backoff,
 // until ctx ends or MaxRetries is reached. It returns the number of retries.
-func (c *Client) call(ctx context.Context, method, url string, body []byte, out any) (retries int, err error) {
+func (c *Client) call(ctx context.Context, method, url string, body func() ([]byte, error), out any) (retries int, err error) {
 	for {
-		retry, after, err := c.try(ctx, method, url, body, out)
+		var b []byte
+		if body != nil {
+			if b, err = body(); err != nil {
+				return retries, err
+			}
+		}
+		retry, after, err := c.try(ctx, method, url, b, out)
 		if err == nil || !retry {
 			return retries, err
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	engine "github.com/fieldsync/fieldsync/sync"
 )
@@ -46,9 +47,15 @@ func (c *Client) Push(ctx context.Context) (PushReport, error) {
 		if err != nil || len(batch) == 0 {
 			return rep, err
 		}
-		body, err := json.Marshal(engine.PushRequest{DeviceID: c.cfg.DeviceID, Mutations: batch})
-		if err != nil {
-			return rep, fmt.Errorf("client: encode push: %w", err)
+		// Each attempt carries the device's clock at sending (device_time),
+		// from which the server corrects the visit times of the batch.
+		body := func() ([]byte, error) {
+			b, err := json.Marshal(engine.PushRequest{DeviceID: c.cfg.DeviceID, Mutations: batch,
+				DeviceTime: c.cfg.Now().Format(time.RFC3339Nano)})
+			if err != nil {
+				return nil, fmt.Errorf("client: encode push: %w", err)
+			}
+			return b, nil
 		}
 		var reply pushReply
 		n, err := c.call(ctx, http.MethodPost, c.base+"/v1/sync/push", body, &reply)

@@ -62,6 +62,7 @@ type Config struct {
 	// Docs serves the admin's customer assignment and document writes
 	// (with Admin; nil: not registered).
 	Docs Documents
+	KPIs KPIs // GET /v1/kpis (kpis.go); nil: not registered
 }
 
 // DefaultMaxBody is the documented default request body limit.
@@ -131,6 +132,9 @@ func New(cfg Config) *Server {
 		v1.Post("/auth/refresh", s.refresh)
 		v1.Post("/auth/logout", s.authenticate, s.logout)
 		v1.Get("/me", s.authenticate, s.whoami)
+	}
+	if cfg.KPIs != nil {
+		s.kpiRoutes(v1)
 	}
 	if cfg.Admin != nil {
 		admin := v1.Group("/admin", s.authenticate, s.requireAdmin)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/jwtauth"
+	"github.com/fieldsync/fieldsync/kpi"
 	"github.com/fieldsync/fieldsync/mongodb"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
@@ -38,6 +39,7 @@ type serveConfig struct {
 	Synchronous     string
 	MongoURI        string
 	MongoDatabase   string
+	Visits          visitFlags // visits.go
 
 	// Sign-in (docs/access.md).
 	AccessTTL       time.Duration
@@ -78,6 +80,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&mem, "password-memory", envInt("PASSWORD_MEMORY", int(h.Memory)), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
 	fs.IntVar(&passes, "password-time", envInt("PASSWORD_TIME", int(h.Time)), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
 	fs.IntVar(&threads, "password-threads", envInt("PASSWORD_THREADS", int(h.Threads)), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
+	c.Visits.register(fs) // visits.go
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -156,7 +159,8 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch, Directory: ids, Limits: c.Limits})
+	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch, Directory: ids, Limits: c.Limits,
+		Visits: c.Visits.rules()})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -167,6 +171,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit,
 		Accounts: ids, Sessions: keys, Admin: ids,
+		KPIs: kpi.NewService(store, ids, nil), // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
 		Docs: struct {

@@ -1,0 +1,465 @@
+// Package kpi computes the field-sales KPIs of ../shared/product.md (face
+// time, visits per day, planned vs visited, productive calls, order value,
+// follow-up offload) per rep and per day in the organisation's time zone,
+// and serves them to managers through Service (docs/workflows.md, "KPIs").
+//
+// Compute is pure: it takes the documents and returns the figures. Service
+// checks who may see which reps and reads each rep's documents of the period
+// through the sync engine's KPI index keys, so a report costs what the reps'
+// data in the period holds, not the organisation's. It must not import HTTP
+// or database packages.
+package kpi
+
+import (
+	"encoding/json"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// Doc is one stored document a report is computed from.
+type Doc struct {
+	Collection string
+	ID         string
+	Body       json.RawMessage
+}
+
+// Figures are the KPIs of one rep (or a team) over a day or a period.
+type Figures struct {
+	// Visits checked in during the day or period (by corrected check-in
+	// time), and those whose check-in was verified at the customer's site.
+	Visits         int `json:"visits"`
+	VerifiedVisits int `json:"verified_visits"`
+	// DaysWorked counts days with at least one visit; VisitsPerDay is
+	// Visits / DaysWorked (0 without any).
+	DaysWorked   int     `json:"days_worked"`
+	VisitsPerDay float64 `json:"visits_per_day"`
+	// FaceTimeS sums the durations of verified, checked-out visits;
+	// SpanS sums per day (last check-out - first check-in) over all
+	// checked-out visits; FaceTimePct is 100 * FaceTimeS / SpanS, null
+	// without a span.
+	FaceTimeS   int64    `json:"face_time_s"`
+	SpanS       int64    `json:"span_s"`
+	FaceTimePct *float64 `json:"face_time_pct"`
+	// Planned counts visit plans (not cancelled) starting in the day or
+	// period; PlannedVisited those done or named by a visit log.
+	Planned        int `json:"planned"`
+	PlannedVisited int `json:"planned_visited"`
+	// ProductiveCalls counts visits with an order: outcome "order", or an
+	// order of the rep for the same customer submitted the same day.
+	ProductiveCalls int `json:"productive_calls"`
+	// Orders submitted (not rejected or cancelled) and their value by
+	// currency.
+	Orders     int                `json:"orders"`
+	OrderValue map[string]float64 `json:"order_value"`
+}
+
+// Offload is the follow-up offload of one rep (or a team) over the period.
+type Offload struct {
+	// Closed counts follow-ups for the rep's orders and requests done in
+	// the period; ClosedByBackOffice those closed by someone other than
+	// the rep; BackOfficeSharePct is their share (null without any).
+	Closed             int      `json:"closed"`
+	ClosedByBackOffice int      `json:"closed_by_back_office"`
+	BackOfficeSharePct *float64 `json:"back_office_share_pct"`
+	// MedianCloseS is the median time from opening to done per
+	// responsible role, in seconds.
+	MedianCloseS map[string]int64 `json:"median_close_s"`
+	// SLABreaches counts follow-ups due in the period that were closed
+	// after their due time or are still open past it.
+	SLABreaches int `json:"sla_breaches"`
+}
+
+// Day is one calendar day of a rep's report.
+type Day struct {
+	Date string `json:"date"`
+	Figures
+}
+
+// RepReport is one rep's report.
+type RepReport struct {
+	Rep       string  `json:"rep"`
+	Days      []Day   `json:"days"` // the days with any activity, in order
+	Period    Figures `json:"period"`
+	FollowUps Offload `json:"follow_ups"`
+}
+
+// Report is the reply of GET /v1/kpis.
+type Report struct {
+	TimeZone  string      `json:"time_zone"`
+	From      string      `json:"from"`
+	To        string      `json:"to"`
+	Reps      []RepReport `json:"reps"`
+	Total     Figures     `json:"total"` // every rep of the report together
+	FollowUps Offload     `json:"follow_ups"`
+}
+
+// Period is a range of calendar days [From, To] in a time zone.
+type Period struct {
+	From, To time.Time // midnight of the first and last day, in Loc
+	Loc      *time.Location
+}
+
+// Start and End are the instants the period covers: [Start, End).
+func (p Period) Start() time.Time { return p.From }
+func (p Period) End() time.Time   { return p.To.AddDate(0, 0, 1) }
+
+const dateLayout = "2006-01-02"
+
+func (p Period) day(t time.Time) (string, bool) {
+	if t.Before(p.Start()) || !t.Before(p.End()) {
+		return "", false
+	}
+	return t.In(p.Loc).Format(dateLayout), true
+}
+
+// Documents' fields, as far as the KPIs read them.
+type visitLog struct {
+	Customer     string `json:"customer_id"`
+	Plan         string `json:"visit_plan_id"`
+	CheckIn      *struct{ At string } `json:"check_in"`
+	CheckOut     *struct{ At string } `json:"check_out"`
+	CheckInAt    string               `json:"check_in_at"`
+	CheckOutAt   string               `json:"check_out_at"`
+	Outcome      string               `json:"outcome"`
+	Duration     *int64               `json:"duration_s"`
+	Verification struct {
+		Status string `json:"status"`
+	} `json:"verification"`
+}
+
+type visitPlan struct {
+	Start  string `json:"planned_start"`
+	Status string `json:"status"`
+}
+
+type order struct {
+	Customer  string   `json:"customer_id"`
+	Status    string   `json:"status"`
+	Submitted string   `json:"submitted_at"`
+	Currency  string   `json:"currency"`
+	Total     *float64 `json:"total"`
+	Lines     []struct {
+		Quantity float64 `json:"quantity"`
+		Price    float64 `json:"unit_price"`
+		Discount float64 `json:"discount_pct"`
+	} `json:"lines"`
+}
+
+type followUp struct {
+	Rep      string `json:"rep_id"`
+	Order    string `json:"order_id"`
+	Status   string `json:"status"`
+	Role     string `json:"responsible_role"`
+	Due      string `json:"due_at"`
+	Closed   string `json:"closed_at"`
+	ClosedBy string `json:"closed_by"`
+	Created  string `json:"created_at"`
+}
+
+func parse(s string) (time.Time, bool) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	return t, err == nil
+}
+
+// Build returns the report of p for the given reps from each rep's
+// documents (visit logs, visit plans, orders and follow-ups; others are
+// ignored), with the reps' totals. now decides which open follow-ups are
+// past due.
+func Build(p Period, reps []string, docs map[string][]Doc, now time.Time) Report {
+	r := Report{TimeZone: p.Loc.String(), From: p.From.Format(dateLayout), To: p.To.Format(dateLayout), Reps: []RepReport{}}
+	all := map[string][]int64{}
+	for _, rep := range reps {
+		rr, times := Compute(rep, p, docs[rep], now)
+		r.Reps = append(r.Reps, rr)
+		r.Total.add(rr.Period)
+		r.FollowUps.merge(rr.FollowUps)
+		for role, ts := range times {
+			all[role] = append(all[role], ts...)
+		}
+	}
+	r.Total.finish()
+	r.FollowUps.MedianCloseS = medians(all)
+	return r
+}
+
+// Compute returns one rep's report over p from the rep's documents, and
+// the follow-ups' times to close by role (for team medians).
+func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[string][]int64) {
+	days := map[string]*Figures{}
+	dayOf := func(d string) *Figures {
+		f := days[d]
+		if f == nil {
+			f = &Figures{}
+			days[d] = f
+		}
+		return f
+	}
+	var visits []visitLog
+	plansVisited := map[string]bool{}
+	orders := map[string]order{}
+	// Orders by (customer, day), for productive calls.
+	ordered := map[[2]string]bool{}
+	var fus []followUp
+	for _, d := range docs {
+		switch d.Collection {
+		case engine.CollVisitLogs:
+			var v visitLog
+			if json.Unmarshal(d.Body, &v) != nil {
+				continue
+			}
+			if v.Plan != "" {
+				plansVisited[v.Plan] = true
+			}
+			visits = append(visits, v)
+		case engine.CollOrders:
+			var o order
+			if json.Unmarshal(d.Body, &o) == nil {
+				orders[d.ID] = o
+			}
+		case engine.CollFollowUps:
+			var f followUp
+			if json.Unmarshal(d.Body, &f) == nil && f.Rep == rep {
+				fus = append(fus, f)
+			}
+		}
+	}
+	for _, o := range orders {
+		t, ok := parse(o.Submitted)
+		if !ok || o.Status == "draft" || o.Status == "rejected" || o.Status == "cancelled" {
+			continue
+		}
+		day, ok := p.day(t)
+		if !ok {
+			continue
+		}
+		f := dayOf(day)
+		f.Orders++
+		cur := o.Currency
+		if cur == "" {
+			cur = "unspecified"
+		}
+		if f.OrderValue == nil {
+			f.OrderValue = map[string]float64{}
+		}
+		f.OrderValue[cur] += orderValue(o)
+		ordered[[2]string{o.Customer, day}] = true
+	}
+	// Visits: counts, face time and the working span of each day.
+	type span struct{ first, last time.Time }
+	spans := map[string]*span{}
+	for _, v := range visits {
+		in, ok := parse(v.CheckInAt)
+		if !ok && v.CheckIn != nil {
+			in, ok = parse(v.CheckIn.At)
+		}
+		if !ok {
+			continue
+		}
+		day, ok := p.day(in)
+		if !ok {
+			continue
+		}
+		f := dayOf(day)
+		f.Visits++
+		verified := v.Verification.Status == engine.VisitVerified
+		if verified {
+			f.VerifiedVisits++
+		}
+		if v.Outcome == "order" || ordered[[2]string{v.Customer, day}] {
+			f.ProductiveCalls++
+		}
+		out, ok := parse(v.CheckOutAt)
+		if !ok && v.CheckOut != nil {
+			out, ok = parse(v.CheckOut.At)
+		}
+		if !ok {
+			continue // still in progress: no duration, no span
+		}
+		if verified && v.Duration != nil {
+			f.FaceTimeS += *v.Duration
+		}
+		s := spans[day]
+		if s == nil {
+			s = &span{first: in, last: out}
+			spans[day] = s
+		}
+		if in.Before(s.first) {
+			s.first = in
+		}
+		if out.After(s.last) {
+			s.last = out
+		}
+	}
+	for day, s := range spans {
+		if s.last.After(s.first) {
+			dayOf(day).SpanS = int64(s.last.Sub(s.first) / time.Second)
+		}
+	}
+	for _, d := range docs {
+		if d.Collection != engine.CollVisitPlans {
+			continue
+		}
+		var vp visitPlan
+		if json.Unmarshal(d.Body, &vp) != nil || vp.Status == "cancelled" {
+			continue
+		}
+		t, ok := parse(vp.Start)
+		if !ok {
+			continue
+		}
+		day, ok := p.day(t)
+		if !ok {
+			continue
+		}
+		f := dayOf(day)
+		f.Planned++
+		if vp.Status == "done" || plansVisited[d.ID] {
+			f.PlannedVisited++
+		}
+	}
+	r := RepReport{Rep: rep, Days: []Day{}}
+	keys := make([]string, 0, len(days))
+	for d := range days {
+		keys = append(keys, d)
+	}
+	sort.Strings(keys)
+	for _, d := range keys {
+		f := days[d]
+		if f.Visits > 0 {
+			f.DaysWorked = 1
+		}
+		f.finish()
+		r.Days = append(r.Days, Day{Date: d, Figures: *f})
+		r.Period.add(*f)
+	}
+	r.Period.finish()
+	var times map[string][]int64
+	r.FollowUps, times = offload(rep, p, fus, orders, now)
+	return r, times
+}
+
+func orderValue(o order) float64 {
+	if o.Total != nil {
+		return *o.Total
+	}
+	var sum float64
+	for _, l := range o.Lines {
+		sum += l.Quantity * l.Price * (1 - l.Discount/100)
+	}
+	return math.Round(sum*100) / 100
+}
+
+// add sums g into f (ratios are recomputed by finish).
+func (f *Figures) add(g Figures) {
+	f.Visits += g.Visits
+	f.VerifiedVisits += g.VerifiedVisits
+	f.DaysWorked += g.DaysWorked
+	f.FaceTimeS += g.FaceTimeS
+	f.SpanS += g.SpanS
+	f.Planned += g.Planned
+	f.PlannedVisited += g.PlannedVisited
+	f.ProductiveCalls += g.ProductiveCalls
+	f.Orders += g.Orders
+	for c, v := range g.OrderValue {
+		if f.OrderValue == nil {
+			f.OrderValue = map[string]float64{}
+		}
+		f.OrderValue[c] += v
+	}
+}
+
+func (f *Figures) finish() {
+	f.FaceTimePct = nil
+	if f.SpanS > 0 {
+		f.FaceTimePct = pct(f.FaceTimeS, f.SpanS)
+	}
+	f.VisitsPerDay = 0
+	if f.DaysWorked > 0 {
+		f.VisitsPerDay = math.Round(float64(f.Visits)/float64(f.DaysWorked)*1000) / 1000
+	}
+	if f.OrderValue == nil {
+		f.OrderValue = map[string]float64{}
+	}
+}
+
+// pct is 100*a/b rounded to 3 decimals.
+func pct(a, b int64) *float64 {
+	v := math.Round(float64(a)*100/float64(b)*1000) / 1000
+	return &v
+}
+
+// offload computes the follow-up figures of rep's follow-ups. A follow-up
+// opened at its created_at, or else at its order's submission.
+func offload(rep string, p Period, fus []followUp, orders map[string]order, now time.Time) (Offload, map[string][]int64) {
+	var o Offload
+	byRole := map[string][]int64{}
+	for _, f := range fus {
+		closed, isClosed := parse(f.Closed)
+		if f.Status == "done" && isClosed {
+			if _, in := p.day(closed); in {
+				o.Closed++
+				if f.ClosedBy != "" && f.ClosedBy != rep {
+					o.ClosedByBackOffice++
+				}
+				opened, ok := parse(f.Created)
+				if !ok {
+					opened, ok = parse(orders[f.Order].Submitted)
+				}
+				if ok && !closed.Before(opened) {
+					byRole[f.Role] = append(byRole[f.Role], int64(closed.Sub(opened)/time.Second))
+				}
+			}
+		}
+		due, ok := parse(f.Due)
+		if !ok {
+			continue
+		}
+		if _, in := p.day(due); !in || f.Status == "cancelled" {
+			continue
+		}
+		switch {
+		case isClosed && closed.After(due):
+			o.SLABreaches++
+		case !isClosed && now.After(due):
+			o.SLABreaches++
+		}
+	}
+	if o.Closed > 0 {
+		o.BackOfficeSharePct = pct(int64(o.ClosedByBackOffice), int64(o.Closed))
+	}
+	o.MedianCloseS = medians(byRole)
+	return o, byRole
+}
+
+func medians(byRole map[string][]int64) map[string]int64 {
+	out := map[string]int64{}
+	for role, ds := range byRole {
+		out[role] = median(ds)
+	}
+	return out
+}
+
+func median(xs []int64) int64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// merge sums several reps' offload figures; Build recomputes the medians
+// from every rep's times.
+func (o *Offload) merge(g Offload) {
+	o.Closed += g.Closed
+	o.ClosedByBackOffice += g.ClosedByBackOffice
+	o.SLABreaches += g.SLABreaches
+	if o.Closed > 0 {
+		o.BackOfficeSharePct = pct(int64(o.ClosedByBackOffice), int64(o.Closed))
+	}
+}

@@ -1,0 +1,196 @@
+package kpi
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/fieldsync/fieldsync/identity"
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// Feed reads the change feed under some scope keys: the store's Pull.
+type Feed interface {
+	Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error)
+}
+
+// Directory is what the service needs to know about users, teams and the
+// organisation: identity.Service.
+type Directory interface {
+	User(ctx context.Context, org, id string) (*identity.User, error)
+	ListUsers(ctx context.Context, org string, f identity.UserFilter) ([]*identity.User, error)
+	ListTeams(ctx context.Context, org string) ([]*identity.Team, error)
+	Org(ctx context.Context, id string) (*identity.Org, error)
+}
+
+// MaxDays is the longest period a report covers (a quarter): it bounds what
+// one request reads.
+const MaxDays = 92
+
+// maxTeamReps bounds the reps of one team report.
+const maxTeamReps = 200
+
+// Service answers KPI requests.
+type Service struct {
+	feed Feed
+	dir  Directory
+	now  func() time.Time
+}
+
+// NewService returns a service reading feed (the store) and dir; now is
+// the clock (time.Now when nil).
+func NewService(feed Feed, dir Directory, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{feed: feed, dir: dir, now: now}
+}
+
+// Query is a KPI request: one rep or one team, and a period of calendar
+// days (YYYY-MM-DD, inclusive) in the organisation's time zone.
+type Query struct {
+	Rep, Team string
+	From, To  string
+}
+
+func invalid(pointer, format string, args ...any) error {
+	return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, pointer, format, args...)
+}
+
+// Report returns the KPIs asked for, as actor sees them: an admin any rep
+// or team of the organisation, a manager the reps of the teams they lead,
+// a rep themself. Another organisation's ids answer like unknown ones.
+func (s *Service) Report(ctx context.Context, actor engine.Actor, q Query) (*Report, error) {
+	if (q.Rep == "") == (q.Team == "") {
+		return nil, invalid("/rep", "ask for exactly one of rep=ID or team=ID")
+	}
+	o, err := s.dir.Org(ctx, actor.Org)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation(o.TimeZone)
+	if err != nil || o.TimeZone == "" {
+		loc = time.UTC
+	}
+	p, err := period(q.From, q.To, loc)
+	if err != nil {
+		return nil, err
+	}
+	roles, leads, err := s.caller(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	admin := slices.Contains(roles, identity.RoleAdmin)
+	var reps []string
+	if q.Rep != "" {
+		u, err := s.dir.User(ctx, actor.Org, q.Rep)
+		if err != nil {
+			return nil, err // not found, in this organisation
+		}
+		leadsRep := slices.Contains(roles, identity.RoleManager) && slices.ContainsFunc(u.Teams, func(t string) bool { return slices.Contains(leads, t) })
+		if !admin && u.ID != actor.User && !leadsRep {
+			return nil, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/rep", "%s is not on a team you lead", q.Rep)
+		}
+		reps = []string{u.ID}
+	} else {
+		teams, err := s.dir.ListTeams(ctx, actor.Org)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(teams, func(t *identity.Team) bool { return t.ID == q.Team }) {
+			return nil, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "/team", "no team %q", q.Team)
+		}
+		if !admin && !(slices.Contains(roles, identity.RoleManager) && slices.Contains(leads, q.Team)) {
+			return nil, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/team", "you do not lead team %s", q.Team)
+		}
+		users, err := s.dir.ListUsers(ctx, actor.Org, identity.UserFilter{Team: q.Team, Limit: maxTeamReps + 1})
+		if err != nil {
+			return nil, err
+		}
+		if len(users) > maxTeamReps {
+			return nil, engine.Errorf(engine.KindTooLarge, engine.CodeInvalidRequest, "/team", "team %s has more than %d members: ask per rep", q.Team, maxTeamReps)
+		}
+		for _, u := range users {
+			if u.HasRole(identity.RoleRep) {
+				reps = append(reps, u.ID)
+			}
+		}
+	}
+	docs := map[string][]Doc{}
+	for _, rep := range reps {
+		d, err := s.read(ctx, actor.Org, rep, p)
+		if err != nil {
+			return nil, err
+		}
+		docs[rep] = d
+	}
+	r := Build(p, reps, docs, s.now())
+	return &r, nil
+}
+
+// caller returns the roles and led teams of actor from the directory; a
+// token the directory does not know (the operator's) keeps its roles.
+func (s *Service) caller(ctx context.Context, actor engine.Actor) (roles, leads []string, err error) {
+	u, err := s.dir.User(ctx, actor.Org, actor.User)
+	switch {
+	case engine.ErrorKind(err) == engine.KindNotFound:
+		return actor.Roles, nil, nil
+	case err != nil:
+		return nil, nil, err
+	case u.Disabled:
+		return nil, nil, engine.Errorf(engine.KindForbidden, engine.CodeUserDisabled, "", "this user is disabled; ask an administrator")
+	}
+	return u.Roles, u.Leads, nil
+}
+
+// period parses the calendar days of a request.
+func period(from, to string, loc *time.Location) (Period, error) {
+	f, err := time.ParseInLocation(dateLayout, from, loc)
+	if err != nil {
+		return Period{}, invalid("/from", "from must be a date YYYY-MM-DD")
+	}
+	t, err := time.ParseInLocation(dateLayout, to, loc)
+	if err != nil {
+		return Period{}, invalid("/to", "to must be a date YYYY-MM-DD")
+	}
+	if t.Before(f) {
+		return Period{}, invalid("/to", "to must not be before from")
+	}
+	if days := int(t.Sub(f).Hours()/24+0.5) + 1; days > MaxDays {
+		return Period{}, invalid("/to", "a report covers at most %d days, asked for %d", MaxDays, days)
+	}
+	return Period{From: f, To: t, Loc: loc}, nil
+}
+
+// read returns rep's documents that p may concern: those under the rep's
+// KPI index keys of every UTC month the period touches. Its cost is the
+// rep's documents of those months.
+func (s *Service) read(ctx context.Context, org, rep string, p Period) ([]Doc, error) {
+	var keys []string
+	end := p.End()
+	for m := monthStart(p.Start()); m.Before(end); m = m.AddDate(0, 1, 0) {
+		keys = append(keys, engine.KPIIndexKey(rep, m))
+	}
+	var out []Doc
+	var after int64
+	for {
+		page, more, err := s.feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: keys, After: after, Limit: 1000, MaxBytes: 16 << 20})
+		if err != nil {
+			return nil, err
+		}
+		for _, ch := range page {
+			after = ch.Seq
+			if !ch.Deleted && !ch.Evicted {
+				out = append(out, Doc{Collection: ch.Collection, ID: ch.ID, Body: ch.Body})
+			}
+		}
+		if !more || len(page) == 0 {
+			return out, nil
+		}
+	}
+}
+
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
