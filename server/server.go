@@ -53,6 +53,7 @@ type Config struct {
 	MaxBody     int           // request body limit in bytes
 	RateLimit   int           // sync requests per user per minute, per instance; 0 turns the limit off
 	CallTimeout time.Duration // budget of one engine call; the client disconnecting does not cancel it
+	Stream      StreamConfig  // the live stream (stream.go); nil Hub: not registered
 
 	// Accounts and Sessions serve sign-in, Admin the admin API; the routes
 	// of a nil one are not registered.
@@ -63,6 +64,9 @@ type Config struct {
 	// (with Admin; nil: not registered).
 	Docs Documents
 	KPIs KPIs // GET /v1/kpis (kpis.go); nil: not registered
+	// Workflow serves the follow-up queues and the matrix (nil: not
+	// registered).
+	Workflow Workflow
 }
 
 // DefaultMaxBody is the documented default request body limit.
@@ -74,6 +78,7 @@ type Server struct {
 	app     *fiber.App
 	metrics *metrics
 	log     *slog.Logger
+	streams streamState // stream.go
 }
 
 // New builds the server and its routes.
@@ -105,7 +110,7 @@ func New(cfg Config) *Server {
 		s.log.Error("panic", "request_id", requestID(c), "panic", e)
 	}}))
 	s.app.Use(s.observe)
-	s.app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed}))
+	s.app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed, Next: uncompressed}))
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.app.Get("/readyz", s.ready)
@@ -127,11 +132,15 @@ func New(cfg Config) *Server {
 	limit := s.rateLimit()
 	v1.Post("/sync/push", s.authenticate, limit, s.push)
 	v1.Get("/sync/pull", s.authenticate, limit, s.pull)
+	s.streamRoutes(v1, limit) // stream.go
 	if cfg.Accounts != nil {
 		v1.Post("/auth/login", s.login)
 		v1.Post("/auth/refresh", s.refresh)
 		v1.Post("/auth/logout", s.authenticate, s.logout)
 		v1.Get("/me", s.authenticate, s.whoami)
+	}
+	if cfg.Workflow != nil {
+		s.workflowRoutes(v1) // followups.go
 	}
 	if cfg.KPIs != nil {
 		s.kpiRoutes(v1)
@@ -155,6 +164,7 @@ func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
 // Shutdown stops accepting connections and waits up to the context's
 // deadline for in-flight requests to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.endStreams() // stream.go
 	if dl, ok := ctx.Deadline(); ok {
 		return s.app.ShutdownWithTimeout(time.Until(dl))
 	}

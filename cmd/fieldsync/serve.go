@@ -40,6 +40,9 @@ type serveConfig struct {
 	MongoURI        string
 	MongoDatabase   string
 	Visits          visitFlags // visits.go
+	Stream          streamFlags // stream.go
+	// EscalationInterval is how often the overdue follow-up sweep runs.
+	EscalationInterval time.Duration
 
 	// Sign-in (docs/access.md).
 	AccessTTL       time.Duration
@@ -70,6 +73,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.Synchronous, "sqlite-synchronous", env("SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
 	fs.StringVar(&c.MongoURI, "mongodb-uri", env("MONGODB_URI", ""), "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", env("MONGODB_DATABASE", "fieldsync"), "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
+	fs.DurationVar(&c.EscalationInterval, "escalation-interval", envDuration("ESCALATION_INTERVAL", time.Minute), "how often overdue follow-ups are escalated, 0 for never on this instance (env FIELDSYNC_ESCALATION_INTERVAL)")
 	fs.DurationVar(&c.AccessTTL, "access-ttl", envDuration("ACCESS_TTL", identity.DefaultAccessTTL), "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", identity.DefaultSessionTTL), "lifetime of a device's sign-in session, from sign-in (env FIELDSYNC_SESSION_TTL)")
 	fs.IntVar(&c.AccountFailures, "login-account-limit", envInt("LOGIN_ACCOUNT_LIMIT", identity.DefaultAccountFailures), "failed sign-ins per email per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ACCOUNT_LIMIT)")
@@ -80,6 +84,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&mem, "password-memory", envInt("PASSWORD_MEMORY", int(h.Memory)), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
 	fs.IntVar(&passes, "password-time", envInt("PASSWORD_TIME", int(h.Time)), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
 	fs.IntVar(&threads, "password-threads", envInt("PASSWORD_THREADS", int(h.Threads)), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
+	c.Stream.register(fs) // stream.go
 	c.Visits.register(fs) // visits.go
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -116,6 +121,10 @@ type instance struct {
 	ln    net.Listener
 	keys  *jwtauth.Keys
 	log   *slog.Logger
+	// stopStream ends the live streams (before the store closes).
+	stopStream func()
+	// stopWorkflow ends the overdue sweep (before the store closes).
+	stopWorkflow func()
 }
 
 // start wires the adapters together and binds the listener; Serve is the
@@ -165,11 +174,20 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
+	// Workflows: the engine's after-push hook, the follow-up API, the
+	// overdue sweep (workflow.go).
+	wf, stopWorkflow, err := startWorkflow(ctx, eng, store, ids, c.EscalationInterval, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	// The live stream: GET /v1/sync/stream (stream.go).
+	streamCfg, stopStream := startStream(c.Stream, store, eng, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
-		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit,
+		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
 		Accounts: ids, Sessions: keys, Admin: ids,
 		KPIs: kpi.NewService(store, ids, nil), // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
@@ -178,13 +196,16 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 			*engine.Engine
 			engine.Store
 		}{eng, store},
+		Workflow: wf,
 	})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
+		stopStream()
 		store.Close()
+		stopWorkflow()
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	return &instance{store: store, srv: srv, ln: ln, keys: keys, log: log}, nil
+	return &instance{store: store, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream}, nil
 }
 
 // serveUntil serves until ctx is done, then shuts down in order: stop
@@ -211,6 +232,10 @@ func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error
 	}
 	if errors.Is(serveErr, net.ErrClosed) {
 		serveErr = nil
+	}
+	in.stopWorkflow()
+	if in.stopStream != nil {
+		in.stopStream()
 	}
 	closeErr := in.store.Close()
 	in.log.Info("stopped")

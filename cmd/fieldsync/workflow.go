@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	gosync "sync"
+	"time"
+
+	"github.com/fieldsync/fieldsync/identity"
+	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/workflow"
+)
+
+// startWorkflow builds the workflow on the engine's store, registers it as
+// the engine's after-push hook and starts the overdue sweep every interval
+// (0: no sweep on this instance). stop ends the sweep and waits for it, so
+// the store can be closed after.
+func startWorkflow(ctx context.Context, eng *engine.Engine, store engine.Store, ids *identity.Service,
+	interval time.Duration, log *slog.Logger) (wf *workflow.Service, stop func(), err error) {
+	matrices, ok := store.(workflow.MatrixStore)
+	if !ok {
+		return nil, nil, fmt.Errorf("the %T store keeps no responsibility matrices", store)
+	}
+	wf, err = workflow.New(workflow.Config{Writer: eng, Docs: store, Store: matrices, Orgs: ids, Directory: ids})
+	if err != nil {
+		return nil, nil, err
+	}
+	eng.AddHook(wf)
+	sctx, cancel := context.WithCancel(ctx)
+	var wg gosync.WaitGroup
+	if interval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sweepEvery(sctx, wf, interval, log)
+		}()
+	}
+	return wf, func() { cancel(); wg.Wait() }, nil
+}
+
+// sweepEvery escalates overdue follow-ups until ctx ends. Several instances
+// may sweep at once: each escalation is a conditional write.
+func sweepEvery(ctx context.Context, wf *workflow.Service, interval time.Duration, log *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		cctx, cancel := context.WithTimeout(ctx, interval)
+		n, err := wf.Sweep(cctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("overdue sweep", "err", err, "escalated", n)
+		case n > 0:
+			log.Info("overdue sweep", "escalated", n)
+		}
+	}
+}

@@ -1,0 +1,327 @@
+package main
+
+// System tests of the field-sales workflow (docs/workflows.md) through the
+// real server, on SQLite and on the MongoDB store (FerretDB): an order
+// submitted offline and retried, its follow-ups worked through the API in
+// and out of dependency order, the matrix replaced, and rep-raised
+// follow-ups routed to the back office.
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/client"
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// wfStores are the stores every workflow scenario runs on.
+var wfStores = []struct {
+	name  string
+	store accStore
+}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}}
+
+// wfWorld is an organisation "acme" with a rep, one user per back-office
+// role of the default matrix, a customer with a price list, and products.
+type wfWorld struct {
+	*accWorld
+}
+
+var wfStaff = map[string]string{ // user -> role
+	"rep-1": "rep", "mgr-1": "manager", "od-1": "order_desk", "dp-1": "demand_planning", "st-1": "stores",
+	"lg-1": "logistics", "bl-1": "billing", "cc-1": "credit_control",
+}
+
+func newWFWorld(t *testing.T, store accStore) *wfWorld {
+	t.Helper()
+	w := &wfWorld{newAccWorld(t, store)}
+	for _, u := range slices.Sorted(func(yield func(string) bool) {
+		for u := range wfStaff {
+			if !yield(u) {
+				return
+			}
+		}
+	}) {
+		w.addUser("acme", accUser{id: u, roles: []string{wfStaff[u]}})
+	}
+	w.docs("products", map[string]any{
+		"p-1": map[string]any{"sku": "M-1", "name": "Motor 7.5 kW", "list_price": 100},
+		"p-2": map[string]any{"sku": "C-1", "name": "Cable NYY 5x16", "list_price": 50},
+	})
+	w.docs("price_lists", map[string]any{"pl-1": map[string]any{"name": "OEM", "currency": "EUR",
+		"prices": map[string]any{"p-1": 90, "p-2": 45}}})
+	w.docs("customers", map[string]any{
+		"c-1": map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}, "price_list_id": "pl-1"},
+		"c-2": map[string]any{"name": "Slow Payer GmbH", "assigned_reps": []string{"rep-1"}, "credit_status": "blocked"},
+	})
+	return w
+}
+
+// docs writes reference documents through the admin API.
+func (w *wfWorld) docs(coll string, byID map[string]any) {
+	w.t.Helper()
+	var docs []map[string]any
+	for id, f := range byID {
+		docs = append(docs, map[string]any{"id": id, "fields": f})
+	}
+	w.admin("acme", "POST", "/documents/"+coll, map[string]any{"docs": docs}, 200)
+}
+
+// as is a token of a staff member (roles from the directory).
+func (w *wfWorld) as(user string) string { return w.token("acme", user, wfStaff[user]) }
+
+// get reads a document as the operator (an admin sees the whole org).
+func (w *wfWorld) get(coll, id string) (map[string]any, int64) {
+	w.t.Helper()
+	all, _, _ := w.drain(w.operator("acme"), "")
+	c, ok := all[coll+"/"+id]
+	if !ok || c.Op != engine.ChangePut {
+		w.t.Fatalf("%s/%s: not found", coll, id)
+	}
+	var m map[string]any
+	json.Unmarshal(c.Doc, &m)
+	return m, c.Version
+}
+
+// followUpsOf returns the order's follow-ups by id, with their versions.
+func (w *wfWorld) followUpsOf(order string) map[string]accChange {
+	w.t.Helper()
+	all, _, _ := w.drain(w.operator("acme"), "")
+	out := map[string]accChange{}
+	for _, c := range all {
+		var m map[string]any
+		json.Unmarshal(c.Doc, &m)
+		if c.Coll == engine.CollFollowUps && m["order_id"] == order {
+			out[c.ID] = c
+		}
+	}
+	return out
+}
+
+// act calls a follow-up action and returns the status and the reply.
+func (w *wfWorld) act(tok, id, action string, body any) (int, map[string]any) {
+	w.t.Helper()
+	var b []byte
+	if body != nil {
+		b = mustJSON(w.t, body)
+	}
+	st, raw := doRaw(w.t, "POST", w.ts.URL+"/v1/followups/"+id+"/"+action, tok, b)
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		w.t.Fatalf("%s %s: %d %s", action, id, st, raw)
+	}
+	return st, m
+}
+
+// mustAct is an action that must succeed.
+func (w *wfWorld) mustAct(tok, id, action string, body any) map[string]any {
+	w.t.Helper()
+	st, m := w.act(tok, id, action, body)
+	if st != 200 {
+		w.t.Fatalf("%s %s: %d %v", action, id, st, m)
+	}
+	var doc map[string]any
+	raw, _ := json.Marshal(m["doc"])
+	json.Unmarshal(raw, &doc)
+	return doc
+}
+
+// errCode returns the error code and pointer of an error reply.
+func errCode(m map[string]any) (string, string) {
+	e, _ := m["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	p, _ := e["pointer"].(string)
+	return c, p
+}
+
+// submitOffline has rep-1's phone draft an order and submit it while
+// offline, then push both with the reply lost three times (the server
+// commits and runs the workflow each time), then once more with the reply
+// arriving. It returns the fault counts.
+func (w *wfWorld) submitOffline(t *testing.T, orderID string, order map[string]any) client.FaultCounts {
+	t.Helper()
+	ft := client.NewFaultTransport(nil, 1, 1, 0) // no signal: every request dropped
+	c, err := client.New(client.Config{BaseURL: w.ts.URL, Token: client.StaticToken(w.as("rep-1")), DeviceID: "phone-1",
+		HTTPClient: &http.Client{Transport: ft, Timeout: 30 * time.Second}, MaxRetries: 2, MutationIDPrefix: "phone-1",
+		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+	must(t, "client", err)
+	order["status"] = "draft"
+	must(t, "draft", c.Create("orders", orderID, order))
+	if _, err := c.Sync(t.Context()); err == nil {
+		t.Fatal("sync without signal succeeded")
+	}
+	must(t, "submit", c.Update("orders", orderID, map[string]any{"status": "submitted"}))
+	ft.DropRequest, ft.LoseReply = 0, 1 // signal, but every reply is lost: 1 try + 2 retries
+	if _, err := c.Sync(t.Context()); err == nil {
+		t.Fatal("sync with every reply lost succeeded")
+	}
+	ft.LoseReply = 0
+	if _, err := c.Sync(t.Context()); err != nil {
+		t.Fatalf("sync after the faults: %v", err)
+	}
+	if c.Pending() != 0 {
+		t.Fatalf("%d mutations still pending", c.Pending())
+	}
+	return ft.Counts()
+}
+
+// orderLines is one line of 2 x p-1 (90 on pl-1) at the given discount.
+func orderLines(discount float64) map[string]any {
+	return map[string]any{"customer_id": "c-1", "currency": "EUR",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 2, "discount_pct": discount}}}
+}
+
+var defaultChain = []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"}
+
+func TestWorkflowOrderLifecycle(t *testing.T) {
+	t.Parallel()
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWFWorld(t, st.store)
+			faults := w.submitOffline(t, "o-1", orderLines(0))
+			if faults.Lost != 3 {
+				t.Fatalf("replies lost: %d, want 3 (%+v)", faults.Lost, faults)
+			}
+			order, _ := w.get("orders", "o-1")
+			if order["status"] != "submitted" || order["submitted_at"] == nil || order["total"] != 180.0 || order["matrix_version"] != "0" {
+				t.Fatalf("order after submit: %v", order)
+			}
+			// Exactly once: one follow-up per activity, each never rewritten.
+			fus := w.followUpsOf("o-1")
+			var ids []string
+			for _, a := range defaultChain {
+				ids = append(ids, "fu-o-1-"+a)
+			}
+			if got := accIDs(fus); !slices.Equal(got, slices.Sorted(slices.Values(ids))) {
+				t.Fatalf("follow-ups %v, want %v", got, ids)
+			}
+			for id, c := range fus {
+				var m map[string]any
+				json.Unmarshal(c.Doc, &m)
+				if c.Version != 1 || m["status"] != "open" || m["matrix_version"] != "0" || m["rep_id"] != "rep-1" || m["due_at"] == nil {
+					t.Fatalf("%s: version %d %v", id, c.Version, m)
+				}
+			}
+			erp, _ := w.get("follow_ups", "fu-o-1-erp_entry")
+			if erp["responsible_role"] != "order_desk" || !slices.Equal(toStrings(erp["depends_on"]), []string{"fu-o-1-availability_check"}) {
+				t.Fatalf("erp_entry: %v", erp)
+			}
+
+			// Out of dependency order: refused, nothing changes.
+			st, reply := w.act(w.as("od-1"), "fu-o-1-erp_entry", "complete", map[string]any{"note": "entered", "result": map[string]any{"erp_number": "4500001"}})
+			if code, ptr := errCode(reply); st != 409 || code != "dependency_open" || ptr != "/depends_on/0" {
+				t.Fatalf("erp_entry before availability: %d %v", st, reply)
+			}
+			if _, v := w.get("follow_ups", "fu-o-1-erp_entry"); v != 1 {
+				t.Fatalf("refused completion changed the follow-up: version %d", v)
+			}
+			if o, _ := w.get("orders", "o-1"); o["status"] != "submitted" {
+				t.Fatalf("refused completion moved the order: %v", o["status"])
+			}
+
+			// Who may act: the rep sees the follow-up but is not responsible;
+			// billing does not see the dispatch task at all.
+			if st, reply := w.act(w.as("rep-1"), "fu-o-1-availability_check", "claim", nil); st != 403 {
+				t.Fatalf("rep claims: %d %v", st, reply)
+			}
+			if st, reply := w.act(w.as("bl-1"), "fu-o-1-dispatch", "claim", nil); st != 404 {
+				t.Fatalf("billing claims dispatch: %d %v", st, reply)
+			}
+
+			// The queue of the order desk holds erp_entry; billing's is not
+			// the order desk's to read.
+			var page struct {
+				FollowUps []struct {
+					ID string `json:"id"`
+				} `json:"follow_ups"`
+			}
+			if s := do(t, "GET", w.ts.URL+"/v1/followups?role=order_desk&status=open", w.as("od-1"), nil, &page); s != 200 ||
+				len(page.FollowUps) != 1 || page.FollowUps[0].ID != "fu-o-1-erp_entry" {
+				t.Fatalf("order desk queue: %d %+v", s, page)
+			}
+			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/followups?role=billing", w.as("od-1"), nil); s != 403 {
+				t.Fatalf("order desk reads billing's queue: %d %s", s, raw)
+			}
+
+			// In dependency order, the order walks to invoiced.
+			w.mustAct(w.as("dp-1"), "fu-o-1-availability_check", "claim", nil)
+			w.mustAct(w.as("dp-1"), "fu-o-1-availability_check", "start", nil)
+			w.mustAct(w.as("dp-1"), "fu-o-1-availability_check", "complete", map[string]any{"note": "in stock"})
+			if st, reply := w.act(w.as("od-1"), "fu-o-1-erp_entry", "complete", map[string]any{"note": "entered"}); st != 400 {
+				t.Fatalf("erp_entry without erp_number: %d %v", st, reply)
+			} else if code, ptr := errCode(reply); code != "result_required" || ptr != "/result/erp_number" {
+				t.Fatalf("erp_entry without erp_number: %v", reply)
+			}
+			w.mustAct(w.as("od-1"), "fu-o-1-erp_entry", "complete", map[string]any{"note": "entered", "result": map[string]any{"erp_number": "4500001"}})
+			if o, _ := w.get("orders", "o-1"); o["status"] != "confirmed" || o["erp_number"] != "4500001" || o["confirmed_at"] == nil {
+				t.Fatalf("after erp_entry: %v", o)
+			}
+			if st, reply := w.act(w.as("st-1"), "fu-o-1-dispatch", "block", map[string]any{}); st != 400 {
+				t.Fatalf("block without reason: %d %v", st, reply)
+			}
+			if d := w.mustAct(w.as("st-1"), "fu-o-1-dispatch", "block", map[string]any{"reason": "waiting for QA"}); d["status"] != "blocked" {
+				t.Fatalf("blocked: %v", d)
+			}
+			w.mustAct(w.as("st-1"), "fu-o-1-dispatch", "start", nil)
+			w.mustAct(w.as("st-1"), "fu-o-1-dispatch", "complete", map[string]any{"note": "shipped"})
+			w.mustAct(w.as("lg-1"), "fu-o-1-delivery", "complete", map[string]any{"result": map[string]any{"proof_of_delivery": "POD-77"}})
+			if o, _ := w.get("orders", "o-1"); o["status"] != "delivered" || o["delivered_at"] == nil {
+				t.Fatalf("after delivery: %v", o)
+			}
+			w.mustAct(w.as("bl-1"), "fu-o-1-invoice", "complete", map[string]any{"result": map[string]any{"invoice_number": "INV-9"}})
+			// Completing again (a lost reply) answers the same and changes nothing.
+			w.mustAct(w.as("bl-1"), "fu-o-1-invoice", "complete", map[string]any{"result": map[string]any{"invoice_number": "INV-9"}})
+			if st, reply := w.act(w.as("bl-1"), "fu-o-1-invoice", "claim", nil); st != 409 {
+				t.Fatalf("claiming a done follow-up: %d %v", st, reply)
+			}
+
+			// The rep's phone learns all of it: the order and the done tasks.
+			seen := w.visible(w.as("rep-1"))
+			var o map[string]any
+			json.Unmarshal(seen["orders/o-1"], &o)
+			if o["status"] != "invoiced" || o["invoice_number"] != "INV-9" || o["invoiced_at"] == nil {
+				t.Fatalf("rep sees order %v", o)
+			}
+			for _, a := range defaultChain {
+				var f map[string]any
+				json.Unmarshal(seen["follow_ups/fu-o-1-"+a], &f)
+				if f["status"] != "done" {
+					t.Fatalf("rep sees %s as %v", a, f)
+				}
+			}
+
+			// Another organisation's order desk: the id answers like a missing one.
+			w.addUser("beta", accUser{id: "od-9", roles: []string{"order_desk"}})
+			beta := w.token("beta", "od-9", "order_desk")
+			st1, r1 := w.act(beta, "fu-o-1-erp_entry", "claim", nil)
+			st2, r2 := w.act(beta, "fu-nope", "claim", nil)
+			c1, _ := errCode(r1)
+			c2, _ := errCode(r2)
+			if st1 != 404 || st2 != 404 || c1 != c2 ||
+				strings.ReplaceAll(stringOf(r1), "fu-o-1-erp_entry", "ID") != strings.ReplaceAll(stringOf(r2), "fu-nope", "ID") {
+				t.Fatalf("other org: %d %v / missing: %d %v", st1, r1, st2, r2)
+			}
+		})
+	}
+}
+
+func toStrings(v any) []string {
+	l, _ := v.([]any)
+	var out []string
+	for _, x := range l {
+		s, _ := x.(string)
+		out = append(out, s)
+	}
+	return out
+}
+
+func stringOf(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	s, _ := e["message"].(string)
+	return s
+}
