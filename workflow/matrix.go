@@ -317,7 +317,7 @@ func (m *Matrix) checkCycles() error {
 			switch state[dep] {
 			case active:
 				return invalid(fmt.Sprintf("/activities/%d/depends_on/%d", index[id], j),
-					"dependency cycle: %s depends on %s, which leads back to %s", id, dep, dep)
+					"dependency cycle: %s depends on %s, which itself depends on %s", id, dep, id)
 			case unseen:
 				if err := visit(dep); err != nil {
 					return err

@@ -1,0 +1,186 @@
+package workflow_test
+
+// Engine-level tests of the workflow on a real SQLite store with an
+// injected clock: the overdue sweep, and the create-only and conditional
+// server writes the workflow relies on.
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	gosync "sync"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/schemas"
+	"github.com/fieldsync/fieldsync/sqlite"
+	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/workflow"
+)
+
+// clock is a settable time source.
+type clock struct {
+	mu  gosync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time       { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+type rig struct {
+	store *sqlite.Store
+	eng   *engine.Engine
+	wf    *workflow.Service
+	clock *clock
+}
+
+const org = "acme"
+
+var admin = engine.Actor{Org: org, User: "boss", Roles: []string{engine.RoleAdmin}}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	sch, err := schemas.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{now: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: st, Store: st, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.AddHook(wf)
+	r := &rig{store: st, eng: eng, wf: wf, clock: clk}
+	r.upsert(t, engine.CollProducts, "p-1", map[string]any{"sku": "M-1", "name": "Motor", "list_price": 100})
+	r.upsert(t, engine.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
+	return r
+}
+
+func (r *rig) upsert(t *testing.T, coll, id string, fields map[string]any, opts ...func(*engine.UpsertDoc)) engine.Outcome {
+	t.Helper()
+	d := engine.UpsertDoc{Collection: coll, ID: id, Fields: map[string]json.RawMessage{}}
+	for k, v := range fields {
+		b, _ := json.Marshal(v)
+		d.Fields[k] = b
+	}
+	for _, o := range opts {
+		o(&d)
+	}
+	outs, err := r.eng.Upsert(t.Context(), admin, "test", []engine.UpsertDoc{d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs[0]
+}
+
+func (r *rig) doc(t *testing.T, coll, id string) (*engine.Document, map[string]any) {
+	t.Helper()
+	ref := engine.DocRef{Collection: coll, ID: id}
+	got, err := r.store.Get(t.Context(), org, []engine.DocRef{ref})
+	if err != nil || got[ref] == nil {
+		t.Fatalf("%s: %v", ref, err)
+	}
+	var m map[string]any
+	json.Unmarshal(got[ref].Body, &m)
+	return got[ref], m
+}
+
+// submit pushes an order created as submitted by rep-1.
+func (r *rig) submit(t *testing.T, id string) {
+	t.Helper()
+	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 1}}})
+	outs, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}},
+		engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-" + id, Collection: "orders", DocID: id, Op: engine.OpCreate, Doc: doc}}})
+	if err != nil || outs[0].Status != engine.StatusApplied {
+		t.Fatalf("submit: %v %+v", err, outs)
+	}
+}
+
+func TestSweepEscalatesOverdueOnce(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	r.submit(t, "o-1")
+	if n, err := r.wf.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("sweep before anything is due: %d %v", n, err)
+	}
+	// availability_check has a 4 h SLA, erp_entry 8 h.
+	r.clock.add(5 * time.Hour)
+	if n, err := r.wf.Sweep(ctx); err != nil || n != 1 {
+		t.Fatalf("sweep at +5h: %d %v", n, err)
+	}
+	d, fu := r.doc(t, "follow_ups", "fu-o-1-availability_check")
+	if fu["escalated_at"] != "2026-12-01T13:00:00Z" || !slices.Contains(d.Scopes, "role:supply_chain_manager") {
+		t.Fatalf("escalated follow-up: %v %v", fu, d.Scopes)
+	}
+	if o, _ := r.doc(t, "orders", "o-1"); !slices.Contains(o.Scopes, "role:supply_chain_manager") {
+		t.Fatalf("the accountable role does not see the order: %v", o.Scopes)
+	}
+	if n, err := r.wf.Sweep(ctx); err != nil || n != 0 {
+		t.Fatalf("second sweep: %d %v", n, err)
+	}
+	// Two instances sweeping at once escalate erp_entry once between them.
+	r.clock.add(4 * time.Hour)
+	var wg gosync.WaitGroup
+	counts := make([]int, 2)
+	for i := range counts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n, err := r.wf.Sweep(context.WithoutCancel(ctx))
+			if err != nil {
+				t.Error(err)
+			}
+			counts[i] = n
+		}()
+	}
+	wg.Wait()
+	if counts[0]+counts[1] != 1 {
+		t.Fatalf("concurrent sweeps escalated %v", counts)
+	}
+	if d, _ := r.doc(t, "follow_ups", "fu-o-1-erp_entry"); d.Version != 2 {
+		t.Fatalf("erp_entry written %d times", d.Version-1)
+	}
+}
+
+func TestUpsertCreateOnlyAndExpect(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.submit(t, "o-1")
+	before, _ := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
+	createOnly := func(d *engine.UpsertDoc) { d.CreateOnly = true }
+	o := r.upsert(t, "follow_ups", "fu-o-1-erp_entry", map[string]any{"activity": "erp_entry", "status": "done"}, createOnly)
+	after, body := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
+	if o.Status != engine.StatusApplied || o.Version != before.Version || after.Version != before.Version || body["status"] != "open" {
+		t.Fatalf("create-only over an existing follow-up: %+v, now %v", o, body)
+	}
+	// A conditional move whose condition no longer holds changes nothing.
+	expect := func(d *engine.UpsertDoc) { d.Expect = &engine.Expect{Field: "status", In: []string{"confirmed"}} }
+	o = r.upsert(t, "orders", "o-1", map[string]any{"status": "delivered"}, expect)
+	if o.Status != engine.StatusRejected || o.Error.Code != engine.CodePreconditionFailed {
+		t.Fatalf("unmet expectation: %+v", o)
+	}
+	if _, ob := r.doc(t, "orders", "o-1"); ob["status"] != "submitted" {
+		t.Fatalf("order moved: %v", ob["status"])
+	}
+	// "" accepts an absent field.
+	absent := func(d *engine.UpsertDoc) { d.Expect = &engine.Expect{Field: "erp_number", In: []string{""}} }
+	if o := r.upsert(t, "orders", "o-1", map[string]any{"erp_number": "1"}, absent); o.Status != engine.StatusApplied {
+		t.Fatalf("expectation of an absent field: %+v", o)
+	}
+	if o := r.upsert(t, "orders", "o-1", map[string]any{"erp_number": "2"}, absent); o.Status != engine.StatusRejected {
+		t.Fatalf("expectation of an absent field, now present: %+v", o)
+	}
+}
