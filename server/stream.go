@@ -1,0 +1,197 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/fieldsync/fieldsync/stream"
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// The live stream, GET /v1/sync/stream, as server-sent events
+// (docs/protocol.md, "Live stream").
+
+// StreamHub is the live stream hub the endpoint serves (package stream).
+type StreamHub interface {
+	Open(ctx context.Context, sub stream.Sub) (*stream.Stream, error)
+	Heartbeat() time.Duration
+}
+
+// StreamAccess is what the endpoint asks the engine: the caller's read set
+// and the position of a checkpoint.
+type StreamAccess interface {
+	Access(ctx context.Context, actor engine.Actor) (engine.Access, error)
+	Position(actor engine.Actor, checkpoint string) (seq int64, fingerprint string, err error)
+}
+
+// StreamConfig wires the live stream; with a nil Hub the route is not
+// registered.
+type StreamConfig struct {
+	Hub    StreamHub
+	Access StreamAccess
+	// WriteTimeout bounds the write of one event to a client that stopped
+	// reading (default 15 s); the connection then ends.
+	WriteTimeout time.Duration
+}
+
+// streamPath is the endpoint's path; compression skips it (a compressed
+// stream would hold events in the compressor's buffer).
+const streamPath = "/v1/sync/stream"
+
+// streamState is the server's side of its streams: the base context that
+// ends them when the server shuts down.
+type streamState struct {
+	base context.Context
+	end  context.CancelFunc
+}
+
+func (s *Server) streamRoutes(v1 fiber.Router, limit fiber.Handler) {
+	s.streams.base, s.streams.end = context.WithCancel(context.Background())
+	if s.cfg.Stream.Hub == nil {
+		return
+	}
+	if s.cfg.Stream.WriteTimeout <= 0 {
+		s.cfg.Stream.WriteTimeout = 15 * time.Second
+	}
+	v1.Get("/sync/stream", s.authenticate, limit, s.stream)
+}
+
+// endStreams ends every stream of this server; Shutdown calls it first, so
+// that open streams do not hold the graceful shutdown up.
+func (s *Server) endStreams() {
+	if s.streams.end != nil {
+		s.streams.end()
+	}
+}
+
+// uncompressed tells the compression middleware to leave the stream alone.
+func uncompressed(c *fiber.Ctx) bool { return c.Path() == streamPath }
+
+func (s *Server) stream(c *fiber.Ctx) error {
+	actor := actorOf(c)
+	// Fiber's strings live in reused buffers: copy what the stream keeps.
+	device := strings.Clone(c.Query("device_id"))
+	if !engine.ValidID(device) {
+		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/device_id",
+			"device_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+	}
+	token, _ := bearerToken(c.Get(fiber.HeaderAuthorization))
+	token = strings.Clone(token)
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
+	defer cancel()
+	acc, err := s.cfg.Stream.Access.Access(ctx, actor)
+	if err != nil {
+		return err
+	}
+	after := int64(-1) // unknown: poke at once
+	if cp := c.Query("checkpoint"); cp != "" {
+		seq, fp, err := s.cfg.Stream.Access.Position(actor, cp)
+		if err != nil {
+			return err
+		}
+		if fp == acc.Fingerprint {
+			after = seq
+		} // else the read set changed: the next pull starts over, so poke
+	} else if id := c.Get("Last-Event-ID"); id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 0 {
+			return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/Last-Event-ID",
+				"Last-Event-ID must be the id of an event this endpoint sent")
+		}
+		after = n
+	}
+	access := s.cfg.Stream.Access
+	verify := s.cfg.Auth
+	check := func(ctx context.Context) ([]string, error) {
+		// The token must still be valid (it expires; the device then
+		// reconnects with a fresh one), and the directory must still let
+		// the user in.
+		a, err := verify.Verify(token)
+		if err != nil {
+			return nil, err
+		}
+		acc, err := access.Access(ctx, a)
+		return acc.Keys, err
+	}
+	st, err := s.cfg.Stream.Hub.Open(ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: device,
+		Keys: acc.Keys, After: after, Check: check})
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "text/event-stream")
+	c.Set(fiber.HeaderCacheControl, "no-cache")
+	c.Set("X-Accel-Buffering", "no") // tell reverse proxies not to buffer
+	conn := c.Context().Conn()
+	base := s.streams.base
+	wt := s.cfg.Stream.WriteTimeout
+	hb := s.cfg.Stream.Hub.Heartbeat()
+	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
+		defer st.Close()
+		// Each write gets its own deadline: the server's write timeout
+		// counts from the start of the response and would cut a long
+		// stream; this one only cuts a client that stopped reading.
+		write := func(b []byte) bool {
+			conn.SetWriteDeadline(time.Now().Add(wt))
+			if _, err := w.Write(b); err != nil {
+				return false
+			}
+			return w.Flush() == nil
+		}
+		var buf []byte
+		buf = appendReady(buf[:0], st.Ready(), hb)
+		if !write(buf) {
+			return
+		}
+		for {
+			ev, ok := st.Next(base)
+			if !ok {
+				if base.Err() != nil {
+					write(appendEvent(buf[:0], stream.Event{Kind: stream.End, Code: stream.CodeShuttingDown,
+						Message: "the server is shutting down; reconnect"}))
+				}
+				return
+			}
+			if !write(appendEvent(buf[:0], ev)) || ev.Kind == stream.End {
+				return
+			}
+		}
+	})
+	return nil
+}
+
+// appendReady is the first event of a stream: a reconnection delay for
+// EventSource clients and the head the stream starts from.
+func appendReady(b []byte, head int64, hb time.Duration) []byte {
+	b = append(b, "retry: 2000\nevent: ready\ndata: {\"head\":"...)
+	b = strconv.AppendInt(b, head, 10)
+	b = append(b, `,"heartbeat_s":`...)
+	b = strconv.AppendInt(b, int64(hb/time.Second), 10)
+	return append(b, "}\n\n"...)
+}
+
+// appendEvent encodes one event.
+func appendEvent(b []byte, ev stream.Event) []byte {
+	switch ev.Kind {
+	case stream.Poke:
+		b = append(b, "id: "...)
+		b = strconv.AppendInt(b, ev.Head, 10)
+		b = append(b, "\nevent: poke\ndata: {\"head\":"...)
+		b = strconv.AppendInt(b, ev.Head, 10)
+		return append(b, "}\n\n"...)
+	case stream.End:
+		data, _ := json.Marshal(struct {
+			Code    string `json:"code"`
+			Message string `json:"message"`
+		}{ev.Code, ev.Message})
+		b = append(b, "event: end\ndata: "...)
+		b = append(b, data...)
+		return append(b, "\n\n"...)
+	}
+	return append(b, ":\n\n"...) // a heartbeat is a comment line
+}
