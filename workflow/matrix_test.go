@@ -61,7 +61,9 @@ func TestMatrixValidation(t *testing.T) {
 		{"cycle", func(_ map[string]any, a []any) { act(a, avail)["depends_on"] = []any{"invoice"} }, "/activities/3/depends_on/0"},
 		{"duplicate id", func(_ map[string]any, a []any) { act(a, erp)["id"] = "availability_check" }, "/activities/3/id"},
 		{"unknown field", func(_ map[string]any, a []any) { act(a, erp)["resposible"] = "x" }, ""},
-		{"bad trigger", func(_ map[string]any, a []any) { act(a, erp)["trigger"] = map[string]any{"on": "order_status", "status": "draft"} }, "/activities/3/trigger/status"},
+		{"bad trigger", func(_ map[string]any, a []any) {
+			act(a, erp)["trigger"] = map[string]any{"on": "order_status", "status": "draft"}
+		}, "/activities/3/trigger/status"},
 		{"bad copy", func(_ map[string]any, a []any) { act(a, erp)["on_done"].(map[string]any)["copy"] = []any{"total"} }, "/activities/3/on_done/copy/0"},
 		{"discount limit", func(m map[string]any, _ []any) { m["policy"] = map[string]any{"discount_limit_pct": 120} }, "/policy/discount_limit_pct"},
 	}
