@@ -264,10 +264,12 @@ func (s *Server) userSessions(c *fiber.Ctx) error {
 func (s *Server) revokeDevice(c *fiber.Ctx) error {
 	ctx, cancel := s.callCtx()
 	defer cancel()
-	n, err := s.cfg.Admin.RevokeDevice(ctx, actorOf(c).Org, param(c, "id"), param(c, "device"))
+	org, user, device := actorOf(c).Org, param(c, "id"), param(c, "device")
+	n, err := s.cfg.Admin.RevokeDevice(ctx, org, user, device)
 	if err != nil {
 		return err
 	}
+	s.forgetDevice(org, user, device)
 	return c.JSON(fiber.Map{"revoked": n})
 }
 

@@ -123,7 +123,7 @@ func (s *Server) grantReply(g *identity.Grant) grantReply {
 
 func (s *Server) logout(c *fiber.Ctx) error {
 	tok, _ := bearerToken(c.Get(fiber.HeaderAuthorization))
-	sid, _, err := s.cfg.Sessions.SessionOf(tok)
+	sid, device, err := s.cfg.Sessions.SessionOf(tok)
 	if err != nil {
 		return err
 	}
@@ -133,6 +133,7 @@ func (s *Server) logout(c *fiber.Ctx) error {
 	if err := s.cfg.Accounts.Logout(ctx, a.Org, a.User, sid); err != nil {
 		return err
 	}
+	s.forgetDevice(a.Org, a.User, device) // no pushes to a signed-out phone
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

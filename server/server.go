@@ -63,6 +63,11 @@ type Config struct {
 	// Docs serves the admin's customer assignment and document writes
 	// (with Admin; nil: not registered).
 	Docs Documents
+
+	// Devices serves push devices, mutes and quiet hours (devices.go);
+	// nil: not registered.
+	Devices Devices
+
 	KPIs KPIs // GET /v1/kpis (kpis.go); nil: not registered
 	// Workflow serves the follow-up queues and the matrix (nil: not
 	// registered).
@@ -145,6 +150,7 @@ func New(cfg Config) *Server {
 	if cfg.KPIs != nil {
 		s.kpiRoutes(v1)
 	}
+	s.deviceRoutes(v1) // devices.go
 	if cfg.Admin != nil {
 		admin := v1.Group("/admin", s.authenticate, s.requireAdmin)
 		s.adminRoutes(admin)

@@ -51,6 +51,8 @@ type serveConfig struct {
 	AddressFailures int // failed sign-ins per client address per window; 0: no limit
 	FailureWindow   time.Duration
 	Hash            identity.HashParams
+
+	Push pushFlags // push notifications (push.go)
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -86,6 +88,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&threads, "password-threads", envInt("PASSWORD_THREADS", int(h.Threads)), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
 	c.Stream.register(fs) // stream.go
 	c.Visits.register(fs) // visits.go
+	c.Push.register(fs)   // push.go
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -121,6 +124,7 @@ type instance struct {
 	ln    net.Listener
 	keys  *jwtauth.Keys
 	log   *slog.Logger
+	push  *pushRunner // push.go: stopped before the store closes
 	// stopStream ends the live streams (before the store closes).
 	stopStream func()
 	// stopWorkflow ends the overdue sweep (before the store closes).
@@ -185,10 +189,16 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	streamCfg, stopStream := startStream(c.Stream, store, eng, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Push notifications: the outbox tailer and dispatcher (push.go).
+	pusher, err := startPush(c.Push, store, dir, reg, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
-		Accounts: ids, Sessions: keys, Admin: ids,
+		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices,
 		KPIs: kpi.NewService(store, ids, nil), // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
@@ -200,12 +210,14 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	})
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
+		pusher.stop()
 		stopStream()
 		store.Close()
 		stopWorkflow()
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	return &instance{store: store, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream}, nil
+	return &instance{store: store, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
+		push: pusher}, nil
 }
 
 // serveUntil serves until ctx is done, then shuts down in order: stop
@@ -237,6 +249,7 @@ func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error
 	if in.stopStream != nil {
 		in.stopStream()
 	}
+	in.push.stop() // the dispatcher's pass in flight is recorded first
 	closeErr := in.store.Close()
 	in.log.Info("stopped")
 	return errors.Join(serveErr, shutErr, closeErr)

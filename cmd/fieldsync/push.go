@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/push"
+	"github.com/fieldsync/fieldsync/push/fcm"
+	"github.com/fieldsync/fieldsync/server"
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// pushFlags configure push notifications (docs/push.md).
+type pushFlags struct {
+	FCMCredentials string
+	FCMProject     string
+	MaxAttempts    int
+	Poll           time.Duration
+	Off            bool
+}
+
+func (f *pushFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.FCMCredentials, "fcm-credentials", env("FCM_CREDENTIALS", ""), "Firebase service-account JSON file; empty: GOOGLE_APPLICATION_CREDENTIALS if set, else the log sender (env FIELDSYNC_FCM_CREDENTIALS)")
+	fs.StringVar(&f.FCMProject, "fcm-project", env("FCM_PROJECT", ""), "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
+	fs.IntVar(&f.MaxAttempts, "push-max-attempts", envInt("PUSH_MAX_ATTEMPTS", 8), "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
+	fs.DurationVar(&f.Poll, "push-poll", envDuration("PUSH_POLL", time.Second), "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
+	fs.BoolVar(&f.Off, "push-off", envInt("PUSH_OFF", 0) != 0, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
+}
+
+// pushRunner is the running tailer and dispatcher of this instance.
+type pushRunner struct {
+	devices server.Devices
+	cancel  context.CancelFunc
+	done    chan struct{}
+}
+
+// startPush builds the sender (FCM when credentials are configured, the
+// log sender otherwise) and starts the tailer and dispatcher. A store that
+// does not implement push.Store runs without push.
+func startPush(f pushFlags, store engine.Store, dir identity.Store, reg prometheus.Registerer, log *slog.Logger) (*pushRunner, error) {
+	ps, ok := store.(push.Store)
+	if !ok {
+		log.Warn("push notifications off: the store has no outbox")
+		return &pushRunner{}, nil
+	}
+	var sender push.Sender = push.LogSender{Log: log}
+	if f.FCMCredentials != "" || os.Getenv("GOOGLE_APPLICATION_CREDENTIALS") != "" {
+		s, err := fcm.New(context.Background(), fcm.Config{CredentialsFile: f.FCMCredentials, ProjectID: f.FCMProject})
+		if err != nil {
+			return nil, err
+		}
+		sender = s
+		log.Info("push notifications through FCM")
+	} else {
+		log.Info("push notifications logged (no FCM credentials)")
+	}
+	p := &pushRunner{devices: ps, done: make(chan struct{})}
+	if f.Off {
+		close(p.done)
+		return p, nil
+	}
+	instance := instanceID()
+	m := push.NewMetrics(reg)
+	d := push.NewDispatcher(push.DispatcherConfig{Store: ps, Sender: sender, Instance: instance,
+		MaxAttempts: f.MaxAttempts, Log: log, Metrics: m})
+	t := push.NewTailer(push.TailerConfig{Feed: store, Store: ps, Directory: dir, Instance: instance, Log: log,
+		Metrics: m, Enqueued: d.Kick})
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	tailDone := make(chan struct{})
+	go func() { defer close(tailDone); t.Run(ctx, f.Poll) }()
+	go func() { defer close(p.done); d.Run(ctx, f.Poll); <-tailDone }()
+	return p, nil
+}
+
+// stop ends the tailer and the dispatcher after the pass in flight (its
+// sends are recorded), before the stores close.
+func (p *pushRunner) stop() {
+	if p == nil || p.cancel == nil {
+		return
+	}
+	p.cancel()
+	<-p.done
+}
+
+// instanceID names this process as a lease owner.
+func instanceID() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 4)
+	rand.Read(b)
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b))
+}
