@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/identity"
-	"github.com/fieldsync/fieldsync/push"
+	notify "github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/push/fcm"
 	"github.com/fieldsync/fieldsync/server"
 	engine "github.com/fieldsync/fieldsync/sync"
@@ -45,14 +45,14 @@ type pushRunner struct {
 
 // startPush builds the sender (FCM when credentials are configured, the
 // log sender otherwise) and starts the tailer and dispatcher. A store that
-// does not implement push.Store runs without push.
+// does not implement notify.Store runs without push.
 func startPush(f pushFlags, store engine.Store, dir identity.Store, reg prometheus.Registerer, log *slog.Logger) (*pushRunner, error) {
-	ps, ok := store.(push.Store)
+	ps, ok := store.(notify.Store)
 	if !ok {
 		log.Warn("push notifications off: the store has no outbox")
 		return &pushRunner{}, nil
 	}
-	var sender push.Sender = push.LogSender{Log: log}
+	var sender notify.Sender = notify.LogSender{Log: log}
 	if f.FCMCredentials != "" || os.Getenv("GOOGLE_APPLICATION_CREDENTIALS") != "" {
 		s, err := fcm.New(context.Background(), fcm.Config{CredentialsFile: f.FCMCredentials, ProjectID: f.FCMProject})
 		if err != nil {
@@ -69,10 +69,10 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 		return p, nil
 	}
 	instance := instanceID()
-	m := push.NewMetrics(reg)
-	d := push.NewDispatcher(push.DispatcherConfig{Store: ps, Sender: sender, Instance: instance,
+	m := notify.NewMetrics(reg)
+	d := notify.NewDispatcher(notify.DispatcherConfig{Store: ps, Sender: sender, Instance: instance,
 		MaxAttempts: f.MaxAttempts, Log: log, Metrics: m})
-	t := push.NewTailer(push.TailerConfig{Feed: store, Store: ps, Directory: dir, Instance: instance, Log: log,
+	t := notify.NewTailer(notify.TailerConfig{Feed: store, Store: ps, Directory: dir, Instance: instance, Log: log,
 		Metrics: m, Enqueued: d.Kick})
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
