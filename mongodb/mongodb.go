@@ -125,6 +125,9 @@ func Open(ctx context.Context, uri, dbName string, opt Options) (*Store, error) 
 	if err == nil {
 		err = s.ensureWorkflowIndexes(ctx) // workflow.go
 	}
+	if err == nil {
+		err = s.ensurePushIndexes(ctx) // notify.go
+	}
 	if err != nil {
 		client.Disconnect(context.Background())
 		return nil, err
