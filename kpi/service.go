@@ -108,7 +108,7 @@ func (s *Service) Report(ctx context.Context, actor engine.Actor, q Query) (*Rep
 			return nil, err
 		}
 		if len(users) > maxTeamReps {
-			return nil, engine.Errorf(engine.KindTooLarge, engine.CodeInvalidRequest, "/team", "team %s has more than %d members: ask per rep", q.Team, maxTeamReps)
+			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/team", "team %s has more than %d members: ask per rep", q.Team, maxTeamReps)
 		}
 		for _, u := range users {
 			if u.HasRole(identity.RoleRep) {
