@@ -6,7 +6,7 @@ package main
 // Organisation org-v works in Asia/Kolkata (UTC+05:30, no daylight saving):
 // teams T (rep-a, rep-v; led by mgr) and U (rep-b; led by mgr-u). Customer
 // c1 has a location in Munich and is assigned to rep-a and rep-v; c2 has no
-// location (rep-v); cB belongs to rep-b.
+// location (rep-v); cB belongs to rep-b; cS is shared by rep-b and rep-v.
 
 import (
 	"encoding/json"
@@ -58,6 +58,7 @@ func testVisitsAndKPIs(t *testing.T, store accStore) {
 		mCreate("c-1", "customers", "c1", map[string]any{"name": "Kessler Pumps", "assigned_reps": []string{"rep-a", "rep-v"}, "location": vSite0}),
 		mCreate("c-2", "customers", "c2", map[string]any{"name": "No Site GmbH", "assigned_reps": []string{"rep-v"}}),
 		mCreate("c-b", "customers", "cB", map[string]any{"name": "Ullmann AG", "assigned_reps": []string{"rep-b"}}),
+		mCreate("c-s", "customers", "cS", map[string]any{"name": "Shared Site KG", "assigned_reps": []string{"rep-b", "rep-v"}}),
 	})
 	v := &visitWorld{accWorld: w, rep: w.token(vOrg, "rep-v", "rep"), mgr: w.token(vOrg, "mgr", "manager"),
 		mgrU: w.token(vOrg, "mgr-u", "manager")}
@@ -257,6 +258,17 @@ func (v *visitWorld) review(t *testing.T) {
 	if d.Review["status"] != "flagged" || d.Review["by"] != "mgr" || d.Review["comment"] != "GPS far from site: call me" || d.Review["at"] == nil {
 		t.Errorf("review as the rep sees it: %v", d.Review)
 	}
+
+	// rep-b's visit at the shared customer: mgr sees it (through rep-v)
+	// but does not lead rep-b, so may not review it; rep-b's manager may.
+	bTok := v.token(vOrg, "rep-b", "rep")
+	wantApplied(t, "rep-b's visit", v.pushAt(bTok, time.Time{}, mCreate("m-vs", "visit_logs", "vl-shared",
+		visitLog("cS", event("2026-11-21T09:00:00+05:30", [2]float64{}, 0), event("2026-11-21T09:30:00+05:30", [2]float64{}, 0))))...)
+	v.doc(v.mgr, "visit_logs", "vl-shared")
+	approve := map[string]any{"review": map[string]any{"status": "approved"}}
+	wantRejection(t, "review by a manager who sees but does not lead", v.pushAt(v.mgr, time.Time{},
+		mUpdate("m-rv-s", "visit_logs", "vl-shared", 1, approve))[0], engine.CodeFieldNotWritable, "/fields/review")
+	wantApplied(t, "review by rep-b's manager", v.pushAt(v.mgrU, time.Time{}, mUpdate("m-rv-s", "visit_logs", "vl-shared", 1, approve))...)
 }
 
 // plans: a manager assigns a visit to a rep of their team; nobody else

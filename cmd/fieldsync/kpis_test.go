@@ -1,0 +1,74 @@
+package main
+
+// KPIs over the workflow's documents: an order submitted through sync (the
+// workflow sets submitted_at and total) makes the visit at its customer a
+// productive call and adds its value; a follow-up completed by the back
+// office through the follow-up API counts as offloaded.
+
+import (
+	"encoding/json"
+	"net/url"
+	"testing"
+	"time"
+)
+
+func TestKPIsOverWorkflow(t *testing.T) {
+	t.Parallel()
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWFWorld(t, st.store)
+			w.admin("acme", "PUT", "/org", map[string]any{"time_zone": "America/New_York"}, 200)
+			now := time.Now()
+			rep := w.as("rep-1")
+			visit := map[string]any{"customer_id": "c-1", "outcome": "info",
+				"check_in":  map[string]any{"at": now.Add(-40 * time.Minute).Format(time.RFC3339)},
+				"check_out": map[string]any{"at": now.Add(-10 * time.Minute).Format(time.RFC3339)}}
+			w.pushAs("rep-1", mCreate("m-v", "visit_logs", "v-k", visit),
+				mCreate("m-o", "orders", "o-k", withStatus(orderLines(0), "submitted")))
+			if o, _ := w.get("orders", "o-k"); o["submitted_at"] == nil || o["total"] != 180.0 {
+				t.Fatalf("order after submit: %v", o)
+			}
+			w.mustAct(w.as("dp-1"), "fu-o-k-availability_check", "claim", nil)
+			w.mustAct(w.as("dp-1"), "fu-o-k-availability_check", "complete", map[string]any{"note": "in stock"})
+
+			// Yesterday and today in New York, so that a run across
+			// midnight still holds both documents.
+			ny, _ := time.LoadLocation("America/New_York")
+			q := url.Values{"rep": {"rep-1"}, "from": {now.In(ny).AddDate(0, 0, -1).Format("2006-01-02")},
+				"to": {now.In(ny).Format("2006-01-02")}}.Encode()
+			for _, tok := range []string{w.operator("acme"), rep} {
+				var r struct {
+					Reps []struct {
+						Period struct {
+							Visits          int                `json:"visits"`
+							ProductiveCalls int                `json:"productive_calls"`
+							Orders          int                `json:"orders"`
+							OrderValue      map[string]float64 `json:"order_value"`
+						}
+						FollowUps struct {
+							Closed             int                `json:"closed"`
+							ClosedByBackOffice int                `json:"closed_by_back_office"`
+							Share              *float64           `json:"back_office_share_pct"`
+							Median             map[string]float64 `json:"median_close_s"`
+							Breaches           int                `json:"sla_breaches"`
+						} `json:"follow_ups"`
+					}
+				}
+				st, raw := doRaw(t, "GET", w.ts.URL+"/v1/kpis?"+q, tok, nil)
+				if st != 200 || json.Unmarshal(raw, &r) != nil || len(r.Reps) != 1 {
+					t.Fatalf("kpis: %d %s", st, raw)
+				}
+				p, f := r.Reps[0].Period, r.Reps[0].FollowUps
+				_, timed := f.Median["demand_planning"]
+				// One visit, productive through the order at its customer;
+				// one order of 2 x 90 EUR; one follow-up closed by
+				// demand planning (not the rep): 100 % offloaded, in time.
+				if p.Visits != 1 || p.ProductiveCalls != 1 || p.Orders != 1 || p.OrderValue["EUR"] != 180 ||
+					f.Closed != 1 || f.ClosedByBackOffice != 1 || f.Share == nil || *f.Share != 100 || !timed || f.Breaches != 0 {
+					t.Errorf("kpis: %s", raw)
+				}
+			}
+		})
+	}
+}
