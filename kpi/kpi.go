@@ -118,8 +118,8 @@ func (p Period) day(t time.Time) (string, bool) {
 
 // Documents' fields, as far as the KPIs read them.
 type visitLog struct {
-	Customer     string `json:"customer_id"`
-	Plan         string `json:"visit_plan_id"`
+	Customer     string               `json:"customer_id"`
+	Plan         string               `json:"visit_plan_id"`
 	CheckIn      *struct{ At string } `json:"check_in"`
 	CheckOut     *struct{ At string } `json:"check_out"`
 	CheckInAt    string               `json:"check_in_at"`
