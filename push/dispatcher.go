@@ -10,10 +10,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Presence tells whether a device has the app open on the live stream
-// (GET /v1/sync/stream), where it is poked already: its FCM push is skipped.
+// Presence tells which devices of a user hold the live stream (GET
+// /v1/sync/stream) on any server instance: they are poked there already, so
+// their FCM push is skipped. The stores implement it from the stream's
+// presence records.
 type Presence interface {
-	Connected(org, user, device string) bool
+	Online(ctx context.Context, org, user string) ([]string, error)
 }
 
 // DispatcherConfig wires a Dispatcher.
@@ -144,6 +146,7 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	devices := map[[2]string][]Device{}
+	online := map[[2]string][]string{}
 	var msgs []Message
 	var targets []target
 	for i := range rows {
@@ -155,12 +158,19 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 				return len(rows), err // the leases expire; another pass retries
 			}
 			devices[key] = ds
+			if d.cfg.Presence != nil && len(ds) > 0 {
+				on, err := d.cfg.Presence.Online(ctx, n.Org, n.User)
+				if err != nil {
+					d.cfg.Log.Warn("push: read presence; pushing every device", "err", err)
+				}
+				online[key] = on
+			}
 		}
 		for _, dev := range ds {
 			if slices.Contains(n.Delivered, dev.ID) {
 				continue
 			}
-			if d.cfg.Presence != nil && d.cfg.Presence.Connected(n.Org, n.User, dev.ID) {
+			if slices.Contains(online[key], dev.ID) {
 				n.Delivered = append(n.Delivered, dev.ID)
 				d.cfg.Metrics.online.Inc()
 				continue

@@ -476,3 +476,29 @@ func TestCrashSafety(t *testing.T) {
 		t.Fatalf("requests after restart: %v (want exactly one)", got)
 	}
 }
+
+// presence is a fixed set of streaming devices.
+type presence map[string][]string
+
+func (p presence) Online(_ context.Context, org, user string) ([]string, error) { return p[org+"/"+user], nil }
+
+// TestStreamingDeviceSkipped: a device on the live stream is poked there;
+// only the user's other device gets the FCM push, and the notification is
+// done.
+func TestStreamingDeviceSkipped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.device("r1", "phone", "tok-phone", push.PlatformAndroid)
+	e.device("r1", "tablet", "tok-tablet", push.PlatformAndroid)
+	e.write("cc1", "follow_ups", "fu-1", "cc1", followUp("done", "rep"))
+	e.tail()
+	e.pass(e.dispatcher(push.DispatcherConfig{Presence: presence{org + "/r1": {"phone"}}}))
+	if got := tokens(e.fake.Requests()); !slices.Equal(got, []string{"tok-tablet"}) {
+		t.Fatalf("pushed %v, want only the tablet", got)
+	}
+	id := push.NotificationID(org, "follow_ups", "fu-1", push.TriggerFollowUpDone, "done|2026-11-29T10:00:00Z", "r1")
+	n, _ := e.st.Notification(context.Background(), id)
+	if n.Status != push.StatusSent || !slices.Contains(n.Delivered, "phone") {
+		t.Fatalf("row %+v", n)
+	}
+}

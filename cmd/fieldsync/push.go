@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/api/option"
 
 	"github.com/fieldsync/fieldsync/identity"
 	notify "github.com/fieldsync/fieldsync/push"
@@ -23,7 +24,9 @@ import (
 type pushFlags struct {
 	FCMCredentials string
 	FCMProject     string
+	FCMEndpoint    string
 	MaxAttempts    int
+	Lease          time.Duration
 	Poll           time.Duration
 	Off            bool
 }
@@ -31,6 +34,8 @@ type pushFlags struct {
 func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.FCMCredentials, "fcm-credentials", env("FCM_CREDENTIALS", ""), "Firebase service-account JSON file; empty: GOOGLE_APPLICATION_CREDENTIALS if set, else the log sender (env FIELDSYNC_FCM_CREDENTIALS)")
 	fs.StringVar(&f.FCMProject, "fcm-project", env("FCM_PROJECT", ""), "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
+	fs.StringVar(&f.FCMEndpoint, "fcm-endpoint", env("FCM_ENDPOINT", ""), "FCM API base URL; empty: Google's (https://fcm.googleapis.com/v1); for a proxy or a test double (env FIELDSYNC_FCM_ENDPOINT)")
+	fs.DurationVar(&f.Lease, "push-lease", envDuration("PUSH_LEASE", time.Minute), "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
 	fs.IntVar(&f.MaxAttempts, "push-max-attempts", envInt("PUSH_MAX_ATTEMPTS", 8), "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
 	fs.DurationVar(&f.Poll, "push-poll", envDuration("PUSH_POLL", time.Second), "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
 	fs.BoolVar(&f.Off, "push-off", envInt("PUSH_OFF", 0) != 0, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
@@ -54,7 +59,12 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 	}
 	var sender notify.Sender = notify.LogSender{Log: log}
 	if f.FCMCredentials != "" || os.Getenv("GOOGLE_APPLICATION_CREDENTIALS") != "" {
-		s, err := fcm.New(context.Background(), fcm.Config{CredentialsFile: f.FCMCredentials, ProjectID: f.FCMProject})
+		var opts []option.ClientOption
+		if f.FCMEndpoint != "" {
+			opts = append(opts, option.WithEndpoint(f.FCMEndpoint))
+		}
+		s, err := fcm.New(context.Background(), fcm.Config{CredentialsFile: f.FCMCredentials, ProjectID: f.FCMProject,
+			Options: opts})
 		if err != nil {
 			return nil, err
 		}
@@ -70,8 +80,10 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 	}
 	instance := instanceID()
 	m := notify.NewMetrics(reg)
+	// A device on the live stream is poked there, not through FCM.
+	presence, _ := store.(notify.Presence)
 	d := notify.NewDispatcher(notify.DispatcherConfig{Store: ps, Sender: sender, Instance: instance,
-		MaxAttempts: f.MaxAttempts, Log: log, Metrics: m})
+		MaxAttempts: f.MaxAttempts, Lease: f.Lease, Presence: presence, Log: log, Metrics: m})
 	t := notify.NewTailer(notify.TailerConfig{Feed: store, Store: ps, Directory: dir, Instance: instance, Log: log,
 		Metrics: m, Enqueued: d.Kick})
 	ctx, cancel := context.WithCancel(context.Background())

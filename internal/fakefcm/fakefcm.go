@@ -7,11 +7,16 @@
 package fakefcm
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	gosync "sync"
@@ -61,11 +66,14 @@ type Server struct {
 	scripts  map[string][]Answer // per token, consumed in order; the last one repeats
 	sent     int
 	waiters  []chan struct{}
+	tokens   int
+	holds    map[string]chan struct{}
+	held     int
 }
 
 // Start starts a fake on 127.0.0.1; Close stops it.
 func Start() *Server {
-	s := &Server{scripts: map[string][]Answer{}}
+	s := &Server{scripts: map[string][]Answer{}, holds: map[string]chan struct{}{}}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
 }
@@ -127,7 +135,73 @@ func (s *Server) WaitDelivered(n int, timeout time.Duration) bool {
 	}
 }
 
+// ServiceAccount writes a Google service-account key file for project
+// whose token endpoint is this fake, so the Admin SDK's whole credentials
+// flow (a signed JWT exchanged for an access token) runs without network.
+func (s *Server) ServiceAccount(path, project string) error {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return err
+	}
+	pemKey := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+	sa := map[string]string{
+		"type": "service_account", "project_id": project, "private_key_id": "fake-key",
+		"private_key": string(pemKey), "client_email": "fieldsync@" + project + ".iam.gserviceaccount.com",
+		"client_id": "1", "token_uri": s.srv.URL + "/token",
+	}
+	b, err := json.Marshal(sa)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o600)
+}
+
+// Tokens is how many access tokens the fake's token endpoint issued.
+func (s *Server) Tokens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens
+}
+
+// Hold makes sends to token wait, unanswered, until the returned release is
+// called (a test kills the sender while a push is in flight).
+func (s *Server) Hold(token string) (release func()) {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.holds[token] = ch
+	s.mu.Unlock()
+	var once gosync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			delete(s.holds, token)
+			s.mu.Unlock()
+			close(ch)
+		})
+	}
+}
+
+// Held reports how many sends are waiting on a Hold now.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/token" {
+		s.mu.Lock()
+		s.tokens++
+		n := s.tokens
+		s.mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"access_token": "fake-access-token-%d", "token_type": "Bearer", "expires_in": 3600}`, n)
+		return
+	}
 	// POST /v1/projects/{project}/messages:send
 	rest, ok := strings.CutPrefix(r.URL.Path, "/v1/projects/")
 	project, _, _ := strings.Cut(rest, "/")
@@ -147,6 +221,20 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if hold := s.holds[msg.Token]; hold != nil {
+		s.held++
+		s.mu.Unlock()
+		select {
+		case <-hold:
+		case <-r.Context().Done(): // the sender went away: nothing was answered
+			s.mu.Lock()
+			s.held--
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Lock()
+		s.held--
+	}
 	a := Answer{Status: http.StatusOK}
 	if sc := s.scripts[msg.Token]; len(sc) > 0 {
 		a = sc[0]

@@ -3,6 +3,7 @@ package fcm_test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,31 @@ func TestClassify(t *testing.T) {
 	}
 	if n := len(fake.Requests()); n != len(toks) {
 		t.Errorf("%d requests, want one per message (no SDK-internal retries)", n)
+	}
+}
+
+// TestServiceAccountCredentials: with a service-account key file (as
+// --fcm-credentials gives) the SDK signs a JWT, exchanges it at the key's
+// token endpoint (the fake's) and sends with the access token it got.
+func TestServiceAccountCredentials(t *testing.T) {
+	t.Parallel()
+	fake := fakefcm.Start()
+	defer fake.Close()
+	key := filepath.Join(t.TempDir(), "sa.json")
+	if err := fake.ServiceAccount(key, "fieldsync-sa"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := fcm.New(context.Background(), fcm.Config{CredentialsFile: key,
+		Options: []option.ClientOption{option.WithEndpoint(fake.URL())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Send(context.Background(), []push.Message{message("tok-sa", push.PlatformAndroid, true)})
+	if err != nil || res[0].Outcome != push.OK {
+		t.Fatalf("Send = %+v, %v", res, err)
+	}
+	reqs := fake.Requests()
+	if fake.Tokens() != 1 || len(reqs) != 1 || reqs[0].Auth != "Bearer fake-access-token-1" || reqs[0].Project != "fieldsync-sa" {
+		t.Fatalf("tokens issued %d, requests %+v", fake.Tokens(), reqs)
 	}
 }
