@@ -116,6 +116,9 @@ func ReadSet(user string, roles, reports []string) []string {
 			for _, u := range reports {
 				read = append(read, UserScope(u))
 			}
+			// Managers also work a queue of the responsibility matrix
+			// (price approvals): its follow-ups and what they concern.
+			read = append(read, RoleScope(RoleManager))
 		case RoleAdmin:
 			read = append(read, ScopeOrg)
 		default:

@@ -37,6 +37,20 @@ func onMongoDB(t testing.TB) func(*serveConfig) {
 	return func(c *serveConfig) { c.MongoURI, c.MongoDatabase = uri, db }
 }
 
+// withoutWorkflows runs a scenario on store with the field-sales workflow
+// off (plain sync: no routing of orders or follow-ups).
+func withoutWorkflows(store accStore) accStore {
+	return func(t testing.TB) func(*serveConfig) {
+		tweak := store(t)
+		return func(c *serveConfig) {
+			c.Workflows = false
+			if tweak != nil {
+				tweak(c)
+			}
+		}
+	}
+}
+
 // accWorld is a running server and the helpers a scenario drives it with.
 type accWorld struct {
 	t  testing.TB

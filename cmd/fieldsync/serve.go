@@ -41,7 +41,9 @@ type serveConfig struct {
 	MongoDatabase   string
 	Visits          visitFlags // visits.go
 	Stream          streamFlags // stream.go
-	// EscalationInterval is how often the overdue follow-up sweep runs.
+	// Workflows turns the field-sales workflow on (workflow.go);
+	// EscalationInterval is how often its overdue sweep runs.
+	Workflows          bool
 	EscalationInterval time.Duration
 
 	// Sign-in (docs/access.md).
@@ -75,6 +77,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.Synchronous, "sqlite-synchronous", env("SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
 	fs.StringVar(&c.MongoURI, "mongodb-uri", env("MONGODB_URI", ""), "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", env("MONGODB_DATABASE", "fieldsync"), "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
+	fs.BoolVar(&c.Workflows, "workflows", envBool("WORKFLOWS", true), "route submitted orders and follow-ups by the responsibility matrix; false serves plain sync (env FIELDSYNC_WORKFLOWS)")
 	fs.DurationVar(&c.EscalationInterval, "escalation-interval", envDuration("ESCALATION_INTERVAL", time.Minute), "how often overdue follow-ups are escalated, 0 for never on this instance (env FIELDSYNC_ESCALATION_INTERVAL)")
 	fs.DurationVar(&c.AccessTTL, "access-ttl", envDuration("ACCESS_TTL", identity.DefaultAccessTTL), "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
 	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", identity.DefaultSessionTTL), "lifetime of a device's sign-in session, from sign-in (env FIELDSYNC_SESSION_TTL)")
@@ -180,7 +183,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	}
 	// Workflows: the engine's after-push hook, the follow-up API, the
 	// overdue sweep (workflow.go).
-	wf, stopWorkflow, err := startWorkflow(ctx, eng, store, ids, c.EscalationInterval, log)
+	wf, stopWorkflow, err := startWorkflow(ctx, c, eng, store, ids, log)
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -4,25 +4,32 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
 	gosync "sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/server"
 	engine "github.com/fieldsync/fieldsync/sync"
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
 // startWorkflow builds the workflow on the engine's store, registers it as
-// the engine's after-push hook and starts the overdue sweep every interval
-// (0: no sweep on this instance). stop ends the sweep and waits for it, so
-// the store can be closed after.
-func startWorkflow(ctx context.Context, eng *engine.Engine, store engine.Store, ids *identity.Service,
-	interval time.Duration, log *slog.Logger) (wf *workflow.Service, stop func(), err error) {
+// the engine's after-push hook and starts the overdue sweep every
+// --escalation-interval (0: no sweep on this instance). stop ends the sweep
+// and waits for it, so the store can be closed after. With --workflows=false
+// there is nothing: no hook, no follow-up API (api is nil), no sweep.
+func startWorkflow(ctx context.Context, c serveConfig, eng *engine.Engine, store engine.Store, ids *identity.Service,
+	log *slog.Logger) (api server.Workflow, stop func(), err error) {
+	if !c.Workflows {
+		return nil, func() {}, nil
+	}
+	interval := c.EscalationInterval
 	matrices, ok := store.(workflow.MatrixStore)
 	if !ok {
 		return nil, nil, fmt.Errorf("the %T store keeps no responsibility matrices", store)
 	}
-	wf, err = workflow.New(workflow.Config{Writer: eng, Docs: store, Store: matrices, Orgs: ids, Directory: ids})
+	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: store, Store: matrices, Orgs: ids, Directory: ids})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,4 +67,14 @@ func sweepEvery(ctx context.Context, wf *workflow.Service, interval time.Duratio
 			log.Info("overdue sweep", "escalated", n)
 		}
 	}
+}
+
+// envBool reads FIELDSYNC_<name> as a boolean (1, t, true, 0, f, false...),
+// def when unset or unreadable.
+func envBool(name string, def bool) bool {
+	v, err := strconv.ParseBool(env(name, strconv.FormatBool(def)))
+	if err != nil {
+		return def
+	}
+	return v
 }

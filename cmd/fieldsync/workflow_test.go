@@ -325,3 +325,235 @@ func stringOf(m map[string]any) string {
 	s, _ := e["message"].(string)
 	return s
 }
+
+// pushAs pushes mutations as a staff member; every one must be applied.
+func (w *wfWorld) pushAs(user string, muts ...map[string]any) {
+	w.t.Helper()
+	w.mustApply(w.as(user), "phone-"+user, muts)
+}
+
+func TestWorkflowMatrixReplacement(t *testing.T) {
+	t.Parallel()
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWFWorld(t, st.store)
+			w.pushAs("rep-1", mCreate("m-a", "orders", "o-a", withStatus(orderLines(0), "submitted")))
+			var cur struct {
+				Version string          `json:"version"`
+				Matrix  json.RawMessage `json:"matrix"`
+			}
+			json.Unmarshal(w.admin("acme", "GET", "/matrix", nil, 200), &cur)
+			if cur.Version != "0" {
+				t.Fatalf("version before any replacement: %q", cur.Version)
+			}
+			// Version 1: the ERP entry alone, straight after submission.
+			next := map[string]any{"policy": map[string]any{"discount_limit_pct": 5}, "activities": []any{map[string]any{
+				"id": "erp_entry", "name": "ERP entry", "trigger": map[string]any{"on": "order_status", "status": "submitted"},
+				"responsible": "order_desk", "accountable": "manager", "informed": []string{"rep"}, "sla": "2h",
+				"requires": []string{"erp_number"}, "on_done": map[string]any{"from": []string{"submitted"}, "to": "confirmed", "copy": []string{"erp_number"}}}}}
+			var put struct {
+				Version string `json:"version"`
+			}
+			json.Unmarshal(w.admin("acme", "PUT", "/matrix", next, 200), &put)
+			if put.Version != "1" {
+				t.Fatalf("replaced version %q", put.Version)
+			}
+			w.pushAs("rep-1", mCreate("m-b", "orders", "o-b", withStatus(orderLines(0), "submitted")))
+
+			a, b := w.followUpsOf("o-a"), w.followUpsOf("o-b")
+			if len(a) != len(defaultChain) || !slices.Equal(accIDs(b), []string{"fu-o-b-erp_entry"}) {
+				t.Fatalf("old order %v, new order %v", accIDs(a), accIDs(b))
+			}
+			for id, c := range a {
+				if !strings.Contains(string(c.Doc), `"matrix_version":"0"`) {
+					t.Fatalf("%s: %s", id, c.Doc)
+				}
+			}
+			if !strings.Contains(string(b["fu-o-b-erp_entry"].Doc), `"matrix_version":"1"`) {
+				t.Fatalf("new order's follow-up: %s", b["fu-o-b-erp_entry"].Doc)
+			}
+			// The old order keeps its rules: its ERP entry still waits for
+			// the availability check; the new one's does not.
+			if st, reply := w.act(w.as("od-1"), "fu-o-a-erp_entry", "complete", map[string]any{"result": map[string]any{"erp_number": "1"}}); st != 409 {
+				t.Fatalf("old order's erp_entry: %d %v", st, reply)
+			}
+			w.mustAct(w.as("od-1"), "fu-o-b-erp_entry", "complete", map[string]any{"result": map[string]any{"erp_number": "2"}})
+			if o, _ := w.get("orders", "o-b"); o["status"] != "confirmed" || o["matrix_version"] != "1" {
+				t.Fatalf("new order: %v", o)
+			}
+		})
+	}
+}
+
+func withStatus(doc map[string]any, status string) map[string]any {
+	doc["status"] = status
+	return doc
+}
+
+func TestWorkflowOrderChecks(t *testing.T) {
+	t.Parallel()
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWFWorld(t, st.store)
+			bad := orderLines(0)
+			bad["lines"] = []map[string]any{{"product_id": "p-1", "quantity": 1}, {"product_id": "p-404", "quantity": 1}}
+			blocked := orderLines(0)
+			blocked["customer_id"] = "c-2"
+			blocked["currency"] = "EUR"
+			w.pushAs("rep-1",
+				mCreate("m-1", "orders", "o-bad", withStatus(bad, "submitted")),
+				mCreate("m-2", "orders", "o-disc", withStatus(orderLines(20), "submitted")),
+				mCreate("m-3", "orders", "o-credit", withStatus(blocked, "submitted")),
+				mCreate("m-4", "orders", "o-ok", withStatus(orderLines(10), "submitted")))
+
+			o, _ := w.get("orders", "o-bad")
+			rej, _ := o["rejection"].(map[string]any)
+			if o["status"] != "rejected" || rej["code"] != "unknown_product" || rej["pointer"] != "/lines/1/product_id" {
+				t.Fatalf("bad order: %v", o)
+			}
+			if n := len(w.followUpsOf("o-bad")); n != 0 {
+				t.Fatalf("rejected order has %d follow-ups", n)
+			}
+			// A discount at the limit (10%) passes; above it waits for the manager.
+			if o, _ := w.get("orders", "o-ok"); o["status"] != "submitted" || o["submitted_at"] == nil || o["total"] != 162.0 {
+				t.Fatalf("order at the limit: %v", o)
+			}
+			if o, _ := w.get("orders", "o-disc"); o["status"] != "price_approval" {
+				t.Fatalf("discounted order: %v", o)
+			}
+			if got := accIDs(w.followUpsOf("o-disc")); !slices.Equal(got, []string{"fu-o-disc-price_approval"}) {
+				t.Fatalf("discounted order's follow-ups: %v", got)
+			}
+			if mgr := w.visible(w.as("mgr-1")); mgr["follow_ups/fu-o-disc-price_approval"] == nil || mgr["orders/o-disc"] == nil {
+				t.Fatalf("the manager does not see the approval and its order: %v", accIDs(mgr))
+			}
+			w.mustAct(w.as("mgr-1"), "fu-o-disc-price_approval", "complete", map[string]any{"note": "approved for this project"})
+			if o, _ := w.get("orders", "o-disc"); o["status"] != "submitted" || o["submitted_at"] == nil {
+				t.Fatalf("approved order: %v", o)
+			}
+			if n := len(w.followUpsOf("o-disc")); n != 1+len(defaultChain) {
+				t.Fatalf("approved order has %d follow-ups", n)
+			}
+			// Credit blocked: credit control releases, then the order is accepted.
+			if o, _ := w.get("orders", "o-credit"); o["status"] != "credit_hold" {
+				t.Fatalf("blocked customer's order: %v", o)
+			}
+			w.mustAct(w.as("cc-1"), "fu-o-credit-credit_release", "complete", map[string]any{"note": "paid"})
+			if o, _ := w.get("orders", "o-credit"); o["status"] != "submitted" || o["submitted_at"] == nil {
+				t.Fatalf("released order: %v", o)
+			}
+		})
+	}
+}
+
+func TestWorkflowRaisedFollowUp(t *testing.T) {
+	t.Parallel()
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWFWorld(t, st.store)
+			w.pushAs("rep-1",
+				mCreate("m-1", "follow_ups", "q-1", map[string]any{"activity": "delivery_status_query", "customer_id": "c-1",
+					"description": "Where are the 40 motors?"}),
+				mCreate("m-2", "follow_ups", "q-2", map[string]any{"activity": "erp_entry", "customer_id": "c-1"}))
+			q, _ := w.get("follow_ups", "q-1")
+			if q["responsible_role"] != "order_desk" || q["status"] != "open" || q["due_at"] == nil || q["rep_id"] != "rep-1" ||
+				q["accountable_role"] != "order_desk_lead" || q["matrix_version"] != "0" {
+				t.Fatalf("raised query: %v", q)
+			}
+			var page struct {
+				FollowUps []struct {
+					ID string `json:"id"`
+				} `json:"follow_ups"`
+			}
+			if s := do(t, "GET", w.ts.URL+"/v1/followups?role=order_desk", w.as("od-1"), nil, &page); s != 200 ||
+				len(page.FollowUps) != 1 || page.FollowUps[0].ID != "q-1" {
+				t.Fatalf("order desk queue: %d %+v", s, page)
+			}
+			// The order desk's feed now holds the query and its customer;
+			// the stores' does not.
+			desk := w.visible(w.as("od-1"))
+			if desk["follow_ups/q-1"] == nil || desk["customers/c-1"] == nil {
+				t.Fatalf("order desk sees %v", accIDs(desk))
+			}
+			if stores := w.visible(w.as("st-1")); stores["follow_ups/q-1"] != nil || stores["customers/c-1"] != nil {
+				t.Fatalf("stores sees %v", accIDs(stores))
+			}
+			// Never back to the rep: the rep cannot work it.
+			if st, reply := w.act(w.as("rep-1"), "q-1", "claim", nil); st != 403 {
+				t.Fatalf("rep claims own query: %d %v", st, reply)
+			}
+			w.mustAct(w.as("od-1"), "q-1", "claim", nil)
+			w.mustAct(w.as("od-1"), "q-1", "complete", map[string]any{"note": "arrives Thursday"})
+			var seen map[string]any
+			json.Unmarshal(w.visible(w.as("rep-1"))["follow_ups/q-1"], &seen)
+			if seen["status"] != "done" || seen["note"] != "arrives Thursday" {
+				t.Fatalf("rep sees %v", seen)
+			}
+			// An activity the matrix does not let anyone raise by hand.
+			q2, _ := w.get("follow_ups", "q-2")
+			rej, _ := q2["rejection"].(map[string]any)
+			if q2["status"] != "cancelled" || rej["code"] != "activity_not_raisable" || q2["responsible_role"] != nil {
+				t.Fatalf("unraisable: %v", q2)
+			}
+		})
+	}
+}
+
+func TestWorkflowMatrixAPI(t *testing.T) {
+	t.Parallel()
+	w := newWFWorld(t, onSQLite)
+	var def map[string]any
+	raw := w.admin("acme", "GET", "/matrix", nil, 200)
+	var cur struct {
+		Matrix map[string]any `json:"matrix"`
+	}
+	json.Unmarshal(raw, &cur)
+	def = cur.Matrix
+	acts := def["activities"].([]any)
+	erp := acts[3].(map[string]any)
+	cases := []struct {
+		name    string
+		edit    func()
+		undo    func()
+		pointer string
+	}{
+		{"unknown role", func() { erp["responsible"] = "order_dsek" }, func() { erp["responsible"] = "order_desk" }, "/activities/3/responsible"},
+		{"missing SLA", func() { delete(erp, "sla") }, func() { erp["sla"] = "8h" }, "/activities/3/sla"},
+		{"cycle", func() { acts[2].(map[string]any)["depends_on"] = []any{"invoice"} }, func() { delete(acts[2].(map[string]any), "depends_on") }, "/activities/3/depends_on/0"},
+	}
+	for _, c := range cases {
+		c.edit()
+		st, body := doRaw(t, "PUT", w.ts.URL+"/v1/admin/matrix", w.operator("acme"), mustJSON(t, def))
+		var e errorReply
+		json.Unmarshal(body, &e)
+		if st != 400 || e.Error.Code != "invalid_matrix" || e.Error.Pointer != c.pointer {
+			t.Fatalf("%s: %d %s", c.name, st, body)
+		}
+		c.undo()
+	}
+	// Nothing was stored; only admins replace it.
+	if st, _ := doRaw(t, "PUT", w.ts.URL+"/v1/admin/matrix", w.as("od-1"), mustJSON(t, def)); st != 403 {
+		t.Fatalf("order desk replaces the matrix: %d", st)
+	}
+	var v struct {
+		Version string `json:"version"`
+	}
+	json.Unmarshal(w.admin("acme", "GET", "/matrix", nil, 200), &v)
+	if v.Version != "0" {
+		t.Fatalf("a refused matrix was stored: version %s", v.Version)
+	}
+	// The organisation's own roles are known once added.
+	erp["responsible"] = "inside_sales"
+	st, body := doRaw(t, "PUT", w.ts.URL+"/v1/admin/matrix", w.operator("acme"), mustJSON(t, def))
+	if st != 400 {
+		t.Fatalf("unknown org role: %d %s", st, body)
+	}
+	w.admin("acme", "PUT", "/org", map[string]any{"roles": []string{"inside_sales"}}, 200)
+	json.Unmarshal(w.admin("acme", "PUT", "/matrix", def, 200), &v)
+	if v.Version != "1" {
+		t.Fatalf("version %s", v.Version)
+	}
+}
