@@ -557,3 +557,48 @@ func TestWorkflowMatrixAPI(t *testing.T) {
 		t.Fatalf("version %s", v.Version)
 	}
 }
+
+// TestWorkflowEscalation: serve's sweep escalates an overdue follow-up to
+// its accountable role, on both stores. The matrix gives the raised query a
+// 1 ms SLA and the sweep runs every 20 ms; the test polls for the outcome.
+func TestWorkflowEscalation(t *testing.T) {
+	t.Parallel()
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			fast := func(tb testing.TB) func(*serveConfig) {
+				tweak := st.store(tb)
+				return func(c *serveConfig) {
+					c.EscalationInterval = 20 * time.Millisecond
+					if tweak != nil {
+						tweak(c)
+					}
+				}
+			}
+			w := newWFWorld(t, fast)
+			w.admin("acme", "PUT", "/matrix", map[string]any{"activities": []any{map[string]any{
+				"id": "delivery_status_query", "trigger": map[string]any{"on": "raised"},
+				"responsible": "order_desk", "accountable": "logistics", "sla": "1ms"}}}, 200)
+			w.pushAs("rep-1", mCreate("m-1", "follow_ups", "q-1", map[string]any{"activity": "delivery_status_query", "customer_id": "c-1"}))
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				q, _ := w.get("follow_ups", "q-1")
+				if q["escalated_at"] != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("not escalated: %v", q)
+				}
+				time.Sleep(10 * time.Millisecond) // polling a real condition, bounded by the deadline
+			}
+			// The accountable role (logistics) now reads it.
+			if seen := w.visible(w.as("lg-1")); seen["follow_ups/q-1"] == nil {
+				t.Fatalf("logistics does not see the escalated query: %v", accIDs(seen))
+			}
+			_, v := w.get("follow_ups", "q-1")
+			if v != 3 { // created, routed, escalated once
+				t.Fatalf("version %d, want 3", v)
+			}
+		})
+	}
+}
