@@ -15,7 +15,8 @@ import (
 //     notify_on_done / notify_on_blocked ("rep" means the follow-up's rep_id).
 //   - visit_logs: review set -> the visit's owner.
 //   - visit_plans: assigned_by set and not the owner -> the owner (the rep).
-//   - orders: a status change by someone else than the owner -> the owner.
+//   - orders: a status other than draft or submitted (those are the rep's),
+//     written by someone else than the owner -> the owner.
 // Whoever made the change is never notified of it.
 
 // event is one trigger that fired for one change: who to tell is resolved
@@ -109,7 +110,10 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 			state: p.AssignedBy + "|" + doc.Owner, users: []string{doc.Owner}, vars: map[string]string{"start": start}}}
 	case "orders":
 		var o order
-		if json.Unmarshal(c.Body, &o) != nil || o.Status == "" || o.Status == "draft" || doc.UpdatedBy == doc.Owner {
+		// draft and submitted are the rep's own; any other status is the
+		// back office's (or the server's), except a cancel by the rep.
+		if json.Unmarshal(c.Body, &o) != nil || o.Status == "" || o.Status == "draft" || o.Status == "submitted" ||
+			doc.UpdatedBy == doc.Owner {
 			return nil
 		}
 		name := o.ERPNumber

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/fakefcm"
+	"github.com/fieldsync/fieldsync/jwtauth"
+	notify "github.com/fieldsync/fieldsync/push"
+	"github.com/fieldsync/fieldsync/sqlite"
+	engine "github.com/fieldsync/fieldsync/sync"
+)
+
+// pushWorld is organisation "acme" on a server (the real binary here) with
+// a rep, a demand planner, a customer and a product, set up through HTTP.
+func pushWorld(t *testing.T, url, data string) *accWorld {
+	t.Helper()
+	keys, err := jwtauth.LoadOrCreate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &accWorld{t: t, ts: &testServer{URL: url, Data: data, Keys: keys}}
+	w.admin("acme", "PUT", "/org", map[string]any{"time_zone": "Europe/Berlin"}, 200)
+	w.addUser("acme", accUser{id: "rep-1", roles: []string{"rep"}})
+	w.addUser("acme", accUser{id: "dp-1", roles: []string{"demand_planning"}})
+	for coll, docs := range map[string][]map[string]any{
+		"products":    {{"id": "p-1", "fields": map[string]any{"sku": "M-1", "name": "Motor", "list_price": 100}}},
+		"price_lists": {{"id": "pl-1", "fields": map[string]any{"name": "OEM", "currency": "EUR", "prices": map[string]any{"p-1": 90}}}},
+		"customers":   {{"id": "c-1", "fields": map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}, "price_list_id": "pl-1"}}},
+	} {
+		w.admin("acme", "POST", "/documents/"+coll, map[string]any{"docs": docs}, 200)
+	}
+	return w
+}
+
+// TestPushSurvivesKill drives the real binary through the follow-up
+// workflow with FCM pointed at the fake (a service-account key whose token
+// endpoint is the fake too, so the SDK's whole credentials flow runs):
+//  1. an instance that does not dispatch (--push-off) sees the order
+//     submitted and its availability check completed, and is killed
+//     (SIGKILL): the push was never sent;
+//  2. the next instance tails the feed, claims the notification and is
+//     killed while its request to FCM is in flight, unanswered;
+//  3. the third instance delivers it once its predecessor's lease ran out.
+//
+// FCM answers exactly one request, and the outbox row is sent after one
+// attempt, so nothing is left to send again.
+func TestPushSurvivesKill(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	fake := fakefcm.Start()
+	defer fake.Close()
+	sa := filepath.Join(t.TempDir(), "service-account.json")
+	if err := fake.ServiceAccount(sa, "fieldsync-kill"); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--fcm-credentials", sa, "--fcm-endpoint", fake.URL(), "--push-poll", "50ms", "--push-lease", "2s"}
+
+	p := startBinary(t, data, append(flags, "--push-off")...)
+	w := pushWorld(t, p.URL, data)
+	rep, dp := w.token("acme", "rep-1", "rep"), w.token("acme", "dp-1", "demand_planning")
+	if st, raw := doRaw(t, "POST", p.URL+"/v1/devices", rep, mustJSON(t, map[string]any{"device_id": "phone-1",
+		"token": "tok-rep-phone", "platform": "android", "app_version": "5.0.0"})); st != 200 {
+		t.Fatalf("register device: %d %s", st, raw)
+	}
+	order := map[string]any{"customer_id": "c-1", "currency": "EUR", "status": "submitted",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 2, "discount_pct": 0}}}
+	w.mustApply(rep, "phone-1", []map[string]any{mCreate("m-1", "orders", "o-1", order)})
+	const fu = "fu-o-1-availability_check"
+	if st, raw := doRaw(t, "POST", p.URL+"/v1/followups/"+fu+"/complete", dp, mustJSON(t, map[string]any{"note": "in stock"})); st != 200 {
+		t.Fatalf("complete %s: %d %s", fu, st, raw)
+	}
+	kill(t, p)
+
+	release := fake.Hold("tok-rep-phone")
+	defer release()
+	p = startBinary(t, data, flags...)
+	waitFor(t, 30*time.Second, "the second instance's request to FCM", func() bool { return fake.Held() == 1 })
+	kill(t, p)
+	release()
+	if n := len(fake.Requests()); n != 0 {
+		t.Fatalf("FCM answered %d requests of a killed instance", n)
+	}
+
+	p = startBinary(t, data, flags...)
+	if !fake.WaitDelivered(1, 30*time.Second) {
+		t.Fatalf("not delivered after restart:\n%s", p.log())
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	reqs := fake.Requests()
+	if len(reqs) != 1 || reqs[0].Token != "tok-rep-phone" || fake.Tokens() == 0 {
+		t.Fatalf("FCM got %d requests (want exactly 1), %d access tokens issued", len(reqs), fake.Tokens())
+	}
+	var msg struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := json.Unmarshal(reqs[0].Message, &msg); err != nil || msg.Data["type"] != notify.TriggerFollowUpDone || msg.Data["id"] != fu {
+		t.Fatalf("message %s", reqs[0].Message)
+	}
+
+	// The outbox, read with the server stopped: sent, after one attempt.
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "fieldsync.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	docs, err := st.Get(context.Background(), "acme", []engine.DocRef{{Collection: "follow_ups", ID: fu}})
+	if err != nil || docs[engine.DocRef{Collection: "follow_ups", ID: fu}] == nil {
+		t.Fatalf("follow-up: %v", err)
+	}
+	var body struct {
+		ClosedAt string `json:"closed_at"`
+	}
+	json.Unmarshal(docs[engine.DocRef{Collection: "follow_ups", ID: fu}].Body, &body)
+	id := notify.NotificationID("acme", "follow_ups", fu, notify.TriggerFollowUpDone, "done|"+body.ClosedAt, "rep-1")
+	n, err := st.Notification(context.Background(), id)
+	if err != nil || n.Status != notify.StatusSent || n.Attempts != 1 || !slices.Equal(n.Delivered, []string{"phone-1"}) {
+		t.Fatalf("outbox row %+v, %v", n, err)
+	}
+}
+
+func kill(t *testing.T, p *proc) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
