@@ -131,6 +131,15 @@ var orderStatuses = []string{StatusDraft, StatusSubmitted, StatusCreditHold, Sta
 // result: server-only fields of orders.json that hold a reference.
 var copyable = []string{"erp_number", "invoice_number"}
 
+// Bounds that keep every follow-up the matrix makes within its schema
+// (follow_ups.json) and every routing within one server write.
+const (
+	maxActivities = 100
+	maxNameLen    = 200
+	maxRoleList   = 32
+	maxDependsOn  = 64
+)
+
 // CodeInvalidMatrix answers a matrix that does not validate; the pointer
 // names the offending value in the matrix document.
 const CodeInvalidMatrix = "invalid_matrix"
@@ -179,8 +188,8 @@ func (m *Matrix) validate(known func(string) bool) error {
 	if err := m.Policy.validate(); err != nil {
 		return err
 	}
-	if len(m.Activities) == 0 {
-		return invalid("/activities", "a matrix needs at least one activity")
+	if len(m.Activities) == 0 || len(m.Activities) > maxActivities {
+		return invalid("/activities", "a matrix has 1 to %d activities", maxActivities)
 	}
 	m.byID = map[string]*Activity{}
 	for i := range m.Activities {
@@ -217,6 +226,12 @@ func (p Policy) validate() error {
 func (m *Matrix) validateActivity(i int, isRole func(string) bool) error {
 	a := &m.Activities[i]
 	at := fmt.Sprintf("/activities/%d", i)
+	if len(a.Name) > maxNameLen {
+		return invalid(at+"/name", "a name is at most %d bytes", maxNameLen)
+	}
+	if len(a.DependsOn) > maxDependsOn {
+		return invalid(at+"/depends_on", "at most %d dependencies", maxDependsOn)
+	}
 	switch a.Trigger.On {
 	case OnOrderStatus:
 		if !slices.Contains(orderStatuses, a.Trigger.Status) || a.Trigger.Status == StatusDraft {
@@ -251,6 +266,9 @@ func (m *Matrix) validateActivity(i int, isRole func(string) bool) error {
 		name  string
 		roles []string
 	}{{"consulted", a.Consulted}, {"informed", a.Informed}, {"notify_on_done", a.NotifyOnDone}, {"notify_on_blocked", a.NotifyOnBlocked}} {
+		if len(l.roles) > maxRoleList {
+			return invalid(at+"/"+l.name, "at most %d roles", maxRoleList)
+		}
 		for j, r := range l.roles {
 			if !isRole(r) {
 				return invalid(fmt.Sprintf("%s/%s/%d", at, l.name, j), "unknown role %q", r)

@@ -153,6 +153,9 @@ func (s *Service) reconcileOrder(ctx context.Context, org string, order *engine.
 	if err != nil {
 		return err
 	}
+	if str(body, "status") == StatusCancelled {
+		return s.cancelOpen(ctx, org, order.ID, m)
+	}
 	return s.ensure(ctx, org, order, body, m, str(body, "matrix_version"))
 }
 
@@ -320,6 +323,34 @@ func (s *Service) ensure(ctx context.Context, org string, order *engine.Document
 	}
 	if err := s.noteOrg(ctx, org); err != nil {
 		return err
+	}
+	_, err = s.write(ctx, org, docs...)
+	return err
+}
+
+// cancelOpen closes the follow-ups of a cancelled order that are not done,
+// each only while it is still in the state it was read in: work the back
+// office finished stays done.
+func (s *Service) cancelOpen(ctx context.Context, org, orderID string, m *Matrix) error {
+	fus, err := s.followUpsOf(ctx, org, orderID, m)
+	if err != nil {
+		return err
+	}
+	var docs []engine.UpsertDoc
+	now := stamp(s.now())
+	for _, a := range m.Activities {
+		st := str(fus[a.ID], "status")
+		switch st {
+		case "open", "claimed", "in_progress", "blocked":
+		default:
+			continue
+		}
+		docs = append(docs, engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID),
+			Fields: map[string]json.RawMessage{"status": raw("cancelled"), "closed_at": raw(now)},
+			Expect: &engine.Expect{Field: "status", In: []string{st}}})
+	}
+	if len(docs) == 0 {
+		return nil
 	}
 	_, err = s.write(ctx, org, docs...)
 	return err

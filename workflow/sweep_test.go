@@ -184,3 +184,28 @@ func TestUpsertCreateOnlyAndExpect(t *testing.T) {
 		t.Fatalf("expectation of an absent field, now present: %+v", o)
 	}
 }
+
+func TestCancelledOrderCancelsOpenFollowUps(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.submit(t, "o-1")
+	o, _ := r.doc(t, "orders", "o-1")
+	// The back office finished one task before the rep cancelled.
+	r.upsert(t, "follow_ups", "fu-o-1-availability_check", map[string]any{"status": "done"})
+	outs, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}},
+		engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-cancel", Collection: "orders", DocID: "o-1",
+			Op: engine.OpUpdate, BaseVersion: o.Version, Fields: map[string]json.RawMessage{"status": json.RawMessage(`"cancelled"`)}}}})
+	if err != nil || outs[0].Status == engine.StatusRejected {
+		t.Fatalf("cancel: %v %+v", err, outs)
+	}
+	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
+		_, fu := r.doc(t, "follow_ups", "fu-o-1-"+a)
+		want := "cancelled"
+		if a == "availability_check" {
+			want = "done"
+		}
+		if fu["status"] != want {
+			t.Errorf("%s: %v, want %s", a, fu["status"], want)
+		}
+	}
+}
