@@ -115,6 +115,31 @@ func (s *Store) Devices(ctx context.Context, org, user string) ([]push.Device, e
 	return out, nil
 }
 
+// UserDevices implements push.Store: one find per organisation.
+func (s *Store) UserDevices(ctx context.Context, users []push.UserRef) ([]push.Device, error) {
+	byOrg := map[string]bson.A{}
+	var orgs []string
+	for _, u := range users {
+		if _, ok := byOrg[u.Org]; !ok {
+			orgs = append(orgs, u.Org)
+		}
+		byOrg[u.Org] = append(byOrg[u.Org], u.User)
+	}
+	var out []push.Device
+	for _, org := range orgs {
+		var recs []deviceRec
+		if err := s.findRecords(ctx, collPushDevices, bson.D{{Key: "org", Value: org},
+			{Key: "user", Value: bson.D{{Key: "$in", Value: byOrg[org]}}}}, nil, &recs); err != nil {
+			return nil, err
+		}
+		for _, r := range recs {
+			out = append(out, push.Device{Org: r.Org, User: r.User, ID: r.Device, Token: r.Token, Platform: r.Platform,
+				AppVersion: r.AppVersion, Updated: fromMillis(r.Updated)})
+		}
+	}
+	return out, nil
+}
+
 // DeleteDevice implements push.Store.
 func (s *Store) DeleteDevice(ctx context.Context, org, user, id string) (bool, error) {
 	return s.deleteOne(ctx, collPushDevices, bson.D{{Key: "_id", Value: deviceKey(org, user, id)}})
@@ -420,24 +445,30 @@ func (s *Store) Claim(ctx context.Context, owner string, now, until time.Time, l
 
 func claimKey(id string, gen int64) string { return fmt.Sprintf("%s%s%d", id, sep, gen) }
 
-// Complete implements push.Store.
-func (s *Store) Complete(ctx context.Context, owner string, n push.Notification) (bool, error) {
-	st := n.Status
-	if st == "" {
-		st = push.StatusPending
+// Complete implements push.Store: one bulk write of conditional updates.
+func (s *Store) Complete(ctx context.Context, owner string, ns []push.Notification) (int, error) {
+	if len(ns) == 0 {
+		return 0, nil
+	}
+	models := make([]mongo.WriteModel, len(ns))
+	for i, n := range ns {
+		st := n.Status
+		if st == "" {
+			st = push.StatusPending
+		}
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: n.ID}, {Key: "lease_owner", Value: owner}}).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: st}, {Key: "attempts", Value: n.Attempts},
+				{Key: "last_error", Value: n.LastError}, {Key: "delivered", Value: storedList(n.Delivered)},
+				{Key: "due", Value: millis(n.Due)}, {Key: "sent_at", Value: optMillis(n.SentAt)},
+				{Key: "lease_owner", Value: ""}, {Key: "lease_until", Value: int64(0)}}}})
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
-	res, err := s.db.Collection(collPushOutbox).UpdateOne(cctx,
-		bson.D{{Key: "_id", Value: n.ID}, {Key: "lease_owner", Value: owner}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: st}, {Key: "attempts", Value: n.Attempts},
-			{Key: "last_error", Value: n.LastError}, {Key: "delivered", Value: storedList(n.Delivered)},
-			{Key: "due", Value: millis(n.Due)}, {Key: "sent_at", Value: optMillis(n.SentAt)},
-			{Key: "lease_owner", Value: ""}, {Key: "lease_until", Value: int64(0)}}}})
+	res, err := s.db.Collection(collPushOutbox).BulkWrite(cctx, models, options.BulkWrite().SetOrdered(false))
 	if err != nil {
-		return false, translate(err)
+		return 0, translate(err)
 	}
-	return res.MatchedCount > 0, nil
+	return int(res.MatchedCount), nil
 }
 
 // Notification implements push.Store.

@@ -145,28 +145,39 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 	if err != nil || len(rows) == 0 {
 		return 0, err
 	}
-	devices := map[[2]string][]Device{}
-	online := map[[2]string][]string{}
+	var users []UserRef
+	seen := map[UserRef]bool{}
+	for _, n := range rows {
+		if u := (UserRef{n.Org, n.User}); !seen[u] {
+			seen[u] = true
+			users = append(users, u)
+		}
+	}
+	all, err := d.cfg.Store.UserDevices(ctx, users)
+	if err != nil {
+		return len(rows), err // the leases expire; another pass retries
+	}
+	devices := map[UserRef][]Device{}
+	for _, dev := range all {
+		u := UserRef{dev.Org, dev.User}
+		devices[u] = append(devices[u], dev)
+	}
+	online := map[UserRef][]string{}
+	if d.cfg.Presence != nil {
+		for u := range devices {
+			on, err := d.cfg.Presence.Online(ctx, u.Org, u.User)
+			if err != nil {
+				d.cfg.Log.Warn("push: read presence; pushing every device", "err", err)
+			}
+			online[u] = on
+		}
+	}
 	var msgs []Message
 	var targets []target
 	for i := range rows {
 		n := &rows[i]
-		key := [2]string{n.Org, n.User}
-		ds, ok := devices[key]
-		if !ok {
-			if ds, err = d.cfg.Store.Devices(ctx, n.Org, n.User); err != nil {
-				return len(rows), err // the leases expire; another pass retries
-			}
-			devices[key] = ds
-			if d.cfg.Presence != nil && len(ds) > 0 {
-				on, err := d.cfg.Presence.Online(ctx, n.Org, n.User)
-				if err != nil {
-					d.cfg.Log.Warn("push: read presence; pushing every device", "err", err)
-				}
-				online[key] = on
-			}
-		}
-		for _, dev := range ds {
+		key := UserRef{n.Org, n.User}
+		for _, dev := range devices[key] {
 			if slices.Contains(n.Delivered, dev.ID) {
 				continue
 			}
@@ -258,9 +269,8 @@ func (d *Dispatcher) record(ctx context.Context, rows []Notification, targets []
 		default:
 			n.Status, n.SentAt = StatusSent, now
 		}
-		ok, err := d.cfg.Store.Complete(ctx, d.cfg.Instance, *n)
-		if err != nil || !ok {
-			d.cfg.Log.Warn("push: record dispatch", "notification", n.ID, "lease_held", ok, "err", err)
-		}
+	}
+	if k, err := d.cfg.Store.Complete(ctx, d.cfg.Instance, rows); err != nil || k != len(rows) {
+		d.cfg.Log.Warn("push: record dispatch", "notifications", len(rows), "recorded", k, "err", err)
 	}
 }

@@ -133,6 +133,9 @@ type Store interface {
 	// record, of any user.
 	PutDevice(ctx context.Context, d Device) error
 	Devices(ctx context.Context, org, user string) ([]Device, error)
+	// UserDevices returns the devices of every listed user, in one read
+	// (the dispatcher's batch).
+	UserDevices(ctx context.Context, users []UserRef) ([]Device, error)
 	// DeleteDevice removes a device; false when (org, user, id) has none.
 	DeleteDevice(ctx context.Context, org, user, id string) (bool, error)
 	// DeleteToken removes the device only while it still holds token, so a
@@ -162,12 +165,16 @@ type Store interface {
 	// Claim returns the notification, from any instance.
 	Claim(ctx context.Context, owner string, now, until time.Time, limit int) ([]Notification, error)
 	// Complete writes the dispatch state (Status, Attempts, LastError,
-	// Delivered, Due, SentAt) of a notification owner holds, and frees the
-	// lease; false when owner no longer holds it.
-	Complete(ctx context.Context, owner string, n Notification) (bool, error)
+	// Delivered, Due, SentAt) of the notifications owner still holds, and
+	// frees their leases, in one write; it returns how many it wrote (a
+	// notification whose lease owner lost is left alone).
+	Complete(ctx context.Context, owner string, ns []Notification) (int, error)
 	// Notification reads one outbox row (KindNotFound when none).
 	Notification(ctx context.Context, id string) (Notification, error)
 }
+
+// UserRef names a user of an organisation.
+type UserRef struct{ Org, User string }
 
 // Directory is what push needs from the identity directory: the users
 // holding a role, and the organisation's time zone. The sqlite and mongodb

@@ -37,21 +37,27 @@ var t0 = time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)
 // env is one organisation on a SQLite store with the real FCM SDK pointed
 // at a fake FCM server.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	path   string
 	st     *sqlite.Store
 	fake   *fakefcm.Server
 	clk    *clock
-	reg    *push.Metrics
 	muts   atomic.Int64
 	sender push.Sender
+	// synchronous is the SQLite pragma the store is opened with.
+	synchronous string
 }
 
 const org = "acme"
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env { return newEnvSync(t, "OFF") }
+
+// newEnvSync is newEnv with the SQLite synchronous pragma given (the tests
+// use OFF; production's FULL fsyncs every commit).
+func newEnvSync(t testing.TB, synchronous string) *env {
 	t.Helper()
-	e := &env{t: t, path: filepath.Join(t.TempDir(), "fieldsync.db"), fake: fakefcm.Start(), clk: &clock{t: t0}}
+	e := &env{t: t, path: filepath.Join(t.TempDir(), "fieldsync.db"), fake: fakefcm.Start(), clk: &clock{t: t0},
+		synchronous: synchronous}
 	t.Cleanup(e.fake.Close)
 	e.open()
 	t.Cleanup(func() { e.st.Close() })
@@ -75,12 +81,12 @@ func newEnv(t *testing.T) *env {
 
 // open (re)opens the store, as a restarted process does.
 func (e *env) open() {
-	st, err := sqlite.Open(context.Background(), e.path, sqlite.Options{Synchronous: "OFF"})
+	st, err := sqlite.Open(context.Background(), e.path, sqlite.Options{Synchronous: e.synchronous})
 	must(e.t, err)
 	e.st = st
 }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
@@ -480,7 +486,9 @@ func TestCrashSafety(t *testing.T) {
 // presence is a fixed set of streaming devices.
 type presence map[string][]string
 
-func (p presence) Online(_ context.Context, org, user string) ([]string, error) { return p[org+"/"+user], nil }
+func (p presence) Online(_ context.Context, org, user string) ([]string, error) {
+	return p[org+"/"+user], nil
+}
 
 // TestStreamingDeviceSkipped: a device on the live stream is poked there;
 // only the user's other device gets the FCM push, and the notification is

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/push"
@@ -107,6 +108,48 @@ func (s *Store) Devices(ctx context.Context, org, user string) ([]push.Device, e
 		out = append(out, d)
 	}
 	return out, translate(rows.Err())
+}
+
+// UserDevices implements push.Store: one query per organisation and up to
+// 500 users.
+func (s *Store) UserDevices(ctx context.Context, users []push.UserRef) ([]push.Device, error) {
+	byOrg := map[string][]any{}
+	var orgs []string
+	for _, u := range users {
+		if _, ok := byOrg[u.Org]; !ok {
+			orgs = append(orgs, u.Org)
+		}
+		byOrg[u.Org] = append(byOrg[u.Org], u.User)
+	}
+	var out []push.Device
+	for _, org := range orgs {
+		us := byOrg[org]
+		for start := 0; start < len(us); start += rowChunk {
+			chunk := us[start:min(start+rowChunk, len(us))]
+			rows, err := s.r.QueryContext(ctx, `SELECT usr, id, token, platform, app_version, updated FROM push_devices
+				WHERE org = ? AND usr IN (`+strings.TrimSuffix(strings.Repeat("?,", len(chunk)), ",")+`) ORDER BY usr, id`,
+				append([]any{org}, chunk...)...)
+			if err != nil {
+				return nil, translate(err)
+			}
+			for rows.Next() {
+				d := push.Device{Org: org}
+				var updated int64
+				if err := rows.Scan(&d.User, &d.ID, &d.Token, &d.Platform, &d.AppVersion, &updated); err != nil {
+					rows.Close()
+					return nil, translate(err)
+				}
+				d.Updated = fromMS(updated)
+				out = append(out, d)
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return nil, translate(err)
+			}
+		}
+	}
+	return out, nil
 }
 
 // DeleteDevice implements push.Store.
@@ -299,24 +342,31 @@ func (s *Store) Claim(ctx context.Context, owner string, now, until time.Time, l
 	return out, nil
 }
 
-// Complete implements push.Store.
-func (s *Store) Complete(ctx context.Context, owner string, n push.Notification) (bool, error) {
-	delivered, err := jsonList(n.Delivered)
-	if err != nil {
-		return false, err
-	}
+// Complete implements push.Store: one transaction for the batch.
+func (s *Store) Complete(ctx context.Context, owner string, ns []push.Notification) (int, error) {
 	var k int64
-	err = s.write(ctx, func(ctx context.Context, tx *writerConn) error {
-		res, err := tx.exec(ctx, `UPDATE push_outbox SET status = ?, attempts = ?, last_error = ?, delivered = ?, due = ?,
-			sent_at = ?, lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`,
-			statusOr(n.Status), n.Attempts, n.LastError, delivered, ms(n.Due), nullableMS(n.SentAt), n.ID, owner)
-		if err != nil {
-			return translate(err)
+	err := s.write(ctx, func(ctx context.Context, tx *writerConn) error {
+		k = 0
+		for _, n := range ns {
+			delivered, err := jsonList(n.Delivered)
+			if err != nil {
+				return err
+			}
+			res, err := tx.exec(ctx, `UPDATE push_outbox SET status = ?, attempts = ?, last_error = ?, delivered = ?, due = ?,
+				sent_at = ?, lease_owner = '', lease_until = 0 WHERE id = ? AND lease_owner = ?`,
+				statusOr(n.Status), n.Attempts, n.LastError, delivered, ms(n.Due), nullableMS(n.SentAt), n.ID, owner)
+			if err != nil {
+				return translate(err)
+			}
+			m, err := res.RowsAffected()
+			if err != nil {
+				return translate(err)
+			}
+			k += m
 		}
-		k, err = res.RowsAffected()
-		return translate(err)
+		return nil
 	})
-	return k > 0, err
+	return int(k), err
 }
 
 func nullableMS(t time.Time) int64 {

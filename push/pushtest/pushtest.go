@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	gosync "sync"
 	"testing"
 	"time"
@@ -81,6 +82,19 @@ func testDevices(t *testing.T, h Harness) {
 	got, _ = s.Devices(ctx, "o", "u1")
 	if !slices.Equal(ids(got), []string{"d1=tok-c"}) {
 		t.Fatalf("token kept by its previous user: %v", ids(got))
+	}
+	// Several users at once, across organisations.
+	must(t, s.PutDevice(ctx, dev("o2", "u1", "d9", "tok-z")))
+	many, err := s.UserDevices(ctx, []push.UserRef{{Org: "o", User: "u1"}, {Org: "o", User: "u2"}, {Org: "o2", User: "u1"}, {Org: "o", User: "nobody"}})
+	must(t, err)
+	slices.SortFunc(many, func(a, b push.Device) int {
+		return strings.Compare(a.Org+"/"+a.User+"/"+a.ID, b.Org+"/"+b.User+"/"+b.ID)
+	})
+	if got := ids(many); !slices.Equal(got, []string{"d1=tok-c", "x=tok-b", "d9=tok-z"}) || many[2].Org != "o2" || many[1].User != "u2" {
+		t.Fatalf("UserDevices = %v", got)
+	}
+	if ok, err := s.DeleteDevice(ctx, "o2", "u1", "d9"); err != nil || !ok {
+		t.Fatalf("DeleteDevice(o2) = %v, %v", ok, err)
 	}
 	// Deleting: another user's device is not found; DeleteToken only
 	// removes a device still holding that token.
@@ -227,10 +241,10 @@ func testOutbox(t *testing.T, h Harness) {
 	// Completing as a retry: attempts, error, due and delivered stick.
 	r := cl[0]
 	r.Attempts, r.LastError, r.Due, r.Delivered = 1, "UNAVAILABLE", t0.Add(10*time.Minute), []string{"d1"}
-	if ok, err := s.Complete(ctx, "i2", r); err != nil || ok {
+	if ok, err := complete1(ctx, s, "i2", r); err != nil || ok {
 		t.Fatalf("Complete by a non-holder = %v, %v", ok, err)
 	}
-	if ok, err := s.Complete(ctx, "i1", r); err != nil || !ok {
+	if ok, err := complete1(ctx, s, "i1", r); err != nil || !ok {
 		t.Fatalf("Complete = %v, %v", ok, err)
 	}
 	got, _ = s.Notification(ctx, "a")
@@ -246,11 +260,11 @@ func testOutbox(t *testing.T, h Harness) {
 	}
 	for _, r := range cl {
 		r.Attempts, r.Status, r.SentAt = 1, push.StatusSent, t0.Add(2*time.Minute)
-		if ok, err := s.Complete(ctx, "i2", r); err != nil || !ok {
+		if ok, err := complete1(ctx, s, "i2", r); err != nil || !ok {
 			t.Fatalf("Complete(%s) = %v, %v", r.ID, ok, err)
 		}
 	}
-	if ok, _ := s.Complete(ctx, "i1", note("c", t0)); ok {
+	if ok, _ := complete1(ctx, s, "i1", note("c", t0)); ok {
 		t.Fatal("the instance whose lease expired completed the row")
 	}
 	got, _ = s.Notification(ctx, "c")
@@ -274,11 +288,16 @@ func testOutbox(t *testing.T, h Harness) {
 }
 
 func completeOK(ctx context.Context, s push.Store, owner string, n push.Notification) error {
-	ok, err := s.Complete(ctx, owner, n)
+	ok, err := complete1(ctx, s, owner, n)
 	if err == nil && !ok {
 		err = fmt.Errorf("Complete(%s): lease not held", n.ID)
 	}
 	return err
+}
+
+func complete1(ctx context.Context, s push.Store, owner string, n push.Notification) (bool, error) {
+	k, err := s.Complete(ctx, owner, []push.Notification{n})
+	return k == 1, err
 }
 
 func notifIDs(ns []push.Notification) []string {
