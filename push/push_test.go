@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 
@@ -335,7 +336,11 @@ func TestInvalidTokens(t *testing.T) {
 	e.fake.Script("tok-bad", fakefcm.InvalidArgument)
 	e.write("cc1", "follow_ups", "fu-1", "cc1", followUp("done", "rep"))
 	e.tail()
-	e.pass(e.dispatcher(push.DispatcherConfig{}))
+	reg := prometheus.NewRegistry()
+	e.pass(e.dispatcher(push.DispatcherConfig{Metrics: push.NewMetrics(reg)}))
+	if got := counters(t, reg); got["fieldsync_push_invalid_tokens_total"] != 2 || got["fieldsync_push_sent_total"] != 1 {
+		t.Fatalf("metrics %v", got)
+	}
 	devs, err := e.st.Devices(context.Background(), org, "r1")
 	must(t, err)
 	if len(devs) != 1 || devs[0].ID != "phone" {
@@ -360,7 +365,8 @@ func TestDeadLetter(t *testing.T) {
 	e.fake.Script("tok-r1", fakefcm.Answer{Status: 500})
 	e.write("cc1", "follow_ups", "fu-1", "cc1", followUp("done", "rep"))
 	e.tail()
-	d := e.dispatcher(push.DispatcherConfig{MaxAttempts: 3})
+	reg := prometheus.NewRegistry()
+	d := e.dispatcher(push.DispatcherConfig{MaxAttempts: 3, Metrics: push.NewMetrics(reg)})
 	for i := range 3 {
 		if n := e.pass(d); n != 1 {
 			t.Fatalf("attempt %d not claimed", i+1)
@@ -374,6 +380,10 @@ func TestDeadLetter(t *testing.T) {
 	n, _ := e.st.Notification(context.Background(), id)
 	if n.Status != push.StatusDead || n.Attempts != 3 || n.LastError == "" || len(e.fake.Requests()) != 3 {
 		t.Fatalf("row %+v after %d requests", n, len(e.fake.Requests()))
+	}
+	if got := counters(t, reg); got["fieldsync_push_retried_total"] != 2 || got["fieldsync_push_failed_total"] != 1 ||
+		got["fieldsync_push_sent_total"] != 0 {
+		t.Fatalf("metrics %v", got)
 	}
 }
 
@@ -509,4 +519,20 @@ func TestStreamingDeviceSkipped(t *testing.T) {
 	if n.Status != push.StatusSent || !slices.Contains(n.Delivered, "phone") {
 		t.Fatalf("row %+v", n)
 	}
+}
+
+// counters reads every counter of reg by name.
+func counters(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	must(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				out[mf.GetName()] += c.GetValue()
+			}
+		}
+	}
+	return out
 }
