@@ -1,9 +1,9 @@
 package server
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +59,9 @@ func (s *Server) streamRoutes(v1 fiber.Router, limit fiber.Handler) {
 	if s.cfg.Stream.WriteTimeout <= 0 {
 		s.cfg.Stream.WriteTimeout = 15 * time.Second
 	}
+	// A stream's connection outlives its handler (see stream); fasthttp
+	// must leave it open. Only this route hijacks connections.
+	s.app.Server().KeepHijackedConns = true
 	v1.Get("/sync/stream", s.authenticate, limit, s.stream)
 }
 
@@ -124,45 +127,59 @@ func (s *Server) stream(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, "text/event-stream")
-	c.Set(fiber.HeaderCacheControl, "no-cache")
-	c.Set("X-Accel-Buffering", "no") // tell reverse proxies not to buffer
-	conn := c.Context().Conn()
+	// The connection is taken over from fasthttp once the handler returns
+	// (a hijack without fasthttp's response): the stream then costs one
+	// goroutine and no server buffers, where a body stream writer costs two
+	// goroutines, a pipe and three buffers (docs/benchmarks.md). The
+	// response is written here, delimited by the connection's end.
+	rid := strings.Clone(requestID(c))
 	base := s.streams.base
 	wt := s.cfg.Stream.WriteTimeout
 	hb := s.cfg.Stream.Hub.Heartbeat()
-	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
-		defer st.Close()
-		// Each write gets its own deadline: the server's write timeout
-		// counts from the start of the response and would cut a long
-		// stream; this one only cuts a client that stopped reading.
-		write := func(b []byte) bool {
-			conn.SetWriteDeadline(time.Now().Add(wt))
-			if _, err := w.Write(b); err != nil {
-				return false
-			}
-			return w.Flush() == nil
-		}
-		var buf []byte
-		buf = appendReady(buf[:0], st.Ready(), hb)
-		if !write(buf) {
-			return
-		}
-		for {
-			ev, ok := st.Next(base)
-			if !ok {
-				if base.Err() != nil {
-					write(appendEvent(buf[:0], stream.Event{Kind: stream.End, Code: stream.CodeShuttingDown,
-						Message: "the server is shutting down; reconnect"}))
-				}
-				return
-			}
-			if !write(appendEvent(buf[:0], ev)) || ev.Kind == stream.End {
-				return
-			}
-		}
+	c.Context().HijackSetNoResponse(true)
+	c.Context().Hijack(func(conn net.Conn) {
+		// Returning at once lets fasthttp release the request's context
+		// and buffers; the connection is kept (KeepHijackedConns) and
+		// pump closes it.
+		go pump(conn, st, base, rid, wt, hb)
 	})
 	return nil
+}
+
+// pump writes the stream's response and events to conn until the stream
+// ends, the client goes away or base is cancelled.
+func pump(conn net.Conn, st *stream.Stream, base context.Context, rid string, wt, hb time.Duration) {
+	defer conn.Close()
+	defer st.Close()
+	// Each write gets its own deadline, so a client that stopped reading
+	// ends its stream instead of holding it.
+	write := func(b []byte) bool {
+		conn.SetWriteDeadline(time.Now().Add(wt))
+		_, err := conn.Write(b)
+		return err == nil
+	}
+	buf := make([]byte, 0, 256)
+	buf = append(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"+
+		"X-Accel-Buffering: no\r\nConnection: close\r\nX-Request-Id: "...)
+	buf = append(buf, rid...)
+	buf = append(buf, "\r\n\r\n"...)
+	buf = appendReady(buf, st.Ready(), hb)
+	if !write(buf) {
+		return
+	}
+	for {
+		ev, ok := st.Next(base)
+		if !ok {
+			if base.Err() != nil {
+				write(appendEvent(buf[:0], stream.Event{Kind: stream.End, Code: stream.CodeShuttingDown,
+					Message: "the server is shutting down; reconnect"}))
+			}
+			return
+		}
+		if !write(appendEvent(buf[:0], ev)) || ev.Kind == stream.End {
+			return
+		}
+	}
 }
 
 // appendReady is the first event of a stream: a reconnection delay for
