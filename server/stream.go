@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -158,6 +159,22 @@ func pump(conn net.Conn, st *stream.Stream, base context.Context, rid string, wt
 		_, err := conn.Write(b)
 		return err == nil
 	}
+	// A device that closed its end is noticed at the next heartbeat by a
+	// read that returns at once (a live client sends nothing and the read
+	// times out after a millisecond); a write into a closed connection
+	// only fails one write later. The read goes to the raw connection:
+	// fasthttp's wrapper reads through a buffer it has given back.
+	raw := conn
+	if u, ok := conn.(interface{ UnsafeConn() net.Conn }); ok {
+		raw = u.UnsafeConn()
+	}
+	gone := func() bool {
+		raw.SetReadDeadline(time.Now().Add(time.Millisecond))
+		var b [1]byte
+		_, err := raw.Read(b[:])
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
 	buf := make([]byte, 0, 256)
 	buf = append(buf, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"+
 		"X-Accel-Buffering: no\r\nConnection: close\r\nX-Request-Id: "...)
@@ -174,6 +191,9 @@ func pump(conn net.Conn, st *stream.Stream, base context.Context, rid string, wt
 				write(appendEvent(buf[:0], stream.Event{Kind: stream.End, Code: stream.CodeShuttingDown,
 					Message: "the server is shutting down; reconnect"}))
 			}
+			return
+		}
+		if ev.Kind == stream.Heartbeat && gone() {
 			return
 		}
 		if !write(appendEvent(buf[:0], ev)) || ev.Kind == stream.End {

@@ -402,3 +402,26 @@ func TestStreamAcrossInstancesMongoDB(t *testing.T) {
 		t.Fatalf("the pull after the poke: %v", docs)
 	}
 }
+
+func TestStreamClientGone(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, "", func(c *serveConfig) { c.Stream.Heartbeat, c.Stream.MaxPerUser = 50*time.Millisecond, 1 })
+	rep1 := ts.token(t, "org-a", "u-rep1")
+	s, _ := openStream(t, ts.URL, rep1, "old-phone", "", nil)
+	s.close() // the device goes away without a word
+	// Its place is freed within a heartbeat or two: another device of the
+	// same user (one allowed) gets in.
+	deadline := time.Now().Add(streamWait)
+	for {
+		resp, cancel := streamReq(t, ts.URL, rep1, "device_id=new-phone", nil)
+		resp.Body.Close()
+		cancel()
+		if resp.StatusCode == 200 {
+			break
+		}
+		if resp.StatusCode != 429 || time.Now().After(deadline) {
+			t.Fatalf("new device: status %d", resp.StatusCode)
+		}
+		time.Sleep(20 * time.Millisecond) // retry pacing, not a condition
+	}
+}
