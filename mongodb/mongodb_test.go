@@ -63,6 +63,7 @@ func TestContract(t *testing.T) {
 		})
 		return storetest.Harness{
 			Store: cur,
+			Light: true,
 			Reopen: func(t *testing.T) engine.Store {
 				if err := cur.Close(); err != nil {
 					t.Fatalf("Close before reopen: %v", err)

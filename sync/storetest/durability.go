@@ -234,7 +234,7 @@ func testConcurrency(f *fixture) {
 	var want []string
 	for w := range 4 {
 		wr := writer{actor: rep1, device: fmt.Sprintf("dev-%d", w)}
-		for b := range 50 {
+		for b := range f.volume(50) {
 			batch := make([]engine.Mutation, 10)
 			for i := range batch {
 				id := fmt.Sprintf("n-%d-%02d-%d", w, b, i)
@@ -274,7 +274,7 @@ func testMultiScopeUnderWriters(f *fixture) {
 			f.t.Fatalf("customer of %s: %s", a.User, mustJSON(o))
 		}
 		want = append(want, customers+"/"+cust)
-		for b := range 60 {
+		for b := range f.volume(60) {
 			batch := make([]engine.Mutation, 2)
 			for i := range batch {
 				id := fmt.Sprintf("%s-%02d-%d", a.User, b, i)
