@@ -28,7 +28,7 @@ type DispatcherConfig struct {
 	// MaxAttempts: after this many failed sends a notification is dead,
 	// kept with its last error (default 8).
 	MaxAttempts int
-	BaseDelay   time.Duration // first retry delay before jitter (default 5 s)
+	BaseDelay   time.Duration // first retry delay before jitter (default 30 s)
 	MaxDelay    time.Duration // backoff cap (default 1 h); a longer Retry-After is still honoured
 	TTL         time.Duration // message time-to-live at FCM (default DefaultTTL)
 	SendTimeout time.Duration // budget of one Send (default 30 s)
@@ -62,7 +62,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		cfg.MaxAttempts = 8
 	}
 	if cfg.BaseDelay <= 0 {
-		cfg.BaseDelay = 5 * time.Second
+		cfg.BaseDelay = 30 * time.Second
 	}
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = time.Hour

@@ -3,6 +3,7 @@ package fcm_test
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -166,5 +167,20 @@ func TestServiceAccountCredentials(t *testing.T) {
 	reqs := fake.Requests()
 	if fake.Tokens() != 1 || len(reqs) != 1 || reqs[0].Auth != "Bearer fake-access-token-1" || reqs[0].Project != "fieldsync-sa" {
 		t.Fatalf("tokens issued %d, requests %+v", fake.Tokens(), reqs)
+	}
+}
+
+// TestBadCredentials: an unreadable key file stops the start, not the
+// first send.
+func TestBadCredentials(t *testing.T) {
+	t.Parallel()
+	bad := filepath.Join(t.TempDir(), "sa.json")
+	if err := os.WriteFile(bad, []byte(`{"type": "service_account"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, file := range []string{bad, filepath.Join(t.TempDir(), "missing.json")} {
+		if _, err := fcm.New(context.Background(), fcm.Config{CredentialsFile: file, ProjectID: "p"}); err == nil {
+			t.Errorf("New with %s succeeded", file)
+		}
 	}
 }
