@@ -224,6 +224,16 @@ type tailRec struct {
 	Owner  string `bson:"owner"`
 }
 
+// TailCursor implements push.Store.
+func (s *Store) TailCursor(ctx context.Context, org string) (int64, error) {
+	var rec tailRec
+	err := s.findRecord(ctx, collPushTail, bson.D{{Key: "_id", Value: org}}, &rec, "tail")
+	if engine.ErrorKind(err) == engine.KindNotFound {
+		return 0, nil
+	}
+	return rec.Cursor, err
+}
+
 // AcquireTail implements push.Store.
 func (s *Store) AcquireTail(ctx context.Context, org, owner string, now, until time.Time) (int64, bool, error) {
 	c := s.db.Collection(collPushTail)

@@ -102,18 +102,31 @@ func (t *Tailer) Pass(ctx context.Context) error {
 // TailOrg reads org's feed from its cursor to the end, if this instance
 // holds (or can take) the organisation's lease.
 func (t *Tailer) TailOrg(ctx context.Context, org string) error {
+	// Reads first: the lease (a write) is only taken when there is work.
+	cursor, err := t.cfg.Store.TailCursor(ctx, org)
+	if err != nil {
+		return err
+	}
+	pull := func(after int64) ([]engine.Change, bool, error) {
+		return t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, After: after, Limit: t.cfg.Page})
+	}
+	changes, more, err := pull(cursor)
+	if err != nil || len(changes) == 0 {
+		return err
+	}
 	now := t.cfg.Now()
-	cursor, ok, err := t.cfg.Store.AcquireTail(ctx, org, t.cfg.Instance, now, now.Add(t.cfg.Lease))
+	held, ok, err := t.cfg.Store.AcquireTail(ctx, org, t.cfg.Instance, now, now.Add(t.cfg.Lease))
 	if err != nil || !ok {
 		return err
 	}
 	var loc *time.Location
 	var quiet QuietHours
-	for {
-		changes, more, err := t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg},
-			After: cursor, Limit: t.cfg.Page})
-		if err != nil {
-			return err
+	for first := true; ; first = false {
+		if !first || held != cursor {
+			cursor = held
+			if changes, more, err = pull(cursor); err != nil {
+				return err
+			}
 		}
 		if len(changes) == 0 {
 			return nil
@@ -138,9 +151,9 @@ func (t *Tailer) TailOrg(ctx context.Context, org string) error {
 			}
 		}
 		// Only now, with the notifications durable, does the cursor move.
-		cursor = changes[len(changes)-1].Seq
+		held = changes[len(changes)-1].Seq
 		now = t.cfg.Now()
-		if ok, err := t.cfg.Store.AdvanceTail(ctx, org, t.cfg.Instance, cursor, now.Add(t.cfg.Lease)); err != nil || !ok {
+		if ok, err := t.cfg.Store.AdvanceTail(ctx, org, t.cfg.Instance, held, now.Add(t.cfg.Lease)); err != nil || !ok {
 			return err
 		}
 		if !more {

@@ -239,6 +239,16 @@ func (s *Store) Orgs(ctx context.Context) ([]string, error) {
 	return out, translate(rows.Err())
 }
 
+// TailCursor implements push.Store.
+func (s *Store) TailCursor(ctx context.Context, org string) (int64, error) {
+	var c int64
+	err := s.r.QueryRowContext(ctx, `SELECT cursor FROM push_tail WHERE org = ?`, org).Scan(&c)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return c, translate(err)
+}
+
 // AcquireTail implements push.Store.
 func (s *Store) AcquireTail(ctx context.Context, org, owner string, now, until time.Time) (cursor int64, ok bool, err error) {
 	err = s.write(ctx, func(ctx context.Context, tx *writerConn) error {
@@ -316,8 +326,18 @@ const outboxCols = `id, org, usr, trig, category, coll, doc_id, seq, urgent, tit
 // Claim implements push.Store: one UPDATE ... RETURNING on the single
 // writer, so two claims never return one row.
 func (s *Store) Claim(ctx context.Context, owner string, now, until time.Time, limit int) ([]push.Notification, error) {
+	// A reader answers the idle poll, without taking the write lock.
+	var one int
+	err := s.r.QueryRowContext(ctx, `SELECT 1 FROM push_outbox WHERE status = 'pending' AND due <= ? AND lease_until <= ? LIMIT 1`,
+		ms(now), ms(now)).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, translate(err)
+	}
 	var out []push.Notification
-	err := s.write(ctx, func(ctx context.Context, tx *writerConn) error {
+	err = s.write(ctx, func(ctx context.Context, tx *writerConn) error {
 		out = out[:0]
 		rows, err := tx.query(ctx, `UPDATE push_outbox SET lease_owner = ?, lease_until = ?
 			WHERE id IN (SELECT id FROM push_outbox WHERE status = 'pending' AND due <= ? AND lease_until <= ?

@@ -158,6 +158,9 @@ func testTail(t *testing.T, h Harness) {
 	if !slices.Contains(orgs, "oa") || !slices.Contains(orgs, "ob") {
 		t.Fatalf("Orgs = %v", orgs)
 	}
+	if cur, err := s.TailCursor(ctx, "oa"); err != nil || cur != 0 {
+		t.Fatalf("TailCursor(new) = %d, %v", cur, err)
+	}
 	cur, ok, err := s.AcquireTail(ctx, "oa", "i1", t0, t0.Add(30*time.Second))
 	if err != nil || !ok || cur != 0 {
 		t.Fatalf("AcquireTail(free) = %d, %v, %v", cur, ok, err)
@@ -181,6 +184,9 @@ func testTail(t *testing.T, h Harness) {
 	}
 	if ok, _ := s.AdvanceTail(ctx, "oa", "i1", 50, t0.Add(99*time.Second)); ok {
 		t.Fatal("the old holder advanced after losing the lease")
+	}
+	if cur, err := s.TailCursor(ctx, "oa"); err != nil || cur != 42 {
+		t.Fatalf("TailCursor = %d, %v; want 42", cur, err)
 	}
 	// Never backwards.
 	if ok, err := s.AdvanceTail(ctx, "oa", "i2", 7, t0.Add(90*time.Second)); err != nil || !ok {
