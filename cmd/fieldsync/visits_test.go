@@ -175,6 +175,15 @@ func (v *visitWorld) verification(t *testing.T) {
 			t.Errorf("%s: clock_offset_s %v without a device_time", c.id, d["clock_offset_s"])
 		}
 	}
+	// The GPS fix arrives late: an update of check_in is verified again
+	// against the customer's site.
+	wantApplied(t, "late fix", v.pushAt(v.rep, time.Time{}, mUpdate("m-fix", "visit_logs", "vl-nogps", 1,
+		map[string]any{"check_in": event("2026-11-20T09:00:00+05:30", vNear, 20)}))...)
+	d := v.doc(v.rep, "visit_logs", "vl-nogps")
+	ver, _ := d["verification"].(map[string]any)
+	if dist, _ := ver["distance_m"].(float64); ver["status"] != engine.VisitVerified || math.Abs(dist-50) > 2 || d["duration_s"] != 3600.0 {
+		t.Errorf("after the late fix: %v, duration %v", ver, d["duration_s"])
+	}
 }
 
 // clock: a device clock 3 hours slow at check-in, right at check-out; one
