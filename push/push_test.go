@@ -215,7 +215,8 @@ func TestFollowUpDoneDelivered(t *testing.T) {
 
 // TestOtherTriggers: a manager's review of a visit log, a visit planned by
 // a manager, and an order status change by the back office each reach the
-// rep; the rep's own changes notify nobody.
+// rep, also when the rep edited the document since; the rep's own changes
+// (a plan of their own, submitting or cancelling an order) notify nobody.
 func TestOtherTriggers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -223,6 +224,13 @@ func TestOtherTriggers(t *testing.T) {
 	e.write("r1", "visit_logs", "v1", "r1", map[string]any{"customer_id": "c1"})
 	e.write("m1", "visit_logs", "v1", "r1", map[string]any{"customer_id": "c1",
 		"review": map[string]any{"status": "flagged", "by": "m1", "at": "2026-11-29T09:00:00Z"}})
+	// The rep edits the reviewed visit before the tailer reads it: the
+	// review still reaches the rep (the reviewer is who is left out).
+	e.write("r1", "visit_logs", "v1", "r1", map[string]any{"customer_id": "c1", "notes": "follow up in May",
+		"review": map[string]any{"status": "flagged", "by": "m1", "at": "2026-11-29T09:00:00Z"}})
+	e.write("r1", "orders", "o3", "r1", map[string]any{"status": "cancelled", "status_changed_at": "2026-11-29T09:10:00Z"})
+	e.write("od1", "orders", "o4", "r1", map[string]any{"status": "rejected", "status_changed_at": "2026-11-29T09:20:00Z"})
+	e.write("r1", "orders", "o4", "r1", map[string]any{"status": "rejected", "status_changed_at": "2026-11-29T09:20:00Z", "notes": "seen"})
 	e.write("r1", "visit_plans", "p-own", "r1", map[string]any{"customer_id": "c1", "status": "planned", "assigned_by": "r1"})
 	e.write("m1", "visit_plans", "p1", "r1", map[string]any{"customer_id": "c1", "status": "planned", "assigned_by": "m1",
 		"planned_start": "2026-12-01T08:00:00Z"})
@@ -240,7 +248,7 @@ func TestOtherTriggers(t *testing.T) {
 		types = append(types, m.Data["type"]+" "+m.Data["id"])
 	}
 	slices.Sort(types)
-	want := []string{"order_status o2", "visit_assigned p1", "visit_reviewed v1"}
+	want := []string{"order_status o2", "order_status o4", "visit_assigned p1", "visit_reviewed v1"}
 	if !slices.Equal(types, want) {
 		t.Fatalf("delivered %v, want %v", types, want)
 	}

@@ -207,7 +207,7 @@ func (t *Tailer) notifications(ctx context.Context, org string, changes []engine
 			continue
 		}
 		for _, e := range evaluate(c, doc) {
-			users, err := res.recipients(ctx, e, doc.UpdatedBy)
+			users, err := res.recipients(ctx, e)
 			if err != nil {
 				return nil, err
 			}

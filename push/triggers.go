@@ -17,7 +17,8 @@ import (
 //   - visit_plans: assigned_by set and not the owner -> the owner (the rep).
 //   - orders: a status other than draft or submitted (those are the rep's),
 //     written by someone else than the owner -> the owner.
-// Whoever made the change is never notified of it.
+// Whoever made the transition (closed_by, review.by, assigned_by, else the
+// document's last writer) is never notified of it.
 
 // event is one trigger that fired for one change: who to tell is resolved
 // afterwards (roles need the directory).
@@ -29,6 +30,7 @@ type event struct {
 	users    []string // recipients by id
 	roles    []string // recipients by role ("rep" resolved through rep)
 	rep      string
+	actor    string // who made the transition: never told of it
 	vars     map[string]string
 }
 
@@ -43,6 +45,7 @@ type followUp struct {
 	BlockedReason   string   `json:"blocked_reason"`
 	BlockedAt       string   `json:"blocked_at"`
 	ClosedAt        string   `json:"closed_at"`
+	ClosedBy        string   `json:"closed_by"`
 }
 
 type visitLog struct {
@@ -83,11 +86,16 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 		vars := map[string]string{"activity": f.Activity, "order_id": f.OrderID, "reason": f.BlockedReason}
 		switch f.Status {
 		case "done":
+			actor := f.ClosedBy
+			if actor == "" {
+				actor = doc.UpdatedBy
+			}
 			return []event{{trigger: TriggerFollowUpDone, category: CategoryFollowUp, urgent: true,
-				state: "done|" + f.ClosedAt, roles: f.NotifyOnDone, rep: f.RepID, vars: vars}}
+				state: "done|" + f.ClosedAt, roles: f.NotifyOnDone, rep: f.RepID, actor: actor, vars: vars}}
 		case "blocked":
 			return []event{{trigger: TriggerFollowUpBlocked, category: CategoryFollowUp, urgent: true,
-				state: "blocked|" + f.BlockedAt + "|" + f.BlockedReason, roles: f.NotifyOnBlocked, rep: f.RepID, vars: vars}}
+				state: "blocked|" + f.BlockedAt + "|" + f.BlockedReason, roles: f.NotifyOnBlocked, rep: f.RepID,
+				actor: doc.UpdatedBy, vars: vars}}
 		}
 	case "visit_logs":
 		var v visitLog
@@ -95,7 +103,7 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 			return nil
 		}
 		return []event{{trigger: TriggerVisitReviewed, category: CategoryVisitReview,
-			state: v.Review.Status + "|" + v.Review.At, users: []string{doc.Owner},
+			state: v.Review.Status + "|" + v.Review.At, users: []string{doc.Owner}, actor: v.Review.By,
 			vars: map[string]string{"status": v.Review.Status}}}
 	case "visit_plans":
 		var p visitPlan
@@ -107,13 +115,14 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 			start = " on " + t.Format("Mon 2 Jan 15:04")
 		}
 		return []event{{trigger: TriggerVisitAssigned, category: CategoryVisitPlan,
-			state: p.AssignedBy + "|" + doc.Owner, users: []string{doc.Owner}, vars: map[string]string{"start": start}}}
+			state: p.AssignedBy + "|" + doc.Owner, users: []string{doc.Owner}, actor: p.AssignedBy,
+			vars: map[string]string{"start": start}}}
 	case "orders":
 		var o order
 		// draft and submitted are the rep's own; any other status is the
 		// back office's (or the server's), except a cancel by the rep.
 		if json.Unmarshal(c.Body, &o) != nil || o.Status == "" || o.Status == "draft" || o.Status == "submitted" ||
-			doc.UpdatedBy == doc.Owner {
+			o.Status == "cancelled" && doc.UpdatedBy == doc.Owner {
 			return nil
 		}
 		name := o.ERPNumber
@@ -134,7 +143,7 @@ type resolver struct {
 	roles map[string][]string
 }
 
-func (r *resolver) recipients(ctx context.Context, e event, actor string) ([]string, error) {
+func (r *resolver) recipients(ctx context.Context, e event) ([]string, error) {
 	users := slices.Clone(e.users)
 	for _, role := range e.roles {
 		if role == identity.RoleRep {
@@ -167,5 +176,5 @@ func (r *resolver) recipients(ctx context.Context, e event, actor string) ([]str
 	}
 	slices.Sort(users)
 	users = slices.Compact(users)
-	return slices.DeleteFunc(users, func(u string) bool { return u == "" || u == actor }), nil
+	return slices.DeleteFunc(users, func(u string) bool { return u == "" || u == e.actor }), nil
 }
