@@ -95,8 +95,10 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Engine{store: cfg.Store, dir: cfg.Directory, schemas: cfg.Schemas, limits: l, now: now, checkKey: key,
-		visits: cfg.Visits.withDefaults()}, nil
+	e := &Engine{store: cfg.Store, dir: cfg.Directory, schemas: cfg.Schemas, limits: l, now: now, checkKey: key,
+		visits: cfg.Visits.withDefaults()}
+	e.AddHook(planVisited{e}) // visits.go: a visit log marks the plan it fulfils done
+	return e, nil
 }
 
 // Limits returns the limits in force.

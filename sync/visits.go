@@ -468,3 +468,67 @@ func checkPlanAssignment(acc *access, body map[string]any, cust customerInfo, tr
 	body[fieldPlanAssignedBy] = a.User
 	return true, nil
 }
+
+// planVisited is the hook that marks a visit plan done when a visit log of
+// the plan's rep at the plan's customer names it in visit_plan_id.
+type planVisited struct{ e *Engine }
+
+func (planVisited) Collections() []string { return []string{CollVisitLogs} }
+
+func (h planVisited) AfterPush(ctx context.Context, actor Actor, docs []*Document) error {
+	type visit struct{ owner, customer string }
+	byPlan := map[string]visit{}
+	var refs []DocRef
+	for _, d := range docs {
+		var b struct {
+			Plan     string `json:"visit_plan_id"`
+			Customer string `json:"customer_id"`
+		}
+		if json.Unmarshal(d.Body, &b) != nil || b.Plan == "" {
+			continue
+		}
+		if _, ok := byPlan[b.Plan]; !ok {
+			refs = append(refs, DocRef{Collection: CollVisitPlans, ID: b.Plan})
+		}
+		byPlan[b.Plan] = visit{d.Owner, b.Customer}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	plans, err := h.e.store.Get(ctx, actor.Org, refs)
+	if err != nil {
+		return err
+	}
+	var done []UpsertDoc
+	for _, ref := range refs {
+		p := plans[ref]
+		if p == nil || p.Deleted {
+			continue
+		}
+		var b struct {
+			Rep      string `json:"rep_id"`
+			Customer string `json:"customer_id"`
+			Status   string `json:"status"`
+		}
+		if json.Unmarshal(p.Body, &b) != nil {
+			continue
+		}
+		rep := b.Rep
+		if rep == "" {
+			rep = p.Owner
+		}
+		v := byPlan[ref.ID]
+		if rep != v.owner || b.Customer != v.customer || (b.Status != "" && b.Status != "planned") {
+			continue
+		}
+		done = append(done, UpsertDoc{Collection: CollVisitPlans, ID: ref.ID,
+			Fields: map[string]json.RawMessage{"status": json.RawMessage(`"done"`)},
+			Expect: &Expect{Field: "status", In: []string{"", "planned"}}})
+	}
+	if len(done) == 0 {
+		return nil
+	}
+	// A plan cancelled meanwhile fails the expectation and stays cancelled.
+	_, err = h.e.Upsert(ctx, Actor{Org: actor.Org, User: systemUser, Roles: []string{RoleAdmin}}, "visits", done)
+	return err
+}

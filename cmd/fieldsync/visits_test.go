@@ -361,6 +361,13 @@ func (v *visitWorld) kpis(t *testing.T) {
 	wantApplied(t, "rep-a's day", v.pushAt(aTok, time.Time{}, muts...)...)
 	p3 := map[string]any{"customer_id": "c1", "planned_start": "2026-11-24T15:00:00+05:30", "status": "planned", "rep_id": "rep-a"}
 	wantApplied(t, "p3 assigned by mgr", v.pushAt(v.mgr, time.Time{}, mCreate("m-p3", "visit_plans", "p3", p3))...)
+	// The visits that name p1 and p2 marked them done; p3 and p4 are as
+	// they were.
+	for id, want := range map[string]string{"p1": "done", "p2": "done", "p3": "planned", "p4": "cancelled"} {
+		if got := v.doc(aTok, "visit_plans", id)["status"]; got != want {
+			t.Errorf("plan %s: status %v, want %s", id, got, want)
+		}
+	}
 
 	type figures struct {
 		Visits          int      `json:"visits"`
