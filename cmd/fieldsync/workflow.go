@@ -46,6 +46,9 @@ func startWorkflow(ctx context.Context, c serveConfig, eng *engine.Engine, store
 	return wf, func() { cancel(); wg.Wait() }, nil
 }
 
+// sweepTimeout bounds one sweep.
+const sweepTimeout = time.Minute
+
 // sweepEvery escalates overdue follow-ups until ctx ends. Several instances
 // may sweep at once: each escalation is a conditional write.
 func sweepEvery(ctx context.Context, wf *workflow.Service, interval time.Duration, log *slog.Logger) {
@@ -57,7 +60,9 @@ func sweepEvery(ctx context.Context, wf *workflow.Service, interval time.Duratio
 			return
 		case <-t.C:
 		}
-		cctx, cancel := context.WithTimeout(ctx, interval)
+		// Its own budget, not the interval: a short interval must not
+		// starve a sweep of a slow store.
+		cctx, cancel := context.WithTimeout(ctx, max(interval, sweepTimeout))
 		n, err := wf.Sweep(cctx)
 		cancel()
 		switch {
