@@ -20,7 +20,8 @@ import (
 // Collections and indexes:
 //   - feed {org, seq}: "which scopes changed after seq N" is one range.
 //   - presence: one record per (org, user, device, instance) with expires;
-//     {org, user} serves Online, {expires} the clean-up.
+//     {org, user} serves Online, {expires} the clean-up, {instance} the
+//     renewal.
 
 // changedWindow bounds the seqlog records one Changed walks; a longer
 // backlog is reported in several steps (Head moves by at most this much).
@@ -39,6 +40,7 @@ func (s *Store) ensureStreamIndexes(ctx context.Context) error {
 		{s.feed, bson.D{{Key: "org", Value: 1}, {Key: "seq", Value: 1}}},
 		{s.presence, bson.D{{Key: "org", Value: 1}, {Key: "user", Value: 1}}},
 		{s.presence, bson.D{{Key: "expires", Value: 1}}},
+		{s.presence, bson.D{{Key: "instance", Value: 1}}},
 	}
 	for _, i := range idx {
 		cctx, cancel := s.call(ctx)
@@ -143,6 +145,19 @@ func (s *Store) Touch(ctx context.Context, ps []engine.Presence) error {
 	defer cancel()
 	_, err := s.presence.BulkWrite(cctx, models, options.BulkWrite().SetOrdered(false))
 	return translate(err)
+}
+
+// Renew moves the expiry of every presence record of the instance to
+// expires with one update and returns how many there are.
+func (s *Store) Renew(ctx context.Context, instance string, expires time.Time) (int, error) {
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	res, err := s.presence.UpdateMany(cctx, bson.D{{Key: "instance", Value: instance}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "expires", Value: expires.UTC()}}}})
+	if err != nil {
+		return 0, translate(err)
+	}
+	return int(res.MatchedCount), nil
 }
 
 // Leave removes presence records (Expires is ignored) and every record that

@@ -29,6 +29,7 @@ CREATE TABLE presence (
 	expires  INTEGER NOT NULL,
 	PRIMARY KEY (org, usr, device, instance)
 ) WITHOUT ROWID;
+CREATE INDEX presence_by_instance ON presence(instance);
 `
 
 // OnCommit registers fn to be called after every group commit, once per
@@ -118,6 +119,21 @@ func (s *Store) Touch(ctx context.Context, ps []engine.Presence) error {
 		}
 		return nil
 	})
+}
+
+// Renew moves the expiry of every presence record of the instance to
+// expires, in one statement, and returns how many there are.
+func (s *Store) Renew(ctx context.Context, instance string, expires time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *writerConn) error {
+		res, err := tx.exec(ctx, `UPDATE presence SET expires = ? WHERE instance = ?`, ms(expires), instance)
+		if err != nil {
+			return translate(err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }
 
 // Leave removes presence records (Expires is ignored), and every record

@@ -39,7 +39,11 @@ type Feed interface {
 
 // Presences records which devices hold a stream on which instance.
 type Presences interface {
+	// Touch writes (or renews) records; Renew moves the expiry of all of
+	// an instance's records at once and says how many there are; Leave
+	// removes records and every expired one.
 	Touch(ctx context.Context, ps []engine.Presence) error
+	Renew(ctx context.Context, instance string, expires time.Time) (int, error)
 	Leave(ctx context.Context, ps []engine.Presence, now time.Time) error
 }
 
@@ -479,8 +483,16 @@ func (h *Hub) sweep() {
 			}
 		}
 		if h.cfg.Presence != nil && len(touch) > 0 {
+			// One update renews every record of the instance; the records
+			// are written again only when some are missing (they expired
+			// while the store was unreachable and another instance's Leave
+			// removed them).
 			ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-			if err := h.cfg.Presence.Touch(ctx, touch); err != nil && h.ctx.Err() == nil {
+			n, err := h.cfg.Presence.Renew(ctx, h.cfg.Instance, exp)
+			if err == nil && n < len(touch) {
+				err = h.cfg.Presence.Touch(ctx, touch)
+			}
+			if err != nil && h.ctx.Err() == nil {
 				h.log.Warn("stream: renew presence", "streams", len(touch), "err", err)
 			}
 			cancel()

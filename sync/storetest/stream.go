@@ -16,6 +16,7 @@ type streamStore interface {
 	Head(ctx context.Context, org string) (int64, error)
 	Changed(ctx context.Context, org string, after int64, maxKeys int) (engine.ChangeSet, error)
 	Touch(ctx context.Context, ps []engine.Presence) error
+	Renew(ctx context.Context, instance string, expires time.Time) (int, error)
 	Leave(ctx context.Context, ps []engine.Presence, now time.Time) error
 	Online(ctx context.Context, org, user string) ([]string, error)
 }
@@ -23,7 +24,7 @@ type streamStore interface {
 func (f *fixture) streamStore() streamStore {
 	ss, ok := f.store.(streamStore)
 	if !ok {
-		f.t.Fatalf("%T does not implement Head, Changed, Touch, Leave and Online (the live stream needs them)", f.store)
+		f.t.Fatalf("%T does not implement Head, Changed, Touch, Renew, Leave and Online (the live stream needs them)", f.store)
 	}
 	return ss
 }
@@ -175,4 +176,20 @@ func testPresence(f *fixture) {
 	}
 	online(org, rep1.User, devB)
 	online(org, rep2.User, devB)
+
+	// Renewing an instance's records moves all of them and only them:
+	// instance i-1 holds rep2's devB; after its records expire, devB of
+	// rep1 (on i-2) is still online until i-2's expire too.
+	if n, err := ss.Renew(f.ctx, "i-1", now.Add(-time.Second)); err != nil || n != 1 {
+		t.Fatalf("Renew(i-1) = %d, %v; want 1 record", n, err)
+	}
+	online(org, rep2.User)
+	online(org, rep1.User, devB)
+	if n, err := ss.Renew(f.ctx, "i-1", now.Add(time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Renew(i-1) = %d, %v; want 1 record", n, err)
+	}
+	online(org, rep2.User, devB)
+	if n, err := ss.Renew(f.ctx, "i-none", now.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("Renew of an instance without records = %d, %v", n, err)
+	}
 }
