@@ -34,7 +34,8 @@ func main() {
 }
 
 type config struct {
-	url, data, org string
+	url, pushURL   string
+	data, org      string
 	streams        int
 	rounds         int
 	targeted       int
@@ -45,6 +46,7 @@ func run(args []string, out io.Writer) error {
 	var c config
 	fs := flag.NewFlagSet("fieldsync-streamload", flag.ContinueOnError)
 	fs.StringVar(&c.url, "url", "http://127.0.0.1:8080", "the server's base URL")
+	fs.StringVar(&c.pushURL, "push-url", "", "base URL of the instance the pushes go to (default --url): another instance on the same store measures the cross-instance path")
 	fs.StringVar(&c.data, "data", "./data", "the server's data directory (for its signing key)")
 	fs.StringVar(&c.org, "org", "org-load", "organisation to use (a fresh one per run keeps runs apart)")
 	fs.IntVar(&c.streams, "streams", 1000, "concurrent streams, one rep (user) each")
@@ -53,6 +55,9 @@ func run(args []string, out io.Writer) error {
 	fs.DurationVar(&c.settle, "settle", 3*time.Second, "idle wait before each reading of the server's memory")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if c.pushURL == "" {
+		c.pushURL = c.url
 	}
 	keys, err := jwtauth.LoadOrCreate(c.data)
 	if err != nil {
@@ -82,7 +87,7 @@ func run(args []string, out io.Writer) error {
 			muts = append(muts, map[string]any{"mutation_id": "cust-" + reps[i], "collection": "customers", "id": "c-" + reps[i], "op": "create",
 				"doc": map[string]any{"name": "Customer of " + reps[i], "assigned_reps": []string{reps[i]}}})
 		}
-		if err := push(c.url, admin, "loader", muts); err != nil {
+		if err := push(c.pushURL, admin, "loader", muts); err != nil {
 			return err
 		}
 	}
@@ -125,7 +130,7 @@ func run(args []string, out io.Writer) error {
 	var fromSent, fromAck []time.Duration
 	for r := range c.rounds {
 		t0 := time.Now()
-		if err := push(c.url, admin, "loader", []map[string]any{{"mutation_id": fmt.Sprintf("prod-%d", r), "collection": "products",
+		if err := push(c.pushURL, admin, "loader", []map[string]any{{"mutation_id": fmt.Sprintf("prod-%d", r), "collection": "products",
 			"id": fmt.Sprintf("p-%d", r), "op": "create", "doc": map[string]any{"sku": fmt.Sprintf("SKU-%d", r), "name": "Load product"}}}); err != nil {
 			return err
 		}
@@ -147,7 +152,7 @@ func run(args []string, out io.Writer) error {
 	for r := range c.targeted {
 		i := (r * 7919) % owners
 		t0 := time.Now()
-		if err := push(c.url, tokens[i], "phone", []map[string]any{{"mutation_id": fmt.Sprintf("note-%d", r), "collection": "customer_notes",
+		if err := push(c.pushURL, tokens[i], "phone", []map[string]any{{"mutation_id": fmt.Sprintf("note-%d", r), "collection": "customer_notes",
 			"id": fmt.Sprintf("n-%d", r), "op": "create", "doc": map[string]any{"customer_id": "c-" + reps[i], "text": "load", "created_at": "2026-11-29T09:00:00Z"}}}); err != nil {
 			return err
 		}
