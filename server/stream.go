@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/fieldsync/fieldsync/stream"
 	engine "github.com/fieldsync/fieldsync/sync"
@@ -64,6 +65,11 @@ func (s *Server) streamRoutes(v1 fiber.Router, limit fiber.Handler) {
 	// must leave it open. Only this route hijacks connections.
 	s.app.Server().KeepHijackedConns = true
 	v1.Get("/sync/stream", s.authenticate, limit, s.stream)
+	if n, ok := s.cfg.Stream.Hub.(interface{ Count() int }); ok {
+		s.cfg.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "fieldsync_streams", Help: "Live streams open on this instance.",
+		}, func() float64 { return float64(n.Count()) }))
+	}
 }
 
 // endStreams ends every stream of this server; Shutdown calls it first, so

@@ -288,6 +288,19 @@ func TestStreamHeartbeatAndShutdown(t *testing.T) {
 			t.Fatalf("idle stream: %+v, want heartbeats", ev)
 		}
 	}
+	var m string
+	func() {
+		resp, err := http.Get(ts.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		m = string(b)
+	}()
+	if !strings.Contains(m, "\nfieldsync_streams 1\n") {
+		t.Errorf("metrics lack fieldsync_streams 1")
+	}
 	// Shutdown ends the stream with a reason and does not wait for it:
 	// the shutdown timeout is 15 s.
 	began := time.Now()
