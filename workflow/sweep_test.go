@@ -39,7 +39,27 @@ const org = "acme"
 
 var admin = engine.Actor{Org: org, User: "boss", Roles: []string{engine.RoleAdmin}}
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
+
+// failing is a Writer that fails while fail is set: a crash between a
+// push's commit and the workflow's writes.
+type failing struct {
+	w    workflow.Writer
+	mu   gosync.Mutex
+	fail bool
+}
+
+func (f *failing) Upsert(ctx context.Context, a engine.Actor, src string, docs []engine.UpsertDoc) ([]engine.Outcome, error) {
+	f.mu.Lock()
+	fail := f.fail
+	f.mu.Unlock()
+	if fail {
+		return nil, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected crash")
+	}
+	return f.w.Upsert(ctx, a, src, docs)
+}
+
+func newRigWith(t *testing.T, wrap func(workflow.Writer) workflow.Writer) *rig {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"), sqlite.Options{})
@@ -56,7 +76,11 @@ func newRig(t *testing.T) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: st, Store: st, Now: clk.Now})
+	var w workflow.Writer = eng
+	if wrap != nil {
+		w = wrap(eng)
+	}
+	wf, err := workflow.New(workflow.Config{Writer: w, Docs: st, Store: st, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,6 +230,43 @@ func TestCancelledOrderCancelsOpenFollowUps(t *testing.T) {
 		}
 		if fu["status"] != want {
 			t.Errorf("%s: %v, want %s", a, fu["status"], want)
+		}
+	}
+}
+
+// TestRetryCompletesInterruptedRouting: the workflow's writes fail after
+// the submit committed (the push answers an error, the phone retries); the
+// retry is answered from the recorded outcome and routes the order, once.
+func TestRetryCompletesInterruptedRouting(t *testing.T) {
+	t.Parallel()
+	f := &failing{}
+	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
+	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
+	req := engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}
+	rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
+	f.fail = true
+	if _, err := r.eng.Push(t.Context(), rep, req); err == nil {
+		t.Fatal("push with the workflow down succeeded")
+	}
+	if _, o := r.doc(t, "orders", "o-1"); o["submitted_at"] != nil {
+		t.Fatalf("routed although the workflow was down: %v", o)
+	}
+	f.mu.Lock()
+	f.fail = false
+	f.mu.Unlock()
+	for range 2 {
+		outs, err := r.eng.Push(t.Context(), rep, req)
+		if err != nil || outs[0].Status != engine.StatusApplied || outs[0].Version != 1 {
+			t.Fatalf("retry: %v %+v", err, outs)
+		}
+	}
+	if _, o := r.doc(t, "orders", "o-1"); o["submitted_at"] == nil || o["total"] != 300.0 {
+		t.Fatalf("not routed after the retry: %v", o)
+	}
+	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
+		if d, _ := r.doc(t, "follow_ups", "fu-o-1-"+a); d.Version != 1 {
+			t.Errorf("%s written %d times", a, d.Version)
 		}
 	}
 }
