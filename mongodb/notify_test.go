@@ -2,11 +2,13 @@ package mongodb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	gosync "sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/push/fcm"
 	"github.com/fieldsync/fieldsync/push/pushtest"
+	engine "github.com/fieldsync/fieldsync/sync"
 )
 
 // TestPushContract runs the push store contract on FerretDB, with a second
@@ -117,5 +120,92 @@ func TestTwoDispatchers(t *testing.T) {
 		if err != nil || got.Status != push.StatusSent || got.Attempts != 1 {
 			t.Fatalf("%s: %+v, %v", x.ID, got, err)
 		}
+	}
+}
+
+// TestTwoTailers: two instances tail one organisation's feed at once (as
+// after a lease ran out under a stalled instance; on FerretDB the lease is
+// not a compare-and-swap either): every notification is in the outbox
+// once, and the cursor ends at the feed's end.
+func TestTwoTailers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := freshDB()
+	opt := Options{Timeout: time.Minute}
+	stores := []*Store{openT(t, db, opt), openT(t, db, opt)}
+	for _, s := range stores {
+		t.Cleanup(func() { s.Close() })
+	}
+	now := time.Now()
+	if err := stores[0].PutOrg(ctx, &identity.Org{ID: "o", Name: "o", TimeZone: "UTC", Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 30
+	var last int64
+	for i := range n {
+		id := fmt.Sprintf("fu-%02d", i)
+		body, _ := json.Marshal(map[string]any{"status": "done", "rep_id": "r1", "notify_on_done": []string{"rep"},
+			"closed_at": "2026-11-29T10:00:00Z", "closed_by": "cc1"})
+		_, err := stores[i%2].Push(ctx, engine.PushBatch{Actor: engine.Actor{Org: "o", User: "cc1"}, Device: "d",
+			Mutations: []engine.Mutation{{ID: id, Collection: "follow_ups", DocID: id, Op: engine.OpUpdate}}},
+			func(int, *engine.Document) (*engine.Document, engine.Outcome) {
+				return &engine.Document{Org: "o", Collection: "follow_ups", ID: id, Owner: "cc1", Version: 1, Body: body,
+						Fields: map[string]engine.FieldMeta{}, Scopes: []string{engine.ScopeOrg}, UpdatedAt: now, UpdatedBy: "cc1"},
+					engine.Outcome{MutationID: id, Status: engine.StatusApplied, Version: 1}
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	changes, _, err := stores[0].Pull(ctx, engine.PullQuery{Org: "o", Scopes: []string{engine.ScopeOrg}, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last = changes[len(changes)-1].Seq
+	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
+	var wg gosync.WaitGroup
+	for i, s := range stores {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each its own instance id, and a lease that is always expired
+			// for the other: both tail the whole feed.
+			tl := push.NewTailer(push.TailerConfig{Feed: s, Store: s, Directory: s, Instance: fmt.Sprintf("i%d", i),
+				Lease: time.Nanosecond, Page: 4, Metrics: push.NewMetrics(regs[i])})
+			// Until the cursor is at the feed's end: a tailer whose lease
+			// was taken stops after its page, and the next call goes on.
+			deadline := time.Now().Add(30 * time.Second)
+			for time.Now().Before(deadline) {
+				if err := tl.TailOrg(ctx, "o"); err != nil {
+					t.Error(err)
+					return
+				}
+				if cur, err := s.TailCursor(ctx, "o"); err != nil || cur == last {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	enq := 0.0
+	for _, r := range regs {
+		mfs, _ := r.Gather()
+		for _, mf := range mfs {
+			if mf.GetName() == "fieldsync_push_enqueued_total" {
+				enq += mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+	}
+	if enq != n {
+		t.Fatalf("%v notifications inserted in all, want %d (each once)", enq, n)
+	}
+	for i := range n {
+		id := push.NotificationID("o", "follow_ups", fmt.Sprintf("fu-%02d", i), push.TriggerFollowUpDone, "done|2026-11-29T10:00:00Z", "r1")
+		if got, err := stores[0].Notification(ctx, id); err != nil || got.User != "r1" {
+			t.Fatalf("notification of fu-%02d: %+v, %v", i, got, err)
+		}
+	}
+	if cur, err := stores[1].TailCursor(ctx, "o"); err != nil || cur != last {
+		t.Fatalf("cursor %d, %v; want the feed's end %d", cur, err, last)
 	}
 }
