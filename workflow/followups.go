@@ -25,6 +25,12 @@ const (
 	CodeResultRequired = "result_required"
 )
 
+// Lengths follow_ups.json allows.
+const (
+	maxReason = 2000
+	maxNote   = 5000
+)
+
 // Follow-up statuses.
 const (
 	FUOpen       = "open"
@@ -138,11 +144,14 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 			f["assigned_to"] = actor.User
 		}
 	case ActBlock:
-		if strings.TrimSpace(act.Reason) == "" {
-			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/reason", "a blocked follow-up needs a reason")
+		if strings.TrimSpace(act.Reason) == "" || len(act.Reason) > maxReason {
+			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/reason", "a blocked follow-up needs a reason of at most %d bytes", maxReason)
 		}
 		f["status"], f["blocked_reason"] = FUBlocked, act.Reason
 	case ActComplete:
+		if len(act.Note) > maxNote {
+			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/note", "a note is at most %d bytes", maxNote)
+		}
 		if err := s.checkComplete(ctx, actor.Org, body, act); err != nil {
 			return nil, err
 		}
@@ -168,7 +177,8 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 		if o.Error.Code == engine.CodePreconditionFailed {
 			return nil, engine.Errorf(engine.KindConflict, CodeInvalidState, "/status", "the follow-up changed meanwhile; read it again")
 		}
-		return nil, engine.Errorf(engine.KindInvalid, o.Error.Code, o.Error.Pointer, "%s", o.Error.Message)
+		// A schema failure (a note too long): point into the request body.
+		return nil, engine.Errorf(engine.KindInvalid, o.Error.Code, strings.TrimPrefix(o.Error.Pointer, "/fields"), "%s", o.Error.Message)
 	}
 	got, err = s.cfg.Docs.Get(ctx, actor.Org, []engine.DocRef{ref})
 	if err != nil {

@@ -275,6 +275,11 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 			if st, reply := w.act(w.as("st-1"), "fu-o-1-dispatch", "block", map[string]any{}); st != 400 {
 				t.Fatalf("block without reason: %d %v", st, reply)
 			}
+			if st, reply := w.act(w.as("st-1"), "fu-o-1-dispatch", "block", map[string]any{"reason": strings.Repeat("x", 2001)}); st != 400 {
+				t.Fatalf("block with a reason over the limit: %d %v", st, reply)
+			} else if code, ptr := errCode(reply); code != "invalid_request" || ptr != "/reason" {
+				t.Fatalf("block with a reason over the limit: %v", reply)
+			}
 			if d := w.mustAct(w.as("st-1"), "fu-o-1-dispatch", "block", map[string]any{"reason": "waiting for QA"}); d["status"] != "blocked" {
 				t.Fatalf("blocked: %v", d)
 			}
