@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -125,6 +126,47 @@ func TestPushSurvivesKill(t *testing.T) {
 	if err != nil || n.Status != notify.StatusSent || n.Attempts != 1 || !slices.Equal(n.Delivered, []string{"phone-1"}) {
 		t.Fatalf("outbox row %+v, %v", n, err)
 	}
+}
+
+// TestPushLogSender: without FCM credentials the server logs each push and
+// counts it sent; the follow-up completed through the workflow reaches the
+// rep's registered device this way, and /metrics shows it.
+func TestPushLogSender(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	ts := startServerWith(t, "", func(c *serveConfig) {
+		c.LogFormat = "json"
+		c.Push.Poll = 20 * time.Millisecond
+	}, logs)
+	w := pushWorld(t, ts.URL, ts.Data)
+	rep, dp := w.token("acme", "rep-1", "rep"), w.token("acme", "dp-1", "demand_planning")
+	if st, raw := doRaw(t, "POST", ts.URL+"/v1/devices", rep, mustJSON(t, map[string]any{"device_id": "phone-1",
+		"token": "tok-1", "platform": "ios", "app_version": "5.0.0"})); st != 200 {
+		t.Fatalf("register device: %d %s", st, raw)
+	}
+	order := map[string]any{"customer_id": "c-1", "currency": "EUR", "status": "submitted",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 1, "discount_pct": 0}}}
+	w.mustApply(rep, "phone-1", []map[string]any{mCreate("m-1", "orders", "o-1", order)})
+	if st, raw := doRaw(t, "POST", ts.URL+"/v1/followups/fu-o-1-availability_check/complete", dp,
+		mustJSON(t, map[string]any{"note": "in stock"})); st != 200 {
+		t.Fatalf("complete: %d %s", st, raw)
+	}
+	waitFor(t, 20*time.Second, "the log sender's line", func() bool {
+		return strings.Contains(logs.String(), `"msg":"push (log sender)"`)
+	})
+	var line map[string]any
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"push (log sender)"`) {
+			json.Unmarshal([]byte(l), &line)
+		}
+	}
+	if line["type"] != notify.TriggerFollowUpDone || line["id"] != "fu-o-1-availability_check" || line["platform"] != "ios" {
+		t.Fatalf("log line %v", line)
+	}
+	waitFor(t, 10*time.Second, "fieldsync_push_sent_total 1", func() bool {
+		_, raw := doRaw(t, "GET", ts.URL+"/metrics", "", nil)
+		return strings.Contains(string(raw), "fieldsync_push_sent_total 1\n")
+	})
 }
 
 func kill(t *testing.T, p *proc) {
