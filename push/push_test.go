@@ -544,3 +544,32 @@ func counters(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	return out
 }
+
+// TestQuietHoursAfter: when a non-urgent notification may go, for quiet
+// hours within a day and across midnight, on the night the clocks go back.
+func TestQuietHoursAfter(t *testing.T) {
+	t.Parallel()
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	must(t, err)
+	at := func(mo time.Month, d, h, m int) time.Time { return time.Date(2026, mo, d, h, m, 0, 0, berlin) }
+	night := push.QuietHours{Start: 22 * 60, End: 7 * 60}
+	lunch := push.QuietHours{Start: 12 * 60, End: 13*60 + 30}
+	for _, c := range []struct {
+		q        push.QuietHours
+		now, due time.Time
+	}{
+		{night, at(11, 29, 21, 59), at(11, 29, 21, 59)},
+		{night, at(11, 29, 22, 0), at(11, 30, 7, 0)},
+		{night, at(11, 30, 3, 0), at(11, 30, 7, 0)},
+		{night, at(11, 30, 7, 0), at(11, 30, 7, 0)},
+		// 25 October 2026: 03:00 CEST becomes 02:00 CET; 07:00 is 06:00 UTC.
+		{night, at(10, 24, 23, 30), time.Date(2026, 10, 25, 6, 0, 0, 0, time.UTC)},
+		{lunch, at(11, 29, 12, 15), at(11, 29, 13, 30)},
+		{lunch, at(11, 29, 13, 30), at(11, 29, 13, 30)},
+		{push.QuietHours{}, at(11, 29, 23, 0), at(11, 29, 23, 0)},
+	} {
+		if got := c.q.After(c.now, berlin); !got.Equal(c.due) {
+			t.Errorf("%+v at %v: due %v, want %v", c.q, c.now, got, c.due.In(berlin))
+		}
+	}
+}
