@@ -26,6 +26,7 @@ commands:
   device    revoke a user's device
   assign    assign a customer to reps (its history moves with it)
   import    import customers, products or users from a CSV file
+  demo      load a demo organisation (every role, a month of activity) to try fieldsync
   token     print a signed access token for a user (for operators and tests)
   health    exit 0 when the server at --url answers 200 (the container health check)
   version   print the version
@@ -59,6 +60,8 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		err = assignCmd(ctx, args[1:], stdout, stderr)
 	case "import":
 		err = importCmd(ctx, args[1:], stdout, stderr)
+	case "demo":
+		err = demoCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "fieldsync", versionString())
 		return 0
