@@ -386,7 +386,7 @@ func demoCustomersFor(rng *rand.Rand, teams []demoTeam, users []demoUser, perTea
 func (c demoCustomer) doc() map[string]any {
 	return map[string]any{
 		"name": c.Name, "code": c.Code, "segment": c.Segment, "contacts": c.Contacts,
-		"address": map[string]any{"line1": c.Street, "city": c.Town.Name, "postcode": c.Town.Postcode, "country": "DE"},
+		"address":  map[string]any{"line1": c.Street, "city": c.Town.Name, "postcode": c.Town.Postcode, "country": "DE"},
 		"location": map[string]any{"lat": c.Lat, "lng": c.Lng}, "assigned_reps": c.Reps, "credit_status": c.Credit,
 		"price_list_id": c.PriceList,
 	}
