@@ -20,17 +20,22 @@ func (s *Service) Collections() []string {
 // conditional write decided from the committed documents, so running it
 // again (the device retried) finds the work done and changes nothing.
 func (s *Service) AfterPush(ctx context.Context, actor engine.Actor, docs []*engine.Document) error {
+	var orders []*engine.Document
 	for _, d := range docs {
-		var err error
 		switch d.Collection {
 		case engine.CollOrders:
-			err = s.reconcileOrder(ctx, actor.Org, d)
+			orders = append(orders, d)
 		case engine.CollFollowUps:
-			err = s.routeRaised(ctx, actor.Org, d)
+			if err := s.routeRaised(ctx, actor.Org, d); err != nil {
+				return fmt.Errorf("workflow: %s/%s: %w", d.Collection, d.ID, err)
+			}
 		}
-		if err != nil {
-			return fmt.Errorf("workflow: %s/%s: %w", d.Collection, d.ID, err)
-		}
+	}
+	if len(orders) == 0 {
+		return nil
+	}
+	if err := s.reconcileOrders(ctx, actor.Org, orders); err != nil {
+		return fmt.Errorf("workflow: orders: %w", err)
 	}
 	return nil
 }

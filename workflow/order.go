@@ -138,31 +138,82 @@ func FollowUpID(orderID, activity string) string {
 	return "fu-" + hex.EncodeToString(h[:16]) + "-" + activity
 }
 
-// reconcileOrder brings an order's consequences up to date: a submitted
-// order not yet accepted is checked and routed; any other is given the
-// follow-ups its status and completed follow-ups trigger. Idempotent.
+// reconcileOrder brings one order's consequences up to date.
 func (s *Service) reconcileOrder(ctx context.Context, org string, order *engine.Document) error {
-	body := decode(order)
-	if str(body, "status") == StatusSubmitted && body["submitted_at"] == nil {
-		return s.route(ctx, org, order, body)
+	return s.reconcileOrders(ctx, org, []*engine.Document{order})
+}
+
+// reconcileOrders brings orders' consequences up to date: a submitted order
+// not yet accepted is checked and routed; any other is given the follow-ups
+// its status and completed follow-ups trigger (or, cancelled, has its open
+// ones closed). However many orders a push carries, this costs two rounds
+// of server writes: every routing move, then every follow-up. Idempotent.
+func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*engine.Document) error {
+	type step struct {
+		order *engine.Document
+		body  map[string]any
+		m     *Matrix
+		ver   string
+		move  int // index in moves, -1 for none
 	}
-	if str(body, "matrix_version") == "" {
-		return nil // never routed: a draft, or cancelled before submission
+	var steps []step
+	var moves []engine.UpsertDoc
+	for _, o := range orders {
+		body := decode(o)
+		switch {
+		case str(body, "status") == StatusSubmitted && body["submitted_at"] == nil:
+			doc, m, ver, err := s.planRoute(ctx, org, o, body)
+			if err != nil {
+				return err
+			}
+			steps = append(steps, step{o, body, m, ver, len(moves)})
+			moves = append(moves, doc)
+		case str(body, "matrix_version") != "":
+			m, err := s.version(ctx, org, str(body, "matrix_version"))
+			if err != nil {
+				return err
+			}
+			steps = append(steps, step{o, body, m, str(body, "matrix_version"), -1})
+		}
+		// Otherwise never routed: a draft, or cancelled before submission.
 	}
-	m, err := s.version(ctx, org, str(body, "matrix_version"))
+	moved, err := s.writeAll(ctx, org, moves)
 	if err != nil {
 		return err
 	}
-	if str(body, "status") == StatusCancelled {
-		return s.cancelOpen(ctx, org, order.ID, m)
+	var docs []engine.UpsertDoc
+	for _, st := range steps {
+		if st.move >= 0 && !moved[st.move] {
+			continue // someone moved the order first: that decision is void
+		}
+		var more []engine.UpsertDoc
+		var err error
+		body := roundTrip(st.body)
+		if str(body, "status") == StatusCancelled {
+			more, err = s.planCancel(ctx, org, st.order.ID, st.m)
+		} else {
+			more, err = s.planEnsure(ctx, org, st.order, body, st.m, st.ver)
+		}
+		if err != nil {
+			return err
+		}
+		docs = append(docs, more...)
 	}
-	return s.ensure(ctx, org, order, body, m, str(body, "matrix_version"))
+	if len(docs) == 0 {
+		return nil
+	}
+	if err := s.noteOrg(ctx, org); err != nil {
+		return err
+	}
+	_, err = s.writeAll(ctx, org, docs)
+	return err
 }
 
-// route checks a submitted order and moves it to rejected, credit_hold or
-// price_approval, or accepts it (submitted_at), with conditional writes:
-// only while it is still submitted.
-func (s *Service) route(ctx context.Context, org string, order *engine.Document, body map[string]any) error {
+// planRoute checks a submitted order and decides its move: to rejected,
+// credit_hold or price_approval, or accepted (submitted_at, total), as a
+// conditional write (only while it is still submitted). body is updated to
+// what the order will be.
+func (s *Service) planRoute(ctx context.Context, org string, order *engine.Document, body map[string]any) (engine.UpsertDoc, *Matrix, string, error) {
 	ver := str(body, "matrix_version")
 	var m *Matrix
 	var err error
@@ -172,15 +223,15 @@ func (s *Service) route(ctx context.Context, org string, order *engine.Document,
 		m, err = s.version(ctx, org, ver) // back from a hold: the same version
 	}
 	if err != nil {
-		return err
+		return engine.UpsertDoc{}, nil, "", err
 	}
 	v, err := s.checkOrder(ctx, org, order, body)
 	if err != nil {
-		return err
+		return engine.UpsertDoc{}, nil, "", err
 	}
 	fus, err := s.followUpsOf(ctx, org, order.ID, m)
 	if err != nil {
-		return err
+		return engine.UpsertDoc{}, nil, "", err
 	}
 	now := stamp(s.now())
 	f := map[string]any{"matrix_version": ver}
@@ -205,12 +256,7 @@ func (s *Service) route(ctx context.Context, org string, order *engine.Document,
 		doc.Fields[k] = raw(val)
 		body[k] = val
 	}
-	moved, err := s.write(ctx, org, doc)
-	if err != nil || !moved {
-		return err
-	}
-	next := *order
-	return s.ensure(ctx, org, &next, roundTrip(body), m, ver)
+	return doc, m, ver, nil
 }
 
 // handles reports whether an activity is triggered by the order status:
@@ -281,17 +327,17 @@ func (s *Service) followUpsOf(ctx context.Context, org, orderID string, m *Matri
 	return out, nil
 }
 
-// ensure creates, create-only, the follow-ups the order's state triggers
-// and that do not exist yet.
-func (s *Service) ensure(ctx context.Context, org string, order *engine.Document, body map[string]any, m *Matrix, ver string) error {
+// planEnsure returns the create-only writes of the follow-ups the order's
+// state triggers and that do not exist yet.
+func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Document, body map[string]any, m *Matrix, ver string) ([]engine.UpsertDoc, error) {
 	status := str(body, "status")
 	switch status {
 	case StatusDraft, StatusRejected, StatusCancelled, "":
-		return nil
+		return nil, nil
 	}
 	fus, err := s.followUpsOf(ctx, org, order.ID, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	accepted := body["submitted_at"] != nil
 	now := s.now()
@@ -318,23 +364,16 @@ func (s *Service) ensure(ctx context.Context, org string, order *engine.Document
 		}
 		docs = append(docs, doc)
 	}
-	if len(docs) == 0 {
-		return nil
-	}
-	if err := s.noteOrg(ctx, org); err != nil {
-		return err
-	}
-	_, err = s.write(ctx, org, docs...)
-	return err
+	return docs, nil
 }
 
-// cancelOpen closes the follow-ups of a cancelled order that are not done,
-// each only while it is still in the state it was read in: work the back
-// office finished stays done.
-func (s *Service) cancelOpen(ctx context.Context, org, orderID string, m *Matrix) error {
+// planCancel returns the writes that close the follow-ups of a cancelled
+// order that are not done, each only while it is still in the state it was
+// read in: work the back office finished stays done.
+func (s *Service) planCancel(ctx context.Context, org, orderID string, m *Matrix) ([]engine.UpsertDoc, error) {
 	fus, err := s.followUpsOf(ctx, org, orderID, m)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var docs []engine.UpsertDoc
 	now := stamp(s.now())
@@ -349,11 +388,7 @@ func (s *Service) cancelOpen(ctx context.Context, org, orderID string, m *Matrix
 			Fields: map[string]json.RawMessage{"status": raw("cancelled"), "closed_at": raw(now)},
 			Expect: &engine.Expect{Field: "status", In: []string{st}}})
 	}
-	if len(docs) == 0 {
-		return nil
-	}
-	_, err = s.write(ctx, org, docs...)
-	return err
+	return docs, nil
 }
 
 // routing sets the matrix's roles of a follow-up.
@@ -377,22 +412,51 @@ func nonNil(l []string) []string {
 // precondition no longer held (someone else moved the document first): the
 // caller's decision is void, which is not an error.
 func (s *Service) write(ctx context.Context, org string, docs ...engine.UpsertDoc) (moved bool, err error) {
-	outs, err := s.cfg.Writer.Upsert(ctx, system(org), sourceWorkflow, docs)
+	ok, err := s.writeAll(ctx, org, docs)
 	if err != nil {
 		return false, err
 	}
-	moved = true
-	for i, o := range outs {
-		if o.Status != engine.StatusRejected {
-			continue
+	for _, m := range ok {
+		if !m {
+			return false, nil
 		}
-		if o.Error.Code == engine.CodePreconditionFailed {
-			moved = false
-			continue
-		}
-		return false, fmt.Errorf("workflow: write of %s/%s rejected: %s: %s", docs[i].Collection, docs[i].ID, o.Error.Code, o.Error.Message)
 	}
-	return moved, nil
+	return true, nil
+}
+
+// writeAll makes many workflow writes in batches and reports, per
+// document, whether it took effect (false: its precondition no longer held).
+func (s *Service) writeAll(ctx context.Context, org string, docs []engine.UpsertDoc) ([]bool, error) {
+	out := make([]bool, 0, len(docs))
+	for start := 0; start < len(docs); start += writeBatch {
+		chunk := docs[start:min(start+writeBatch, len(docs))]
+		outs, err := s.cfg.Writer.Upsert(ctx, system(org), sourceWorkflow, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for i, o := range outs {
+			ok, err := tookEffect(chunk[i], o)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, ok)
+		}
+	}
+	return out, nil
+}
+
+// writeBatch bounds one server write (the engine takes up to its
+// max-mutations, 500 by default).
+const writeBatch = 100
+
+func tookEffect(d engine.UpsertDoc, o engine.Outcome) (bool, error) {
+	if o.Status != engine.StatusRejected {
+		return true, nil
+	}
+	if o.Error.Code == engine.CodePreconditionFailed {
+		return false, nil
+	}
+	return false, fmt.Errorf("workflow: write of %s/%s rejected: %s: %s", d.Collection, d.ID, o.Error.Code, o.Error.Message)
 }
 
 // roundTrip normalises a body built in memory (Rejection structs) to what

@@ -59,7 +59,7 @@ func (f *failing) Upsert(ctx context.Context, a engine.Actor, src string, docs [
 	return f.w.Upsert(ctx, a, src, docs)
 }
 
-func newRigWith(t *testing.T, wrap func(workflow.Writer) workflow.Writer) *rig {
+func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer) *rig {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"), sqlite.Options{})
@@ -91,7 +91,7 @@ func newRigWith(t *testing.T, wrap func(workflow.Writer) workflow.Writer) *rig {
 	return r
 }
 
-func (r *rig) upsert(t *testing.T, coll, id string, fields map[string]any, opts ...func(*engine.UpsertDoc)) engine.Outcome {
+func (r *rig) upsert(t testing.TB, coll, id string, fields map[string]any, opts ...func(*engine.UpsertDoc)) engine.Outcome {
 	t.Helper()
 	d := engine.UpsertDoc{Collection: coll, ID: id, Fields: map[string]json.RawMessage{}}
 	for k, v := range fields {
