@@ -142,10 +142,11 @@ func TestTwoTailers(t *testing.T) {
 	}
 	const n = 30
 	var last int64
+	closedAt := now.UTC().Format(time.RFC3339)
 	for i := range n {
 		id := fmt.Sprintf("fu-%02d", i)
 		body, _ := json.Marshal(map[string]any{"status": "done", "rep_id": "r1", "notify_on_done": []string{"rep"},
-			"closed_at": "2026-11-29T10:00:00Z", "closed_by": "cc1"})
+			"closed_at": closedAt, "closed_by": "cc1"})
 		_, err := stores[i%2].Push(ctx, engine.PushBatch{Actor: engine.Actor{Org: "o", User: "cc1"}, Device: "d",
 			Mutations: []engine.Mutation{{ID: id, Collection: "follow_ups", DocID: id, Op: engine.OpUpdate}}},
 			func(int, *engine.Document) (*engine.Document, engine.Outcome) {
@@ -200,7 +201,7 @@ func TestTwoTailers(t *testing.T) {
 		t.Fatalf("%v notifications inserted in all, want %d (each once)", enq, n)
 	}
 	for i := range n {
-		id := push.NotificationID("o", "follow_ups", fmt.Sprintf("fu-%02d", i), push.TriggerFollowUpDone, "done|2026-11-29T10:00:00Z", "r1")
+		id := push.NotificationID("o", "follow_ups", fmt.Sprintf("fu-%02d", i), push.TriggerFollowUpDone, "done|"+closedAt, "r1")
 		if got, err := stores[0].Notification(ctx, id); err != nil || got.User != "r1" {
 			t.Fatalf("notification of fu-%02d: %+v, %v", i, got, err)
 		}

@@ -410,7 +410,9 @@ func TestMuteAndQuietHours(t *testing.T) {
 	e.clk.Set(night)
 	e.write("m1", "visit_plans", "p1", "r1", map[string]any{"status": "planned", "assigned_by": "m1"})
 	e.write("od1", "orders", "o2", "r1", map[string]any{"status": "confirmed", "status_changed_at": "2026-11-29T22:30:00Z"})
-	e.write("cc1", "follow_ups", "fu-1", "cc1", followUp("done", "rep"))
+	fu := followUp("done", "rep")
+	fu["closed_at"] = night.UTC().Format(time.RFC3339)
+	e.write("cc1", "follow_ups", "fu-1", "cc1", fu)
 	e.tail()
 	d := e.dispatcher(push.DispatcherConfig{})
 	e.pass(d)
@@ -571,5 +573,36 @@ func TestQuietHoursAfter(t *testing.T) {
 		if got := c.q.After(c.now, berlin); !got.Equal(c.due) {
 			t.Errorf("%+v at %v: due %v, want %v", c.q, c.now, got, c.due.In(berlin))
 		}
+	}
+}
+
+// TestOldTransitions: an edit of a document whose transition is older than
+// the tailer's MaxAge (6 h) does not announce it again, and a visit plan
+// that was visited or has begun notifies nobody.
+func TestOldTransitions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.device("r1", "phone", "tok-r1", push.PlatformAndroid)
+	old := followUp("done", "rep")
+	old["closed_at"] = t0.Add(-7 * time.Hour).Format(time.RFC3339)
+	e.write("cc1", "follow_ups", "fu-old", "cc1", old)
+	e.write("od1", "orders", "o-old", "r1", map[string]any{"status": "delivered", "status_changed_at": t0.Add(-30 * 24 * time.Hour).Format(time.RFC3339)})
+	e.write("m1", "visit_plans", "p-done", "r1", map[string]any{"status": "done", "assigned_by": "m1"})
+	e.write("m1", "visit_plans", "p-past", "r1", map[string]any{"status": "planned", "assigned_by": "m1",
+		"planned_start": t0.Add(-time.Hour).Format(time.RFC3339)})
+	e.write("m1", "visit_plans", "p-next", "r1", map[string]any{"status": "planned", "assigned_by": "m1",
+		"planned_start": t0.Add(24 * time.Hour).Format(time.RFC3339)})
+	e.tail()
+	e.pass(e.dispatcher(push.DispatcherConfig{}))
+	var ids []string
+	for _, r := range e.fake.Requests() {
+		var m struct {
+			Data map[string]string `json:"data"`
+		}
+		must(t, json.Unmarshal(r.Message, &m))
+		ids = append(ids, m.Data["id"])
+	}
+	if !slices.Equal(ids, []string{"p-next"}) {
+		t.Fatalf("notified about %v, want only the upcoming plan", ids)
 	}
 }

@@ -28,8 +28,10 @@ type TailerConfig struct {
 	Instance  string        // this server instance, the lease owner
 	Lease     time.Duration // how long one instance tails an organisation unchallenged (default 30 s)
 	Page      int           // changes per read (default 500)
-	// MaxAge skips changes written longer ago than this (default 6 h): a
-	// server upgraded onto an old database does not notify its history.
+	// MaxAge skips changes written, and transitions made, longer ago than
+	// this (default 6 h): a server upgraded onto an old database does not
+	// notify its history, and an edit of an old document does not announce
+	// its old transition again once the outbox row was pruned.
 	MaxAge  time.Duration
 	Now     func() time.Time
 	Log     *slog.Logger
@@ -207,6 +209,9 @@ func (t *Tailer) notifications(ctx context.Context, org string, changes []engine
 			continue
 		}
 		for _, e := range evaluate(c, doc) {
+			if !e.at.IsZero() && now.Sub(e.at) > t.cfg.MaxAge || !e.until.IsZero() && now.After(e.until) {
+				continue
+			}
 			users, err := res.recipients(ctx, e)
 			if err != nil {
 				return nil, err

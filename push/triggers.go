@@ -31,7 +31,13 @@ type event struct {
 	roles    []string // recipients by role ("rep" resolved through rep)
 	rep      string
 	actor    string // who made the transition: never told of it
-	vars     map[string]string
+	// at is when the transition happened, when the document says; an event
+	// older than the tailer's MaxAge is history, not news (an edit of an
+	// old document must not announce its old transition again).
+	at time.Time
+	// until is when the event stops mattering (a planned visit's start).
+	until time.Time
+	vars  map[string]string
 }
 
 // followUp, visitLog, visitPlan and order are the fields the triggers read.
@@ -91,11 +97,11 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 				actor = doc.UpdatedBy
 			}
 			return []event{{trigger: TriggerFollowUpDone, category: CategoryFollowUp, urgent: true,
-				state: "done|" + f.ClosedAt, roles: f.NotifyOnDone, rep: f.RepID, actor: actor, vars: vars}}
+				state: "done|" + f.ClosedAt, roles: f.NotifyOnDone, rep: f.RepID, actor: actor, at: stamp(f.ClosedAt), vars: vars}}
 		case "blocked":
 			return []event{{trigger: TriggerFollowUpBlocked, category: CategoryFollowUp, urgent: true,
 				state: "blocked|" + f.BlockedAt + "|" + f.BlockedReason, roles: f.NotifyOnBlocked, rep: f.RepID,
-				actor: doc.UpdatedBy, vars: vars}}
+				actor: doc.UpdatedBy, at: stamp(f.BlockedAt), vars: vars}}
 		}
 	case "visit_logs":
 		var v visitLog
@@ -103,19 +109,22 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 			return nil
 		}
 		return []event{{trigger: TriggerVisitReviewed, category: CategoryVisitReview,
-			state: v.Review.Status + "|" + v.Review.At, users: []string{doc.Owner}, actor: v.Review.By,
+			state: v.Review.Status + "|" + v.Review.At, users: []string{doc.Owner}, actor: v.Review.By, at: stamp(v.Review.At),
 			vars: map[string]string{"status": v.Review.Status}}}
 	case "visit_plans":
 		var p visitPlan
-		if json.Unmarshal(c.Body, &p) != nil || p.AssignedBy == "" || p.AssignedBy == doc.Owner || p.Status == "cancelled" {
+		// Only a plan still to be visited: a plan marked done or missed later
+		// is the same assignment, not news.
+		if json.Unmarshal(c.Body, &p) != nil || p.AssignedBy == "" || p.AssignedBy == doc.Owner || p.Status != "planned" {
 			return nil
 		}
 		start := ""
-		if t, err := time.Parse(time.RFC3339, p.PlannedStart); err == nil {
-			start = " on " + t.Format("Mon 2 Jan 15:04")
+		begins := stamp(p.PlannedStart)
+		if !begins.IsZero() {
+			start = " on " + begins.Format("Mon 2 Jan 15:04")
 		}
 		return []event{{trigger: TriggerVisitAssigned, category: CategoryVisitPlan,
-			state: p.AssignedBy + "|" + doc.Owner, users: []string{doc.Owner}, actor: p.AssignedBy,
+			state: p.AssignedBy + "|" + doc.Owner, users: []string{doc.Owner}, actor: p.AssignedBy, until: begins,
 			vars: map[string]string{"start": start}}}
 	case "orders":
 		var o order
@@ -130,10 +139,19 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 			name = c.ID
 		}
 		return []event{{trigger: TriggerOrderStatus, category: CategoryOrderStatus,
-			state: o.Status + "|" + o.StatusChangedAt, users: []string{doc.Owner},
+			state: o.Status + "|" + o.StatusChangedAt, users: []string{doc.Owner}, at: stamp(o.StatusChangedAt),
 			vars: map[string]string{"order": name, "status": o.Status}}}
 	}
 	return nil
+}
+
+// stamp reads an RFC 3339 time of a document; zero when absent or not one.
+func stamp(v string) time.Time {
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 // resolver turns events into recipients, caching role lookups for one pass.
