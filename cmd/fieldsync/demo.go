@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -199,6 +200,13 @@ func loadDemo(ctx context.Context, o demoOptions, progress io.Writer, ifMissing 
 		m := demoMarker.FindStringSubmatch(org.Name)
 		if m == nil {
 			return nil, fmt.Errorf("organisation %q exists and is not a demo organisation: choose another --org", o.Org)
+		}
+		if ifMissing {
+			// serve --demo keeps the demo that is there, whatever its shape.
+			o.Seed, _ = strconv.ParseUint(m[1], 10, 64)
+			o.Days, _ = strconv.Atoi(m[2])
+			o.Customers, _ = strconv.Atoi(m[3])
+			res.opts = o
 		}
 		if m[1] != strconv.FormatUint(o.Seed, 10) || m[2] != strconv.Itoa(o.Days) || m[3] != strconv.Itoa(o.Customers) {
 			return nil, fmt.Errorf("organisation %q holds the demo of --seed %s --days %s --customers %s: run with those, or choose another --org",
@@ -658,4 +666,42 @@ func jsonField(body []byte, path ...string) string {
 	}
 	s, _ := v.(string)
 	return s
+}
+
+// demoServeFlags are serve's --demo and --demo-org.
+type demoServeFlags struct {
+	on  bool
+	org string
+}
+
+func (d *demoServeFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&d.on, "demo", envBool("DEMO", false),
+		"first load the demo organisation into the embedded store, unless it is there already (fieldsync demo; env FIELDSYNC_DEMO)")
+	fs.StringVar(&d.org, "demo-org", env("DEMO_ORG", "demo"), "organisation id of --demo (env FIELDSYNC_DEMO_ORG)")
+}
+
+// load runs before serve opens the store (SQLite admits one process, and
+// the demo closes its own store when done). A demo organisation that
+// exists is kept as it is, whatever flags made it.
+func (d demoServeFlags) load(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
+	if !d.on {
+		return nil
+	}
+	if c.MongoURI != "" {
+		return usageError("--demo loads the embedded store; it cannot be used with --mongodb-uri")
+	}
+	o := demoOptions{Data: c.Data, Org: d.org, Seed: 1, Days: 30, Customers: 300}
+	if err := o.check(); err != nil {
+		return usageError(strings.Replace(err.Error(), "--org", "--demo-org", 1))
+	}
+	res, err := loadDemo(ctx, o, stderr, true)
+	if err != nil {
+		return err
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	res.print(stdout, "http://"+net.JoinHostPort(host, port), "")
+	return nil
 }

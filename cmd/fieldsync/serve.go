@@ -39,7 +39,7 @@ type serveConfig struct {
 	Synchronous     string
 	MongoURI        string
 	MongoDatabase   string
-	Visits          visitFlags // visits.go
+	Visits          visitFlags  // visits.go
 	Stream          streamFlags // stream.go
 	// Workflows turns the field-sales workflow on (workflow.go);
 	// EscalationInterval is how often its overdue sweep runs.
@@ -55,6 +55,8 @@ type serveConfig struct {
 	Hash            identity.HashParams
 
 	Push pushFlags // push notifications (push.go)
+
+	Demo demoServeFlags // --demo: load the demo organisation first (demo.go)
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -92,6 +94,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	c.Stream.register(fs) // stream.go
 	c.Visits.register(fs) // visits.go
 	c.Push.register(fs)   // push.go
+	c.Demo.register(fs)   // demo.go
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -269,6 +272,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if err := c.Demo.load(ctx, c, stdout, stderr); err != nil {
+		return err
+	}
 	in, err := start(ctx, c, log)
 	if err != nil {
 		return err
