@@ -158,11 +158,22 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 	}
 	var steps []step
 	var moves []engine.UpsertDoc
+	// The matrix in force, read once for the whole push.
+	var cur *Matrix
+	var curVer string
+	current := func() (*Matrix, string, error) {
+		if cur != nil {
+			return cur, curVer, nil
+		}
+		var err error
+		cur, curVer, err = s.current(ctx, org)
+		return cur, curVer, err
+	}
 	for _, o := range orders {
 		body := decode(o)
 		switch {
 		case str(body, "status") == StatusSubmitted && body["submitted_at"] == nil:
-			doc, m, ver, err := s.planRoute(ctx, org, o, body)
+			doc, m, ver, err := s.planRoute(ctx, org, o, body, current)
 			if err != nil {
 				return err
 			}
@@ -213,12 +224,13 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 // credit_hold or price_approval, or accepted (submitted_at, total), as a
 // conditional write (only while it is still submitted). body is updated to
 // what the order will be.
-func (s *Service) planRoute(ctx context.Context, org string, order *engine.Document, body map[string]any) (engine.UpsertDoc, *Matrix, string, error) {
+func (s *Service) planRoute(ctx context.Context, org string, order *engine.Document, body map[string]any,
+	current func() (*Matrix, string, error)) (engine.UpsertDoc, *Matrix, string, error) {
 	ver := str(body, "matrix_version")
 	var m *Matrix
 	var err error
 	if ver == "" {
-		m, ver, err = s.current(ctx, org)
+		m, ver, err = current()
 	} else {
 		m, err = s.version(ctx, org, ver) // back from a hold: the same version
 	}
