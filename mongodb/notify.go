@@ -50,6 +50,7 @@ func (s *Store) ensurePushIndexes(ctx context.Context) error {
 		{collPushDevices, bson.D{{Key: "token", Value: 1}}, true},
 		{collPushDevices, bson.D{{Key: "org", Value: 1}, {Key: "user", Value: 1}}, false},
 		{collPushOutbox, bson.D{{Key: "status", Value: 1}, {Key: "due", Value: 1}}, false},
+		{collPushClaims, bson.D{{Key: "lease_until", Value: 1}}, false},
 	}
 	for _, i := range idx {
 		m := mongo.IndexModel{Keys: i.keys}
@@ -479,6 +480,27 @@ func (s *Store) Complete(ctx context.Context, owner string, ns []push.Notificati
 		return 0, translate(err)
 	}
 	return int(res.MatchedCount), nil
+}
+
+// Prune implements push.Store. Claim records whose lease ended before
+// before go too: a row still pending then (attempts run out within hours)
+// does not exist, so no claim generation is reused.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	res, err := s.db.Collection(collPushOutbox).DeleteMany(cctx, bson.D{
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{push.StatusSent, push.StatusDead}}}},
+		{Key: "due", Value: bson.D{{Key: "$lt", Value: millis(before)}}}})
+	if err != nil {
+		return 0, translate(err)
+	}
+	cctx2, cancel2 := s.call(ctx)
+	defer cancel2()
+	if _, err := s.db.Collection(collPushClaims).DeleteMany(cctx2, bson.D{
+		{Key: "lease_until", Value: bson.D{{Key: "$lt", Value: millis(before)}}}}); err != nil {
+		return int(res.DeletedCount), translate(err)
+	}
+	return int(res.DeletedCount), nil
 }
 
 // Notification implements push.Store.

@@ -32,6 +32,9 @@ type DispatcherConfig struct {
 	MaxDelay    time.Duration // backoff cap (default 1 h); a longer Retry-After is still honoured
 	TTL         time.Duration // message time-to-live at FCM (default DefaultTTL)
 	SendTimeout time.Duration // budget of one Send (default 30 s)
+	// Retention is how long sent and dead notifications are kept (default
+	// 30 days); Run prunes older ones every hour.
+	Retention time.Duration
 	Now         func() time.Time
 	Rand        func() float64 // in [0, 1): the jitter (default math/rand/v2)
 	Presence    Presence       // nil: every device is pushed
@@ -67,6 +70,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.MaxDelay <= 0 {
 		cfg.MaxDelay = time.Hour
 	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = 30 * 24 * time.Hour
+	}
 	if cfg.SendTimeout <= 0 {
 		cfg.SendTimeout = 30 * time.Second
 	}
@@ -99,7 +105,16 @@ func (d *Dispatcher) Kick() {
 func (d *Dispatcher) Run(ctx context.Context, poll time.Duration) {
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
+	var pruned time.Time
 	for {
+		if now := d.cfg.Now(); now.Sub(pruned) >= time.Hour {
+			pruned = now
+			if n, err := d.cfg.Store.Prune(ctx, now.Add(-d.cfg.Retention)); err != nil {
+				d.cfg.Log.Warn("push: prune the outbox", "err", err)
+			} else if n > 0 {
+				d.cfg.Log.Info("push: pruned the outbox", "notifications", n)
+			}
+		}
 		for {
 			n, err := d.Pass(context.WithoutCancel(ctx))
 			if err != nil {

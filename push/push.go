@@ -172,6 +172,10 @@ type Store interface {
 	// frees their leases, in one write; it returns how many it wrote (a
 	// notification whose lease owner lost is left alone).
 	Complete(ctx context.Context, owner string, ns []Notification) (int, error)
+	// Prune deletes sent and dead notifications due before before (and,
+	// where the store keeps them, their claim records), returning how many
+	// notifications it deleted.
+	Prune(ctx context.Context, before time.Time) (int, error)
 	// Notification reads one outbox row (KindNotFound when none).
 	Notification(ctx context.Context, id string) (Notification, error)
 }

@@ -396,6 +396,28 @@ func nullableMS(t time.Time) int64 {
 	return ms(t)
 }
 
+// Prune implements push.Store, 1000 rows per transaction so pushes are
+// never held up for long.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, func(ctx context.Context, tx *writerConn) error {
+			res, err := tx.exec(ctx, `DELETE FROM push_outbox WHERE id IN (SELECT id FROM push_outbox
+				WHERE status IN ('sent', 'dead') AND due < ? LIMIT 1000)`, ms(before))
+			if err != nil {
+				return translate(err)
+			}
+			n, err = res.RowsAffected()
+			return translate(err)
+		})
+		total += int(n)
+		if err != nil || n < 1000 {
+			return total, err
+		}
+	}
+}
+
 // Notification implements push.Store.
 func (s *Store) Notification(ctx context.Context, id string) (push.Notification, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+outboxCols+` FROM push_outbox WHERE id = ?`, id)

@@ -27,6 +27,7 @@ type pushFlags struct {
 	FCMEndpoint    string
 	MaxAttempts    int
 	Lease          time.Duration
+	Retention      time.Duration
 	Poll           time.Duration
 	Off            bool
 }
@@ -36,6 +37,7 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.FCMProject, "fcm-project", env("FCM_PROJECT", ""), "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
 	fs.StringVar(&f.FCMEndpoint, "fcm-endpoint", env("FCM_ENDPOINT", ""), "FCM API base URL; empty: Google's (https://fcm.googleapis.com/v1); for a proxy or a test double (env FIELDSYNC_FCM_ENDPOINT)")
 	fs.DurationVar(&f.Lease, "push-lease", envDuration("PUSH_LEASE", time.Minute), "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
+	fs.DurationVar(&f.Retention, "push-retention", envDuration("PUSH_RETENTION", 30*24*time.Hour), "how long sent and dead notifications stay in the outbox (env FIELDSYNC_PUSH_RETENTION)")
 	fs.IntVar(&f.MaxAttempts, "push-max-attempts", envInt("PUSH_MAX_ATTEMPTS", 8), "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
 	fs.DurationVar(&f.Poll, "push-poll", envDuration("PUSH_POLL", time.Second), "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
 	fs.BoolVar(&f.Off, "push-off", envInt("PUSH_OFF", 0) != 0, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
@@ -83,7 +85,7 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 	// A device on the live stream is poked there, not through FCM.
 	presence, _ := store.(notify.Presence)
 	d := notify.NewDispatcher(notify.DispatcherConfig{Store: ps, Sender: sender, Instance: instance,
-		MaxAttempts: f.MaxAttempts, Lease: f.Lease, Presence: presence, Log: log, Metrics: m})
+		MaxAttempts: f.MaxAttempts, Lease: f.Lease, Retention: f.Retention, Presence: presence, Log: log, Metrics: m})
 	t := notify.NewTailer(notify.TailerConfig{Feed: store, Store: ps, Directory: dir, Instance: instance, Log: log,
 		Metrics: m, Enqueued: d.Kick})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -291,6 +291,25 @@ func testOutbox(t *testing.T, h Harness) {
 	if got, _ := s.Notification(ctx, "a"); got.Status != push.StatusDead || got.LastError != "gave up" {
 		t.Fatalf("dead row = %+v", got)
 	}
+
+	// Pruning: sent and dead rows due before the mark go; pending ones stay.
+	_, err = s.Enqueue(ctx, []push.Notification{note("p", t0)})
+	must(t, err)
+	if n, err := s.Prune(ctx, t0.Add(2*time.Minute)); err != nil || n != 2 {
+		t.Fatalf("Prune = %d, %v; want 2 (b and c, sent and due before t0+2m)", n, err)
+	}
+	for id, gone := range map[string]bool{"a": false, "b": true, "c": true, "p": false} {
+		_, err := s.Notification(ctx, id)
+		if gone != (engine.ErrorKind(err) == engine.KindNotFound) {
+			t.Errorf("after Prune, %s: %v (gone: %v)", id, err, gone)
+		}
+	}
+	if n, err := s.Prune(ctx, t0.Add(48*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("Prune later = %d, %v; want the dead row", n, err)
+	}
+	if _, err := s.Notification(ctx, "p"); err != nil {
+		t.Fatalf("a pending row was pruned: %v", err)
+	}
 }
 
 func completeOK(ctx context.Context, s push.Store, owner string, n push.Notification) error {
