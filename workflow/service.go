@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -176,15 +177,13 @@ func (s *Service) PutMatrix(ctx context.Context, actor engine.Actor, raw []byte)
 	if _, err := Parse(raw, org.KnownRole); err != nil {
 		return "", err
 	}
-	var compact json.RawMessage
-	if err := json.Unmarshal(raw, &compact); err != nil {
-		return "", invalid("", "the matrix is not valid JSON")
-	}
 	latest, _, err := s.cfg.Store.LatestMatrix(ctx, actor.Org)
 	if err != nil {
 		return "", err
 	}
-	next := StoredMatrix{Org: actor.Org, Version: latest.Version + 1, Raw: compact, By: actor.User, Created: s.now()}
+	// Stored as the admin sent it (Parse accepted it), so GET shows their
+	// document back, layout included.
+	next := StoredMatrix{Org: actor.Org, Version: latest.Version + 1, Raw: bytes.Clone(raw), By: actor.User, Created: s.now()}
 	if err := s.cfg.Store.InsertMatrix(ctx, next); err != nil {
 		if engine.ErrorKind(err) == engine.KindConflict {
 			return "", engine.Errorf(engine.KindConflict, CodeMatrixChanged, "",
