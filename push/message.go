@@ -84,7 +84,24 @@ func render(trigger string, vars map[string]string) (title, body string) {
 		}
 		return strings.Join(strings.Fields(s), " ")
 	}
-	return fill(t[0]), fill(t[1])
+	return clip(fill(t[0]), maxTitle), clip(fill(t[1]), maxBody)
+}
+
+// Bounds of a rendered title and body, in characters. Values come from
+// documents (a blocked reason can be long); FCM refuses a message over 4 KB
+// with INVALID_ARGUMENT, which would be taken for a bad token.
+const (
+	maxTitle = 80
+	maxBody  = 240
+)
+
+// clip shortens s to at most n characters, ending it with an ellipsis.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 // Per-message outcomes of a send.
