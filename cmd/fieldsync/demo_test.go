@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/sqlite"
+)
+
+// TestDemo loads a small demo (7 days, 60 customers) through the command,
+// then checks it through a real server the way a newcomer would: every
+// role signs in with the printed password, a rep's pull brings their
+// customers and visits, the order desk's queue has work, a manager's KPIs
+// over the demo's days are not zero. A second run changes nothing, serve
+// --demo leaves the loaded demo alone, and other flags on the same
+// organisation are refused.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	args := []string{"demo", "--data", data, "--days", "7", "--customers", "60"}
+	code, out, errs := cli(t, "", args...)
+	if code != 0 || !strings.Contains(out, `Loaded demo organisation "demo"`) || !strings.Contains(out, demoPassword) ||
+		!strings.Contains(errs, "demo: 100%") {
+		t.Fatalf("fieldsync demo: exit %d\n%s%s", code, out, errs)
+	}
+	if strings.Contains(out, "were left out") {
+		t.Errorf("a fresh demo left planned follow-up actions out:\n%s", out)
+	}
+	kpiURL := regexp.MustCompile(`kpis\?team=(\w+)&from=([0-9-]+)&to=([0-9-]+)"`).FindStringSubmatch(out)
+	if kpiURL == nil {
+		t.Fatalf("no KPI example in the output:\n%s", out)
+	}
+	_, users := demoPeople("demo")
+	for _, u := range users {
+		if !strings.Contains(out, u.Email) {
+			t.Errorf("%s is not among the printed sign-ins", u.Email)
+		}
+	}
+
+	ts := startServer(t, data, func(c *serveConfig) { c.EscalationInterval = 0 })
+	tokens := map[string]string{}
+	for _, u := range users {
+		st, g, e := login(t, ts, u.Email, demoPassword, "laptop")
+		if st != 200 || g.User.ID != u.ID || !slices.Equal(g.User.Roles, u.Roles) {
+			t.Fatalf("%s signs in: %d %+v %+v", u.Email, st, g.User, e)
+		}
+		tokens[u.ID] = g.AccessToken
+	}
+
+	// A rep's first sync: their customers (and only theirs), with the
+	// visits, plans and orders at those customers, and the catalogue.
+	docs, _ := pullAll(t, ts.URL, tokens["rep-1"], "", 1000)
+	n := map[string]int{}
+	own := 0
+	for key, raw := range docs {
+		coll, id, _ := strings.Cut(key, "/")
+		n[coll]++
+		if coll == "customers" {
+			var c struct {
+				Reps []string `json:"assigned_reps"`
+			}
+			if json.Unmarshal(raw, &c) != nil || !slices.Contains(c.Reps, "rep-1") {
+				t.Errorf("rep-1 pulled %s, not theirs: %s", key, raw)
+			}
+		}
+		if coll == "visit_logs" && strings.HasPrefix(id, "vl-rep-1-") {
+			own++
+		}
+	}
+	if n["customers"] == 0 || n["customers"] >= 60 || own == 0 || n["visit_plans"] == 0 || n["products"] < 200 || n["price_lists"] != 3 {
+		t.Errorf("rep-1's pull: %v, %d of their own visits", n, own)
+	}
+
+	// The order desk's queue holds the order follow-ups that are its own.
+	var page struct {
+		FollowUps []struct {
+			Doc struct {
+				Role     string `json:"responsible_role"`
+				Activity string `json:"activity"`
+			} `json:"doc"`
+		} `json:"follow_ups"`
+	}
+	if st := do(t, "GET", ts.URL+"/v1/followups?role=order_desk&limit=200", tokens["order-desk"], nil, &page); st != 200 || len(page.FollowUps) == 0 {
+		t.Fatalf("order desk's queue: %d, %d follow-ups", st, len(page.FollowUps))
+	}
+	for _, f := range page.FollowUps {
+		if f.Doc.Role != "order_desk" {
+			t.Errorf("order desk's queue holds a follow-up of %s (%s)", f.Doc.Role, f.Doc.Activity)
+		}
+	}
+
+	// The manager's KPIs over the demo's days, with the printed query.
+	var kpis struct {
+		Total struct {
+			Visits     int                `json:"visits"`
+			Verified   int                `json:"verified_visits"`
+			FaceTime   int                `json:"face_time_s"`
+			Planned    int                `json:"planned"`
+			Orders     int                `json:"orders"`
+			OrderValue map[string]float64 `json:"order_value"`
+		} `json:"total"`
+		FollowUps struct {
+			Closed int `json:"closed"`
+		} `json:"follow_ups"`
+	}
+	q := url.Values{"team": {kpiURL[1]}, "from": {kpiURL[2]}, "to": {kpiURL[3]}}.Encode()
+	if st := do(t, "GET", ts.URL+"/v1/kpis?"+q, tokens["manager-1"], nil, &kpis); st != 200 {
+		t.Fatalf("manager's KPIs: %d", st)
+	}
+	if k := kpis.Total; k.Visits == 0 || k.Verified == 0 || k.Verified == k.Visits || k.FaceTime == 0 || k.Planned == 0 ||
+		k.Orders == 0 || k.OrderValue["EUR"] == 0 || kpis.FollowUps.Closed == 0 {
+		t.Errorf("manager's KPIs: %+v", kpis)
+	}
+	ts.stop()
+
+	// Again: nothing changes, and the command says so.
+	before := demoHead(t, data)
+	code, out, errs = cli(t, "", args...)
+	if code != 0 || !strings.Contains(out, "nothing changed") {
+		t.Errorf("second fieldsync demo: exit %d\n%s%s", code, out, errs)
+	}
+	var buf bytes.Buffer
+	c, err := parseServe([]string{"--data", data, "--demo"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Demo.load(context.Background(), c, &buf, io.Discard); err != nil || !strings.Contains(buf.String(), "loaded already") {
+		t.Errorf("serve --demo on a loaded demo: %v\n%s", err, buf.String())
+	}
+	if after := demoHead(t, data); after != before {
+		t.Errorf("a second run moved the feed from %d to %d", before, after)
+	}
+	code, _, errs = cli(t, "", "demo", "--data", data, "--days", "8", "--customers", "60")
+	if code != 1 || !strings.Contains(errs, "holds the demo of --seed 1 --days 7 --customers 60") {
+		t.Errorf("demo with other flags on the same organisation: exit %d %s", code, errs)
+	}
+}
+
+// demoHead is the store's committed feed position.
+func demoHead(t *testing.T, data string) int64 {
+	t.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(data, "fieldsync.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	h, err := st.Head(context.Background(), "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
