@@ -35,11 +35,11 @@ type DispatcherConfig struct {
 	// Retention is how long sent and dead notifications are kept (default
 	// 30 days); Run prunes older ones every hour.
 	Retention time.Duration
-	Now         func() time.Time
-	Rand        func() float64 // in [0, 1): the jitter (default math/rand/v2)
-	Presence    Presence       // nil: every device is pushed
-	Log         *slog.Logger
-	Metrics     *Metrics
+	Now       func() time.Time
+	Rand      func() float64 // in [0, 1): the jitter (default math/rand/v2)
+	Presence  Presence       // nil: every device is pushed
+	Log       *slog.Logger
+	Metrics   *Metrics
 }
 
 // maxSend is the largest batch handed to a Sender (FCM's SendEach limit).

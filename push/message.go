@@ -13,7 +13,8 @@ type Message struct {
 	Token    string
 	Platform string
 	// Data: type (the trigger), collection, id, pull ("1"), category and
-	// notification (the outbox id, for the app to deduplicate).
+	// notification_id (the outbox id, for the app to deduplicate). Keys
+	// avoid FCM's reserved ones ("from", "google.*", "gcm*").
 	Data  map[string]string
 	Title string
 	Body  string
@@ -40,12 +41,12 @@ func NewMessage(n Notification, d Device, ttl time.Duration) Message {
 		Token:    d.Token,
 		Platform: d.Platform,
 		Data: map[string]string{
-			"type":         n.Trigger,
-			"category":     n.Category,
-			"collection":   n.Collection,
-			"id":           n.DocID,
-			"pull":         "1",
-			"notification": n.ID,
+			"type":            n.Trigger,
+			"category":        n.Category,
+			"collection":      n.Collection,
+			"id":              n.DocID,
+			"pull":            "1",
+			"notification_id": n.ID,
 		},
 		Title:            n.Title,
 		Body:             n.Body,
@@ -153,7 +154,7 @@ func (l LogSender) Send(ctx context.Context, msgs []Message) ([]Result, error) {
 	out := make([]Result, len(msgs))
 	for _, m := range msgs {
 		log.Info("push (log sender)", "platform", m.Platform, "type", m.Data["type"], "collection", m.Data["collection"],
-			"id", m.Data["id"], "notification", m.Data["notification"], "title", m.Title)
+			"id", m.Data["id"], "notification", m.Data["notification_id"], "title", m.Title)
 	}
 	return out, nil
 }

@@ -68,13 +68,13 @@ func TestMessageBody(t *testing.T) {
 	exp := now.Add(time.Hour).Unix()
 	want := map[string]string{
 		"tok-a": `{"token":"tok-a",
-			"data":{"category":"follow_up","collection":"follow_ups","id":"fu-o1-credit_check","notification":"n-1","pull":"1","type":"follow_up_done"},
+			"data":{"category":"follow_up","collection":"follow_ups","id":"fu-o1-credit_check","notification_id":"n-1","pull":"1","type":"follow_up_done"},
 			"notification":{"title":"Follow-up done","body":"credit_check for order o1 is done."},
 			"android":{"collapse_key":"follow_ups:fu-o1-credit_check","priority":"high","ttl":"3600s"},
 			"apns":{"headers":{"apns-collapse-id":"follow_ups:fu-o1-credit_check","apns-expiration":"` + itoa(exp) + `","apns-priority":"10","apns-push-type":"alert"},
 				"payload":{"aps":{"content-available":1}}}}`,
 		"tok-w": `{"token":"tok-w",
-			"data":{"category":"follow_up","collection":"follow_ups","id":"fu-o1-credit_check","notification":"n-1","pull":"1","type":"follow_up_done"},
+			"data":{"category":"follow_up","collection":"follow_ups","id":"fu-o1-credit_check","notification_id":"n-1","pull":"1","type":"follow_up_done"},
 			"notification":{"title":"Follow-up done","body":"credit_check for order o1 is done."},
 			"android":{"collapse_key":"follow_ups:fu-o1-credit_check","priority":"normal","ttl":"3600s"},
 			"apns":{"headers":{"apns-collapse-id":"follow_ups:fu-o1-credit_check","apns-expiration":"` + itoa(exp) + `","apns-priority":"5","apns-push-type":"alert"},
