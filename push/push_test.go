@@ -234,6 +234,9 @@ func TestOtherTriggers(t *testing.T) {
 	e.write("r1", "visit_plans", "p-own", "r1", map[string]any{"customer_id": "c1", "status": "planned", "assigned_by": "r1"})
 	e.write("m1", "visit_plans", "p1", "r1", map[string]any{"customer_id": "c1", "status": "planned", "assigned_by": "m1",
 		"planned_start": "2026-12-01T08:00:00Z"})
+	// Created by the manager (the manager owns it), for the rep in rep_id.
+	e.write("m1", "visit_plans", "p2", "m1", map[string]any{"customer_id": "c1", "status": "planned", "assigned_by": "m1",
+		"rep_id": "r1"})
 	e.write("r1", "orders", "o1", "r1", map[string]any{"status": "submitted", "status_changed_at": "2026-11-29T09:00:00Z"})
 	e.write("r1", "orders", "o2", "r1", map[string]any{"status": "submitted"})
 	e.write("od1", "orders", "o2", "r1", map[string]any{"status": "confirmed", "status_changed_at": "2026-11-29T09:30:00Z"})
@@ -248,7 +251,7 @@ func TestOtherTriggers(t *testing.T) {
 		types = append(types, m.Data["type"]+" "+m.Data["id"])
 	}
 	slices.Sort(types)
-	want := []string{"order_status o2", "order_status o4", "visit_assigned p1", "visit_reviewed v1"}
+	want := []string{"order_status o2", "order_status o4", "visit_assigned p1", "visit_assigned p2", "visit_reviewed v1"}
 	if !slices.Equal(types, want) {
 		t.Fatalf("delivered %v, want %v", types, want)
 	}

@@ -14,7 +14,8 @@ import (
 //   - follow_ups: status done or blocked -> the users of the roles in
 //     notify_on_done / notify_on_blocked ("rep" means the follow-up's rep_id).
 //   - visit_logs: review set -> the visit's owner.
-//   - visit_plans: assigned_by set and not the owner -> the owner (the rep).
+//   - visit_plans: assigned_by set and not the plan's rep (rep_id, else the
+//     owner) -> that rep.
 //   - orders: a status other than draft or submitted (those are the rep's),
 //     written by someone else than the owner -> the owner.
 // Whoever made the transition (closed_by, review.by, assigned_by, else the
@@ -63,6 +64,7 @@ type visitLog struct {
 }
 
 type visitPlan struct {
+	Rep          string `json:"rep_id"` // whose visit; the owner when absent
 	Status       string `json:"status"`
 	AssignedBy   string `json:"assigned_by"`
 	PlannedStart string `json:"planned_start"`
@@ -115,7 +117,13 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 		var p visitPlan
 		// Only a plan still to be visited: a plan marked done or missed later
 		// is the same assignment, not news.
-		if json.Unmarshal(c.Body, &p) != nil || p.AssignedBy == "" || p.AssignedBy == doc.Owner || p.Status != "planned" {
+		if json.Unmarshal(c.Body, &p) != nil {
+			return nil
+		}
+		if p.Rep == "" {
+			p.Rep = doc.Owner
+		}
+		if p.AssignedBy == "" || p.AssignedBy == p.Rep || p.Status != "planned" {
 			return nil
 		}
 		start := ""
@@ -124,7 +132,7 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 			start = " on " + begins.Format("Mon 2 Jan 15:04")
 		}
 		return []event{{trigger: TriggerVisitAssigned, category: CategoryVisitPlan,
-			state: p.AssignedBy + "|" + doc.Owner, users: []string{doc.Owner}, actor: p.AssignedBy, until: begins,
+			state: p.AssignedBy + "|" + p.Rep, users: []string{p.Rep}, actor: p.AssignedBy, until: begins,
 			vars: map[string]string{"start": start}}}
 	case "orders":
 		var o order
