@@ -508,6 +508,32 @@ func TestWorkflowRaisedFollowUp(t *testing.T) {
 			if seen["status"] != "done" || seen["note"] != "arrives Thursday" {
 				t.Fatalf("rep sees %v", seen)
 			}
+			// Pages: two more queries, listed two at a time.
+			w.pushAs("rep-1",
+				mCreate("m-3", "follow_ups", "q-3", map[string]any{"activity": "delivery_status_query", "customer_id": "c-1"}),
+				mCreate("m-4", "follow_ups", "q-4", map[string]any{"activity": "returns", "customer_id": "c-1"}))
+			var got []string
+			next := ""
+			for pages := 0; ; pages++ {
+				var p struct {
+					FollowUps []struct {
+						ID string `json:"id"`
+					} `json:"follow_ups"`
+					Next string `json:"next"`
+				}
+				if s := do(t, "GET", w.ts.URL+"/v1/followups?role=order_desk&limit=2&after="+next, w.as("od-1"), nil, &p); s != 200 || len(p.FollowUps) > 2 || pages > 3 {
+					t.Fatalf("page %d: %d %+v", pages, s, p)
+				}
+				for _, f := range p.FollowUps {
+					got = append(got, f.ID)
+				}
+				if next = p.Next; next == "" {
+					break
+				}
+			}
+			if slices.Sort(got); !slices.Equal(got, []string{"q-1", "q-3", "q-4"}) {
+				t.Fatalf("order desk's queue in pages: %v", got)
+			}
 			// An activity the matrix does not let anyone raise by hand.
 			q2, _ := w.get("follow_ups", "q-2")
 			rej, _ := q2["rejection"].(map[string]any)
