@@ -122,7 +122,7 @@ func (w *demoWorld) add(at time.Time, do func(ctx context.Context, l *demoLoader
 	return true
 }
 
-// repDay is what a rep plans for one day.
+// repVisit is one visit a rep makes.
 type repVisit struct {
 	id, plan, customer string
 	in, out            time.Time
@@ -130,7 +130,6 @@ type repVisit struct {
 
 // plan decides the month.
 func (w *demoWorld) plan(rng *rand.Rand, today time.Time) {
-	// Reference data a week before the period (w.load writes it first).
 	var reps []demoUser
 	for _, u := range w.users {
 		if slices.Contains(u.Roles, engine.RoleRep) {
@@ -161,7 +160,7 @@ func (w *demoWorld) plan(rng *rand.Rand, today time.Time) {
 	}
 	// visits[manager] of the previous working day, for the morning review.
 	prevVisits := map[string][]reviewItem{}
-	for di, day := range workdays {
+	for _, day := range workdays {
 		dayVisits := map[string][]reviewItem{}
 		for _, rep := range reps {
 			if len(mine[rep.ID]) == 0 {
@@ -182,7 +181,6 @@ func (w *demoWorld) plan(rng *rand.Rand, today time.Time) {
 		prevVisits = dayVisits
 		// The overdue sweep, every evening.
 		w.add(w.at(day, 18, 30), func(ctx context.Context, l *demoLoader) error { return l.sweep(ctx) })
-		_ = di
 	}
 	// Plans for today and the next working days, pushed on the last
 	// evening before the anchor's day.
