@@ -326,7 +326,7 @@ const (
 	gpsFar      = "out_of_range"
 	gpsNone     = "no_gps"
 	gpsVague    = "low_accuracy"
-	demoOrderPc = 19 // percent of visits with an order
+	demoOrderPc = 17 // percent of visits with an order
 )
 
 var (
@@ -606,7 +606,7 @@ func (w *demoWorld) afterSubmit(rng *rand.Rand, rep demoUser, c demoCustomer, or
 		w.raiseQuery(rng, rep, c, order, w.office(rng, confirmed.Add(minutes(rng, 20*60, 40*60))))
 	}
 	// Dispatch.
-	t = w.office(rng, t.Add(minutes(rng, 60, 20*60)))
+	t = w.office(rng, t.Add(minutes(rng, 60, 8*60)))
 	if !step(st, fu("dispatch"), workflow.FUOpen, workflow.Action{Kind: workflow.ActClaim}, t) {
 		return
 	}
@@ -627,7 +627,7 @@ func (w *demoWorld) afterSubmit(rng *rand.Rand, rep demoUser, c demoCustomer, or
 		}
 	}
 	// Picking and packing a large order takes into the next day.
-	t = w.office(rng, t.Add(minutes(rng, 60, 26*60)))
+	t = w.office(rng, t.Add(minutes(rng, 60, 20*60)))
 	if !step(st, fu("dispatch"), workflow.FUInProgress, workflow.Action{Kind: workflow.ActComplete,
 		Note: fmt.Sprintf("Picked, packed, QC passed; %d pallet(s) shipped", 1+rng.IntN(3))}, t) {
 		return
@@ -638,9 +638,9 @@ func (w *demoWorld) afterSubmit(rng *rand.Rand, rep demoUser, c demoCustomer, or
 	if !step(lg, fu("delivery"), workflow.FUOpen, workflow.Action{Kind: workflow.ActClaim}, t) {
 		return
 	}
-	// In transit for a day to three, counted from dispatch (but never
+	// In transit for one or two days, counted from dispatch (but never
 	// before logistics claimed it).
-	t = w.office(rng, later(dispatched.Add(minutes(rng, 20*60, 80*60)), t.Add(minutes(rng, 10, 60))))
+	t = w.office(rng, later(dispatched.Add(minutes(rng, 18*60, 50*60)), t.Add(minutes(rng, 10, 60))))
 	if !step(lg, fu("delivery"), workflow.FUClaimed, workflow.Action{Kind: workflow.ActComplete, Note: "Delivered; signed by goods receipt",
 		Result: map[string]any{"proof_of_delivery": "POD-" + erp}}, t) {
 		return
