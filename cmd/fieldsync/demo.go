@@ -121,18 +121,18 @@ func (r *demoResult) print(out io.Writer, url, start string) {
 	if r.fresh && r.skipped > 0 {
 		fmt.Fprintf(out, "  (%d planned follow-up actions found their follow-up in another state and were left out)\n", r.skipped)
 	}
-	fmt.Fprintf(out, "  %s, time zone %s; %d days of activity, %s to %s\n", demoCompany, demoTimeZone, w.days,
+	fmt.Fprintf(out, "  %s, time zone %s; %d day(s) of activity, %s to %s\n", demoCompany, demoTimeZone, w.days,
 		w.first.Format("2006-01-02"), last.Format("2006-01-02"))
 	fmt.Fprintf(out, "  %d users in %d teams, %d customers, %d products, %d price lists\n", len(w.users), len(w.teams),
 		len(w.customers), len(w.products), len(w.lists))
 	if !r.skippedLoad {
-		fmt.Fprintf(out, "  %d visit logs (%s; %d reviewed), %d visit plans, %d customer notes\n", sum(r.visits),
+		fmt.Fprintf(out, "  %d visit logs%s, %d reviewed; %d visit plans, %d customer notes\n", sum(r.visits),
 			counts(r.visits, engine.VisitVerified, engine.VisitOutOfRange, engine.VisitNoGPS, engine.VisitLowAccuracy),
 			r.reviewed, r.plans, r.notes)
-		fmt.Fprintf(out, "  %d orders (%s)\n", sum(r.orders), counts(r.orders, workflow.StatusDraft, workflow.StatusSubmitted,
+		fmt.Fprintf(out, "  %d orders%s\n", sum(r.orders), counts(r.orders, workflow.StatusDraft, workflow.StatusSubmitted,
 			workflow.StatusCreditHold, workflow.StatusPriceApproval, workflow.StatusConfirmed, workflow.StatusDelivered,
 			workflow.StatusInvoiced, workflow.StatusRejected, workflow.StatusCancelled))
-		fmt.Fprintf(out, "  %d follow-ups (%s)\n", sum(r.fups), counts(r.fups, workflow.FUOpen, workflow.FUClaimed,
+		fmt.Fprintf(out, "  %d follow-ups%s\n", sum(r.fups), counts(r.fups, workflow.FUOpen, workflow.FUClaimed,
 			workflow.FUInProgress, workflow.FUBlocked, workflow.FUDone, workflow.FUCancelled))
 	}
 	fmt.Fprintf(out, "\nSign in as any of them. DEMO ONLY: every demo user's password is %q; keep no real data in this organisation.\n\n", demoPassword)
@@ -169,7 +169,8 @@ func sum(m map[string]int) int {
 	return n
 }
 
-// counts lists m's non-zero counts in the order of keys.
+// counts lists m's non-zero counts in the order of keys, in parentheses
+// (nothing when there are none).
 func counts(m map[string]int, keys ...string) string {
 	var parts []string
 	for _, k := range keys {
@@ -185,7 +186,10 @@ func counts(m map[string]int, keys ...string) string {
 			parts = append(parts, fmt.Sprintf("%d %s", v, k))
 		}
 	}
-	return strings.Join(parts, ", ")
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // demoProgress shows how far the replay of the month got: one line
