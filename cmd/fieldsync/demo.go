@@ -63,7 +63,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	res.print(stdout, "http://127.0.0.1:8080", "fieldsync serve --data "+o.Data)
+	res.print(stdout, demoURL(env("ADDR", "127.0.0.1:8080")), "fieldsync serve --data "+o.Data)
 	return nil
 }
 
@@ -285,10 +285,18 @@ func (d demoServeFlags) load(ctx context.Context, c serveConfig, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil || host == "" || host == "0.0.0.0" || host == "::" {
+	res.print(stdout, demoURL(c.Addr), "")
+	return nil
+}
+
+// demoURL is the URL a local client reaches a server listening on addr at.
+func demoURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://127.0.0.1:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "127.0.0.1"
 	}
-	res.print(stdout, "http://"+net.JoinHostPort(host, port), "")
-	return nil
+	return "http://" + net.JoinHostPort(host, port)
 }
