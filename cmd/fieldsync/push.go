@@ -26,6 +26,7 @@ type pushFlags struct {
 	FCMProject     string
 	FCMEndpoint    string
 	MaxAttempts    int
+	Batch          int
 	Lease          time.Duration
 	Retention      time.Duration
 	MaxAge         time.Duration
@@ -40,6 +41,7 @@ func (f *pushFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.Lease, "push-lease", envDuration("PUSH_LEASE", time.Minute), "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
 	fs.DurationVar(&f.Retention, "push-retention", envDuration("PUSH_RETENTION", 30*24*time.Hour), "how long sent and dead notifications stay in the outbox (env FIELDSYNC_PUSH_RETENTION)")
 	fs.DurationVar(&f.MaxAge, "push-max-age", envDuration("PUSH_MAX_AGE", 6*time.Hour), "changes and transitions older than this when the tailer reads them are not announced (env FIELDSYNC_PUSH_MAX_AGE)")
+	fs.IntVar(&f.Batch, "push-batch", envInt("PUSH_BATCH", 100), "notifications one dispatch pass claims (env FIELDSYNC_PUSH_BATCH)")
 	fs.IntVar(&f.MaxAttempts, "push-max-attempts", envInt("PUSH_MAX_ATTEMPTS", 8), "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
 	fs.DurationVar(&f.Poll, "push-poll", envDuration("PUSH_POLL", time.Second), "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
 	fs.BoolVar(&f.Off, "push-off", envInt("PUSH_OFF", 0) != 0, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
@@ -87,7 +89,7 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 	// A device on the live stream is poked there, not through FCM.
 	presence, _ := store.(notify.Presence)
 	d := notify.NewDispatcher(notify.DispatcherConfig{Store: ps, Sender: sender, Instance: instance,
-		MaxAttempts: f.MaxAttempts, Lease: f.Lease, Retention: f.Retention, Presence: presence, Log: log, Metrics: m})
+		MaxAttempts: f.MaxAttempts, Batch: f.Batch, Lease: f.Lease, Retention: f.Retention, Presence: presence, Log: log, Metrics: m})
 	t := notify.NewTailer(notify.TailerConfig{Feed: store, Store: ps, Directory: dir, Instance: instance, MaxAge: f.MaxAge, Log: log,
 		Metrics: m, Enqueued: d.Kick})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -187,4 +188,108 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestPushTwoInstances: two real binaries on one MongoDB database (the
+// shared FerretDB) both tail and dispatch; a manager plans 60 visits for
+// 15 reps, and every plan's push reaches its rep's phone exactly once. FCM
+// answers after 20 ms, as a distant one does, so both instances find work;
+// which instance sent a request shows in its access token (each instance
+// fetched its own from the fake's token endpoint).
+func TestPushTwoInstances(t *testing.T) {
+	t.Parallel()
+	uri, db := sharedFerret(t), freshMongoDatabase()
+	data := t.TempDir()
+	fake := fakefcm.Start()
+	defer fake.Close()
+	fake.SetDelay(20 * time.Millisecond)
+	sa := filepath.Join(t.TempDir(), "service-account.json")
+	if err := fake.ServiceAccount(sa, "fieldsync-two"); err != nil {
+		t.Fatal(err)
+	}
+	flags := []string{"--mongodb-uri", uri, "--mongodb-database", db, "--fcm-credentials", sa, "--fcm-endpoint", fake.URL(),
+		"--push-poll", "20ms", "--push-batch", "5"}
+	p1 := startBinary(t, data, flags...)
+	p2 := startBinary(t, data, flags...)
+
+	keys, err := jwtauth.LoadOrCreate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &accWorld{t: t, ts: &testServer{URL: p1.URL, Data: data, Keys: keys}}
+	w.admin("acme", "PUT", "/org", map[string]any{"time_zone": "UTC"}, 200)
+	w.addTeam("acme", "north")
+	const reps, plansEach = 15, 4
+	var repIDs []string
+	for i := range reps {
+		repIDs = append(repIDs, fmt.Sprintf("rep-%02d", i))
+		w.addUser("acme", accUser{id: repIDs[i], roles: []string{"rep"}, teams: []string{"north"}})
+	}
+	w.addUser("acme", accUser{id: "mgr-1", roles: []string{"manager"}, leads: []string{"north"}})
+	w.admin("acme", "POST", "/documents/customers", map[string]any{"docs": []map[string]any{
+		{"id": "c-1", "fields": map[string]any{"name": "Pumpen AG", "assigned_reps": repIDs}}}}, 200)
+	for i, r := range repIDs {
+		// Half the phones register through each instance.
+		url := []string{p1.URL, p2.URL}[i%2]
+		if st, raw := doRaw(t, "POST", url+"/v1/devices", w.token("acme", r, "rep"), mustJSON(t, map[string]any{
+			"device_id": "phone", "token": "tok-" + r, "platform": "android", "app_version": "5.0.0"})); st != 200 {
+			t.Fatalf("register %s: %d %s", r, st, raw)
+		}
+	}
+	var muts []map[string]any
+	start := time.Now().Add(48 * time.Hour).UTC()
+	for i := range reps * plansEach {
+		r := repIDs[i%reps]
+		muts = append(muts, mCreate(fmt.Sprintf("m-%03d", i), "visit_plans", fmt.Sprintf("plan-%03d", i), map[string]any{
+			"customer_id": "c-1", "rep_id": r, "status": "planned",
+			"planned_start": start.Add(time.Duration(i) * time.Minute).Format(time.RFC3339),
+			"planned_end":   start.Add(time.Duration(i)*time.Minute + 30*time.Minute).Format(time.RFC3339)}))
+	}
+	// Written through the second instance; the first may be the one tailing.
+	w.ts.URL = p2.URL
+	t0 := time.Now()
+	w.mustApply(w.token("acme", "mgr-1", "manager"), "mgr-laptop", muts)
+	t.Logf("pushed %d plans in %v", len(muts), time.Since(t0))
+
+	const total = reps * plansEach
+	if !fake.WaitDelivered(total, 20*time.Second) {
+		t.Fatalf("%d of %d pushes delivered (%d requests, %d tokens)\ninstance 1:\n%s\ninstance 2:\n%s", len(fake.Delivered()), total,
+			len(fake.Requests()), fake.Tokens(), p1.log(), p2.log())
+	}
+	byInstance := map[string]int{}
+	perPlan := map[string]int{}
+	for _, r := range fake.Requests() {
+		var m struct {
+			Data map[string]string `json:"data"`
+		}
+		if err := json.Unmarshal(r.Message, &m); err != nil || m.Data["type"] != notify.TriggerVisitAssigned {
+			t.Fatalf("message %s", r.Message)
+		}
+		if want := "tok-" + repIDs[atoi(t, strings.TrimPrefix(m.Data["id"], "plan-"))%reps]; r.Token != want {
+			t.Fatalf("%s went to %s, want %s", m.Data["id"], r.Token, want)
+		}
+		perPlan[m.Data["id"]]++
+		byInstance[r.Auth]++
+	}
+	if len(perPlan) != total {
+		t.Fatalf("%d plans notified, want %d", len(perPlan), total)
+	}
+	for id, n := range perPlan {
+		if n != 1 {
+			t.Errorf("%s pushed %d times", id, n)
+		}
+	}
+	if len(byInstance) != 2 {
+		t.Fatalf("requests by access token %v: want both instances dispatching", byInstance)
+	}
+	t.Logf("requests per instance (by access token): %v", byInstance)
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		t.Fatalf("not a number: %q", s)
+	}
+	return n
 }

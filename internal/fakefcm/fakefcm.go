@@ -69,6 +69,14 @@ type Server struct {
 	tokens   int
 	holds    map[string]chan struct{}
 	held     int
+	delay    time.Duration
+}
+
+// SetDelay makes every send answer after d, as a distant FCM does.
+func (s *Server) SetDelay(d time.Duration) {
+	s.mu.Lock()
+	s.delay = d
+	s.mu.Unlock()
 }
 
 // Start starts a fake on 127.0.0.1; Close stops it.
@@ -255,7 +263,11 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		s.waiters = nil
 	}
 	n := len(s.requests)
+	delay := s.delay
 	s.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay) // the fake's latency, not a test waiting for a condition
+	}
 
 	if a.RetryAfter != "" {
 		w.Header().Set("Retry-After", a.RetryAfter)
