@@ -52,7 +52,7 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&c.streams, "streams", 1000, "concurrent streams, one rep (user) each")
 	fs.IntVar(&c.rounds, "rounds", 20, "fan-out rounds: a product change that pokes every stream")
 	fs.IntVar(&c.targeted, "targeted", 200, "targeted rounds: one rep's note that pokes only that rep's stream")
-	fs.DurationVar(&c.settle, "settle", 3*time.Second, "idle wait before each reading of the server's memory")
+	fs.DurationVar(&c.settle, "settle", 150*time.Second, "longest wait for the server's memory to settle before each reading (a garbage collection since the wait began, then a steady RSS); the runtime collects an idle heap every 2 minutes")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -92,8 +92,12 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 
-	time.Sleep(c.settle)
-	before, err := serverMemory(c.url)
+	// Memory is read three times, each once the server has collected its
+	// garbage and its RSS holds still: before any stream, with half of
+	// them and with all. The second half's increment is the cleanest
+	// figure: by then the garbage of the server's start-up (argon2's
+	// buffers among it) has long been given back to the system.
+	m0, err := settled(out, c.url, c.settle)
 	if err != nil {
 		return err
 	}
@@ -101,30 +105,38 @@ func run(args []string, out io.Writer) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: -1, DisableCompression: true,
 		DialContext: (&net.Dialer{Timeout: 10 * time.Second}).DialContext}}
 	streams := make([]*sse, c.streams)
-	began := time.Now()
+	half := c.streams / 2
+	var m1 memory
 	for i := range streams {
+		if i == half {
+			if m1, err = settled(out, c.url, c.settle); err != nil {
+				return err
+			}
+		}
+		began := time.Now()
 		s, err := open(client, c.url, tokens[i], "phone")
 		if err != nil {
 			return fmt.Errorf("stream %d: %w", i, err)
 		}
-		streams[i] = s
-	}
-	fmt.Fprintf(out, "opened %d streams in %s\n", c.streams, time.Since(began).Round(time.Millisecond))
-	// Each was poked at once (no position given); wait for all of them.
-	for i, s := range streams {
+		// Each is poked at once (no position given): wait for it, so that
+		// every stream is idle when memory is read.
 		if _, err := s.wait(began, 30*time.Second); err != nil {
 			return fmt.Errorf("stream %d: catch-up poke: %w", i, err)
 		}
+		streams[i] = s
 	}
-	time.Sleep(c.settle) // idle: let the server's allocations settle before reading its memory
-	after, err := serverMemory(c.url)
+	m2, err := settled(out, c.url, c.settle)
 	if err != nil {
 		return err
 	}
-	n := float64(c.streams)
-	fmt.Fprintf(out, "server memory with %d idle streams: RSS +%.1f KB per stream, Go heap in use +%.1f KB, goroutine stacks +%.1f KB, heap+stacks +%.1f KB (goroutines +%.0f)\n",
-		c.streams, (after.rss-before.rss)/n/1024, (after.heap-before.heap)/n/1024, (after.stack-before.stack)/n/1024,
-		(after.heap+after.stack-before.heap-before.stack)/n/1024, (after.goroutines-before.goroutines))
+	per := func(a, b memory, n int) string {
+		f := float64(n) * 1024
+		return fmt.Sprintf("RSS %+.1f KB, Go heap in use %+.1f KB, goroutine stacks %+.1f KB, heap+stacks %+.1f KB, goroutines %+.2f",
+			(b.rss-a.rss)/f, (b.heap-a.heap)/f, (b.stack-a.stack)/f, (b.heap+b.stack-a.heap-a.stack)/f, (b.goroutines-a.goroutines)/float64(n))
+	}
+	fmt.Fprintf(out, "server RSS %.1f MB with no stream, %.1f MB with %d, %.1f MB with %d\n", m0.rss/(1<<20), m1.rss/(1<<20), half, m2.rss/(1<<20), c.streams)
+	fmt.Fprintf(out, "per idle stream, streams %d to %d: %s\n", half+1, c.streams, per(m1, m2, c.streams-half))
+	fmt.Fprintf(out, "per idle stream, streams 1 to %d: %s\n", c.streams, per(m0, m2, c.streams))
 
 	// Fan-out: one product change pokes every stream.
 	var fromSent, fromAck []time.Duration
@@ -251,8 +263,34 @@ func (s *sse) wait(since time.Time, timeout time.Duration) (time.Time, error) {
 
 func (s *sse) close() { s.body.Close() }
 
+// settled waits until the server has collected garbage since the call and
+// its RSS holds still, or max has passed, and returns its memory then.
+func settled(out io.Writer, base string, max time.Duration) (memory, error) {
+	first, err := serverMemory(base)
+	if err != nil {
+		return memory{}, err
+	}
+	deadline := time.Now().Add(max)
+	prev := first
+	for {
+		time.Sleep(2 * time.Second)
+		m, err := serverMemory(base)
+		if err != nil {
+			return memory{}, err
+		}
+		if m.gcs > first.gcs && m.rss-prev.rss < 256<<10 && prev.rss-m.rss < 256<<10 {
+			return m, nil
+		}
+		if time.Now().After(deadline) {
+			fmt.Fprintf(out, "(memory not settled after %s: %d collections since the wait began)\n", max, int(m.gcs-first.gcs))
+			return m, nil
+		}
+		prev = m
+	}
+}
+
 // memory is what the server's /metrics says of its process.
-type memory struct{ rss, heap, stack, goroutines float64 }
+type memory struct{ rss, heap, stack, goroutines, gcs float64 }
 
 var memMu gosync.Mutex
 
@@ -285,6 +323,8 @@ func serverMemory(base string) (memory, error) {
 			m.stack = v
 		case "go_goroutines":
 			m.goroutines = v
+		case "go_gc_duration_seconds_count":
+			m.gcs = v
 		}
 	}
 	if m.rss == 0 {
