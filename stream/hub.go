@@ -582,20 +582,22 @@ func (h *Hub) presence() {
 				leave = append(leave, p)
 			}
 		}
-		if final {
-			h.mu.Lock()
-			for dk := range h.devices {
-				leave = append(leave, engine.Presence{Org: dk.org, User: dk.user, Device: dk.device, Instance: h.cfg.Instance})
-			}
-			h.mu.Unlock()
-		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		if err := h.cfg.Presence.Touch(cctx, touch); err != nil {
+		if final {
+			// Every record of this instance expires now, and the Leave
+			// below removes every expired record: nothing of this instance
+			// survives it, whatever an interrupted flush left behind.
+			if _, err := h.cfg.Presence.Renew(cctx, h.cfg.Instance, now.Add(-time.Second)); err != nil {
+				h.log.Warn("stream: remove presence", "err", err)
+			}
+		}
+		if err := h.cfg.Presence.Touch(cctx, touch); err != nil && ctx.Err() == nil {
 			h.log.Warn("stream: write presence", "err", err)
 		}
-		if len(leave) > 0 {
-			if err := h.cfg.Presence.Leave(cctx, leave, now); err != nil {
+		if len(leave) > 0 || final {
+			// Interrupted by Close, these are removed by the final flush.
+			if err := h.cfg.Presence.Leave(cctx, leave, now); err != nil && ctx.Err() == nil {
 				h.log.Warn("stream: remove presence", "err", err)
 			}
 		}

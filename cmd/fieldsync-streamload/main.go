@@ -34,12 +34,12 @@ func main() {
 }
 
 type config struct {
-	url, pushURL   string
-	data, org      string
-	streams        int
-	rounds         int
-	targeted       int
-	settle         time.Duration
+	url, pushURL string
+	data, org    string
+	streams      int
+	rounds       int
+	targeted     int
+	settle       time.Duration
 }
 
 func run(args []string, out io.Writer) error {
@@ -332,4 +332,3 @@ func serverMemory(base string) (memory, error) {
 	}
 	return m, sc.Err()
 }
-
