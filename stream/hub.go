@@ -474,8 +474,15 @@ func (h *Hub) sweep() {
 		h.mu.Unlock()
 		var touch []engine.Presence
 		exp := now.Add(2 * h.cfg.Heartbeat)
+		// A heartbeat still waiting after this long has no writer: the
+		// transport gave up on the stream without closing it.
+		orphan := max(3*h.cfg.Heartbeat, time.Minute)
 		for _, s := range all {
-			s.beat()
+			if s.beat(now) > orphan {
+				h.log.Warn("stream: closing a stream nobody reads", "org", s.sub.Org, "user", s.sub.User, "device", s.sub.Device)
+				s.Close()
+				continue
+			}
 			touch = append(touch, engine.Presence{Org: s.sub.Org, User: s.sub.User, Device: s.sub.Device, Instance: h.cfg.Instance, Expires: exp})
 			if s.sub.Check != nil && !now.Before(s.nextCheck) {
 				s.nextCheck = now.Add(h.cfg.Recheck)

@@ -325,3 +325,22 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+func TestOrphanedStreamIsClosed(t *testing.T) {
+	t.Parallel()
+	// The hub's clock moves a minute each time it is read: every sweep
+	// sees the unread heartbeat waiting longer.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	e := newEnv(t, func(c *stream.Config) {
+		c.Heartbeat = 10 * time.Millisecond
+		c.Now = func() time.Time { return time.Unix(0, clock.Add(int64(time.Minute))) }
+	})
+	s := e.open(rep1, "d1", e.head(), nil) // nobody ever calls Next
+	eventually(t, "the orphan closed", func() bool { return e.hub.Count() == 0 })
+	select {
+	case <-s.Done():
+	default:
+		t.Fatal("the orphan is unregistered but not closed")
+	}
+}

@@ -45,9 +45,10 @@ type Stream struct {
 	nextCheck time.Time // the sweep's
 
 	mu      gosync.Mutex
-	head    int64 // highest head poked for
-	poked   bool  // a poke is waiting to be sent
-	beating bool  // a heartbeat is waiting to be sent
+	head    int64     // highest head poked for
+	poked   bool      // a poke is waiting to be sent
+	beating bool      // a heartbeat is waiting to be sent
+	since   time.Time // when the waiting heartbeat was due
 	code    string
 	msg     string
 	endSent bool
@@ -116,11 +117,19 @@ func (s *Stream) poke(head int64) {
 	signal(s.wake)
 }
 
-func (s *Stream) beat() {
+// beat asks for a heartbeat. It reports how long an earlier one has been
+// waiting: a stream nobody reads any more (its transport died before it
+// started writing) is noticed by that.
+func (s *Stream) beat(now time.Time) (waiting time.Duration) {
 	s.mu.Lock()
-	s.beating = true
+	if s.beating {
+		waiting = now.Sub(s.since)
+	} else {
+		s.beating, s.since = true, now
+	}
 	s.mu.Unlock()
 	signal(s.wake)
+	return waiting
 }
 
 // end makes the next event an End with code; the first reason wins.
