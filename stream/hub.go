@@ -326,7 +326,9 @@ func (h *Hub) catchUp(ctx context.Context, st *Stream, head int64) error {
 			return err
 		}
 		if cs.All || meets(st.keysNow(), cs.Keys) {
-			st.poke(cs.Head)
+			// The device pulls to the end, so the poke may claim the
+			// registration head even when the walk stopped short of it.
+			st.poke(max(cs.Head, head))
 			return nil
 		}
 		if cs.Head <= after {

@@ -184,8 +184,8 @@ func TestCatchUpOnConnect(t *testing.T) {
 	}
 	// Behind by a change it can see: poked at once, before anything new.
 	s2 := e.open(rep1, "d2", seen, nil)
-	if ev := nextPoke(t, s2); ev.Kind != stream.Poke || ev.Head != s2.Ready() {
-		t.Fatalf("catch-up: %+v, want a poke at %d", ev, s2.Ready())
+	if ev := nextPoke(t, s2); ev.Kind != stream.Poke || ev.Head < s2.Ready() {
+		t.Fatalf("catch-up: %+v, want a poke at %d or later", ev, s2.Ready())
 	}
 	// An unknown position pokes at once too.
 	s3 := e.open(rep2, "d3", -1, nil)
