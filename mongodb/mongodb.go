@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	gosync "sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -71,7 +72,8 @@ type Store struct {
 	counters *mongo.Collection
 	muts     *mongo.Collection
 	secrets  *mongo.Collection
-	presence *mongo.Collection // stream.go
+	presence *mongo.Collection                // stream.go
+	onPush   atomic.Pointer[func(org string)] // stream.go
 	opt      Options
 
 	allocMu gosync.Mutex // see allocate

@@ -65,6 +65,7 @@ const maxRounds = 20
 // updates 8, whatever its size.
 func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Decide) ([]engine.Outcome, error) {
 	org := b.Actor.Org
+	defer s.afterPush(org) // stream.go
 	n := len(b.Mutations)
 	outs := make([]engine.Outcome, n)
 	settled := make([]bool, n) // outcome known without deciding

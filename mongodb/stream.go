@@ -53,6 +53,18 @@ func (s *Store) ensureStreamIndexes(ctx context.Context) error {
 	return nil
 }
 
+// OnCommit registers fn to be called after every push through this store
+// instance (committed or not: a spurious call only costs the stream hub one
+// look). Changes written through other instances are not seen here; the
+// hub polls for those. fn must not block.
+func (s *Store) OnCommit(fn func(org string)) { s.onPush.Store(&fn) }
+
+func (s *Store) afterPush(org string) {
+	if p := s.onPush.Load(); p != nil && *p != nil {
+		(*p)(org)
+	}
+}
+
 // Changed returns the organisation's committed prefix after after (as Pull
 // computes it, so nothing can still commit at or below Head) and the
 // distinct scopes of feed rows in (after, Head].

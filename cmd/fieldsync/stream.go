@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/server"
+	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/stream"
 	engine "github.com/fieldsync/fieldsync/sync"
 )
@@ -46,8 +47,8 @@ func startStream(f streamFlags, store engine.Store, eng *engine.Engine, log *slo
 	poll := f.Poll
 	if poll <= 0 {
 		poll = stream.DefaultPoll
-		if wakes {
-			poll = time.Second // every commit is local and wakes the poller
+		if _, single := store.(*sqlite.Store); single {
+			poll = time.Second // one process: every commit is local and wakes the poller
 		}
 	}
 	hub := stream.New(stream.Config{Feed: ss, Presence: ss, Poll: poll, Heartbeat: f.Heartbeat,

@@ -391,21 +391,25 @@ func TestStreamAcrossInstancesMongoDB(t *testing.T) {
 	t.Parallel()
 	tweak := onMongoDB(t)
 	data := t.TempDir() // the same signing keys for both instances
-	one := startServer(t, data, tweak)
+	// Instance one polls once an hour: its streams hear of its own writes
+	// through the store's wake-up only. Instance two polls every 50 ms.
+	one := startServer(t, data, func(c *serveConfig) { tweak(c); c.Stream.Poll = time.Hour })
 	two := startServer(t, data, tweak)
 	one.customer(t, "org-a", "c-1", "u-rep1")
 	one.customer(t, "org-a", "c-2", "u-rep2")
 	rep1, rep2 := one.token(t, "org-a", "u-rep1"), one.token(t, "org-a", "u-rep2")
 	_, cp := pullAll(t, one.URL, rep1, "", 100)
-	s, ready := openStream(t, one.URL, rep1, "phone", "checkpoint="+url.QueryEscape(cp), nil)
-	sa, _ := openStream(t, one.URL, one.token(t, "org-a", "u-admin", "admin"), "console", "", nil)
+	s, ready := openStream(t, two.URL, rep1, "phone", "checkpoint="+url.QueryEscape(cp), nil)
+	sa, _ := openStream(t, two.URL, two.token(t, "org-a", "u-admin", "admin"), "console", "", nil)
 	sa.poke()
+	local, _ := openStream(t, one.URL, rep1, "tablet", "checkpoint="+url.QueryEscape(cp), nil)
 
-	// rep2 writes through instance 2: rep1 is not poked (see TestStreamPokes).
-	noteOn(t, two.URL, rep2, "n-2", "c-2")
+	// rep2 writes through instance one: rep1 is not poked (see
+	// TestStreamPokes for the reasoning).
+	noteOn(t, one.URL, rep2, "n-2", "c-2")
 	h2 := sa.poke()
 	began := time.Now()
-	noteOn(t, two.URL, rep1, "n-1", "c-1")
+	noteOn(t, one.URL, rep1, "n-1", "c-1")
 	h1 := s.poke()
 	t.Logf("poke through the other instance %s after the push began", time.Since(began))
 	if time.Since(began) > pokeBound {
@@ -414,7 +418,12 @@ func TestStreamAcrossInstancesMongoDB(t *testing.T) {
 	if h1 <= h2 || h1 <= ready {
 		t.Fatalf("rep1 poked at %d (ready %d, rep2's note %d)", h1, ready, h2)
 	}
-	docs, _ := pullAll(t, one.URL, rep1, cp, 100)
+	// The device streaming from instance one hears of it by the wake-up
+	// (its poller would not ask for an hour).
+	if h := local.poke(); h < h1 {
+		t.Fatalf("the stream on the writing instance was poked at %d, want %d", h, h1)
+	}
+	docs, _ := pullAll(t, two.URL, rep1, cp, 100)
 	if _, ok := docs["customer_notes/n-1"]; !ok || len(docs) != 1 {
 		t.Fatalf("the pull after the poke: %v", docs)
 	}
