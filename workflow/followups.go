@@ -147,7 +147,9 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 		if strings.TrimSpace(act.Reason) == "" || len(act.Reason) > maxReason {
 			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/reason", "a blocked follow-up needs a reason of at most %d bytes", maxReason)
 		}
-		f["status"], f["blocked_reason"] = FUBlocked, act.Reason
+		// blocked_at tells a second block for the same reason from the
+		// first (the push triggers key on it).
+		f["status"], f["blocked_reason"], f["blocked_at"] = FUBlocked, act.Reason, stamp(s.now())
 	case ActComplete:
 		if len(act.Note) > maxNote {
 			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/note", "a note is at most %d bytes", maxNote)

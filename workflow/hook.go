@@ -66,7 +66,7 @@ func (s *Service) routeRaised(ctx context.Context, org string, d *engine.Documen
 			Message: fmt.Sprintf("%q is not an activity that can be raised by hand in matrix version %s", str(body, "activity"), ver)}
 	} else {
 		routing(f, a)
-		f["title"], f["status"], f["due_at"] = a.Name, "open", stamp(now.Add(a.sla))
+		f["title"], f["status"], f["due_at"], f["created_at"] = a.Name, "open", stamp(now.Add(a.sla)), stamp(now)
 	}
 	doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: d.ID, Fields: map[string]json.RawMessage{},
 		Expect: &engine.Expect{Field: "responsible_role", In: []string{""}}}

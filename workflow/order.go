@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	engine "github.com/fieldsync/fieldsync/sync"
 )
@@ -356,7 +357,16 @@ func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Docu
 	var docs []engine.UpsertDoc
 	for i := range m.Activities {
 		a := &m.Activities[i]
-		if fus[a.ID] != nil || !a.fires(status, accepted, fus) {
+		if fu := fus[a.ID]; fu != nil {
+			// The SLA of a follow-up that waited for others runs from when
+			// the last of them was done, not from the order's submission:
+			// an invoice cannot be late while the delivery is still out.
+			if d, ok := startDue(a, fu, fus, order.ID, now); ok {
+				docs = append(docs, d)
+			}
+			continue
+		}
+		if !a.fires(status, accepted, fus) {
 			continue
 		}
 		deps := make([]string, 0, len(a.DependsOn))
@@ -365,8 +375,11 @@ func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Docu
 		}
 		f := map[string]any{
 			"activity": a.ID, "title": a.Name, "order_id": order.ID, "customer_id": str(body, "customer_id"),
-			"rep_id": order.Owner, "status": "open", "due_at": stamp(now.Add(a.sla)), "matrix_version": ver,
-			"depends_on": deps,
+			"rep_id": order.Owner, "status": "open", "matrix_version": ver,
+			"depends_on": deps, "created_at": stamp(now),
+		}
+		if depsDone(a, fus) {
+			f["due_at"] = stamp(now.Add(a.sla))
 		}
 		routing(f, a)
 		doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(order.ID, a.ID), CreateOnly: true,
@@ -377,6 +390,34 @@ func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Docu
 		docs = append(docs, doc)
 	}
 	return docs, nil
+}
+
+// depsDone reports whether every activity a depends on is done.
+func depsDone(a *Activity, fus map[string]map[string]any) bool {
+	for _, d := range a.DependsOn {
+		if str(fus[d], "status") != "done" {
+			return false
+		}
+	}
+	return true
+}
+
+// startDue returns the write that starts the SLA clock of an existing
+// follow-up created while it waited for others, once they are all done.
+// The write holds only while due_at is still unset, so a retry or a
+// concurrent reconcile sets it once.
+func startDue(a *Activity, fu map[string]any, fus map[string]map[string]any, orderID string, now time.Time) (engine.UpsertDoc, bool) {
+	switch str(fu, "status") {
+	case "open", "claimed", "in_progress", "blocked":
+	default:
+		return engine.UpsertDoc{}, false
+	}
+	if fu["due_at"] != nil || !depsDone(a, fus) {
+		return engine.UpsertDoc{}, false
+	}
+	return engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID),
+		Fields: map[string]json.RawMessage{"due_at": raw(stamp(now.Add(a.sla)))},
+		Expect: &engine.Expect{Field: "due_at", In: []string{""}}}, true
 }
 
 // planCancel returns the writes that close the follow-ups of a cancelled

@@ -121,6 +121,12 @@ func (r *rig) doc(t *testing.T, coll, id string) (*engine.Document, map[string]a
 }
 
 // submit pushes an order created as submitted by rep-1.
+func (r *rig) docBody(t *testing.T, id string) map[string]any {
+	t.Helper()
+	_, body := r.doc(t, "follow_ups", id)
+	return body
+}
+
 func (r *rig) submit(t *testing.T, id string) {
 	t.Helper()
 	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
@@ -155,8 +161,21 @@ func TestSweepEscalatesOverdueOnce(t *testing.T) {
 	if n, err := r.wf.Sweep(ctx); err != nil || n != 0 {
 		t.Fatalf("second sweep: %d %v", n, err)
 	}
+	// erp_entry (8 h) waits for availability_check: its clock starts when
+	// that is done, so it is not overdue yet however old the order is.
+	if fu := r.docBody(t, "fu-o-1-erp_entry"); fu["due_at"] != nil {
+		t.Fatalf("erp_entry has a due time while it waits: %v", fu)
+	}
+	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
+	if _, err := r.wf.Act(ctx, planner, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete,
+		Result: map[string]any{"available": true}}); err != nil {
+		t.Fatalf("complete availability_check: %v", err)
+	}
+	if fu := r.docBody(t, "fu-o-1-erp_entry"); fu["due_at"] != "2026-12-01T21:00:00Z" {
+		t.Fatalf("erp_entry due %v, want 8 h after availability_check was done", fu["due_at"])
+	}
 	// Two instances sweeping at once escalate erp_entry once between them.
-	r.clock.add(4 * time.Hour)
+	r.clock.add(9 * time.Hour)
 	var wg gosync.WaitGroup
 	counts := make([]int, 2)
 	for i := range counts {
@@ -174,8 +193,9 @@ func TestSweepEscalatesOverdueOnce(t *testing.T) {
 	if counts[0]+counts[1] != 1 {
 		t.Fatalf("concurrent sweeps escalated %v", counts)
 	}
-	if d, _ := r.doc(t, "follow_ups", "fu-o-1-erp_entry"); d.Version != 2 {
-		t.Fatalf("erp_entry written %d times", d.Version-1)
+	// Created, given its due time, escalated: three versions.
+	if d, _ := r.doc(t, "follow_ups", "fu-o-1-erp_entry"); d.Version != 3 {
+		t.Fatalf("erp_entry has version %d, want 3", d.Version)
 	}
 }
 
