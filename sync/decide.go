@@ -261,6 +261,9 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		// The state machines bind devices; the server's own moves (the
 		// workflow confirming an order) do not go through them.
 		if !trusted {
+			if err := checkLocked(m.Collection, body, k); err != nil {
+				return nil, reject(m.ID, err)
+			}
 			if err := checkTransition(m.Collection, k, body[k], p.fields[k]); err != nil {
 				return nil, reject(m.ID, err)
 			}

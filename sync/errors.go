@@ -68,6 +68,7 @@ const (
 	CodeServerField       = "server_field"
 	CodeFieldNotWritable  = "field_not_writable"
 	CodeInvalidTransition = "invalid_transition"
+	CodeDocumentLocked    = "document_locked"
 	CodeDocumentTooLarge  = "document_too_large"
 	CodeBadBaseVersion    = "bad_base_version"
 	CodeAlreadyExists     = "already_exists"

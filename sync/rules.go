@@ -1,6 +1,9 @@
 package sync
 
-import "slices"
+import (
+	"slices"
+	"strings"
+)
 
 // Collection names of protocol version 1.
 const (
@@ -29,6 +32,32 @@ var deviceTransitions = map[string]map[string]map[string][]string{
 		"":        {"planned", "cancelled"},
 		"planned": {"planned", "cancelled"},
 	}},
+}
+
+// lockedStates lists, per collection, the state field and the states in
+// which a device may still change the document's other fields. Once an
+// order is submitted the back office works from its lines and prices: a
+// phone may then only move its status (cancel it while that is allowed).
+var lockedStates = map[string]struct {
+	field    string
+	editable []string
+}{
+	CollOrders: {field: "status", editable: []string{"", "draft"}},
+}
+
+// checkLocked rejects a device's change of field in a document whose state
+// no longer allows edits.
+func checkLocked(collection string, cur map[string]any, field string) error {
+	l, ok := lockedStates[collection]
+	if !ok || field == l.field {
+		return nil
+	}
+	state, _ := cur[l.field].(string)
+	if slices.Contains(l.editable, state) {
+		return nil
+	}
+	return Errorf(KindForbidden, CodeDocumentLocked, "/fields/"+escapePointer(field),
+		"the %s is %s: a device may no longer change %s", strings.TrimSuffix(collection, "s"), state, field)
 }
 
 // checkTransition rejects a device's change of a state field that the state

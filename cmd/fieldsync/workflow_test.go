@@ -239,6 +239,18 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 				t.Fatalf("refused completion moved the order: %v", o["status"])
 			}
 
+			// The submitted order is the back office's to work from: the
+			// phone may no longer change its lines, only cancel it.
+			_, ov := w.get("orders", "o-1")
+			if out := w.push(w.as("rep-1"), "phone-1", []map[string]any{mUpdate("m-late-edit", "orders", "o-1", ov,
+				map[string]any{"lines": []map[string]any{{"product_id": "p-1", "quantity": 200}}})}); out[0].Status != engine.StatusRejected ||
+				out[0].Error.Code != "document_locked" || out[0].Error.Pointer != "/fields/lines" {
+				t.Fatalf("editing a submitted order's lines: %+v", out[0])
+			}
+			if o, v := w.get("orders", "o-1"); v != ov || o["total"] != 180.0 {
+				t.Fatalf("a refused edit changed the order: version %d -> %d, %v", ov, v, o)
+			}
+
 			// Who may act: the rep sees the follow-up but is not responsible;
 			// billing does not see the dispatch task at all.
 			if st, reply := w.act(w.as("rep-1"), "fu-o-1-availability_check", "claim", nil); st != 403 {
