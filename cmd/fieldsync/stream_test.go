@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/stream"
+	engine "github.com/fieldsync/fieldsync/sync"
 )
 
 // The live stream through the real server: every assertion is on the
@@ -449,5 +450,35 @@ func TestStreamClientGone(t *testing.T) {
 			t.Fatalf("new device: status %d", resp.StatusCode)
 		}
 		time.Sleep(20 * time.Millisecond) // retry pacing, not a condition
+	}
+}
+
+func TestStreamFollowsTheDirectory(t *testing.T) {
+	t.Parallel()
+	fast := func(testing.TB) func(*serveConfig) {
+		return func(c *serveConfig) { c.Stream.Heartbeat, c.Stream.Recheck = 50*time.Millisecond, 50*time.Millisecond }
+	}
+	w := newAccWorld(t, fast)
+	const org = "org-dir"
+	w.addUser(org, accUser{id: "r1", roles: []string{"rep"}})
+	tok := w.token(org, "r1", "rep")
+	s, _ := openStream(t, w.ts.URL, tok, "phone", "", nil)
+	s.poke() // no position: poked at once
+
+	// Made an admin: the read set grows (every document of the
+	// organisation), so the stream is re-keyed and poked: the next pull
+	// starts over.
+	w.admin(org, "PATCH", "/users/r1", map[string]any{"roles": []string{"admin"}}, 200)
+	s.poke()
+	// Disabled: the stream ends, and a new one is refused.
+	w.admin(org, "POST", "/users/r1/disable", nil, 200)
+	s.ended(engine.CodeUserDisabled)
+	resp, cancel := streamReq(t, w.ts.URL, tok, "device_id=phone", nil)
+	var e errorReply
+	json.NewDecoder(resp.Body).Decode(&e)
+	resp.Body.Close()
+	cancel()
+	if resp.StatusCode != 403 || e.Error.Code != engine.CodeUserDisabled {
+		t.Fatalf("a disabled user's stream: %d %+v", resp.StatusCode, e.Error)
 	}
 }
