@@ -84,6 +84,10 @@ func TestPushSurvivesKill(t *testing.T) {
 	p = startBinary(t, data, flags...)
 	waitFor(t, 30*time.Second, "the second instance's request to FCM", func() bool { return fake.Held() == 1 })
 	kill(t, p)
+	// The fake sees the killed sender's connection close and gives up on
+	// the request; releasing the hold before that would answer it as if it
+	// had been delivered.
+	waitFor(t, 30*time.Second, "the fake to notice the killed sender", func() bool { return fake.Held() == 0 })
 	release()
 	if n := len(fake.Requests()); n != 0 {
 		t.Fatalf("FCM answered %d requests of a killed instance", n)
