@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -84,6 +85,8 @@ type Server struct {
 	metrics *metrics
 	log     *slog.Logger
 	streams streamState // stream.go
+	// listeners is the listener Serve wraps (conns.go), for Shutdown.
+	listeners atomic.Pointer[trackedListener]
 }
 
 // New builds the server and its routes.
@@ -165,12 +168,19 @@ func New(cfg Config) *Server {
 func (s *Server) App() *fiber.App { return s.app }
 
 // Serve accepts connections on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+func (s *Server) Serve(ln net.Listener) error {
+	tl := newTrackedListener(ln)
+	s.listeners.Store(tl)
+	return s.app.Listener(tl)
+}
 
 // Shutdown stops accepting connections and waits up to the context's
 // deadline for in-flight requests to finish.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.endStreams() // stream.go
+	if tl := s.listeners.Load(); tl != nil {
+		tl.closeFresh() // conns.go
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		return s.app.ShutdownWithTimeout(time.Until(dl))
 	}
