@@ -179,7 +179,7 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.endStreams() // stream.go
 	if tl := s.listeners.Load(); tl != nil {
-		tl.closeFresh() // conns.go
+		tl.endFresh() // conns.go
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		return s.app.ShutdownWithTimeout(time.Until(dl))
