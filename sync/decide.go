@@ -195,7 +195,7 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		if m.Collection == CollCustomers {
 			res.put(next)
 		}
-		fx.note(nil, next, p.body, c)
+		fx.note(nil, next, p.body, c, cust)
 		return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
 
 	case OpDelete:
@@ -310,24 +310,24 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 	// An update keeps its keys (customer_id is fixed, scope fields are the
 	// server's) except a customer's, whose reps may change, and the
 	// server's own writes, which recompute them.
-	stampedFrom := ""
+	stampedFrom, from := "", customerInfo{}
 	switch {
 	case m.Collection == CollCustomers:
 		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, customerInfo{}, cur.Scopes)
 		res.put(&next)
 	case trusted:
 		stampedFrom = customerOf(m.Collection, body)
-		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, res.customer(stampedFrom), cur.Scopes)
+		from = res.customer(stampedFrom)
+		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, from, cur.Scopes)
 	}
 	next.Scopes = reindex(next.Scopes, m.Collection, cur.Owner, body) // index.go
-	fx.note(cur, &next, body, stampedFrom)
+	fx.note(cur, &next, body, stampedFrom, from)
 	next.UpdatedAt, next.UpdatedBy = now, actor.User
 	if concurrent || len(conflicts) > 0 {
 		return &next, Outcome{MutationID: m.ID, Status: StatusMerged, Version: next.Version, Doc: raw, Conflicts: conflicts}
 	}
 	return &next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: next.Version}
 }
-
 
 func decodeObject(raw []byte) (map[string]any, error) {
 	v, err := decodeValue(raw)

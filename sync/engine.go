@@ -51,7 +51,7 @@ type Config struct {
 	// roles in tokens.
 	Directory Directory
 	Limits    Limits           // zero fields take the defaults
-	Now     func() time.Time // injected clock; time.Now when nil
+	Now       func() time.Time // injected clock; time.Now when nil
 	// Visits configure visit verification (visits.go); zero fields take
 	// DefaultVisitRules.
 	Visits VisitRules
@@ -233,7 +233,7 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	for j, o := range got {
 		outcomes[passIdx[j]] = o
 	}
-	if err := e.settle(ctx, acc.actor.Org, res, fx); err != nil {
+	if err := e.settle(ctx, acc.actor.Org, fx); err != nil {
 		return nil, err
 	}
 	if trusted == nil {
@@ -300,7 +300,7 @@ type PullResult struct {
 	// pull starts over, and once it completes the device keeps only what it
 	// delivered (docs/access.md).
 	Reset bool
-	Bytes      int // body bytes in the page
+	Bytes int // body bytes in the page
 }
 
 // Pull returns the next page of changes visible to actor after the checkpoint.

@@ -62,21 +62,34 @@ func (e *Engine) resolve(ctx context.Context, org string, ids []string) (*resolu
 
 // effects are what a batch's writes require afterwards.
 type effects struct {
-	stamped map[DocRef]string   // document -> customer whose reps it was stamped with
-	moved   map[string]bool     // customers whose reps changed
-	grants  map[DocRef][]string // orders and customers that must carry role keys
+	stamped map[DocRef]stampSource // document -> the customer state its keys were computed from
+	moved   map[string]bool        // customers whose reps changed
+	grants  map[DocRef][]string    // orders and customers that must carry role keys
+}
+
+// stampSource is the customer a document's keys were computed from, as the
+// computation saw it. settle compares it with the customer as it is after
+// the push; it must be kept per document, not looked up in the resolution
+// again afterwards: a later write of the same batch to that customer
+// updates the resolution (resolution.put), and comparing against that would
+// take a document stamped from the pre-read for one stamped from the write
+// (docs/access.md, "Scope changes").
+type stampSource struct {
+	customer string
+	info     customerInfo
 }
 
 func newEffects() *effects {
-	return &effects{stamped: map[DocRef]string{}, moved: map[string]bool{}, grants: map[DocRef][]string{}}
+	return &effects{stamped: map[DocRef]stampSource{}, moved: map[string]bool{}, grants: map[DocRef][]string{}}
 }
 
 // note records the consequences of writing next over cur (nil: a create).
-// body is next's decoded body.
-func (fx *effects) note(cur, next *Document, body map[string]any, stampedFrom string) {
+// body is next's decoded body; stampedFrom and from are the customer next's
+// keys were computed from and its state then ("" when they were not).
+func (fx *effects) note(cur, next *Document, body map[string]any, stampedFrom string, from customerInfo) {
 	ref := DocRef{Collection: next.Collection, ID: next.ID}
 	if stampedFrom != "" {
-		fx.stamped[ref] = stampedFrom
+		fx.stamped[ref] = stampSource{customer: stampedFrom, info: from}
 	}
 	if next.Collection == CollCustomers && cur != nil && !slices.Equal(userKeys(cur.Scopes), userKeys(next.Scopes)) {
 		fx.moved[next.ID] = true
@@ -126,19 +139,19 @@ const maxRestampRounds = 8
 // settle makes the keys of what a batch wrote right: documents stamped
 // from a customer that changed meanwhile, the histories of customers whose
 // reps changed, and the role keys follow-ups grant.
-func (e *Engine) settle(ctx context.Context, org string, res *resolution, fx *effects) error {
+func (e *Engine) settle(ctx context.Context, org string, fx *effects) error {
 	var again []DocRef
 	if len(fx.stamped) > 0 {
 		var ids []string
-		for _, c := range fx.stamped {
-			ids = append(ids, c)
+		for _, s := range fx.stamped {
+			ids = append(ids, s.customer)
 		}
 		now, err := e.resolve(ctx, org, ids)
 		if err != nil {
 			return err
 		}
-		for ref, c := range fx.stamped {
-			if !now.customer(c).same(res.customer(c)) {
+		for ref, s := range fx.stamped {
+			if !now.customer(s.customer).same(s.info) {
 				again = append(again, ref)
 			}
 		}
@@ -221,9 +234,8 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 			if len(muts) == 0 {
 				continue
 			}
-			var res *resolution
+			used := map[DocRef]customerInfo{} // the customer state each document's keys were computed from
 			decide := func(i int, cur *Document, r *resolution) (*Document, Outcome) {
-				res = r
 				out := Outcome{MutationID: muts[i].ID, Status: StatusApplied}
 				if cur == nil || cur.Deleted {
 					return nil, out
@@ -234,7 +246,9 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 					return nil, reject(muts[i].ID, err)
 				}
 				ref := DocRef{Collection: cur.Collection, ID: cur.ID}
-				keys := append(stamp(cur.Collection, cur.ID, cur.Owner, body, r.customer(customerOf(cur.Collection, body)), cur.Scopes),
+				from := r.customer(customerOf(cur.Collection, body))
+				used[ref] = from
+				keys := append(stamp(cur.Collection, cur.ID, cur.Owner, body, from, cur.Scopes),
 					grants[ref]...)
 				slices.Sort(keys)
 				keys = slices.Compact(keys)
@@ -254,7 +268,7 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 					return Errorf(KindInternal, CodeInternal, "", "restamp rejected: %s", o.Error.Message)
 				}
 			}
-			if res == nil {
+			if len(used) == 0 {
 				continue
 			}
 			now, err := e.resolve(ctx, org, cids)
@@ -262,7 +276,7 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 				return err
 			}
 			for ref, c := range from {
-				if !now.customer(c).same(res.customer(c)) {
+				if was, ok := used[ref]; ok && !now.customer(c).same(was) {
 					changed = append(changed, ref)
 				}
 			}

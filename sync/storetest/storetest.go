@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"MultiScopePull", testMultiScopePull},
 		{"MultiScopePullUnderWriters", testMultiScopeUnderWriters},
 		{"HistoryMoves", testHistoryMoves},
+		{"StaleStampInBatch", testStaleStampInBatch}, // stamprace.go
 		{"Roles", testRoles},
 		{"Get", testGet},
 		{"Changed", testChanged},   // stream.go
