@@ -1247,6 +1247,13 @@ func (s *scenario) checkRejection(a *acked, history []*acked) {
 	deleted := slices.ContainsFunc(history, func(h *acked) bool {
 		return h.m.Op == engine.OpDelete && h.o.Status == engine.StatusApplied
 	})
+	// history is in the order the devices learned the answers, not the
+	// order the server decided them: a create whose reply was lost can be
+	// answered to its phone after another phone's edit of the note it made.
+	var created *acked
+	if i := slices.IndexFunc(history, func(h *acked) bool { return h.m.Op == engine.OpCreate }); i >= 0 {
+		created = history[i]
+	}
 	code := o.Error.Code
 	switch {
 	case a.invalid && m.Op == engine.OpCreate:
@@ -1264,10 +1271,9 @@ func (s *scenario) checkRejection(a *acked, history []*acked) {
 	case m.Collection == notesColl && m.Op == engine.OpCreate && code == engine.CodeCustomerNotInScope &&
 		o.Error.Pointer == "/doc/customer_id" && lostCustomer(customerOfCreate(*m)):
 	// An edit made on the phone to a note whose create was refused.
-	case m.Op != engine.OpCreate && code == engine.CodeNotFound && len(history) > 0 && history[0].m.Op == engine.OpCreate &&
-		history[0].o.Status == engine.StatusRejected:
-	case m.Collection == notesColl && m.Op != engine.OpCreate && code == engine.CodeForbidden && len(history) > 0 &&
-		s.reassigned[customerOfCreate(history[0].m)]:
+	case m.Op != engine.OpCreate && code == engine.CodeNotFound && created != nil && created.o.Status == engine.StatusRejected:
+	case m.Collection == notesColl && m.Op != engine.OpCreate && code == engine.CodeForbidden && created != nil &&
+		s.reassigned[customerOfCreate(created.m)]:
 	default:
 		t.Errorf("%s/%s: %s %s (invalid %v) rejected for no reason the scenario explains: %+v",
 			m.Collection, m.DocID, m.Op, m.ID, a.invalid, *o.Error)
