@@ -211,7 +211,9 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	// concurrent.
 	writer := acc.actor.User + "/" + device
 	fx := newEffects()
+	decided := make([]bool, len(pass)) // false after the push: answered from the record
 	decide := func(i int, cur *Document) (*Document, Outcome) {
+		decided[i] = true
 		if trusted != nil && trusted.decide != nil {
 			return trusted.decide(i, cur, res)
 		}
@@ -232,6 +234,9 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	}
 	for j, o := range got {
 		outcomes[passIdx[j]] = o
+		if !decided[j] && trusted == nil && (o.Status == StatusApplied || o.Status == StatusMerged) {
+			fx.replay(&pass[j])
+		}
 	}
 	if err := e.settle(ctx, acc.actor.Org, fx); err != nil {
 		return nil, err

@@ -65,6 +65,10 @@ type effects struct {
 	stamped map[DocRef]stampSource // document -> the customer state its keys were computed from
 	moved   map[string]bool        // customers whose reps changed
 	grants  map[DocRef][]string    // orders and customers that must carry role keys
+	// replayed are documents whose mutation was answered from its recorded
+	// outcome (a retry): their keys are checked again from scratch, since
+	// the settle of the push that wrote them may have been cut short.
+	replayed []DocRef
 }
 
 // stampSource is the customer a document's keys were computed from, as the
@@ -81,6 +85,21 @@ type stampSource struct {
 
 func newEffects() *effects {
 	return &effects{stamped: map[DocRef]stampSource{}, moved: map[string]bool{}, grants: map[DocRef][]string{}}
+}
+
+// replay records a mutation the store answered from its recorded outcome.
+// The push that applied it committed, but a crash or a failure may have
+// stopped its settle before the keys it required were written: a customer's
+// reassignment not carried to its history, a document stamped from a
+// customer that changed meanwhile. Checking again costs a read of what the
+// mutation touched (and, for a customer, of its history); a restamp writes
+// only documents whose keys are wrong, so this repairs and never harms.
+func (fx *effects) replay(m *Mutation) {
+	if m.Collection == CollCustomers {
+		fx.moved[m.DocID] = true
+		return
+	}
+	fx.replayed = append(fx.replayed, DocRef{Collection: m.Collection, ID: m.DocID})
 }
 
 // note records the consequences of writing next over cur (nil: a create).
@@ -156,6 +175,7 @@ func (e *Engine) settle(ctx context.Context, org string, fx *effects) error {
 			}
 		}
 	}
+	again = append(again, fx.replayed...)
 	for c := range fx.moved {
 		refs, err := e.attached(ctx, org, c)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	gosync "sync"
+	"sync/atomic"
 
 	engine "github.com/fieldsync/fieldsync/sync"
 )
@@ -93,5 +94,64 @@ func testStaleStampInBatch(f *fixture) {
 		if c, ok := byID(t, changes)[notes+"/"+note]; ok && c.Op() == engine.ChangePut {
 			t.Errorf("%s: rep2 pulls %s, whose customer it lost", tc.name, note)
 		}
+	}
+}
+
+// failingPulls fails the store's pulls while fail is set: the engine's
+// read of a customer's history after the push that reassigned it, standing
+// in for a server that crashed between the commit and the restamp.
+type failingPulls struct {
+	engine.Store
+	fail atomic.Bool
+}
+
+func (s *failingPulls) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error) {
+	if s.fail.Load() {
+		return nil, false, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected: the server went down")
+	}
+	return s.Store.Pull(ctx, q)
+}
+
+// testInterruptedReassignment: an admin's phone reassigns a customer; the
+// push commits, but the restamp of the customer's history does not happen
+// (the request fails after the commit). The phone retries the same push;
+// the retry is answered from the recorded outcome and must finish the
+// restamp: the new rep pulls the old note, the old rep is told to drop it.
+func testInterruptedReassignment(f *fixture) {
+	t := f.t
+	const cust, note = "cust-cut", "n-cut"
+	wantOutcome(t, f.push(f.eng, admin, devA, create("m-"+cust, customers, cust,
+		map[string]any{"name": "Cut short", "assigned_reps": []string{rep1.User}}))[0], "m-"+cust, engine.StatusApplied, 1)
+	wantOutcome(t, f.push(f.eng, rep1, devA, createNoteOn("m-"+note, note, cust, "Before the reassignment"))[0],
+		"m-"+note, engine.StatusApplied, 1)
+
+	failing := &failingPulls{Store: f.store}
+	e, err := engine.New(f.ctx, engine.Config{Store: failing, Schemas: f.schemas, Now: clock})
+	if err != nil {
+		t.Fatalf("engine.New: %v", err)
+	}
+	move := update("m-move", customers, cust, 1, map[string]any{"assigned_reps": []string{rep2.User}})
+	failing.fail.Store(true)
+	if _, err := e.Push(f.ctx, admin, engine.PushRequest{DeviceID: devB, Mutations: []engine.Mutation{move}}); err == nil {
+		t.Fatal("the push whose restamp failed was answered")
+	}
+	got, err := f.store.Get(f.ctx, org, []engine.DocRef{{Collection: notes, ID: note}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := got[engine.DocRef{Collection: notes, ID: note}]; d == nil || slices.Contains(d.Scopes, engine.UserScope(rep2.User)) {
+		t.Fatalf("the setup did not cut the restamp short: %+v", d)
+	}
+
+	failing.fail.Store(false)
+	outs := f.push(e, admin, devB, move) // the phone's retry of the same mutation
+	wantOutcome(t, outs[0], "m-move", engine.StatusApplied, 2)
+	changes, _ := f.pullAll(f.eng, rep2, "", 100)
+	if c, ok := byID(t, changes)[notes+"/"+note]; !ok || c.Op() != engine.ChangePut {
+		t.Errorf("after the retry rep2 does not pull %s, its new customer's note", note)
+	}
+	changes, _ = f.pullAll(f.eng, rep1, "", 100)
+	if c, ok := byID(t, changes)[notes+"/"+note]; ok && c.Op() == engine.ChangePut {
+		t.Errorf("after the retry rep1 still pulls %s", note)
 	}
 }

@@ -72,6 +72,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"MultiScopePullUnderWriters", testMultiScopeUnderWriters},
 		{"HistoryMoves", testHistoryMoves},
 		{"StaleStampInBatch", testStaleStampInBatch}, // stamprace.go
+		{"InterruptedReassignment", testInterruptedReassignment},
 		{"Roles", testRoles},
 		{"Get", testGet},
 		{"Changed", testChanged},   // stream.go
