@@ -17,6 +17,7 @@ import (
 //	                              follow-ups (due and closing months), UTC months
 //	ix:open-visit:<rep>:<yyyy-mm> a rep's visit logs checked in that month and
 //	                              not checked out
+//	ix:order-unrouted             orders submitted and not routed yet
 //
 // A document that leaves an index key leaves an eviction row under it (the
 // feed keeps those), which readers skip.
@@ -30,6 +31,11 @@ const (
 func KPIIndexKey(rep string, t time.Time) string {
 	return kpiIndexPrefix + rep + ":" + t.UTC().Format("2006-01")
 }
+
+// IndexUnroutedOrders is the index key of orders submitted and not routed
+// yet (status submitted, no submitted_at): the workflow's sweep routes those
+// whose push's routing failed and was never retried.
+const IndexUnroutedOrders = "ix:order-unrouted"
 
 // indexKeys returns the index keys of a document.
 func indexKeys(collection, owner string, body map[string]any) []string {
@@ -59,6 +65,9 @@ func indexKeys(collection, owner string, body map[string]any) []string {
 		month(rep, body["planned_start"])
 	case CollOrders:
 		month(owner, body["submitted_at"])
+		if st, _ := body["status"].(string); st == "submitted" && body["submitted_at"] == nil {
+			keys = append(keys, IndexUnroutedOrders)
+		}
 	case CollFollowUps:
 		rep, _ := body["rep_id"].(string)
 		month(rep, body["due_at"])
@@ -73,7 +82,7 @@ func reindex(keys []string, collection, owner string, body map[string]any) []str
 	for _, k := range keys {
 		// Only the keys computed here; other index keys (the workflow's)
 		// are computed by stamp from fields a device cannot write.
-		if !strings.HasPrefix(k, kpiIndexPrefix) && !strings.HasPrefix(k, openVisitIndexPrefix) {
+		if !strings.HasPrefix(k, kpiIndexPrefix) && !strings.HasPrefix(k, openVisitIndexPrefix) && k != IndexUnroutedOrders {
 			out = append(out, k)
 		}
 	}

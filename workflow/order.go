@@ -157,6 +157,14 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 		ver   string
 		move  int // index in moves, -1 for none
 	}
+	if len(orders) == 0 {
+		return nil
+	}
+	// Recorded before anything is written, so the sweep knows the
+	// organisation even if every write below fails.
+	if err := s.noteOrg(ctx, org); err != nil {
+		return err
+	}
 	var steps []step
 	var moves []engine.UpsertDoc
 	// The matrix in force, read once for the whole push.
@@ -213,9 +221,6 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 	}
 	if len(docs) == 0 {
 		return nil
-	}
-	if err := s.noteOrg(ctx, org); err != nil {
-		return err
 	}
 	_, err = s.writeAll(ctx, org, docs)
 	return err

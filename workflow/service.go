@@ -78,8 +78,9 @@ type Service struct {
 	def *Matrix
 
 	mu     gosync.Mutex
-	parsed map[string]*Matrix // org/version -> matrix
-	noted  map[string]bool    // organisations recorded in the store
+	parsed map[string]*Matrix    // org/version -> matrix
+	noted  map[string]bool       // organisations recorded in the store
+	views  map[string]*indexView // sweep.go: org and index key -> what the sweep read
 }
 
 // defaultVersion is the matrix_version of the embedded default.

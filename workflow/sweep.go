@@ -3,6 +3,9 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
+	gosync "sync"
 	"time"
 
 	engine "github.com/fieldsync/fieldsync/sync"
@@ -10,11 +13,21 @@ import (
 
 // Sweep escalates every follow-up past its due time that is neither done,
 // cancelled nor escalated yet: it sets escalated_at, which gives the
-// accountable role the follow-up (and its order) in its feed. It reads only
-// the index of pending follow-ups (sync.IndexOpenFollowUps). Each write is
+// accountable role the follow-up (and its order) in its feed. Each write is
 // conditional on escalated_at being absent, so sweeps running at once on
 // several instances escalate each follow-up once; running it again changes
-// nothing. It returns how many follow-ups it escalated.
+// nothing. It also routes submitted orders that were never routed (the
+// push's routing failed and the phone never sent it again). It returns how
+// many follow-ups it escalated.
+//
+// It reads two index keys of the engine's feed, sync.IndexOpenFollowUps and
+// sync.IndexUnroutedOrders. A document leaves an index as an eviction row,
+// and the feed keeps those, so reading an index from the start every time
+// would cost every follow-up and order the organisation ever had. The sweep
+// keeps, per organisation and index, the position it read up to and the
+// documents still in the index: each sweep reads only what changed since,
+// and holds in memory only what is pending (after a restart it reads the
+// index once from the start).
 func (s *Service) Sweep(ctx context.Context) (int, error) {
 	orgs, err := s.cfg.Store.WorkflowOrgs(ctx)
 	if err != nil {
@@ -27,49 +40,127 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		if err != nil {
 			return total, err
 		}
+		if err := s.routeStranded(ctx, org); err != nil {
+			return total, err
+		}
 	}
 	return total, nil
 }
 
-func (s *Service) sweepOrg(ctx context.Context, org string) (int, error) {
-	now := s.now()
-	var after int64
-	escalated := 0
+// indexView is what a sweep knows of one index key of one organisation.
+type indexView struct {
+	mu    gosync.Mutex // one sweep of the index at a time on this instance
+	after int64
+	live  map[string]json.RawMessage // document id -> body, while in the index
+}
+
+func (s *Service) view(org, key string) *indexView {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.views == nil {
+		s.views = map[string]*indexView{}
+	}
+	v := s.views[org+"\x1f"+key]
+	if v == nil {
+		v = &indexView{live: map[string]json.RawMessage{}}
+		s.views[org+"\x1f"+key] = v
+	}
+	return v
+}
+
+// catchUp reads the index's changes since the view's position into it.
+// The caller holds v.mu.
+func (s *Service) catchUp(ctx context.Context, org, key, collection string, v *indexView) error {
 	for {
-		changes, more, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.IndexOpenFollowUps},
-			After: after, Limit: listPullPage, MaxBytes: 8 << 20})
+		changes, more, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{key},
+			After: v.after, Limit: listPullPage, MaxBytes: 8 << 20})
+		if err != nil {
+			return err
+		}
+		for _, c := range changes {
+			v.after = c.Seq
+			if c.Deleted || c.Evicted || c.Collection != collection {
+				delete(v.live, c.ID)
+				continue
+			}
+			v.live[c.ID] = c.Body
+		}
+		if !more || len(changes) == 0 {
+			return nil
+		}
+	}
+}
+
+func (s *Service) sweepOrg(ctx context.Context, org string) (int, error) {
+	v := s.view(org, engine.IndexOpenFollowUps)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := s.catchUp(ctx, org, engine.IndexOpenFollowUps, engine.CollFollowUps, v); err != nil {
+		return 0, err
+	}
+	now := s.now()
+	var docs []engine.UpsertDoc
+	for id, b := range v.live {
+		body := decode(&engine.Document{Body: b})
+		due, err := time.Parse(time.RFC3339Nano, str(body, "due_at"))
+		if err != nil || !now.After(due) || body["escalated_at"] != nil {
+			continue
+		}
+		docs = append(docs, engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id,
+			Fields: map[string]json.RawMessage{"escalated_at": raw(stamp(now))},
+			Expect: &engine.Expect{Field: "escalated_at", In: []string{""}}})
+	}
+	slices.SortFunc(docs, func(a, b engine.UpsertDoc) int { return strings.Compare(a.ID, b.ID) })
+	escalated := 0
+	for start := 0; start < len(docs); start += 100 {
+		chunk := docs[start:min(start+100, len(docs))]
+		outs, err := s.cfg.Writer.Upsert(ctx, system(org), "sweep", chunk)
 		if err != nil {
 			return escalated, err
 		}
-		var docs []engine.UpsertDoc
-		for _, c := range changes {
-			after = c.Seq
-			if c.Deleted || c.Evicted || c.Collection != engine.CollFollowUps {
-				continue
+		for _, o := range outs {
+			if o.Status != engine.StatusRejected {
+				escalated++
 			}
-			body := decode(&engine.Document{Body: c.Body})
-			due, err := time.Parse(time.RFC3339Nano, str(body, "due_at"))
-			if err != nil || !now.After(due) || body["escalated_at"] != nil {
-				continue
-			}
-			docs = append(docs, engine.UpsertDoc{Collection: engine.CollFollowUps, ID: c.ID,
-				Fields: map[string]json.RawMessage{"escalated_at": raw(stamp(now))},
-				Expect: &engine.Expect{Field: "escalated_at", In: []string{""}}})
-		}
-		for start := 0; start < len(docs); start += 100 {
-			chunk := docs[start:min(start+100, len(docs))]
-			outs, err := s.cfg.Writer.Upsert(ctx, system(org), "sweep", chunk)
-			if err != nil {
-				return escalated, err
-			}
-			for _, o := range outs {
-				if o.Status != engine.StatusRejected {
-					escalated++
-				}
-			}
-		}
-		if !more || len(changes) == 0 {
-			return escalated, nil
 		}
 	}
+	return escalated, nil
+}
+
+// routeStranded routes the organisation's submitted orders that were never
+// routed. Routing is idempotent and conditional (only while the order is
+// still submitted and unrouted), so an order whose own push is routing it
+// at this moment is routed once.
+func (s *Service) routeStranded(ctx context.Context, org string) error {
+	v := s.view(org, engine.IndexUnroutedOrders)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := s.catchUp(ctx, org, engine.IndexUnroutedOrders, engine.CollOrders, v); err != nil {
+		return err
+	}
+	if len(v.live) == 0 {
+		return nil
+	}
+	refs := make([]engine.DocRef, 0, len(v.live))
+	for id := range v.live {
+		refs = append(refs, engine.DocRef{Collection: engine.CollOrders, ID: id})
+	}
+	slices.SortFunc(refs, func(a, b engine.DocRef) int { return strings.Compare(a.ID, b.ID) })
+	for start := 0; start < len(refs); start += 100 {
+		got, err := s.cfg.Docs.Get(ctx, org, refs[start:min(start+100, len(refs))])
+		if err != nil {
+			return err
+		}
+		var orders []*engine.Document
+		for _, d := range got {
+			if !d.Deleted {
+				orders = append(orders, d)
+			}
+		}
+		slices.SortFunc(orders, func(a, b *engine.Document) int { return strings.Compare(a.ID, b.ID) })
+		if err := s.reconcileOrders(ctx, org, orders); err != nil {
+			return err
+		}
+	}
+	return nil
 }

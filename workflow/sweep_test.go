@@ -290,3 +290,41 @@ func TestRetryCompletesInterruptedRouting(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepRoutesStrandedOrder: the routing of a submitted order fails after
+// the push committed and the phone never sends the push again (lost,
+// reinstalled): the sweep finds the order through the unrouted-orders index
+// and routes it, once, however often it runs.
+func TestSweepRoutesStrandedOrder(t *testing.T) {
+	t.Parallel()
+	f := &failing{}
+	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
+	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
+	req := engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}
+	f.fail = true
+	if _, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}, req); err == nil {
+		t.Fatal("push with the workflow down succeeded")
+	}
+	f.mu.Lock()
+	f.fail = false
+	f.mu.Unlock()
+	d, o := r.doc(t, "orders", "o-1")
+	if o["submitted_at"] != nil || !slices.Contains(d.Scopes, engine.IndexUnroutedOrders) {
+		t.Fatalf("stranded order: %v, keys %v", o, d.Scopes)
+	}
+	for range 2 {
+		if _, err := r.wf.Sweep(t.Context()); err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
+	}
+	d, o = r.doc(t, "orders", "o-1")
+	if o["submitted_at"] == nil || o["total"] != 300.0 || slices.Contains(d.Scopes, engine.IndexUnroutedOrders) {
+		t.Fatalf("not routed by the sweep: %v, keys %v", o, d.Scopes)
+	}
+	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
+		if d, _ := r.doc(t, "follow_ups", "fu-o-1-"+a); d == nil || d.Version != 1 {
+			t.Errorf("%s: %+v, want created once", a, d)
+		}
+	}
+}
