@@ -91,12 +91,16 @@ func newEffects() *effects {
 // The push that applied it committed, but a crash or a failure may have
 // stopped its settle before the keys it required were written: a customer's
 // reassignment not carried to its history, a document stamped from a
-// customer that changed meanwhile. Checking again costs a read of what the
-// mutation touched (and, for a customer, of its history); a restamp writes
-// only documents whose keys are wrong, so this repairs and never harms.
+// customer that changed meanwhile. A retry carries the same mutation, so
+// only one that wrote assigned_reps can have moved a history; the customer's
+// own keys were written with it. A restamp writes only documents whose keys
+// are wrong, so this repairs and never harms; its cost (a read of the
+// history, an outcome row per document checked) is paid on retries only.
 func (fx *effects) replay(m *Mutation) {
 	if m.Collection == CollCustomers {
-		fx.moved[m.DocID] = true
+		if _, ok := m.Fields["assigned_reps"]; ok && m.Op == OpUpdate {
+			fx.moved[m.DocID] = true
+		}
 		return
 	}
 	fx.replayed = append(fx.replayed, DocRef{Collection: m.Collection, ID: m.DocID})
