@@ -53,5 +53,5 @@ func openMongo(t *testing.T) identity.Store {
 
 // TestServiceMongo runs the service scenarios on the MongoDB store.
 func TestServiceMongo(t *testing.T) {
-	runService(t, openMongo, nil)
+	runService(t, openMongo)
 }

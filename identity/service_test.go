@@ -137,11 +137,10 @@ func wantCode(t *testing.T, what string, err error, kind engine.Kind, code strin
 
 // TestService runs every scenario on the SQLite store; mongodb_test.go runs
 // them on MongoDB (FerretDB).
-func TestService(t *testing.T) { runService(t, openSQLite, nil) }
+func TestService(t *testing.T) { runService(t, openSQLite) }
 
-// runService runs the scenarios on the stores open returns, except those
-// skip names (with the reason).
-func runService(t *testing.T, open opener, skip map[string]string) {
+// runService runs every scenario on the stores open returns.
+func runService(t *testing.T, open opener) {
 	for _, c := range []struct {
 		name string
 		fn   func(t *testing.T, open opener)
@@ -164,9 +163,6 @@ func runService(t *testing.T, open opener, skip map[string]string) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			if why, ok := skip[c.name]; ok {
-				t.Skip(why)
-			}
 			c.fn(t, open)
 		})
 	}

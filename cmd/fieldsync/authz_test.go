@@ -34,10 +34,6 @@ package main
 // the rows raise and check the orders they submit, which this model does
 // not describe; workflow_test.go covers who sees and works routed
 // follow-ups.
-//
-// Rows that fail because of a known product bug carry a note (azRow.bug):
-// they show as skipped subtests "known bug/..." while the bug lasts and
-// fail once it is fixed, so that the note goes.
 
 import (
 	"encoding/json"
@@ -144,13 +140,8 @@ type azRow struct {
 	// an id of another organisation answers like one that does not exist.
 	sameAs *azRow
 	ids    []string // ids to blank when comparing with sameAs
-	// bug names a known product bug that makes this row fail; the row is
-	// then reported as skipped while the bug lasts, and fails once it is
-	// fixed so that the note is removed.
-	bug string
 
-	got     engine.Outcome
-	failure string // what went wrong, for a row with a bug
+	got engine.Outcome
 }
 
 func (r *azRow) String() string { return r.caller.name + ": " + r.name }
@@ -176,7 +167,6 @@ func testAuthorizationMatrix(t *testing.T, store accStore, colls []string) {
 	m.refusedRequests()
 	m.pushRows()
 	m.adminAPI()
-	m.knownBugs()
 }
 
 // directory creates both organisations' teams and users.
@@ -700,9 +690,7 @@ func (m *azMatrix) pushRows() {
 			var got map[string]accChange
 			got, m.cp[org], _ = m.w.drain(m.admin[org].tok, m.cp[org])
 			for k, ch := range got {
-				if w, ok := want[org][k]; !ok && m.buggy(rows, k) {
-					continue
-				} else if !ok {
+				if w, ok := want[org][k]; !ok {
 					m.t.Errorf("%s's push changed %s in %s (%s v%d), which no allowed row touches (refused rows: %s)",
 						c.name, k, org, ch.Op, ch.Version, m.rowsOn(rows, k))
 				} else if ch.Op != w.Op || ch.Version != w.Version {
@@ -718,17 +706,6 @@ func (m *azMatrix) pushRows() {
 	}
 }
 
-// buggy reports whether key is the target of a row that failed as its
-// known bug says.
-func (m *azMatrix) buggy(rows []*azRow, key string) bool {
-	for _, r := range rows {
-		if r.key == key && r.failure != "" {
-			return true
-		}
-	}
-	return false
-}
-
 func (m *azMatrix) rowsOn(rows []*azRow, key string) string {
 	var names []string
 	for _, r := range rows {
@@ -742,9 +719,6 @@ func (m *azMatrix) rowsOn(rows []*azRow, key string) string {
 func (m *azMatrix) checkRow(r *azRow) {
 	o := r.got
 	fail := m.t.Errorf
-	if r.bug != "" {
-		fail = func(format string, args ...any) { r.failure = fmt.Sprintf(format, args...) }
-	}
 	switch r.status {
 	case engine.StatusApplied:
 		if o.Status != engine.StatusApplied || o.Version != r.version {
@@ -757,23 +731,6 @@ func (m *azMatrix) checkRow(r *azRow) {
 	}
 	if r.sameAs != nil && azNormal(r.got, r.ids) != azNormal(r.sameAs.got, r.sameAs.ids) {
 		fail("%s: the other organisation's id answers %s, an id that exists nowhere %s", r, azDescribe(r.got), azDescribe(r.sameAs.got))
-	}
-}
-
-// knownBugs reports the rows of known bugs: skipped while the bug
-// reproduces, failed once it no longer does.
-func (m *azMatrix) knownBugs() {
-	for _, r := range m.rows {
-		if r.bug == "" {
-			continue
-		}
-		m.t.Run("known bug/"+r.String(), func(t *testing.T) {
-			if r.failure == "" {
-				t.Errorf("this row passes now: remove its bug note (%s)", r.bug)
-				return
-			}
-			t.Skipf("%s\n%s", r.failure, r.bug)
-		})
 	}
 }
 
