@@ -22,12 +22,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Errors of local edits.
@@ -104,9 +104,9 @@ type Client struct {
 	cfg  Config
 	base string // BaseURL without a trailing slash
 
-	net gosync.Mutex // held for a whole Push, Pull or ResetCheckpoint
+	net sync.Mutex // held for a whole Push, Pull or ResetCheckpoint
 
-	mu     gosync.Mutex // guards the fields below
+	mu     sync.Mutex // guards the fields below
 	state  State
 	prefix string
 	broken error // set when memory and store disagree; every later call fails

@@ -11,17 +11,17 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // sleeps records the backoff waits of a client instead of waiting.
 type sleeps struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	ds []time.Duration
 }
 
@@ -441,7 +441,7 @@ func TestOutcomesAndPulls(t *testing.T) {
 // flakyServer answers with the given statuses in turn, then with ok.
 func flakyServer(t *testing.T, statuses []int, retryAfter map[int]string, ok string) (*httptest.Server, *[]*http.Request) {
 	t.Helper()
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	var reqs []*http.Request
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -631,7 +631,7 @@ func TestPullReset(t *testing.T) {
 	}
 	var n atomic.Int32
 	var seen []string
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.URL.Query().Get("checkpoint"))

@@ -7,7 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 )
@@ -17,7 +17,7 @@ import (
 // stale reading.
 func TestPushCarriesDeviceTime(t *testing.T) {
 	t.Parallel()
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	var times []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {

@@ -16,7 +16,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"reflect"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +25,7 @@ import (
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 type testServer struct {
@@ -232,7 +232,7 @@ func TestEndToEndEditDuringPush(t *testing.T) {
 	ts := startServer(t)
 	const notes = engine.CollCustomerNotes
 	var phone *client.Client
-	var once gosync.Once
+	var once sync.Once
 	var editErr error
 	late := "late-note"
 	hook := roundTripFunc(func(r *http.Request) (*http.Response, error) {

@@ -5,7 +5,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	gosync "sync"
+	"sync"
 )
 
 // Errors a FaultTransport injects.
@@ -24,7 +24,7 @@ type FaultTransport struct {
 	DropRequest float64
 	LoseReply   float64
 
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	rnd    *rand.Rand
 	counts FaultCounts
 }

@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // RequestError is a whole request the server refused or could not serve.

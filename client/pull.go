@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"strconv"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // PullReport counts what a Pull did.

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // PushReport counts what a Push did.

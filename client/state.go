@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	gosync "sync"
+	"sync"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // State is everything a device keeps between runs. A LocalStore saves it as
@@ -93,7 +93,7 @@ func decodeState(raw []byte) (State, error) {
 // write it, so a Load never shares memory with the Client that saved. A new
 // Client on the same MemoryStore behaves like an app restart.
 type MemoryStore struct {
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	data []byte
 }
 

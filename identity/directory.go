@@ -4,7 +4,7 @@ import (
 	"context"
 	"slices"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 var _ engine.Directory = (*Service)(nil)

@@ -1,7 +1,7 @@
 package identity
 
 import (
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -13,7 +13,7 @@ type failureLimiter struct {
 	limit  int
 	window time.Duration
 
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	fails map[string][]time.Time // per key, oldest first, at most limit entries
 	adds  int                    // failures recorded since the last sweep
 }

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Minter signs access tokens; jwtauth.Keys is the one in production.

@@ -7,19 +7,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // clock is the injected clock: tests move it instead of sleeping.
 type clock struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	t  time.Time
 }
 
@@ -322,7 +322,7 @@ func testRefreshConcurrent(t *testing.T, open opener) {
 	const n = 8
 	grants := make([]*identity.Grant, n)
 	errs := make([]error, n)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
@@ -629,7 +629,7 @@ func testUsers(t *testing.T, open opener) {
 func testConcurrentUpdates(t *testing.T, open opener) {
 	e := newEnv(t, open, nil)
 	u := e.addUser("u-1", "ann@acme.example")
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {
 			n := fmt.Sprintf("name-%d", i)

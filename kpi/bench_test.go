@@ -12,7 +12,7 @@ import (
 	"github.com/fieldsync/fieldsync/kpi"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // directory is an organisation in Europe/Berlin whose caller is an admin.

@@ -17,7 +17,7 @@ import (
 	"sort"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Doc is one stored document a report is computed from.

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 func doc(t *testing.T, coll, id string, body map[string]any) Doc {

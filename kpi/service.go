@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Feed reads the change feed under some scope keys: the store's Pull.

@@ -3,7 +3,7 @@ package mongodb
 import (
 	"context"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Get implements sync.Store: one find by _id for all refs.

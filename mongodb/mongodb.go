@@ -26,7 +26,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,7 +37,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readconcern"
 	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 var _ engine.Store = (*Store)(nil)
@@ -76,8 +76,8 @@ type Store struct {
 	onPush   atomic.Pointer[func(org string)] // stream.go
 	opt      Options
 
-	allocMu gosync.Mutex // see allocate
-	gapMu   gosync.Mutex
+	allocMu sync.Mutex // see allocate
+	gapMu   sync.Mutex
 	gaps    map[gapKey]time.Time // first time a reader saw a missing seq
 }
 

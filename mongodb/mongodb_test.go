@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/sync/storetest"
 )
 
@@ -145,7 +145,7 @@ func TestRace(t *testing.T) {
 	const writers, batches, perBatch = 8, 6, 3
 	var want []string
 	var done atomic.Int64
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	pushAll := func(ctx context.Context, s *Store, bs []engine.PushBatch) {
 		defer done.Add(1)
 		for _, b := range bs {
@@ -232,7 +232,7 @@ func TestRace(t *testing.T) {
 		}
 	}
 	results := make([]map[string]int, 2)
-	var rg gosync.WaitGroup
+	var rg sync.WaitGroup
 	for i := range results {
 		rg.Go(func() { results[i] = read(stores[i], 4) })
 	}

@@ -6,7 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,13 +14,13 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // commandCounter counts the commands a store sends, by name, through the
 // driver's command monitoring.
 type commandCounter struct {
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	byName map[string]int
 }
 

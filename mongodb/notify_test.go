@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,7 +17,7 @@ import (
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/push/fcm"
 	"github.com/fieldsync/fieldsync/push/pushtest"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // TestPushContract runs the push store contract on FerretDB, with a second
@@ -80,7 +80,7 @@ func TestTwoDispatchers(t *testing.T) {
 		t.Fatalf("Enqueue = %d, %v", k, err)
 	}
 	claimed := make([]int, 2)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i, s := range stores {
 		wg.Add(1)
 		go func() {
@@ -164,7 +164,7 @@ func TestTwoTailers(t *testing.T) {
 	}
 	last = changes[len(changes)-1].Seq
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i, s := range stores {
 		wg.Add(1)
 		go func() {

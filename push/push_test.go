@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,12 +20,12 @@ import (
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/push/fcm"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // clock is the injected clock of a test.
 type clock struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	t  time.Time
 }
 

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // The contracts of the triggers (/work/coord.md, docs/push.md):

@@ -33,7 +33,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 //go:embed *.json

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // loaded is shared by the tests: a Set is immutable after Load.

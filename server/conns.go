@@ -3,7 +3,7 @@ package server
 import (
 	"io"
 	"net"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 )
 
@@ -27,7 +27,7 @@ import (
 // its request was bad.
 type trackedListener struct {
 	net.Listener
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	fresh    map[*trackedConn]struct{}
 	shutting bool
 }

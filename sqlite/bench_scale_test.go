@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,7 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // BenchmarkScalePull measures what one rep's pull costs in a large
@@ -205,7 +205,7 @@ func openScale(b *testing.B, ctx context.Context, dir string, reps, customers, t
 	push(muts)
 	// The attached documents, from four loaders at once (group commit).
 	work := make(chan []engine.Mutation, 8)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
 			for m := range work {

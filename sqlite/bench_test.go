@@ -9,7 +9,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // BenchmarkEnginePush measures the engine and the SQLite store without HTTP:

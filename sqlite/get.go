@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/sync/feed"
 )
 

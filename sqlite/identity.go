@@ -13,7 +13,7 @@ import (
 	"github.com/mattn/go-sqlite3"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 var _ identity.Store = (*Store)(nil)

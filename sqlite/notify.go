@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/push"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 var _ push.Store = (*Store)(nil)

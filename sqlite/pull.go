@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/sync/feed"
 )
 

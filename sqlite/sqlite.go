@@ -16,13 +16,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/mattn/go-sqlite3"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 var _ engine.Store = (*Store)(nil)
@@ -34,14 +34,14 @@ type Store struct {
 	r    *sql.DB // readers, WAL lets them run beside the writer
 	lock *os.File
 
-	wmu gosync.Mutex // serialises writes; guards seq and wtx
-	seq int64        // last committed sequence
-	wtx *writerConn  // the one writer connection
+	wmu sync.Mutex  // serialises writes; guards seq and wtx
+	seq int64       // last committed sequence
+	wtx *writerConn // the one writer connection
 
 	queue      chan *pushReq // pushes waiting for the writer goroutine
 	quit       chan struct{}
 	writerDone chan struct{}
-	closeMu    gosync.RWMutex
+	closeMu    sync.RWMutex
 	closed     bool
 	groups     atomic.Int64 // group commits started
 	grouped    atomic.Int64 // push batches in them

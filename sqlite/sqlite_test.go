@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/sync/storetest"
 )
 

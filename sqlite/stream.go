@@ -6,7 +6,7 @@ import (
 	"errors"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // What the live stream (package stream) reads and writes: the change

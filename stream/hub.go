@@ -22,10 +22,10 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"slices"
-	gosync "sync"
+	"sync"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Feed is what the hub reads from the store.
@@ -108,16 +108,16 @@ type Hub struct {
 	log  *slog.Logger
 	ctx  context.Context
 	stop context.CancelFunc
-	wg   gosync.WaitGroup
+	wg   sync.WaitGroup
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	orgs    map[string]*orgState
 	devices map[devKey]*Stream
 	users   map[userKey]int
 	total   int
 	closed  bool
 
-	pmu    gosync.Mutex
+	pmu    sync.Mutex
 	pjoin  map[devKey]bool // presence to write or delete at the next flush
 	pkick  chan struct{}
 	checks chan struct{} // bounds concurrent access re-checks

@@ -13,7 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/stream"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // The hub over the real SQLite store and engine: pokes are observed as the

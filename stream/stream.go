@@ -3,10 +3,10 @@ package stream
 import (
 	"context"
 	"errors"
-	gosync "sync"
+	"sync"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // EventKind is what an event tells the device.
@@ -44,7 +44,7 @@ type Stream struct {
 	done      chan struct{}
 	nextCheck time.Time // the sweep's
 
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	head    int64     // highest head poked for
 	poked   bool      // a poke is waiting to be sent
 	beating bool      // a heartbeat is waiting to be sent

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // BenchmarkSubmit measures a push of 100 new orders on SQLite: drafts (the

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Error codes of the follow-up API (docs/protocol.md).

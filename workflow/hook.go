@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 var _ engine.Hook = (*Service)(nil)

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strconv"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Limits of a queue listing (docs/workflows.md).

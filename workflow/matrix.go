@@ -20,7 +20,7 @@ import (
 	"slices"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Matrix is the responsibility matrix of one organisation, as its JSON file

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // builtin knows the roles every organisation has.

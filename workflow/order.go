@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Rejection codes an order may carry in its rejection field.

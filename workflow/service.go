@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // StoredMatrix is one version of an organisation's matrix, as replaced
@@ -77,7 +77,7 @@ type Service struct {
 	cfg Config
 	def *Matrix
 
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	parsed map[string]*Matrix    // org/version -> matrix
 	noted  map[string]bool       // organisations recorded in the store
 	views  map[string]*indexView // sweep.go: org and index key -> what the sweep read

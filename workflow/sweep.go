@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Sweep escalates every follow-up past its due time that is neither done,
@@ -49,7 +49,7 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 
 // indexView is what a sweep knows of one index key of one organisation.
 type indexView struct {
-	mu    gosync.Mutex // one sweep of the index at a time on this instance
+	mu    sync.Mutex // one sweep of the index at a time on this instance
 	after int64
 	live  map[string]json.RawMessage // document id -> body, while in the index
 }

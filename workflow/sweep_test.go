@@ -9,19 +9,19 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
 // clock is a settable time source.
 type clock struct {
-	mu  gosync.Mutex
+	mu  sync.Mutex
 	now time.Time
 }
 
@@ -45,7 +45,7 @@ func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
 // push's commit and the workflow's writes.
 type failing struct {
 	w    workflow.Writer
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	fail bool
 }
 
@@ -176,7 +176,7 @@ func TestSweepEscalatesOverdueOnce(t *testing.T) {
 	}
 	// Two instances sweeping at once escalate erp_entry once between them.
 	r.clock.add(9 * time.Hour)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	counts := make([]int, 2)
 	for i := range counts {
 		wg.Add(1)

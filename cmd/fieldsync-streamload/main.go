@@ -20,7 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/jwtauth"
@@ -292,7 +292,7 @@ func settled(out io.Writer, base string, max time.Duration) (memory, error) {
 // memory is what the server's /metrics says of its process.
 type memory struct{ rss, heap, stack, goroutines, gcs float64 }
 
-var memMu gosync.Mutex
+var memMu sync.Mutex
 
 func serverMemory(base string) (memory, error) {
 	memMu.Lock()

@@ -13,12 +13,12 @@ import (
 	"net/url"
 	"path/filepath"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/client"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // accStore opens the store of one scenario: the serveConfig tweak that
@@ -264,7 +264,7 @@ var accTextField = map[string]string{
 // accOutcomes records what every device's callbacks reported, by mutation
 // id.
 type accOutcomes struct {
-	mu      gosync.Mutex
+	mu      sync.Mutex
 	outcome map[string]accOutcome // OnOutcome
 	reject  map[string]accOutcome // OnReject
 	dups    []string

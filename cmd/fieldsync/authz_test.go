@@ -43,7 +43,7 @@ import (
 	"strings"
 	"testing"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 func TestAuthorizationMatrix(t *testing.T) {

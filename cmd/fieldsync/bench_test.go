@@ -17,7 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,7 +142,7 @@ func BenchmarkPushConcurrent(b *testing.B) {
 			bodies[d] = benchBodies(b, fmt.Sprintf("c%d-%d", i, d), benchDocs/devices, 100)
 		}
 		b.StartTimer()
-		var wg gosync.WaitGroup
+		var wg sync.WaitGroup
 		for d := range devices {
 			wg.Add(1)
 			go func() {

@@ -11,7 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	gosync "sync"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,7 +20,7 @@ import (
 )
 
 // buildBinary compiles ./cmd/fieldsync once per test binary run.
-var buildBinary = gosync.OnceValues(func() (string, error) {
+var buildBinary = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "fieldsync-bin-")
 	if err != nil {
 		return "", err
@@ -39,7 +39,7 @@ type proc struct {
 	URL  string
 	done chan struct{}
 	logs *bytes.Buffer
-	mu   *gosync.Mutex
+	mu   *sync.Mutex
 }
 
 func startBinary(t testing.TB, data string, extra ...string) *proc {
@@ -56,7 +56,7 @@ func startBinary(t testing.TB, data string, extra ...string) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), logs: &bytes.Buffer{}, mu: &gosync.Mutex{}}
+	p := &proc{cmd: cmd, done: make(chan struct{}), logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -122,10 +122,10 @@ func TestDurabilityAfterSIGKILL(t *testing.T) {
 	_, cp0 := pullAll(t, p.URL, tok, "", 1000)
 
 	const devices, batch = 4, 50
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	acked := map[string]int64{} // note id -> version acknowledged
 	stop := make(chan struct{})
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	client := &http.Client{Timeout: 10 * time.Second}
 	for d := range devices {
 		wg.Add(1)

@@ -46,13 +46,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/client"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 const (
@@ -304,7 +304,7 @@ func (s *scenario) playRound(r int, restart bool) {
 // syncAll starts a Sync of every device in its own goroutine and returns
 // the function that waits for them.
 func (s *scenario) syncAll(devs []*convDevice) (wait func()) {
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for _, d := range devs {
 		wg.Go(func() { s.sync(d) })
 	}
@@ -604,7 +604,7 @@ type currentServer struct {
 	host atomic.Pointer[string]
 	base http.RoundTripper
 
-	mu     gosync.Mutex
+	mu     sync.Mutex
 	served map[string]int
 }
 
@@ -669,7 +669,7 @@ type acked struct {
 }
 
 type ledger struct {
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	intents  map[string]intent
 	outcomes map[string]*acked
 	order    []*acked // in the order the devices learned them

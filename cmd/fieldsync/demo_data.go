@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // demoPassword is every demo user's password. It is printed on purpose:

@@ -11,21 +11,21 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
 // demoClock is the simulated time the engine and the workflow run on
 // while the demo month is replayed.
 type demoClock struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	t  time.Time
 }
 
@@ -218,7 +218,7 @@ func (l *demoLoader) people(ctx context.Context, res *demoResult) error {
 // passwords gives every demo user without one the demo password, hashing
 // as many at once as the identity service allows.
 func (l *demoLoader) passwords(ctx context.Context) (int, error) {
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	errs := make([]error, len(l.w.users))
 	set := make([]bool, len(l.w.users))
 	for i, u := range l.w.users {

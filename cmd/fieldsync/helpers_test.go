@@ -10,14 +10,14 @@ import (
 	"net/url"
 	"os"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 	"github.com/fieldsync/fieldsync/jwtauth"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 func TestMain(m *testing.M) {
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 // Each test takes a database of its own (freshMongoDatabase).
 var (
 	stopFerret func()
-	ferret     = gosync.OnceValues(func() (string, error) {
+	ferret     = sync.OnceValues(func() (string, error) {
 		uri, stop, err := ferrettest.StartAtomic()
 		stopFerret = stop
 		return uri, err
@@ -219,7 +219,7 @@ func pullAll(t testing.TB, base, token, cp string, limit int) (map[string]json.R
 
 // syncBuffer is a bytes.Buffer safe for the server's concurrent writes.
 type syncBuffer struct {
-	mu gosync.Mutex
+	mu sync.Mutex
 	b  bytes.Buffer
 }
 

@@ -17,7 +17,7 @@ import (
 	notify "github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/push/fcm"
 	"github.com/fieldsync/fieldsync/server"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // pushFlags configure push notifications (docs/push.md).

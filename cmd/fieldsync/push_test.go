@@ -15,7 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/jwtauth"
 	notify "github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // pushWorld is organisation "acme" on a server (the real binary here) with

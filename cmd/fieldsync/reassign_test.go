@@ -21,7 +21,7 @@ import (
 	"strings"
 	"testing"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 func TestReassignmentOffline(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/sqlite"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // serveConfig is everything serve reads from flags and the environment.

@@ -8,7 +8,7 @@ import (
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/stream"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // streamFlags are serve's live stream settings (docs/operations.md).

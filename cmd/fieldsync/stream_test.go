@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/stream"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // The live stream through the real server: every assertion is on the

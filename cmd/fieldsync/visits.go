@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // visitFlags are serve's flags of visit verification (docs/workflows.md,

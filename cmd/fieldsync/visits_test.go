@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 func TestVisitsAndKPIs(t *testing.T) {

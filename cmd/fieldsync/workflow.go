@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/server"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
@@ -35,7 +35,7 @@ func startWorkflow(ctx context.Context, c serveConfig, eng *engine.Engine, store
 	}
 	eng.AddHook(wf)
 	sctx, cancel := context.WithCancel(ctx)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	if interval > 0 {
 		wg.Add(1)
 		go func() {

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/client"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // wfStores are the stores every workflow scenario runs on.

@@ -3,10 +3,10 @@ package identitytest
 import (
 	"fmt"
 	"slices"
-	gosync "sync"
+	"sync"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // testOrgs: an organisation round-trips, PutOrg replaces it whole, and an
@@ -128,7 +128,7 @@ func testEmailUniqueConcurrent(f *fixture) {
 	t := f.t
 	const n = 8
 	errs := make([]error, n)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i := range n {
 		org := []string{orgA, orgB}[i%2]
 		wg.Go(func() {
@@ -401,7 +401,7 @@ func testUsersPaging(f *fixture) {
 func testUsersCap(f *fixture) {
 	t := f.t
 	const n = 1003
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	ids := make(chan int, n)
 	for i := range n {
 		ids <- i

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Run runs the contract suite; open returns a fresh, empty store that the

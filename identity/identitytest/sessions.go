@@ -3,11 +3,11 @@ package identitytest
 import (
 	"fmt"
 	"slices"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // rotated is s one generation on, as a refresh makes it.
@@ -107,7 +107,7 @@ func testRotateSessionRace(f *fixture) {
 	for round := range rounds {
 		cands := make([]*identity.Session, racers)
 		errs := make([]error, racers)
-		var wg gosync.WaitGroup
+		var wg sync.WaitGroup
 		for i := range racers {
 			cands[i] = rotated(cur, fmt.Sprintf("token-r%d-%d", round, i), 20+round)
 			wg.Go(func() { errs[i] = f.s.RotateSession(f.ctx, cands[i], cur.Generation) })

@@ -19,7 +19,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -61,7 +61,7 @@ type Request struct {
 type Server struct {
 	srv *httptest.Server
 
-	mu       gosync.Mutex
+	mu       sync.Mutex
 	requests []Request
 	scripts  map[string][]Answer // per token, consumed in order; the last one repeats
 	sent     int
@@ -182,7 +182,7 @@ func (s *Server) Hold(token string) (release func()) {
 	s.mu.Lock()
 	s.holds[token] = ch
 	s.mu.Unlock()
-	var once gosync.Once
+	var once sync.Once
 	return func() {
 		once.Do(func() {
 			s.mu.Lock()

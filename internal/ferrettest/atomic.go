@@ -7,7 +7,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	gosync "sync"
+	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 )
@@ -76,13 +76,13 @@ type proxy struct {
 	ln     net.Listener
 	target string
 
-	locksMu gosync.Mutex
-	locks   map[string]*gosync.Mutex // by database
-	counts  map[string]int64         // commands by name and collection, DriverCommands aside
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex // by database
+	counts  map[string]int64       // commands by name and collection, DriverCommands aside
 
-	mu    gosync.Mutex
+	mu    sync.Mutex
 	conns map[net.Conn]bool
-	wg    gosync.WaitGroup
+	wg    sync.WaitGroup
 }
 
 func newProxy(target string) (*proxy, error) {
@@ -90,7 +90,7 @@ func newProxy(target string) (*proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, locks: map[string]*gosync.Mutex{},
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, locks: map[string]*sync.Mutex{},
 		counts: map[string]int64{}}
 	p.wg.Go(p.accept)
 	return p, nil
@@ -199,7 +199,7 @@ func (p *proxy) serve(client, server net.Conn) {
 
 // lockOf counts a request and returns the lock it must hold: its
 // database's for a write command, none for anything else.
-func (p *proxy) lockOf(req []byte) *gosync.Mutex {
+func (p *proxy) lockOf(req []byte) *sync.Mutex {
 	body, ok := commandBody(req)
 	if !ok {
 		return nil
@@ -226,7 +226,7 @@ func (p *proxy) lockOf(req []byte) *gosync.Mutex {
 	db, _ := body.Lookup("$db").StringValueOK()
 	l := p.locks[db]
 	if l == nil {
-		l = &gosync.Mutex{}
+		l = &sync.Mutex{}
 		p.locks[db] = l
 	}
 	return l

@@ -3,7 +3,7 @@ package ferrettest
 import (
 	"context"
 	"maps"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -37,7 +37,7 @@ func TestStartAtomic(t *testing.T) {
 	const writers = 16
 	var wins atomic.Int64
 	seen := make([]int64, writers)
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	for i := range writers {
 		wg.Go(func() {
 			res, err := c.ReplaceOne(ctx, bson.D{{Key: "_id", Value: "doc"}, {Key: "version", Value: 1}},

@@ -7,12 +7,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/fieldsync/fieldsync/push"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Harness is one fresh, empty store.
@@ -350,9 +350,9 @@ func testConcurrentClaims(t *testing.T, h Harness) {
 	if h.Second != nil {
 		stores = append(stores, h.Second(t))
 	}
-	var mu gosync.Mutex
+	var mu sync.Mutex
 	seen := map[string]int{}
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := range 6 {
 		wg.Add(1)

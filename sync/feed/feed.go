@@ -7,7 +7,7 @@ package feed
 import (
 	"slices"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Pos is where a document sits in one scope's feed.

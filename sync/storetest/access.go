@@ -1,7 +1,7 @@
 package storetest
 
 import (
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 const customers = engine.CollCustomers

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
-	gosync "sync"
+	"sync"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // testRestart: everything the protocol promises across a server restart.
@@ -81,7 +81,7 @@ func testRestart(f *fixture) {
 
 // progress lets readers wait for the next commit instead of sleeping.
 type progress struct {
-	mu   gosync.Mutex
+	mu   sync.Mutex
 	ch   chan struct{}
 	done bool
 }
@@ -200,7 +200,7 @@ type writer struct {
 // race runs the writers and readers together and waits for all of them.
 func (f *fixture) race(writers []writer, readers []*feedReader) {
 	p := newProgress()
-	var wg, rg gosync.WaitGroup
+	var wg, rg sync.WaitGroup
 	for _, w := range writers {
 		wg.Go(func() {
 			for _, b := range w.batches {

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"strings"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // wantFeed checks that got delivers exactly want ("collection/id", in commit

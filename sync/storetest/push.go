@@ -3,7 +3,7 @@ package storetest
 import (
 	"fmt"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 const notes = engine.CollCustomerNotes

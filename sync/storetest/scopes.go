@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // testHistoryMoves: a customer's history follows the customer. When it is

@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
-	gosync "sync"
+	"sync"
 	"sync/atomic"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // racingStore runs before once, ahead of the first push from device reaches
@@ -18,7 +18,7 @@ type racingStore struct {
 	engine.Store
 	device string
 	before func()
-	once   gosync.Once
+	once   sync.Once
 }
 
 func (s *racingStore) Push(ctx context.Context, b engine.PushBatch, decide engine.Decide) ([]engine.Outcome, error) {

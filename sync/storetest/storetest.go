@@ -21,7 +21,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/schemas"
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Harness is one fresh, empty store under test.

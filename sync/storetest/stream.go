@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // streamStore is what the live stream (package stream) needs of a store,

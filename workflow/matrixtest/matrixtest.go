@@ -6,11 +6,11 @@ import (
 	"bytes"
 	"context"
 	"slices"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
-	engine "github.com/fieldsync/fieldsync/sync"
+	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
@@ -53,7 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) workflow.MatrixStore) {
 
 	t.Run("concurrent replacements", func(t *testing.T) {
 		s := open(t)
-		var wg gosync.WaitGroup
+		var wg sync.WaitGroup
 		errs := make([]error, 8)
 		for i := range errs {
 			wg.Add(1)

@@ -1,4 +1,4 @@
-// Package sync is the fieldsync sync engine: push (exactly-once mutations with
+// Package engine is the fieldsync sync engine: push (exactly-once mutations with
 // field-level conflict resolution), pull (a commit-ordered change feed per
 // scope with signed checkpoints), and the domain types and error kinds they
 // share.
@@ -6,7 +6,7 @@
 // It owns the rules and must not import HTTP, database or Firebase packages:
 // storage is reached through the Store interface declared here, schema
 // validation through Validator, and transports call Engine.
-package sync
+package engine
 
 import (
 	"context"

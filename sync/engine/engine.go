@@ -1,4 +1,4 @@
-package sync
+package engine
 
 import (
 	"bytes"
@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
-	gosync "sync"
+	"sync"
 	"time"
 )
 
@@ -265,7 +265,7 @@ func (e *Engine) prepareAll(actor Actor, muts []Mutation, trusted bool) ([]*prep
 		work(0, len(muts))
 		return preps, errs
 	}
-	var wg gosync.WaitGroup
+	var wg sync.WaitGroup
 	chunk := (len(muts) + workers - 1) / workers
 	for lo := 0; lo < len(muts); lo += chunk {
 		wg.Add(1)
