@@ -43,7 +43,10 @@ func (s *Server) push(c *fiber.Ctx) error {
 func malformed(err error) error {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
+	var ee *engine.Error
 	switch {
+	case errors.As(err, &ee):
+		return ee
 	case errors.As(err, &se):
 		return engine.Errorf(engine.KindInvalid, engine.CodeMalformedJSON, "", "the body is not valid JSON (at byte %d)", se.Offset)
 	case errors.As(err, &te):

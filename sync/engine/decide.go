@@ -26,6 +26,9 @@ func invalidMutation(pointer, format string, args ...any) *Error {
 
 // prepare checks everything about m that does not depend on stored state.
 func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, error) {
+	if m.bad != nil {
+		return nil, m.bad
+	}
 	if !idPattern.MatchString(m.ID) {
 		return nil, invalidMutation("/mutation_id", "mutation_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
 	}

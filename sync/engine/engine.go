@@ -167,6 +167,9 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		if err != nil {
 			if !idPattern.MatchString(m.ID) {
 				outcomes[i] = reject(m.ID, err)
+				if m.bad != nil {
+					outcomes[i].Index = &m.index
+				}
 				continue
 			}
 			// A mutation with a valid id is decided inside the store so that
@@ -233,6 +236,9 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		return nil, fmt.Errorf("sync: store returned %d outcomes for %d mutations", len(got), len(pass))
 	}
 	for j, o := range got {
+		if pass[j].bad != nil && o.Status == StatusRejected {
+			o.Index = &pass[j].index
+		}
 		outcomes[passIdx[j]] = o
 		if !decided[j] && trusted == nil && (o.Status == StatusApplied || o.Status == StatusMerged) {
 			fx.replay(&pass[j])

@@ -52,6 +52,11 @@ type Mutation struct {
 	BaseVersion int64                      `json:"base_version,omitempty"`
 	Doc         json.RawMessage            `json:"doc,omitempty"`
 	Fields      map[string]json.RawMessage `json:"fields,omitempty"`
+
+	// bad is why the mutation could not be decoded (decode.go), index its
+	// position in the push; such a mutation is answered invalid_mutation.
+	bad   *Error
+	index int
 }
 
 // Outcome statuses.
@@ -70,6 +75,9 @@ type Outcome struct {
 	Doc        json.RawMessage `json:"doc,omitempty"`
 	Conflicts  []Conflict      `json:"conflicts,omitempty"`
 	Error      *ErrorBody      `json:"error,omitempty"`
+	// Index is the mutation's position in the push, given only when the
+	// mutation could not be decoded: its mutation_id may be missing.
+	Index *int `json:"index,omitempty"`
 }
 
 // Conflict reports a field where the device's value was not kept.
