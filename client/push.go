@@ -123,11 +123,18 @@ func (c *Client) acknowledge(batch []engine.Mutation, results []engine.Outcome, 
 		if c.cfg.OnOutcome != nil {
 			notify = append(notify, func() { c.cfg.OnOutcome(m, o) })
 		}
-		switch o.Status {
-		case engine.StatusApplied:
+		switch {
+		case o.Replayed && o.Status != engine.StatusRejected:
+			// The first answer was lost and the device may have pulled
+			// since (a newer version, a delete, an eviction): keep what it
+			// pulled. Until its next pull completes, the mutation still
+			// shows over a copy older than the recorded version.
 			r.Applied++
 			st.Acked = append(st.Acked, Acked{Mutation: m, Version: o.Version})
-		case engine.StatusMerged:
+		case o.Status == engine.StatusApplied:
+			r.Applied++
+			st.Acked = append(st.Acked, Acked{Mutation: m, Version: o.Version})
+		case o.Status == engine.StatusMerged:
 			r.Merged++
 			if o.Doc != nil && o.Version >= st.Docs[m.Collection][m.DocID].Version {
 				st.setDoc(m.Collection, m.DocID, Doc{Version: o.Version, Doc: o.Doc})
@@ -139,7 +146,7 @@ func (c *Client) acknowledge(batch []engine.Mutation, results []engine.Outcome, 
 					notify = append(notify, func() { c.cfg.OnConflict(m, o) })
 				}
 			}
-		case engine.StatusRejected:
+		case o.Status == engine.StatusRejected:
 			r.Rejected++
 			if c.cfg.OnReject != nil {
 				notify = append(notify, func() { c.cfg.OnReject(m, o) })

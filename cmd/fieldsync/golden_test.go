@@ -28,10 +28,11 @@ func TestGoldenProtocolV1(t *testing.T) {
 		t.Fatalf("push: status %d", st)
 	}
 	assertJSONEqual(t, "push reply", got, readJSON(t, dir, "01-push.reply.json"))
-	// A retry of the same bytes gets the same reply (exactly-once).
+	// A retry of the same bytes gets the recorded answers, marked replayed
+	// and without documents (exactly-once; docs/protocol.md).
 	got = nil
 	do(t, "POST", ts.URL+"/v1/sync/push", tok, req, &got)
-	assertJSONEqual(t, "retried push reply", got, readJSON(t, dir, "01-push.reply.json"))
+	assertJSONEqual(t, "retried push reply", got, readJSON(t, dir, "03-push.retry.reply.json"))
 
 	var pull map[string]any
 	if st := do(t, "GET", ts.URL+"/v1/sync/pull?checkpoint="+url.QueryEscape(afterCustomer), tok, nil, &pull); st != 200 {

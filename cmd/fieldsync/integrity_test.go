@@ -5,9 +5,21 @@ package main
 // mutation, change nothing, and never poison a pull.
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
+
+	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 func TestNonCanonicalJSONIsRefusedPerMutation(t *testing.T) {
@@ -112,4 +124,127 @@ func TestPushEnvelopeThatIsNotJSONIsRefusedWhole(t *testing.T) {
 			t.Errorf("%s: %d %+v, want 400 %s at %q", c.body, st, e.Error, c.code, c.pointer)
 		}
 	}
+}
+
+// loseNextPush is a transport that serves the next push and then loses its
+// reply, once: the push is committed, the device does not learn it.
+type loseNextPush struct {
+	mu   sync.Mutex
+	lose bool
+}
+
+func (l *loseNextPush) arm() { l.mu.Lock(); l.lose = true; l.mu.Unlock() }
+
+func (l *loseNextPush) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	l.mu.Lock()
+	lose := l.lose && err == nil && strings.HasSuffix(req.URL.Path, "/sync/push")
+	if lose {
+		l.lose = false
+	}
+	l.mu.Unlock()
+	if lose {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return nil, client.ErrReplyLost
+	}
+	return resp, err
+}
+
+// TestReplayedOutcomeNeverResurrects: a phone's reply to a merged update is
+// lost; before it retries, the phone pulls the document's delete (or its
+// eviction, the customer having moved to another rep). The retry is
+// answered from the record, and the phone must end without the document:
+// the recorded merge carried the old body, which the phone would have put
+// back for good (and, evicted, been handed data it may no longer read).
+func TestReplayedOutcomeNeverResurrects(t *testing.T) {
+	t.Parallel()
+	for name, store := range map[string]accStore{"sqlite": onSQLite, "mongodb": onMongoDB} {
+		for _, ending := range []string{"delete", "evict"} {
+			t.Run(name+"/"+ending, func(t *testing.T) {
+				t.Parallel()
+				testReplayNeverResurrects(t, store, ending)
+			})
+		}
+	}
+}
+
+func testReplayNeverResurrects(t *testing.T, store accStore, ending string) {
+	w := newAccWorld(t, withoutWorkflows(store))
+	for _, u := range []string{"rep-a", "rep-b"} {
+		w.addUser("org-1", accUser{id: u, roles: []string{"rep"}})
+	}
+	w.addUser("org-1", accUser{id: "adm", roles: []string{"admin"}})
+	createCustomer(t, w.ts.URL, w.operator("org-1"), "c-1", "rep-a")
+	lossy := &loseNextPush{}
+	var mu sync.Mutex
+	var outcomes []engine.Outcome
+	c, err := client.New(client.Config{
+		BaseURL: w.ts.URL, Token: client.StaticToken(w.token("org-1", "rep-a")), DeviceID: "phone-a",
+		Store:      client.NewFileStore(filepath.Join(t.TempDir(), "state.json")),
+		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: lossy},
+		// No retry within a call: the test retries by hand, after the pull.
+		Sleep:            func(context.Context, time.Duration) error { return errors.New("no retries here") },
+		MutationIDPrefix: "phone-a",
+		OnOutcome:        func(_ engine.Mutation, o engine.Outcome) { mu.Lock(); outcomes = append(outcomes, o); mu.Unlock() },
+	})
+	must(t, "client", err)
+	ctx := t.Context()
+	must(t, "create", c.Create("customer_notes", "n-1", map[string]any{"customer_id": "c-1", "text": "first"}))
+	if _, err := c.Sync(ctx); err != nil {
+		t.Fatalf("first sync: %v", err)
+	}
+	// The admin's console tags the note (version 2); the phone, still on
+	// version 1, edits the text: a merge whose answer carries the body.
+	admin := w.token("org-1", "adm", "admin")
+	if o := w.push(admin, "console", []map[string]any{mUpdate("adm-1", "customer_notes", "n-1", 1, map[string]any{"tags": []string{"vip"}})}); o[0].Status != "applied" {
+		t.Fatalf("admin tag: %+v", o[0])
+	}
+	must(t, "edit", c.Update("customer_notes", "n-1", map[string]any{"text": "second"}))
+	lossy.arm()
+	if _, err := c.Push(ctx); err == nil {
+		t.Fatal("the push whose reply is lost reported success")
+	}
+	// The document goes away for this phone.
+	switch ending {
+	case "delete":
+		if o := w.push(admin, "console", []map[string]any{mDelete("adm-2", "customer_notes", "n-1", 3)}); o[0].Status != "applied" {
+			t.Fatalf("admin delete: %+v", o[0])
+		}
+	case "evict":
+		w.admin("org-1", "POST", "/customers/c-1/assign", map[string]any{"reps": []string{"rep-b"}}, 200)
+	}
+	if _, err := c.Pull(ctx); err != nil {
+		t.Fatalf("pull: %v", err)
+	}
+	if _, ok := c.ServerState()["customer_notes"]["n-1"]; ok {
+		t.Fatalf("after the %s was pulled the phone still holds n-1", ending)
+	}
+	// The retry is answered from the record: no body, whatever happened.
+	mu.Lock()
+	outcomes = nil
+	mu.Unlock()
+	rep, err := c.Push(ctx)
+	if err != nil || rep.Sent != 1 {
+		t.Fatalf("retry: %+v %v", rep, err)
+	}
+	mu.Lock()
+	got := slices.Clone(outcomes)
+	mu.Unlock()
+	if len(got) != 1 || !got[0].Replayed || got[0].Status != "merged" || got[0].Doc != nil || hasKept(got[0].Conflicts) {
+		t.Fatalf("retry answered %+v, want one replayed merge without doc or kept values", got)
+	}
+	if _, err := c.Sync(ctx); err != nil {
+		t.Fatalf("sync after retry: %v", err)
+	}
+	if doc, ok := c.Get("customer_notes", "n-1"); ok {
+		t.Fatalf("after the retry the phone holds n-1 again: %s", doc)
+	}
+	if _, ok := c.ServerState()["customer_notes"]["n-1"]; ok {
+		t.Fatalf("after the retry the phone's server copy holds n-1 again")
+	}
+}
+
+func hasKept(cs []engine.Conflict) bool {
+	return slices.ContainsFunc(cs, func(c engine.Conflict) bool { return c.Kept != nil })
 }

@@ -236,6 +236,18 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		return nil, fmt.Errorf("sync: store returned %d outcomes for %d mutations", len(got), len(pass))
 	}
 	for j, o := range got {
+		if !decided[j] && trusted == nil {
+			// Answered from the record: never hand back a body, nor a
+			// kept value (Replayed).
+			o.Doc, o.Replayed = nil, true
+			if len(o.Conflicts) > 0 {
+				cs := make([]Conflict, len(o.Conflicts))
+				for i, c := range o.Conflicts {
+					cs[i] = Conflict{Field: c.Field, Yours: c.Yours, KeptVersion: c.KeptVersion}
+				}
+				o.Conflicts = cs
+			}
+		}
 		if pass[j].bad != nil && o.Status == StatusRejected {
 			o.Index = &pass[j].index
 		}

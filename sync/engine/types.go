@@ -75,6 +75,14 @@ type Outcome struct {
 	Doc        json.RawMessage `json:"doc,omitempty"`
 	Conflicts  []Conflict      `json:"conflicts,omitempty"`
 	Error      *ErrorBody      `json:"error,omitempty"`
+	// Replayed marks the answer to a mutation the server had already
+	// decided (a retry after a lost reply). It carries the recorded status,
+	// version and error but never a document or conflicts: since the first
+	// answer the device may have pulled a newer state, a delete, or lost
+	// the document's scope, and a recorded body would resurrect or leak it.
+	// Conflicts keep the field, the device's own value and kept_version.
+	// The device keeps what it pulled; its next pull brings what is current.
+	Replayed bool `json:"replayed,omitempty"`
 	// Index is the mutation's position in the push, given only when the
 	// mutation could not be decoded: its mutation_id may be missing.
 	Index *int `json:"index,omitempty"`
@@ -84,7 +92,7 @@ type Outcome struct {
 type Conflict struct {
 	Field       string          `json:"field"`
 	Yours       json.RawMessage `json:"yours"`
-	Kept        json.RawMessage `json:"kept"`
+	Kept        json.RawMessage `json:"kept,omitempty"` // not in a replayed outcome
 	KeptVersion int64           `json:"kept_version"`
 }
 
