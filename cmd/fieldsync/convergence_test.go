@@ -1276,6 +1276,9 @@ func (s *scenario) checkRejection(a *acked, history []*acked) {
 	case m.Op != engine.OpCreate && code == engine.CodeNotFound && created != nil && created.o.Status == engine.StatusRejected:
 	case m.Collection == notesColl && m.Op != engine.OpCreate && code == engine.CodeForbidden && created != nil &&
 		s.reassigned[customerOfCreate(created.m)]:
+	// Only a note's author (or an admin) deletes it (docs/access.md, "Write rules").
+	case m.Collection == notesColl && m.Op == engine.OpDelete && code == engine.CodeForbidden && created != nil &&
+		created.dev.user != a.dev.user:
 	default:
 		t.Errorf("%s/%s: %s %s (invalid %v) rejected for no reason the scenario explains: %+v",
 			m.Collection, m.DocID, m.Op, m.ID, a.invalid, *o.Error)

@@ -343,11 +343,11 @@ func testRepChangesTeam(t *testing.T, store accStore) {
 	// A's history, old by the time A moves.
 	must(t, "note", a1.c.Create(rsNotes, "n-1", rsNote("c", "Needs 40 motors in March")))
 	must(t, "visit", a1.c.Create(rsLogs, "vl-1", accDoc(rsLogs, "c", "first visit")))
-	must(t, "own follow-up", a1.c.Create(engine.CollFollowUps, "fu-a", accDoc(engine.CollFollowUps, "", "where is my sample case?")))
+	must(t, "own follow-up", a1.c.Create(engine.CollFollowUps, "q-a", accDoc(engine.CollFollowUps, "", "where is my sample case?")))
 	must(t, "note", u1.c.Create(rsNotes, "nu-1", rsNote("cu", "Ullmann's note")))
 	a1.sync(t)
 	u1.sync(t)
-	aData := []string{"customers/c", "customer_notes/n-1", "visit_logs/vl-1", "follow_ups/fu-a"}
+	aData := []string{"customers/c", "customer_notes/n-1", "visit_logs/vl-1", "follow_ups/q-a"}
 	uData := []string{"customers/cu", "customer_notes/nu-1"}
 	m1.sync(t)
 	m2.sync(t)

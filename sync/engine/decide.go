@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"slices"
 	"sort"
 	"strings"
 )
@@ -41,10 +40,6 @@ func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, err
 	if m.BaseVersion < 0 {
 		return nil, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version", "base_version must not be negative")
 	}
-	rules := e.schemas.Rules(m.Collection)
-	if trusted {
-		rules = nil // the server may set read-only fields
-	}
 	p := &prepared{coll: m.Collection}
 	switch m.Op {
 	case OpCreate:
@@ -61,13 +56,8 @@ func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, err
 		if err != nil {
 			return nil, invalidMutation("/doc", "doc must be a JSON object")
 		}
-		keys := make([]string, 0, len(body))
-		for k := range body {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if err := checkWrite(actor, rules, "/doc/", k, body[k]); err != nil {
+		if !trusted {
+			if err := checkCreateStatic(actor, m.Collection, m.DocID, body); err != nil { // writerules.go
 				return nil, err
 			}
 		}
@@ -101,13 +91,11 @@ func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, err
 			return nil, Errorf(KindInvalid, CodeDocumentTooLarge, "/fields", "fields are %d bytes, the limit is %d", size, e.limits.MaxDocBytes)
 		}
 		sort.Strings(p.keys)
-		if _, ok := p.fields["customer_id"]; ok && m.Collection != CollCustomers {
-			// Visibility follows the customer; a document that changed
-			// customers would leave its old readers holding it.
-			return nil, Errorf(KindForbidden, CodeImmutableField, "/fields/customer_id", "customer_id is fixed when the document is created")
-		}
-		for _, k := range p.keys {
-			if err := checkWrite(actor, rules, "/fields/", k, p.fields[k]); err != nil {
+		if !trusted {
+			// customer_id is among the fixed fields: visibility follows the
+			// customer, and a document that changed customers would leave
+			// its old readers holding it.
+			if err := checkUpdateStatic(actor, m.Collection, p.keys, p.fields); err != nil { // writerules.go
 				return nil, err
 			}
 		}
@@ -119,29 +107,6 @@ func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, err
 		return nil, invalidMutation("/op", "op must be create, update or delete, got %q", m.Op)
 	}
 	return p, nil
-}
-
-// checkWrite enforces the schema's write rules for one top-level field.
-func checkWrite(actor Actor, rules map[string]FieldRule, prefix, field string, value any) error {
-	r, ok := rules[field]
-	if !ok {
-		return nil
-	}
-	ptr := prefix + escapePointer(field)
-	if r.ServerOnly {
-		return Errorf(KindForbidden, CodeServerField, ptr, "%s is set by the server only", field)
-	}
-	if len(r.WritableBy) > 0 && !slices.ContainsFunc(r.WritableBy, actor.HasRole) {
-		return Errorf(KindForbidden, CodeFieldNotWritable, ptr, "%s may be written only by %s", field, strings.Join(r.WritableBy, ", "))
-	}
-	if len(r.ClientValues) > 0 {
-		s, _ := value.(string)
-		if !slices.Contains(r.ClientValues, s) {
-			return Errorf(KindForbidden, CodeServerField, ptr, "a device may set %s only to %s; other values are set by the server",
-				field, strings.Join(r.ClientValues, ", "))
-		}
-	}
-	return nil
 }
 
 // decide applies the conflict rules of docs/protocol.md to one mutation.
@@ -205,10 +170,14 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		if cur == nil {
 			return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
 		}
-		if publicCollections[m.Collection] && !trusted && !actor.HasRole(RoleAdmin) {
-			// Everyone reads reference data, so the read set lets every
-			// caller through; writing it is the admins' alone.
-			return nil, reject(m.ID, Errorf(KindForbidden, CodeForbidden, "/id", "%s is reference data: only admins change it", m.Collection))
+		if !trusted && !cur.Deleted {
+			body, err := decodeObject(cur.Body)
+			if err != nil {
+				return nil, reject(m.ID, err)
+			}
+			if err := checkDelete(actor, cur, body); err != nil { // writerules.go
+				return nil, reject(m.ID, err)
+			}
 		}
 		if m.BaseVersion > cur.Version {
 			return nil, reject(m.ID, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version",
@@ -261,17 +230,14 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 			conflicts = append(conflicts, Conflict{Field: k, Yours: p.raw[k], Kept: kept, KeptVersion: meta.Version})
 			continue
 		}
-		// The state machines bind devices; the server's own moves (the
-		// workflow confirming an order) do not go through them.
-		if !trusted {
-			if err := checkLocked(m.Collection, body, k); err != nil {
-				return nil, reject(m.ID, err)
-			}
-			if err := checkTransition(m.Collection, k, body[k], p.fields[k]); err != nil {
-				return nil, reject(m.ID, err)
-			}
-		}
 		applied = append(applied, k)
+	}
+	// The write rules bind devices; the server's own moves (the workflow
+	// confirming an order) do not go through them.
+	if !trusted {
+		if err := checkUpdate(actor, cur, body, p.keys, applied, p.fields); err != nil { // writerules.go
+			return nil, reject(m.ID, err)
+		}
 	}
 	if len(applied) == 0 {
 		return nil, Outcome{MutationID: m.ID, Status: StatusMerged, Version: cur.Version, Doc: cur.Body, Conflicts: conflicts}
