@@ -26,7 +26,7 @@ type Documents interface {
 
 // CodeUnknownRep refuses an assignment to someone who is not an enabled rep
 // of the caller's organisation.
-const CodeUnknownRep = "unknown_rep"
+const CodeUnknownRep = engine.CodeUnknownRep // the engine answers a sync push alike (sync/engine/refs.go)
 
 // Sources of the server-side writes, as field history records them.
 const (

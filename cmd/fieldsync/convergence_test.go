@@ -212,6 +212,9 @@ func newScenario(t *testing.T, seed uint64, store func(*serveConfig)) *scenario 
 	s.admin = s.newDevice("admin-1", convAdmin, true)
 	s.devs = append(s.devs, s.admin)
 
+	// The reps are users of the organisation: customers may be assigned
+	// only to active reps.
+	ensureReps(t, s.srv.URL, s.tokens[convAdmin], convReps...)
 	// Customers shared in every combination of reps, synced before any
 	// fault so that every phone starts from them.
 	for _, reps := range [][]string{{"u-rep1"}, {"u-rep1", "u-rep2"}, {"u-rep2", "u-rep3"}, {"u-rep3"},

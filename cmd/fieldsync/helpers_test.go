@@ -244,8 +244,11 @@ func (ts *testServer) customer(t testing.TB, org, id string, reps ...string) {
 }
 
 // createCustomer creates customer id through base with an admin's token.
+// The reps are made users of the organisation first: assigned_reps must name
+// active reps (docs/access.md).
 func createCustomer(t testing.TB, base, admin, id string, reps ...string) {
 	t.Helper()
+	ensureReps(t, base, admin, reps...)
 	body := mustJSON(t, map[string]any{"device_id": "admin-console", "mutations": []map[string]any{{
 		"mutation_id": "customer-" + id, "collection": "customers", "id": id, "op": "create",
 		"doc": map[string]any{"name": "Customer " + id, "assigned_reps": reps}}}})
@@ -258,3 +261,23 @@ func createCustomer(t testing.TB, base, admin, id string, reps ...string) {
 		t.Fatalf("create customer %s: status %d, %+v", id, st, r)
 	}
 }
+
+// ensureReps makes each of reps a rep of the admin token's organisation
+// through the admin API, unless it is a user already.
+func ensureReps(t testing.TB, base, admin string, reps ...string) {
+	t.Helper()
+	for _, r := range reps {
+		body := mustJSON(t, map[string]any{"id": r, "email": fmt.Sprintf("%s.%d@reps.example", r, repSerial.Add(1)), "name": r, "roles": []string{"rep"}})
+		var e errorReply
+		switch st := do(t, "POST", base+"/v1/admin/users", admin, body, &e); {
+		case st == 201:
+		case st == 409 && e.Error.Code == "user_exists":
+		default:
+			t.Fatalf("make %s a rep: %d %+v", r, st, e.Error)
+		}
+	}
+}
+
+// repSerial keeps the emails ensureReps invents unique: emails are unique
+// across organisations.
+var repSerial atomic.Int64

@@ -139,6 +139,11 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 					"customer %s is not assigned to you (or does not exist)", c))
 			}
 		}
+		if !trusted {
+			if err := checkRefs(acc, m.Collection, p.body, res); err != nil { // refs.go
+				return nil, reject(m.ID, err)
+			}
+		}
 		body := m.Doc
 		derived, err := e.deriveCreate(acc, m.Collection, m.DocID, p.body, cust, res, trusted) // visits.go
 		if err != nil {
@@ -162,6 +167,13 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		next.Scopes = stamp(m.Collection, m.DocID, next.Owner, p.body, cust, nil)
 		if m.Collection == CollCustomers {
 			res.put(next)
+		}
+		if !trusted {
+			// Later creates of the batch may name this one.
+			if res.refs == nil {
+				res.refs = map[DocRef]*Document{}
+			}
+			res.refs[DocRef{Collection: m.Collection, ID: m.DocID}] = next
 		}
 		fx.note(nil, next, p.body, c, cust)
 		return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}

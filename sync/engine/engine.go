@@ -209,6 +209,19 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		return nil, err
 	}
 	res.visits = vis
+	if trusted == nil {
+		// Referential rules (refs.go): the users and documents a device's
+		// writes name.
+		if err := e.checkReps(ctx, acc.actor.Org, pass, pre); err != nil {
+			return nil, err
+		}
+		var refs []DocRef
+		if refs, res.batch = referenced(pass, pre); len(refs) > 0 {
+			if res.refs, err = e.store.Get(ctx, acc.actor.Org, refs); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// Field history names the writer by user and device together: two
 	// users sharing one tablet must still see each other's edits as
 	// concurrent.

@@ -33,6 +33,10 @@ const systemUser = "fieldsync"
 type resolution struct {
 	customers map[string]customerInfo
 	visits    *visitState // visits.go; nil outside a device's push
+	// refs are the documents a device's creates name (refs.go), as
+	// stored before the push and as created earlier in it.
+	refs  map[DocRef]*Document
+	batch map[DocRef]map[string]any // the batch's creates, by document
 }
 
 func (r *resolution) customer(id string) customerInfo { return r.customers[id] }

@@ -1,0 +1,123 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// Referential rules (WriteRules' Relations): a device's write that names
+// other users or documents is checked against them, the same way whichever
+// path it takes.
+
+// CodeUnknownRep refuses an assigned_reps entry that is not an active rep of
+// the organisation (the admin API answers the same).
+const CodeUnknownRep = "unknown_rep"
+
+// docRefs lists, per collection, the fields that name another document and
+// the collection they name. The referenced document must exist, be in the
+// writer's read set and hang off the same customer.
+var docRefs = map[string][]struct{ field, coll string }{
+	CollFollowUps:     {{"order_id", CollOrders}},
+	CollCustomerNotes: {{"visit_log_id", CollVisitLogs}},
+	CollVisitLogs:     {{"visit_plan_id", CollVisitPlans}},
+}
+
+// checkReps validates the assigned_reps a device's mutation writes, against
+// the directory. Without a directory (tokens minted by the operator's tools
+// only) there is no one to check against.
+func (e *Engine) checkReps(ctx context.Context, org string, muts []Mutation, pre []*prepared) error {
+	if e.dir == nil {
+		return nil
+	}
+	known := map[string]string{} // user -> why not, "" when fine
+	for i, p := range pre {
+		if p.err != nil || p.coll != CollCustomers {
+			continue
+		}
+		v, ptr := p.body["assigned_reps"], "/doc/assigned_reps"
+		if muts[i].Op == OpUpdate {
+			v, ptr = p.fields["assigned_reps"], "/fields/assigned_reps"
+		}
+		reps, _ := v.([]any)
+		for j, r := range reps {
+			id, _ := r.(string)
+			at := fmt.Sprintf("%s/%d", ptr, j)
+			if slices.Contains(reps[:j], r) {
+				p.err = Errorf(KindInvalid, CodeUnknownRep, at, "%q is listed twice", id)
+				break
+			}
+			why, seen := known[id]
+			if !seen {
+				m, ok, err := e.dir.Member(ctx, org, id)
+				switch {
+				case err != nil:
+					return err
+				case !ok:
+					why = fmt.Sprintf("no user %q in this organisation", id)
+				case m.Disabled:
+					why = fmt.Sprintf("user %q is disabled", id)
+				case !slices.Contains(m.Roles, RoleRep):
+					why = fmt.Sprintf("user %q does not hold the role rep", id)
+				}
+				known[id] = why
+			}
+			if why != "" {
+				p.err = Errorf(KindInvalid, CodeUnknownRep, at, "%s", why)
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// referenced lists the documents the creates of a batch name, and the
+// creates of the batch by document.
+func referenced(muts []Mutation, pre []*prepared) (out []DocRef, creates map[DocRef]map[string]any) {
+	for i, p := range pre {
+		if p.err != nil || p.body == nil {
+			continue
+		}
+		if creates == nil {
+			creates = map[DocRef]map[string]any{}
+		}
+		creates[DocRef{Collection: p.coll, ID: muts[i].DocID}] = p.body
+		for _, r := range docRefs[p.coll] {
+			if id, _ := p.body[r.field].(string); id != "" {
+				out = append(out, DocRef{Collection: r.coll, ID: id})
+			}
+		}
+	}
+	return out, creates
+}
+
+// checkRefs checks the references of a device's create: each named document
+// exists (stored before the push, or created earlier in it), is in the
+// writer's read set and hangs off the same customer. A missing document and
+// one the writer does not see answer alike.
+func checkRefs(acc *access, coll string, body map[string]any, res *resolution) error {
+	for _, r := range docRefs[coll] {
+		id, _ := body[r.field].(string)
+		if id == "" {
+			continue
+		}
+		ref := DocRef{Collection: r.coll, ID: id}
+		var refBody map[string]any
+		if d := res.refs[ref]; d != nil && !d.Deleted && acc.sees(d) {
+			refBody = mustDecode(d.Body)
+		} else if d == nil {
+			// Created later in the same push (a visit log before its plan):
+			// that create is checked on its own, customer included.
+			refBody = res.batch[ref]
+		}
+		ok := refBody != nil
+		if c := customerOf(coll, body); ok && c != "" {
+			ok = customerOf(r.coll, refBody) == c
+		}
+		if !ok {
+			return Errorf(KindForbidden, CodeInvalidReference, "/doc/"+r.field,
+				"%s %s is not one of yours on this customer (or does not exist)", r.coll, id)
+		}
+	}
+	return nil
+}
