@@ -13,10 +13,12 @@ package kpi
 import (
 	"encoding/json"
 	"math"
+	"math/big"
 	"slices"
 	"sort"
 	"time"
 
+	"github.com/fieldsync/fieldsync/money"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -52,9 +54,10 @@ type Figures struct {
 	// order of the rep for the same customer submitted the same day.
 	ProductiveCalls int `json:"productive_calls"`
 	// Orders submitted (not rejected or cancelled) and their value by
-	// currency.
-	Orders     int                `json:"orders"`
-	OrderValue map[string]float64 `json:"order_value"`
+	// currency, a decimal string with the currency's minor digits (exact:
+	// docs/protocol.md, "Money").
+	Orders     int               `json:"orders"`
+	OrderValue map[string]string `json:"order_value"`
 }
 
 // Offload is the follow-up offload of one rep (or a team) over the period.
@@ -137,14 +140,14 @@ type visitPlan struct {
 }
 
 type order struct {
-	Customer  string   `json:"customer_id"`
-	Status    string   `json:"status"`
-	Submitted string   `json:"submitted_at"`
-	Currency  string   `json:"currency"`
-	Total     *float64 `json:"total"`
+	Customer  string `json:"customer_id"`
+	Status    string `json:"status"`
+	Submitted string `json:"submitted_at"`
+	Currency  string `json:"currency"`
+	Total     string `json:"total"`
 	Lines     []struct {
 		Quantity float64 `json:"quantity"`
-		Price    float64 `json:"unit_price"`
+		Price    string  `json:"unit_price"`
 		Discount float64 `json:"discount_pct"`
 	} `json:"lines"`
 }
@@ -242,10 +245,7 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 		if cur == "" {
 			cur = "unspecified"
 		}
-		if f.OrderValue == nil {
-			f.OrderValue = map[string]float64{}
-		}
-		f.OrderValue[cur] += orderValue(o)
+		f.addValue(cur, orderValue(o))
 		ordered[[2]string{o.Customer, day}] = true
 	}
 	// Visits: counts, face time and the working span of each day.
@@ -342,15 +342,35 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 	return r, times
 }
 
-func orderValue(o order) float64 {
-	if o.Total != nil {
-		return *o.Total
+func orderValue(o order) string {
+	if o.Total != "" {
+		return o.Total
 	}
-	var sum float64
+	// Not accepted by the server (written before it computed totals): the
+	// lines as the device priced them; a line without a valid price or
+	// quantity counts nothing.
+	digits := money.Digits(o.Currency)
+	sum := new(big.Rat)
 	for _, l := range o.Lines {
-		sum += l.Quantity * l.Price * (1 - l.Discount/100)
+		qty, err1 := money.Number(l.Quantity, money.QuantityDecimals)
+		unit, err2 := money.Parse(l.Price)
+		disc, err3 := money.Number(l.Discount, money.DiscountDecimals)
+		if err1 == nil && err2 == nil && err3 == nil {
+			sum.Add(sum, money.LineTotal(qty, unit, disc, digits))
+		}
 	}
-	return math.Round(sum*100) / 100
+	return money.Format(sum, digits)
+}
+
+// addValue adds an order value to the figures of its currency. A value
+// that is not an amount (a document written by hand) counts nothing.
+func (f *Figures) addValue(cur, v string) {
+	if f.OrderValue == nil {
+		f.OrderValue = map[string]string{}
+	}
+	if sum, err := money.Add(f.OrderValue[cur], v, money.Digits(cur)); err == nil {
+		f.OrderValue[cur] = sum
+	}
 }
 
 // add sums g into f (ratios are recomputed by finish).
@@ -365,10 +385,7 @@ func (f *Figures) add(g Figures) {
 	f.ProductiveCalls += g.ProductiveCalls
 	f.Orders += g.Orders
 	for c, v := range g.OrderValue {
-		if f.OrderValue == nil {
-			f.OrderValue = map[string]float64{}
-		}
-		f.OrderValue[c] += v
+		f.addValue(c, v)
 	}
 }
 
@@ -382,7 +399,7 @@ func (f *Figures) finish() {
 		f.VisitsPerDay = math.Round(float64(f.Visits)/float64(f.DaysWorked)*1000) / 1000
 	}
 	if f.OrderValue == nil {
-		f.OrderValue = map[string]float64{}
+		f.OrderValue = map[string]string{}
 	}
 }
 

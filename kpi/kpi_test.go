@@ -76,12 +76,12 @@ func TestComputeFixtureDay(t *testing.T) {
 		// lines make 10 x 50 less 10 % = 450 plus 2 x 25 = 50, 500 EUR;
 		// o3 is cancelled; o4 was submitted at 00:30 Berlin on the 25th
 		// (23:30 UTC on the 24th): 99 USD on the 25th.
-		order("o1", "cA", "submitted", "2026-11-24T09:05:00Z", "EUR", 1234.5, nil),
+		order("o1", "cA", "submitted", "2026-11-24T09:05:00Z", "EUR", "1234.50", nil),
 		order("o2", "cB", "confirmed", "2026-11-24T10:40:00Z", "EUR", nil, []any{
-			map[string]any{"product_id": "m", "quantity": 10, "unit_price": 50, "discount_pct": 10},
-			map[string]any{"product_id": "c", "quantity": 2, "unit_price": 25}}),
-		order("o3", "cC", "cancelled", "2026-11-24T15:30:00Z", "EUR", 5000, nil),
-		order("o4", "cD", "submitted", "2026-11-24T23:30:00Z", "USD", 99, nil),
+			map[string]any{"product_id": "m", "quantity": 10, "unit_price": "50", "discount_pct": 10},
+			map[string]any{"product_id": "c", "quantity": 2, "unit_price": "25"}}),
+		order("o3", "cC", "cancelled", "2026-11-24T15:30:00Z", "EUR", "5000.00", nil),
+		order("o4", "cD", "submitted", "2026-11-24T23:30:00Z", "USD", "99.00", nil),
 		// Follow-ups of r1's orders ("now" is 2026-11-26 00:00 UTC):
 		// f1 order desk, opened with o1 at 09:05Z, done 11:05Z by desk-1:
 		//    7200 s, due 13:05Z: in time.
@@ -111,8 +111,8 @@ func TestComputeFixtureDay(t *testing.T) {
 	}
 	f := func(v float64) *float64 { return &v }
 	want24 := Figures{Visits: 4, VerifiedVisits: 3, DaysWorked: 1, VisitsPerDay: 4, FaceTimeS: 8100, SpanS: 28800,
-		FaceTimePct: f(28.125), ProductiveCalls: 2, Orders: 2, OrderValue: map[string]float64{"EUR": 1734.5}}
-	want25 := Figures{Orders: 1, OrderValue: map[string]float64{"USD": 99}}
+		FaceTimePct: f(28.125), ProductiveCalls: 2, Orders: 2, OrderValue: map[string]string{"EUR": "1734.50"}}
+	want25 := Figures{Orders: 1, OrderValue: map[string]string{"USD": "99.00"}}
 	if d := r.Reps[0].Days[0]; d.Date != "2026-11-24" || !reflect.DeepEqual(d.Figures, want24) {
 		t.Errorf("2026-11-24: %s %+v (face %v), want %+v", d.Date, d.Figures, deref(d.FaceTimePct), want24)
 	}

@@ -362,6 +362,8 @@ func leafMessage(e *jsonschema.ValidationError, loc []string) string {
 		return fmt.Sprintf("must be greater than %s, got %s", ratString(k.Want), ratString(k.Got))
 	case *kind.ExclusiveMaximum:
 		return fmt.Sprintf("must be less than %s, got %s", ratString(k.Want), ratString(k.Got))
+	case *kind.MultipleOf:
+		return fmt.Sprintf("must be a multiple of %s (no more decimals), got %s", ratString(k.Want), ratString(k.Got))
 	}
 	// Enum, pattern, format, uniqueItems: the library's wording is clear, but
 	// it quotes the value, which may be long.

@@ -69,12 +69,12 @@ const (
 	validOrder = `{
 		"customer_id": "c-42",
 		"lines": [
-			{"product_id": "MOT-IE3-7.5KW-4P", "quantity": 40, "unit_price": 612.50, "discount_pct": 12},
-			{"product_id": "CBL-NYY-J-4X16", "quantity": 1250.5, "unit_price": 9.85},
+			{"product_id": "MOT-IE3-7.5KW-4P", "quantity": 40, "unit_price": "612.50", "discount_pct": 12},
+			{"product_id": "CBL-NYY-J-4X16", "quantity": 1250.5, "unit_price": "9.85"},
 			{"product_id": "SWG-MCC-400A", "quantity": 2}
 		],
 		"currency": "EUR", "requested_delivery": "2027-03-15", "notes": "Deliver to gate 3, forklift on site.",
-		"status": "submitted", "erp_number": "4500012345", "total": 34239.43, "status_reason": "",
+		"status": "submitted", "erp_number": "4500012345", "total": "34239.43", "status_reason": "",
 		"submitted_at": "2026-12-01T10:15:00Z", "confirmed_at": "2026-12-01T14:02:00Z"
 	}`
 	validNote = `{
@@ -176,7 +176,12 @@ func TestValidate(t *testing.T) {
 		{"order zero quantity", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 1}, {"product_id": "P2", "quantity": 0}]}`), "/lines/1/quantity"},
 		{"order string quantity", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 2}, {"product_id": "P2", "quantity": "x"}]}`), "/lines/1/quantity"},
 		{"order tiny negative quantity", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": -0.000000000000000000000001}]}`), "/lines/0/quantity"},
-		{"order tiny positive quantity", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 0.000000000000000000000001}]}`), valid},
+		{"order smallest quantity", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 0.001}]}`), valid},
+		{"order quantity too fine", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 0.000000000000000000000001}]}`), "/lines/0/quantity"},
+		{"order price as a number", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 1, "unit_price": 9.85}]}`), "/lines/0/unit_price"},
+		{"order price with a comma", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 1, "unit_price": "9,85"}]}`), "/lines/0/unit_price"},
+		{"product price as a number", "products", `{"sku": "S", "name": "N", "list_price": 100}`, "/list_price"},
+		{"price list price as a number", "price_lists", `{"name": "N", "currency": "EUR", "prices": {"p": 1.5}}`, "/prices/p"},
 		{"order line missing product", "orders", with(t, validOrder, `{"lines": [{"quantity": 3}]}`), "/lines/0/product_id"},
 		{"order line extra field", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 3, "qty": 3}]}`), "/lines/0/qty"},
 		{"order discount over 100", "orders", with(t, validOrder, `{"lines": [{"product_id": "P1", "quantity": 3, "discount_pct": 101}]}`), "/lines/0/discount_pct"},
@@ -291,8 +296,8 @@ func TestValidateMostSpecificAndDeterministic(t *testing.T) {
 func TestValidateGoNumbers(t *testing.T) {
 	t.Parallel()
 	s := mustLoad(t)
-	doc := map[string]any{"customer_id": "c-1", "total": 12.5, "lines": []any{
-		map[string]any{"product_id": "P", "quantity": 3, "unit_price": int64(4)},
+	doc := map[string]any{"customer_id": "c-1", "total": "12.50", "lines": []any{
+		map[string]any{"product_id": "P", "quantity": int64(3), "discount_pct": 12.5},
 	}}
 	if v := s.Validate("orders", doc); v != nil {
 		t.Fatalf("valid order with Go numbers: %+v", *v)

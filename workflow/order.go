@@ -6,10 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"math"
+	"math/big"
 	"slices"
 	"time"
 
+	"github.com/fieldsync/fieldsync/money"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -21,6 +22,7 @@ const (
 	RejectNoPrice  = "no_price"        // neither the price list nor the product has a price
 	RejectQuantity = "bad_quantity"
 	RejectCurrency = "currency_mismatch"
+	RejectPrice    = "bad_price" // a unit price or discount the schema allows but the money rules refuse
 )
 
 // Rejection is why an order was refused.
@@ -33,9 +35,10 @@ type Rejection struct {
 // verdict is what checking a submitted order found.
 type verdict struct {
 	reject      *Rejection
-	creditHold  bool    // the customer's credit status is hold or blocked
-	maxDiscount float64 // largest effective discount of a line, percent off the list
-	total       float64
+	creditHold  bool     // the customer's credit status is hold or blocked
+	maxDiscount *big.Rat // largest effective discount of a line, percent off the list
+	lineTotals  []string // decimal strings, rounded to the currency's minor unit
+	total       string   // the sum of lineTotals
 }
 
 // checkOrder validates a submitted order against the committed customer,
@@ -84,11 +87,13 @@ func (s *Service) checkOrder(ctx context.Context, org string, order *engine.Docu
 			return rej(RejectCurrency, "/currency", "customer %s buys in %s, the order is in %s", cid, want, cur)
 		}
 	}
-	v := verdict{}
+	v := verdict{maxDiscount: new(big.Rat)}
 	switch st := str(cust, "credit_status"); st {
 	case "hold", "blocked":
 		v.creditHold = true
 	}
+	digits := money.Digits(str(body, "currency"))
+	total := new(big.Rat)
 	for i, l := range lines {
 		line, _ := l.(map[string]any)
 		at := fmt.Sprintf("/lines/%d", i)
@@ -101,30 +106,56 @@ func (s *Service) checkOrder(ctx context.Context, org string, order *engine.Docu
 		if active, ok := pb["active"].(bool); ok && !active {
 			return rej(RejectProduct, at+"/product_id", "product %s is discontinued", pid)
 		}
-		qty, _ := line["quantity"].(float64)
-		if !(qty > 0) {
-			return rej(RejectQuantity, at+"/quantity", "quantity must be more than 0")
+		qty, err := money.Number(line["quantity"], money.QuantityDecimals)
+		if err != nil || qty.Sign() <= 0 {
+			return rej(RejectQuantity, at+"/quantity", "quantity must be more than 0, with at most %d decimals", money.QuantityDecimals)
 		}
-		list, ok := prices[pid].(float64)
-		if !ok {
-			list, ok = pb["list_price"].(float64)
+		// Reference data written before prices were decimal strings, or by
+		// hand in the store, is not a price: no_price rather than a guess.
+		list, err := money.Parse(str(prices, pid))
+		if err != nil {
+			list, err = money.Parse(str(pb, "list_price"))
 		}
-		if !ok {
+		if err != nil {
 			return rej(RejectNoPrice, at+"/product_id", "product %s has no price for this customer", pid)
 		}
 		unit := list
-		if u, ok := line["unit_price"].(float64); ok {
-			unit = u
+		if u, ok := line["unit_price"].(string); ok {
+			if unit, err = money.Parse(u); err != nil {
+				return rej(RejectPrice, at+"/unit_price", "unit_price: %v", err)
+			}
 		}
-		disc, _ := line["discount_pct"].(float64)
-		net := unit * (1 - disc/100)
-		if list > 0 {
-			v.maxDiscount = max(v.maxDiscount, 100*(1-net/list))
+		disc := new(big.Rat)
+		if d, ok := line["discount_pct"]; ok {
+			if disc, err = money.Number(d, money.DiscountDecimals); err != nil || disc.Sign() < 0 || disc.Cmp(big.NewRat(100, 1)) > 0 {
+				return rej(RejectPrice, at+"/discount_pct", "discount_pct must be 0 to 100, with at most %d decimals", money.DiscountDecimals)
+			}
 		}
-		v.total += qty * net
+		if list.Sign() > 0 {
+			// 100 * (1 - net/list), exact: a discount exactly at the limit
+			// is within it.
+			off := new(big.Rat).Quo(money.Net(unit, disc), list)
+			off.Sub(big.NewRat(1, 1), off).Mul(off, big.NewRat(100, 1))
+			if off.Cmp(v.maxDiscount) > 0 {
+				v.maxDiscount = off
+			}
+		}
+		lt := money.LineTotal(qty, unit, disc, digits)
+		v.lineTotals = append(v.lineTotals, money.Format(lt, digits))
+		total.Add(total, lt)
 	}
-	v.total = math.Round(v.total*100) / 100
+	v.total = money.Format(total, digits)
 	return v, nil
+}
+
+// limitRat is a discount limit of the matrix as the exact decimal it was
+// written as (12.5, not 12.4999...).
+func limitRat(pct float64) *big.Rat {
+	r, err := money.Number(pct, 6)
+	if err != nil {
+		return new(big.Rat).SetFloat64(pct)
+	}
+	return r
 }
 
 // FollowUpID is the deterministic id of an order's follow-up for activity:
@@ -262,11 +293,11 @@ func (s *Service) planRoute(ctx context.Context, org string, order *engine.Docum
 		f["rejection"] = v.reject
 	case v.creditHold && m.handles(StatusCreditHold) && !m.released(StatusCreditHold, fus):
 		hold(StatusCreditHold, "the customer's credit is on hold: credit control must release it")
-	case v.maxDiscount > m.Policy.DiscountLimit(order.Owner)+1e-9 && m.handles(StatusPriceApproval) && !m.released(StatusPriceApproval, fus):
-		hold(StatusPriceApproval, fmt.Sprintf("a discount of %.2f%% is above your limit of %.2f%%: it needs price approval",
-			v.maxDiscount, m.Policy.DiscountLimit(order.Owner)))
+	case v.maxDiscount.Cmp(limitRat(m.Policy.DiscountLimit(order.Owner))) > 0 && m.handles(StatusPriceApproval) && !m.released(StatusPriceApproval, fus):
+		hold(StatusPriceApproval, fmt.Sprintf("a discount of %s%% is above your limit of %v%%: it needs price approval",
+			v.maxDiscount.FloatString(2), m.Policy.DiscountLimit(order.Owner)))
 	default:
-		f["submitted_at"], f["total"] = now, v.total
+		f["submitted_at"], f["total"], f["line_totals"] = now, v.total, v.lineTotals
 	}
 	doc := engine.UpsertDoc{Collection: engine.CollOrders, ID: order.ID, Fields: map[string]json.RawMessage{},
 		Expect: &engine.Expect{Field: "status", In: []string{StatusSubmitted}}}

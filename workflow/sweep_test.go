@@ -86,7 +86,7 @@ func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer) *rig {
 	}
 	eng.AddHook(wf)
 	r := &rig{store: st, eng: eng, wf: wf, clock: clk}
-	r.upsert(t, engine.CollProducts, "p-1", map[string]any{"sku": "M-1", "name": "Motor", "list_price": 100})
+	r.upsert(t, engine.CollProducts, "p-1", map[string]any{"sku": "M-1", "name": "Motor", "list_price": "100"})
 	r.upsert(t, engine.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
 	return r
 }
@@ -281,7 +281,7 @@ func TestRetryCompletesInterruptedRouting(t *testing.T) {
 			t.Fatalf("retry: %v %+v", err, outs)
 		}
 	}
-	if _, o := r.doc(t, "orders", "o-1"); o["submitted_at"] == nil || o["total"] != 300.0 {
+	if _, o := r.doc(t, "orders", "o-1"); o["submitted_at"] == nil || o["total"] != "300.00" {
 		t.Fatalf("not routed after the retry: %v", o)
 	}
 	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
@@ -319,7 +319,7 @@ func TestSweepRoutesStrandedOrder(t *testing.T) {
 		}
 	}
 	d, o = r.doc(t, "orders", "o-1")
-	if o["submitted_at"] == nil || o["total"] != 300.0 || slices.Contains(d.Scopes, engine.IndexUnroutedOrders) {
+	if o["submitted_at"] == nil || o["total"] != "300.00" || slices.Contains(d.Scopes, engine.IndexUnroutedOrders) {
 		t.Fatalf("not routed by the sweep: %v, keys %v", o, d.Scopes)
 	}
 	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {

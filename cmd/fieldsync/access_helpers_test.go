@@ -246,7 +246,7 @@ func accDoc(coll, customer, marker string) map[string]any {
 	case engine.CollProducts:
 		return map[string]any{"sku": "SKU-" + marker, "name": marker}
 	case engine.CollPriceLists:
-		return map[string]any{"name": marker, "currency": "EUR", "prices": map[string]any{"p-1": 10}}
+		return map[string]any{"name": marker, "currency": "EUR", "prices": map[string]any{"p-1": "10"}}
 	}
 	panic("accDoc: unknown collection " + coll)
 }

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -225,6 +226,10 @@ func demoProducts() []demoProduct {
 	}
 	return ps
 }
+
+// eur writes a demo price, already rounded to the cent, as the protocol's
+// decimal string.
+func eur(price float64) string { return strconv.FormatFloat(price, 'f', 2, 64) }
 
 // cablePrice is a plausible price per metre from the cross-section.
 func cablePrice(s string, factor float64) float64 {

@@ -261,11 +261,15 @@ func (l *demoLoader) reference(ctx context.Context) error {
 	}
 	for _, p := range l.w.products {
 		add(engine.CollProducts, p.ID, map[string]any{"sku": p.ID, "name": p.Name, "category": p.Category, "unit": p.Unit,
-			"list_price": p.Price, "currency": "EUR", "active": p.Active})
+			"list_price": eur(p.Price), "currency": "EUR", "active": p.Active})
 	}
 	validFrom := time.Date(l.w.first.Year(), 1, 1, 0, 0, 0, 0, l.w.loc).Format("2006-01-02")
 	for _, pl := range l.w.lists {
-		f := map[string]any{"name": pl.Name, "currency": "EUR", "valid_from": validFrom, "prices": pl.Prices}
+		prices := make(map[string]string, len(pl.Prices))
+		for id, p := range pl.Prices {
+			prices[id] = eur(p)
+		}
+		f := map[string]any{"name": pl.Name, "currency": "EUR", "valid_from": validFrom, "prices": prices}
 		if pl.Segment != "" {
 			f["segment"] = pl.Segment
 		}

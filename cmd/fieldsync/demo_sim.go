@@ -457,7 +457,7 @@ func (w *demoWorld) order(rng *rand.Rand, rep demoUser, c demoCustomer, v repVis
 		default:
 			qty = float64(1 + rng.IntN(4))
 		}
-		line := map[string]any{"product_id": p.ID, "quantity": qty, "unit_price": pl.Prices[p.ID]}
+		line := map[string]any{"product_id": p.ID, "quantity": qty, "unit_price": eur(pl.Prices[p.ID])}
 		if rng.IntN(10) < 3 {
 			d := float64(2 + rng.IntN(7))
 			line["discount_pct"], maxDisc = d, max(maxDisc, d)

@@ -105,7 +105,7 @@ func TestDemo(t *testing.T) {
 			FaceTime   int                `json:"face_time_s"`
 			Planned    int                `json:"planned"`
 			Orders     int                `json:"orders"`
-			OrderValue map[string]float64 `json:"order_value"`
+			OrderValue map[string]string `json:"order_value"`
 		} `json:"total"`
 		FollowUps struct {
 			Closed int `json:"closed"`
@@ -116,7 +116,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("manager's KPIs: %d", st)
 	}
 	if k := kpis.Total; k.Visits == 0 || k.Verified == 0 || k.Verified == k.Visits || k.FaceTime == 0 || k.Planned == 0 ||
-		k.Orders == 0 || k.OrderValue["EUR"] == 0 || kpis.FollowUps.Closed == 0 {
+		k.Orders == 0 || (k.OrderValue["EUR"] == "" || k.OrderValue["EUR"] == "0.00") || kpis.FollowUps.Closed == 0 {
 		t.Errorf("manager's KPIs: %+v", kpis)
 	}
 	ts.stop()

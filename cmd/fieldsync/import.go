@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fieldsync/fieldsync/money"
 )
 
 const importUsage = `usage: fieldsync import customers|products|users FILE.csv [--batch N]
@@ -97,6 +99,7 @@ type cellKind int
 const (
 	cellText   cellKind = iota
 	cellNumber          // a decimal number
+	cellAmount          // money: a decimal string, kept exact (docs/protocol.md, "Money")
 	cellBool            // true/false, yes/no, 1/0
 	cellList            // ;-separated
 )
@@ -129,7 +132,7 @@ var importColumns = map[string][]column{
 	},
 	"products": {
 		col("id", cellText), col("sku", cellText), col("name", cellText), col("category", cellText), col("unit", cellText),
-		col("list_price", cellNumber), col("currency", cellText), col("active", cellBool),
+		col("list_price", cellAmount), col("currency", cellText), col("active", cellBool),
 	},
 	"users": {
 		col("id", cellText), col("email", cellText), col("name", cellText), col("roles", cellList), col("teams", cellList),
@@ -228,6 +231,11 @@ func (c column) value(cell string) (any, *rowError) {
 			return nil, &rowError{Field: c.name, Code: "invalid_number", Message: fmt.Sprintf("%q is not a number", cell)}
 		}
 		return f, nil
+	case cellAmount:
+		if _, err := money.Parse(cell); err != nil {
+			return nil, &rowError{Field: c.name, Code: "invalid_amount", Message: err.Error()}
+		}
+		return cell, nil
 	case cellBool:
 		switch strings.ToLower(cell) {
 		case "true", "yes", "y", "1":

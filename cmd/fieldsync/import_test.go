@@ -206,7 +206,7 @@ func TestImportProducts(t *testing.T) {
 		"X-3,,Nothing,misc,pc,3,EUR,true",
 	})
 	code, out, errs := fieldsync(t, "import", "products", file, "--server", ts.URL, "--token", ts.token(t, "acme", "boss", "admin"))
-	want := `line 3: list_price: invalid_number: "1,2" is not a number
+	want := `line 3: list_price: invalid_amount: "1,2" is not an amount: digits with an optional '.' and at most 4 decimals, e.g. "612.50"
 line 4: active: invalid_boolean: "maybe" is not true or false
 line 6: currency: schema_violation: ` // the schema's message follows
 	if code != 1 || !strings.HasPrefix(out, want) || !strings.Contains(out, "\nline 7: row: column_count: 7 columns, the header has 8\n"+
@@ -220,7 +220,7 @@ line 6: currency: schema_violation: ` // the schema's message follows
 		if got := sortedMapKeys(docs); !slices.Equal(got, []string{"products/p-1", "products/p-4"}) {
 			t.Errorf("products pulled: %v", got)
 		}
-		if canonicalJSON(t, docs["products/p-4"]) != `{"active":false,"category":"cables","currency":"EUR","list_price":1.25,"name":"Cable","sku":"C-1","unit":"m"}` {
+		if canonicalJSON(t, docs["products/p-4"]) != `{"active":false,"category":"cables","currency":"EUR","list_price":"1.25","name":"Cable","sku":"C-1","unit":"m"}` {
 			t.Errorf("products/p-4 = %s", docs["products/p-4"])
 		}
 	}

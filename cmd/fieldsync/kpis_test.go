@@ -26,7 +26,7 @@ func TestKPIsOverWorkflow(t *testing.T) {
 				"check_out": map[string]any{"at": now.Add(-10 * time.Minute).Format(time.RFC3339)}}
 			w.pushAs("rep-1", mCreate("m-v", "visit_logs", "v-k", visit),
 				mCreate("m-o", "orders", "o-k", withStatus(orderLines(0), "submitted")))
-			if o, _ := w.get("orders", "o-k"); o["submitted_at"] == nil || o["total"] != 180.0 {
+			if o, _ := w.get("orders", "o-k"); o["submitted_at"] == nil || o["total"] != "180.00" {
 				t.Fatalf("order after submit: %v", o)
 			}
 			w.mustAct(w.as("dp-1"), "fu-o-k-availability_check", "claim", nil)
@@ -44,7 +44,7 @@ func TestKPIsOverWorkflow(t *testing.T) {
 							Visits          int                `json:"visits"`
 							ProductiveCalls int                `json:"productive_calls"`
 							Orders          int                `json:"orders"`
-							OrderValue      map[string]float64 `json:"order_value"`
+							OrderValue      map[string]string `json:"order_value"`
 						}
 						FollowUps struct {
 							Closed             int                `json:"closed"`
@@ -64,7 +64,7 @@ func TestKPIsOverWorkflow(t *testing.T) {
 				// One visit, productive through the order at its customer;
 				// one order of 2 x 90 EUR; one follow-up closed by
 				// demand planning (not the rep): 100 % offloaded, in time.
-				if p.Visits != 1 || p.ProductiveCalls != 1 || p.Orders != 1 || p.OrderValue["EUR"] != 180 ||
+				if p.Visits != 1 || p.ProductiveCalls != 1 || p.Orders != 1 || p.OrderValue["EUR"] != "180.00" ||
 					f.Closed != 1 || f.ClosedByBackOffice != 1 || f.Share == nil || *f.Share != 100 || !timed || f.Breaches != 0 {
 					t.Errorf("kpis: %s", raw)
 				}

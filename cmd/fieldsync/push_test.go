@@ -31,8 +31,8 @@ func pushWorld(t *testing.T, url, data string) *accWorld {
 	w.addUser("acme", accUser{id: "rep-1", roles: []string{"rep"}})
 	w.addUser("acme", accUser{id: "dp-1", roles: []string{"demand_planning"}})
 	for coll, docs := range map[string][]map[string]any{
-		"products":    {{"id": "p-1", "fields": map[string]any{"sku": "M-1", "name": "Motor", "list_price": 100}}},
-		"price_lists": {{"id": "pl-1", "fields": map[string]any{"name": "OEM", "currency": "EUR", "prices": map[string]any{"p-1": 90}}}},
+		"products":    {{"id": "p-1", "fields": map[string]any{"sku": "M-1", "name": "Motor", "list_price": "100"}}},
+		"price_lists": {{"id": "pl-1", "fields": map[string]any{"name": "OEM", "currency": "EUR", "prices": map[string]any{"p-1": "90"}}}},
 		"customers":   {{"id": "c-1", "fields": map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}, "price_list_id": "pl-1"}}},
 	} {
 		w.admin("acme", "POST", "/documents/"+coll, map[string]any{"docs": docs}, 200)

@@ -49,11 +49,11 @@ func newWFWorld(t *testing.T, store accStore) *wfWorld {
 		w.addUser("acme", accUser{id: u, roles: []string{wfStaff[u]}})
 	}
 	w.docs("products", map[string]any{
-		"p-1": map[string]any{"sku": "M-1", "name": "Motor 7.5 kW", "list_price": 100},
-		"p-2": map[string]any{"sku": "C-1", "name": "Cable NYY 5x16", "list_price": 50},
+		"p-1": map[string]any{"sku": "M-1", "name": "Motor 7.5 kW", "list_price": "100"},
+		"p-2": map[string]any{"sku": "C-1", "name": "Cable NYY 5x16", "list_price": "50"},
 	})
 	w.docs("price_lists", map[string]any{"pl-1": map[string]any{"name": "OEM", "currency": "EUR",
-		"prices": map[string]any{"p-1": 90, "p-2": 45}}})
+		"prices": map[string]any{"p-1": "90", "p-2": "45"}}})
 	w.docs("customers", map[string]any{
 		"c-1": map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}, "price_list_id": "pl-1"},
 		"c-2": map[string]any{"name": "Slow Payer GmbH", "assigned_reps": []string{"rep-1"}, "credit_status": "blocked"},
@@ -199,7 +199,7 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 				t.Fatalf("replies lost: %d, want 3 (%+v)", faults.Lost, faults)
 			}
 			order, _ := w.get("orders", "o-1")
-			if order["status"] != "submitted" || order["submitted_at"] == nil || order["total"] != 180.0 || order["matrix_version"] != "0" {
+			if order["status"] != "submitted" || order["submitted_at"] == nil || order["total"] != "180.00" || order["matrix_version"] != "0" {
 				t.Fatalf("order after submit: %v", order)
 			}
 			// Exactly once: one follow-up per activity, each never rewritten.
@@ -247,7 +247,7 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 				out[0].Error.Code != "document_locked" || out[0].Error.Pointer != "/fields/lines" {
 				t.Fatalf("editing a submitted order's lines: %+v", out[0])
 			}
-			if o, v := w.get("orders", "o-1"); v != ov || o["total"] != 180.0 {
+			if o, v := w.get("orders", "o-1"); v != ov || o["total"] != "180.00" {
 				t.Fatalf("a refused edit changed the order: version %d -> %d, %v", ov, v, o)
 			}
 
@@ -449,7 +449,7 @@ func TestWorkflowOrderChecks(t *testing.T) {
 				t.Fatalf("rejected order has %d follow-ups", n)
 			}
 			// A discount at the limit (10%) passes; above it waits for the manager.
-			if o, _ := w.get("orders", "o-ok"); o["status"] != "submitted" || o["submitted_at"] == nil || o["total"] != 162.0 {
+			if o, _ := w.get("orders", "o-ok"); o["status"] != "submitted" || o["submitted_at"] == nil || o["total"] != "162.00" {
 				t.Fatalf("order at the limit: %v", o)
 			}
 			if o, _ := w.get("orders", "o-disc"); o["status"] != "price_approval" {
