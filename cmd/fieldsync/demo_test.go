@@ -100,11 +100,11 @@ func TestDemo(t *testing.T) {
 	// The manager's KPIs over the demo's days, with the printed query.
 	var kpis struct {
 		Total struct {
-			Visits     int                `json:"visits"`
-			Verified   int                `json:"verified_visits"`
-			FaceTime   int                `json:"face_time_s"`
-			Planned    int                `json:"planned"`
-			Orders     int                `json:"orders"`
+			Visits     int               `json:"visits"`
+			Verified   int               `json:"verified_visits"`
+			FaceTime   int               `json:"face_time_s"`
+			Planned    int               `json:"planned"`
+			Orders     int               `json:"orders"`
 			OrderValue map[string]string `json:"order_value"`
 		} `json:"total"`
 		FollowUps struct {

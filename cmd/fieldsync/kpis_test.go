@@ -41,9 +41,9 @@ func TestKPIsOverWorkflow(t *testing.T) {
 				var r struct {
 					Reps []struct {
 						Period struct {
-							Visits          int                `json:"visits"`
-							ProductiveCalls int                `json:"productive_calls"`
-							Orders          int                `json:"orders"`
+							Visits          int               `json:"visits"`
+							ProductiveCalls int               `json:"productive_calls"`
+							Orders          int               `json:"orders"`
 							OrderValue      map[string]string `json:"order_value"`
 						}
 						FollowUps struct {
