@@ -57,7 +57,7 @@ func adminCLI(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fs.PrintDefaults()
 	}
 	c := &apiClient{stdout: stdout}
-	fs.StringVar(&c.server, "server", env("SERVER", "http://127.0.0.1:8080"), "the fieldsync server (env FIELDSYNC_SERVER)")
+	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "the fieldsync server (env FIELDSYNC_SERVER)")
 	fs.StringVar(&c.token, "token", "", "an admin access token (default: env FIELDSYNC_TOKEN)")
 	fs.StringVar(&c.data, "data", "", "mint a 5-minute admin token with the signing key in this data directory")
 	fs.StringVar(&c.org, "org", "", "the organisation of the token --data mints")
@@ -70,15 +70,9 @@ func adminCLI(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	run := cmd(fs)
 	// Flags may come before or after the one positional argument (an id).
-	if err := fs.Parse(args[2:]); err != nil {
+	pos, err := parseInterleaved(fs, args[2:])
+	if err != nil {
 		return err
-	}
-	var pos []string
-	for fs.NArg() > 0 {
-		pos = append(pos, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return err
-		}
 	}
 	if err := c.authenticate(); err != nil {
 		return err

@@ -64,26 +64,10 @@ func assignCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // server is and how to authenticate.
 func clientFlags(fs *flag.FlagSet, stdout io.Writer) *apiClient {
 	c := &apiClient{stdout: stdout}
-	fs.StringVar(&c.server, "server", env("SERVER", "http://127.0.0.1:8080"), "the fieldsync server (env FIELDSYNC_SERVER)")
+	fs.StringVar(&c.server, "server", "http://127.0.0.1:8080", "the fieldsync server (env FIELDSYNC_SERVER)")
 	fs.StringVar(&c.token, "token", "", "an admin access token (default: env FIELDSYNC_TOKEN)")
 	fs.StringVar(&c.data, "data", "", "mint a 5-minute admin token with the signing key in this data directory")
 	fs.StringVar(&c.org, "org", "", "the organisation of the token --data mints")
 	fs.BoolVar(&c.json, "json", false, "print JSON for scripts")
 	return c
-}
-
-// parseInterleaved parses flags that may come before, between or after the
-// positional arguments, and returns the positional ones.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	var pos []string
-	for fs.NArg() > 0 {
-		pos = append(pos, fs.Arg(0))
-		if err := fs.Parse(fs.Args()[1:]); err != nil {
-			return nil, err
-		}
-	}
-	return pos, nil
 }

@@ -303,8 +303,8 @@ func BenchmarkPullMemory(b *testing.B) {
 		b.Run("docs="+strconv.Itoa(n), func(b *testing.B) {
 			data := b.TempDir()
 			p := startBinary(b, data)
-			tok := runBinary(b, "token", "--data", data, "--org", "org-1", "--user", "u-1")
-			seedBenchCustomers(b, p.URL, runBinary(b, "token", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "u-1")
+			tok := runBinary(b, "token", "--any-user", "--data", data, "--org", "org-1", "--user", "u-1")
+			seedBenchCustomers(b, p.URL, runBinary(b, "token", "--any-user", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "u-1")
 			c := &http.Client{}
 			for _, body := range benchBodies(b, "m", n, 500) {
 				benchPush(b, c, p.URL, tok, body)

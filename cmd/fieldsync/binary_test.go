@@ -114,9 +114,9 @@ func runBinary(t testing.TB, args ...string) string {
 func TestDurabilityAfterSIGKILL(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
-	tok := runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-1", "--role", "rep")
+	tok := runBinary(t, "token", "--any-user", "--data", data, "--org", "org-1", "--user", "u-1", "--role", "rep")
 	p := startBinary(t, data)
-	createCustomer(t, p.URL, runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "c-1", "u-1")
+	createCustomer(t, p.URL, runBinary(t, "token", "--any-user", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "c-1", "u-1")
 
 	// A checkpoint from before any push, to be used after the restart.
 	_, cp0 := pullAll(t, p.URL, tok, "", 1000)
@@ -235,9 +235,9 @@ func TestMongoDBBinaryRoundTrip(t *testing.T) {
 	}
 	t.Cleanup(stop)
 	data := t.TempDir()
-	tok := runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-1")
+	tok := runBinary(t, "token", "--any-user", "--data", data, "--org", "org-1", "--user", "u-1")
 	p := startBinary(t, data, "--mongodb-uri", uri, "--mongodb-database", "roundtrip")
-	createCustomer(t, p.URL, runBinary(t, "token", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "c-1", "u-1")
+	createCustomer(t, p.URL, runBinary(t, "token", "--any-user", "--data", data, "--org", "org-1", "--user", "u-admin", "--role", "admin"), "c-1", "u-1")
 	var pr pushReply
 	if st := do(t, "POST", p.URL+"/v1/sync/push", tok, mustJSON(t, push("dev-1", note("m-1", "on mongo"), note("m-2", "also"))), &pr); st != 200 ||
 		len(pr.Results) != 2 || pr.Results[0].Status != "applied" || pr.Results[1].Status != "applied" {

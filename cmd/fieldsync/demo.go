@@ -48,9 +48,9 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fs.PrintDefaults()
 	}
 	var o demoOptions
-	fs.StringVar(&o.Data, "data", env("DATA", "./data"), "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
+	fs.StringVar(&o.Data, "data", "./data", "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
 	registerDemoFlags(fs, &o, "")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
@@ -262,9 +262,9 @@ type demoServeFlags struct {
 }
 
 func (d *demoServeFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&d.on, "demo", envBool("DEMO", false),
+	fs.BoolVar(&d.on, "demo", false,
 		"first load the demo organisation into the embedded store, unless it is there already (fieldsync demo; env FIELDSYNC_DEMO)")
-	fs.StringVar(&d.org, "demo-org", env("DEMO_ORG", "demo"), "organisation id of --demo (env FIELDSYNC_DEMO_ORG)")
+	fs.StringVar(&d.org, "demo-org", "demo", "organisation id of --demo (env FIELDSYNC_DEMO_ORG)")
 }
 
 // load runs before serve opens the store (SQLite admits one process, and

@@ -134,7 +134,7 @@ func TestRun(t *testing.T) {
 	// A token minted by the command verifies against the same data directory.
 	data := t.TempDir()
 	out.Reset()
-	if code := run(t.Context(), []string{"token", "--data", data, "--org", "o", "--user", "u", "--role", "rep,manager", "--ttl", "1h"}, &out, &errb); code != 0 {
+	if code := run(t.Context(), []string{"token", "--any-user", "--data", data, "--org", "o", "--user", "u", "--role", "rep,manager", "--ttl", "1h"}, &out, &errb); code != 0 {
 		t.Fatalf("token: %d %s", code, errb.String())
 	}
 	ts := startServer(t, data, nil)

@@ -35,16 +35,16 @@ type pushFlags struct {
 }
 
 func (f *pushFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.FCMCredentials, "fcm-credentials", env("FCM_CREDENTIALS", ""), "Firebase service-account JSON file; empty: GOOGLE_APPLICATION_CREDENTIALS if set, else the log sender (env FIELDSYNC_FCM_CREDENTIALS)")
-	fs.StringVar(&f.FCMProject, "fcm-project", env("FCM_PROJECT", ""), "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
-	fs.StringVar(&f.FCMEndpoint, "fcm-endpoint", env("FCM_ENDPOINT", ""), "FCM API base URL; empty: Google's (https://fcm.googleapis.com/v1); for a proxy or a test double (env FIELDSYNC_FCM_ENDPOINT)")
-	fs.DurationVar(&f.Lease, "push-lease", envDuration("PUSH_LEASE", time.Minute), "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
-	fs.DurationVar(&f.Retention, "push-retention", envDuration("PUSH_RETENTION", 30*24*time.Hour), "how long sent and dead notifications stay in the outbox (env FIELDSYNC_PUSH_RETENTION)")
-	fs.DurationVar(&f.MaxAge, "push-max-age", envDuration("PUSH_MAX_AGE", 6*time.Hour), "changes and transitions older than this when the tailer reads them are not announced (env FIELDSYNC_PUSH_MAX_AGE)")
-	fs.IntVar(&f.Batch, "push-batch", envInt("PUSH_BATCH", 100), "notifications one dispatch pass claims (env FIELDSYNC_PUSH_BATCH)")
-	fs.IntVar(&f.MaxAttempts, "push-max-attempts", envInt("PUSH_MAX_ATTEMPTS", 8), "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
-	fs.DurationVar(&f.Poll, "push-poll", envDuration("PUSH_POLL", time.Second), "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
-	fs.BoolVar(&f.Off, "push-off", envInt("PUSH_OFF", 0) != 0, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
+	fs.StringVar(&f.FCMCredentials, "fcm-credentials", "", "Firebase service-account JSON file; empty: GOOGLE_APPLICATION_CREDENTIALS if set, else the log sender (env FIELDSYNC_FCM_CREDENTIALS)")
+	fs.StringVar(&f.FCMProject, "fcm-project", "", "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
+	fs.StringVar(&f.FCMEndpoint, "fcm-endpoint", "", "FCM API base URL; empty: Google's (https://fcm.googleapis.com/v1); for a proxy or a test double (env FIELDSYNC_FCM_ENDPOINT)")
+	fs.DurationVar(&f.Lease, "push-lease", time.Minute, "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
+	fs.DurationVar(&f.Retention, "push-retention", 30*24*time.Hour, "how long sent and dead notifications stay in the outbox (env FIELDSYNC_PUSH_RETENTION)")
+	fs.DurationVar(&f.MaxAge, "push-max-age", 6*time.Hour, "changes and transitions older than this when the tailer reads them are not announced (env FIELDSYNC_PUSH_MAX_AGE)")
+	fs.IntVar(&f.Batch, "push-batch", 100, "notifications one dispatch pass claims (env FIELDSYNC_PUSH_BATCH)")
+	fs.IntVar(&f.MaxAttempts, "push-max-attempts", 8, "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
+	fs.DurationVar(&f.Poll, "push-poll", time.Second, "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
+	fs.BoolVar(&f.Off, "push-off", false, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
 }
 
 // pushRunner is the running tailer and dispatcher of this instance.

@@ -8,9 +8,6 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
-	"time"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,7 +48,7 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	case "serve":
 		err = serve(ctx, args[1:], stdout, stderr)
 	case "token":
-		err = token(args[1:], stdout, stderr)
+		err = token(ctx, args[1:], stdout, stderr)
 	case "health":
 		err = health(args[1:], stderr)
 	case "org", "user", "team", "device":
@@ -113,20 +110,3 @@ func env(name, def string) string {
 	return def
 }
 
-func envInt(name string, def int) int {
-	if v, ok := os.LookupEnv("FIELDSYNC_" + name); ok {
-		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
-			return n
-		}
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, ok := os.LookupEnv("FIELDSYNC_" + name); ok {
-		if d, err := time.ParseDuration(strings.TrimSpace(v)); err == nil {
-			return d
-		}
-	}
-	return def
-}

@@ -64,38 +64,39 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	d := engine.DefaultLimits
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&c.Addr, "addr", env("ADDR", "127.0.0.1:8080"), "listen address (env FIELDSYNC_ADDR)")
-	fs.StringVar(&c.Data, "data", env("DATA", "./data"), "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
-	fs.StringVar(&c.LogFormat, "log-format", env("LOG_FORMAT", "text"), "log format: text or json (env FIELDSYNC_LOG_FORMAT)")
-	fs.StringVar(&c.LogLevel, "log-level", env("LOG_LEVEL", "info"), "log level: debug, info, warn, error (env FIELDSYNC_LOG_LEVEL)")
-	fs.IntVar(&c.MaxBody, "max-body", envInt("MAX_BODY", server.DefaultMaxBody), "request body limit in bytes (env FIELDSYNC_MAX_BODY)")
-	fs.IntVar(&c.RateLimit, "rate-limit", envInt("RATE_LIMIT", server.DefaultRateLimit), "sync requests per user per minute on this instance, 0 for none (env FIELDSYNC_RATE_LIMIT)")
-	fs.IntVar(&c.Limits.MaxMutations, "max-mutations", envInt("MAX_MUTATIONS", d.MaxMutations), "mutations per push (env FIELDSYNC_MAX_MUTATIONS)")
-	fs.IntVar(&c.Limits.MaxDocBytes, "max-doc", envInt("MAX_DOC", d.MaxDocBytes), "document size limit in bytes (env FIELDSYNC_MAX_DOC)")
-	fs.IntVar(&c.Limits.PageSize, "page-size", envInt("PAGE_SIZE", d.PageSize), "default pull page size (env FIELDSYNC_PAGE_SIZE)")
-	fs.IntVar(&c.Limits.MaxPageSize, "max-page-size", envInt("MAX_PAGE_SIZE", d.MaxPageSize), "largest pull page a client may ask for (env FIELDSYNC_MAX_PAGE_SIZE)")
-	fs.IntVar(&c.Limits.PageBytes, "page-bytes", envInt("PAGE_BYTES", d.PageBytes), "pull page byte budget (env FIELDSYNC_PAGE_BYTES)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", envDuration("SHUTDOWN_TIMEOUT", 15*time.Second), "how long in-flight requests may take to finish on shutdown (env FIELDSYNC_SHUTDOWN_TIMEOUT)")
-	fs.StringVar(&c.Synchronous, "sqlite-synchronous", env("SQLITE_SYNCHRONOUS", "FULL"), "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
-	fs.StringVar(&c.MongoURI, "mongodb-uri", env("MONGODB_URI", ""), "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
-	fs.StringVar(&c.MongoDatabase, "mongodb-database", env("MONGODB_DATABASE", "fieldsync"), "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
-	fs.BoolVar(&c.Workflows, "workflows", envBool("WORKFLOWS", true), "route submitted orders and follow-ups by the responsibility matrix; false serves plain sync (env FIELDSYNC_WORKFLOWS)")
-	fs.DurationVar(&c.EscalationInterval, "escalation-interval", envDuration("ESCALATION_INTERVAL", time.Minute), "how often overdue follow-ups are escalated, 0 for never on this instance (env FIELDSYNC_ESCALATION_INTERVAL)")
-	fs.DurationVar(&c.AccessTTL, "access-ttl", envDuration("ACCESS_TTL", identity.DefaultAccessTTL), "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
-	fs.DurationVar(&c.SessionTTL, "session-ttl", envDuration("SESSION_TTL", identity.DefaultSessionTTL), "lifetime of a device's sign-in session, from sign-in (env FIELDSYNC_SESSION_TTL)")
-	fs.IntVar(&c.AccountFailures, "login-account-limit", envInt("LOGIN_ACCOUNT_LIMIT", identity.DefaultAccountFailures), "failed sign-ins per email per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ACCOUNT_LIMIT)")
-	fs.IntVar(&c.AddressFailures, "login-address-limit", envInt("LOGIN_ADDRESS_LIMIT", identity.DefaultAddressFailures), "failed sign-ins per client address per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ADDRESS_LIMIT)")
-	fs.DurationVar(&c.FailureWindow, "login-window", envDuration("LOGIN_WINDOW", identity.DefaultFailureWindow), "sliding window of the sign-in failure limits (env FIELDSYNC_LOGIN_WINDOW)")
+	fs.Usage = func() { serveHelp(fs, stderr) }
+	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address (env FIELDSYNC_ADDR)")
+	fs.StringVar(&c.Data, "data", "./data", "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (env FIELDSYNC_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error (env FIELDSYNC_LOG_LEVEL)")
+	fs.IntVar(&c.MaxBody, "max-body", server.DefaultMaxBody, "request body limit in bytes (env FIELDSYNC_MAX_BODY)")
+	fs.IntVar(&c.RateLimit, "rate-limit", server.DefaultRateLimit, "sync requests per user per minute on this instance, 0 for none (env FIELDSYNC_RATE_LIMIT)")
+	fs.IntVar(&c.Limits.MaxMutations, "max-mutations", d.MaxMutations, "mutations per push (env FIELDSYNC_MAX_MUTATIONS)")
+	fs.IntVar(&c.Limits.MaxDocBytes, "max-doc", d.MaxDocBytes, "document size limit in bytes (env FIELDSYNC_MAX_DOC)")
+	fs.IntVar(&c.Limits.PageSize, "page-size", d.PageSize, "default pull page size (env FIELDSYNC_PAGE_SIZE)")
+	fs.IntVar(&c.Limits.MaxPageSize, "max-page-size", d.MaxPageSize, "largest pull page a client may ask for (env FIELDSYNC_MAX_PAGE_SIZE)")
+	fs.IntVar(&c.Limits.PageBytes, "page-bytes", d.PageBytes, "pull page byte budget (env FIELDSYNC_PAGE_BYTES)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown (env FIELDSYNC_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.Synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
+	fs.StringVar(&c.MongoURI, "mongodb-uri", "", "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
+	fs.StringVar(&c.MongoDatabase, "mongodb-database", "fieldsync", "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
+	fs.BoolVar(&c.Workflows, "workflows", true, "route submitted orders and follow-ups by the responsibility matrix; false serves plain sync (env FIELDSYNC_WORKFLOWS)")
+	fs.DurationVar(&c.EscalationInterval, "escalation-interval", time.Minute, "how often overdue follow-ups are escalated, 0 for never on this instance (env FIELDSYNC_ESCALATION_INTERVAL)")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", identity.DefaultAccessTTL, "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", identity.DefaultSessionTTL, "lifetime of a device's sign-in session, from sign-in (env FIELDSYNC_SESSION_TTL)")
+	fs.IntVar(&c.AccountFailures, "login-account-limit", identity.DefaultAccountFailures, "failed sign-ins per email per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ACCOUNT_LIMIT)")
+	fs.IntVar(&c.AddressFailures, "login-address-limit", identity.DefaultAddressFailures, "failed sign-ins per client address per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ADDRESS_LIMIT)")
+	fs.DurationVar(&c.FailureWindow, "login-window", identity.DefaultFailureWindow, "sliding window of the sign-in failure limits (env FIELDSYNC_LOGIN_WINDOW)")
 	h := identity.DefaultHashParams
 	var mem, passes, threads int
-	fs.IntVar(&mem, "password-memory", envInt("PASSWORD_MEMORY", int(h.Memory)), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
-	fs.IntVar(&passes, "password-time", envInt("PASSWORD_TIME", int(h.Time)), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
-	fs.IntVar(&threads, "password-threads", envInt("PASSWORD_THREADS", int(h.Threads)), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
+	fs.IntVar(&mem, "password-memory", int(h.Memory), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
+	fs.IntVar(&passes, "password-time", int(h.Time), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
+	fs.IntVar(&threads, "password-threads", int(h.Threads), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
 	c.Stream.register(fs) // stream.go
 	c.Visits.register(fs) // visits.go
 	c.Push.register(fs)   // push.go
 	c.Demo.register(fs)   // demo.go
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return c, err
 	}
 	if mem < 8*threads || mem > 4<<20 || passes < 1 || passes > 100 || threads < 1 || threads > 255 {
@@ -106,7 +107,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, usageError(fmt.Sprintf("serve takes no arguments, got %q", fs.Args()))
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
-		return c, usageError("--log-format must be text or json")
+		return c, usageError("--log-format (FIELDSYNC_LOG_FORMAT) must be text or json")
 	}
 	return c, nil
 }
@@ -114,7 +115,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, usageError("--log-level must be debug, info, warn or error")
+		return nil, usageError("--log-level (FIELDSYNC_LOG_LEVEL) must be debug, info, warn or error")
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "json" {

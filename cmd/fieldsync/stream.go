@@ -21,11 +21,11 @@ type streamFlags struct {
 }
 
 func (f *streamFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.Poll, "stream-poll", envDuration("STREAM_POLL", 0), "how often the live stream asks the store for changes written through other instances; 0: 50ms on MongoDB, 1s on SQLite, where local commits wake it at once (env FIELDSYNC_STREAM_POLL)")
-	fs.DurationVar(&f.Heartbeat, "stream-heartbeat", envDuration("STREAM_HEARTBEAT", stream.DefaultHeartbeat), "heartbeat of idle live streams and renewal of presence records (env FIELDSYNC_STREAM_HEARTBEAT)")
-	fs.DurationVar(&f.Recheck, "stream-recheck", envDuration("STREAM_RECHECK", stream.DefaultRecheck), "how often a live stream's token and access are checked again (env FIELDSYNC_STREAM_RECHECK)")
-	fs.IntVar(&f.MaxPerUser, "stream-max-per-user", envInt("STREAM_MAX_PER_USER", stream.DefaultMaxPerUser), "devices of one user that may stream from this instance (env FIELDSYNC_STREAM_MAX_PER_USER)")
-	fs.IntVar(&f.MaxStreams, "stream-max", envInt("STREAM_MAX", stream.DefaultMaxStreams), "live streams this instance holds (env FIELDSYNC_STREAM_MAX)")
+	fs.DurationVar(&f.Poll, "stream-poll", 0, "how often the live stream asks the store for changes written through other instances; 0: 50ms on MongoDB, 1s on SQLite, where local commits wake it at once (env FIELDSYNC_STREAM_POLL)")
+	fs.DurationVar(&f.Heartbeat, "stream-heartbeat", stream.DefaultHeartbeat, "heartbeat of idle live streams and renewal of presence records (env FIELDSYNC_STREAM_HEARTBEAT)")
+	fs.DurationVar(&f.Recheck, "stream-recheck", stream.DefaultRecheck, "how often a live stream's token and access are checked again (env FIELDSYNC_STREAM_RECHECK)")
+	fs.IntVar(&f.MaxPerUser, "stream-max-per-user", stream.DefaultMaxPerUser, "devices of one user that may stream from this instance (env FIELDSYNC_STREAM_MAX_PER_USER)")
+	fs.IntVar(&f.MaxStreams, "stream-max", stream.DefaultMaxStreams, "live streams this instance holds (env FIELDSYNC_STREAM_MAX)")
 }
 
 // streamStore is what the hub needs of either store.

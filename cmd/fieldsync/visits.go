@@ -2,9 +2,6 @@ package main
 
 import (
 	"flag"
-	"os"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -19,11 +16,11 @@ type visitFlags struct {
 
 func (v *visitFlags) register(fs *flag.FlagSet) {
 	d := engine.DefaultVisitRules
-	fs.Float64Var(&v.radiusM, "visit-radius", envFloat("VISIT_RADIUS", d.RadiusM),
+	fs.Float64Var(&v.radiusM, "visit-radius", d.RadiusM,
 		"metres from the customer's location within which a check-in is verified (env FIELDSYNC_VISIT_RADIUS)")
-	fs.Float64Var(&v.maxAccuracyM, "visit-max-accuracy", envFloat("VISIT_MAX_ACCURACY", d.MaxAccuracyM),
+	fs.Float64Var(&v.maxAccuracyM, "visit-max-accuracy", d.MaxAccuracyM,
 		"largest GPS accuracy radius in metres a verified check-in may report (env FIELDSYNC_VISIT_MAX_ACCURACY)")
-	fs.DurationVar(&v.clockTolerance, "clock-tolerance", envDuration("CLOCK_TOLERANCE", d.ClockTolerance),
+	fs.DurationVar(&v.clockTolerance, "clock-tolerance", d.ClockTolerance,
 		"device clock offsets up to this are taken for transit time and not corrected (env FIELDSYNC_CLOCK_TOLERANCE)")
 }
 
@@ -31,11 +28,3 @@ func (v visitFlags) rules() engine.VisitRules {
 	return engine.VisitRules{RadiusM: v.radiusM, MaxAccuracyM: v.maxAccuracyM, ClockTolerance: v.clockTolerance}
 }
 
-func envFloat(name string, def float64) float64 {
-	if v, ok := os.LookupEnv("FIELDSYNC_" + name); ok {
-		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-			return f
-		}
-	}
-	return def
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -74,12 +73,3 @@ func sweepEvery(ctx context.Context, wf *workflow.Service, interval time.Duratio
 	}
 }
 
-// envBool reads FIELDSYNC_<name> as a boolean (1, t, true, 0, f, false...),
-// def when unset or unreadable.
-func envBool(name string, def bool) bool {
-	v, err := strconv.ParseBool(env(name, strconv.FormatBool(def)))
-	if err != nil {
-		return def
-	}
-	return v
-}
