@@ -25,6 +25,8 @@ commands:
   import    import customers, products or users from a CSV file
   demo      load a demo organisation (every role, a month of activity) to try fieldsync
   token     print a signed access token for a user (for operators and tests)
+  backup    copy the embedded store and its keys while the server runs
+  restore   put a backup back into a data directory (server stopped)
   health    exit 0 when the server at --url answers 200 (the container health check)
   version   print the version
 
@@ -59,6 +61,10 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		err = importCmd(ctx, args[1:], stdout, stderr)
 	case "demo":
 		err = demoCmd(ctx, args[1:], stdout, stderr)
+	case "backup":
+		err = backupCmd(ctx, args[1:], stdout, stderr)
+	case "restore":
+		err = restoreCmd(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "fieldsync", versionString())
 		return 0
