@@ -115,4 +115,3 @@ func env(name, def string) string {
 	}
 	return def
 }
-

@@ -27,4 +27,3 @@ func (v *visitFlags) register(fs *flag.FlagSet) {
 func (v visitFlags) rules() engine.VisitRules {
 	return engine.VisitRules{RadiusM: v.radiusM, MaxAccuracyM: v.maxAccuracyM, ClockTolerance: v.clockTolerance}
 }
-

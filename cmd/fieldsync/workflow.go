@@ -72,4 +72,3 @@ func sweepEvery(ctx context.Context, wf *workflow.Service, interval time.Duratio
 		}
 	}
 }
-
