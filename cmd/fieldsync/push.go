@@ -52,6 +52,7 @@ type pushRunner struct {
 	devices server.Devices
 	cancel  context.CancelFunc
 	done    chan struct{}
+	mode    string // how notifications leave, for the start banner
 }
 
 // startPush builds the sender (FCM when credentials are configured, the
@@ -61,9 +62,10 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 	ps, ok := store.(notify.Store)
 	if !ok {
 		log.Warn("push notifications off: the store has no outbox")
-		return &pushRunner{}, nil
+		return &pushRunner{mode: "off: the store has no outbox"}, nil
 	}
 	var sender notify.Sender = notify.LogSender{Log: log}
+	mode := "logged, not sent (no FCM credentials: --fcm-credentials or GOOGLE_APPLICATION_CREDENTIALS)"
 	if f.FCMCredentials != "" || os.Getenv("GOOGLE_APPLICATION_CREDENTIALS") != "" {
 		var opts []option.ClientOption
 		if f.FCMEndpoint != "" {
@@ -75,12 +77,17 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 			return nil, err
 		}
 		sender = s
+		mode = "through FCM"
+		if f.FCMProject != "" {
+			mode += ", project " + f.FCMProject
+		}
 		log.Info("push notifications through FCM")
 	} else {
 		log.Info("push notifications logged (no FCM credentials)")
 	}
-	p := &pushRunner{devices: ps, done: make(chan struct{})}
+	p := &pushRunner{devices: ps, done: make(chan struct{}), mode: mode}
 	if f.Off {
+		p.mode = "not dispatched by this instance (--push-off)"
 		close(p.done)
 		return p, nil
 	}

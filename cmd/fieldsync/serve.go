@@ -280,5 +280,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	in.banner(ctx, c, stdout)
 	return in.serveUntil(ctx, c.ShutdownTimeout)
 }
