@@ -24,7 +24,8 @@ const demoUsage = `usage: fieldsync demo [--data DIR] [--org demo] [--seed N] [-
 Loads a demo organisation into the embedded store in DIR (stop the server
 first: SQLite is locked while it runs; or use "fieldsync serve --demo"):
 an admin, two managers leading a team each, eight reps, one user per
-back-office role, customers around Stuttgart and Munich, motors,
+back-office and accountable role of the default matrix, customers around
+Stuttgart and Munich, motors,
 switchgear, cables and pumps with price lists, and the last --days days of
 visit plans, visit logs, notes, orders and follow-ups, written through the
 sync engine and the workflow as the phones and the back office would.

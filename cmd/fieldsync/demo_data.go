@@ -5,6 +5,7 @@ package main
 // (never from the store), so a second run computes the same documents.
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/workflow"
 )
 
 // demoPassword is every demo user's password. It is printed on purpose:
@@ -107,7 +109,28 @@ func demoPeople(org string) ([]demoTeam, []demoUser) {
 	for _, role := range identity.DefaultBackOfficeRoles {
 		users = append(users, u(strings.ReplaceAll(role, "_", "-"), names[role], []string{role}, nil, nil, 0))
 	}
+	// The roles the default matrix adds (the accountable managers): an
+	// escalation must reach someone.
+	leads := map[string]string{
+		"sales_head": "Sabine Hartmann", "finance": "Franz Neumann", "finance_manager": "Petra Zimmermann",
+		"supply_chain_manager": "Jan Schröder", "plant_manager": "Paul Richter", "warehouse_manager": "Walter Koch",
+		"logistics_manager": "Lena Wolf", "sales_ops_manager": "Sven Becker", "order_desk_lead": "Olaf Schulz",
+		"qa": "Quirin Maurer",
+	}
+	for _, role := range defaultMatrix().Roles {
+		users = append(users, u(strings.ReplaceAll(role, "_", "-"), leads[role], []string{role}, nil, nil, 0))
+	}
 	return teams, users
+}
+
+// defaultMatrix is the responsibility matrix a new organisation starts
+// with; it is embedded and valid, so a failure here is a build defect.
+func defaultMatrix() workflow.Matrix {
+	var m workflow.Matrix
+	if err := json.Unmarshal(workflow.DefaultMatrix(), &m); err != nil {
+		panic(err)
+	}
+	return m
 }
 
 // demoDomain is the demo users' email domain for org.

@@ -102,8 +102,8 @@ func loadDemo(ctx context.Context, o demoOptions, progress io.Writer, ifMissing 
 	org, err := st.Org(ctx, o.Org)
 	switch {
 	case engine.ErrorKind(err) == engine.KindNotFound:
-		name, tz := o.orgName(), demoTimeZone
-		if org, err = ids.PutOrg(ctx, o.Org, identity.OrgChange{Name: &name, TimeZone: &tz}); err != nil {
+		name, tz, roles := o.orgName(), demoTimeZone, defaultMatrix().Roles
+		if org, err = ids.PutOrg(ctx, o.Org, identity.OrgChange{Name: &name, TimeZone: &tz, Roles: &roles}); err != nil {
 			return nil, err
 		}
 		res.fresh = true

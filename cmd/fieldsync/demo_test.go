@@ -39,9 +39,25 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("no KPI example in the output:\n%s", out)
 	}
 	_, users := demoPeople("demo")
+	held := map[string]bool{}
 	for _, u := range users {
 		if !strings.Contains(out, u.Email) {
 			t.Errorf("%s is not among the printed sign-ins", u.Email)
+		}
+		for _, r := range u.Roles {
+			held[r] = true
+		}
+	}
+	// Every role the default matrix names holds a user: a follow-up, and
+	// its escalation, reaches someone.
+	m := defaultMatrix()
+	named := slices.Clone(m.Roles)
+	for _, a := range m.Activities {
+		named = append(append(append(named, a.Responsible, a.Accountable), a.Consulted...), a.Informed...)
+	}
+	for _, r := range named {
+		if !held[r] {
+			t.Errorf("the default matrix names role %q, which no demo user holds", r)
 		}
 	}
 
