@@ -38,6 +38,13 @@ func (s *Server) workflowRoutes(v1 fiber.Router) {
 func (s *Server) listFollowUps(c *fiber.Ctx) error {
 	q := workflow.ListQuery{Role: strings.Clone(c.Query("role")), Status: strings.Clone(c.Query("status")),
 		After: strings.Clone(c.Query("after"))}
+	if a := c.Query("actionable"); a != "" {
+		v, err := strconv.ParseBool(a)
+		if err != nil {
+			return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/actionable", "actionable must be true or false")
+		}
+		q.Actionable = &v
+	}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > workflow.MaxListLimit {

@@ -213,24 +213,14 @@ func pastTense(kind string) string {
 // checkComplete refuses a completion whose dependencies are open or whose
 // result lacks what the activity requires.
 func (s *Service) checkComplete(ctx context.Context, org string, body map[string]any, act Action) error {
-	deps, _ := body["depends_on"].([]any)
-	if len(deps) > 0 {
-		refs := make([]engine.DocRef, 0, len(deps))
-		for _, dep := range deps {
-			id, _ := dep.(string)
-			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: id})
-		}
-		got, err := s.cfg.Docs.Get(ctx, org, refs)
-		if err != nil {
-			return err
-		}
-		for i, ref := range refs {
-			d := got[ref]
-			if d == nil || d.Deleted || str(decode(d), "status") != FUDone {
-				return engine.Errorf(engine.KindConflict, CodeDependencyOpen, "/depends_on/"+itoa(i),
-					"%s must be done first", ref.ID)
-			}
-		}
+	deps := stringList(body["depends_on"])
+	open, err := s.openDependencies(ctx, org, [][]string{deps})
+	if err != nil {
+		return err
+	}
+	if len(open[0]) > 0 {
+		return engine.Errorf(engine.KindConflict, CodeDependencyOpen, "/depends_on/"+itoa(slices.Index(deps, open[0][0])),
+			"%s must be done first", open[0][0])
 	}
 	if body["matrix_version"] == nil {
 		return nil

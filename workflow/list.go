@@ -22,20 +22,34 @@ const (
 
 // ListQuery asks for one page of a role's queue.
 type ListQuery struct {
-	Role   string
+	Role   string // "": every queue role the caller holds
 	Status string // "" for every status
-	After  string // the previous page's Next
-	Limit  int    // 0: DefaultListLimit
+	// Actionable keeps only follow-ups that can be worked now (true) or
+	// only those waiting on a dependency or closed (false); nil keeps both.
+	Actionable *bool
+	After      string // the previous page's Next
+	Limit      int    // 0: DefaultListLimit
 }
 
 // Page is one page of a queue. Next is empty at the end of the queue.
 type Page struct {
-	FollowUps []FollowUp `json:"follow_ups"`
-	Next      string     `json:"next,omitempty"`
+	FollowUps []QueueItem `json:"follow_ups"`
+	Next      string      `json:"next,omitempty"`
+}
+
+// QueueItem is a follow-up in a queue and whether it can be worked now: it
+// is not done or cancelled, and every follow-up it depends on is done.
+// WaitingOn lists the dependencies that are not.
+type QueueItem struct {
+	FollowUp
+	Actionable bool     `json:"actionable"`
+	WaitingOn  []string `json:"waiting_on,omitempty"`
 }
 
 // List returns follow-ups whose responsible role is q.Role, for callers
 // holding that role (admins any role), in the order of their last change.
+// Without q.Role it lists the queues of every role the caller holds
+// (admin excepted: an admin names the queue).
 // It reads the role's scope feed: a follow-up changed while a caller pages
 // moves to the feed's end, so it may show up again on a later page, never
 // go missing.
@@ -44,8 +58,12 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 	if err != nil {
 		return Page{}, err
 	}
+	roles := []string{q.Role}
 	if q.Role == "" {
-		return Page{}, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/role", "role is required")
+		roles = slices.DeleteFunc(slices.Clone(actor.Roles), func(r string) bool { return r == engine.RoleAdmin })
+		if len(roles) == 0 {
+			return Page{}, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/role", "role is required: you hold no role with a queue")
+		}
 	}
 	if q.Status != "" && !slices.Contains(fuStatuses, q.Status) {
 		return Page{}, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/status", "status must be one of %v", fuStatuses)
@@ -62,28 +80,59 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 			return Page{}, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/after", "after must be the next value of a previous page")
 		}
 	}
-	if !actor.HasRole(q.Role) && !actor.HasRole(engine.RoleAdmin) {
+	if q.Role != "" && !actor.HasRole(q.Role) && !actor.HasRole(engine.RoleAdmin) {
 		return Page{}, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/role", "you do not hold the %s role", q.Role)
 	}
-	page := Page{FollowUps: []FollowUp{}}
+	scopes := make([]string, len(roles))
+	for i, r := range roles {
+		scopes[i] = engine.RoleScope(r)
+	}
+	page := Page{FollowUps: []QueueItem{}}
 	for scanned := 0; scanned < listScanBudget; {
-		changes, more, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: actor.Org, Scopes: []string{engine.RoleScope(q.Role)},
+		changes, more, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: actor.Org, Scopes: scopes,
 			After: after, Limit: listPullPage, MaxBytes: 4 << 20})
 		if err != nil {
 			return Page{}, err
 		}
+		// The matching follow-ups of this chunk, with their dependencies
+		// read in one call.
+		var items []QueueItem
+		var seqs []int64
+		var deps [][]string
 		for _, c := range changes {
-			scanned++
-			after = c.Seq
 			if c.Collection != engine.CollFollowUps || c.Deleted || c.Evicted {
 				continue
 			}
-			d := &engine.Document{Body: c.Body}
-			body := decode(d)
-			if str(body, "responsible_role") != q.Role || (q.Status != "" && str(body, "status") != q.Status) {
+			body := decode(&engine.Document{Body: c.Body})
+			if !slices.Contains(roles, str(body, "responsible_role")) || (q.Status != "" && str(body, "status") != q.Status) {
 				continue
 			}
-			page.FollowUps = append(page.FollowUps, FollowUp{ID: c.ID, Version: c.Version, Doc: c.Body})
+			closed := str(body, "status") == FUDone || str(body, "status") == FUCancelled
+			items = append(items, QueueItem{FollowUp: FollowUp{ID: c.ID, Version: c.Version, Doc: c.Body}, Actionable: !closed})
+			seqs = append(seqs, c.Seq)
+			deps = append(deps, stringList(body["depends_on"]))
+		}
+		waiting, err := s.openDependencies(ctx, actor.Org, deps)
+		if err != nil {
+			return Page{}, err
+		}
+		for i := range items {
+			items[i].WaitingOn = waiting[i]
+			items[i].Actionable = items[i].Actionable && len(waiting[i]) == 0
+		}
+		next := 0 // items added to the page
+		for _, c := range changes {
+			scanned++
+			after = c.Seq
+			if next == len(items) || seqs[next] != c.Seq {
+				continue
+			}
+			it := items[next]
+			next++
+			if q.Actionable != nil && it.Actionable != *q.Actionable {
+				continue
+			}
+			page.FollowUps = append(page.FollowUps, it)
 			if len(page.FollowUps) == q.Limit {
 				page.Next = strconv.FormatInt(after, 10)
 				return page, nil
@@ -95,4 +144,44 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 	}
 	page.Next = strconv.FormatInt(after, 10)
 	return page, nil
+}
+
+// openDependencies returns, for each list of follow-up ids, those that are
+// not done (missing or deleted ones included), reading them all at once.
+func (s *Service) openDependencies(ctx context.Context, org string, deps [][]string) ([][]string, error) {
+	var refs []engine.DocRef
+	for _, ids := range deps {
+		for _, id := range ids {
+			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: id})
+		}
+	}
+	open := make([][]string, len(deps))
+	if len(refs) == 0 {
+		return open, nil
+	}
+	got, err := s.cfg.Docs.Get(ctx, org, refs)
+	if err != nil {
+		return nil, err
+	}
+	for i, ids := range deps {
+		for _, id := range ids {
+			d := got[engine.DocRef{Collection: engine.CollFollowUps, ID: id}]
+			if d == nil || d.Deleted || str(decode(d), "status") != FUDone {
+				open[i] = append(open[i], id)
+			}
+		}
+	}
+	return open, nil
+}
+
+// stringList returns the strings of a decoded JSON array.
+func stringList(v any) []string {
+	arr, _ := v.([]any)
+	out := make([]string, 0, len(arr))
+	for _, x := range arr {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -155,8 +155,8 @@ func (r *demoResult) print(out io.Writer, url, start string) {
 		"      sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/'; }\n", demoPassword)
 	fmt.Fprintf(out, "  REP=$(login %s)      # a rep: their customers, plans, visits, orders, notes\n", rep.Email)
 	fmt.Fprintf(out, "  curl -s \"$B/v1/sync/pull?limit=100\" -H \"Authorization: Bearer $REP\"\n")
-	fmt.Fprintf(out, "  DESK=$(login %s)    # the order desk's queue of follow-ups\n", desk.Email)
-	fmt.Fprintf(out, "  curl -s \"$B/v1/followups?role=order_desk&status=open\" -H \"Authorization: Bearer $DESK\"\n")
+	fmt.Fprintf(out, "  DESK=$(login %s)    # the order desk's follow-ups that can be worked now\n", desk.Email)
+	fmt.Fprintf(out, "  curl -s \"$B/v1/followups?actionable=true\" -H \"Authorization: Bearer $DESK\"\n")
 	fmt.Fprintf(out, "  MGR=$(login %s)     # a manager: the team's KPIs over the demo's days\n", mgr.Email)
 	fmt.Fprintf(out, "  curl -s \"$B/v1/kpis?team=%s&from=%s&to=%s\" -H \"Authorization: Bearer $MGR\"\n", mgr.Leads[0],
 		w.first.Format("2006-01-02"), last.Format("2006-01-02"))

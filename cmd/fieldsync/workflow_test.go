@@ -274,6 +274,22 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/followups?role=billing", w.as("od-1"), nil); s != 403 {
 				t.Fatalf("order desk reads billing's queue: %d %s", s, raw)
 			}
+			// Without a role: the caller's own queues; erp_entry waits on the
+			// availability check.
+			var mine struct {
+				FollowUps []struct {
+					ID         string   `json:"id"`
+					Actionable bool     `json:"actionable"`
+					WaitingOn  []string `json:"waiting_on"`
+				} `json:"follow_ups"`
+			}
+			if s := do(t, "GET", w.ts.URL+"/v1/followups?status=open", w.as("od-1"), nil, &mine); s != 200 || len(mine.FollowUps) != 1 ||
+				mine.FollowUps[0].Actionable || len(mine.FollowUps[0].WaitingOn) != 1 || mine.FollowUps[0].WaitingOn[0] != "fu-o-1-availability_check" {
+				t.Fatalf("order desk's own queue: %d %+v", s, mine)
+			}
+			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/followups?actionable=soon", w.as("od-1"), nil); s != 400 || !strings.Contains(string(raw), "/actionable") {
+				t.Fatalf("a bad actionable: %d %s", s, raw)
+			}
 
 			// In dependency order, the order walks to invoiced.
 			w.mustAct(w.as("dp-1"), "fu-o-1-availability_check", "claim", nil)

@@ -1,0 +1,60 @@
+package workflow_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/workflow"
+)
+
+// TestListDefaultsToCallersRolesAndSplitsActionable: a queue read without a
+// role lists every queue the caller holds; each follow-up says whether it
+// can be worked now or waits on a dependency, and either half can be asked
+// for alone. An admin names the queue.
+func TestListDefaultsToCallersRolesAndSplitsActionable(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.submit(t, "o-1")
+	desk := engine.Actor{Org: org, User: "desk", Roles: []string{"demand_planning", "order_desk"}}
+	check := func(q workflow.ListQuery, want map[string][]string) {
+		t.Helper()
+		page, err := r.wf.List(t.Context(), desk, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{}
+		for _, it := range page.FollowUps {
+			if it.Actionable != (len(it.WaitingOn) == 0) {
+				t.Errorf("%s: actionable %v but waiting on %v", it.ID, it.Actionable, it.WaitingOn)
+			}
+			got[it.ID] = it.WaitingOn
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%+v: got %v, want %v", q, got, want)
+		}
+		for id, w := range want {
+			if g, ok := got[id]; !ok || !slices.Equal(g, w) {
+				t.Errorf("%+v: %s waits on %v, want %v (present %v)", q, id, g, w, ok)
+			}
+		}
+	}
+	yes, no := true, false
+	check(workflow.ListQuery{}, map[string][]string{
+		"fu-o-1-availability_check": nil, "fu-o-1-erp_entry": {"fu-o-1-availability_check"}})
+	check(workflow.ListQuery{Actionable: &yes}, map[string][]string{"fu-o-1-availability_check": nil})
+	check(workflow.ListQuery{Actionable: &no}, map[string][]string{"fu-o-1-erp_entry": {"fu-o-1-availability_check"}})
+	check(workflow.ListQuery{Role: "order_desk"}, map[string][]string{"fu-o-1-erp_entry": {"fu-o-1-availability_check"}})
+
+	if _, err := r.wf.Act(t.Context(), desk, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete, Note: "in stock"}); err != nil {
+		t.Fatal(err)
+	}
+	check(workflow.ListQuery{Actionable: &yes}, map[string][]string{"fu-o-1-erp_entry": nil})
+
+	if _, err := r.wf.List(t.Context(), admin, workflow.ListQuery{}); engine.ErrorKind(err) != engine.KindInvalid {
+		t.Errorf("an admin without a role: %v, want invalid", err)
+	}
+	if _, err := r.wf.List(t.Context(), desk, workflow.ListQuery{Role: "billing"}); engine.ErrorKind(err) != engine.KindForbidden {
+		t.Errorf("another role's queue: %v, want forbidden", err)
+	}
+}
