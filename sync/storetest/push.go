@@ -120,7 +120,7 @@ func testExactlyOnce(f *fixture) {
 func testRejectedMutations(f *fixture) {
 	t := f.t
 	order := map[string]any{"customer_id": "c-1", "status": "draft", "currency": "EUR",
-		"lines": []any{map[string]any{"product_id": "p-motor-4kw", "quantity": 40, "unit_price": 310.5}}}
+		"lines": []any{map[string]any{"product_id": "p-motor-4kw", "quantity": 40, "unit_price": "310.50"}}}
 	badQty := map[string]any{"customer_id": "c-1",
 		"lines": []any{map[string]any{"product_id": "p-motor-4kw", "quantity": 0}}}
 	confirmed := map[string]any{"customer_id": "c-1", "status": "confirmed"}
