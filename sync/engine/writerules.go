@@ -196,7 +196,7 @@ var WriteRules = map[string]*CollectionRules{
 				"draft":     {"draft", "submitted", "cancelled"},
 				"submitted": {"submitted", "cancelled"},
 			}},
-			"erp_number": {Server: true}, "total": {Server: true}, "status_reason": {Server: true},
+			"erp_number": {Server: true}, "total": {Server: true}, "line_totals": {Server: true}, "status_reason": {Server: true},
 			"submitted_at": {Server: true}, "confirmed_at": {Server: true}, "rejection": {Server: true},
 			"invoice_number": {Server: true}, "delivered_at": {Server: true}, "invoiced_at": {Server: true},
 			"status_changed_at": {Server: true}, "matrix_version": {Server: true},
