@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -58,6 +59,11 @@ type Config struct {
 	AccountFailures int           // failed sign-ins per email per window
 	AddressFailures int           // failed sign-ins per client address per window
 	FailureWindow   time.Duration // sliding
+	// RefreshKey signs refresh tokens, so that only a token the server
+	// issued can count as reused (and revoke its session): a session id is
+	// not secret, it is in every access token. Every instance must share
+	// it (serve takes it from the store); default: random per Service.
+	RefreshKey []byte
 	// MaxHashes bounds the argon2 computations running at once (each takes
 	// Hash.Memory): a burst of sign-ins queues instead of exhausting memory.
 	// Default: the number of CPUs.
@@ -88,6 +94,12 @@ func New(cfg Config) (*Service, error) {
 		cfg.Rand = rand.Reader
 	}
 	cfg.Hash = cfg.Hash.withDefaults()
+	if cfg.RefreshKey == nil {
+		cfg.RefreshKey = make([]byte, 32)
+		if _, err := io.ReadFull(cfg.Rand, cfg.RefreshKey); err != nil {
+			return nil, fmt.Errorf("identity: refresh key: %w", err)
+		}
+	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
 			*d = v
@@ -218,7 +230,7 @@ func (s *Service) grant(sess *Session, u *User, secret string) (*Grant, error) {
 		return nil, err
 	}
 	return &Grant{AccessToken: tok, AccessTTL: s.cfg.AccessTTL, AccessExpires: s.now().Add(s.cfg.AccessTTL),
-		RefreshToken:   sess.ID + "." + strconv.FormatInt(sess.Generation, 10) + "." + secret,
+		RefreshToken:   s.refreshToken(sess.ID, sess.Generation, secret),
 		RefreshExpires: sess.ExpiresAt, Session: sess.ID, User: u}, nil
 }
 
@@ -238,6 +250,11 @@ func (s *Service) grant(sess *Session, u *User, secret string) (*Grant, error) {
 func (s *Service) Refresh(ctx context.Context, token string) (*Grant, error) {
 	id, gen, secret, ok := parseRefresh(token)
 	if !ok {
+		return nil, refreshInvalid()
+	}
+	// Only a token this server signed can be a reuse: anyone who has seen
+	// an access token knows the session id and could forge the rest.
+	if !hmac.Equal([]byte(token), []byte(s.refreshToken(id, gen, secret))) {
 		return nil, refreshInvalid()
 	}
 	h := hashSecret(secret)
@@ -325,10 +342,19 @@ func refreshInvalid() error {
 	return engine.Errorf(engine.KindUnauthorized, CodeRefreshInvalid, "/refresh_token", "the refresh token is not valid")
 }
 
-// parseRefresh splits <session id>.<generation>.<secret>.
+// refreshToken is <session id>.<generation>.<secret>.<mac>, the mac binding
+// the three to this server's refresh key.
+func (s *Service) refreshToken(id string, gen int64, secret string) string {
+	body := id + "." + strconv.FormatInt(gen, 10) + "." + secret
+	m := hmac.New(sha256.New, s.cfg.RefreshKey)
+	m.Write([]byte(body))
+	return body + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+// parseRefresh splits <session id>.<generation>.<secret>.<mac>.
 func parseRefresh(tok string) (id string, gen int64, secret string, ok bool) {
 	parts := strings.Split(tok, ".")
-	if len(parts) != 3 || parts[0] == "" || parts[2] == "" || len(tok) > 256 {
+	if len(parts) != 4 || parts[0] == "" || parts[2] == "" || len(tok) > 256 {
 		return "", 0, "", false
 	}
 	gen, err := strconv.ParseInt(parts[1], 10, 64)
@@ -446,8 +472,8 @@ func (s *Service) randomString(n int) (string, error) {
 }
 
 func checkDevice(device string) error {
-	if device == "" || len(device) > 128 {
-		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/device_id", "device_id must be 1 to 128 characters")
+	if !engine.ValidID(device) {
+		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/device_id", "device_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
 	}
 	return nil
 }

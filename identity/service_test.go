@@ -187,8 +187,8 @@ func testLogin(t *testing.T, open opener) {
 		t.Errorf("refresh expiry %v, want %v", g.RefreshExpires, want)
 	}
 	parts := strings.Split(g.RefreshToken, ".")
-	if len(parts) != 3 || parts[0] != g.Session || parts[1] != "1" || len(parts[2]) != 43 {
-		t.Errorf("refresh token %q is not <session>.1.<43 chars of base64url>", g.RefreshToken)
+	if len(parts) != 4 || parts[0] != g.Session || parts[1] != "1" || len(parts[2]) != 43 || len(parts[3]) != 22 {
+		t.Errorf("refresh token %q is not <session>.1.<43 chars of base64url>.<22 chars of mac>", g.RefreshToken)
 	}
 	s := e.session(g.Session)
 	if s.Org != "acme" || s.User != "u-1" || s.Device != "phone-1" || s.Generation != 1 || len(s.TokenHash) != 32 {
@@ -269,6 +269,20 @@ func testRefreshReuse(t *testing.T, open opener) {
 	g1 := e.login("ann@acme.example", "phone-1")
 	g2 := e.refresh(g1.RefreshToken)
 	g3 := e.refresh(g2.RefreshToken)
+	// Forged from the session id (it is in every access token): generation
+	// 1, a made-up secret, with and without a made-up mac. Never issued, so
+	// never a reuse: refresh_token_invalid, and the session lives on.
+	for _, forged := range []string{
+		g1.Session + ".1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		g1.Session + ".1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA",
+		g1.Session + ".2." + strings.Split(g1.RefreshToken, ".")[2] + "." + strings.Split(g1.RefreshToken, ".")[3],
+	} {
+		_, err := e.svc.Refresh(e.ctx, forged)
+		wantCode(t, "a forged refresh token", err, engine.KindUnauthorized, identity.CodeRefreshInvalid)
+		if s := e.session(g1.Session); !s.RevokedAt.IsZero() {
+			t.Fatalf("a forged refresh token revoked the session: %+v", s)
+		}
+	}
 	// g1 is two generations old: a copy someone kept.
 	_, err := e.svc.Refresh(e.ctx, g1.RefreshToken)
 	wantCode(t, "refresh with a stale token", err, engine.KindUnauthorized, identity.CodeRefreshReused)

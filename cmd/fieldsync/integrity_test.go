@@ -248,3 +248,36 @@ func testReplayNeverResurrects(t *testing.T, store accStore, ending string) {
 func hasKept(cs []engine.Conflict) bool {
 	return slices.ContainsFunc(cs, func(c engine.Conflict) bool { return c.Kept != nil })
 }
+
+// TestSignInIntegrity: a refresh token forged from a session id is
+// refresh_token_invalid and revokes nothing; a device id that the admin API
+// could not name is refused at sign-in. Both stores.
+func TestSignInIntegrity(t *testing.T) {
+	t.Parallel()
+	for name, store := range map[string]accStore{"sqlite": onSQLite, "mongodb": onMongoDB} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newAccWorld(t, store)
+			w.addUser("acme", accUser{id: "ann", roles: []string{"rep"}, password: true})
+			for _, dev := range []string{"a/b", "phone 1", ""} {
+				st, _, e := login(t, w.ts, "ann@acme.example", testPassword, dev)
+				if st != 400 || e.Error.Code != "invalid_request" || e.Error.Pointer != "/device_id" {
+					t.Errorf("sign-in with device id %q: %d %+v, want 400 invalid_request at /device_id", dev, st, e.Error)
+				}
+			}
+			st, g, e := login(t, w.ts, "ann@acme.example", testPassword, "phone-1")
+			if st != 200 {
+				t.Fatalf("sign-in: %d %+v", st, e.Error)
+			}
+			session := strings.Split(g.RefreshToken, ".")[0]
+			for _, forged := range []string{session + ".1.AAAA", session + ".1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA"} {
+				if st, _, e := refresh(t, w.ts, forged); st != 401 || e.Error.Code != "refresh_token_invalid" {
+					t.Errorf("forged refresh token: %d %+v, want 401 refresh_token_invalid", st, e.Error)
+				}
+			}
+			if st, _, e := refresh(t, w.ts, g.RefreshToken); st != 200 {
+				t.Errorf("the owner's refresh after the forgeries: %d %+v, want 200 (the session lives)", st, e.Error)
+			}
+		})
+	}
+}

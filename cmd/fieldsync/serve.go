@@ -172,7 +172,14 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		}
 		return n
 	}
-	ids, err := identity.New(identity.Config{Store: dir, Tokens: keys, Hash: c.Hash, AccessTTL: c.AccessTTL,
+	// Refresh tokens are signed with a key every instance on the store
+	// shares (identity.Config.RefreshKey).
+	refreshKey, err := store.Secret(ctx, "refresh-token-mac", 32)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	ids, err := identity.New(identity.Config{Store: dir, Tokens: keys, RefreshKey: refreshKey, Hash: c.Hash, AccessTTL: c.AccessTTL,
 		SessionTTL: c.SessionTTL, AccountFailures: off(c.AccountFailures), AddressFailures: off(c.AddressFailures),
 		FailureWindow: c.FailureWindow})
 	if err != nil {
