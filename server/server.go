@@ -69,6 +69,11 @@ type Config struct {
 	// nil: not registered.
 	Devices Devices
 
+	// Directory is asked on every authenticated request whether the caller
+	// is still enabled, so a disabled user is refused everywhere alike
+	// (nil: tokens are trusted until they expire).
+	Directory engine.Directory
+
 	KPIs KPIs // GET /v1/kpis (kpis.go); nil: not registered
 	// Workflow serves the follow-up queues and the matrix (nil: not
 	// registered).
@@ -239,6 +244,17 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	actor, err := s.cfg.Auth.Verify(tok)
 	if err != nil {
 		return err
+	}
+	if s.cfg.Directory != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
+		m, ok, err := s.cfg.Directory.Member(ctx, actor.Org, actor.User)
+		cancel()
+		if err != nil {
+			return err
+		}
+		if ok && m.Disabled {
+			return engine.Errorf(engine.KindForbidden, engine.CodeUserDisabled, "", "this user is disabled")
+		}
 	}
 	c.Locals(actorKey, actor)
 	return c.Next()

@@ -344,7 +344,8 @@ func TestDisableUser(t *testing.T) {
 	if st := do(t, "POST", ts.URL+"/v1/admin/users/boss/disable", op, nil, nil); st != 200 {
 		t.Fatalf("disable boss: %d", st)
 	}
-	if st := do(t, "GET", ts.URL+"/v1/admin/users", boss.AccessToken, nil, &e); st != 401 || e.Error.Code != identity.CodeSessionRevoked {
+	// Refused like a disabled user on every route (docs/access.md).
+	if st := do(t, "GET", ts.URL+"/v1/admin/users", boss.AccessToken, nil, &e); st != 403 || e.Error.Code != "user_disabled" {
 		t.Errorf("a disabled admin's token: %d %+v", st, e)
 	}
 }

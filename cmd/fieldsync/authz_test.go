@@ -859,7 +859,8 @@ func (m *azMatrix) adminAPI() {
 	for _, who := range []struct{ name, tok string }{{"no token", ""}, {"a disabled rep", w.token(azOrg1, "gone", "rep")}} {
 		want, code := 401, engine.CodeUnauthenticated
 		if who.tok != "" {
-			want, code = 403, engine.CodeForbidden
+			// A disabled user is refused the same way on every route.
+			want, code = 403, engine.CodeUserDisabled
 		}
 		for _, e := range endpoints("rep-a", "T", "cA") {
 			if st, er, _ := call(who.tok, e); st != want || er.Error.Code != code {

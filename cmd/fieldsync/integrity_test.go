@@ -281,3 +281,44 @@ func TestSignInIntegrity(t *testing.T) {
 		})
 	}
 }
+
+// TestDisabledUserRefusedEverywhere: once disabled, a user's still-valid
+// access token is refused on every authenticated route with the same
+// answer (403 user_disabled), devices and notification settings included.
+func TestDisabledUserRefusedEverywhere(t *testing.T) {
+	t.Parallel()
+	for name, store := range map[string]accStore{"sqlite": onSQLite, "mongodb": onMongoDB} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			w := newAccWorld(t, store)
+			w.addUser("acme", accUser{id: "ann", roles: []string{"rep"}, password: true})
+			st, g, e := login(t, w.ts, "ann@acme.example", testPassword, "phone-1")
+			if st != 200 {
+				t.Fatalf("sign-in: %d %+v", st, e.Error)
+			}
+			w.admin("acme", "POST", "/users/ann/disable", nil, 200)
+			routes := []struct{ method, path, body string }{
+				{"POST", "/v1/devices", `{"device_id":"phone-1","platform":"android","token":"fcm-token-1"}`},
+				{"GET", "/v1/devices", ""},
+				{"DELETE", "/v1/devices/phone-1", ""},
+				{"GET", "/v1/me/notifications", ""},
+				{"PUT", "/v1/me/notifications", `{"muted":["follow_up"]}`},
+				{"GET", "/v1/me", ""},
+				{"POST", "/v1/sync/push", `{"device_id":"phone-1","mutations":[]}`},
+				{"GET", "/v1/sync/pull", ""},
+				{"GET", "/v1/followups", ""},
+				{"GET", "/v1/kpis", ""},
+			}
+			for _, r := range routes {
+				var body []byte
+				if r.body != "" {
+					body = []byte(r.body)
+				}
+				var e errorReply
+				if st := do(t, r.method, w.ts.URL+r.path, g.AccessToken, body, &e); st != 403 || e.Error.Code != "user_disabled" {
+					t.Errorf("%s %s as a disabled user: %d %+v, want 403 user_disabled", r.method, r.path, st, e.Error)
+				}
+			}
+		})
+	}
+}

@@ -212,7 +212,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
-		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices,
+		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
 		KPIs: kpi.NewService(store, ids, nil), // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
