@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -35,6 +36,9 @@ func TestSchemasAgreeWithWriteRules(t *testing.T) {
 				t.Errorf("%s.%s: schema client values %v, write rules %v", coll, field, r.ClientValues, f.Values)
 			}
 		}
+		if enum := stateEnum(t, coll, table.State); enum != nil && !slices.Equal(enum, table.States) {
+			t.Errorf("%s.%s: schema states %v, write rules %v (in the schema's order)", coll, table.State, enum, table.States)
+		}
 		for field, f := range table.Fields {
 			if f.Server && !s.Rules(coll)[field].ServerOnly {
 				t.Errorf("%s.%s: the write rules make it the server's; the schema does not say readOnly", coll, field)
@@ -44,4 +48,22 @@ func TestSchemasAgreeWithWriteRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// stateEnum is the enum of coll's state field in its schema (nil for a
+// derived state).
+func stateEnum(t *testing.T, coll, field string) []string {
+	raw, err := files.ReadFile(coll + ".json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s struct {
+		Properties map[string]struct {
+			Enum []string `json:"enum"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s.Properties[field].Enum
 }

@@ -63,6 +63,9 @@ type testServer struct {
 	URL  string
 	Data string
 	Keys *jwtauth.Keys
+	// Eng is the server's engine: the server's own (trusted) writes, for
+	// fixtures no device may create.
+	Eng  *engine.Engine
 	stop func()
 }
 
@@ -105,7 +108,7 @@ func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw i
 	// The production shutdown timeout: fasthttp treats a connection that
 	// never sent a request as active for 5 s, so a shorter one can expire.
 	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }()
-	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys}
+	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng}
 	stopped := false
 	ts.stop = func() {
 		if stopped {

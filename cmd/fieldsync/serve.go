@@ -127,6 +127,7 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 // instance is one running server with everything it owns.
 type instance struct {
 	store engine.Store
+	eng   *engine.Engine // the system tests write fixtures through it as the server would
 	srv   *server.Server
 	ln    net.Listener
 	keys  *jwtauth.Keys
@@ -230,7 +231,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		stopWorkflow()
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
-	return &instance{store: store, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
+	return &instance{store: store, eng: eng, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
 		push: pusher}, nil
 }
 

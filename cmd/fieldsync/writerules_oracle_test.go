@@ -75,6 +75,17 @@ func wrOp(class, coll string, op engine.Op, own bool, state string, fields []str
 // a document in state (an update), or on a create: "" when allowed.
 // from is the field's current value (updates of a state field).
 func wrField(class, coll string, op engine.Op, field string, v any, state string, from any) (code string) {
+	if code := wrFieldStatic(class, coll, op, field, v); code != "" {
+		return code
+	}
+	return wrFieldState(coll, op, field, v, state, from)
+}
+
+// wrFieldStatic is the part of the field rules that needs no stored
+// document: the server's fields, fixed fields, the classes that may write
+// the field and the values a device may write. The engine checks it before
+// it reads anything, so it answers first.
+func wrFieldStatic(class, coll string, op engine.Op, field string, v any) (code string) {
 	r := engine.WriteRules[coll]
 	f, listed := r.Fields[field]
 	switch {
@@ -88,6 +99,14 @@ func wrField(class, coll string, op engine.Op, field string, v any, state string
 	if s, _ := v.(string); f.Values != nil && !slices.Contains(f.Values, s) {
 		return engine.CodeServerField
 	}
+	return ""
+}
+
+// wrFieldState is the part of the field rules an update checks against
+// the stored document: the states the field may change in, and the moves
+// of a state field.
+func wrFieldState(coll string, op engine.Op, field string, v any, state string, from any) (code string) {
+	f := engine.WriteRules[coll].Fields[field]
 	if op != engine.OpUpdate {
 		return ""
 	}

@@ -116,9 +116,10 @@ func anyOf(classes ...string) []Grant {
 var (
 	draftOnly   = []string{"", "draft"}
 	open        = []string{"open"}
-	orderStates = []string{"draft", "submitted", "confirmed", "rejected", "delivered", "invoiced", "cancelled"}
-	adminOnly   = anyOf(ClassAdmin)
-	siteFields  = []string{ClassManager, ClassAdmin}
+	orderStates = []string{"draft", "submitted", "credit_hold", "price_approval", "confirmed", "part_delivered", "delivered",
+		"invoiced", "closed", "rejected", "cancelled"}
+	adminOnly  = anyOf(ClassAdmin)
+	siteFields = []string{ClassManager, ClassAdmin}
 )
 
 // WriteRules is the table. Collections absent from it accept no device
@@ -141,7 +142,7 @@ var WriteRules = map[string]*CollectionRules{
 	},
 	CollVisitPlans: {
 		State:  "status",
-		States: []string{"planned", "done", "cancelled"},
+		States: []string{"planned", "done", "cancelled", "missed"},
 		Create: anyOf(ClassRep, ClassManager, ClassAdmin),
 		// A plan is done once a visit fulfils it: it is then a record.
 		Update: []Grant{{Class: ClassRep, States: []string{"", "planned"}}, {Class: ClassManager, States: []string{"", "planned"}}, {Class: ClassAdmin}},
@@ -213,7 +214,7 @@ var WriteRules = map[string]*CollectionRules{
 	},
 	CollFollowUps: {
 		State:    "status",
-		States:   []string{"open", "in_progress", "blocked", "done", "cancelled"},
+		States:   []string{"open", "claimed", "in_progress", "blocked", "done", "cancelled"},
 		IDPrefix: "fu-",
 		// A rep (or a back-office user) raises a query, which the matrix
 		// routes, and may reword or withdraw it until someone starts on
