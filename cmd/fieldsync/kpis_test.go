@@ -20,10 +20,20 @@ func TestKPIsOverWorkflow(t *testing.T) {
 			w := newWFWorld(t, st.store)
 			w.admin("acme", "PUT", "/org", map[string]any{"time_zone": "America/New_York"}, 200)
 			now := time.Now()
+			ny, _ := time.LoadLocation("America/New_York")
+			// The visit and the order fall on one day in New York, so the
+			// visit is productive through the order even just after
+			// midnight there.
+			y, mo, d := now.In(ny).Date()
+			in := now.Add(-40 * time.Minute)
+			if midnight := time.Date(y, mo, d, 0, 0, 0, 0, ny); in.Before(midnight) {
+				in = midnight
+			}
+			out := in.Add(now.Sub(in) * 3 / 4)
 			rep := w.as("rep-1")
 			visit := map[string]any{"customer_id": "c-1", "outcome": "info",
-				"check_in":  map[string]any{"at": now.Add(-40 * time.Minute).Format(time.RFC3339)},
-				"check_out": map[string]any{"at": now.Add(-10 * time.Minute).Format(time.RFC3339)}}
+				"check_in":  map[string]any{"at": in.Format(time.RFC3339Nano)},
+				"check_out": map[string]any{"at": out.Format(time.RFC3339Nano)}}
 			w.pushAs("rep-1", mCreate("m-v", "visit_logs", "v-k", visit),
 				mCreate("m-o", "orders", "o-k", withStatus(orderLines(0), "submitted")))
 			if o, _ := w.get("orders", "o-k"); o["submitted_at"] == nil || o["total"] != "180.00" {
@@ -34,7 +44,6 @@ func TestKPIsOverWorkflow(t *testing.T) {
 
 			// Yesterday and today in New York, so that a run across
 			// midnight still holds both documents.
-			ny, _ := time.LoadLocation("America/New_York")
 			q := url.Values{"rep": {"rep-1"}, "from": {now.In(ny).AddDate(0, 0, -1).Format("2006-01-02")},
 				"to": {now.In(ny).Format("2006-01-02")}}.Encode()
 			for _, tok := range []string{w.operator("acme"), rep} {
