@@ -11,7 +11,6 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -22,6 +21,8 @@ type Documents interface {
 	Upsert(ctx context.Context, actor engine.Actor, source string, docs []engine.UpsertDoc) ([]engine.Outcome, error)
 	Get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error)
 	Limits() engine.Limits
+	// CheckReps is the rule of assigned_reps, the same for a device's push.
+	CheckReps(ctx context.Context, org string, reps []string, ptr string, known map[string]string) error
 }
 
 // CodeUnknownRep refuses an assignment to someone who is not an enabled rep
@@ -88,7 +89,7 @@ func (s *Server) assign(c *fiber.Ctx) error {
 	if before == nil || before.Deleted {
 		return notFound
 	}
-	if err := s.checkReps(ctx, a.Org, req.Reps, "/reps", map[string]*engine.Error{}); err != nil {
+	if err := s.cfg.Docs.CheckReps(ctx, a.Org, req.Reps, "/reps", nil); err != nil {
 		return err
 	}
 	reps, err := json.Marshal(req.Reps)
@@ -109,39 +110,6 @@ func (s *Server) assign(c *fiber.Ctx) error {
 			"%s", o.Error.Message)
 	}
 	return c.JSON(assignReply{ID: id, Reps: req.Reps, Version: o.Version, Changed: o.Version != before.Version})
-}
-
-// checkReps returns an error for the first of reps that is not an enabled
-// user of org holding the role rep. known caches answers across calls of
-// one request (nil for a good rep).
-func (s *Server) checkReps(ctx context.Context, org string, reps []string, ptr string, known map[string]*engine.Error) error {
-	for i, r := range reps {
-		at := fmt.Sprintf("%s/%d", ptr, i)
-		if slices.Contains(reps[:i], r) {
-			return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, at, "%q is listed twice", r)
-		}
-		bad, seen := known[r]
-		if !seen {
-			u, err := s.cfg.Admin.User(ctx, org, r)
-			switch {
-			case engine.ErrorKind(err) == engine.KindNotFound:
-				bad = engine.Errorf(engine.KindInvalid, CodeUnknownRep, "", "no user %q in this organisation", r)
-			case err != nil:
-				return err
-			case u.Disabled:
-				bad = engine.Errorf(engine.KindInvalid, CodeUnknownRep, "", "user %q is disabled", r)
-			case !u.HasRole(identity.RoleRep):
-				bad = engine.Errorf(engine.KindInvalid, CodeUnknownRep, "", "user %q does not hold the role rep", r)
-			}
-			known[r] = bad
-		}
-		if bad != nil {
-			e := *bad
-			e.Pointer = at
-			return &e
-		}
-	}
-	return nil
 }
 
 type documentsRequest struct {
@@ -196,7 +164,7 @@ func (s *Server) writeDocuments(c *fiber.Ctx) error {
 	var docs []engine.UpsertDoc
 	var refs []engine.DocRef
 	var idx []int
-	known := map[string]*engine.Error{}
+	known := map[string]string{}
 	for i, e := range entries {
 		results[i].ID = e.ID
 		if len(e.Fields) == 0 {
@@ -207,7 +175,7 @@ func (s *Server) writeDocuments(c *fiber.Ctx) error {
 		var reps []string
 		if raw, ok := e.Fields["assigned_reps"]; ok && coll == engine.CollCustomers && json.Unmarshal(raw, &reps) == nil {
 			// Not an array of strings: the schema says so below.
-			if err := s.checkReps(ctx, a.Org, reps, "/fields/assigned_reps", known); err != nil {
+			if err := s.cfg.Docs.CheckReps(ctx, a.Org, reps, "/fields/assigned_reps", known); err != nil {
 				if engine.ErrorKind(err) != engine.KindInvalid {
 					return err
 				}

@@ -344,7 +344,7 @@ func TestAssign(t *testing.T) {
 		{"c-1", "rep-a,ghost", `unknown_rep: no user "ghost" in this organisation (at /reps/1)`},
 		{"c-1", "mgr", `unknown_rep: user "mgr" does not hold the role rep (at /reps/0)`},
 		{"c-1", "old", `unknown_rep: user "old" is disabled (at /reps/0)`},
-		{"c-1", "rep-a,rep-a", `invalid_request: "rep-a" is listed twice (at /reps/1)`},
+		{"c-1", "rep-a,rep-a", `unknown_rep: "rep-a" is listed twice (at /reps/1)`},
 		{"c-404", "rep-a", `not_found: no customer "c-404"`},
 	} {
 		code, _, errs := fieldsync(t, append([]string{"assign", "--customer", c.customer, "--reps", c.reps}, auth...)...)

@@ -24,13 +24,9 @@ var docRefs = map[string][]struct{ field, coll string }{
 }
 
 // checkReps validates the assigned_reps a device's mutation writes, against
-// the directory. Without a directory (tokens minted by the operator's tools
-// only) there is no one to check against.
+// the directory.
 func (e *Engine) checkReps(ctx context.Context, org string, muts []Mutation, pre []*prepared) error {
-	if e.dir == nil {
-		return nil
-	}
-	known := map[string]string{} // user -> why not, "" when fine
+	known := map[string]string{}
 	for i, p := range pre {
 		if p.err != nil || p.coll != CollCustomers {
 			continue
@@ -39,33 +35,59 @@ func (e *Engine) checkReps(ctx context.Context, org string, muts []Mutation, pre
 		if muts[i].Op == OpUpdate {
 			v, ptr = p.fields["assigned_reps"], "/fields/assigned_reps"
 		}
-		reps, _ := v.([]any)
-		for j, r := range reps {
-			id, _ := r.(string)
-			at := fmt.Sprintf("%s/%d", ptr, j)
-			if slices.Contains(reps[:j], r) {
-				p.err = Errorf(KindInvalid, CodeUnknownRep, at, "%q is listed twice", id)
-				break
+		raw, _ := v.([]any)
+		reps := make([]string, len(raw))
+		for j, r := range raw {
+			reps[j], _ = r.(string) // the schema checked the items are strings
+		}
+		err := e.CheckReps(ctx, org, reps, ptr, known)
+		switch {
+		case ErrorKind(err) == KindInvalid:
+			p.err = err
+		case err != nil:
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckReps validates a customer's assigned_reps, at pointer ptr: each an
+// active user of the organisation holding the role rep, each once. It is
+// the one check of the rule, for a device's push and for the admin API
+// alike; a refusal is KindInvalid with CodeUnknownRep at the entry's
+// pointer, any other error is the directory's. known caches the
+// directory's verdicts across calls (user -> why not, "" when fine; nil:
+// no cache). Without a directory (tokens minted by the operator's tools
+// only) there is no one to check against.
+func (e *Engine) CheckReps(ctx context.Context, org string, reps []string, ptr string, known map[string]string) error {
+	if e.dir == nil {
+		return nil
+	}
+	if known == nil {
+		known = map[string]string{}
+	}
+	for j, id := range reps {
+		at := fmt.Sprintf("%s/%d", ptr, j)
+		if slices.Contains(reps[:j], id) {
+			return Errorf(KindInvalid, CodeUnknownRep, at, "%q is listed twice", id)
+		}
+		why, seen := known[id]
+		if !seen {
+			m, ok, err := e.dir.Member(ctx, org, id)
+			switch {
+			case err != nil:
+				return err
+			case !ok:
+				why = fmt.Sprintf("no user %q in this organisation", id)
+			case m.Disabled:
+				why = fmt.Sprintf("user %q is disabled", id)
+			case !slices.Contains(m.Roles, RoleRep):
+				why = fmt.Sprintf("user %q does not hold the role rep", id)
 			}
-			why, seen := known[id]
-			if !seen {
-				m, ok, err := e.dir.Member(ctx, org, id)
-				switch {
-				case err != nil:
-					return err
-				case !ok:
-					why = fmt.Sprintf("no user %q in this organisation", id)
-				case m.Disabled:
-					why = fmt.Sprintf("user %q is disabled", id)
-				case !slices.Contains(m.Roles, RoleRep):
-					why = fmt.Sprintf("user %q does not hold the role rep", id)
-				}
-				known[id] = why
-			}
-			if why != "" {
-				p.err = Errorf(KindInvalid, CodeUnknownRep, at, "%s", why)
-				break
-			}
+			known[id] = why
+		}
+		if why != "" {
+			return Errorf(KindInvalid, CodeUnknownRep, at, "%s", why)
 		}
 	}
 	return nil
