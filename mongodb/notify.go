@@ -503,6 +503,20 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 	return int(res.DeletedCount), nil
 }
 
+// OutboxDepth implements push.Store: two counts on the (status, due) index.
+func (s *Store) OutboxDepth(ctx context.Context) (pending, dead int, err error) {
+	var n [2]int64
+	for i, st := range []string{push.StatusPending, push.StatusDead} {
+		cctx, cancel := s.call(ctx)
+		n[i], err = s.db.Collection(collPushOutbox).CountDocuments(cctx, bson.D{{Key: "status", Value: st}})
+		cancel()
+		if err != nil {
+			return 0, 0, translate(err)
+		}
+	}
+	return int(n[0]), int(n[1]), nil
+}
+
 // Notification implements push.Store.
 func (s *Store) Notification(ctx context.Context, id string) (push.Notification, error) {
 	var rec outboxRec

@@ -192,7 +192,7 @@ func TestTwoTailers(t *testing.T) {
 	for _, r := range regs {
 		mfs, _ := r.Gather()
 		for _, mf := range mfs {
-			if mf.GetName() == "fieldsync_push_enqueued_total" {
+			if mf.GetName() == "fieldsync_notifications_enqueued_total" {
 				enq += mf.GetMetric()[0].GetCounter().GetValue()
 			}
 		}

@@ -1,8 +1,15 @@
 package push
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"context"
+	"time"
 
-// Metrics count what the tailer and dispatcher did.
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics count what the tailer and dispatcher did. They are named
+// fieldsync_notifications_*: "push" alone would be read as the sync
+// protocol's push (fieldsync_sync_push_*).
 type Metrics struct {
 	enq     prometheus.Counter
 	muted   prometheus.Counter
@@ -13,10 +20,10 @@ type Metrics struct {
 	online  prometheus.Counter
 }
 
-// NewMetrics registers the push metrics with reg.
+// NewMetrics registers the notification counters with reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	c := func(name, help string) prometheus.Counter {
-		return prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldsync_push_" + name, Help: help})
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: "fieldsync_notifications_" + name, Help: help})
 	}
 	m := &Metrics{
 		enq:     c("enqueued_total", "Notifications inserted into the outbox."),
@@ -33,4 +40,36 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 func (m *Metrics) enqueued(n int) {
 	m.enq.Add(float64(n))
+}
+
+// RegisterOutbox exports the outbox's depth as the gauge
+// fieldsync_notifications_outbox{status="pending"|"dead"}, read from the
+// store when scraped (so every instance reports the shared outbox; alert on
+// max, not sum). A scrape whose count takes longer than timeout reports
+// nothing rather than holding the scraper.
+func RegisterOutbox(reg prometheus.Registerer, s Store, timeout time.Duration) {
+	reg.MustRegister(&outboxCollector{store: s, timeout: timeout})
+}
+
+var outboxDesc = prometheus.NewDesc("fieldsync_notifications_outbox",
+	"Notifications in the outbox by status: pending (waiting to be sent) and dead (given up on, until pruned).",
+	[]string{"status"}, nil)
+
+type outboxCollector struct {
+	store   Store
+	timeout time.Duration
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- outboxDesc }
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	pending, dead, err := c.store.OutboxDepth(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(outboxDesc, err)
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(pending), StatusPending)
+	ch <- prometheus.MustNewConstMetric(outboxDesc, prometheus.GaugeValue, float64(dead), StatusDead)
 }

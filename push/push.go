@@ -178,6 +178,10 @@ type Store interface {
 	Prune(ctx context.Context, before time.Time) (int, error)
 	// Notification reads one outbox row (KindNotFound when none).
 	Notification(ctx context.Context, id string) (Notification, error)
+	// OutboxDepth counts the notifications waiting to be sent (pending,
+	// whether due or not) and those given up on (dead, until pruned), for
+	// the operator's gauges.
+	OutboxDepth(ctx context.Context) (pending, dead int, err error)
 }
 
 // UserRef names a user of an organisation.

@@ -349,7 +349,7 @@ func TestInvalidTokens(t *testing.T) {
 	e.tail()
 	reg := prometheus.NewRegistry()
 	e.pass(e.dispatcher(push.DispatcherConfig{Metrics: push.NewMetrics(reg)}))
-	if got := counters(t, reg); got["fieldsync_push_invalid_tokens_total"] != 2 || got["fieldsync_push_sent_total"] != 1 {
+	if got := counters(t, reg); got["fieldsync_notifications_invalid_tokens_total"] != 2 || got["fieldsync_notifications_sent_total"] != 1 {
 		t.Fatalf("metrics %v", got)
 	}
 	devs, err := e.st.Devices(context.Background(), org, "r1")
@@ -392,8 +392,8 @@ func TestDeadLetter(t *testing.T) {
 	if n.Status != push.StatusDead || n.Attempts != 3 || n.LastError == "" || len(e.fake.Requests()) != 3 {
 		t.Fatalf("row %+v after %d requests", n, len(e.fake.Requests()))
 	}
-	if got := counters(t, reg); got["fieldsync_push_retried_total"] != 2 || got["fieldsync_push_failed_total"] != 1 ||
-		got["fieldsync_push_sent_total"] != 0 {
+	if got := counters(t, reg); got["fieldsync_notifications_retried_total"] != 2 || got["fieldsync_notifications_failed_total"] != 1 ||
+		got["fieldsync_notifications_sent_total"] != 0 {
 		t.Fatalf("metrics %v", got)
 	}
 }

@@ -68,6 +68,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 		status = fiber.StatusMethodNotAllowed
 	}
 	body := de.Body()
+	c.Locals(errorCodeKey, body.Code)
 	body.RequestID = requestID(c)
 	if body.RequestID == "" {
 		// Errors raised before any middleware ran (a body over the limit is

@@ -418,6 +418,14 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (int, error) {
 	}
 }
 
+// OutboxDepth implements push.Store, from the (status, due) index.
+func (s *Store) OutboxDepth(ctx context.Context) (pending, dead int, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT
+		(SELECT COUNT(*) FROM push_outbox WHERE status = 'pending'),
+		(SELECT COUNT(*) FROM push_outbox WHERE status = 'dead')`).Scan(&pending, &dead)
+	return pending, dead, translate(err)
+}
+
 // Notification implements push.Store.
 func (s *Store) Notification(ctx context.Context, id string) (push.Notification, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+outboxCols+` FROM push_outbox WHERE id = ?`, id)

@@ -28,6 +28,11 @@ func TestEndpoints(t *testing.T) {
 	if len(docs) != 3 {
 		t.Fatalf("pulled %d docs, want the customer and its 2 notes", len(docs))
 	}
+	for _, bad := range []string{"not-a-token", ""} {
+		if st := do(t, "GET", ts.URL+"/v1/sync/pull", bad, nil, nil); st != 401 {
+			t.Fatalf("pull with token %q: %d, want 401", bad, st)
+		}
+	}
 
 	for _, c := range []struct{ path, want string }{
 		{"/healthz", `"ok"`},
@@ -35,9 +40,18 @@ func TestEndpoints(t *testing.T) {
 		{"/version", `"protocol":1`},
 		{"/.well-known/jwks.json", `"kty":"OKP"`},
 		{"/v1/schemas", `"customer_notes"`},
-		{"/metrics", `fieldsync_push_mutations_total{outcome="applied"} 3`}, // the customer and 2 notes
-		{"/metrics", `fieldsync_push_mutations_total{outcome="rejected"} 1`},
-		{"/metrics", `fieldsync_pull_documents_total 3`},
+		{"/metrics", `fieldsync_sync_push_mutations_total{outcome="applied"} 3`}, // the customer and 2 notes
+		{"/metrics", `fieldsync_sync_push_mutations_total{outcome="rejected"} 1`},
+		{"/metrics", `fieldsync_sync_pull_changes_total 3`},
+		// The engine's store calls: one push of the customer, one of the notes.
+		{"/metrics", `fieldsync_store_call_duration_seconds_count{call="push"} 2`},
+		{"/metrics", `fieldsync_store_call_duration_seconds_bucket{call="pull"`},
+		// The shared outbox: nothing pending (the notes notify no one).
+		{"/metrics", `fieldsync_notifications_outbox{status="pending"} 0`},
+		{"/metrics", `fieldsync_notifications_outbox{status="dead"} 0`},
+		// The bad token and the missing one below.
+		{"/metrics", `fieldsync_auth_failures_total{code="token_invalid"} 1`},
+		{"/metrics", `fieldsync_auth_failures_total{code="unauthenticated"} 1`},
 		{"/metrics", `fieldsync_http_requests_total{method="POST",route="/v1/sync/push",status="200"} 2`},
 		{"/metrics", `fieldsync_http_request_duration_seconds_bucket{method="GET",route="/v1/sync/pull"`},
 	} {
@@ -82,28 +96,43 @@ func TestEndpoints(t *testing.T) {
 	}
 }
 
-// TestRequestLogs checks one structured line per request, with a request id
-// and without the token.
+// TestRequestLogs checks one structured line per request, with a request id,
+// the organisation, the user and the error code, without the token; the
+// path of an unmatched route; health checks at debug only.
 func TestRequestLogs(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	ts := startServerLog(t, &logs)
 	tok := ts.token(t, "org-1", "u-1")
 	do(t, "GET", ts.URL+"/v1/sync/pull", tok, nil, nil)
+	do(t, "GET", ts.URL+"/v1/sync/pull?checkpoint=forged", tok, nil, nil)
+	do(t, "GET", ts.URL+"/v1/no/such/route", "", nil, nil)
+	do(t, "GET", ts.URL+"/healthz", "", nil, nil)
 	ts.stop()
 	out := logs.String()
-	var found bool
+	seen := map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {
 		var rec map[string]any
 		if json.Unmarshal([]byte(line), &rec) != nil || rec["msg"] != "request" {
 			continue
 		}
-		if rec["route"] == "/v1/sync/pull" && rec["status"] == float64(200) && rec["request_id"] != "" && rec["user"] == "u-1" {
-			found = true
+		switch {
+		case rec["route"] == "/v1/sync/pull" && rec["status"] == float64(200) && rec["request_id"] != "" &&
+			rec["org"] == "org-1" && rec["user"] == "u-1" && rec["code"] == nil:
+			seen["pull"] = true
+		case rec["route"] == "/v1/sync/pull" && rec["status"] == float64(400) && rec["code"] == "bad_checkpoint" &&
+			rec["org"] == "org-1" && rec["user"] == "u-1":
+			seen["refused pull"] = true
+		case rec["route"] == "unmatched" && rec["path"] == "/v1/no/such/route" && rec["status"] == float64(404):
+			seen["unmatched"] = true
+		case rec["route"] == "/healthz":
+			t.Errorf("a health check logged at info: %s", line)
 		}
 	}
-	if !found {
-		t.Errorf("no JSON request line for the pull:\n%s", out)
+	for _, want := range []string{"pull", "refused pull", "unmatched"} {
+		if !seen[want] {
+			t.Errorf("no JSON request line for the %s:\n%s", want, out)
+		}
 	}
 	if strings.Contains(out, tok) || strings.Contains(out, tok[strings.LastIndex(tok, ".")+1:]) {
 		t.Errorf("the access token reached the log")

@@ -86,6 +86,9 @@ func startPush(f pushFlags, store engine.Store, dir identity.Store, reg promethe
 		log.Info("push notifications logged (no FCM credentials)")
 	}
 	p := &pushRunner{devices: ps, done: make(chan struct{}), mode: mode}
+	// The outbox is shared: every instance reports its depth, dispatching
+	// or not.
+	notify.RegisterOutbox(reg, ps, 2*time.Second)
 	if f.Off {
 		p.mode = "not dispatched by this instance (--push-off)"
 		close(p.done)

@@ -168,9 +168,9 @@ func TestPushLogSender(t *testing.T) {
 	if line["type"] != notify.TriggerFollowUpDone || line["id"] != "fu-o-1-availability_check" || line["platform"] != "ios" {
 		t.Fatalf("log line %v", line)
 	}
-	waitFor(t, 10*time.Second, "fieldsync_push_sent_total 1", func() bool {
+	waitFor(t, 10*time.Second, "fieldsync_notifications_sent_total 1", func() bool {
 		_, raw := doRaw(t, "GET", ts.URL+"/metrics", "", nil)
-		return strings.Contains(string(raw), "fieldsync_push_sent_total 1\n")
+		return strings.Contains(string(raw), "fieldsync_notifications_sent_total 1\n")
 	})
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/internal/storemetrics"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/kpi"
 	"github.com/fieldsync/fieldsync/mongodb"
@@ -187,7 +188,10 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch, Directory: ids, Limits: c.Limits,
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// The engine's store calls are timed (fieldsync_store_call_*).
+	eng, err := engine.New(ctx, engine.Config{Store: storemetrics.Wrap(store, reg), Schemas: sch, Directory: ids, Limits: c.Limits,
 		Visits: c.Visits.rules()})
 	if err != nil {
 		store.Close()
@@ -202,8 +206,6 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	}
 	// The live stream: GET /v1/sync/stream (stream.go).
 	streamCfg, stopStream := startStream(c.Stream, store, eng, log)
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Push notifications: the outbox tailer and dispatcher (push.go).
 	pusher, err := startPush(c.Push, store, dir, reg, log)
 	if err != nil {

@@ -295,6 +295,9 @@ func testOutbox(t *testing.T, h Harness) {
 	// Pruning: sent and dead rows due before the mark go; pending ones stay.
 	_, err = s.Enqueue(ctx, []push.Notification{note("p", t0)})
 	must(t, err)
+	if pending, dead, err := s.OutboxDepth(ctx); err != nil || pending != 1 || dead != 1 {
+		t.Fatalf("OutboxDepth = %d pending, %d dead, %v; want p pending and a dead", pending, dead, err)
+	}
 	if n, err := s.Prune(ctx, t0.Add(2*time.Minute)); err != nil || n != 2 {
 		t.Fatalf("Prune = %d, %v; want 2 (b and c, sent and due before t0+2m)", n, err)
 	}
