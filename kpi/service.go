@@ -11,7 +11,7 @@ import (
 
 // Feed reads the change feed under some scope keys: the store's Pull.
 type Feed interface {
-	Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error)
+	Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error)
 }
 
 // Directory is what the service needs to know about users, teams and the
@@ -174,10 +174,11 @@ func (s *Service) read(ctx context.Context, org, rep string, p Period) ([]Doc, e
 	var out []Doc
 	var after int64
 	for {
-		page, more, err := s.feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: keys, After: after, Limit: 1000, MaxBytes: 16 << 20})
+		pg, err := s.feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: keys, After: after, Limit: 1000, MaxBytes: 16 << 20})
 		if err != nil {
 			return nil, err
 		}
+		page, more := pg.Changes, pg.More
 		for _, ch := range page {
 			after = ch.Seq
 			if !ch.Deleted && !ch.Evicted {

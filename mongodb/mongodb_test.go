@@ -209,11 +209,12 @@ func TestRace(t *testing.T) {
 				return seen
 			}
 			finished := done.Load() == writers+1
-			page, more, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, After: after, Limit: limit})
+			pg, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, After: after, Limit: limit})
 			if err != nil {
 				t.Errorf("pull: %v", err)
 				return seen
 			}
+			page, more := pg.Changes, pg.More
 			if len(page) > limit || (more && len(page) == 0) {
 				t.Errorf("page of %d with more=%v at limit %d", len(page), more, limit)
 				return seen

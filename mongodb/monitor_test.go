@@ -106,7 +106,8 @@ func TestRoundTrips(t *testing.T) {
 		pushAll(t, s, u, scope)
 		c.updates = cc.take()
 
-		page, more, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, Limit: n})
+		pg, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, Limit: n})
+		page, more := pg.Changes, pg.More
 		c.page = cc.take()
 		if err != nil {
 			t.Fatalf("pull: %v", err)

@@ -158,10 +158,11 @@ func TestTwoTailers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	changes, _, err := stores[0].Pull(ctx, engine.PullQuery{Org: "o", Scopes: []string{engine.ScopeOrg}, Limit: 1000})
+	pg, err := stores[0].Pull(ctx, engine.PullQuery{Org: "o", Scopes: []string{engine.ScopeOrg}, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
+	changes := pg.Changes
 	last = changes[len(changes)-1].Seq
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry()}
 	var wg sync.WaitGroup

@@ -26,35 +26,44 @@ const maxWindows = 64
 // reaches the end of the log or a gap, and one feed find for all the scopes
 // together. Closing an expired gap adds a document lookup and two or three
 // writes, once per gap.
-func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error) {
+func (s *Store) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error) {
 	if q.Limit <= 0 {
-		return nil, false, nil
+		return engine.PullPage{Through: q.After}, nil
 	}
 	after := q.After
 	window := 2*q.Limit + 64
 	for range maxWindows {
 		p, marks, capped, err := s.prefix(ctx, q.Org, after, window)
 		if err != nil {
-			return nil, false, err
+			return engine.PullPage{}, err
 		}
 		if p <= after {
-			return nil, false, nil
+			return engine.PullPage{Through: after}, nil
 		}
 		lists, horizon, err := s.readFeed(ctx, q, after, p, marks)
 		if err != nil {
-			return nil, false, err
+			return engine.PullPage{}, err
 		}
 		if capped && horizon < 0 {
 			horizon = p // more of the log lies past the window
 		}
 		page, more := feed.MergePage(lists, q.Limit, q.MaxBytes, horizon)
-		if err != nil || len(page) > 0 || !capped {
-			return page, more, err
+		if len(page) > 0 {
+			through := page[len(page)-1].Seq
+			if !more {
+				through = max(through, p) // every row up to the prefix was read
+			}
+			return engine.PullPage{Changes: page, More: more, Through: through}, nil
+		}
+		if !capped {
+			return engine.PullPage{Through: p}, nil
 		}
 		// Nothing for these scopes in this window of a long log: walk on.
 		after = p
 	}
-	return nil, false, nil
+	// Still nothing after maxWindows windows: the caller moves its
+	// checkpoint this far and asks again.
+	return engine.PullPage{More: true, Through: after}, nil
 }
 
 // prefix returns the highest seq P such that every seq in (after, P] is

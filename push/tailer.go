@@ -16,7 +16,7 @@ import (
 // commit-ordered change feed (scope "org") and the stored documents (owner,
 // last writer).
 type Feed interface {
-	Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error)
+	Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error)
 	Get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error)
 }
 
@@ -110,7 +110,8 @@ func (t *Tailer) TailOrg(ctx context.Context, org string) error {
 		return err
 	}
 	pull := func(after int64) ([]engine.Change, bool, error) {
-		return t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, After: after, Limit: t.cfg.Page})
+		pg, err := t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, After: after, Limit: t.cfg.Page})
+		return pg.Changes, pg.More, err
 	}
 	changes, more, err := pull(cursor)
 	if err != nil || len(changes) == 0 {

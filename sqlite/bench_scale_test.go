@@ -120,7 +120,8 @@ func BenchmarkScalePull(b *testing.B) {
 	b.Run("raw-store-page-200", func(b *testing.B) {
 		q := engine.PullQuery{Org: "org-1", Scopes: engine.ReadSet(rep.User, rep.Roles, nil), Limit: 200, MaxBytes: 1 << 20}
 		for b.Loop() {
-			page, _, err := st.Pull(ctx, q)
+			pg, err := st.Pull(ctx, q)
+			page := pg.Changes
 			if err != nil || len(page) != 200 {
 				b.Fatalf("%d changes, %v", len(page), err)
 			}

@@ -20,10 +20,13 @@ ORDER BY f.seq LIMIT ?`
 // Because every write commits in seq order through the single writer, a
 // reader's snapshot always holds a gap-free prefix of the sequence: no change
 // with a lower seq can commit after this read.
-func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error) {
+func (s *Store) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error) {
 	if q.Limit <= 0 {
-		return nil, false, nil
+		return engine.PullPage{Through: q.After}, nil
 	}
+	// Committed before the read, so the read's snapshot holds it: a page
+	// that is not cut reaches at least this far.
+	committed := s.committed.Load()
 	stmt := s.pullStmt // prepared once on the reader pool
 	if len(q.Scopes) > 1 {
 		// Several scopes are read in one transaction, so from one snapshot.
@@ -33,7 +36,7 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 		// committed just before it.
 		tx, err := s.r.BeginTx(ctx, nil)
 		if err != nil {
-			return nil, false, translate(err)
+			return engine.PullPage{}, translate(err)
 		}
 		defer tx.Rollback()
 		stmt = tx.StmtContext(ctx, s.pullStmt)
@@ -51,7 +54,7 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 	for _, scope := range q.Scopes {
 		l, cut, err := pullScope(ctx, stmt, per, scope)
 		if err != nil {
-			return nil, false, err
+			return engine.PullPage{}, err
 		}
 		if cut && (horizon < 0 || l[len(l)-1].Seq < horizon) {
 			horizon = l[len(l)-1].Seq
@@ -59,7 +62,14 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, 
 		lists = append(lists, l)
 	}
 	page, more := feed.MergePage(lists, q.Limit, q.MaxBytes, horizon)
-	return page, more, nil
+	through := q.After
+	if len(page) > 0 {
+		through = page[len(page)-1].Seq
+	}
+	if !more {
+		through = max(through, committed)
+	}
+	return engine.PullPage{Changes: page, More: more, Through: through}, nil
 }
 
 // pullScope reads one scope's feed after q.After: up to q.Limit+1 changes,

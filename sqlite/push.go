@@ -181,6 +181,7 @@ func (s *Store) commitGroup(group []*pushReq) {
 	}
 	committed = true
 	s.seq = seq
+	s.committed.Store(seq)
 	for i, r := range group {
 		r.done <- results[i]
 	}

@@ -34,9 +34,11 @@ type Store struct {
 	r    *sql.DB // readers, WAL lets them run beside the writer
 	lock *os.File
 
-	wmu sync.Mutex  // serialises writes; guards seq and wtx
-	seq int64       // last committed sequence
-	wtx *writerConn // the one writer connection
+	wmu sync.Mutex // serialises writes; guards seq and wtx
+	seq int64      // last committed sequence
+	// committed is seq once committed, for readers (pull.go).
+	committed atomic.Int64
+	wtx       *writerConn // the one writer connection
 
 	queue      chan *pushReq // pushes waiting for the writer goroutine
 	quit       chan struct{}
@@ -113,6 +115,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err := s.w.QueryRowContext(ctx, `SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'seq'`).Scan(&s.seq); err != nil {
 		return nil, fmt.Errorf("sqlite: read sequence: %w", err)
 	}
+	s.committed.Store(s.seq)
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: writer connection: %w", err)

@@ -213,10 +213,11 @@ func TestGroupCommitIsolatesBatches(t *testing.T) {
 	if got["c"] == nil {
 		t.Fatalf("c ran with a cancelled context and must fail")
 	}
-	changes, _, err := s.Pull(context.Background(), engine.PullQuery{Org: "o", Scopes: []string{"user:u"}, Limit: 10})
+	pg, err := s.Pull(context.Background(), engine.PullQuery{Org: "o", Scopes: []string{"user:u"}, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
+	changes := pg.Changes
 	var ids []string
 	for i, c := range changes {
 		ids = append(ids, c.ID)

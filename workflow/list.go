@@ -89,11 +89,12 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 	}
 	page := Page{FollowUps: []QueueItem{}}
 	for scanned := 0; scanned < listScanBudget; {
-		changes, more, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: actor.Org, Scopes: scopes,
+		pg, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: actor.Org, Scopes: scopes,
 			After: after, Limit: listPullPage, MaxBytes: 4 << 20})
 		if err != nil {
 			return Page{}, err
 		}
+		changes, more := pg.Changes, pg.More
 		// The matching follow-ups of this chunk, with their dependencies
 		// read in one call.
 		var items []QueueItem

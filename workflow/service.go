@@ -45,7 +45,7 @@ type MatrixStore interface {
 // Docs reads committed documents and scope feeds (the sync store).
 type Docs interface {
 	Get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error)
-	Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error)
+	Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error)
 }
 
 // Writer makes the server's trusted writes (the sync engine's Upsert).

@@ -72,11 +72,12 @@ func (s *Service) view(org, key string) *indexView {
 // The caller holds v.mu.
 func (s *Service) catchUp(ctx context.Context, org, key, collection string, v *indexView) error {
 	for {
-		changes, more, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{key},
+		pg, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{key},
 			After: v.after, Limit: listPullPage, MaxBytes: 8 << 20})
 		if err != nil {
 			return err
 		}
+		changes, more := pg.Changes, pg.More
 		for _, c := range changes {
 			v.after = c.Seq
 			if c.Deleted || c.Evicted || c.Collection != collection {

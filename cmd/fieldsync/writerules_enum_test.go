@@ -466,7 +466,7 @@ func (r *wreRun) writeFixtures() {
 	for _, k := range order {
 		docs := byOwner[k]
 		for len(docs) > 0 {
-			n := min(len(docs), r.w.ts.Eng.Limits().MaxMutations)
+			n := min(len(docs), wreBatch)
 			outs, err := r.w.ts.Eng.Upsert(ctx, owners[k], "fixture", docs[:n])
 			must(r.t, "write fixtures as "+k, err)
 			for i, o := range outs {
@@ -489,7 +489,7 @@ func (r *wreRun) push() {
 			}
 		}
 		for len(cells) > 0 {
-			n := min(len(cells), r.w.ts.Eng.Limits().MaxMutations)
+			n := min(len(cells), wreBatch)
 			muts := make([]map[string]any, n)
 			for i, x := range cells[:n] {
 				muts[i] = x.mut
@@ -550,3 +550,8 @@ func (r *wreRun) check(cp string) {
 		r.t.Errorf("applied but not in the feed: %s", strings.Join(missing, ", "))
 	}
 }
+
+// wreBatch is the size of the fixture writes and pushes: a phone's batch,
+// small enough that FerretDB on a busy machine answers each well within
+// the store's call timeout.
+const wreBatch = 100

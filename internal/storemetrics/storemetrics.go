@@ -48,7 +48,7 @@ func (m *store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	return m.Store.Push(ctx, b, decide)
 }
 
-func (m *store) Pull(ctx context.Context, q engine.PullQuery) (_ []engine.Change, _ bool, err error) {
+func (m *store) Pull(ctx context.Context, q engine.PullQuery) (_ engine.PullPage, err error) {
 	defer func(start time.Time) { m.observe("pull", start, err) }(time.Now())
 	return m.Store.Pull(ctx, q)
 }

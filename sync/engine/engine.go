@@ -361,19 +361,21 @@ func (e *Engine) Pull(ctx context.Context, actor Actor, req PullRequest) (PullRe
 	if reset {
 		after = 0
 	}
-	changes, more, err := e.store.Pull(ctx, PullQuery{
+	pg, err := e.store.Pull(ctx, PullQuery{
 		Org: actor.Org, Scopes: acc.read, After: after, Limit: limit, MaxBytes: e.limits.PageBytes,
 	})
 	if err != nil {
 		return PullResult{}, err
 	}
-	last := after
 	n := 0
-	for _, c := range changes {
-		last = max(last, c.Seq)
+	for _, c := range pg.Changes {
 		n += len(c.Body)
 	}
-	return PullResult{Changes: changes, HasMore: more, Checkpoint: e.sealCheckpoint(actor, last, acc.fp), Bytes: n, Reset: reset}, nil
+	// The checkpoint moves to how far the page reaches, past its last change
+	// when the scopes were quiet: a device of a quiet scope keeps up with the
+	// history the store retains instead of being reset (retention.go).
+	last := max(after, pg.Through)
+	return PullResult{Changes: pg.Changes, HasMore: pg.More, Checkpoint: e.sealCheckpoint(actor, last, acc.fp), Bytes: n, Reset: reset}, nil
 }
 
 // compactJSON returns raw without insignificant whitespace.

@@ -203,11 +203,12 @@ func (e *Engine) attached(ctx context.Context, org, c string) ([]DocRef, error) 
 	var refs []DocRef
 	var after int64
 	for {
-		page, more, err := e.store.Pull(ctx, PullQuery{Org: org, Scopes: []string{CustomerScope(c)}, After: after,
+		pg, err := e.store.Pull(ctx, PullQuery{Org: org, Scopes: []string{CustomerScope(c)}, After: after,
 			Limit: e.limits.MaxPageSize, MaxBytes: 64 << 20})
 		if err != nil {
 			return nil, err
 		}
+		page, more := pg.Changes, pg.More
 		for _, ch := range page {
 			after = ch.Seq
 			if !ch.Deleted && !ch.Evicted && ch.Collection != CollCustomers {

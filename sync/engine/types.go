@@ -179,6 +179,20 @@ type PullQuery struct {
 	MaxBytes int   // stop after the change that crosses this many body bytes
 }
 
+// PullPage is one page of a store's feed.
+type PullPage struct {
+	Changes []Change
+	More    bool // changes remain past the page
+	// Through is how far the page reaches: every change under the query's
+	// scopes with a seq in (After, Through] is in Changes. It is at least
+	// After and at least the last change's seq, and lies further when
+	// nothing else under the scopes was committed up to there: a reader of
+	// a quiet scope moves forward with the organisation, so its checkpoint
+	// never falls behind the history the store keeps (docs/operations.md,
+	// "Retention").
+	Through int64
+}
+
 // PushBatch is a batch of mutations from one device, as handed to a store.
 type PushBatch struct {
 	Actor     Actor
@@ -218,7 +232,7 @@ type Store interface {
 	// order, one per document, bounded by q.Limit and q.MaxBytes, and whether
 	// more remain. It never returns a change past one that may still commit
 	// with a lower Seq.
-	Pull(ctx context.Context, q PullQuery) (changes []Change, more bool, err error)
+	Pull(ctx context.Context, q PullQuery) (PullPage, error)
 	// Get returns the stored state (tombstones included) of those of refs
 	// that exist in org, read from committed data. Fields (per-field
 	// metadata) may be left nil: Get serves reads, never a write decision.

@@ -253,11 +253,12 @@ func (e *Engine) preVisits(ctx context.Context, acc *access, pre []*prepared, pa
 	keys = slices.Compact(keys)
 	var after int64
 	for {
-		page, more, err := e.store.Pull(ctx, PullQuery{Org: acc.actor.Org, Scopes: keys, After: after,
+		pg, err := e.store.Pull(ctx, PullQuery{Org: acc.actor.Org, Scopes: keys, After: after,
 			Limit: e.limits.MaxPageSize, MaxBytes: 16 << 20})
 		if err != nil {
 			return nil, err
 		}
+		page, more := pg.Changes, pg.More
 		for _, ch := range page {
 			after = ch.Seq
 			if ch.Collection == CollVisitLogs {

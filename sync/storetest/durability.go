@@ -172,7 +172,8 @@ func (r *feedReader) check(f *fixture, want []string) {
 func (f *fixture) storeReader(name string, scopes []string, limit int) *feedReader {
 	after := f.base
 	return &feedReader{name: name, limit: limit, next: func() ([]engine.Change, bool, error) {
-		page, more, err := f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: scopes, After: after, Limit: limit, MaxBytes: 1 << 20})
+		pg, err := f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: scopes, After: after, Limit: limit, MaxBytes: 1 << 20})
+		page, more := pg.Changes, pg.More
 		for _, c := range page {
 			after = max(after, c.Seq)
 		}

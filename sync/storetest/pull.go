@@ -198,10 +198,11 @@ func (f *fixture) pullFresh(e *engine.Engine, a engine.Actor) string {
 // storePull calls Store.Pull directly, to see seqs and several scopes.
 func (f *fixture) storePull(q engine.PullQuery) ([]engine.Change, bool) {
 	f.t.Helper()
-	changes, more, err := f.store.Pull(f.ctx, q)
+	pg, err := f.store.Pull(f.ctx, q)
 	if err != nil {
 		f.t.Fatalf("store pull %+v: %v", q, err)
 	}
+	changes, more := pg.Changes, pg.More
 	if len(changes) > q.Limit {
 		f.t.Fatalf("store pull with limit %d returned %d changes", q.Limit, len(changes))
 	}
@@ -366,5 +367,47 @@ func testMultiScopePull(f *fixture) {
 		if len(page) != 1 || page[0].ID != "cust-both" || !page[0].Evicted || len(page[0].Body) != 0 {
 			t.Errorf("scopes %v after cust-both left both: %+v, want one eviction of cust-both", scopes, page)
 		}
+	}
+}
+
+// testQuietScope: a pull of a scope that had no change while others did
+// reaches past the others' changes (PullPage.Through), so the checkpoint
+// of a quiet device keeps up with the organisation; and an engine pull
+// seals that position.
+func testQuietScope(f *fixture) {
+	t := f.t
+	wantOutcome(t, f.push(f.eng, rep1, devA, createNoteOn("m-q1", "q-1", cust1, "rep1's"))[0], "m-q1", engine.StatusApplied, 1)
+	_, cp := f.pullAll(f.eng, rep1, f.start[actorKey(rep1)], 100)
+	for i := range 3 {
+		mid, id := fmt.Sprintf("m-q2-%d", i), fmt.Sprintf("q-2-%d", i)
+		wantOutcome(t, f.push(f.eng, rep2, devB, createNoteOn(mid, id, cust2, "rep2's"))[0], mid, engine.StatusApplied, 1)
+	}
+	all, _ := f.storePull(engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, Limit: 1000})
+	last := all[len(all)-1].Seq
+	var mine int64
+	for _, c := range all {
+		if c.ID == "q-1" {
+			mine = c.Seq
+		}
+	}
+	pg, err := f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: []string{engine.CustomerScope(cust1)}, After: mine, Limit: 10})
+	if err != nil || len(pg.Changes) != 0 || pg.More || pg.Through < last {
+		t.Fatalf("quiet scope after seq %d: %d changes, more %v, through %d, %v; want nothing, through >= %d (rep2's last note)",
+			mine, len(pg.Changes), pg.More, pg.Through, err, last)
+	}
+	// Through never moves a busy scope past a change it did not return.
+	pg, err = f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: []string{engine.CustomerScope(cust2)}, After: mine, Limit: 1})
+	if err != nil || len(pg.Changes) != 1 || !pg.More || pg.Through != pg.Changes[0].Seq {
+		t.Fatalf("busy scope, one per page: %+v, %v; want one change, more, through at it", pg, err)
+	}
+	// The engine seals the position: the next pull of rep1 starts past
+	// rep2's notes and finds nothing.
+	res, err := f.eng.Pull(f.ctx, rep1, engine.PullRequest{Checkpoint: cp, Limit: 10})
+	if err != nil || len(res.Changes) != 0 || res.HasMore {
+		t.Fatalf("rep1's quiet pull: %+v, %v", res, err)
+	}
+	seq, _, err := f.eng.Position(rep1, res.Checkpoint)
+	if err != nil || seq < last {
+		t.Errorf("rep1's checkpoint after a quiet pull is at %d (%v), want >= %d", seq, err, last)
 	}
 }

@@ -105,9 +105,9 @@ type failingPulls struct {
 	fail atomic.Bool
 }
 
-func (s *failingPulls) Pull(ctx context.Context, q engine.PullQuery) ([]engine.Change, bool, error) {
+func (s *failingPulls) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error) {
 	if s.fail.Load() {
-		return nil, false, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected: the server went down")
+		return engine.PullPage{}, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected: the server went down")
 	}
 	return s.Store.Pull(ctx, q)
 }

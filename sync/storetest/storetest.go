@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"Restart", testRestart},
 		{"ConcurrentWritersAndReaders", testConcurrency},
 		{"MultiScopePull", testMultiScopePull},
+		{"QuietScope", testQuietScope},
 		{"MultiScopePullUnderWriters", testMultiScopeUnderWriters},
 		{"HistoryMoves", testHistoryMoves},
 		{"StaleStampInBatch", testStaleStampInBatch}, // stamprace.go
@@ -149,10 +150,11 @@ func (f *fixture) seed() {
 		}
 	}
 	for _, o := range []string{org, otherOrg} {
-		all, _, err := f.store.Pull(f.ctx, engine.PullQuery{Org: o, Scopes: []string{engine.ScopeOrg}, Limit: 100, MaxBytes: 1 << 20})
+		pg, err := f.store.Pull(f.ctx, engine.PullQuery{Org: o, Scopes: []string{engine.ScopeOrg}, Limit: 100, MaxBytes: 1 << 20})
 		if err != nil {
 			f.t.Fatalf("seed: %v", err)
 		}
+		all := pg.Changes
 		for _, c := range all {
 			f.base = max(f.base, c.Seq)
 		}
