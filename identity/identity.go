@@ -143,6 +143,12 @@ type Store interface {
 	RevokeSessions(ctx context.Context, org, user, device, cause string, at time.Time) (int, error)
 	RevokeSession(ctx context.Context, id, cause string, at time.Time) error
 	Sessions(ctx context.Context, org, user string) ([]*Session, error)
+	// PruneSessions deletes the sessions that expired or were revoked
+	// before before, and, where a store keeps every rotation of a session,
+	// the rotations superseded before it; it returns how many records it
+	// deleted. A refresh token of a deleted session is then unknown
+	// (refresh_token_invalid) rather than revoked.
+	PruneSessions(ctx context.Context, before time.Time) (int, error)
 }
 
 // Stable error codes of this package (catalogued in docs/protocol.md).

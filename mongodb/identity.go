@@ -412,6 +412,73 @@ func (s *Store) withRotation(ctx context.Context, rec *sessionRec) (*identity.Se
 	return ss, nil
 }
 
+// PruneSessions implements identity.Store: sessions that ended before
+// before go with their rotations; of a live session, the rotations
+// superseded by a newer one that is itself older than before go too. A
+// refresh in flight reads the current state and inserts the rotation from
+// its generation, a key newer than any deleted one, so the compare-and-swap
+// below is unchanged.
+func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int, error) {
+	b := millis(before)
+	ended := bson.D{{Key: "$or", Value: bson.A{
+		bson.D{{Key: "revoked", Value: true}, {Key: "revoked_at", Value: bson.D{{Key: "$lt", Value: b}}}},
+		bson.D{{Key: "expires_at", Value: bson.D{{Key: "$lt", Value: b}}}}}}}
+	var gone []sessionRec
+	if err := s.findRecords(ctx, collSessions, ended, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}), &gone); err != nil {
+		return 0, err
+	}
+	total := 0
+	for start := 0; start < len(gone); start += 1000 {
+		ids := bson.A{}
+		for _, r := range gone[start:min(start+1000, len(gone))] {
+			ids = append(ids, r.ID)
+		}
+		// Rotations first: a session without its record is never read.
+		for _, del := range []struct {
+			coll   string
+			filter bson.D
+		}{
+			{collRotations, bson.D{{Key: "sid", Value: bson.D{{Key: "$in", Value: ids}}}}},
+			{collSessions, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}},
+		} {
+			cctx, cancel := s.call(ctx)
+			res, err := s.db.Collection(del.coll).DeleteMany(cctx, del.filter)
+			cancel()
+			if err != nil {
+				return total, translate(err)
+			}
+			total += int(res.DeletedCount)
+		}
+	}
+	// Superseded rotations of live sessions: every rotation older than
+	// before but the newest of its session.
+	var old []rotationRec
+	if err := s.findRecords(ctx, collRotations, bson.D{{Key: "rotated_at", Value: bson.D{{Key: "$lt", Value: b}}}},
+		options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}, {Key: "sid", Value: 1}, {Key: "from", Value: 1}}), &old); err != nil {
+		return total, err
+	}
+	newest := map[string]int64{}
+	for _, r := range old {
+		newest[r.SID] = max(newest[r.SID], r.From)
+	}
+	ids := bson.A{}
+	for _, r := range old {
+		if r.From < newest[r.SID] {
+			ids = append(ids, r.ID)
+		}
+	}
+	for start := 0; start < len(ids); start += 1000 {
+		cctx, cancel := s.call(ctx)
+		res, err := s.db.Collection(collRotations).DeleteMany(cctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids[start:min(start+1000, len(ids))]}}}})
+		cancel()
+		if err != nil {
+			return total, translate(err)
+		}
+		total += int(res.DeletedCount)
+	}
+	return total, nil
+}
+
 // RotateSession implements identity.Store by inserting the rotation from
 // fromGeneration: of several rotations from one generation exactly one
 // insert succeeds (see the top of this file). It records the fields a

@@ -79,6 +79,10 @@ type Store struct {
 	allocMu sync.Mutex // see allocate
 	gapMu   sync.Mutex
 	gaps    map[gapKey]time.Time // first time a reader saw a missing seq
+
+	hist      *mongo.Collection // retention.go
+	floorMu   sync.Mutex
+	floorSeen map[string]floorSeen // org -> its announced floor, as last read
 }
 
 type gapKey struct {
@@ -117,7 +121,8 @@ func Open(ctx context.Context, uri, dbName string, opt Options) (*Store, error) 
 	db := client.Database(dbName, options.Database().
 		SetWriteConcern(writeconcern.Majority()).
 		SetReadConcern(readconcern.Majority()))
-	s := &Store{client: client, db: db, opt: opt, gaps: map[gapKey]time.Time{},
+	s := &Store{client: client, db: db, opt: opt, gaps: map[gapKey]time.Time{}, floorSeen: map[string]floorSeen{},
+		hist: db.Collection("history"),
 		docs: db.Collection("docs"), feed: db.Collection("feed"), seqlog: db.Collection("seqlog"),
 		counters: db.Collection("counters"), muts: db.Collection("mutations"), secrets: db.Collection("secrets")}
 	err = s.createIndexes(ctx)
@@ -145,6 +150,9 @@ func (s *Store) createIndexes(ctx context.Context) error {
 		{s.feed, bson.D{{Key: "org", Value: 1}, {Key: "scope", Value: 1}, {Key: "seq", Value: 1}}},
 		{s.seqlog, bson.D{{Key: "org", Value: 1}, {Key: "seq", Value: 1}}},
 		{s.docs, bson.D{{Key: "org", Value: 1}, {Key: "seq", Value: 1}}},
+		// Retention (retention.go): the rows of a void seq, old outcomes.
+		{s.feed, bson.D{{Key: "org", Value: 1}, {Key: "seq", Value: 1}}},
+		{s.muts, bson.D{{Key: "at", Value: 1}}},
 	}
 	for _, i := range idx {
 		cctx, cancel := s.call(ctx)

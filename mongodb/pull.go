@@ -30,17 +30,27 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, 
 	if q.Limit <= 0 {
 		return engine.PullPage{Through: q.After}, nil
 	}
+	// The history record (retention.go): a checkpoint below the floor
+	// starts over; a pull from 0 needs no commit marker at or below what
+	// was compacted, which is why it reads the record fresh.
+	h, err := s.history(ctx, q.Org, q.After == 0)
+	if err != nil {
+		return engine.PullPage{}, err
+	}
+	if q.After > 0 && q.After < h.floor {
+		return engine.PullPage{Compacted: true}, nil
+	}
 	after := q.After
 	window := 2*q.Limit + 64
 	for range maxWindows {
-		p, marks, capped, err := s.prefix(ctx, q.Org, after, window)
+		p, marks, capped, err := s.prefix(ctx, q.Org, max(after, h.compacted), window)
 		if err != nil {
 			return engine.PullPage{}, err
 		}
 		if p <= after {
 			return engine.PullPage{Through: after}, nil
 		}
-		lists, horizon, err := s.readFeed(ctx, q, after, p, marks)
+		lists, horizon, err := s.readFeed(ctx, q, after, p, marks, h.compacted)
 		if err != nil {
 			return engine.PullPage{}, err
 		}
@@ -118,6 +128,14 @@ func (s *Store) prefix(ctx context.Context, org string, after int64, window int)
 		if !s.gapExpired(org, g) {
 			return p, marks, false, nil
 		}
+		// Compaction deletes the markers at or below what it compacted:
+		// never void a seq there, walk on above it instead.
+		if h, err := s.history(ctx, org, true); err != nil {
+			return 0, nil, false, err
+		} else if g <= h.compacted {
+			p = h.compacted
+			continue
+		}
 		if err := s.closeGap(ctx, org, g); err != nil {
 			return 0, nil, false, err
 		}
@@ -191,7 +209,7 @@ func (s *Store) closeGap(ctx context.Context, org string, g int64) error {
 // that will move it to a new seq), and splits them into one list per scope
 // for feed.MergePage. The find is bounded; when it is cut, the returned horizon
 // is the last seq known to be complete.
-func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, after, p int64, marks map[int64]seqRec) ([][]engine.Change, int64, error) {
+func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, after, p int64, marks map[int64]seqRec, compacted int64) ([][]engine.Change, int64, error) {
 	// One seq holds at most one row per scope, so this bound always leaves
 	// at least one whole seq before the cut.
 	fetch := q.Limit + len(q.Scopes) + 1
@@ -220,7 +238,9 @@ func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, after, p int64
 		if horizon >= 0 && r.Seq > horizon {
 			break
 		}
-		if m, ok := marks[r.Seq]; !ok || m.Void || m.Coll != r.Coll || m.DocID != r.DocID {
+		// At or below compacted every row is a committed change (compaction
+		// removed the rest with the markers).
+		if m, ok := marks[r.Seq]; r.Seq > compacted && (!ok || m.Void || m.Coll != r.Coll || m.DocID != r.DocID) {
 			continue
 		}
 		c := engine.Change{Seq: r.Seq, Collection: r.Coll, ID: r.DocID, Version: r.Version, Deleted: r.Deleted, Evicted: r.Revoked}

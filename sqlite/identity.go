@@ -350,6 +350,21 @@ func (s *Store) RevokeSession(ctx context.Context, id, cause string, at time.Tim
 	})
 }
 
+// PruneSessions implements identity.Store. Rotations overwrite the
+// session here, so the sessions themselves are all there is to prune.
+func (s *Store) PruneSessions(ctx context.Context, before time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, func(ctx context.Context, tx *writerConn) error {
+		res, err := tx.exec(ctx, `DELETE FROM sessions WHERE expires_at < ? OR revoked_at < ?`, ms(before), ms(before))
+		if err != nil {
+			return translate(err)
+		}
+		n, err = res.RowsAffected()
+		return translate(err)
+	})
+	return int(n), err
+}
+
 // Sessions implements identity.Store: the user's sessions in id order,
 // revoked and expired ones included.
 func (s *Store) Sessions(ctx context.Context, org, user string) ([]*identity.Session, error) {

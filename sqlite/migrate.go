@@ -135,6 +135,8 @@ CREATE INDEX sessions_by_device ON sessions(org, usr, device);
 	migrationStream,
 	// 5: workflows (responsibility matrices). Owned by the workflow feature.
 	migrationWorkflow,
+	// 6: history retention (retention.go).
+	migrationRetention,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

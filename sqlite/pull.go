@@ -24,6 +24,9 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, 
 	if q.Limit <= 0 {
 		return engine.PullPage{Through: q.After}, nil
 	}
+	if q.After > 0 && q.After < s.floor.Load() {
+		return engine.PullPage{Compacted: true}, nil
+	}
 	// Committed before the read, so the read's snapshot holds it: a page
 	// that is not cut reaches at least this far.
 	committed := s.committed.Load()

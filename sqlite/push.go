@@ -153,7 +153,7 @@ func (s *Store) commitGroup(group []*pushReq) {
 			return
 		}
 		before := seq
-		outs, err := pushBatch(r.ctx, tx, r.batch, r.decide, &seq)
+		outs, err := pushBatch(r.ctx, tx, r.batch, r.decide, &seq, s.now().UnixMilli())
 		if err != nil {
 			seq = before
 			if _, rerr := tx.exec(ctx, "ROLLBACK TO batch"); rerr != nil {
@@ -190,7 +190,7 @@ func (s *Store) commitGroup(group []*pushReq) {
 
 // pushBatch applies one batch inside the group's transaction, taking
 // sequence numbers from *seq.
-func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide engine.Decide, seq *int64) ([]engine.Outcome, error) {
+func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide engine.Decide, seq *int64, now int64) ([]engine.Outcome, error) {
 	org := b.Actor.Org
 	recorded, err := loadOutcomes(ctx, tx, b)
 	if err != nil {
@@ -251,7 +251,7 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 	if err := writeDocs(ctx, tx, org, docs); err != nil {
 		return nil, err
 	}
-	if err := writeOutcomes(ctx, tx, b, outs, newOutcomes); err != nil {
+	if err := writeOutcomes(ctx, tx, b, outs, newOutcomes, now); err != nil {
 		return nil, err
 	}
 	return outs, nil
@@ -419,8 +419,7 @@ func writeDocs(ctx context.Context, tx *writerConn, org string, docs map[docKey]
 		updated_at = excluded.updated_at, updated_by = excluded.updated_by`, 14, nDocs, docArgs)
 }
 
-func writeOutcomes(ctx context.Context, tx *writerConn, b engine.PushBatch, outs []engine.Outcome, idx []int) error {
-	now := time.Now().UnixMilli()
+func writeOutcomes(ctx context.Context, tx *writerConn, b engine.PushBatch, outs []engine.Outcome, idx []int, now int64) error {
 	args := make([]any, 0, len(idx)*6)
 	for _, i := range idx {
 		enc, err := json.Marshal(outs[i])

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/mattn/go-sqlite3"
 
@@ -38,7 +39,11 @@ type Store struct {
 	seq int64      // last committed sequence
 	// committed is seq once committed, for readers (pull.go).
 	committed atomic.Int64
-	wtx       *writerConn // the one writer connection
+	// floor is the announced history floor (retention.go): a pull from
+	// below it is told to start over.
+	floor atomic.Int64
+	now   func() time.Time
+	wtx   *writerConn // the one writer connection
 
 	queue      chan *pushReq // pushes waiting for the writer goroutine
 	quit       chan struct{}
@@ -62,6 +67,9 @@ type Options struct {
 	Synchronous string
 	// ReadConns bounds the reader pool (default 4).
 	ReadConns int
+	// Now is the clock of recorded outcomes (default time.Now): a
+	// benchmark of a year of edits runs in minutes.
+	Now func() time.Time
 }
 
 // Open opens (creating if needed) the store in the SQLite file at path and
@@ -81,7 +89,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{path: path, lock: lock}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Store{path: path, lock: lock, now: opt.Now}
 	ok := false
 	defer func() {
 		if !ok {
@@ -116,6 +127,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: read sequence: %w", err)
 	}
 	s.committed.Store(s.seq)
+	var floor int64
+	if err := s.w.QueryRowContext(ctx, `SELECT floor FROM history WHERE id = 1`).Scan(&floor); err != nil {
+		return nil, fmt.Errorf("sqlite: read history floor: %w", err)
+	}
+	s.floor.Store(floor)
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: writer connection: %w", err)

@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 		{"RotateSessionRace", testRotateSessionRace},
 		{"RevokeSession", testRevokeSession},
 		{"RevokeSessions", testRevokeSessions},
+		{"PruneSessions", testPruneSessions},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -219,4 +220,54 @@ func userIDs(us []*identity.User) []string {
 		out[i] = u.ID
 	}
 	return out
+}
+
+// testPruneSessions: sessions that ended before the mark go, live ones and
+// their current state stay, even after many rotations.
+func testPruneSessions(f *fixture) {
+	live := f.createSession(newSession("s-live", orgA, "u-1", "d-1"))
+	for g := int64(1); g <= 5; g++ {
+		next := *f.session(live.ID)
+		next.Generation, next.TokenHash, next.RotatedAt = g+1, hash(fmt.Sprintf("token-%d", g+1)), at(3+int(g))
+		if err := f.s.RotateSession(f.ctx, &next, g); err != nil {
+			f.t.Fatalf("RotateSession from %d: %v", g, err)
+		}
+	}
+	revoked := f.createSession(newSession("s-revoked", orgA, "u-1", "d-2"))
+	if err := f.s.RevokeSession(f.ctx, revoked.ID, "logout", at(4)); err != nil {
+		f.t.Fatal(err)
+	}
+	expired := newSession("s-expired", orgA, "u-1", "d-3")
+	expired.ExpiresAt = at(5)
+	f.createSession(expired)
+	late := f.createSession(newSession("s-revoked-late", orgA, "u-1", "d-4"))
+	if err := f.s.RevokeSession(f.ctx, late.ID, "logout", at(40)); err != nil {
+		f.t.Fatal(err)
+	}
+	n, err := f.s.PruneSessions(f.ctx, at(30))
+	if err != nil || n < 2 {
+		f.t.Fatalf("PruneSessions = %d, %v; want at least the revoked and the expired session", n, err)
+	}
+	for id, gone := range map[string]bool{"s-live": false, "s-revoked": true, "s-expired": true, "s-revoked-late": false} {
+		_, err := f.s.Session(f.ctx, id)
+		if gone != (engine.ErrorKind(err) == engine.KindNotFound) {
+			f.t.Errorf("after PruneSessions, %s: %v (gone: %v)", id, err, gone)
+		}
+	}
+	// The live session kept its current state, and rotates on from it.
+	cur := f.session(live.ID)
+	if cur.Generation != 6 || !bytes.Equal(cur.TokenHash, hash("token-6")) {
+		f.t.Fatalf("live session after pruning: generation %d", cur.Generation)
+	}
+	next := *cur
+	next.Generation, next.TokenHash, next.RotatedAt = 7, hash("token-7"), at(31)
+	if err := f.s.RotateSession(f.ctx, &next, 5); err == nil {
+		f.t.Errorf("a rotation from a superseded generation won after pruning")
+	}
+	if err := f.s.RotateSession(f.ctx, &next, 6); err != nil {
+		f.t.Errorf("rotation from the current generation after pruning: %v", err)
+	}
+	if n, err := f.s.PruneSessions(f.ctx, at(30)); err != nil || n != 0 {
+		f.t.Errorf("PruneSessions again = %d, %v; want nothing left to prune", n, err)
+	}
 }

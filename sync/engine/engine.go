@@ -361,9 +361,14 @@ func (e *Engine) Pull(ctx context.Context, actor Actor, req PullRequest) (PullRe
 	if reset {
 		after = 0
 	}
-	pg, err := e.store.Pull(ctx, PullQuery{
-		Org: actor.Org, Scopes: acc.read, After: after, Limit: limit, MaxBytes: e.limits.PageBytes,
-	})
+	q := PullQuery{Org: actor.Org, Scopes: acc.read, After: after, Limit: limit, MaxBytes: e.limits.PageBytes}
+	pg, err := e.store.Pull(ctx, q)
+	if err == nil && pg.Compacted {
+		// Away longer than the store keeps deletes and evictions: start
+		// over, and keep only what that delivers (retention.go).
+		reset, after, q.After = true, 0, 0
+		pg, err = e.store.Pull(ctx, q)
+	}
 	if err != nil {
 		return PullResult{}, err
 	}

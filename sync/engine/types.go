@@ -191,6 +191,10 @@ type PullPage struct {
 	// never falls behind the history the store keeps (docs/operations.md,
 	// "Retention").
 	Through int64
+	// Compacted says After lies below the history the store keeps
+	// (retention.go): the page is empty and the reader must start over
+	// from 0. Never set for After 0.
+	Compacted bool
 }
 
 // PushBatch is a batch of mutations from one device, as handed to a store.

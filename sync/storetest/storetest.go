@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"ConcurrentWritersAndReaders", testConcurrency},
 		{"MultiScopePull", testMultiScopePull},
 		{"QuietScope", testQuietScope},
+		{"Compaction", testCompaction}, // retention.go
 		{"MultiScopePullUnderWriters", testMultiScopeUnderWriters},
 		{"HistoryMoves", testHistoryMoves},
 		{"StaleStampInBatch", testStaleStampInBatch}, // stamprace.go
