@@ -16,6 +16,11 @@ type PullReport struct {
 	Pages   int
 	Changes int
 	Retries int // requests sent again after a transient failure
+	// Reset says the server started the device over: its read set
+	// changed, or it was away longer than the server keeps history. Its
+	// copies are now exactly what this pull delivered; queued changes
+	// stay queued.
+	Reset bool
 }
 
 type pullChange struct {
@@ -65,6 +70,7 @@ func (c *Client) Pull(ctx context.Context) (PullReport, error) {
 		}
 		rep.Pages++
 		rep.Changes += len(page.Changes)
+		rep.Reset = rep.Reset || page.Reset
 		if !page.HasMore {
 			return rep, nil
 		}

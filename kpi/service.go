@@ -178,16 +178,20 @@ func (s *Service) read(ctx context.Context, org, rep string, p Period) ([]Doc, e
 		if err != nil {
 			return nil, err
 		}
-		page, more := pg.Changes, pg.More
-		for _, ch := range page {
-			after = ch.Seq
+		if pg.Compacted {
+			// History below this point was compacted meanwhile: read again.
+			out, after = nil, 0
+			continue
+		}
+		for _, ch := range pg.Changes {
 			if !ch.Deleted && !ch.Evicted {
 				out = append(out, Doc{Collection: ch.Collection, ID: ch.ID, Body: ch.Body})
 			}
 		}
-		if !more || len(page) == 0 {
+		if !pg.More || pg.Through <= after {
 			return out, nil
 		}
+		after = pg.Through
 	}
 }
 

@@ -111,6 +111,13 @@ func (t *Tailer) TailOrg(ctx context.Context, org string) error {
 	}
 	pull := func(after int64) ([]engine.Change, bool, error) {
 		pg, err := t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, After: after, Limit: t.cfg.Page})
+		if err == nil && pg.Compacted {
+			// Behind the history the store keeps (retention): what it
+			// missed is older than any notification it would still send
+			// (--push-max-age), so it reads on from the start, where the
+			// documents' latest changes are.
+			pg, err = t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, Limit: t.cfg.Page})
+		}
 		return pg.Changes, pg.More, err
 	}
 	changes, more, err := pull(cursor)

@@ -94,6 +94,12 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 		if err != nil {
 			return Page{}, err
 		}
+		if pg.Compacted {
+			// A cursor below the history the store keeps: the queue
+			// starts over (docs/operations.md, "Retention").
+			after = 0
+			continue
+		}
 		changes, more := pg.Changes, pg.More
 		// The matching follow-ups of this chunk, with their dependencies
 		// read in one call.

@@ -77,18 +77,25 @@ func (s *Service) catchUp(ctx context.Context, org, key, collection string, v *i
 		if err != nil {
 			return err
 		}
-		changes, more := pg.Changes, pg.More
-		for _, c := range changes {
-			v.after = c.Seq
+		if pg.Compacted {
+			// The view fell below the history the store keeps (retention):
+			// build it again from the start of the index.
+			clear(v.live)
+			v.after = 0
+			continue
+		}
+		for _, c := range pg.Changes {
 			if c.Deleted || c.Evicted || c.Collection != collection {
 				delete(v.live, c.ID)
 				continue
 			}
 			v.live[c.ID] = c.Body
 		}
-		if !more || len(changes) == 0 {
+		if !pg.More || pg.Through <= v.after {
+			v.after = max(v.after, pg.Through)
 			return nil
 		}
+		v.after = pg.Through
 	}
 }
 

@@ -65,8 +65,11 @@ type testServer struct {
 	Keys *jwtauth.Keys
 	// Eng is the server's engine: the server's own (trusted) writes, for
 	// fixtures no device may create.
-	Eng  *engine.Engine
-	stop func()
+	Eng *engine.Engine
+	// Store is the server's store: the retention tests run its compaction
+	// with a clock of their own.
+	Store engine.Store
+	stop  func()
 }
 
 // startServer starts a server on data (a fresh temp dir when ""), with cfg
@@ -108,7 +111,7 @@ func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw i
 	// The production shutdown timeout: fasthttp treats a connection that
 	// never sent a request as active for 5 s, so a shorter one can expire.
 	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }()
-	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng}
+	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng, Store: in.store}
 	stopped := false
 	ts.stop = func() {
 		if stopped {

@@ -55,7 +55,8 @@ type serveConfig struct {
 	FailureWindow   time.Duration
 	Hash            identity.HashParams
 
-	Push pushFlags // push notifications (push.go)
+	Push      pushFlags      // push notifications (push.go)
+	Retention retentionFlags // history compaction (retention.go)
 
 	Demo demoServeFlags // --demo: load the demo organisation first (demo.go)
 }
@@ -93,10 +94,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&mem, "password-memory", int(h.Memory), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
 	fs.IntVar(&passes, "password-time", int(h.Time), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
 	fs.IntVar(&threads, "password-threads", int(h.Threads), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
-	c.Stream.register(fs) // stream.go
-	c.Visits.register(fs) // visits.go
-	c.Push.register(fs)   // push.go
-	c.Demo.register(fs)   // demo.go
+	c.Stream.register(fs)    // stream.go
+	c.Visits.register(fs)    // visits.go
+	c.Push.register(fs)      // push.go
+	c.Retention.register(fs) // retention.go
+	c.Demo.register(fs)      // demo.go
 	if err := parseFlags(fs, args); err != nil {
 		return c, err
 	}
@@ -106,6 +108,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	c.Hash = identity.HashParams{Memory: uint32(mem), Time: uint32(passes), Threads: uint8(threads), SaltLen: h.SaltLen, KeyLen: h.KeyLen}
 	if fs.NArg() > 0 {
 		return c, usageError(fmt.Sprintf("serve takes no arguments, got %q", fs.Args()))
+	}
+	if err := c.Retention.check(); err != nil {
+		return c, err
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, usageError("--log-format (FIELDSYNC_LOG_FORMAT) must be text or json")
@@ -138,6 +143,8 @@ type instance struct {
 	stopStream func()
 	// stopWorkflow ends the overdue sweep (before the store closes).
 	stopWorkflow func()
+	// stopRetention ends the history compaction (retention.go).
+	stopRetention func()
 }
 
 // start wires the adapters together and binds the listener; Serve is the
@@ -225,16 +232,25 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		}{eng, store},
 		Workflow: wf,
 	})
-	ln, err := net.Listen("tcp", c.Addr)
+	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {
 		pusher.stop()
 		stopStream()
-		store.Close()
 		stopWorkflow()
+		store.Close()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		stopRetention()
+		pusher.stop()
+		stopStream()
+		stopWorkflow()
+		store.Close()
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	return &instance{store: store, eng: eng, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
-		push: pusher}, nil
+		push: pusher, stopRetention: stopRetention}, nil
 }
 
 // serveUntil serves until ctx is done, then shuts down in order: stop
@@ -263,6 +279,7 @@ func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error
 		serveErr = nil
 	}
 	in.stopWorkflow()
+	in.stopRetention()
 	if in.stopStream != nil {
 		in.stopStream()
 	}

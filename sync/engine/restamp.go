@@ -208,16 +208,19 @@ func (e *Engine) attached(ctx context.Context, org, c string) ([]DocRef, error) 
 		if err != nil {
 			return nil, err
 		}
-		page, more := pg.Changes, pg.More
-		for _, ch := range page {
-			after = ch.Seq
+		if pg.Compacted { // compacted meanwhile (retention.go): read again
+			refs, after = nil, 0
+			continue
+		}
+		for _, ch := range pg.Changes {
 			if !ch.Deleted && !ch.Evicted && ch.Collection != CollCustomers {
 				refs = append(refs, DocRef{Collection: ch.Collection, ID: ch.ID})
 			}
 		}
-		if !more || len(page) == 0 {
+		if !pg.More || pg.Through <= after {
 			return refs, nil
 		}
+		after = pg.Through
 	}
 }
 

@@ -258,16 +258,20 @@ func (e *Engine) preVisits(ctx context.Context, acc *access, pre []*prepared, pa
 		if err != nil {
 			return nil, err
 		}
-		page, more := pg.Changes, pg.More
-		for _, ch := range page {
-			after = ch.Seq
+		if pg.Compacted { // compacted meanwhile (retention.go): read again
+			clear(vs.open)
+			after = 0
+			continue
+		}
+		for _, ch := range pg.Changes {
 			if ch.Collection == CollVisitLogs {
 				vs.open[ch.ID] = !ch.Deleted && !ch.Evicted
 			}
 		}
-		if !more || len(page) == 0 {
+		if !pg.More || pg.Through <= after {
 			return vs, nil
 		}
+		after = pg.Through
 	}
 }
 
