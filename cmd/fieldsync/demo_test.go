@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -62,6 +64,7 @@ func TestDemo(t *testing.T) {
 	}
 
 	ts := startServer(t, data, func(c *serveConfig) { c.EscalationInterval = 0 })
+	readmeDemo(t, out, ts.URL)
 	tokens := map[string]string{}
 	for _, u := range users {
 		st, g, e := login(t, ts, u.Email, demoPassword, "laptop")
@@ -173,4 +176,61 @@ func demoHead(t *testing.T, data string) int64 {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// readmeDemo checks the README's demo block against this (smaller) demo:
+// the output it prints under the serve command has the demo's shape (the
+// README's figures come from a full run, so numbers may differ), and its
+// requests, run as printed with bash and curl, all succeed.
+func readmeDemo(t *testing.T, out, base string) {
+	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatal("the README's demo block needs curl (.ci/run installs it)")
+	}
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	i := strings.Index(s, "serve --demo\n")
+	if i < 0 {
+		t.Fatal("the README has no `serve --demo` command")
+	}
+	block := s[i+len("serve --demo\n"):]
+	block = block[:strings.Index(block, "```")]
+	printed, requests, _ := strings.Cut(block, "# In another terminal:\n")
+	number := regexp.MustCompile(`[0-9][0-9.,]*`)
+	for _, l := range strings.Split(strings.TrimSpace(printed), "\n") {
+		want := strings.TrimPrefix(l, "# ")
+		parts := strings.Split(want, "...")
+		for j, p := range parts {
+			q := number.Split(p, -1)
+			for k := range q {
+				q[k] = regexp.QuoteMeta(q[k])
+			}
+			parts[j] = strings.Join(q, `[0-9][0-9.,]*`)
+		}
+		if re := regexp.MustCompile(`(?m)^` + strings.Join(parts, `.*?`)); !re.MatchString(out) {
+			t.Errorf("the README shows the demo printing %q; it printed:\n%s", want, out)
+		}
+	}
+	// Each request's reply must be JSON without an error.
+	script := "set -eo pipefail\n" + strings.Replace(requests, "B=http://127.0.0.1:8080", "B="+base, 1)
+	script = regexp.MustCompile(`(?m)^(curl .*)$`).ReplaceAllString(script, `$1; echo`)
+	cmd := exec.Command("bash", "-c", script)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("the README's demo requests: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	replies := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(replies) != strings.Count(requests, "\ncurl ") {
+		t.Fatalf("the README's demo requests answered %d replies:\n%s", len(replies), stdout.String())
+	}
+	for _, r := range replies {
+		var v map[string]any
+		if json.Unmarshal([]byte(r), &v) != nil || v["error"] != nil {
+			t.Errorf("a README demo request answered %.300s", r)
+		}
+	}
 }
