@@ -245,8 +245,11 @@ func (s *Service) checkComplete(ctx context.Context, org string, body map[string
 func (s *Service) afterDone(ctx context.Context, org string, fu *engine.Document) error {
 	body := decode(fu)
 	oid := str(body, "order_id")
-	if oid == "" || body["matrix_version"] == nil {
+	if oid == "" {
 		return nil
+	}
+	if body["matrix_version"] == nil {
+		return s.settleFollowUp(ctx, org, fu.ID, body) // not the matrix's: no effects
 	}
 	m, err := s.version(ctx, org, str(body, "matrix_version"))
 	if err != nil {
@@ -287,9 +290,25 @@ func (s *Service) afterDone(ctx context.Context, org string, fu *engine.Document
 		return err
 	}
 	if o := got[ref]; o != nil && !o.Deleted {
-		return s.reconcileOrder(ctx, org, o)
+		if err := s.reconcileOrder(ctx, org, o); err != nil {
+			return err
+		}
 	}
-	return nil
+	// Last: the completion's effects are durable.
+	return s.settleFollowUp(ctx, org, fu.ID, body)
+}
+
+// settleFollowUp records that what completing follow-up id does is done
+// (engine.IndexUnsettledFollowUps); a crash before it leaves that to the
+// sweep.
+func (s *Service) settleFollowUp(ctx context.Context, org, id string, body map[string]any) error {
+	if body[engine.FieldSettledAt] != nil {
+		return nil
+	}
+	_, err := s.write(ctx, org, engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id,
+		Fields: map[string]json.RawMessage{engine.FieldSettledAt: raw(stamp(s.now()))},
+		Expect: &engine.Expect{Field: engine.FieldSettledAt, In: []string{""}}})
+	return err
 }
 
 func toFollowUp(d *engine.Document) *FollowUp {

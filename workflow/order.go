@@ -233,9 +233,13 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 		return err
 	}
 	var docs []engine.UpsertDoc
+	var settle []engine.UpsertDoc
 	for _, st := range steps {
 		if st.move >= 0 && !moved[st.move] {
 			continue // someone moved the order first: that decision is void
+		}
+		if d, ok := settleOrder(st.order.ID, st.body); ok {
+			settle = append(settle, d)
 		}
 		var more []engine.UpsertDoc
 		var err error
@@ -250,11 +254,34 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 		}
 		docs = append(docs, more...)
 	}
-	if len(docs) == 0 {
-		return nil
+	// Orders never routed (cancelled before submission) settle as they are.
+	for _, o := range orders {
+		if body := decode(o); str(body, "matrix_version") == "" && str(body, "status") != StatusSubmitted {
+			if d, ok := settleOrder(o.ID, body); ok {
+				settle = append(settle, d)
+			}
+		}
 	}
-	_, err = s.writeAll(ctx, org, docs)
+	if _, err := s.writeAll(ctx, org, docs); err != nil {
+		return err
+	}
+	// Last, once every effect above is durable: the orders are settled in
+	// the status they were carried out for (engine.IndexUnsettledOrders).
+	// A crash before this write leaves them to the sweep.
+	_, err = s.writeAll(ctx, org, settle)
 	return err
+}
+
+// settleOrder is the write that records an order as settled in its current
+// status, while it still is in it; false when it is settled already or has
+// nothing to carry out (a draft).
+func settleOrder(id string, body map[string]any) (engine.UpsertDoc, bool) {
+	st := str(body, "status")
+	if st == "" || st == StatusDraft || str(body, engine.FieldSettledStatus) == st {
+		return engine.UpsertDoc{}, false
+	}
+	return engine.UpsertDoc{Collection: engine.CollOrders, ID: id, Fields: map[string]json.RawMessage{engine.FieldSettledStatus: raw(st)},
+		Expect: &engine.Expect{Field: "status", In: []string{st}}}, true
 }
 
 // planRoute checks a submitted order and decides its move: to rejected,

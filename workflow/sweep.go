@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -16,13 +17,15 @@ import (
 // accountable role the follow-up (and its order) in its feed. Each write is
 // conditional on escalated_at being absent, so sweeps running at once on
 // several instances escalate each follow-up once; running it again changes
-// nothing. It also routes submitted orders that were never routed (the
-// push's routing failed and the phone never sent it again). It returns how
-// many follow-ups it escalated.
+// nothing. It also carries out what unsettled orders and done follow-ups
+// ask for: a push or a back-office action cut by a crash, or a routing that
+// failed and was never retried. It returns how many follow-ups it
+// escalated.
 //
-// It reads two index keys of the engine's feed, sync.IndexOpenFollowUps and
-// sync.IndexUnroutedOrders. A document leaves an index as an eviction row,
-// and the feed keeps those, so reading an index from the start every time
+// It reads three index keys of the engine's feed: engine.IndexOpenFollowUps,
+// engine.IndexUnsettledOrders and engine.IndexUnsettledFollowUps. A document
+// leaves an index as an eviction row, and the feed keeps those, so reading an
+// index from the start every time
 // would cost every follow-up and order the organisation ever had. The sweep
 // keeps, per organisation and index, the position it read up to and the
 // documents still in the index: each sweep reads only what changed since,
@@ -135,15 +138,20 @@ func (s *Service) sweepOrg(ctx context.Context, org string) (int, error) {
 	return escalated, nil
 }
 
-// routeStranded routes the organisation's submitted orders that were never
-// routed. Routing is idempotent and conditional (only while the order is
-// still submitted and unrouted), so an order whose own push is routing it
-// at this moment is routed once.
+// routeStranded carries out what the organisation's unsettled orders ask
+// for (engine.IndexUnsettledOrders: a push or a workflow run cut by a
+// crash, or one whose routing failed and was never retried), then what
+// unsettled done follow-ups ask for. Every write is idempotent and
+// conditional, so an order whose own push is routing it at this moment is
+// routed once.
 func (s *Service) routeStranded(ctx context.Context, org string) error {
-	v := s.view(org, engine.IndexUnroutedOrders)
+	if err := s.settleStranded(ctx, org); err != nil {
+		return err
+	}
+	v := s.view(org, engine.IndexUnsettledOrders)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if err := s.catchUp(ctx, org, engine.IndexUnroutedOrders, engine.CollOrders, v); err != nil {
+	if err := s.catchUp(ctx, org, engine.IndexUnsettledOrders, engine.CollOrders, v); err != nil {
 		return err
 	}
 	if len(v.live) == 0 {
@@ -167,6 +175,24 @@ func (s *Service) routeStranded(ctx context.Context, org string) error {
 		}
 		slices.SortFunc(orders, func(a, b *engine.Document) int { return strings.Compare(a.ID, b.ID) })
 		if err := s.reconcileOrders(ctx, org, orders); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settleStranded carries out the effects of done follow-ups whose
+// completion was cut short (engine.IndexUnsettledFollowUps).
+func (s *Service) settleStranded(ctx context.Context, org string) error {
+	v := s.view(org, engine.IndexUnsettledFollowUps)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if err := s.catchUp(ctx, org, engine.IndexUnsettledFollowUps, engine.CollFollowUps, v); err != nil {
+		return err
+	}
+	ids := slices.Sorted(maps.Keys(v.live))
+	for _, id := range ids {
+		if err := s.afterDone(ctx, org, &engine.Document{Collection: engine.CollFollowUps, ID: id, Body: v.live[id]}); err != nil {
 			return err
 		}
 	}

@@ -47,11 +47,15 @@ type failing struct {
 	w    workflow.Writer
 	mu   sync.Mutex
 	fail bool
+	pass int // writes that still go through once fail is set: a crash between two writes
 }
 
 func (f *failing) Upsert(ctx context.Context, a engine.Actor, src string, docs []engine.UpsertDoc) ([]engine.Outcome, error) {
 	f.mu.Lock()
-	fail := f.fail
+	fail := f.fail && f.pass == 0
+	if f.fail && f.pass > 0 {
+		f.pass--
+	}
 	f.mu.Unlock()
 	if fail {
 		return nil, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected crash")
@@ -293,7 +297,7 @@ func TestRetryCompletesInterruptedRouting(t *testing.T) {
 
 // TestSweepRoutesStrandedOrder: the routing of a submitted order fails after
 // the push committed and the phone never sends the push again (lost,
-// reinstalled): the sweep finds the order through the unrouted-orders index
+// reinstalled): the sweep finds the order through the unsettled-orders index
 // and routes it, once, however often it runs.
 func TestSweepRoutesStrandedOrder(t *testing.T) {
 	t.Parallel()
@@ -310,7 +314,7 @@ func TestSweepRoutesStrandedOrder(t *testing.T) {
 	f.fail = false
 	f.mu.Unlock()
 	d, o := r.doc(t, "orders", "o-1")
-	if o["submitted_at"] != nil || !slices.Contains(d.Scopes, engine.IndexUnroutedOrders) {
+	if o["submitted_at"] != nil || !slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
 		t.Fatalf("stranded order: %v, keys %v", o, d.Scopes)
 	}
 	for range 2 {
@@ -319,12 +323,109 @@ func TestSweepRoutesStrandedOrder(t *testing.T) {
 		}
 	}
 	d, o = r.doc(t, "orders", "o-1")
-	if o["submitted_at"] == nil || o["total"] != "300.00" || slices.Contains(d.Scopes, engine.IndexUnroutedOrders) {
+	if o["submitted_at"] == nil || o["total"] != "300.00" || slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
 		t.Fatalf("not routed by the sweep: %v, keys %v", o, d.Scopes)
 	}
 	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
 		if d, _ := r.doc(t, "follow_ups", "fu-o-1-"+a); d == nil || d.Version != 1 {
 			t.Errorf("%s: %+v, want created once", a, d)
 		}
+	}
+}
+
+// TestSweepSettlesInterruptedRouting: the push of a submitted order
+// commits and its routing moves the order (accepted, with its total), then
+// the server dies before the follow-ups are written, and nobody retries. The
+// order is left unsettled (engine.IndexUnsettledOrders): the sweep writes
+// its follow-ups, once, and settles it.
+func TestSweepSettlesInterruptedRouting(t *testing.T) {
+	t.Parallel()
+	f := &failing{}
+	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
+	f.mu.Lock()
+	f.fail, f.pass = true, 1 // the move goes through, the follow-ups do not
+	f.mu.Unlock()
+	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
+	if _, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}, engine.PushRequest{DeviceID: "phone",
+		Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}); err == nil {
+		t.Fatal("the push succeeded with its routing cut short")
+	}
+	f.mu.Lock()
+	f.fail = false
+	f.mu.Unlock()
+	d, o := r.doc(t, "orders", "o-1")
+	if o["submitted_at"] == nil || !slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+		t.Fatalf("the order after the cut: %v, keys %v; want accepted and unsettled", o, d.Scopes)
+	}
+	ref := engine.DocRef{Collection: engine.CollFollowUps, ID: "fu-o-1-availability_check"}
+	if got, err := r.store.Get(t.Context(), org, []engine.DocRef{ref}); err != nil || got[ref] != nil {
+		t.Fatalf("a follow-up was written before the cut: %+v, %v", got[ref], err)
+	}
+	for range 2 {
+		if _, err := r.wf.Sweep(t.Context()); err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
+	}
+	d, o = r.doc(t, "orders", "o-1")
+	if o[engine.FieldSettledStatus] != "submitted" || slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+		t.Fatalf("the order after the sweep: %v, keys %v; want settled", o, d.Scopes)
+	}
+	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
+		if fu, _ := r.doc(t, "follow_ups", "fu-o-1-"+a); fu == nil || fu.Version != 1 {
+			t.Errorf("%s: %+v, want created once", a, fu)
+		}
+	}
+}
+
+// TestSweepSettlesInterruptedCompletion: the order desk completes the ERP
+// entry; the follow-up is done, then the server dies before the order is
+// confirmed, and the clerk does not retry. The follow-up is left unsettled
+// (engine.IndexUnsettledFollowUps): the sweep confirms the order with the ERP
+// number, starts the dispatch step's clock, and settles the follow-up.
+func TestSweepSettlesInterruptedCompletion(t *testing.T) {
+	t.Parallel()
+	f := &failing{}
+	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
+	r.submit(t, "o-1")
+	ctx := t.Context()
+	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
+	if _, err := r.wf.Act(ctx, planner, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete,
+		Result: map[string]any{"available": true}}); err != nil {
+		t.Fatal(err)
+	}
+	desk := engine.Actor{Org: org, User: "od-1", Roles: []string{"order_desk"}}
+	f.mu.Lock()
+	f.fail, f.pass = true, 1 // the completion goes through, the order's move does not
+	f.mu.Unlock()
+	if _, err := r.wf.Act(ctx, desk, "fu-o-1-erp_entry", workflow.Action{Kind: workflow.ActComplete,
+		Result: map[string]any{"erp_number": "4500012345"}}); err == nil {
+		t.Fatal("the completion succeeded with its effects cut short")
+	}
+	f.mu.Lock()
+	f.fail = false
+	f.mu.Unlock()
+	d, fu := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
+	if fu["status"] != "done" || !slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
+		t.Fatalf("erp_entry after the cut: %v, keys %v; want done and unsettled", fu, d.Scopes)
+	}
+	if _, o := r.doc(t, "orders", "o-1"); o["status"] != "submitted" {
+		t.Fatalf("the order moved before the cut: %v", o)
+	}
+	for range 2 {
+		if _, err := r.wf.Sweep(ctx); err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
+	}
+	_, o := r.doc(t, "orders", "o-1")
+	if o["status"] != "confirmed" || o["erp_number"] != "4500012345" || o[engine.FieldSettledStatus] != "confirmed" {
+		t.Errorf("the order after the sweep: %v; want confirmed with the ERP number, settled", o)
+	}
+	if fu := r.docBody(t, "fu-o-1-dispatch"); fu["due_at"] == nil {
+		t.Errorf("dispatch has no due time after the sweep: %v", fu)
+	}
+	d, fu = r.doc(t, "follow_ups", "fu-o-1-erp_entry")
+	if fu[engine.FieldSettledAt] == nil || slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
+		t.Errorf("erp_entry after the sweep: %v, keys %v; want settled", fu, d.Scopes)
 	}
 }

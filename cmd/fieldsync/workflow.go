@@ -48,16 +48,22 @@ func startWorkflow(ctx context.Context, c serveConfig, eng *engine.Engine, store
 // sweepTimeout bounds one sweep.
 const sweepTimeout = time.Minute
 
-// sweepEvery escalates overdue follow-ups until ctx ends. Several instances
-// may sweep at once: each escalation is a conditional write.
+// sweepEvery escalates overdue follow-ups and settles what crashes left
+// unsettled, at start and then every interval until ctx ends. Several
+// instances may sweep at once: each write is conditional.
 func sweepEvery(ctx context.Context, wf *workflow.Service, interval time.Duration, log *slog.Logger) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	// The first sweep at once: what a crash left unsettled (an order
+	// without its follow-ups, a completion without its effects) is carried
+	// out as the server starts, not an interval later.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 		// Its own budget, not the interval: a short interval must not
 		// starve a sweep of a slow store.

@@ -17,7 +17,10 @@ import (
 //	                              follow-ups (due and closing months), UTC months
 //	ix:open-visit:<rep>:<yyyy-mm> a rep's visit logs checked in that month and
 //	                              not checked out
-//	ix:order-unrouted             orders submitted and not routed yet
+//	ix:order-unsettled            orders whose current status the workflow has
+//	                              not carried out yet (settled_status differs)
+//	ix:fu-unsettled               done follow-ups of an order whose effects on
+//	                              the order the workflow has not carried out yet
 //
 // A document that leaves an index key leaves an eviction row under it (the
 // feed keeps those), which readers skip.
@@ -32,10 +35,24 @@ func KPIIndexKey(rep string, t time.Time) string {
 	return kpiIndexPrefix + rep + ":" + t.UTC().Format("2006-01")
 }
 
-// IndexUnroutedOrders is the index key of orders submitted and not routed
-// yet (status submitted, no submitted_at): the workflow's sweep routes those
-// whose push's routing failed and was never retried.
-const IndexUnroutedOrders = "ix:order-unrouted"
+// IndexUnsettledOrders is the index key of orders past draft whose status
+// the workflow has not carried out yet: its last write for an order records
+// the status it settled (settled_status), after every follow-up and move that
+// status asks for is durable. An order whose push, or whose workflow, was cut
+// by a crash stays under this key until the workflow's sweep settles it, so
+// a crash at any point leaves nothing stranded, whoever retries or not.
+const IndexUnsettledOrders = "ix:order-unsettled"
+
+// IndexUnsettledFollowUps is the index key of done follow-ups of an order
+// whose effects (the order's move, the next steps' due times) the workflow
+// has not recorded as carried out (settled_at); the sweep carries them out.
+const IndexUnsettledFollowUps = "ix:fu-unsettled"
+
+// The fields that settle a document for the indexes above.
+const (
+	FieldSettledStatus = "settled_status"
+	FieldSettledAt     = "settled_at"
+)
 
 // indexKeys returns the index keys of a document.
 func indexKeys(collection, owner string, body map[string]any) []string {
@@ -65,13 +82,16 @@ func indexKeys(collection, owner string, body map[string]any) []string {
 		month(rep, body["planned_start"])
 	case CollOrders:
 		month(owner, body["submitted_at"])
-		if st, _ := body["status"].(string); st == "submitted" && body["submitted_at"] == nil {
-			keys = append(keys, IndexUnroutedOrders)
+		if st, _ := body["status"].(string); st != "" && st != "draft" && body[FieldSettledStatus] != st {
+			keys = append(keys, IndexUnsettledOrders)
 		}
 	case CollFollowUps:
 		rep, _ := body["rep_id"].(string)
 		month(rep, body["due_at"])
 		month(rep, body["closed_at"])
+		if st, _ := body["status"].(string); st == "done" && body["order_id"] != nil && body[FieldSettledAt] == nil {
+			keys = append(keys, IndexUnsettledFollowUps)
+		}
 	}
 	return keys
 }
@@ -82,7 +102,8 @@ func reindex(keys []string, collection, owner string, body map[string]any) []str
 	for _, k := range keys {
 		// Only the keys computed here; other index keys (the workflow's)
 		// are computed by stamp from fields a device cannot write.
-		if !strings.HasPrefix(k, kpiIndexPrefix) && !strings.HasPrefix(k, openVisitIndexPrefix) && k != IndexUnroutedOrders {
+		if !strings.HasPrefix(k, kpiIndexPrefix) && !strings.HasPrefix(k, openVisitIndexPrefix) &&
+			k != IndexUnsettledOrders && k != IndexUnsettledFollowUps {
 			out = append(out, k)
 		}
 	}

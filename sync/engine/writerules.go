@@ -200,7 +200,7 @@ var WriteRules = map[string]*CollectionRules{
 			"erp_number": {Server: true}, "total": {Server: true}, "line_totals": {Server: true}, "status_reason": {Server: true},
 			"submitted_at": {Server: true}, "confirmed_at": {Server: true}, "rejection": {Server: true},
 			"invoice_number": {Server: true}, "delivered_at": {Server: true}, "invoiced_at": {Server: true},
-			"status_changed_at": {Server: true}, "matrix_version": {Server: true},
+			"status_changed_at": {Server: true}, "matrix_version": {Server: true}, FieldSettledStatus: {Server: true},
 		},
 	},
 	CollCustomerNotes: {
