@@ -234,6 +234,7 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 	}
 	var docs []engine.UpsertDoc
 	var settle []engine.UpsertDoc
+	grants := map[engine.DocRef][]string{}
 	for _, st := range steps {
 		if st.move >= 0 && !moved[st.move] {
 			continue // someone moved the order first: that decision is void
@@ -242,17 +243,29 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 			settle = append(settle, d)
 		}
 		var more []engine.UpsertDoc
+		var roles []string
 		var err error
 		body := roundTrip(st.body)
 		if str(body, "status") == StatusCancelled {
 			more, err = s.planCancel(ctx, org, st.order.ID, st.m)
 		} else {
-			more, err = s.planEnsure(ctx, org, st.order, body, st.m, st.ver)
+			more, roles, err = s.planEnsure(ctx, org, st.order, body, st.m, st.ver)
 		}
 		if err != nil {
 			return err
 		}
 		docs = append(docs, more...)
+		// The roles of the order's follow-ups see the order and its
+		// customer: granted by the follow-ups' own writes, and again below
+		// before the order is settled, for a crash in between.
+		orderRef := engine.DocRef{Collection: engine.CollOrders, ID: st.order.ID}
+		custRef := engine.DocRef{Collection: engine.CollCustomers, ID: str(body, "customer_id")}
+		for _, r := range roles {
+			grants[orderRef] = append(grants[orderRef], engine.RoleScope(r))
+			if custRef.ID != "" {
+				grants[custRef] = append(grants[custRef], engine.RoleScope(r))
+			}
+		}
 	}
 	// Orders never routed (cancelled before submission) settle as they are.
 	for _, o := range orders {
@@ -263,6 +276,13 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 		}
 	}
 	if _, err := s.writeAll(ctx, org, docs); err != nil {
+		return err
+	}
+	for ref, keys := range grants {
+		slices.Sort(keys)
+		grants[ref] = slices.Compact(keys)
+	}
+	if err := s.cfg.Writer.Grant(ctx, org, grants); err != nil {
 		return err
 	}
 	// Last, once every effect above is durable: the orders are settled in
@@ -404,23 +424,28 @@ func (s *Service) followUpsOf(ctx context.Context, org, orderID string, m *Matri
 }
 
 // planEnsure returns the create-only writes of the follow-ups the order's
-// state triggers and that do not exist yet.
-func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Document, body map[string]any, m *Matrix, ver string) ([]engine.UpsertDoc, error) {
+// state triggers and that do not exist yet, and the responsible roles of
+// all its follow-ups, existing or to be written.
+func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Document, body map[string]any, m *Matrix, ver string) ([]engine.UpsertDoc, []string, error) {
 	status := str(body, "status")
 	switch status {
 	case StatusDraft, StatusRejected, StatusCancelled, "":
-		return nil, nil
+		return nil, nil, nil
 	}
 	fus, err := s.followUpsOf(ctx, org, order.ID, m)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var roles []string
 	accepted := body["submitted_at"] != nil
 	now := s.now()
 	var docs []engine.UpsertDoc
 	for i := range m.Activities {
 		a := &m.Activities[i]
 		if fu := fus[a.ID]; fu != nil {
+			if r := str(fu, "responsible_role"); r != "" {
+				roles = append(roles, r)
+			}
 			// The SLA of a follow-up that waited for others runs from when
 			// the last of them was done, not from the order's submission:
 			// an invoice cannot be late while the delivery is still out.
@@ -445,6 +470,7 @@ func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Docu
 			f["due_at"] = stamp(now.Add(a.sla))
 		}
 		routing(f, a)
+		roles = append(roles, a.Responsible)
 		doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(order.ID, a.ID), CreateOnly: true,
 			Fields: map[string]json.RawMessage{}}
 		for k, v := range f {
@@ -452,7 +478,7 @@ func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Docu
 		}
 		docs = append(docs, doc)
 	}
-	return docs, nil
+	return docs, roles, nil
 }
 
 // depsDone reports whether every activity a depends on is done.

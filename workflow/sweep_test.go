@@ -63,6 +63,10 @@ func (f *failing) Upsert(ctx context.Context, a engine.Actor, src string, docs [
 	return f.w.Upsert(ctx, a, src, docs)
 }
 
+func (f *failing) Grant(ctx context.Context, org string, grants map[engine.DocRef][]string) error {
+	return f.w.Grant(ctx, org, grants)
+}
+
 func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer) *rig {
 	t.Helper()
 	ctx := t.Context()

@@ -128,7 +128,7 @@ func TestCrashConsistencyAfterSIGKILL(t *testing.T) {
 	var problems []string
 	deadline := time.Now().Add(90 * time.Second)
 	for {
-		problems = inconsistentOrders(t, p2.URL, op)
+		problems = inconsistentOrders(t, p2.URL, op, desk)
 		if len(problems) == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -141,9 +141,10 @@ func TestCrashConsistencyAfterSIGKILL(t *testing.T) {
 }
 
 // inconsistentOrders lists what is wrong with the organisation's orders,
-// read as its admin.
-func inconsistentOrders(t *testing.T, base, admin string) []string {
+// read as its admin; desk must see every order with an ERP entry.
+func inconsistentOrders(t *testing.T, base, admin, desk string) []string {
 	docs, _ := pullAll(t, base, admin, "", 1000)
+	desks, _ := pullAll(t, base, desk, "", 1000)
 	body := func(k string) map[string]any {
 		var m map[string]any
 		if raw, ok := docs[k]; ok {
@@ -172,6 +173,9 @@ func inconsistentOrders(t *testing.T, base, admin string) []string {
 			}
 		}
 		erp := body("follow_ups/fu-" + id + "-erp_entry")
+		if _, seen := desks[k]; erp != nil && !seen {
+			out = append(out, fmt.Sprintf("%s: the order desk does not see the order of its ERP entry", id))
+		}
 		if erp["status"] != "done" {
 			continue
 		}
