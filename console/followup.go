@@ -36,9 +36,9 @@ type event struct{ At, What string }
 // orderView is an order as the follow-up and order pages show it.
 type orderView struct {
 	ID, Status, Customer, Rep, Currency, Total, Notes, ERP, Rejection, Requested string
-	Lines                                                                         []lineView
-	Timeline                                                                      []event
-	Chain                                                                         []stepView
+	Lines                                                                        []lineView
+	Timeline                                                                     []event
+	Chain                                                                        []stepView
 }
 
 type lineView struct{ Product, Quantity, UnitPrice, Discount, Total string }

@@ -46,8 +46,8 @@ func (q queueQuery) values() url.Values {
 // queueRow is one follow-up as a queue shows it.
 type queueRow struct {
 	ID, Title, Status, Customer, Rep, Order, AssignedTo, Due, BlockedReason string
-	Overdue, Escalated, Mine, Actionable                                  bool
-	WaitingOn                                                             []string
+	Overdue, Escalated, Mine, Actionable                                    bool
+	WaitingOn                                                               []string
 }
 
 type queueView struct {
@@ -215,7 +215,9 @@ func (q queueQuery) keep(r queueRow, status string, due time.Time, hasDue bool, 
 	return true
 }
 
-func containsFold(s, sub string) bool { return strings.Contains(strings.ToLower(s), strings.ToLower(sub)) }
+func containsFold(s, sub string) bool {
+	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
 
 func firstNonEmpty(ss ...string) string {
 	for _, s := range ss {
