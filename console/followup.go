@@ -35,10 +35,10 @@ type event struct{ At, What string }
 
 // orderView is an order as the follow-up and order pages show it.
 type orderView struct {
-	ID, Status, Customer, Rep, Currency, Total, Notes, ERP, Rejection, Requested string
-	Lines                                                                        []lineView
-	Timeline                                                                     []event
-	Chain                                                                        []stepView
+	ID, Status, Customer, CustomerID, Rep, Currency, Total, Notes, ERP, Rejection, Requested string
+	Lines                                                                                    []lineView
+	Timeline                                                                                 []event
+	Chain                                                                                    []stepView
 }
 
 type lineView struct{ Product, Quantity, UnitPrice, Discount, Total string }
@@ -229,7 +229,7 @@ func (cs *Console) orderOf(oi *orgInfo, o, customer *engine.Document, chain []wo
 	dec.UseNumber()
 	dec.Decode(&d)
 	v := &orderView{ID: o.ID, Status: d.Status, Currency: d.Currency, Total: d.Total, Notes: d.Notes, ERP: d.ERP,
-		Customer: d.CustomerID, Rep: oi.name(o.Owner), Requested: d.Requested}
+		Customer: d.CustomerID, CustomerID: d.CustomerID, Rep: oi.name(o.Owner), Requested: d.Requested}
 	if customer != nil {
 		var cust struct{ Name string }
 		json.Unmarshal(customer.Body, &cust)

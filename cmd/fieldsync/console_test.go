@@ -1,0 +1,244 @@
+package main
+
+// The console's acceptance scenarios (issue 13) in a real browser; the
+// harness is console_browser_test.go.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/fieldsync/fieldsync/client"
+)
+
+// The order desk completes an actionable ERP entry in the browser: the
+// order becomes confirmed, the rep's Go client pulls it, and the stores
+// clerk's open queue (a second browser) shows the dispatch step that just
+// became actionable without a reload.
+func TestConsoleOrderDeskCompletesERPEntry(t *testing.T) {
+	t.Parallel()
+	ts := startConsoleServer(t)
+	desk := tab(t)
+	signIn(t, desk, ts.URL, "order-desk@demo.example")
+	waitJS(t, desk, `location.pathname === "/console/queue"`)
+	fu := firstRow(t, desk, "-erp_entry")
+	order := strings.TrimSuffix(strings.TrimPrefix(fu, "fu-"), "-erp_entry")
+	dispatch := "fu-" + order + "-dispatch"
+	screenshot(t, desk, "queue")
+
+	// The stores clerk has the queue open before the order moves.
+	stores := tab(t)
+	signIn(t, stores, ts.URL, "stores@demo.example")
+	waitJS(t, stores, `location.pathname === "/console/queue" && document.querySelector("#queue .shown")`)
+	if eval[bool](t, stores, fmt.Sprintf(`!!document.querySelector('tr[data-fu=%q]')`, dispatch)) {
+		t.Fatalf("%s is actionable before the ERP entry is done", dispatch)
+	}
+	eval[int](t, stores, `window.__noReload = 1`)
+
+	browse(t, desk, chromedp.Navigate(ts.URL+"/console/followups/"+fu), chromedp.WaitVisible(chromedp.CSS("#claim")))
+	if got := text(t, desk, "#fu-status"); got != "open" {
+		t.Fatalf("status %q before claiming, want open", got)
+	}
+	browse(t, desk, chromedp.Click(chromedp.CSS("#claim")))
+	waitJS(t, desk, `document.querySelector("#fu-status") && document.querySelector("#fu-status").textContent === "claimed"`)
+	browse(t, desk,
+		chromedp.SendKeys(chromedp.CSS("#result-erp_number"), "ERP-4711"),
+		chromedp.SendKeys(chromedp.CSS("#note"), "entered <b>today</b>"),
+	)
+	screenshot(t, desk, "followup")
+	browse(t, desk, chromedp.Click(chromedp.CSS("#complete")))
+	waitJS(t, desk, `document.querySelector("#fu-status") && document.querySelector("#fu-status").textContent === "done"`)
+	if got := text(t, desk, "#order-status"); got != "confirmed" {
+		t.Fatalf("order status %q after the ERP entry, want confirmed", got)
+	}
+	if got := text(t, desk, "#order-erp"); got != "ERP-4711" {
+		t.Fatalf("ERP number %q, want ERP-4711", got)
+	}
+	if got := text(t, desk, "#fu-note"); got != "entered <b>today</b>" {
+		t.Fatalf("note shown as %q, want the text as typed", got)
+	}
+	browse(t, desk, chromedp.Navigate(ts.URL+"/console/orders/"+order), chromedp.WaitVisible(chromedp.CSS("#order-status")))
+	screenshot(t, desk, "order")
+
+	// The rep's phone: the Go client's next pull has the confirmed order.
+	rep := strings.Split(strings.TrimPrefix(order, "ord-"), "-")
+	repID := rep[0] + "-" + rep[1]
+	cl, err := client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-1",
+		Token: client.StaticToken(ts.token(t, "demo", repID, "rep"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Pull(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	raw, ok := cl.Get("orders", order)
+	if !ok {
+		t.Fatalf("%s's pull has no %s", repID, order)
+	}
+	var o struct {
+		Status string `json:"status"`
+		ERP    string `json:"erp_number"`
+	}
+	json.Unmarshal(raw, &o)
+	if o.Status != "confirmed" || o.ERP != "ERP-4711" {
+		t.Fatalf("the rep pulled %s as %+v, want confirmed with ERP-4711", order, o)
+	}
+
+	// The stores clerk's page shows the dispatch step, same page load.
+	browse(t, stores, chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-fu=%q]`, dispatch))))
+	if eval[int](t, stores, `window.__noReload || 0`) != 1 {
+		t.Fatal("the stores queue reloaded; it should update in place")
+	}
+}
+
+// Security of the console's pages: headers, CSRF, the same 404 for another
+// organisation's ids, reps refused, user-written text shown as text, and a
+// disabled user's session ends.
+func TestConsoleSecurity(t *testing.T) {
+	t.Parallel()
+	ts := startConsoleServer(t)
+
+	t.Run("headers", func(t *testing.T) {
+		resp, err := http.Get(ts.URL + "/console/sign-in")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		for _, want := range []string{"script-src 'self'", "frame-ancestors 'none'", "default-src 'none'"} {
+			if !strings.Contains(csp, want) {
+				t.Errorf("CSP %q lacks %q", csp, want)
+			}
+		}
+		if strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("CSP %q allows inline code", csp)
+		}
+		for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "X-Frame-Options": "DENY"} {
+			if got := resp.Header.Get(h); got != want {
+				t.Errorf("%s: %q, want %q", h, got, want)
+			}
+		}
+		noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err = noRedirect.Get(ts.URL + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/console/" {
+			t.Errorf("GET / answered %d to %q, want 302 to /console/", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+
+	// The browser parts share one order desk session.
+	desk := tab(t)
+	signIn(t, desk, ts.URL, "order-desk@demo.example")
+	fu := firstRow(t, desk, "-erp_entry")
+	order := strings.TrimSuffix(strings.TrimPrefix(fu, "fu-"), "-erp_entry")
+
+	t.Run("csrf", func(t *testing.T) {
+		for _, tc := range []struct{ name, js string }{
+			{"missing", `document.querySelectorAll('#claim')[0].form.querySelector('input[name=_csrf]').remove()`},
+			{"wrong", `document.querySelectorAll('#claim')[0].form.querySelector('input[name=_csrf]').value = 'forged'`},
+		} {
+			browse(t, desk, chromedp.Navigate(ts.URL+"/console/followups/"+fu), chromedp.WaitVisible(chromedp.CSS("#claim")))
+			eval[any](t, desk, tc.js+"; null")
+			browse(t, desk, chromedp.Click(chromedp.CSS("#claim")))
+			waitJS(t, desk, `document.querySelector(".message h1") && document.querySelector(".message h1").textContent === "Not allowed"`)
+			browse(t, desk, chromedp.Navigate(ts.URL+"/console/followups/"+fu))
+			if got := text(t, desk, "#fu-status"); got != "open" {
+				t.Fatalf("CSRF token %s: the follow-up is %q, want it unchanged (open)", tc.name, got)
+			}
+		}
+	})
+
+	t.Run("xss", func(t *testing.T) {
+		// A customer named like markup, and a block reason with a script.
+		name := `<img src=x onerror=alert(1)>`
+		adminTok := ts.token(t, "demo", "operator", "admin")
+		var got struct {
+			Docs []map[string]any `json:"docs"`
+		}
+		browse(t, desk, chromedp.Navigate(ts.URL+"/console/orders/"+order), chromedp.WaitVisible(chromedp.CSS("#order-customer")))
+		custID := eval[string](t, desk, `document.querySelector("#order-customer").dataset.customer`)
+		body := mustJSON(t, map[string]any{"docs": []map[string]any{{"id": custID, "fields": map[string]any{"name": name}}}})
+		if code := do(t, "POST", ts.URL+"/v1/admin/documents/customers", adminTok, body, &got); code != 200 {
+			t.Fatalf("rename the customer: %d", code)
+		}
+		browse(t, desk, chromedp.Navigate(ts.URL+"/console/followups/"+fu), chromedp.WaitVisible(chromedp.CSS("#reason")))
+		browse(t, desk, chromedp.SendKeys(chromedp.CSS("#reason"), `<script>alert(2)</script> waiting for the customer`),
+			chromedp.Click(chromedp.CSS("#block")))
+		waitJS(t, desk, `document.querySelector("#fu-status") && document.querySelector("#fu-status").textContent === "blocked"`)
+		if got := text(t, desk, "#order-customer"); got != name {
+			t.Fatalf("customer shown as %q, want the name as text", got)
+		}
+		if n := eval[int](t, desk, `document.querySelectorAll("main img, main script").length`); n != 0 {
+			t.Fatalf("%d img/script elements in the page: user text became markup", n)
+		}
+		browse(t, desk, chromedp.Navigate(ts.URL+"/console/queue?role=order_desk&view=blocked"),
+			chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-fu=%q]`, fu))))
+		if n := eval[int](t, desk, `document.querySelectorAll("main img, main script").length`); n != 0 {
+			t.Fatalf("%d img/script elements in the queue: user text became markup", n)
+		}
+	})
+
+	t.Run("another organisation", func(t *testing.T) {
+		// Another organisation's order desk (its ids are not the demo's).
+		add := mustJSON(t, map[string]any{"id": "desk", "email": "desk@other.example", "name": "Other Desk",
+			"roles": []string{"order_desk"}, "password": demoPassword})
+		if code := do(t, "POST", ts.URL+"/v1/admin/users", ts.token(t, "other", "operator", "admin"), add, nil); code != 201 && code != 200 {
+			t.Fatalf("add the other organisation's user: %d", code)
+		}
+		other := tab(t)
+		signIn(t, other, ts.URL, "desk@other.example")
+		page := func(path string) string {
+			browse(t, other, chromedp.Navigate(ts.URL+path), chromedp.WaitVisible(chromedp.CSS("main")))
+			return eval[string](t, other, `document.querySelector("main").innerHTML`)
+		}
+		missing := page("/console/followups/fu-no-such-order-erp_entry")
+		if !strings.Contains(missing, "Not found") {
+			t.Fatalf("a missing follow-up shows %q", missing)
+		}
+		if got := page("/console/followups/" + fu); got != missing {
+			t.Fatalf("another organisation's follow-up shows\n%s\nnot the missing page\n%s", got, missing)
+		}
+		if got := page("/console/orders/" + order); got != page("/console/orders/ord-no-such") {
+			t.Fatalf("another organisation's order shows %q, not the missing page", got)
+		}
+	})
+
+	t.Run("rep refused", func(t *testing.T) {
+		rep := tab(t)
+		signIn(t, rep, ts.URL, "rep-1@demo.example")
+		if got := text(t, rep, ".message h1"); got != "The console is not for reps" {
+			t.Fatalf("a rep's sign-in shows %q", got)
+		}
+		browse(t, rep, chromedp.Navigate(ts.URL+"/console/queue?role=order_desk"))
+		waitJS(t, rep, `location.pathname === "/console/sign-in"`)
+	})
+
+	t.Run("sign out", func(t *testing.T) {
+		b := tab(t)
+		signIn(t, b, ts.URL, "billing@demo.example")
+		waitJS(t, b, `location.pathname === "/console/queue"`)
+		browse(t, b, chromedp.Click(chromedp.CSS(".signout button")))
+		waitJS(t, b, `location.pathname === "/console/sign-in"`)
+		browse(t, b, chromedp.Navigate(ts.URL+"/console/queue?role=billing"))
+		waitJS(t, b, `location.pathname === "/console/sign-in"`)
+	})
+
+	t.Run("disabled user", func(t *testing.T) {
+		cc := tab(t)
+		signIn(t, cc, ts.URL, "credit-control@demo.example")
+		waitJS(t, cc, `location.pathname === "/console/queue"`)
+		if code := do(t, "POST", ts.URL+"/v1/admin/users/credit-control/disable", ts.token(t, "demo", "operator", "admin"), nil, nil); code != 200 {
+			t.Fatalf("disable: %d", code)
+		}
+		browse(t, cc, chromedp.Navigate(ts.URL+"/console/queue?role=credit_control"))
+		waitJS(t, cc, `document.querySelector("#signin-error") && document.querySelector("#signin-error").textContent.includes("session has ended")`)
+	})
+}
