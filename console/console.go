@@ -12,6 +12,7 @@ package console
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io/fs"
@@ -24,6 +25,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/kpi"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
@@ -37,6 +39,7 @@ type Accounts interface {
 	// a revoked or expired session, or a disabled user, is an error.
 	Active(ctx context.Context, org, user, session string) (*identity.User, error)
 	ListUsers(ctx context.Context, org string, f identity.UserFilter) ([]*identity.User, error)
+	ListTeams(ctx context.Context, org string) ([]*identity.Team, error)
 	Org(ctx context.Context, id string) (*identity.Org, error)
 }
 
@@ -47,14 +50,35 @@ type Workflow interface {
 	Act(ctx context.Context, caller engine.Actor, id string, act workflow.Action) (*workflow.FollowUp, error)
 	FollowUp(ctx context.Context, caller engine.Actor, id string) (*workflow.Detail, error)
 	Order(ctx context.Context, caller engine.Actor, id string) (*workflow.OrderDetail, error)
-	CustomerNames(ctx context.Context, caller engine.Actor, ids []string) (map[string]string, error)
+	Customers(ctx context.Context, caller engine.Actor, ids []string) (map[string]json.RawMessage, error)
 	Matrix(ctx context.Context, org string) (raw []byte, version string, err error)
+}
+
+// KPIs is the KPI service (package kpi): it decides which reps a manager
+// may see, as GET /v1/kpis does.
+type KPIs interface {
+	Report(ctx context.Context, actor engine.Actor, q kpi.Query) (*kpi.Report, error)
+	Visits(ctx context.Context, actor engine.Actor, q kpi.Query) ([]kpi.Visit, error)
+	Visit(ctx context.Context, actor engine.Actor, id string) (*kpi.Visit, error)
+}
+
+// Syncer is the sync engine's push: a manager's review is written as their
+// phone would write it, under the same write rules.
+type Syncer interface {
+	Push(ctx context.Context, actor engine.Actor, req engine.PushRequest) ([]engine.Outcome, error)
 }
 
 // Config wires a Console.
 type Config struct {
 	Accounts Accounts
 	Workflow Workflow
+	// KPIs and Sync serve the managers' pages (KPIs, visit review, the map
+	// of a rep's day); nil: not registered.
+	KPIs KPIs
+	Sync Syncer
+	// VisitRadius is the check-in radius around a customer's site, in
+	// metres, drawn on the map (the engine's --visit-radius).
+	VisitRadius float64
 	// Key signs session cookies and CSRF tokens (at least 32 bytes); every
 	// instance behind one load balancer must share it.
 	Key []byte
@@ -143,6 +167,13 @@ func (cs *Console) Register(app fiber.Router) {
 	g.Get("/followups/:id", cs.page(cs.withUser(cs.followUpPage)))
 	g.Post("/followups/:id/:action", cs.page(cs.withUser(cs.act)))
 	g.Get("/orders/:id", cs.page(cs.withUser(cs.orderPage)))
+	if cs.cfg.KPIs != nil && cs.cfg.Sync != nil {
+		g.Get("/kpis", cs.page(cs.withUser(cs.kpiPage)))
+		g.Get("/visits", cs.page(cs.withUser(cs.visitsPage)))
+		g.Get("/visits/:id", cs.page(cs.withUser(cs.visitPage)))
+		g.Post("/visits/review", cs.page(cs.withUser(cs.review)))
+		g.Get("/map", cs.page(cs.withUser(cs.mapPage)))
+	}
 	g.Use(cs.page(func(c *fiber.Ctx) error { return errNotFound }))
 }
 

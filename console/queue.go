@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"slices"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
 
 	"github.com/fieldsync/fieldsync/workflow"
 )
@@ -135,7 +138,7 @@ func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 		}
 	}
 	slices.Sort(custIDs)
-	customers, err := cs.cfg.Workflow.CustomerNames(ctx, actorOf(c), slices.Compact(custIDs))
+	customers, err := cs.customerNames(ctx, actorOf(c), slices.Compact(custIDs))
 	if err != nil {
 		return nil, err
 	}
@@ -235,4 +238,19 @@ func (oi *orgInfo) step(id, orderID string) string {
 		return act + " (" + roleLabel(role) + ")"
 	}
 	return act
+}
+
+// customerNames returns the names of the customers among ids the caller sees.
+func (cs *Console) customerNames(ctx context.Context, caller engine.Actor, ids []string) (map[string]string, error) {
+	docs, err := cs.cfg.Workflow.Customers(ctx, caller, ids)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[string]string, len(docs))
+	for id, b := range docs {
+		var c struct{ Name string }
+		json.Unmarshal(b, &c)
+		names[id] = c.Name
+	}
+	return names, nil
 }

@@ -107,6 +107,12 @@ func navFor(u *identity.User, here string) []navItem {
 		href := "/console/queue?role=" + r
 		nav = append(nav, navItem{Label: roleLabel(r), Href: href, Current: strings.HasPrefix(here, href)})
 	}
+	if u.HasRole(identity.RoleManager) || u.HasRole(identity.RoleAdmin) {
+		for _, p := range []navItem{{Label: "Visits", Href: "/console/visits"}, {Label: "KPIs", Href: "/console/kpis"}} {
+			p.Current = strings.HasPrefix(here, p.Href)
+			nav = append(nav, p)
+		}
+	}
 	return nav
 }
 
@@ -195,4 +201,13 @@ func (oi *orgInfo) when(stamp string) string {
 		return stamp
 	}
 	return t.In(oi.loc).Format("2006-01-02 15:04 MST")
+}
+
+// day is the calendar day of a stored time in the organisation's zone.
+func (oi *orgInfo) day(stamp string) string {
+	t, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		return ""
+	}
+	return t.In(oi.loc).Format(time.DateOnly)
 }

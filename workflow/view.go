@@ -161,20 +161,30 @@ func (s *Service) visible(ctx context.Context, org string, read []string, coll, 
 	return d, nil
 }
 
-// CustomerNames returns the names of the customers among ids that caller
-// sees, for queue pages; the others are left out.
-func (s *Service) CustomerNames(ctx context.Context, caller engine.Actor, ids []string) (map[string]string, error) {
+// Customers returns the customers among ids that caller sees (a manager
+// also those of the reps they lead), by id; the others are left out. Pages
+// show names and sites from them.
+func (s *Service) Customers(ctx context.Context, caller engine.Actor, ids []string) (map[string]json.RawMessage, error) {
 	actor, read, err := s.resolve(ctx, caller)
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.Directory != nil && actor.HasRole(engine.RoleManager) {
+		m, ok, err := s.cfg.Directory.Member(ctx, actor.Org, actor.User)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			read = engine.ReadSet(actor.User, actor.Roles, m.Reports)
+		}
 	}
 	refs := make([]engine.DocRef, 0, len(ids))
 	for _, id := range ids {
 		refs = append(refs, engine.DocRef{Collection: engine.CollCustomers, ID: id})
 	}
-	names := map[string]string{}
+	out := map[string]json.RawMessage{}
 	if len(refs) == 0 {
-		return names, nil
+		return out, nil
 	}
 	got, err := s.cfg.Docs.Get(ctx, actor.Org, refs)
 	if err != nil {
@@ -182,8 +192,8 @@ func (s *Service) CustomerNames(ctx context.Context, caller engine.Actor, ids []
 	}
 	for ref, d := range got {
 		if d != nil && !d.Deleted && sees(read, d.Scopes) {
-			names[ref.ID] = str(decode(d), "name")
+			out[ref.ID] = d.Body
 		}
 	}
-	return names, nil
+	return out, nil
 }

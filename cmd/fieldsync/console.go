@@ -8,6 +8,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/kpi"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
@@ -29,7 +30,7 @@ func (f *consoleFlags) register(fs *flag.FlagSet) {
 // startConsole builds the console on the identity and workflow services the
 // API uses; without workflows there is no console (nil).
 func startConsole(ctx context.Context, f consoleFlags, store engine.Store, ids *identity.Service, wf *workflow.Service,
-	log *slog.Logger) (server.Console, error) {
+	kpis *kpi.Service, sync console.Syncer, radius float64, log *slog.Logger) (server.Console, error) {
 	if wf == nil {
 		return nil, nil
 	}
@@ -39,6 +40,6 @@ func startConsole(ctx context.Context, f consoleFlags, store engine.Store, ids *
 	if err != nil {
 		return nil, err
 	}
-	return console.New(console.Config{Accounts: ids, Workflow: wf, Key: key, SessionTTL: f.SessionTTL,
+	return console.New(console.Config{Accounts: ids, Workflow: wf, KPIs: kpi.NewReviews(kpis, store), Sync: sync, VisitRadius: radius, Key: key, SessionTTL: f.SessionTTL,
 		SecureCookie: f.SecureCookie, PollInterval: f.Poll, Logger: log})
 }

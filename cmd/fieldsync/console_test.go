@@ -242,3 +242,109 @@ func TestConsoleSecurity(t *testing.T) {
 		waitJS(t, cc, `document.querySelector("#signin-error") && document.querySelector("#signin-error").textContent.includes("session has ended")`)
 	})
 }
+
+// A manager flags an out-of-range visit with a comment and approves three
+// others at once; the reps' pulls carry the reviews; the manager of the
+// other team gets the not-found page for those visits.
+func TestConsoleManagerReviewsVisits(t *testing.T) {
+	t.Parallel()
+	ts := startConsoleServer(t)
+	mgr := tab(t)
+	signIn(t, mgr, ts.URL, "manager-1@demo.example")
+	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/visits?state=all"), chromedp.WaitVisible(chromedp.CSS("#review-form")))
+	far := eval[string](t, mgr, `(document.querySelector('tr[data-check="out of range"]') || {dataset: {}}).dataset.visit || ""`)
+	if far == "" {
+		t.Fatal("the demo team has no out-of-range visit in the last days")
+	}
+	farRep := eval[string](t, mgr, fmt.Sprintf(`document.querySelector('tr[data-visit=%q]').dataset.rep`, far))
+	farDay := eval[string](t, mgr, fmt.Sprintf(`document.querySelector('tr[data-visit=%q] a[href^="/console/map"]').getAttribute("href")`, far))
+
+	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/visits/"+far), chromedp.WaitVisible(chromedp.CSS("#flag")),
+		chromedp.SendKeys(chromedp.CSS("#comment"), "Checked in 2 km away: <please> check in at the site"),
+		chromedp.Click(chromedp.CSS("#flag")))
+	waitJS(t, mgr, `document.querySelector("#visit-review") && document.querySelector("#visit-review").textContent.includes("<please>")`)
+	if got := text(t, mgr, "#visit-review"); got != "flagged by Martina Keller: Checked in 2 km away: <please> check in at the site" {
+		t.Fatalf("review shown as %q, want the flag with the comment as text", got)
+	}
+
+	// Three unreviewed visits, approved at once.
+	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/visits?state=unreviewed"), chromedp.WaitVisible(chromedp.CSS("#review-form")))
+	screenshot(t, mgr, "visits")
+	type pick struct{ ID, Rep string }
+	picks := eval[[]pick](t, mgr, `Array.from(document.querySelectorAll('tr[data-visit]')).slice(0, 3).map(r => ({ID: r.dataset.visit, Rep: r.dataset.rep}))`)
+	if len(picks) != 3 {
+		t.Fatalf("%d unreviewed visits, want at least 3", len(picks))
+	}
+	for _, p := range picks {
+		browse(t, mgr, chromedp.Click(chromedp.CSS(fmt.Sprintf(`input[name=id][value=%q]`, p.ID))))
+	}
+	browse(t, mgr, chromedp.Click(chromedp.CSS("#approve")))
+	waitJS(t, mgr, fmt.Sprintf(`document.querySelector("#review-form, .empty") && !document.querySelector('tr[data-visit=%q]')`, picks[0].ID))
+	for _, p := range picks[1:] {
+		if eval[bool](t, mgr, fmt.Sprintf(`!!document.querySelector('tr[data-visit=%q]')`, p.ID)) {
+			t.Fatalf("%s is still unreviewed after the bulk approval", p.ID)
+		}
+	}
+
+	// The reps' phones see the reviews on their next pull.
+	want := map[string]string{far: "flagged"}
+	reps := map[string]string{far: farRep}
+	for _, p := range picks {
+		want[p.ID], reps[p.ID] = "approved", p.Rep
+	}
+	pulled := map[string]*client.Client{}
+	for id, rep := range reps {
+		cl := pulled[rep]
+		if cl == nil {
+			var err error
+			cl, err = client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-" + rep, Token: client.StaticToken(ts.token(t, "demo", rep, "rep"))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cl.Pull(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			pulled[rep] = cl
+		}
+		raw, ok := cl.Get("visit_logs", id)
+		if !ok {
+			t.Fatalf("%s's pull has no visit %s", rep, id)
+		}
+		var v struct {
+			Review struct{ Status, Comment, By string } `json:"review"`
+		}
+		json.Unmarshal(raw, &v)
+		if v.Review.Status != want[id] || v.Review.By != "manager-1" {
+			t.Fatalf("%s pulled visit %s with review %+v, want %s by manager-1", rep, id, v.Review, want[id])
+		}
+	}
+
+	// The map of the flagged visit's day, and the team's KPIs.
+	browse(t, mgr, chromedp.Navigate(ts.URL+farDay), chromedp.WaitVisible(chromedp.CSS("#map")))
+	if n := eval[int](t, mgr, `document.querySelectorAll("#map g.stop").length`); n == 0 {
+		t.Fatal("the map shows no check-in")
+	}
+	screenshot(t, mgr, "map")
+	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/kpis"), chromedp.WaitVisible(chromedp.CSS("#kpis")))
+	if got := text(t, mgr, "#kpis tbody"); !strings.Contains(got, "Jonas Weber") {
+		t.Fatalf("the team's KPIs do not name the reps: %q", got)
+	}
+	screenshot(t, mgr, "kpis")
+
+	// The other team's manager: the same not-found page as a missing visit.
+	other := tab(t)
+	signIn(t, other, ts.URL, "manager-2@demo.example")
+	page := func(path string) string {
+		browse(t, other, chromedp.Navigate(ts.URL+path), chromedp.WaitVisible(chromedp.CSS("main")))
+		return eval[string](t, other, `document.querySelector("main").innerHTML`)
+	}
+	missing := page("/console/visits/no-such-visit")
+	if !strings.Contains(missing, "Not found") {
+		t.Fatalf("a missing visit shows %q", missing)
+	}
+	for id := range want {
+		if got := page("/console/visits/" + id); got != missing {
+			t.Fatalf("manager-2 opening %s sees\n%s\nnot the missing page", id, got)
+		}
+	}
+}

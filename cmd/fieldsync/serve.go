@@ -223,7 +223,8 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		return nil, err
 	}
 	// The web console at /console/ (console.go).
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, log)
+	kpis := kpi.NewService(store, ids, nil)
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, c.Visits.rules().RadiusM, log)
 	if err != nil {
 		pusher.stop()
 		stopStream()
@@ -239,7 +240,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
-		KPIs: kpi.NewService(store, ids, nil), // GET /v1/kpis
+		KPIs: kpis, // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
 		Docs: struct {
