@@ -42,8 +42,8 @@ type visitBody struct {
 // visitRow is one visit in the review list.
 type visitRow struct {
 	ID, RepID, Day, Rep, Customer, At, Verification, Distance, Duration, Clock, Outcome, Notes string
-	Planned                                                                        bool
-	Review, ReviewComment, ReviewBy                                                string
+	Planned                                                                                    bool
+	Review, ReviewComment, ReviewBy                                                            string
 }
 
 type visitsView struct {
