@@ -205,7 +205,7 @@ var (
 
 // consoleDemo returns a data directory of this test's own holding the demo
 // organisation.
-func consoleDemo(t *testing.T) string {
+func consoleDemo(t testing.TB) string {
 	t.Helper()
 	demoDirOnce.Do(func() {
 		demoDir, demoDirErr = os.MkdirTemp("", "fieldsync-console-demo-")
