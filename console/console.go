@@ -52,6 +52,17 @@ type Workflow interface {
 	Order(ctx context.Context, caller engine.Actor, id string) (*workflow.OrderDetail, error)
 	Customers(ctx context.Context, caller engine.Actor, ids []string) (map[string]json.RawMessage, error)
 	Matrix(ctx context.Context, org string) (raw []byte, version string, err error)
+	PutMatrix(ctx context.Context, caller engine.Actor, raw []byte) (version string, err error)
+}
+
+// Admin is the user administration of the identity service, as the admin
+// API calls it (the organisation is always the signed-in admin's).
+type Admin interface {
+	User(ctx context.Context, org, id string) (*identity.User, error)
+	DisableUser(ctx context.Context, org, id string) (*identity.User, error)
+	EnableUser(ctx context.Context, org, id string) (*identity.User, error)
+	Sessions(ctx context.Context, org, user string) ([]*identity.Session, error)
+	RevokeDevice(ctx context.Context, org, user, device string) (int, error)
 }
 
 // KPIs is the KPI service (package kpi): it decides which reps a manager
@@ -72,6 +83,7 @@ type Syncer interface {
 type Config struct {
 	Accounts Accounts
 	Workflow Workflow
+	Admin    Admin // nil: no admin pages
 	// KPIs and Sync serve the managers' pages (KPIs, visit review, the map
 	// of a rep's day); nil: not registered.
 	KPIs KPIs
@@ -173,6 +185,13 @@ func (cs *Console) Register(app fiber.Router) {
 		g.Get("/visits/:id", cs.page(cs.withUser(cs.visitPage)))
 		g.Post("/visits/review", cs.page(cs.withUser(cs.review)))
 		g.Get("/map", cs.page(cs.withUser(cs.mapPage)))
+	}
+	if cs.cfg.Admin != nil {
+		g.Get("/admin/users", cs.page(cs.withUser(cs.usersPage)))
+		g.Get("/admin/users/:id", cs.page(cs.withUser(cs.userPage)))
+		g.Post("/admin/users/:id/:action", cs.page(cs.withUser(cs.userAction)))
+		g.Get("/admin/matrix", cs.page(cs.withUser(cs.matrixPage)))
+		g.Post("/admin/matrix", cs.page(cs.withUser(cs.putMatrix)))
 	}
 	g.Use(cs.page(func(c *fiber.Ctx) error { return errNotFound }))
 }

@@ -113,6 +113,12 @@ func navFor(u *identity.User, here string) []navItem {
 			nav = append(nav, p)
 		}
 	}
+	if u.HasRole(identity.RoleAdmin) {
+		for _, p := range []navItem{{Label: "Users", Href: "/console/admin/users"}, {Label: "Matrix", Href: "/console/admin/matrix"}} {
+			p.Current = strings.HasPrefix(here, p.Href)
+			nav = append(nav, p)
+		}
+	}
 	return nav
 }
 

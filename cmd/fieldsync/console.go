@@ -40,6 +40,6 @@ func startConsole(ctx context.Context, f consoleFlags, store engine.Store, ids *
 	if err != nil {
 		return nil, err
 	}
-	return console.New(console.Config{Accounts: ids, Workflow: wf, KPIs: kpi.NewReviews(kpis, store), Sync: sync, VisitRadius: radius, Key: key, SessionTTL: f.SessionTTL,
+	return console.New(console.Config{Accounts: ids, Admin: ids, Workflow: wf, KPIs: kpi.NewReviews(kpis, store), Sync: sync, VisitRadius: radius, Key: key, SessionTTL: f.SessionTTL,
 		SecureCookie: f.SecureCookie, PollInterval: f.Poll, Logger: log})
 }

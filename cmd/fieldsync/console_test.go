@@ -348,3 +348,41 @@ func TestConsoleManagerReviewsVisits(t *testing.T) {
 		}
 	}
 }
+
+// An admin: users by name, a bad matrix refused at its line and nothing
+// changed, a console session revoked from the user's page ends at once.
+func TestConsoleAdmin(t *testing.T) {
+	t.Parallel()
+	ts := startConsoleServer(t)
+	admin := tab(t)
+	signIn(t, admin, ts.URL, "admin@demo.example")
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/users?q=order"), chromedp.WaitVisible(chromedp.CSS(`tr[data-user="order-desk"]`)))
+	if got := text(t, admin, `tr[data-user="order-desk"] td`); got != "Olga Petrović" {
+		t.Fatalf("the order desk is listed as %q", got)
+	}
+
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/matrix"), chromedp.WaitVisible(chromedp.CSS("#matrix")))
+	version := text(t, admin, "h1 small")
+	want := eval[int](t, admin, `(() => { const t = document.querySelector("#matrix");
+		t.value = t.value.replace(/"sla": "[^"]*"/, '"sla": "soon"');
+		return t.value.slice(0, t.value.indexOf('"soon"')).split("\n").length; })()`)
+	browse(t, admin, chromedp.Click(chromedp.CSS("#replace-matrix")))
+	waitJS(t, admin, `document.querySelector("#matrix-error")`)
+	if got, prefix := text(t, admin, "#matrix-error"), fmt.Sprintf("Line %d: sla must be a positive duration", want); !strings.HasPrefix(got, prefix) {
+		t.Fatalf("the refusal reads %q, want it to start %q", got, prefix)
+	}
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/matrix"), chromedp.WaitVisible(chromedp.CSS("#matrix")))
+	if got := text(t, admin, "h1 small"); got != version {
+		t.Fatalf("the refused matrix changed the version from %q to %q", version, got)
+	}
+
+	desk := tab(t)
+	signIn(t, desk, ts.URL, "billing@demo.example")
+	waitJS(t, desk, `location.pathname === "/console/queue"`)
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/users/billing"), chromedp.WaitVisible(chromedp.CSS(`tr[data-device^="console-"] button`)))
+	screenshot(t, admin, "user")
+	browse(t, admin, chromedp.Click(chromedp.CSS(`tr[data-device^="console-"] button`)))
+	waitJS(t, admin, `!document.querySelector('tr[data-device^="console-"] button')`)
+	browse(t, desk, chromedp.Navigate(ts.URL+"/console/queue?role=billing"))
+	waitJS(t, desk, `document.querySelector("#signin-error") && document.querySelector("#signin-error").textContent.includes("session has ended")`)
+}
