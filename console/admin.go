@@ -137,7 +137,13 @@ func (cs *Console) userAction(c *fiber.Ctx) error {
 	case "enable":
 		_, err = cs.cfg.Admin.EnableUser(ctx, org, id)
 	case "revoke":
-		_, err = cs.cfg.Admin.RevokeDevice(ctx, org, id, strings.Clone(c.FormValue("device")))
+		device := strings.Clone(c.FormValue("device"))
+		if _, err = cs.cfg.Admin.RevokeDevice(ctx, org, id, device); err == nil && cs.cfg.PushDevices != nil {
+			// No pushes to a revoked phone (as DELETE /v1/admin/users/:id/devices/:device).
+			if _, perr := cs.cfg.PushDevices.DeleteDevice(ctx, org, id, device); perr != nil {
+				cs.log.Warn("forget push device", "org", org, "user", id, "device", device, "err", perr)
+			}
+		}
 	default:
 		return errNotFound
 	}

@@ -55,6 +55,12 @@ type Workflow interface {
 	PutMatrix(ctx context.Context, caller engine.Actor, raw []byte) (version string, err error)
 }
 
+// PushDevices is the push device registry (package push, through the
+// server's Devices).
+type PushDevices interface {
+	DeleteDevice(ctx context.Context, org, user, id string) (bool, error)
+}
+
 // Admin is the user administration of the identity service, as the admin
 // API calls it (the organisation is always the signed-in admin's).
 type Admin interface {
@@ -84,6 +90,9 @@ type Config struct {
 	Accounts Accounts
 	Workflow Workflow
 	Admin    Admin // nil: no admin pages
+	// PushDevices forgets a revoked device's push registration, as the
+	// admin API does (nil: no push).
+	PushDevices PushDevices
 	// KPIs and Sync serve the managers' pages (KPIs, visit review, the map
 	// of a rep's day); nil: not registered.
 	KPIs KPIs
