@@ -41,28 +41,25 @@ func (cs *Console) usersPage(c *fiber.Ctx) error {
 	v := &usersView{Query: strings.Clone(c.Query("q"))}
 	ctx, cancel := cs.callCtx()
 	defer cancel()
-	for after := ""; ; {
-		us, err := cs.cfg.Accounts.ListUsers(ctx, u.Org, identity.UserFilter{After: after, Limit: 1000})
-		if err != nil {
-			return err
+	us, err := cs.allUsers(ctx, u.Org)
+	if err != nil {
+		return err
+	}
+	for _, x := range us {
+		if v.Query == "" || containsFold(x.Name+" "+x.Email+" "+x.ID+" "+strings.Join(x.Roles, " "), v.Query) {
+			v.Users = append(v.Users, userRowOf(x))
 		}
-		for _, x := range us {
-			if v.Query != "" && !containsFold(x.Name+" "+x.Email+" "+x.ID+" "+strings.Join(x.Roles, " "), v.Query) {
-				continue
-			}
-			status := "active"
-			if x.Disabled {
-				status = "disabled"
-			}
-			v.Users = append(v.Users, userRow{ID: x.ID, Name: x.Name, Email: x.Email, Roles: strings.Join(x.Roles, ", "),
-				Teams: strings.Join(x.Teams, ", "), Leads: strings.Join(x.Leads, ", "), Status: status, Disabled: x.Disabled})
-		}
-		if len(us) < 1000 {
-			break
-		}
-		after = us[len(us)-1].ID
 	}
 	return cs.render(c, "users", view{Title: "Users", User: u, CSRF: csrfOf(c), Data: v})
+}
+
+func userRowOf(x *identity.User) userRow {
+	status := "active"
+	if x.Disabled {
+		status = "disabled"
+	}
+	return userRow{ID: x.ID, Name: x.Name, Email: x.Email, Roles: strings.Join(x.Roles, ", "),
+		Teams: strings.Join(x.Teams, ", "), Leads: strings.Join(x.Leads, ", "), Status: status, Disabled: x.Disabled}
 }
 
 type userView struct {
@@ -94,12 +91,7 @@ func (cs *Console) userPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	status := "active"
-	if x.Disabled {
-		status = "disabled"
-	}
-	v := &userView{User: userRow{ID: x.ID, Name: x.Name, Email: x.Email, Roles: strings.Join(x.Roles, ", "),
-		Teams: strings.Join(x.Teams, ", "), Leads: strings.Join(x.Leads, ", "), Status: status, Disabled: x.Disabled}}
+	v := &userView{User: userRowOf(x)}
 	now := cs.cfg.Now()
 	stamp := func(t time.Time) string { return t.In(oi.loc).Format("2006-01-02 15:04 MST") }
 	for _, s := range sessions {

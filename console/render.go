@@ -2,6 +2,7 @@ package console
 
 import (
 	"bytes"
+	"context"
 	"html/template"
 	"io/fs"
 	"slices"
@@ -173,18 +174,12 @@ func (cs *Console) org(c *fiber.Ctx) (*orgInfo, error) {
 	if l, err := time.LoadLocation(o.TimeZone); err == nil && o.TimeZone != "" {
 		oi.loc = l
 	}
-	for after := ""; ; {
-		us, err := cs.cfg.Accounts.ListUsers(ctx, org, identity.UserFilter{After: after, Limit: 1000})
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range us {
-			oi.names[u.ID] = u.Name
-		}
-		if len(us) < 1000 {
-			break
-		}
-		after = us[len(us)-1].ID
+	us, err := cs.allUsers(ctx, org)
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range us {
+		oi.names[u.ID] = u.Name
 	}
 	cs.mu.Lock()
 	cs.orgs[org] = oi
@@ -216,4 +211,20 @@ func (oi *orgInfo) day(stamp string) string {
 		return ""
 	}
 	return t.In(oi.loc).Format(time.DateOnly)
+}
+
+// allUsers lists every user of org, page by page.
+func (cs *Console) allUsers(ctx context.Context, org string) ([]*identity.User, error) {
+	var all []*identity.User
+	for after := ""; ; {
+		us, err := cs.cfg.Accounts.ListUsers(ctx, org, identity.UserFilter{After: after, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, us...)
+		if len(us) < 1000 {
+			return all, nil
+		}
+		after = us[len(us)-1].ID
+	}
 }

@@ -126,7 +126,7 @@ func (cs *Console) withUser(h fiber.Handler) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		cl, ok := cs.open(c.Cookies(sessionCookie))
 		if !ok {
-			return cs.toSignIn(c, "")
+			return cs.toSignIn(c, false)
 		}
 		ctx, cancel := cs.callCtx()
 		u, err := cs.cfg.Accounts.Active(ctx, cl.Org, cl.User, cl.Session)
@@ -134,7 +134,7 @@ func (cs *Console) withUser(h fiber.Handler) fiber.Handler {
 		switch engine.ErrorKind(err) {
 		case engine.KindUnauthorized, engine.KindForbidden:
 			cs.clearCookie(c, sessionCookie)
-			return cs.toSignIn(c, "Your session has ended. Sign in again.")
+			return cs.toSignIn(c, true)
 		}
 		if err != nil {
 			return err
@@ -155,14 +155,15 @@ func (cs *Console) withUser(h fiber.Handler) fiber.Handler {
 	}
 }
 
-// toSignIn sends a page request to the sign-in form and tells a live
-// fragment to reload (which then lands there).
-func (cs *Console) toSignIn(c *fiber.Ctx, msg string) error {
+// toSignIn sends a page request to the sign-in form (saying the session
+// ended, when it did) and answers a live fragment 401, on which the page's
+// script goes there.
+func (cs *Console) toSignIn(c *fiber.Ctx, ended bool) error {
 	if c.Get("X-Console-Fragment") != "" {
 		return c.SendStatus(fiber.StatusUnauthorized)
 	}
-	if msg != "" {
-		return cs.renderSignIn(c.Status(fiber.StatusUnauthorized), "", msg)
+	if ended {
+		return c.Redirect("/console/sign-in?ended=1", fiber.StatusSeeOther)
 	}
 	return c.Redirect("/console/sign-in", fiber.StatusSeeOther)
 }
@@ -177,7 +178,17 @@ type signInView struct {
 	Email, Error, Token string
 }
 
-func (cs *Console) signInPage(c *fiber.Ctx) error { return cs.renderSignIn(c, "", "") }
+// sessionEnded is said on the sign-in page a revoked, expired or disabled
+// session lands on.
+const sessionEnded = "Your session has ended. Sign in again."
+
+func (cs *Console) signInPage(c *fiber.Ctx) error {
+	msg := ""
+	if c.Query("ended") != "" {
+		msg = sessionEnded
+	}
+	return cs.renderSignIn(c, "", msg)
+}
 
 // renderSignIn shows the form with a fresh double-submit token: the sign-in
 // form has no session yet to bind a token to.

@@ -46,13 +46,11 @@ func (s *Service) FollowUp(ctx context.Context, caller engine.Actor, id string) 
 	if err != nil {
 		return nil, err
 	}
-	ref := engine.DocRef{Collection: engine.CollFollowUps, ID: id}
-	got, err := s.cfg.Docs.Get(ctx, actor.Org, []engine.DocRef{ref})
+	d, err := s.visible(ctx, actor.Org, read, engine.CollFollowUps, id)
 	if err != nil {
 		return nil, err
 	}
-	d := got[ref]
-	if d == nil || d.Deleted || !sees(read, d.Scopes) {
+	if d == nil {
 		return nil, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no follow-up %q", id)
 	}
 	body := decode(d)

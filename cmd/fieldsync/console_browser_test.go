@@ -263,3 +263,10 @@ func firstRow(t *testing.T, ctx context.Context, suffix string) string {
 	browse(t, ctx, chromedp.WaitVisible(chromedp.CSS(sel)))
 	return eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%q).getAttribute("data-fu")`, sel))
 }
+
+// mainHTML opens url and returns its main element's HTML, to compare pages.
+func mainHTML(t *testing.T, ctx context.Context, url string) string {
+	t.Helper()
+	browse(t, ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("main")))
+	return eval[string](t, ctx, `document.querySelector("main").innerHTML`)
+}

@@ -195,10 +195,7 @@ func TestConsoleSecurity(t *testing.T) {
 		}
 		other := tab(t)
 		signIn(t, other, ts.URL, "desk@other.example")
-		page := func(path string) string {
-			browse(t, other, chromedp.Navigate(ts.URL+path), chromedp.WaitVisible(chromedp.CSS("main")))
-			return eval[string](t, other, `document.querySelector("main").innerHTML`)
-		}
+		page := func(path string) string { return mainHTML(t, other, ts.URL+path) }
 		missing := page("/console/followups/fu-no-such-order-erp_entry")
 		if !strings.Contains(missing, "Not found") {
 			t.Fatalf("a missing follow-up shows %q", missing)
@@ -235,6 +232,8 @@ func TestConsoleSecurity(t *testing.T) {
 		cc := tab(t)
 		signIn(t, cc, ts.URL, "credit-control@demo.example")
 		waitJS(t, cc, `location.pathname === "/console/queue"`)
+		// Off the live queue, whose next poll would notice first.
+		browse(t, cc, chromedp.Navigate("about:blank"))
 		if code := do(t, "POST", ts.URL+"/v1/admin/users/credit-control/disable", ts.token(t, "demo", "operator", "admin"), nil, nil); code != 200 {
 			t.Fatalf("disable: %d", code)
 		}
@@ -334,10 +333,7 @@ func TestConsoleManagerReviewsVisits(t *testing.T) {
 	// The other team's manager: the same not-found page as a missing visit.
 	other := tab(t)
 	signIn(t, other, ts.URL, "manager-2@demo.example")
-	page := func(path string) string {
-		browse(t, other, chromedp.Navigate(ts.URL+path), chromedp.WaitVisible(chromedp.CSS("main")))
-		return eval[string](t, other, `document.querySelector("main").innerHTML`)
-	}
+	page := func(path string) string { return mainHTML(t, other, ts.URL+path) }
 	missing := page("/console/visits/no-such-visit")
 	if !strings.Contains(missing, "Not found") {
 		t.Fatalf("a missing visit shows %q", missing)
@@ -379,6 +375,7 @@ func TestConsoleAdmin(t *testing.T) {
 	desk := tab(t)
 	signIn(t, desk, ts.URL, "billing@demo.example")
 	waitJS(t, desk, `location.pathname === "/console/queue"`)
+	browse(t, desk, chromedp.Navigate("about:blank")) // off the live queue, whose next poll would notice first
 	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/users/billing"), chromedp.WaitVisible(chromedp.CSS(`tr[data-device^="console-"] button`)))
 	screenshot(t, admin, "user")
 	browse(t, admin, chromedp.Click(chromedp.CSS(`tr[data-device^="console-"] button`)))

@@ -14,7 +14,8 @@
       busy = true;
       fetch(url, { credentials: "same-origin", headers: { "X-Console-Fragment": "1" }, cache: "no-store" })
         .then(function (r) {
-          if (r.status === 401) { window.location.reload(); return null; }
+          // The session ended (signed out elsewhere, revoked, user disabled).
+          if (r.status === 401) { window.location.assign("/console/sign-in?ended=1"); return null; }
           return r.ok ? r.text() : null;
         })
         .then(function (html) {
