@@ -48,7 +48,7 @@ type visitRow struct {
 
 type visitsView struct {
 	Team, Rep, From, To, State string
-	Teams                      []option
+	Teams, Reps                []option
 	Rows                       []visitRow
 	Back                       string // this page's URL, where a review returns
 	Error                      string
@@ -112,6 +112,17 @@ func (cs *Console) visitList(c *fiber.Ctx) (*visitsView, error) {
 	}
 	if v.Team == "" && len(v.Teams) > 0 {
 		v.Team = v.Teams[0].Value
+	}
+	if v.Team != "" {
+		ctx, cancel := cs.callCtx()
+		members, err := cs.cfg.Accounts.ListUsers(ctx, userOf(c).Org, identity.UserFilter{Team: v.Team, Role: identity.RoleRep, Limit: 1000})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range members {
+			v.Reps = append(v.Reps, option{Value: m.ID, Label: firstNonEmpty(m.Name, m.ID), Selected: m.ID == v.Rep})
+		}
 	}
 	back := url.Values{"team": {v.Team}, "from": {v.From}, "to": {v.To}, "state": {v.State}}
 	if v.Rep != "" {
