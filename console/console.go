@@ -69,6 +69,9 @@ type Admin interface {
 	EnableUser(ctx context.Context, org, id string) (*identity.User, error)
 	Sessions(ctx context.Context, org, user string) ([]*identity.Session, error)
 	RevokeDevice(ctx context.Context, org, user, device string) (int, error)
+	AddTeam(ctx context.Context, org, id, name string) (*identity.Team, error)
+	RenameTeam(ctx context.Context, org, id, name string) (*identity.Team, error)
+	PutOrg(ctx context.Context, id string, ch identity.OrgChange) (*identity.Org, error)
 }
 
 // KPIs is the KPI service (package kpi): it decides which reps a manager
@@ -199,6 +202,11 @@ func (cs *Console) Register(app fiber.Router) {
 		g.Get("/admin/users", cs.page(cs.withUser(cs.usersPage)))
 		g.Get("/admin/users/:id", cs.page(cs.withUser(cs.userPage)))
 		g.Post("/admin/users/:id/:action", cs.page(cs.withUser(cs.userAction)))
+		g.Get("/admin/teams", cs.page(cs.withUser(cs.teamsPage)))
+		g.Post("/admin/teams", cs.page(cs.withUser(cs.teamAction)))
+		g.Post("/admin/teams/:id", cs.page(cs.withUser(cs.teamAction)))
+		g.Get("/admin/org", cs.page(cs.withUser(cs.orgPage)))
+		g.Post("/admin/org", cs.page(cs.withUser(cs.putOrg)))
 		g.Get("/admin/matrix", cs.page(cs.withUser(cs.matrixPage)))
 		g.Post("/admin/matrix", cs.page(cs.withUser(cs.putMatrix)))
 	}

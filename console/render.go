@@ -115,7 +115,8 @@ func navFor(u *identity.User, here string) []navItem {
 		}
 	}
 	if u.HasRole(identity.RoleAdmin) {
-		for _, p := range []navItem{{Label: "Users", Href: "/console/admin/users"}, {Label: "Matrix", Href: "/console/admin/matrix"}} {
+		for _, p := range []navItem{{Label: "Users", Href: "/console/admin/users"}, {Label: "Teams", Href: "/console/admin/teams"},
+			{Label: "Matrix", Href: "/console/admin/matrix"}, {Label: "Organisation", Href: "/console/admin/org"}} {
 			p.Current = strings.HasPrefix(here, p.Href)
 			nav = append(nav, p)
 		}

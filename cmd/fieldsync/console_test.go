@@ -372,6 +372,30 @@ func TestConsoleAdmin(t *testing.T) {
 		t.Fatalf("the refused matrix changed the version from %q to %q", version, got)
 	}
 
+	// Teams: one added; a taken id refused at its field.
+	for _, want := range []struct{ id, status string }{{"berlin", ""}, {"berlin", "exists"}} {
+		browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/teams"), chromedp.WaitVisible(chromedp.CSS("#add-team")),
+			chromedp.SendKeys(chromedp.CSS("#team-id"), want.id), chromedp.SendKeys(chromedp.CSS("#team-name"), "Team Berlin"),
+			chromedp.Click(chromedp.CSS("#add-team-button")))
+		if want.status == "" {
+			waitJS(t, admin, `document.querySelector('tr[data-team="berlin"]')`)
+		} else {
+			waitJS(t, admin, `document.querySelector("#team-id-error")`)
+			if got := text(t, admin, "#team-id-error"); !strings.Contains(got, want.status) {
+				t.Fatalf("a second berlin: %q", got)
+			}
+		}
+	}
+	// The organisation: an unknown time zone refused at its field, nothing saved.
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/org"), chromedp.WaitVisible(chromedp.CSS("#time-zone")))
+	zone := eval[string](t, admin, `document.querySelector("#time-zone").value`)
+	browse(t, admin, chromedp.SetValue(chromedp.CSS("#time-zone"), "Mars/Olympus"), chromedp.Click(chromedp.CSS("#save-org")))
+	waitJS(t, admin, `document.querySelector("#time-zone-error")`)
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/org"), chromedp.WaitVisible(chromedp.CSS("#time-zone")))
+	if got := eval[string](t, admin, `document.querySelector("#time-zone").value`); got != zone {
+		t.Fatalf("the refused zone changed the organisation's from %q to %q", zone, got)
+	}
+
 	desk := tab(t)
 	signIn(t, desk, ts.URL, "billing@demo.example")
 	waitJS(t, desk, `location.pathname === "/console/queue"`)
