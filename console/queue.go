@@ -25,19 +25,18 @@ const queuePageSize = 50
 
 // queueQuery is a queue page's URL: role, view, filters and cursor.
 type queueQuery struct {
-	Role, View, Customer, Rep, Due, After string
+	Role, View, Status, Customer, Rep, Due, After string
 }
 
 func queryOf(c *fiber.Ctx) queueQuery {
-	q := queueQuery{Role: c.Query("role"), View: c.Query("view", "actionable"), Customer: c.Query("customer"),
-		Rep: c.Query("rep"), Due: c.Query("due"), After: c.Query("after")}
-	return queueQuery{Role: strings.Clone(q.Role), View: strings.Clone(q.View), Customer: strings.Clone(q.Customer),
-		Rep: strings.Clone(q.Rep), Due: strings.Clone(q.Due), After: strings.Clone(q.After)}
+	return queueQuery{Role: strings.Clone(c.Query("role")), View: strings.Clone(c.Query("view", "actionable")),
+		Status: strings.Clone(c.Query("status")), Customer: strings.Clone(c.Query("customer")),
+		Rep: strings.Clone(c.Query("rep")), Due: strings.Clone(c.Query("due")), After: strings.Clone(c.Query("after"))}
 }
 
 func (q queueQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"role": q.Role, "view": q.View, "customer": q.Customer, "rep": q.Rep,
+	for k, s := range map[string]string{"role": q.Role, "view": q.View, "status": q.Status, "customer": q.Customer, "rep": q.Rep,
 		"due": q.Due, "after": q.After} {
 		if s != "" {
 			v.Set(k, s)
@@ -57,6 +56,7 @@ type queueView struct {
 	Q        queueQuery
 	RoleName string
 	Views    []tab
+	Statuses []option
 	Rows     []queueRow
 	Next     string // URL of the next page; "" at the end
 	LiveURL  string
@@ -108,6 +108,10 @@ func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 		lq.Status = workflow.FUDone
 	default:
 		return nil, errNotFound
+	}
+	if q.Status != "" {
+		// Narrows the view; the workflow refuses an unknown status.
+		lq.Status = q.Status
 	}
 	oi, err := cs.org(c)
 	if err != nil {
@@ -178,8 +182,12 @@ func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 		}
 		return strings.Compare(a.Due, b.Due)
 	})
+	v.Statuses = []option{{Value: "", Label: "any", Selected: q.Status == ""}}
+	for _, st := range []string{workflow.FUOpen, workflow.FUClaimed, workflow.FUInProgress, workflow.FUBlocked, workflow.FUDone, workflow.FUCancelled} {
+		v.Statuses = append(v.Statuses, option{Value: st, Label: strings.ReplaceAll(st, "_", " "), Selected: q.Status == st})
+	}
 	for _, t := range queueViews {
-		tq := queueQuery{Role: q.Role, View: t.ID, Customer: q.Customer, Rep: q.Rep, Due: q.Due}
+		tq := queueQuery{Role: q.Role, View: t.ID, Status: q.Status, Customer: q.Customer, Rep: q.Rep, Due: q.Due}
 		v.Views = append(v.Views, tab{Label: t.Label, Href: "/console/queue?" + tq.values().Encode(), Current: t.ID == q.View})
 	}
 	if page.Next != "" {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -30,6 +31,13 @@ func TestConsoleOrderDeskCompletesERPEntry(t *testing.T) {
 	order := strings.TrimSuffix(strings.TrimPrefix(fu, "fu-"), "-erp_entry")
 	dispatch := "fu-" + order + "-dispatch"
 	screenshot(t, desk, "queue")
+
+	// The customer filter keeps the row; another customer's name drops it.
+	cust := eval[string](t, desk, fmt.Sprintf(`document.querySelector('tr[data-fu=%q] td:nth-child(2)').textContent`, fu))
+	browse(t, desk, chromedp.Navigate(ts.URL+"/console/queue?role=order_desk&customer="+url.QueryEscape(cust)),
+		chromedp.WaitVisible(chromedp.CSS(fmt.Sprintf(`tr[data-fu=%q]`, fu))))
+	browse(t, desk, chromedp.Navigate(ts.URL+"/console/queue?role=order_desk&status=open&customer=no-such-customer"),
+		chromedp.WaitVisible(chromedp.CSS("#queue .empty")))
 
 	// The stores clerk has the queue open before the order moves.
 	stores := tab(t)
