@@ -15,14 +15,6 @@ import (
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-// adminOnly refuses everyone but admins with the not-found page.
-func (cs *Console) adminOnly(c *fiber.Ctx) error {
-	if !userOf(c).HasRole(identity.RoleAdmin) {
-		return errNotFound
-	}
-	return nil
-}
-
 type usersView struct {
 	Query string
 	Users []userRow
@@ -34,9 +26,6 @@ type userRow struct {
 }
 
 func (cs *Console) usersPage(c *fiber.Ctx) error {
-	if err := cs.adminOnly(c); err != nil {
-		return err
-	}
 	u := userOf(c)
 	v := &usersView{Query: strings.Clone(c.Query("q"))}
 	ctx, cancel := cs.callCtx()
@@ -73,9 +62,6 @@ type sessionRow struct {
 }
 
 func (cs *Console) userPage(c *fiber.Ctx) error {
-	if err := cs.adminOnly(c); err != nil {
-		return err
-	}
 	oi, err := cs.org(c)
 	if err != nil {
 		return err
@@ -116,9 +102,6 @@ func (cs *Console) userPage(c *fiber.Ctx) error {
 // userAction disables or enables a user, or ends their sessions on one
 // device, through the identity service the admin API calls.
 func (cs *Console) userAction(c *fiber.Ctx) error {
-	if err := cs.adminOnly(c); err != nil {
-		return err
-	}
 	org, id, action := userOf(c).Org, strings.Clone(c.Params("id")), strings.Clone(c.Params("action"))
 	ctx, cancel := cs.callCtx()
 	defer cancel()
@@ -152,9 +135,6 @@ type matrixView struct {
 }
 
 func (cs *Console) matrixPage(c *fiber.Ctx) error {
-	if err := cs.adminOnly(c); err != nil {
-		return err
-	}
 	ctx, cancel := cs.callCtx()
 	defer cancel()
 	raw, version, err := cs.cfg.Workflow.Matrix(ctx, userOf(c).Org)
@@ -173,9 +153,6 @@ func (cs *Console) matrixPage(c *fiber.Ctx) error {
 // putMatrix replaces the matrix as PUT /v1/admin/matrix does; a refusal is
 // shown at the line of the document its pointer names.
 func (cs *Console) putMatrix(c *fiber.Ctx) error {
-	if err := cs.adminOnly(c); err != nil {
-		return err
-	}
 	raw := strings.Clone(c.FormValue("matrix"))
 	ctx, cancel := cs.callCtx()
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -181,36 +182,54 @@ func New(cfg Config) (*Console, error) {
 func (cs *Console) Register(app fiber.Router) {
 	app.Get("/", func(c *fiber.Ctx) error { return c.Redirect("/console/", fiber.StatusFound) })
 	g := app.Group("/console", cs.headers)
+	// signedIn pages need a live session; managers' pages a manager or an
+	// admin, admin pages an admin (others get the not-found page).
+	signedIn := func(h fiber.Handler) fiber.Handler { return cs.page(cs.withUser(h)) }
+	managers := func(h fiber.Handler) fiber.Handler {
+		return signedIn(cs.only(h, identity.RoleManager, identity.RoleAdmin))
+	}
+	admins := func(h fiber.Handler) fiber.Handler { return signedIn(cs.only(h, identity.RoleAdmin)) }
 	g.Get("/assets/:name", cs.asset)
 	g.Get("/sign-in", cs.page(cs.signInPage))
 	g.Post("/sign-in", cs.page(cs.signIn))
-	g.Post("/sign-out", cs.page(cs.withUser(cs.signOut)))
-	g.Get("/", cs.page(cs.withUser(cs.home)))
-	g.Get("/queue", cs.page(cs.withUser(cs.queuePage)))
-	g.Get("/queue/live", cs.page(cs.withUser(cs.queueFragment)))
-	g.Get("/followups/:id", cs.page(cs.withUser(cs.followUpPage)))
-	g.Post("/followups/:id/:action", cs.page(cs.withUser(cs.act)))
-	g.Get("/orders/:id", cs.page(cs.withUser(cs.orderPage)))
+	g.Post("/sign-out", signedIn(cs.signOut))
+	g.Get("/", signedIn(cs.home))
+	g.Get("/queue", signedIn(cs.queuePage))
+	g.Get("/queue/live", signedIn(cs.queueFragment))
+	g.Get("/followups/:id", signedIn(cs.followUpPage))
+	g.Post("/followups/:id/:action", signedIn(cs.act))
+	g.Get("/orders/:id", signedIn(cs.orderPage))
 	if cs.cfg.KPIs != nil && cs.cfg.Sync != nil {
-		g.Get("/kpis", cs.page(cs.withUser(cs.kpiPage)))
-		g.Get("/visits", cs.page(cs.withUser(cs.visitsPage)))
-		g.Get("/visits/:id", cs.page(cs.withUser(cs.visitPage)))
-		g.Post("/visits/review", cs.page(cs.withUser(cs.review)))
-		g.Get("/map", cs.page(cs.withUser(cs.mapPage)))
+		g.Get("/kpis", managers(cs.kpiPage))
+		g.Get("/visits", managers(cs.visitsPage))
+		g.Get("/visits/:id", managers(cs.visitPage))
+		g.Post("/visits/review", managers(cs.review))
+		g.Get("/map", managers(cs.mapPage))
 	}
 	if cs.cfg.Admin != nil {
-		g.Get("/admin/users", cs.page(cs.withUser(cs.usersPage)))
-		g.Get("/admin/users/:id", cs.page(cs.withUser(cs.userPage)))
-		g.Post("/admin/users/:id/:action", cs.page(cs.withUser(cs.userAction)))
-		g.Get("/admin/teams", cs.page(cs.withUser(cs.teamsPage)))
-		g.Post("/admin/teams", cs.page(cs.withUser(cs.teamAction)))
-		g.Post("/admin/teams/:id", cs.page(cs.withUser(cs.teamAction)))
-		g.Get("/admin/org", cs.page(cs.withUser(cs.orgPage)))
-		g.Post("/admin/org", cs.page(cs.withUser(cs.putOrg)))
-		g.Get("/admin/matrix", cs.page(cs.withUser(cs.matrixPage)))
-		g.Post("/admin/matrix", cs.page(cs.withUser(cs.putMatrix)))
+		g.Get("/admin/users", admins(cs.usersPage))
+		g.Get("/admin/users/:id", admins(cs.userPage))
+		g.Post("/admin/users/:id/:action", admins(cs.userAction))
+		g.Get("/admin/teams", admins(cs.teamsPage))
+		g.Post("/admin/teams", admins(cs.teamAction))
+		g.Post("/admin/teams/:id", admins(cs.teamAction))
+		g.Get("/admin/org", admins(cs.orgPage))
+		g.Post("/admin/org", admins(cs.putOrg))
+		g.Get("/admin/matrix", admins(cs.matrixPage))
+		g.Post("/admin/matrix", admins(cs.putMatrix))
 	}
 	g.Use(cs.page(func(c *fiber.Ctx) error { return errNotFound }))
+}
+
+// only lets h run for a user holding one of roles; anyone else gets the
+// not-found page, as for a page that does not exist.
+func (cs *Console) only(h fiber.Handler, roles ...string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if !slices.ContainsFunc(roles, userOf(c).HasRole) {
+			return errNotFound
+		}
+		return h(c)
+	}
 }
 
 // csp allows the console's own script and styles only: no inline script or

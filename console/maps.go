@@ -43,9 +43,6 @@ type mapStop struct {
 }
 
 func (cs *Console) mapPage(c *fiber.Ctx) error {
-	if err := cs.managerOnly(c); err != nil {
-		return err
-	}
 	oi, err := cs.org(c)
 	if err != nil {
 		return err

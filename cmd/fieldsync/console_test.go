@@ -216,6 +216,16 @@ func TestConsoleSecurity(t *testing.T) {
 		}
 	})
 
+	t.Run("pages of other roles", func(t *testing.T) {
+		missing := mainHTML(t, desk, ts.URL+"/console/no-such-page")
+		for _, path := range []string{"/console/visits", "/console/kpis", "/console/admin/users", "/console/admin/matrix",
+			"/console/queue?role=billing"} {
+			if got := mainHTML(t, desk, ts.URL+path); got != missing {
+				t.Errorf("the order desk opening %s sees %.200q, not the missing page", path, got)
+			}
+		}
+	})
+
 	t.Run("rep refused", func(t *testing.T) {
 		rep := tab(t)
 		signIn(t, rep, ts.URL, "rep-1@demo.example")
