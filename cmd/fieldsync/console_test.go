@@ -7,14 +7,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/identity"
 )
 
 // The order desk completes an actionable ERP entry in the browser: the
@@ -141,6 +145,40 @@ func TestConsoleSecurity(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/console/" {
 			t.Errorf("GET / answered %d to %q, want 302 to /console/", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+
+	t.Run("sign-in limits", func(t *testing.T) {
+		// The console's failed sign-ins count in the identity service's
+		// limits, the API's own: past them both refuse the email.
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		const email = "factory-planning@demo.example"
+		var last *http.Response
+		for range identity.DefaultAccountFailures + 1 {
+			resp, err := c.Get(ts.URL + "/console/sign-in")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			tok := regexp.MustCompile(`name="_csrf" value="([^"]+)"`).FindSubmatch(body)
+			if tok == nil {
+				t.Fatal("no sign-in token")
+			}
+			last, err = c.PostForm(ts.URL+"/console/sign-in", url.Values{"_csrf": {string(tok[1])}, "email": {email}, "password": {"wrong"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last.Body.Close()
+		}
+		if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+			t.Fatalf("the console's sign-in after %d failures: %d, Retry-After %q", identity.DefaultAccountFailures, last.StatusCode, last.Header.Get("Retry-After"))
+		}
+		var e errorReply
+		body := mustJSON(t, map[string]string{"email": email, "password": demoPassword, "device_id": "phone"})
+		if code := do(t, "POST", ts.URL+"/v1/auth/login", "", body, &e); code != http.StatusTooManyRequests || e.Error.Code != identity.CodeLoginThrottled {
+			t.Fatalf("the API's sign-in after the console's failures: %d %s, want 429 %s", code, e.Error.Code, identity.CodeLoginThrottled)
 		}
 	})
 
