@@ -61,60 +61,9 @@ func invalid(pointer, format string, args ...any) error {
 // or team of the organisation, a manager the reps of the teams they lead,
 // a rep themself. Another organisation's ids answer like unknown ones.
 func (s *Service) Report(ctx context.Context, actor engine.Actor, q Query) (*Report, error) {
-	if (q.Rep == "") == (q.Team == "") {
-		return nil, invalid("/rep", "ask for exactly one of rep=ID or team=ID")
-	}
-	o, err := s.dir.Org(ctx, actor.Org)
+	reps, p, err := s.scope(ctx, actor, q)
 	if err != nil {
 		return nil, err
-	}
-	loc, err := time.LoadLocation(o.TimeZone)
-	if err != nil || o.TimeZone == "" {
-		loc = time.UTC
-	}
-	p, err := period(q.From, q.To, loc)
-	if err != nil {
-		return nil, err
-	}
-	roles, leads, err := s.caller(ctx, actor)
-	if err != nil {
-		return nil, err
-	}
-	admin := slices.Contains(roles, identity.RoleAdmin)
-	var reps []string
-	if q.Rep != "" {
-		u, err := s.dir.User(ctx, actor.Org, q.Rep)
-		if err != nil {
-			return nil, err // not found, in this organisation
-		}
-		leadsRep := slices.Contains(roles, identity.RoleManager) && slices.ContainsFunc(u.Teams, func(t string) bool { return slices.Contains(leads, t) })
-		if !admin && u.ID != actor.User && !leadsRep {
-			return nil, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/rep", "%s is not on a team you lead", q.Rep)
-		}
-		reps = []string{u.ID}
-	} else {
-		teams, err := s.dir.ListTeams(ctx, actor.Org)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.ContainsFunc(teams, func(t *identity.Team) bool { return t.ID == q.Team }) {
-			return nil, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "/team", "no team %q", q.Team)
-		}
-		if !admin && !(slices.Contains(roles, identity.RoleManager) && slices.Contains(leads, q.Team)) {
-			return nil, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/team", "you do not lead team %s", q.Team)
-		}
-		users, err := s.dir.ListUsers(ctx, actor.Org, identity.UserFilter{Team: q.Team, Limit: maxTeamReps + 1})
-		if err != nil {
-			return nil, err
-		}
-		if len(users) > maxTeamReps {
-			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/team", "team %s has more than %d members: ask per rep", q.Team, maxTeamReps)
-		}
-		for _, u := range users {
-			if u.HasRole(identity.RoleRep) {
-				reps = append(reps, u.ID)
-			}
-		}
 	}
 	docs := map[string][]Doc{}
 	for _, rep := range reps {
@@ -126,6 +75,67 @@ func (s *Service) Report(ctx context.Context, actor engine.Actor, q Query) (*Rep
 	}
 	r := Build(p, reps, docs, s.now())
 	return &r, nil
+}
+
+// scope returns the reps and the period q asks for, refusing reps actor may
+// not see (Report's rule).
+func (s *Service) scope(ctx context.Context, actor engine.Actor, q Query) ([]string, Period, error) {
+	if (q.Rep == "") == (q.Team == "") {
+		return nil, Period{}, invalid("/rep", "ask for exactly one of rep=ID or team=ID")
+	}
+	o, err := s.dir.Org(ctx, actor.Org)
+	if err != nil {
+		return nil, Period{}, err
+	}
+	loc, err := time.LoadLocation(o.TimeZone)
+	if err != nil || o.TimeZone == "" {
+		loc = time.UTC
+	}
+	p, err := period(q.From, q.To, loc)
+	if err != nil {
+		return nil, Period{}, err
+	}
+	roles, leads, err := s.caller(ctx, actor)
+	if err != nil {
+		return nil, Period{}, err
+	}
+	admin := slices.Contains(roles, identity.RoleAdmin)
+	var reps []string
+	if q.Rep != "" {
+		u, err := s.dir.User(ctx, actor.Org, q.Rep)
+		if err != nil {
+			return nil, Period{}, err // not found, in this organisation
+		}
+		leadsRep := slices.Contains(roles, identity.RoleManager) && slices.ContainsFunc(u.Teams, func(t string) bool { return slices.Contains(leads, t) })
+		if !admin && u.ID != actor.User && !leadsRep {
+			return nil, Period{}, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/rep", "%s is not on a team you lead", q.Rep)
+		}
+		reps = []string{u.ID}
+	} else {
+		teams, err := s.dir.ListTeams(ctx, actor.Org)
+		if err != nil {
+			return nil, Period{}, err
+		}
+		if !slices.ContainsFunc(teams, func(t *identity.Team) bool { return t.ID == q.Team }) {
+			return nil, Period{}, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "/team", "no team %q", q.Team)
+		}
+		if !admin && !(slices.Contains(roles, identity.RoleManager) && slices.Contains(leads, q.Team)) {
+			return nil, Period{}, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/team", "you do not lead team %s", q.Team)
+		}
+		users, err := s.dir.ListUsers(ctx, actor.Org, identity.UserFilter{Team: q.Team, Limit: maxTeamReps + 1})
+		if err != nil {
+			return nil, Period{}, err
+		}
+		if len(users) > maxTeamReps {
+			return nil, Period{}, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/team", "team %s has more than %d members: ask per rep", q.Team, maxTeamReps)
+		}
+		for _, u := range users {
+			if u.HasRole(identity.RoleRep) {
+				reps = append(reps, u.ID)
+			}
+		}
+	}
+	return reps, p, nil
 }
 
 // caller returns the roles and led teams of actor from the directory; a

@@ -78,6 +78,15 @@ type Config struct {
 	// Workflow serves the follow-up queues and the matrix (nil: not
 	// registered).
 	Workflow Workflow
+
+	// Console serves the web console's pages (package console) and / (nil:
+	// not registered).
+	Console Console
+}
+
+// Console registers the web console's routes.
+type Console interface {
+	Register(app fiber.Router)
 }
 
 // DefaultMaxBody is the documented default request body limit.
@@ -159,6 +168,9 @@ func New(cfg Config) *Server {
 		s.kpiRoutes(v1)
 	}
 	s.deviceRoutes(v1) // devices.go
+	if cfg.Console != nil {
+		cfg.Console.Register(s.app)
+	}
 	if cfg.Admin != nil {
 		admin := v1.Group("/admin", s.authenticate, s.requireAdmin)
 		s.adminRoutes(admin)

@@ -92,6 +92,7 @@ var serveGroups = []struct {
 	{"live stream", []string{"stream-poll", "stream-heartbeat", "stream-recheck", "stream-max-per-user", "stream-max"}},
 	{"limits", []string{"max-body", "max-mutations", "max-doc", "page-size", "max-page-size", "page-bytes", "rate-limit"}},
 	{"workflow and visits", []string{"workflows", "escalation-interval", "clock-tolerance", "visit-radius", "visit-max-accuracy"}},
+	{"web console", []string{"console-secure-cookie", "console-session-ttl", "console-poll"}},
 	{"demo", []string{"demo", "demo-org"}},
 }
 

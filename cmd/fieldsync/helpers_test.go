@@ -22,6 +22,8 @@ import (
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	stopBrowser()       // console_browser_test.go
+	removeConsoleDemo() // console_browser_test.go
 	if stopFerret != nil {
 		stopFerret()
 	}

@@ -59,6 +59,8 @@ type serveConfig struct {
 	Retention retentionFlags // history compaction (retention.go)
 
 	Demo demoServeFlags // --demo: load the demo organisation first (demo.go)
+
+	Console consoleFlags // the web console (console.go)
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -99,6 +101,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	c.Push.register(fs)      // push.go
 	c.Retention.register(fs) // retention.go
 	c.Demo.register(fs)      // demo.go
+	c.Console.register(fs)   // console.go
 	if err := parseFlags(fs, args); err != nil {
 		return c, err
 	}
@@ -219,18 +222,33 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
+	// The web console at /console/ (console.go).
+	kpis := kpi.NewService(store, ids, nil)
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, pusher.devices, c.Visits.rules().RadiusM, log)
+	if err != nil {
+		pusher.stop()
+		stopStream()
+		stopWorkflow()
+		store.Close()
+		return nil, err
+	}
+	var wfAPI server.Workflow
+	if wf != nil {
+		wfAPI = wf
+	}
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
-		KPIs: kpi.NewService(store, ids, nil), // GET /v1/kpis
+		KPIs: kpis, // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
 		Docs: struct {
 			*engine.Engine
 			engine.Store
 		}{eng, store},
-		Workflow: wf,
+		Workflow: wfAPI,
+		Console:  cons,
 	})
 	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {

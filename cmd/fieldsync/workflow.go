@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
-	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
@@ -19,7 +18,7 @@ import (
 // and waits for it, so the store can be closed after. With --workflows=false
 // there is nothing: no hook, no follow-up API (api is nil), no sweep.
 func startWorkflow(ctx context.Context, c serveConfig, eng *engine.Engine, store engine.Store, ids *identity.Service,
-	log *slog.Logger) (api server.Workflow, stop func(), err error) {
+	log *slog.Logger) (api *workflow.Service, stop func(), err error) {
 	if !c.Workflows {
 		return nil, func() {}, nil
 	}

@@ -1,0 +1,272 @@
+package main
+
+// The web console (docs/console.md) driven by a real headless Chromium
+// (chromedp) against the real server on a real SQLite store loaded with the
+// demo organisation. One browser process serves every test of this binary;
+// each test opens tabs in browser contexts of its own (separate cookies), so
+// the tests run in parallel.
+//
+// Chromium must be installed (.ci/run installs Debian's). Without it these
+// tests fail with a message saying so, unless FIELDSYNC_SKIP_BROWSER=1 asks
+// to skip them.
+//
+// FIELDSYNC_SCREENSHOTS=1 writes the screenshots of docs/console/ (README.md
+// shows them).
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+)
+
+// browserTimeout bounds one test's browser work: generous, for a busy
+// 2-core machine.
+const browserTimeout = 2 * time.Minute
+
+var (
+	browserOnce   sync.Once
+	browserRoot   context.Context
+	browserErr    error
+	stopBrowserFn func()
+)
+
+// stopBrowser ends the shared browser (TestMain).
+func stopBrowser() {
+	if stopBrowserFn != nil {
+		stopBrowserFn()
+	}
+}
+
+func chromiumPath() (string, error) {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p, nil
+		}
+	}
+	return "", errors.New("no chromium on PATH")
+}
+
+// tab opens a tab in a fresh browser context of the shared browser: a
+// browser of its own as far as cookies go. Any JavaScript dialog (alert,
+// confirm) fails the test: nothing the console shows may run script.
+func tab(t *testing.T) context.Context {
+	t.Helper()
+	browserOnce.Do(func() {
+		path, err := chromiumPath()
+		if err != nil {
+			browserErr = err
+			return
+		}
+		opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
+			chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 900))
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		root, cancelRoot := chromedp.NewContext(alloc)
+		if err := chromedp.Do(root, chromedp.Navigate("about:blank")); err != nil {
+			cancelRoot()
+			cancelAlloc()
+			browserErr = err
+			return
+		}
+		browserRoot, stopBrowserFn = root, func() { cancelRoot(); cancelAlloc() }
+	})
+	if browserErr != nil {
+		if os.Getenv("FIELDSYNC_SKIP_BROWSER") == "1" {
+			t.Skipf("FIELDSYNC_SKIP_BROWSER=1 and no browser: %v", browserErr)
+		}
+		t.Fatalf("the console's browser tests need Chromium (apt-get install -y chromium; FIELDSYNC_SKIP_BROWSER=1 skips them): %v", browserErr)
+	}
+	ctx, cancel := chromedp.NewContext(browserRoot, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
+		t.Fatal(err)
+	}
+	var dialogs atomic.Value
+	go func() {
+		for ev, err := range chromedp.Events(ctx, page.JavascriptDialogOpening) {
+			if err != nil {
+				return
+			}
+			dialogs.Store(ev.Message)
+			chromedp.Call(ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
+		}
+	}()
+	t.Cleanup(func() {
+		if m := dialogs.Load(); m != nil {
+			t.Errorf("a JavaScript dialog opened: %q", m)
+		}
+	})
+	tctx, tcancel := context.WithTimeout(ctx, browserTimeout)
+	t.Cleanup(tcancel)
+	return tctx
+}
+
+// browse runs browser steps or fails the test.
+func browse(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eval evaluates a JavaScript expression in the page (DevTools' evaluation,
+// not subject to the page's CSP).
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitJS waits until a JavaScript expression is true, checking every 50 ms
+// until the test's browser deadline.
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		if err == nil && ok {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", expr, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// text is an element's text once it is visible.
+func text(t *testing.T, ctx context.Context, css string) string {
+	t.Helper()
+	browse(t, ctx, chromedp.WaitVisible(chromedp.CSS(css)))
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(css)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// signIn signs email in with the demo password and waits for the next page.
+func signIn(t *testing.T, ctx context.Context, base, email string) {
+	t.Helper()
+	browse(t, ctx,
+		chromedp.Navigate(base+"/console/sign-in"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), demoPassword),
+		chromedp.Click(chromedp.CSS("#signin")),
+	)
+	waitJS(t, ctx, `!location.pathname.endsWith("/sign-in") || document.querySelector(".message, #signin-error")`)
+}
+
+// screenshot saves the page as docs/console/<name>.png when
+// FIELDSYNC_SCREENSHOTS=1.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	if os.Getenv("FIELDSYNC_SCREENSHOTS") != "1" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "..", "docs", "console")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The demo organisations, loaded once per test binary into a template
+// directory that each test copies.
+var (
+	demoDirOnce sync.Once
+	demoDir     string
+	demoDirErr  error
+)
+
+// consoleDemo returns a data directory of this test's own holding the demo
+// organisation.
+func consoleDemo(t testing.TB) string {
+	t.Helper()
+	demoDirOnce.Do(func() {
+		demoDir, demoDirErr = os.MkdirTemp("", "fieldsync-console-demo-")
+		if demoDirErr != nil {
+			return
+		}
+		o := demoOptions{Data: demoDir, Org: "demo", Seed: 1, Days: 3, Customers: 30}
+		_, demoDirErr = loadDemo(context.Background(), o, io.Discard, false)
+	})
+	if demoDirErr != nil {
+		t.Fatalf("load the demo: %v", demoDirErr)
+	}
+	dst := t.TempDir()
+	err := filepath.WalkDir(demoDir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || strings.HasSuffix(path, ".lock") {
+			return err
+		}
+		rel, _ := filepath.Rel(demoDir, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+// removeConsoleDemo removes the template directory (TestMain).
+func removeConsoleDemo() {
+	if demoDir != "" {
+		os.RemoveAll(demoDir)
+	}
+}
+
+// startConsoleServer serves a copy of the demo with a fast-polling console.
+func startConsoleServer(t *testing.T) *testServer {
+	t.Helper()
+	return startServer(t, consoleDemo(t), func(c *serveConfig) {
+		c.Console.Poll = 200 * time.Millisecond
+		c.EscalationInterval = 0
+	})
+}
+
+// firstRow returns the follow-up id of the first row of the open queue page
+// whose id ends with suffix.
+func firstRow(t *testing.T, ctx context.Context, suffix string) string {
+	t.Helper()
+	sel := fmt.Sprintf(`tr[data-fu$=%q]`, suffix)
+	browse(t, ctx, chromedp.WaitVisible(chromedp.CSS(sel)))
+	return eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%q).getAttribute("data-fu")`, sel))
+}
+
+// mainHTML opens url and returns its main element's HTML, to compare pages.
+func mainHTML(t *testing.T, ctx context.Context, url string) string {
+	t.Helper()
+	browse(t, ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("main")))
+	return eval[string](t, ctx, `document.querySelector("main").innerHTML`)
+}

@@ -1,0 +1,197 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
+)
+
+// Detail is a follow-up as a back-office page shows it: the follow-up, the
+// order and customer it concerns, and the order's whole chain of follow-ups.
+// Read through the same visibility rule as Act: a follow-up the caller cannot
+// see is not found.
+type Detail struct {
+	Item     QueueItem
+	Order    *engine.Document // nil when the follow-up concerns no order (or one the caller cannot see)
+	Customer *engine.Document // nil when unknown or not visible
+	Chain    []Step           // the order's follow-ups in matrix order
+}
+
+// Step is one follow-up of an order's chain. Steps of other roles are shown
+// by their state only: enough to say what a follow-up waits for.
+type Step struct {
+	ID         string `json:"id"`
+	Activity   string `json:"activity"`
+	Name       string `json:"name"`
+	Role       string `json:"responsible_role"`
+	Status     string `json:"status"`
+	AssignedTo string `json:"assigned_to,omitempty"`
+	DueAt      string `json:"due_at,omitempty"`
+	ClosedAt   string `json:"closed_at,omitempty"`
+	Visible    bool   `json:"-"` // the caller may open it
+}
+
+// OrderDetail is an order with its chain, for the order page.
+type OrderDetail struct {
+	Order    *engine.Document
+	Customer *engine.Document
+	Chain    []Step
+}
+
+// FollowUp returns follow-up id with its order and chain, as caller may see
+// them. Another organisation's id and an invisible one answer not found.
+func (s *Service) FollowUp(ctx context.Context, caller engine.Actor, id string) (*Detail, error) {
+	actor, read, err := s.resolve(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.visible(ctx, actor.Org, read, engine.CollFollowUps, id)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil {
+		return nil, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no follow-up %q", id)
+	}
+	body := decode(d)
+	deps := stringList(body["depends_on"])
+	waiting, err := s.openDependencies(ctx, actor.Org, [][]string{deps})
+	if err != nil {
+		return nil, err
+	}
+	status := str(body, "status")
+	det := &Detail{Item: QueueItem{FollowUp: *toFollowUp(d), WaitingOn: waiting[0],
+		Actionable: status != FUDone && status != FUCancelled && len(waiting[0]) == 0}}
+	oid, cid := str(body, "order_id"), str(body, "customer_id")
+	if oid != "" {
+		od, err := s.order(ctx, actor.Org, read, oid)
+		if err != nil {
+			return nil, err
+		}
+		if od != nil {
+			det.Order, det.Chain = od.Order, od.Chain
+			if cid == "" {
+				cid = str(decode(od.Order), "customer_id")
+			}
+		}
+	}
+	det.Customer, err = s.visible(ctx, actor.Org, read, engine.CollCustomers, cid)
+	return det, err
+}
+
+// Order returns order id with its customer and chain of follow-ups, as
+// caller may see them; not found like a missing one otherwise.
+func (s *Service) Order(ctx context.Context, caller engine.Actor, id string) (*OrderDetail, error) {
+	actor, read, err := s.resolve(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	od, err := s.order(ctx, actor.Org, read, id)
+	if err != nil {
+		return nil, err
+	}
+	if od == nil {
+		return nil, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no order %q", id)
+	}
+	od.Customer, err = s.visible(ctx, actor.Org, read, engine.CollCustomers, str(decode(od.Order), "customer_id"))
+	return od, err
+}
+
+// order reads an order the read set sees and its chain; nil when missing.
+func (s *Service) order(ctx context.Context, org string, read []string, id string) (*OrderDetail, error) {
+	o, err := s.visible(ctx, org, read, engine.CollOrders, id)
+	if err != nil || o == nil {
+		return nil, err
+	}
+	body := decode(o)
+	var m *Matrix
+	if v, ok := body["matrix_version"].(string); ok {
+		if m, err = s.version(ctx, org, v); err != nil {
+			return nil, err
+		}
+	} else if m, _, err = s.current(ctx, org); err != nil {
+		return nil, err
+	}
+	var refs []engine.DocRef
+	for _, a := range m.Activities {
+		if a.Trigger.On != OnRaised {
+			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(id, a.ID)})
+		}
+	}
+	got, err := s.cfg.Docs.Get(ctx, org, refs)
+	if err != nil {
+		return nil, err
+	}
+	od := &OrderDetail{Order: o}
+	for _, a := range m.Activities {
+		d := got[engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(id, a.ID)}]
+		if d == nil || d.Deleted {
+			continue
+		}
+		var f struct {
+			Status     string `json:"status"`
+			Role       string `json:"responsible_role"`
+			AssignedTo string `json:"assigned_to"`
+			DueAt      string `json:"due_at"`
+			ClosedAt   string `json:"closed_at"`
+		}
+		json.Unmarshal(d.Body, &f)
+		od.Chain = append(od.Chain, Step{ID: d.ID, Activity: a.ID, Name: a.Name, Role: f.Role, Status: f.Status,
+			AssignedTo: f.AssignedTo, DueAt: f.DueAt, ClosedAt: f.ClosedAt, Visible: sees(read, d.Scopes)})
+	}
+	return od, nil
+}
+
+// visible reads one document if the read set sees it; nil otherwise.
+func (s *Service) visible(ctx context.Context, org string, read []string, coll, id string) (*engine.Document, error) {
+	if id == "" {
+		return nil, nil
+	}
+	ref := engine.DocRef{Collection: coll, ID: id}
+	got, err := s.cfg.Docs.Get(ctx, org, []engine.DocRef{ref})
+	if err != nil {
+		return nil, err
+	}
+	d := got[ref]
+	if d == nil || d.Deleted || !sees(read, d.Scopes) {
+		return nil, nil
+	}
+	return d, nil
+}
+
+// Customers returns the customers among ids that caller sees (a manager
+// also those of the reps they lead), by id; the others are left out. Pages
+// show names and sites from them.
+func (s *Service) Customers(ctx context.Context, caller engine.Actor, ids []string) (map[string]json.RawMessage, error) {
+	actor, read, err := s.resolve(ctx, caller)
+	if err != nil {
+		return nil, err
+	}
+	if s.cfg.Directory != nil && actor.HasRole(engine.RoleManager) {
+		m, ok, err := s.cfg.Directory.Member(ctx, actor.Org, actor.User)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			read = engine.ReadSet(actor.User, actor.Roles, m.Reports)
+		}
+	}
+	refs := make([]engine.DocRef, 0, len(ids))
+	for _, id := range ids {
+		refs = append(refs, engine.DocRef{Collection: engine.CollCustomers, ID: id})
+	}
+	out := map[string]json.RawMessage{}
+	if len(refs) == 0 {
+		return out, nil
+	}
+	got, err := s.cfg.Docs.Get(ctx, actor.Org, refs)
+	if err != nil {
+		return nil, err
+	}
+	for ref, d := range got {
+		if d != nil && !d.Deleted && sees(read, d.Scopes) {
+			out[ref.ID] = d.Body
+		}
+	}
+	return out, nil
+}
