@@ -28,6 +28,7 @@ func (in *instance) banner(ctx context.Context, c serveConfig, w io.Writer) {
 	}
 	fmt.Fprintf(w, "fieldsync %s is running\n", versionString())
 	fmt.Fprintf(w, "  URL      %s   (health /healthz, metrics /metrics, schemas /v1/schemas)\n", url)
+	fmt.Fprintf(w, "  console  %s/console/   (back office, managers and admins sign in with their accounts)\n", url)
 	fmt.Fprintf(w, "  store    %s\n", store)
 	fmt.Fprintf(w, "  keys     %s\n", filepath.Join(c.Data, "keys"))
 	fmt.Fprintf(w, "  push     %s\n", in.push.mode)
