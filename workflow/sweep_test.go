@@ -63,6 +63,13 @@ func (f *failing) Upsert(ctx context.Context, a engine.Actor, src string, docs [
 	return f.w.Upsert(ctx, a, src, docs)
 }
 
+// set arms (or disarms) the failure; pass writes still go through first.
+func (f *failing) set(fail bool, pass int) {
+	f.mu.Lock()
+	f.fail, f.pass = fail, pass
+	f.mu.Unlock()
+}
+
 func (f *failing) Grant(ctx context.Context, org string, grants map[engine.DocRef][]string) error {
 	return f.w.Grant(ctx, org, grants)
 }
@@ -273,16 +280,14 @@ func TestRetryCompletesInterruptedRouting(t *testing.T) {
 		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
 	req := engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}
 	rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
-	f.fail = true
+	f.set(true, 0)
 	if _, err := r.eng.Push(t.Context(), rep, req); err == nil {
 		t.Fatal("push with the workflow down succeeded")
 	}
 	if _, o := r.doc(t, "orders", "o-1"); o["submitted_at"] != nil {
 		t.Fatalf("routed although the workflow was down: %v", o)
 	}
-	f.mu.Lock()
-	f.fail = false
-	f.mu.Unlock()
+	f.set(false, 0)
 	for range 2 {
 		outs, err := r.eng.Push(t.Context(), rep, req)
 		if err != nil || outs[0].Status != engine.StatusApplied || outs[0].Version != 1 {
@@ -310,31 +315,21 @@ func TestSweepRoutesStrandedOrder(t *testing.T) {
 	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
 		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
 	req := engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}
-	f.fail = true
+	f.set(true, 0)
 	if _, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}, req); err == nil {
 		t.Fatal("push with the workflow down succeeded")
 	}
-	f.mu.Lock()
-	f.fail = false
-	f.mu.Unlock()
+	f.set(false, 0)
 	d, o := r.doc(t, "orders", "o-1")
 	if o["submitted_at"] != nil || !slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
 		t.Fatalf("stranded order: %v, keys %v", o, d.Scopes)
 	}
-	for range 2 {
-		if _, err := r.wf.Sweep(t.Context()); err != nil {
-			t.Fatalf("sweep: %v", err)
-		}
-	}
+	r.sweepTwice(t)
 	d, o = r.doc(t, "orders", "o-1")
 	if o["submitted_at"] == nil || o["total"] != "300.00" || slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
 		t.Fatalf("not routed by the sweep: %v, keys %v", o, d.Scopes)
 	}
-	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
-		if d, _ := r.doc(t, "follow_ups", "fu-o-1-"+a); d == nil || d.Version != 1 {
-			t.Errorf("%s: %+v, want created once", a, d)
-		}
-	}
+	r.wantFollowUpsOnce(t, "o-1")
 }
 
 // TestSweepSettlesInterruptedRouting: the push of a submitted order
@@ -346,18 +341,14 @@ func TestSweepSettlesInterruptedRouting(t *testing.T) {
 	t.Parallel()
 	f := &failing{}
 	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
-	f.mu.Lock()
-	f.fail, f.pass = true, 1 // the move goes through, the follow-ups do not
-	f.mu.Unlock()
+	f.set(true, 1) // the move goes through, the follow-ups do not
 	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
 		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
 	if _, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}, engine.PushRequest{DeviceID: "phone",
 		Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}); err == nil {
 		t.Fatal("the push succeeded with its routing cut short")
 	}
-	f.mu.Lock()
-	f.fail = false
-	f.mu.Unlock()
+	f.set(false, 0)
 	d, o := r.doc(t, "orders", "o-1")
 	if o["submitted_at"] == nil || !slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
 		t.Fatalf("the order after the cut: %v, keys %v; want accepted and unsettled", o, d.Scopes)
@@ -366,20 +357,12 @@ func TestSweepSettlesInterruptedRouting(t *testing.T) {
 	if got, err := r.store.Get(t.Context(), org, []engine.DocRef{ref}); err != nil || got[ref] != nil {
 		t.Fatalf("a follow-up was written before the cut: %+v, %v", got[ref], err)
 	}
-	for range 2 {
-		if _, err := r.wf.Sweep(t.Context()); err != nil {
-			t.Fatalf("sweep: %v", err)
-		}
-	}
+	r.sweepTwice(t)
 	d, o = r.doc(t, "orders", "o-1")
 	if o[engine.FieldSettledStatus] != "submitted" || slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
 		t.Fatalf("the order after the sweep: %v, keys %v; want settled", o, d.Scopes)
 	}
-	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
-		if fu, _ := r.doc(t, "follow_ups", "fu-o-1-"+a); fu == nil || fu.Version != 1 {
-			t.Errorf("%s: %+v, want created once", a, fu)
-		}
-	}
+	r.wantFollowUpsOnce(t, "o-1")
 }
 
 // TestSweepSettlesInterruptedCompletion: the order desk completes the ERP
@@ -399,16 +382,12 @@ func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	desk := engine.Actor{Org: org, User: "od-1", Roles: []string{"order_desk"}}
-	f.mu.Lock()
-	f.fail, f.pass = true, 1 // the completion goes through, the order's move does not
-	f.mu.Unlock()
+	f.set(true, 1) // the completion goes through, the order's move does not
 	if _, err := r.wf.Act(ctx, desk, "fu-o-1-erp_entry", workflow.Action{Kind: workflow.ActComplete,
 		Result: map[string]any{"erp_number": "4500012345"}}); err == nil {
 		t.Fatal("the completion succeeded with its effects cut short")
 	}
-	f.mu.Lock()
-	f.fail = false
-	f.mu.Unlock()
+	f.set(false, 0)
 	d, fu := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
 	if fu["status"] != "done" || !slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
 		t.Fatalf("erp_entry after the cut: %v, keys %v; want done and unsettled", fu, d.Scopes)
@@ -416,11 +395,7 @@ func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 	if _, o := r.doc(t, "orders", "o-1"); o["status"] != "submitted" {
 		t.Fatalf("the order moved before the cut: %v", o)
 	}
-	for range 2 {
-		if _, err := r.wf.Sweep(ctx); err != nil {
-			t.Fatalf("sweep: %v", err)
-		}
-	}
+	r.sweepTwice(t)
 	_, o := r.doc(t, "orders", "o-1")
 	if o["status"] != "confirmed" || o["erp_number"] != "4500012345" || o[engine.FieldSettledStatus] != "confirmed" {
 		t.Errorf("the order after the sweep: %v; want confirmed with the ERP number, settled", o)
@@ -431,5 +406,26 @@ func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 	d, fu = r.doc(t, "follow_ups", "fu-o-1-erp_entry")
 	if fu[engine.FieldSettledAt] == nil || slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
 		t.Errorf("erp_entry after the sweep: %v, keys %v; want settled", fu, d.Scopes)
+	}
+}
+
+// sweepTwice sweeps twice: what the first carries out, the second finds done.
+func (r *rig) sweepTwice(t *testing.T) {
+	t.Helper()
+	for range 2 {
+		if _, err := r.wf.Sweep(t.Context()); err != nil {
+			t.Fatalf("sweep: %v", err)
+		}
+	}
+}
+
+// wantFollowUpsOnce checks an accepted order has each follow-up of the
+// default matrix, written once.
+func (r *rig) wantFollowUpsOnce(t *testing.T, order string) {
+	t.Helper()
+	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
+		if d, _ := r.doc(t, "follow_ups", "fu-"+order+"-"+a); d == nil || d.Version != 1 {
+			t.Errorf("%s: %+v, want created once", a, d)
+		}
 	}
 }
