@@ -34,7 +34,10 @@ func onSQLite(testing.TB) func(*serveConfig) { return nil }
 func onMongoDB(t testing.TB) func(*serveConfig) {
 	uri := sharedFerret(t)
 	db := freshMongoDatabase()
-	return func(c *serveConfig) { c.MongoURI, c.MongoDatabase = uri, db }
+	// FerretDB answers from an in-process SQLite on a machine the whole
+	// suite shares: a generous command budget, so a busy machine slows the
+	// test down rather than failing it with 503.
+	return func(c *serveConfig) { c.MongoURI, c.MongoDatabase, c.MongoTimeout = uri, db, time.Minute }
 }
 
 // withoutWorkflows runs a scenario on store with the field-sales workflow

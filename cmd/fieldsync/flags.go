@@ -84,7 +84,7 @@ var serveGroups = []struct {
 	flags []string
 }{
 	{"network and logging", []string{"addr", "shutdown-timeout", "log-format", "log-level"}},
-	{"storage", []string{"data", "sqlite-synchronous", "mongodb-uri", "mongodb-database", "retention-history", "retention-sessions", "retention-interval", "retention-wait"}},
+	{"storage", []string{"data", "sqlite-synchronous", "mongodb-uri", "mongodb-database", "mongodb-timeout", "retention-history", "retention-sessions", "retention-interval", "retention-wait"}},
 	{"identity and sign-in", []string{"access-ttl", "session-ttl", "login-account-limit", "login-address-limit", "login-window",
 		"password-memory", "password-time", "password-threads"}},
 	{"push notifications", []string{"fcm-credentials", "fcm-project", "fcm-endpoint", "push-off", "push-poll", "push-batch",

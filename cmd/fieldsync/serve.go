@@ -40,6 +40,7 @@ type serveConfig struct {
 	Synchronous     string
 	MongoURI        string
 	MongoDatabase   string
+	MongoTimeout    time.Duration
 	Visits          visitFlags  // visits.go
 	Stream          streamFlags // stream.go
 	// Workflows turns the field-sales workflow on (workflow.go);
@@ -84,6 +85,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.StringVar(&c.Synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
 	fs.StringVar(&c.MongoURI, "mongodb-uri", "", "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
 	fs.StringVar(&c.MongoDatabase, "mongodb-database", "fieldsync", "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
+	fs.DurationVar(&c.MongoTimeout, "mongodb-timeout", 10*time.Second, "how long one MongoDB command may take before the request gets 503 unavailable (env FIELDSYNC_MONGODB_TIMEOUT)")
 	fs.BoolVar(&c.Workflows, "workflows", true, "route submitted orders and follow-ups by the responsibility matrix; false serves plain sync (env FIELDSYNC_WORKFLOWS)")
 	fs.DurationVar(&c.EscalationInterval, "escalation-interval", time.Minute, "how often overdue follow-ups are escalated, 0 for never on this instance (env FIELDSYNC_ESCALATION_INTERVAL)")
 	fs.DurationVar(&c.AccessTTL, "access-ttl", identity.DefaultAccessTTL, "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
@@ -166,7 +168,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	if c.MongoURI != "" {
 		// The URI carries credentials: it is never logged.
 		var ms *mongodb.Store
-		ms, err = mongodb.Open(ctx, c.MongoURI, c.MongoDatabase, mongodb.Options{})
+		ms, err = mongodb.Open(ctx, c.MongoURI, c.MongoDatabase, mongodb.Options{Timeout: c.MongoTimeout})
 		store, dir = ms, ms
 	} else {
 		var ss *sqlite.Store
