@@ -52,8 +52,15 @@ type Workflow interface {
 	FollowUp(ctx context.Context, caller engine.Actor, id string) (*workflow.Detail, error)
 	Order(ctx context.Context, caller engine.Actor, id string) (*workflow.OrderDetail, error)
 	Customers(ctx context.Context, caller engine.Actor, ids []string) (map[string]json.RawMessage, error)
+	AllCustomers(ctx context.Context, caller engine.Actor, q, after string, limit int) (workflow.CustomerList, error)
 	Matrix(ctx context.Context, org string) (raw []byte, version string, err error)
 	PutMatrix(ctx context.Context, caller engine.Actor, raw []byte) (version string, err error)
+}
+
+// Assigner sets a customer's reps by the one rule of an assignment, the
+// admin API's (engine.Engine.Assign).
+type Assigner interface {
+	Assign(ctx context.Context, actor engine.Actor, source, customer string, reps []string, ptr string) (int64, bool, error)
 }
 
 // PushDevices is the push device registry (package push, through the
@@ -94,6 +101,9 @@ type Config struct {
 	Accounts Accounts
 	Workflow Workflow
 	Admin    Admin // nil: no admin pages
+	// Assign sets customers' reps on the admin's customer pages (nil: no
+	// customer pages).
+	Assign Assigner
 	// PushDevices forgets a revoked device's push registration, as the
 	// admin API does (nil: no push).
 	PushDevices PushDevices
@@ -216,6 +226,11 @@ func (cs *Console) Register(app fiber.Router) {
 		g.Get("/admin/org", admins(cs.orgPage))
 		g.Post("/admin/org", admins(cs.putOrg))
 		g.Get("/admin/matrix", admins(cs.matrixPage))
+		if cs.cfg.Assign != nil {
+			g.Get("/admin/customers", admins(cs.customersPage))
+			g.Get("/admin/customers/:id", admins(cs.customerPage))
+			g.Post("/admin/customers/:id", admins(cs.assign))
+		}
 		g.Post("/admin/matrix", admins(cs.putMatrix))
 	}
 	g.Use(cs.page(func(c *fiber.Ctx) error { return errNotFound }))

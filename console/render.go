@@ -115,7 +115,7 @@ func navFor(u *identity.User, here string) []navItem {
 		}
 	}
 	if u.HasRole(identity.RoleAdmin) {
-		for _, p := range []navItem{{Label: "Users", Href: "/console/admin/users"}, {Label: "Teams", Href: "/console/admin/teams"},
+		for _, p := range []navItem{{Label: "Users", Href: "/console/admin/users"}, {Label: "Teams", Href: "/console/admin/teams"}, {Label: "Customers", Href: "/console/admin/customers"},
 			{Label: "Matrix", Href: "/console/admin/matrix"}, {Label: "Organisation", Href: "/console/admin/org"}} {
 			p.Current = strings.HasPrefix(here, p.Href)
 			nav = append(nav, p)

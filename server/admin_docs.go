@@ -23,6 +23,9 @@ type Documents interface {
 	Limits() engine.Limits
 	// CheckReps is the rule of assigned_reps, the same for a device's push.
 	CheckReps(ctx context.Context, org string, reps []string, ptr string, known map[string]string) error
+	// Assign is the rule of an assignment (engine.Engine.Assign), the same
+	// for the console.
+	Assign(ctx context.Context, actor engine.Actor, source, customer string, reps []string, ptr string) (int64, bool, error)
 }
 
 // CodeUnknownRep refuses an assignment to someone who is not an enabled rep
@@ -77,39 +80,11 @@ func (s *Server) assign(c *fiber.Ctx) error {
 	a, id := actorOf(c), param(c, "id")
 	ctx, cancel := s.callCtx()
 	defer cancel()
-	// The customer first: another organisation's id is not found, whoever
-	// the body names.
-	ref := engine.DocRef{Collection: engine.CollCustomers, ID: id}
-	notFound := engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no customer %q", id)
-	cur, err := s.cfg.Docs.Get(ctx, a.Org, []engine.DocRef{ref})
+	v, changed, err := s.cfg.Docs.Assign(ctx, a, sourceAdmin, id, req.Reps, "/reps")
 	if err != nil {
 		return err
 	}
-	before := cur[ref]
-	if before == nil || before.Deleted {
-		return notFound
-	}
-	if err := s.cfg.Docs.CheckReps(ctx, a.Org, req.Reps, "/reps", nil); err != nil {
-		return err
-	}
-	reps, err := json.Marshal(req.Reps)
-	if err != nil {
-		return err
-	}
-	outs, err := s.cfg.Docs.Upsert(ctx, a, sourceAdmin, []engine.UpsertDoc{{Collection: engine.CollCustomers, ID: id,
-		Fields: map[string]json.RawMessage{"assigned_reps": reps}}})
-	if err != nil {
-		return err
-	}
-	o := outs[0]
-	if o.Status == engine.StatusRejected {
-		if o.Error.Code == engine.CodeDocumentDeleted { // since it was read
-			return notFound
-		}
-		return engine.Errorf(engine.KindInvalid, o.Error.Code, strings.Replace(o.Error.Pointer, "/fields/assigned_reps", "/reps", 1),
-			"%s", o.Error.Message)
-	}
-	return c.JSON(assignReply{ID: id, Reps: req.Reps, Version: o.Version, Changed: o.Version != before.Version})
+	return c.JSON(assignReply{ID: id, Reps: req.Reps, Version: v, Changed: changed})
 }
 
 type documentsRequest struct {

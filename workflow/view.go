@@ -3,6 +3,8 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -193,5 +195,75 @@ func (s *Service) Customers(ctx context.Context, caller engine.Actor, ids []stri
 			out[ref.ID] = d.Body
 		}
 	}
+	return out, nil
+}
+
+// CustomerList is a page of an admin's customer list.
+type CustomerList struct {
+	Customers []ListedCustomer
+	// Next continues the list ("" at its end); pages hold at most the
+	// limit, and a search reads at most customerScanBudget customers per
+	// page, so a page may come out short with Next set.
+	Next string
+}
+
+// ListedCustomer is one customer of the list, with its document.
+type ListedCustomer struct {
+	ID  string
+	Doc json.RawMessage
+}
+
+// customerScanBudget bounds the customers one list page reads.
+const customerScanBudget = 5000
+
+// AllCustomers lists the organisation's customers for an admin, in the
+// order they last changed, those whose name, code or id contain q (any
+// case; "" for all), from the position after (a Next). It reads the index
+// every customer carries (engine.IndexCustomers), never the whole feed.
+// Anyone but an admin is forbidden.
+func (s *Service) AllCustomers(ctx context.Context, caller engine.Actor, q, after string, limit int) (CustomerList, error) {
+	actor, _, err := s.resolve(ctx, caller)
+	if err != nil {
+		return CustomerList{}, err
+	}
+	if !actor.HasRole(engine.RoleAdmin) {
+		return CustomerList{}, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "", "only admins list every customer")
+	}
+	pos, _ := strconv.ParseInt(after, 10, 64)
+	q = strings.ToLower(strings.TrimSpace(q))
+	var out CustomerList
+	for scanned := 0; scanned < customerScanBudget; {
+		pg, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: actor.Org, Scopes: []string{engine.IndexCustomers},
+			After: pos, Limit: listPullPage, MaxBytes: 4 << 20})
+		if err != nil {
+			return CustomerList{}, err
+		}
+		if pg.Compacted {
+			pos = 0
+			continue
+		}
+		for _, c := range pg.Changes {
+			scanned++
+			pos = c.Seq
+			if c.Deleted || c.Evicted || c.Collection != engine.CollCustomers {
+				continue
+			}
+			var d struct{ Name, Code string }
+			json.Unmarshal(c.Body, &d)
+			if q != "" && !strings.Contains(strings.ToLower(d.Name+" "+d.Code+" "+c.ID), q) {
+				continue
+			}
+			out.Customers = append(out.Customers, ListedCustomer{ID: c.ID, Doc: c.Body})
+			if len(out.Customers) == limit {
+				out.Next = strconv.FormatInt(pos, 10)
+				return out, nil
+			}
+		}
+		if !pg.More {
+			return out, nil
+		}
+		pos = max(pos, pg.Through)
+	}
+	out.Next = strconv.FormatInt(pos, 10)
 	return out, nil
 }

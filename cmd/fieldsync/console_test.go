@@ -454,6 +454,35 @@ func TestConsoleAdmin(t *testing.T) {
 		t.Fatalf("the refused zone changed the organisation's from %q to %q", zone, got)
 	}
 
+	// Customers: found by a search, a rep added on the customer's page;
+	// that rep's phone has the customer on its next pull.
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/customers"), chromedp.WaitVisible(chromedp.CSS(`tr[data-customer]`)))
+	cust := eval[string](t, admin, `document.querySelector("tr[data-customer]").dataset.customer`)
+	name := text(t, admin, `tr[data-customer="`+cust+`"] td a`)
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/admin/customers?q="+url.QueryEscape(strings.ToUpper(name))),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-customer="`+cust+`"] td a`)), chromedp.Click(chromedp.CSS(`tr[data-customer="`+cust+`"] td a`)),
+		chromedp.WaitVisible(chromedp.CSS("#assign")))
+	rep := eval[string](t, admin, `document.querySelector("label[data-rep] input:not(:checked)").value`)
+	browse(t, admin, chromedp.Click(chromedp.CSS(`label[data-rep="`+rep+`"] input`)), chromedp.Click(chromedp.CSS("#assign-button")))
+	waitJS(t, admin, `document.querySelector("#assign-saved") !== null`)
+	if !eval[bool](t, admin, `document.querySelector('label[data-rep="`+rep+`"] input').checked`) {
+		t.Fatalf("%s is not ticked after saving", rep)
+	}
+	phone, err := client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-" + rep, Token: client.StaticToken(ts.token(t, "demo", rep, "rep"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := phone.Pull(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := phone.Get("customers", cust); !ok {
+		t.Fatalf("%s's phone did not get %s after the console assigned it", rep, cust)
+	}
+	// Another organisation's customer id is the missing page.
+	if got, want := mainHTML(t, admin, ts.URL+"/console/admin/customers/no-such-customer"), mainHTML(t, admin, ts.URL+"/console/no-such-page"); got != want {
+		t.Errorf("a missing customer's page differs from the missing page")
+	}
+
 	desk := tab(t)
 	signIn(t, desk, ts.URL, "billing@demo.example")
 	waitJS(t, desk, `location.pathname === "/console/queue"`)

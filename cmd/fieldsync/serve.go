@@ -226,7 +226,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	}
 	// The web console at /console/ (console.go).
 	kpis := kpi.NewService(store, ids, nil)
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, pusher.devices, c.Visits.rules().RadiusM, log)
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, c.Visits.rules().RadiusM, log)
 	if err != nil {
 		pusher.stop()
 		stopStream()

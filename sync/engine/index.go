@@ -21,6 +21,7 @@ import (
 //	                              not carried out yet (settled_status differs)
 //	ix:fu-unsettled               done follow-ups of an order whose effects on
 //	                              the order the workflow has not carried out yet
+//	ix:customers                  every customer (an admin's customer list)
 //
 // A document that leaves an index key leaves an eviction row under it (the
 // feed keeps those), which readers skip.
@@ -48,6 +49,10 @@ const IndexUnsettledOrders = "ix:order-unsettled"
 // has not recorded as carried out (settled_at); the sweep carries them out.
 const IndexUnsettledFollowUps = "ix:fu-unsettled"
 
+// IndexCustomers is the index key every customer carries: an admin's list
+// of customers reads it instead of the organisation's whole feed.
+const IndexCustomers = "ix:customers"
+
 // The fields that settle a document for the indexes above.
 const (
 	FieldSettledStatus = "settled_status"
@@ -63,6 +68,8 @@ func indexKeys(collection, owner string, body map[string]any) []string {
 		}
 	}
 	switch collection {
+	case CollCustomers:
+		keys = append(keys, IndexCustomers)
 	case CollVisitLogs:
 		at := body[fieldCheckInAt]
 		if _, ok := at.(string); !ok {
@@ -103,7 +110,7 @@ func reindex(keys []string, collection, owner string, body map[string]any) []str
 		// Only the keys computed here; other index keys (the workflow's)
 		// are computed by stamp from fields a device cannot write.
 		if !strings.HasPrefix(k, kpiIndexPrefix) && !strings.HasPrefix(k, openVisitIndexPrefix) &&
-			k != IndexUnsettledOrders && k != IndexUnsettledFollowUps {
+			k != IndexUnsettledOrders && k != IndexUnsettledFollowUps && k != IndexCustomers {
 			out = append(out, k)
 		}
 	}

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Referential rules (WriteRules' Relations): a device's write that names
@@ -91,6 +93,49 @@ func (e *Engine) CheckReps(ctx context.Context, org string, reps []string, ptr s
 		}
 	}
 	return nil
+}
+
+// Assign sets customer's assigned_reps, as actor (an admin, through the
+// admin API or the console), recorded under source in the field history.
+// It is the one rule of an assignment: a customer that is not there (or of
+// another organisation, or deleted) is not found; reps pass CheckReps at
+// pointer ptr; the customer's history moves with it (Upsert), and an
+// assignment repeated changes nothing but re-checks that history. It returns
+// the customer's version and whether this call changed it.
+func (e *Engine) Assign(ctx context.Context, actor Actor, source, customer string, reps []string, ptr string) (int64, bool, error) {
+	ref := DocRef{Collection: CollCustomers, ID: customer}
+	notFound := Errorf(KindNotFound, CodeNotFound, "", "no customer %q", customer)
+	cur, err := e.store.Get(ctx, actor.Org, []DocRef{ref})
+	if err != nil {
+		return 0, false, err
+	}
+	before := cur[ref]
+	if before == nil || before.Deleted {
+		return 0, false, notFound
+	}
+	if err := e.CheckReps(ctx, actor.Org, reps, ptr, nil); err != nil {
+		return 0, false, err
+	}
+	if reps == nil {
+		reps = []string{}
+	}
+	raw, err := json.Marshal(reps)
+	if err != nil {
+		return 0, false, err
+	}
+	outs, err := e.Upsert(ctx, actor, source, []UpsertDoc{{Collection: CollCustomers, ID: customer,
+		Fields: map[string]json.RawMessage{"assigned_reps": raw}}})
+	if err != nil {
+		return 0, false, err
+	}
+	o := outs[0]
+	if o.Status == StatusRejected {
+		if o.Error.Code == CodeDocumentDeleted { // since it was read
+			return 0, false, notFound
+		}
+		return 0, false, Errorf(KindInvalid, o.Error.Code, strings.Replace(o.Error.Pointer, "/fields/assigned_reps", ptr, 1), "%s", o.Error.Message)
+	}
+	return o.Version, o.Version != before.Version, nil
 }
 
 // referenced lists the documents the creates of a batch name, and the
