@@ -14,10 +14,12 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -114,6 +116,14 @@ type Config struct {
 	// VisitRadius is the check-in radius around a customer's site, in
 	// metres, drawn on the map (the engine's --visit-radius).
 	VisitRadius float64
+	// Tiles is the URL of the map tiles under a rep's day, with {z}, {x}
+	// and {y} (OpenStreetMap's scheme: https://tile.openstreetmap.org/{z}/{x}/{y}.png,
+	// or a tile server of your own); "" draws the map on a plain
+	// background. Its origin is the only one the pages' CSP lets images
+	// come from besides the console's.
+	Tiles string
+	// TileAttribution is shown under the map (tile servers require one).
+	TileAttribution string
 	// Key signs session cookies and CSRF tokens (at least 32 bytes); every
 	// instance behind one load balancer must share it.
 	Key []byte
@@ -145,6 +155,7 @@ type Console struct {
 	mu    sync.Mutex
 	orgs  map[string]*orgInfo // names and time zone per organisation, briefly cached
 	files fs.FS
+	csp   string // csp, with the tile server's origin when there is one
 }
 
 //go:embed templates/*.html
@@ -184,7 +195,15 @@ func New(cfg Config) (*Console, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Console{cfg: cfg, pages: pages, log: cfg.Logger, orgs: map[string]*orgInfo{}, files: files}, nil
+	policy := csp
+	if cfg.Tiles != "" {
+		origin, err := tileOrigin(cfg.Tiles)
+		if err != nil {
+			return nil, err
+		}
+		policy = strings.Replace(csp, "img-src 'self' data:", "img-src 'self' data: "+origin, 1)
+	}
+	return &Console{cfg: cfg, pages: pages, log: cfg.Logger, orgs: map[string]*orgInfo{}, files: files, csp: policy}, nil
 }
 
 // Register adds the console's routes to app: /console/... and / leading
@@ -255,7 +274,7 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 // headers sets the security headers of every console response. Pages carry
 // personal data, so nothing but the assets may be stored by a cache.
 func (cs *Console) headers(c *fiber.Ctx) error {
-	c.Set("Content-Security-Policy", csp)
+	c.Set("Content-Security-Policy", cs.csp)
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set("X-Frame-Options", "DENY")
 	c.Set("Referrer-Policy", "same-origin")
@@ -321,4 +340,24 @@ type errorView struct{ Title, Message string }
 
 func (cs *Console) callCtx() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), cs.cfg.CallTimeout)
+}
+
+// CheckTiles reports whether tmpl is a tile URL Config.Tiles accepts.
+func CheckTiles(tmpl string) error {
+	_, err := tileOrigin(tmpl)
+	return err
+}
+
+// tileOrigin checks a tile URL template and returns its origin for the CSP.
+func tileOrigin(tmpl string) (string, error) {
+	for _, p := range []string{"{z}", "{x}", "{y}"} {
+		if !strings.Contains(tmpl, p) {
+			return "", fmt.Errorf("console: the tile URL %q lacks %s", tmpl, p)
+		}
+	}
+	u, err := url.Parse(strings.NewReplacer("{z}", "0", "{x}", "0", "{y}", "0").Replace(tmpl))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || strings.ContainsAny(u.Host, " ;'") {
+		return "", fmt.Errorf("console: the tile URL %q is not an http(s) URL", tmpl)
+	}
+	return u.Scheme + "://" + u.Host, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -11,14 +12,35 @@ import (
 	"github.com/fieldsync/fieldsync/kpi"
 )
 
-// The map of a rep's day is drawn by the server as SVG on a plain
-// background: each customer's site with the check-in radius, each check-in
-// numbered in visit order and joined to its site, the day's route through
-// the check-ins. No map library, no tiles: it works air-gapped.
+// The map of a rep's day is drawn by the server as SVG: each customer's
+// site with the check-in radius, each check-in numbered in visit order and
+// joined to its site, the day's route through the check-ins. Points are
+// placed in Web Mercator, the projection of map tiles: with a tile server
+// configured (Config.Tiles) the tiles of the view lie under them, without
+// one the background is plain and the page works air-gapped.
 const (
 	mapW, mapH, mapPad = 800, 560, 40
 	metresPerDegLat    = 111320.0
+	tileSize           = 256
+	maxZoom            = 19
+	// metresPerPixel0 is the ground resolution of zoom 0 at the equator.
+	metresPerPixel0 = 156543.03392
 )
+
+// mercator returns the point's position in pixels of the zoom-0 world
+// (256 px wide).
+func mercator(lat, lng float64) (x, y float64) {
+	lat = math.Max(-85.05112878, math.Min(85.05112878, lat))
+	r := lat * math.Pi / 180
+	x = (lng + 180) / 360 * tileSize
+	y = (1 - math.Log(math.Tan(r)+1/math.Cos(r))/math.Pi) / 2 * tileSize
+	return x, y
+}
+
+type mapTile struct {
+	URL        string
+	X, Y, Size float64
+}
 
 type mapView struct {
 	Rep, RepName, Day string
@@ -26,6 +48,8 @@ type mapView struct {
 	Sites             []mapSite
 	Stops             []mapStop
 	Route             string // SVG points of the route
+	Tiles             []mapTile
+	Attribution       string
 	Empty             bool
 }
 
@@ -115,11 +139,27 @@ func (cs *Console) mapPage(c *fiber.Ctx) error {
 	minLat, maxLat = minLat-radiusDeg, maxLat+radiusDeg
 	cosLat := math.Cos((minLat + maxLat) / 2 * math.Pi / 180)
 	minLng, maxLng = minLng-radiusDeg/cosLat, maxLng+radiusDeg/cosLat
-	// One scale for both axes (equirectangular at the box's latitude).
-	spanX, spanY := (maxLng-minLng)*cosLat, maxLat-minLat
-	scale := math.Min(float64(mapW-2*mapPad)/math.Max(spanX, 1e-9), float64(mapH-2*mapPad)/math.Max(spanY, 1e-9))
+	// The zoom that fits the box: any with a plain background, a whole one
+	// under tiles.
+	x0, y0 := mercator(maxLat, minLng)
+	x1, y1 := mercator(minLat, maxLng)
+	zoom := math.Log2(math.Min(float64(mapW-2*mapPad)/math.Max(x1-x0, 1e-12), float64(mapH-2*mapPad)/math.Max(y1-y0, 1e-12)))
+	zoom = math.Min(zoom, maxZoom)
+	if cs.cfg.Tiles != "" {
+		zoom = math.Floor(zoom)
+	}
+	scale := math.Exp2(zoom)
+	// The box centred in the view.
+	offX := float64(mapW)/2 - (x0+x1)/2*scale
+	offY := float64(mapH)/2 - (y0+y1)/2*scale
 	project := func(p point) (float64, float64) {
-		return round1(mapPad + (p.lng-minLng)*cosLat*scale), round1(mapH - mapPad - (p.lat-minLat)*scale)
+		x, y := mercator(p.lat, p.lng)
+		return round1(x*scale + offX), round1(y*scale + offY)
+	}
+	radiusPx := cs.cfg.VisitRadius / (metresPerPixel0 * cosLat / scale)
+	if cs.cfg.Tiles != "" {
+		v.Tiles = tilesOf(cs.cfg.Tiles, int(zoom), offX, offY)
+		v.Attribution = cs.cfg.TileAttribution
 	}
 	drawn := map[string]bool{}
 	var route []string
@@ -134,7 +174,7 @@ func (cs *Console) mapPage(c *fiber.Ctx) error {
 			st.HasSite = true
 			if !drawn[s.customer] {
 				drawn[s.customer] = true
-				v.Sites = append(v.Sites, mapSite{Name: st.Label, X: st.SiteX, Y: st.SiteY, R: round1(math.Max(radiusDeg*scale, 3))})
+				v.Sites = append(v.Sites, mapSite{Name: st.Label, X: st.SiteX, Y: st.SiteY, R: round1(math.Max(radiusPx, 3))})
 			}
 		}
 		if s.at == nil {
@@ -150,3 +190,23 @@ func (cs *Console) mapPage(c *fiber.Ctx) error {
 }
 
 func round1(x float64) float64 { return math.Round(x*10) / 10 }
+
+// tilesOf lists the tiles of zoom z that cover the view, placed by the
+// view's offset of the zoom-z world; tmpl holds {z}, {x} and {y}.
+func tilesOf(tmpl string, z int, offX, offY float64) []mapTile {
+	n := 1 << z
+	var out []mapTile
+	for ty := int(math.Floor(-offY / tileSize)); float64(ty*tileSize)+offY < mapH; ty++ {
+		if ty < 0 || ty >= n {
+			continue
+		}
+		for tx := int(math.Floor(-offX / tileSize)); float64(tx*tileSize)+offX < mapW; tx++ {
+			if tx < 0 || tx >= n {
+				continue
+			}
+			url := strings.NewReplacer("{z}", strconv.Itoa(z), "{x}", strconv.Itoa(tx), "{y}", strconv.Itoa(ty)).Replace(tmpl)
+			out = append(out, mapTile{URL: url, X: round1(float64(tx*tileSize) + offX), Y: round1(float64(ty*tileSize) + offY), Size: tileSize})
+		}
+	}
+	return out
+}

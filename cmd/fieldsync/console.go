@@ -16,15 +16,19 @@ import (
 
 // consoleFlags configure the web console at /console/ (docs/console.md).
 type consoleFlags struct {
-	SecureCookie bool
-	SessionTTL   time.Duration
-	Poll         time.Duration
+	SecureCookie    bool
+	SessionTTL      time.Duration
+	Poll            time.Duration
+	Tiles           string
+	TileAttribution string
 }
 
 func (f *consoleFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.SecureCookie, "console-secure-cookie", false, "mark the console's cookies Secure even on plain HTTP (TLS ends at a proxy); requests over TLS always get Secure cookies (env FIELDSYNC_CONSOLE_SECURE_COOKIE)")
 	fs.DurationVar(&f.SessionTTL, "console-session-ttl", console.DefaultSessionTTL, "longest a console sign-in lasts (env FIELDSYNC_CONSOLE_SESSION_TTL)")
 	fs.DurationVar(&f.Poll, "console-poll", console.DefaultPollInterval, "how often an open queue page refreshes its list (env FIELDSYNC_CONSOLE_POLL)")
+	fs.StringVar(&f.Tiles, "console-tiles", "", "map tile URL with {z}, {x} and {y} under the map of a rep's day, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: a plain background, no request leaves the browser for tiles (env FIELDSYNC_CONSOLE_TILES)")
+	fs.StringVar(&f.TileAttribution, "console-tile-attribution", "", "the attribution the tile server requires, shown under the map, e.g. \"© OpenStreetMap contributors\" (env FIELDSYNC_CONSOLE_TILE_ATTRIBUTION)")
 }
 
 // startConsole builds the console on the identity and workflow services the
@@ -41,5 +45,5 @@ func startConsole(ctx context.Context, f consoleFlags, store engine.Store, ids *
 		return nil, err
 	}
 	return console.New(console.Config{Accounts: ids, Admin: ids, PushDevices: devices, Workflow: wf, KPIs: kpi.NewReviews(kpis, store), Sync: sync, Assign: assign, VisitRadius: radius, Key: key, SessionTTL: f.SessionTTL,
-		SecureCookie: f.SecureCookie, PollInterval: f.Poll, Logger: log})
+		SecureCookie: f.SecureCookie, PollInterval: f.Poll, Tiles: f.Tiles, TileAttribution: f.TileAttribution, Logger: log})
 }

@@ -5,15 +5,19 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -493,4 +497,65 @@ func TestConsoleAdmin(t *testing.T) {
 	waitJS(t, admin, `!document.querySelector('tr[data-device^="console-"] button')`)
 	browse(t, desk, chromedp.Navigate(ts.URL+"/console/queue?role=billing"))
 	waitJS(t, desk, `document.querySelector("#signin-error") && document.querySelector("#signin-error").textContent.includes("session has ended")`)
+}
+
+// TestConsoleMapTiles: with a tile server configured, the map of a rep's
+// day lies on its tiles: the browser fetches them from that server (the
+// page's CSP names its origin and no other), the points stay inside the
+// view, and the attribution is shown. The tile server is a local stand-in
+// answering PNGs, as an OpenStreetMap-style server does.
+func TestConsoleMapTiles(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var served []string
+	png, _ := base64.StdEncoding.DecodeString("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
+	tiles := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		served = append(served, r.URL.Path)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(png)
+	}))
+	t.Cleanup(tiles.Close)
+	ts := startServer(t, consoleDemo(t), func(c *serveConfig) {
+		c.EscalationInterval = 0
+		c.Console.Tiles = tiles.URL + "/{z}/{x}/{y}.png"
+		c.Console.TileAttribution = "Test tiles"
+	})
+	mgr := tab(t)
+	signIn(t, mgr, ts.URL, "manager-1@demo.example")
+	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/visits?state=all"), chromedp.WaitVisible(chromedp.CSS("#review-form")))
+	day := eval[string](t, mgr, `document.querySelector('tr[data-visit] a[href^="/console/map"]').getAttribute("href")`)
+	browse(t, mgr, chromedp.Navigate(ts.URL+day), chromedp.WaitVisible(chromedp.CSS("#map")))
+	if n := eval[int](t, mgr, `document.querySelectorAll("#map image.tile").length`); n == 0 {
+		t.Fatal("the map has no tiles")
+	}
+	// Every point inside the view.
+	if out := eval[int](t, mgr, `[...document.querySelectorAll("#map g.stop > circle")].filter(c =>
+		+c.getAttribute("cx") < 0 || +c.getAttribute("cx") > 800 || +c.getAttribute("cy") < 0 || +c.getAttribute("cy") > 560).length`); out != 0 {
+		t.Fatalf("%d check-ins lie outside the map", out)
+	}
+	if got := text(t, mgr, "p.attribution"); !strings.Contains(got, "Test tiles") {
+		t.Errorf("attribution %q", got)
+	}
+	waitFor(t, time.Minute, "the browser to fetch a tile (the CSP or the URLs would keep them out)", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(served) > 0
+	})
+	mu.Lock()
+	for _, p := range served {
+		if ok, _ := regexp.MatchString(`^/1[0-9]/[0-9]+/[0-9]+\.png$`, p); !ok {
+			t.Errorf("a tile was fetched as %q, want a street-level /{z}/{x}/{y}.png", p)
+		}
+	}
+	mu.Unlock()
+	resp, err := http.Get(ts.URL + "/console/sign-in")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data: "+tiles.URL+";") {
+		t.Errorf("CSP %q does not name the tile server in img-src", csp)
+	}
 }

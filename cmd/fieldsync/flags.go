@@ -92,7 +92,7 @@ var serveGroups = []struct {
 	{"live stream", []string{"stream-poll", "stream-heartbeat", "stream-recheck", "stream-max-per-user", "stream-max"}},
 	{"limits", []string{"max-body", "max-mutations", "max-doc", "page-size", "max-page-size", "page-bytes", "rate-limit"}},
 	{"workflow and visits", []string{"workflows", "escalation-interval", "clock-tolerance", "visit-radius", "visit-max-accuracy"}},
-	{"web console", []string{"console-secure-cookie", "console-session-ttl", "console-poll"}},
+	{"web console", []string{"console-secure-cookie", "console-session-ttl", "console-poll", "console-tiles", "console-tile-attribution"}},
 	{"demo", []string{"demo", "demo-org"}},
 }
 

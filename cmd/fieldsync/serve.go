@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/internal/storemetrics"
 	"github.com/fieldsync/fieldsync/jwtauth"
@@ -116,6 +117,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	}
 	if err := c.Retention.check(); err != nil {
 		return c, err
+	}
+	if c.Console.Tiles != "" {
+		if err := console.CheckTiles(c.Console.Tiles); err != nil {
+			return c, usageError("--console-tiles (FIELDSYNC_CONSOLE_TILES): " + err.Error())
+		}
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, usageError("--log-format (FIELDSYNC_LOG_FORMAT) must be text or json")
