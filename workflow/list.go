@@ -83,9 +83,16 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 	if q.Role != "" && !actor.HasRole(q.Role) && !actor.HasRole(engine.RoleAdmin) {
 		return Page{}, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/role", "you do not hold the %s role", q.Role)
 	}
+	// Follow-ups that are neither actionable nor closed wait for others:
+	// their index (engine.WaitingIndexKey) holds them, not the thousands
+	// of actionable ones a busy queue holds. Each is still checked below.
+	waiting := q.Actionable != nil && !*q.Actionable && q.Status != "" && q.Status != FUDone && q.Status != FUCancelled
 	scopes := make([]string, len(roles))
 	for i, r := range roles {
 		scopes[i] = engine.RoleScope(r)
+		if waiting {
+			scopes[i] = engine.WaitingIndexKey(r)
+		}
 	}
 	page := Page{FollowUps: []QueueItem{}}
 	for scanned := 0; scanned < listScanBudget; {

@@ -45,11 +45,19 @@ func TestListDefaultsToCallersRolesAndSplitsActionable(t *testing.T) {
 	check(workflow.ListQuery{Actionable: &yes}, map[string][]string{"fu-o-1-availability_check": nil})
 	check(workflow.ListQuery{Actionable: &no}, map[string][]string{"fu-o-1-erp_entry": {"fu-o-1-availability_check"}})
 	check(workflow.ListQuery{Role: "order_desk"}, map[string][]string{"fu-o-1-erp_entry": {"fu-o-1-availability_check"}})
+	// The waiting view (open, not actionable) reads the waiting index.
+	check(workflow.ListQuery{Actionable: &no, Status: workflow.FUOpen}, map[string][]string{"fu-o-1-erp_entry": {"fu-o-1-availability_check"}})
 
 	if _, err := r.wf.Act(t.Context(), desk, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete, Note: "in stock"}); err != nil {
 		t.Fatal(err)
 	}
 	check(workflow.ListQuery{Actionable: &yes}, map[string][]string{"fu-o-1-erp_entry": nil})
+	// Its dependency done, erp_entry's clock started: it left the waiting
+	// index, and the waiting view is empty.
+	check(workflow.ListQuery{Actionable: &no, Status: workflow.FUOpen}, map[string][]string{})
+	if d, _ := r.doc(t, "follow_ups", "fu-o-1-erp_entry"); slices.Contains(d.Scopes, engine.WaitingIndexKey("order_desk")) {
+		t.Errorf("erp_entry is still in the waiting index: %v", d.Scopes)
+	}
 
 	if _, err := r.wf.List(t.Context(), admin, workflow.ListQuery{}); engine.ErrorKind(err) != engine.KindInvalid {
 		t.Errorf("an admin without a role: %v, want invalid", err)

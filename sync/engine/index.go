@@ -22,6 +22,8 @@ import (
 //	ix:fu-unsettled               done follow-ups of an order whose effects on
 //	                              the order the workflow has not carried out yet
 //	ix:customers                  every customer (an admin's customer list)
+//	ix:waiting:<role>             a role's follow-ups waiting for others: not
+//	                              closed, with dependencies, no due time yet
 //
 // A document that leaves an index key leaves an eviction row under it (the
 // feed keeps those), which readers skip.
@@ -52,6 +54,14 @@ const IndexUnsettledFollowUps = "ix:fu-unsettled"
 // IndexCustomers is the index key every customer carries: an admin's list
 // of customers reads it instead of the organisation's whole feed.
 const IndexCustomers = "ix:customers"
+
+// WaitingIndexKey is the index key of role's follow-ups that wait for
+// others: not closed, with dependencies, and no due time yet (the workflow
+// starts a follow-up's clock when the last of its dependencies is done). A
+// queue's waiting view reads it instead of every follow-up of the role.
+func WaitingIndexKey(role string) string { return waitingIndexPrefix + role }
+
+const waitingIndexPrefix = indexPrefix + "waiting:"
 
 // The fields that settle a document for the indexes above.
 const (
@@ -96,8 +106,17 @@ func indexKeys(collection, owner string, body map[string]any) []string {
 		rep, _ := body["rep_id"].(string)
 		month(rep, body["due_at"])
 		month(rep, body["closed_at"])
-		if st, _ := body["status"].(string); st == "done" && body["order_id"] != nil && body[FieldSettledAt] == nil {
+		st, _ := body["status"].(string)
+		if st == "done" && body["order_id"] != nil && body[FieldSettledAt] == nil {
 			keys = append(keys, IndexUnsettledFollowUps)
+		}
+		deps, _ := body["depends_on"].([]any)
+		role, _ := body["responsible_role"].(string)
+		switch st {
+		case "open", "claimed", "in_progress", "blocked":
+			if len(deps) > 0 && body["due_at"] == nil && role != "" {
+				keys = append(keys, WaitingIndexKey(role))
+			}
 		}
 	}
 	return keys
@@ -109,7 +128,7 @@ func reindex(keys []string, collection, owner string, body map[string]any) []str
 	for _, k := range keys {
 		// Only the keys computed here; other index keys (the workflow's)
 		// are computed by stamp from fields a device cannot write.
-		if !strings.HasPrefix(k, kpiIndexPrefix) && !strings.HasPrefix(k, openVisitIndexPrefix) &&
+		if !strings.HasPrefix(k, kpiIndexPrefix) && !strings.HasPrefix(k, openVisitIndexPrefix) && !strings.HasPrefix(k, waitingIndexPrefix) &&
 			k != IndexUnsettledOrders && k != IndexUnsettledFollowUps && k != IndexCustomers {
 			out = append(out, k)
 		}
