@@ -119,22 +119,14 @@ func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 	}
 	ctx, cancel := cs.callCtx()
 	defer cancel()
+	now := cs.cfg.Now()
+	lq.Match = cs.matcher(c, q, oi, now)
 	page, err := cs.cfg.Workflow.List(ctx, actorOf(c), lq)
 	if err != nil {
 		return nil, err
 	}
 	var custIDs []string
-	type fields struct {
-		Title, Activity, Status, Description string
-		CustomerID                           string `json:"customer_id"`
-		OrderID                              string `json:"order_id"`
-		RepID                                string `json:"rep_id"`
-		AssignedTo                           string `json:"assigned_to"`
-		DueAt                                string `json:"due_at"`
-		EscalatedAt                          string `json:"escalated_at"`
-		BlockedReason                        string `json:"blocked_reason"`
-	}
-	docs := make([]fields, len(page.FollowUps))
+	docs := make([]queueFields, len(page.FollowUps))
 	for i, it := range page.FollowUps {
 		json.Unmarshal(it.Doc, &docs[i])
 		if docs[i].CustomerID != "" {
@@ -146,7 +138,6 @@ func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := cs.cfg.Now()
 	v := &queueView{Q: q, RoleName: roleLabel(q.Role), PollMS: cs.cfg.PollInterval.Milliseconds(),
 		Shown: now.In(oi.loc).Format("15:04:05")}
 	for i, it := range page.FollowUps {
@@ -166,9 +157,6 @@ func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 		r.Overdue = derr == nil && open && now.After(due)
 		for _, w := range it.WaitingOn {
 			r.WaitingOn = append(r.WaitingOn, oi.step(w, d.OrderID))
-		}
-		if !q.keep(r, d.Status, due, derr == nil, now, oi.loc) {
-			continue
 		}
 		v.Rows = append(v.Rows, r)
 	}
@@ -202,6 +190,53 @@ func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 // keep applies the filters the workflow's listing does not: who claimed it,
 // customer, rep and due time. They filter the page read, so a filtered page
 // may be shorter than queuePageSize; the next page goes on.
+// queueFields is what a queue row shows of a follow-up.
+type queueFields struct {
+	Title, Activity, Status, Description string
+	CustomerID                           string `json:"customer_id"`
+	OrderID                              string `json:"order_id"`
+	RepID                                string `json:"rep_id"`
+	AssignedTo                           string `json:"assigned_to"`
+	DueAt                                string `json:"due_at"`
+	EscalatedAt                          string `json:"escalated_at"`
+	BlockedReason                        string `json:"blocked_reason"`
+}
+
+// matcher is the view's and the filters' predicate, which the workflow's
+// listing applies chunk by chunk, so a filtered queue pages through the
+// whole queue; nil when nothing narrows it.
+func (cs *Console) matcher(c *fiber.Ctx, q queueQuery, oi *orgInfo, now time.Time) func(context.Context, []json.RawMessage) ([]bool, error) {
+	if q.View != "mine" && q.View != "actionable" && q.Customer == "" && q.Rep == "" && q.Due == "" {
+		return nil
+	}
+	u, actor := userOf(c), actorOf(c)
+	return func(ctx context.Context, raws []json.RawMessage) ([]bool, error) {
+		docs := make([]queueFields, len(raws))
+		var custIDs []string
+		for i, raw := range raws {
+			json.Unmarshal(raw, &docs[i])
+			custIDs = append(custIDs, docs[i].CustomerID)
+		}
+		var names map[string]string
+		if q.Customer != "" {
+			slices.Sort(custIDs)
+			var err error
+			if names, err = cs.customerNames(ctx, actor, slices.Compact(custIDs)); err != nil {
+				return nil, err
+			}
+		}
+		keep := make([]bool, len(docs))
+		for i, d := range docs {
+			due, derr := time.Parse(time.RFC3339Nano, d.DueAt)
+			open := d.Status != workflow.FUDone && d.Status != workflow.FUCancelled
+			r := queueRow{Customer: firstNonEmpty(names[d.CustomerID], d.CustomerID), Rep: oi.name(d.RepID),
+				Mine: d.AssignedTo == u.ID, Overdue: derr == nil && open && now.After(due)}
+			keep[i] = q.keep(r, d.Status, due, derr == nil, now, oi.loc)
+		}
+		return keep, nil
+	}
+}
+
 func (q queueQuery) keep(r queueRow, status string, due time.Time, hasDue bool, now time.Time, loc *time.Location) bool {
 	if q.View == "mine" && (!r.Mine || (status != workflow.FUClaimed && status != workflow.FUInProgress)) {
 		return false

@@ -2,6 +2,7 @@ package workflow
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 
@@ -29,6 +30,11 @@ type ListQuery struct {
 	Actionable *bool
 	After      string // the previous page's Next
 	Limit      int    // 0: DefaultListLimit
+	// Match, when set, keeps only the follow-ups it answers true for (a
+	// caller's own filters: a customer's name, a rep, a due day). It is
+	// asked a chunk of the queue at a time, before paging, so a filtered
+	// queue pages through every follow-up of the role, not one page of it.
+	Match func(ctx context.Context, docs []json.RawMessage) ([]bool, error)
 }
 
 // Page is one page of a queue. Next is empty at the end of the queue.
@@ -125,6 +131,24 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 			items = append(items, QueueItem{FollowUp: FollowUp{ID: c.ID, Version: c.Version, Doc: c.Body}, Actionable: !closed})
 			seqs = append(seqs, c.Seq)
 			deps = append(deps, stringList(body["depends_on"]))
+		}
+		if q.Match != nil && len(items) > 0 {
+			docs := make([]json.RawMessage, len(items))
+			for i, it := range items {
+				docs[i] = it.Doc
+			}
+			keep, err := q.Match(ctx, docs)
+			if err != nil {
+				return Page{}, err
+			}
+			n := 0
+			for i := range items {
+				if keep[i] {
+					items[n], seqs[n], deps[n] = items[i], seqs[i], deps[i]
+					n++
+				}
+			}
+			items, seqs, deps = items[:n], seqs[:n], deps[:n]
 		}
 		waiting, err := s.openDependencies(ctx, actor.Org, deps)
 		if err != nil {

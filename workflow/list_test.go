@@ -1,6 +1,8 @@
 package workflow_test
 
 import (
+	"context"
+	"encoding/json"
 	"slices"
 	"testing"
 
@@ -64,5 +66,46 @@ func TestListDefaultsToCallersRolesAndSplitsActionable(t *testing.T) {
 	}
 	if _, err := r.wf.List(t.Context(), desk, workflow.ListQuery{Role: "billing"}); engine.ErrorKind(err) != engine.KindForbidden {
 		t.Errorf("another role's queue: %v, want forbidden", err)
+	}
+}
+
+// TestListMatchFiltersBeforePaging: a caller's own filter (Match) applies
+// to the whole queue, not to one page of it: asked for one follow-up at a
+// time, the listing skips what the filter refuses and finds the one it
+// keeps, however far down the queue.
+func TestListMatchFiltersBeforePaging(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	for _, o := range []string{"o-1", "o-2", "o-3"} {
+		r.submit(t, o)
+	}
+	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
+	asked := 0
+	only := func(ctx context.Context, docs []json.RawMessage) ([]bool, error) {
+		keep := make([]bool, len(docs))
+		for i, d := range docs {
+			asked++
+			var f struct {
+				Order string `json:"order_id"`
+			}
+			json.Unmarshal(d, &f)
+			keep[i] = f.Order == "o-3"
+		}
+		return keep, nil
+	}
+	page, err := r.wf.List(t.Context(), planner, workflow.ListQuery{Role: "demand_planning", Limit: 1, Match: only})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.FollowUps) != 1 || page.FollowUps[0].ID != "fu-o-3-availability_check" {
+		t.Fatalf("page %+v; want o-3's availability check", page.FollowUps)
+	}
+	if asked < 3 {
+		t.Errorf("the filter saw %d follow-ups; want every one before o-3's", asked)
+	}
+	// The next page: nothing else matches.
+	next, err := r.wf.List(t.Context(), planner, workflow.ListQuery{Role: "demand_planning", Limit: 1, Match: only, After: page.Next})
+	if err != nil || len(next.FollowUps) != 0 {
+		t.Fatalf("next page %+v, %v; want none", next.FollowUps, err)
 	}
 }
