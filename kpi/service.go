@@ -1,8 +1,12 @@
 package kpi
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
@@ -35,6 +39,9 @@ type Service struct {
 	feed Feed
 	dir  Directory
 	now  func() time.Time
+
+	mu    sync.Mutex
+	cache map[string]*scopeDocs // org and index key -> its documents (read)
 }
 
 // NewService returns a service reading feed (the store) and dir; now is
@@ -43,7 +50,7 @@ func NewService(feed Feed, dir Directory, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{feed: feed, dir: dir, now: now}
+	return &Service{feed: feed, dir: dir, now: now, cache: map[string]*scopeDocs{}}
 }
 
 // Query is a KPI request: one rep or one team, and a period of calendar
@@ -173,36 +180,108 @@ func period(from, to string, loc *time.Location) (Period, error) {
 }
 
 // read returns rep's documents that p may concern: those under the rep's
-// KPI index keys of every UTC month the period touches. Its cost is the
-// rep's documents of those months.
+// KPI index keys of every UTC month the period touches. Each key's
+// documents are kept between requests (scopeDocs) and brought up to date
+// with the changes since, so a report costs the changes since the last
+// one, not every document of the months, after the first.
 func (s *Service) read(ctx context.Context, org, rep string, p Period) ([]Doc, error) {
-	var keys []string
+	merged := map[string]seqDoc{}
 	end := p.End()
 	for m := monthStart(p.Start()); m.Before(end); m = m.AddDate(0, 1, 0) {
-		keys = append(keys, engine.KPIIndexKey(rep, m))
-	}
-	var out []Doc
-	var after int64
-	for {
-		pg, err := s.feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: keys, After: after, Limit: 1000, MaxBytes: 16 << 20})
-		if err != nil {
+		if err := s.scopeDocs(org, engine.KPIIndexKey(rep, m)).catchUp(ctx, s.feed, org, merged); err != nil {
 			return nil, err
 		}
+	}
+	all := make([]seqDoc, 0, len(merged))
+	for _, d := range merged {
+		all = append(all, d)
+	}
+	slices.SortFunc(all, func(a, b seqDoc) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([]Doc, len(all))
+	for i, d := range all {
+		out[i] = d.doc
+	}
+	return out, nil
+}
+
+// seqDoc is a document as of its latest change's seq.
+type seqDoc struct {
+	seq int64
+	doc Doc
+}
+
+// scopeDocs are the live documents under one index key of an organisation,
+// as of pos.
+type scopeDocs struct {
+	key  string
+	mu   sync.Mutex
+	pos  int64
+	docs map[string]seqDoc // collection/id
+	used atomic.Int64      // unix nanoseconds of the last read, for eviction
+}
+
+// maxCachedScopes bounds the index keys whose documents a service keeps
+// (a rep's month each); past it the least recently read goes.
+const maxCachedScopes = 4096
+
+func (s *Service) scopeDocs(org, key string) *scopeDocs {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := org + "\x1f" + key
+	sd := s.cache[k]
+	if sd == nil {
+		if len(s.cache) >= maxCachedScopes {
+			var oldest string
+			for ck, c := range s.cache {
+				if oldest == "" || c.used.Load() < s.cache[oldest].used.Load() {
+					oldest = ck
+				}
+			}
+			delete(s.cache, oldest)
+		}
+		sd = &scopeDocs{key: key, docs: map[string]seqDoc{}}
+		s.cache[k] = sd
+	}
+	sd.used.Store(time.Now().UnixNano())
+	return sd
+}
+
+// catchUp reads the key's changes since pos and adds its live documents to
+// into (the latest change of a document wins).
+func (sd *scopeDocs) catchUp(ctx context.Context, feed Feed, org string, into map[string]seqDoc) error {
+	sd.mu.Lock()
+	defer sd.mu.Unlock()
+	for {
+		pg, err := feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{sd.key}, After: sd.pos, Limit: 1000, MaxBytes: 16 << 20})
+		if err != nil {
+			return err
+		}
 		if pg.Compacted {
-			// History below this point was compacted meanwhile: read again.
-			out, after = nil, 0
+			// Behind the history the store keeps: read the key again.
+			sd.pos, sd.docs = 0, map[string]seqDoc{}
 			continue
 		}
 		for _, ch := range pg.Changes {
-			if !ch.Deleted && !ch.Evicted {
-				out = append(out, Doc{Collection: ch.Collection, ID: ch.ID, Body: ch.Body})
+			k := ch.Collection + "/" + ch.ID
+			if ch.Deleted || ch.Evicted {
+				delete(sd.docs, k)
+				continue
 			}
+			// The body outlives the page: a copy of its own.
+			sd.docs[k] = seqDoc{seq: ch.Seq, doc: Doc{Collection: ch.Collection, ID: ch.ID, Body: bytes.Clone(ch.Body)}}
 		}
-		if !pg.More || pg.Through <= after {
-			return out, nil
+		done := !pg.More || pg.Through <= sd.pos
+		sd.pos = max(sd.pos, pg.Through)
+		if done {
+			break
 		}
-		after = pg.Through
 	}
+	for k, d := range sd.docs {
+		if cur, ok := into[k]; !ok || d.seq > cur.seq {
+			into[k] = d
+		}
+	}
+	return nil
 }
 
 func monthStart(t time.Time) time.Time {

@@ -81,3 +81,53 @@ func TestKPIsOverWorkflow(t *testing.T) {
 		})
 	}
 }
+
+// TestKPIsFollowChanges: the KPI service keeps each rep's month between
+// reports and reads only what changed since; a report after a visit is
+// added, another is deleted, and a customer's rep changes (the visits'
+// history moves) counts exactly what is there then, on both stores.
+func TestKPIsFollowChanges(t *testing.T) {
+	t.Parallel()
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWFWorld(t, st.store)
+			now := time.Now().UTC()
+			day := now.Format("2006-01-02")
+			visit := func(id string, minsAgo int) map[string]any {
+				in := now.Add(-time.Duration(minsAgo) * time.Minute)
+				return mCreate("m-"+id, "visit_logs", id, map[string]any{"customer_id": "c-1", "outcome": "info",
+					"check_in":  map[string]any{"at": in.Format(time.RFC3339)},
+					"check_out": map[string]any{"at": in.Add(5 * time.Minute).Format(time.RFC3339)}})
+			}
+			visits := func() int {
+				t.Helper()
+				var r struct {
+					Total struct {
+						Visits int `json:"visits"`
+					} `json:"total"`
+				}
+				q := url.Values{"rep": {"rep-1"}, "from": {now.AddDate(0, 0, -1).Format("2006-01-02")}, "to": {day}}.Encode()
+				st, raw := doRaw(t, "GET", w.ts.URL+"/v1/kpis?"+q, w.operator("acme"), nil)
+				if st != 200 || json.Unmarshal(raw, &r) != nil {
+					t.Fatalf("kpis: %d %s", st, raw)
+				}
+				return r.Total.Visits
+			}
+			base := visits()
+			w.pushAs("rep-1", visit("v-a", 50), visit("v-b", 30))
+			if got := visits(); got != base+2 {
+				t.Fatalf("after two visits: %d, want %d", got, base+2)
+			}
+			// A checked-out visit is a record a rep cannot delete; an admin can.
+			w.mustApply(w.operator("acme"), "admin-console", []map[string]any{mDelete("m-del", "visit_logs", "v-a", 1)})
+			if got := visits(); got != base+1 {
+				t.Fatalf("after deleting one: %d, want %d", got, base+1)
+			}
+			w.pushAs("rep-1", visit("v-c", 10))
+			if got := visits(); got != base+2 {
+				t.Fatalf("after another: %d, want %d", got, base+2)
+			}
+		})
+	}
+}
