@@ -42,6 +42,9 @@ type Service struct {
 
 	mu    sync.Mutex
 	cache map[string]*scopeDocs // org and index key -> its documents (read)
+	bytes int                   // of every cached body
+	// maxBytes bounds bytes (cacheBytes; tests lower it).
+	maxBytes int
 }
 
 // NewService returns a service reading feed (the store) and dir; now is
@@ -50,7 +53,7 @@ func NewService(feed Feed, dir Directory, now func() time.Time) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{feed: feed, dir: dir, now: now, cache: map[string]*scopeDocs{}}
+	return &Service{feed: feed, dir: dir, now: now, cache: map[string]*scopeDocs{}, maxBytes: cacheBytes}
 }
 
 // Query is a KPI request: one rep or one team, and a period of calendar
@@ -188,9 +191,12 @@ func (s *Service) read(ctx context.Context, org, rep string, p Period) ([]Doc, e
 	merged := map[string]seqDoc{}
 	end := p.End()
 	for m := monthStart(p.Start()); m.Before(end); m = m.AddDate(0, 1, 0) {
-		if err := s.scopeDocs(org, engine.KPIIndexKey(rep, m)).catchUp(ctx, s.feed, org, merged); err != nil {
+		sd := s.scopeDocs(org, engine.KPIIndexKey(rep, m))
+		grew, err := sd.catchUp(ctx, s.feed, org, merged)
+		if err != nil {
 			return nil, err
 		}
+		s.account(sd, grew)
 	}
 	all := make([]seqDoc, 0, len(merged))
 	for _, d := range merged {
@@ -213,16 +219,17 @@ type seqDoc struct {
 // scopeDocs are the live documents under one index key of an organisation,
 // as of pos.
 type scopeDocs struct {
-	key  string
-	mu   sync.Mutex
-	pos  int64
-	docs map[string]seqDoc // collection/id
-	used atomic.Int64      // unix nanoseconds of the last read, for eviction
+	key   string
+	mu    sync.Mutex
+	pos   int64
+	docs  map[string]seqDoc // collection/id
+	bytes int               // of the bodies in docs; Service.mu
+	used  atomic.Int64      // unix nanoseconds of the last read, for eviction
 }
 
-// maxCachedScopes bounds the index keys whose documents a service keeps
-// (a rep's month each); past it the least recently read goes.
-const maxCachedScopes = 4096
+// cacheBytes bounds the document bodies a service keeps across all
+// rep-months; past it the least recently read rep-months go.
+const cacheBytes = 64 << 20
 
 func (s *Service) scopeDocs(org, key string) *scopeDocs {
 	s.mu.Lock()
@@ -230,15 +237,6 @@ func (s *Service) scopeDocs(org, key string) *scopeDocs {
 	k := org + "\x1f" + key
 	sd := s.cache[k]
 	if sd == nil {
-		if len(s.cache) >= maxCachedScopes {
-			var oldest string
-			for ck, c := range s.cache {
-				if oldest == "" || c.used.Load() < s.cache[oldest].used.Load() {
-					oldest = ck
-				}
-			}
-			delete(s.cache, oldest)
-		}
 		sd = &scopeDocs{key: key, docs: map[string]seqDoc{}}
 		s.cache[k] = sd
 	}
@@ -246,29 +244,54 @@ func (s *Service) scopeDocs(org, key string) *scopeDocs {
 	return sd
 }
 
+// account records that sd's bodies grew by grew bytes (negative: shrank)
+// and drops the least recently read rep-months while the cache is over
+// cacheBytes (sd itself last: it was just read).
+func (s *Service) account(sd *scopeDocs, grew int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sd.bytes += grew
+	s.bytes += grew
+	for s.bytes > s.maxBytes && len(s.cache) > 1 {
+		var oldest string
+		for k, c := range s.cache {
+			if c != sd && (oldest == "" || c.used.Load() < s.cache[oldest].used.Load()) {
+				oldest = k
+			}
+		}
+		s.bytes -= s.cache[oldest].bytes
+		delete(s.cache, oldest)
+	}
+}
+
 // catchUp reads the key's changes since pos and adds its live documents to
 // into (the latest change of a document wins).
-func (sd *scopeDocs) catchUp(ctx context.Context, feed Feed, org string, into map[string]seqDoc) error {
+func (sd *scopeDocs) catchUp(ctx context.Context, feed Feed, org string, into map[string]seqDoc) (grew int, err error) {
 	sd.mu.Lock()
 	defer sd.mu.Unlock()
 	for {
 		pg, err := feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{sd.key}, After: sd.pos, Limit: 1000, MaxBytes: 16 << 20})
 		if err != nil {
-			return err
+			return grew, err
 		}
 		if pg.Compacted {
 			// Behind the history the store keeps: read the key again.
+			for _, d := range sd.docs {
+				grew -= len(d.doc.Body)
+			}
 			sd.pos, sd.docs = 0, map[string]seqDoc{}
 			continue
 		}
 		for _, ch := range pg.Changes {
 			k := ch.Collection + "/" + ch.ID
+			grew -= len(sd.docs[k].doc.Body)
 			if ch.Deleted || ch.Evicted {
 				delete(sd.docs, k)
 				continue
 			}
 			// The body outlives the page: a copy of its own.
 			sd.docs[k] = seqDoc{seq: ch.Seq, doc: Doc{Collection: ch.Collection, ID: ch.ID, Body: bytes.Clone(ch.Body)}}
+			grew += len(ch.Body)
 		}
 		done := !pg.More || pg.Through <= sd.pos
 		sd.pos = max(sd.pos, pg.Through)
@@ -281,7 +304,7 @@ func (sd *scopeDocs) catchUp(ctx context.Context, feed Feed, org string, into ma
 			into[k] = d
 		}
 	}
-	return nil
+	return grew, nil
 }
 
 func monthStart(t time.Time) time.Time {
