@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -302,4 +304,81 @@ func waitVoid(ctx context.Context, s *Store, org string, seq int64) bool {
 		time.Sleep(2 * time.Millisecond) // the poll interval, not the condition
 	}
 	return false
+}
+
+// TestCrashedWriterGapsClosedAtOnce: a writer allocates a block of 50 seqs
+// and dies before writing anything; another change commits after them.
+// A reader in a process started after the crash (nothing in its memory of
+// the gaps), once the organisation has allocated nothing for the grace
+// period, delivers the later change in its first pull: every gap of the
+// dead block is voided at once, timed by the counter's record of the last
+// allocation, not by when the reader's process first saw them.
+func TestCrashedWriterGapsClosedAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := freshDB()
+	var now atomic.Int64
+	t0 := time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC)
+	now.Store(t0.UnixNano())
+	clock := func() time.Time { return time.Unix(0, now.Load()) }
+	type crashKey struct{}
+	opt := Options{Grace: 2 * time.Second, Now: clock, Timeout: time.Minute}
+	opt.afterAllocate = func(ctx context.Context, org string, seqs []int64) {
+		if ctx.Value(crashKey{}) != nil {
+			runtime.Goexit() // the writer dies between allocating and writing
+		}
+	}
+	w := openT(t, db, opt)
+	t.Cleanup(func() { w.Close() })
+	const org, scope = "o", "user:u"
+	push := func(ctx context.Context, ids ...string) error {
+		b := engine.PushBatch{Actor: engine.Actor{Org: org, User: "u"}, Device: "d"}
+		for _, id := range ids {
+			b.Mutations = append(b.Mutations, engine.Mutation{ID: "m-" + id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate})
+		}
+		_, err := w.Push(ctx, b, func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
+			m := b.Mutations[i]
+			return &engine.Document{Org: org, Collection: "customer_notes", ID: m.DocID, Owner: "u", Version: 1,
+					Body: []byte(`{"text":"` + m.DocID + `"}`), Fields: map[string]engine.FieldMeta{"text": {Version: 1}},
+					Scopes: []string{scope}, UpdatedBy: "u"},
+				engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied, Version: 1}
+		})
+		return err
+	}
+	if err := push(ctx, "before"); err != nil {
+		t.Fatal(err)
+	}
+	var dead []string
+	for i := range 50 {
+		dead = append(dead, fmt.Sprintf("dead-%02d", i))
+	}
+	died := make(chan struct{})
+	go func() {
+		defer close(died)
+		push(context.WithValue(ctx, crashKey{}, true), dead...)
+		t.Error("the dying push returned")
+	}()
+	<-died
+	if err := push(ctx, "after"); err != nil {
+		t.Fatal(err)
+	}
+	// Past the grace period, and nothing allocated since: a fresh reader.
+	now.Add(int64(3 * time.Second))
+	r := openT(t, db, Options{Grace: 2 * time.Second, Now: clock, Timeout: time.Minute})
+	t.Cleanup(func() { r.Close() })
+	pg, err := r.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range pg.Changes {
+		got = append(got, c.ID)
+	}
+	if !slices.Equal(got, []string{"before", "after"}) || pg.More {
+		t.Fatalf("the first pull after the crash delivered %v (more %v); want before and after", got, pg.More)
+	}
+	voids, err := r.seqlog.CountDocuments(ctx, bson.D{{Key: "org", Value: org}, {Key: "void", Value: true}})
+	if err != nil || voids < 50 {
+		t.Errorf("%d seqs voided (%v); want the dead block's 50", voids, err)
+	}
 }

@@ -24,8 +24,8 @@ const maxWindows = 64
 //
 // Round trips per page: one seqlog find, one counter read when the walk
 // reaches the end of the log or a gap, and one feed find for all the scopes
-// together. Closing an expired gap adds a document lookup and two or three
-// writes, once per gap.
+// together. Closing the expired gaps of a window adds one document lookup
+// and two or three writes, for all of them together.
 func (s *Store) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error) {
 	if q.Limit <= 0 {
 		return engine.PullPage{Through: q.After}, nil
@@ -82,7 +82,12 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, 
 //
 // A gap g (a seq allocated but without a record yet) holds P at g-1 while
 // its writer may still be running. Once the gap is older than the grace
-// period, the reader closes it: if a document carries seq g, its writer
+// period, the reader closes it, and every other expired gap of the window
+// with it. A gap's age comes from the data when it can: when the counter's
+// last allocation is older than the grace period, every missing seq is
+// (so after a crash and a restart the first pull past the grace period
+// closes them all, whatever the process remembers); while allocations go
+// on, from when this process first saw the gap. If a document carries g, its writer
 // died after the commit point, and the reader finishes the commit (writes
 // the feed rows from the document, inserts the marker); otherwise it
 // inserts a void record. The unique _id makes the writer and the reader
@@ -118,14 +123,38 @@ func (s *Store) prefix(ctx context.Context, org string, after int64, window int)
 			return p, marks, true, nil
 		}
 		g := p + 1
-		hi, err := s.highest(ctx, org)
+		hi, lastAlloc, err := s.counter(ctx, org)
 		if err != nil {
 			return 0, nil, false, err
 		}
 		if hi < g {
 			return p, marks, false, nil // no gap: the log ends here
 		}
-		if !s.gapExpired(org, g) {
+		// The missing seqs of the window, up to the highest allocated.
+		have := map[int64]bool{}
+		for _, r := range recs {
+			have[r.Seq] = true
+		}
+		var gaps []int64
+		for q := g; q <= hi && q <= p+int64(window); q++ {
+			if !have[q] {
+				gaps = append(gaps, q)
+			}
+		}
+		// A gap has waited long enough when nothing was allocated in the
+		// organisation for the grace period (every missing seq is older:
+		// the data says so, whatever this process saw or when it started),
+		// or when this process has seen it missing for that long.
+		quiet := s.opt.Now().Sub(lastAlloc) >= s.opt.Grace
+		var expired []int64
+		for _, q := range gaps {
+			if seen := s.gapExpired(org, q); quiet || seen {
+				expired = append(expired, q)
+			} else if q == g {
+				break // the first gap holds the prefix: nothing past it helps now
+			}
+		}
+		if len(expired) == 0 || expired[0] != g {
 			return p, marks, false, nil
 		}
 		// Compaction deletes the markers at or below what it compacted:
@@ -136,7 +165,9 @@ func (s *Store) prefix(ctx context.Context, org string, after int64, window int)
 			p = h.compacted
 			continue
 		}
-		if err := s.closeGap(ctx, org, g); err != nil {
+		// Every expired gap of the window at once: one read of the
+		// documents that may carry them, one insert of their records.
+		if err := s.closeGaps(ctx, org, expired); err != nil {
 			return 0, nil, false, err
 		}
 		// Walk on from g, which now has a record.
@@ -170,37 +201,50 @@ func (s *Store) gapExpired(org string, g int64) bool {
 	return true
 }
 
-// closeGap commits or voids org's seq g, whichever is right.
-func (s *Store) closeGap(ctx context.Context, org string, g int64) error {
-	var rec docRec
+// closeGaps commits or voids each of org's seqs gs, whichever is right: a
+// document that carries the seq means its writer died after the commit
+// point, and the reader finishes the commit (the feed rows from the
+// document, the marker); otherwise the seq gets a void record. The unique
+// _id makes writers and readers agree: a record already there (the writer
+// or another reader got there first) stays.
+func (s *Store) closeGaps(ctx context.Context, org string, gs []int64) error {
+	var recs []docRec
 	cctx, cancel := s.call(ctx)
-	err := s.docs.FindOne(cctx, bson.D{{Key: "org", Value: org}, {Key: "seq", Value: g}}).Decode(&rec)
+	cur, err := s.docs.Find(cctx, bson.D{{Key: "org", Value: org}, {Key: "seq", Value: bson.D{{Key: "$in", Value: gs}}}})
+	if err == nil {
+		err = cur.All(cctx, &recs)
+	}
 	cancel()
-	marker := seqRec{ID: seqID(org, g), Org: org, Seq: g, Void: true}
-	switch err := translate(err); {
-	case err == nil:
+	if err != nil {
+		return translate(err)
+	}
+	markers := make(map[int64]seqRec, len(gs))
+	for _, g := range gs {
+		markers[g] = seqRec{ID: seqID(org, g), Org: org, Seq: g, Void: true}
+	}
+	var rows []feedRec
+	for _, rec := range recs {
 		l, err := decodeDoc(rec)
 		if err != nil {
 			return err
 		}
 		k := docKey{rec.Coll, rec.DocID}
-		var rows []feedRec
 		for scope, f := range l.feed {
-			if f.Seq == g {
+			if f.Seq == rec.Seq {
 				rows = append(rows, feedRow(org, scope, k, f, rec.Version, rec.Deleted, rec.Body))
 			}
 		}
-		if err := s.upsertFeed(ctx, rows); err != nil {
-			return err
-		}
-		marker = seqRec{ID: seqID(org, g), Org: org, Seq: g, Coll: rec.Coll, DocID: rec.DocID}
-	case engine.ErrorKind(err) == engine.KindNotFound:
-	default:
+		markers[rec.Seq] = seqRec{ID: seqID(org, rec.Seq), Org: org, Seq: rec.Seq, Coll: rec.Coll, DocID: rec.DocID}
+	}
+	if err := s.upsertFeed(ctx, rows); err != nil {
 		return err
 	}
-	// A duplicate key means the writer (or another reader) got there first.
-	_, err = s.insertMany(ctx, s.seqlog, []any{marker})
-	return err
+	docs := make([]any, 0, len(markers))
+	for _, g := range gs {
+		docs = append(docs, markers[g])
+	}
+	// Duplicate keys mean the writer (or another reader) got there first.
+	return s.insertIgnoringDups(ctx, s.seqlog, docs)
 }
 
 // readFeed reads the feed rows of q.Scopes in (after, p] with one find,

@@ -458,8 +458,11 @@ func (s *Store) allocate(ctx context.Context, org string, k int64) (int64, error
 	// the loser's upsert is a duplicate key and its retry increments.
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := s.call(ctx)
+		// at is the time of the organisation's latest allocation: a reader
+		// finding gaps when nothing was allocated for the grace period voids
+		// them at once (pull.go), whenever its process started.
 		err := s.counters.FindOneAndUpdate(cctx, bson.D{{Key: "_id", Value: "seq" + sep + org}},
-			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: k}}}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: k}}}, {Key: "$set", Value: bson.D{{Key: "at", Value: s.opt.Now().UnixMilli()}}}},
 			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&c)
 		cancel()
 		if err == nil {
@@ -473,16 +476,28 @@ func (s *Store) allocate(ctx context.Context, org string, k int64) (int64, error
 
 // highest returns the highest seq allocated in org so far.
 func (s *Store) highest(ctx context.Context, org string) (int64, error) {
+	n, _, err := s.counter(ctx, org)
+	return n, err
+}
+
+// counter returns the highest seq allocated in org so far and when the
+// latest allocation was made (the zero time for a counter written before
+// allocations recorded it: its gaps wait for the grace period in memory).
+func (s *Store) counter(ctx context.Context, org string) (int64, time.Time, error) {
 	var c struct {
-		N int64 `bson:"n"`
+		N  int64 `bson:"n"`
+		At int64 `bson:"at"`
 	}
 	cctx, cancel := s.call(ctx)
 	defer cancel()
 	err := s.counters.FindOne(cctx, bson.D{{Key: "_id", Value: "seq" + sep + org}}).Decode(&c)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
+		return 0, time.Time{}, nil
 	}
-	return c.N, translate(err)
+	if c.At == 0 {
+		return c.N, s.opt.Now(), translate(err) // unknown: as if just allocated
+	}
+	return c.N, time.UnixMilli(c.At), translate(err)
 }
 
 func (s *Store) loadOutcomes(ctx context.Context, ids []string) (map[string]engine.Outcome, error) {
