@@ -76,7 +76,7 @@ type Store struct {
 	onPush   atomic.Pointer[func(org string)] // stream.go
 	opt      Options
 
-	allocMu sync.Mutex // see allocate
+	allocs sync.Map // org -> *orgAlloc: see allocate
 	gapMu   sync.Mutex
 	gaps    map[gapKey]time.Time // first time a reader saw a missing seq
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -444,16 +445,90 @@ func (s *Store) upsertFeed(ctx context.Context, rows []feedRec) error {
 }
 
 // allocate takes k sequence numbers of org and returns the highest.
+//
+// The pushes of one organisation on this instance share their allocations:
+// while one $inc is in flight, the others queue, and the next $inc takes
+// the numbers of everyone queued at once, so a busy organisation costs one
+// counter round trip per batch of pushes, not per push. Organisations never
+// wait for each other (no process-wide lock). One $inc per organisation in
+// flight per instance also keeps this instance's writers apart on a server
+// whose $inc is not atomic (FerretDB); writers of different instances can
+// still be handed the same number there, which the commit markers catch.
 func (s *Store) allocate(ctx context.Context, org string, k int64) (int64, error) {
+	a, _ := s.allocs.LoadOrStore(org, &orgAlloc{})
+	return a.(*orgAlloc).take(ctx, k, func(ctx context.Context, n int64) (int64, error) {
+		return s.incCounter(ctx, org, n)
+	})
+}
+
+// orgAlloc queues one organisation's allocations behind its $inc in flight.
+type orgAlloc struct {
+	mu      sync.Mutex
+	running bool
+	queue   []*allocReq
+}
+
+type allocReq struct {
+	k    int64
+	done chan struct{}
+	hi   int64
+	err  error
+}
+
+// take returns the highest of k numbers. The caller that finds no $inc in
+// flight runs one for everyone queued; whoever queued meanwhile is served
+// by the next, which runs in the background so the caller's push goes on.
+func (a *orgAlloc) take(ctx context.Context, k int64, inc func(context.Context, int64) (int64, error)) (int64, error) {
+	r := &allocReq{k: k, done: make(chan struct{})}
+	a.mu.Lock()
+	a.queue = append(a.queue, r)
+	lead := !a.running
+	a.running = true
+	a.mu.Unlock()
+	if lead {
+		// Not the caller's cancellation: the others' numbers ride on it.
+		a.serve(context.WithoutCancel(ctx), inc)
+	}
+	select {
+	case <-r.done:
+		return r.hi, r.err
+	case <-ctx.Done():
+		// The numbers it would have got become gaps, voided by readers.
+		return 0, ctx.Err()
+	}
+}
+
+// serve runs one $inc for the queued requests and hands them their ranges.
+func (a *orgAlloc) serve(ctx context.Context, inc func(context.Context, int64) (int64, error)) {
+	a.mu.Lock()
+	batch := a.queue
+	a.queue = nil
+	a.mu.Unlock()
+	var total int64
+	for _, q := range batch {
+		total += q.k
+	}
+	hi, err := inc(ctx, total)
+	next := hi - total
+	for _, q := range batch {
+		next += q.k
+		q.hi, q.err = next, err
+		close(q.done)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.queue) == 0 {
+		a.running = false
+		return
+	}
+	go a.serve(ctx, inc)
+}
+
+// incCounter takes n numbers of org with one $inc and returns the highest.
+func (s *Store) incCounter(ctx context.Context, org string, n int64) (int64, error) {
 	var c struct {
 		N int64 `bson:"n"`
 	}
-	// $inc is atomic on MongoDB but a read-then-write on FerretDB; allocating
-	// under a lock keeps one instance's writers from being handed the same
-	// numbers there (writers of different instances still can be, which
-	// the commit markers catch), and costs nothing on MongoDB.
-	s.allocMu.Lock()
-	defer s.allocMu.Unlock()
 	// Two first allocations of an organisation race to insert the counter;
 	// the loser's upsert is a duplicate key and its retry increments.
 	for attempt := 0; ; attempt++ {
@@ -462,7 +537,7 @@ func (s *Store) allocate(ctx context.Context, org string, k int64) (int64, error
 		// finding gaps when nothing was allocated for the grace period voids
 		// them at once (pull.go), whenever its process started.
 		err := s.counters.FindOneAndUpdate(cctx, bson.D{{Key: "_id", Value: "seq" + sep + org}},
-			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: k}}}, {Key: "$set", Value: bson.D{{Key: "at", Value: s.opt.Now().UnixMilli()}}}},
+			bson.D{{Key: "$inc", Value: bson.D{{Key: "n", Value: n}}}, {Key: "$set", Value: bson.D{{Key: "at", Value: s.opt.Now().UnixMilli()}}}},
 			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&c)
 		cancel()
 		if err == nil {
