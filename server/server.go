@@ -75,6 +75,10 @@ type Config struct {
 	Directory engine.Directory
 
 	KPIs KPIs // GET /v1/kpis (kpis.go); nil: not registered
+
+	// WatermelonDB serves /v1/adapters/watermelondb (adapters.go); nil:
+	// not registered.
+	WatermelonDB WatermelonDB
 	// Workflow serves the follow-up queues and the matrix (nil: not
 	// registered).
 	Workflow Workflow
@@ -155,6 +159,7 @@ func New(cfg Config) *Server {
 	v1.Post("/sync/push", s.authenticate, limit, s.push)
 	v1.Get("/sync/pull", s.authenticate, limit, s.pull)
 	s.streamRoutes(v1, limit) // stream.go
+	s.adapterRoutes(v1, limit) // adapters.go
 	if cfg.Accounts != nil {
 		v1.Post("/auth/login", s.login)
 		v1.Post("/auth/refresh", s.refresh)

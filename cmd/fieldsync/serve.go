@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fieldsync/fieldsync/adapters/watermelondb"
 	"io"
 	"log/slog"
 	"net"
@@ -244,6 +245,16 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	if wf != nil {
 		wfAPI = wf
 	}
+	// The library adapters speak WatermelonDB's and RxDB's wire formats
+	// over the engine's push and pull (docs/integrate.md).
+	wmdb, err := watermelondb.New(eng, sch.JSON())
+	if err != nil {
+		pusher.stop()
+		stopStream()
+		store.Close()
+		stopWorkflow()
+		return nil, err
+	}
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
@@ -255,8 +266,9 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 			*engine.Engine
 			engine.Store
 		}{eng, store},
-		Workflow: wfAPI,
-		Console:  cons,
+		Workflow:     wfAPI,
+		Console:      cons,
+		WatermelonDB: wmdb,
 	})
 	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {

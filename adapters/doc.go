@@ -1,0 +1,157 @@
+// Package adapters holds what the library adapters share: the tables and
+// columns of the synced collections as read from the JSON Schemas, and the
+// deterministic mutation ids that let a library's retried push be
+// recognised by the engine. The adapters themselves live in
+// adapters/watermelondb and adapters/rxdb; the Node projects that drive the
+// real libraries in their tests live in adapters/js.
+//
+// It must not import HTTP or store packages: the adapters translate wire
+// formats and call the engine, whose rules they never repeat.
+package adapters
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// Kind is how a top-level field of a collection travels in a flat row.
+type Kind string
+
+const (
+	KindString  Kind = "string"
+	KindNumber  Kind = "number"
+	KindBoolean Kind = "boolean"
+	// KindJSON is an object or array: flat-row libraries hold it as a
+	// string of JSON.
+	KindJSON Kind = "json"
+)
+
+// Field is one top-level property of a collection schema.
+type Field struct {
+	Name       string
+	Kind       Kind
+	Type       string // the JSON Schema type: string, number, integer, boolean, object, array
+	ServerOnly bool   // "readOnly": the server sets it
+	Required   bool
+	Schema     json.RawMessage // the property's JSON Schema
+}
+
+// Collection is a synced collection as the schemas describe it.
+type Collection struct {
+	Name        string
+	Title       string
+	Description string
+	Fields      []Field // sorted by name
+	Schema      json.RawMessage
+}
+
+// Field returns the named field.
+func (c *Collection) Field(name string) (Field, bool) {
+	i, ok := slices.BinarySearchFunc(c.Fields, name, func(f Field, n string) int {
+		switch {
+		case f.Name < n:
+			return -1
+		case f.Name > n:
+			return 1
+		}
+		return 0
+	})
+	if !ok {
+		return Field{}, false
+	}
+	return c.Fields[i], true
+}
+
+// PushOrder is the order in which an adapter hands a library's changes to
+// the engine: a document before those that name it (a customer before its
+// visits and orders, a visit before the notes taken during it), since the
+// engine checks references within a batch in batch order.
+var PushOrder = []string{
+	"customers", "products", "price_lists", "visit_plans", "visit_logs",
+	"orders", "customer_notes", "follow_ups",
+}
+
+// Collections reads the GET /v1/schemas document (schemas.Set.JSON) into
+// collections sorted by name.
+func Collections(schemasDoc []byte) ([]*Collection, error) {
+	var doc struct {
+		Collections map[string]json.RawMessage `json:"collections"`
+	}
+	if err := json.Unmarshal(schemasDoc, &doc); err != nil {
+		return nil, fmt.Errorf("adapters: schemas document: %w", err)
+	}
+	var out []*Collection
+	for name, raw := range doc.Collections {
+		var s struct {
+			Title       string                     `json:"title"`
+			Description string                     `json:"description"`
+			Required    []string                   `json:"required"`
+			Properties  map[string]json.RawMessage `json:"properties"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("adapters: schema %s: %w", name, err)
+		}
+		c := &Collection{Name: name, Title: s.Title, Description: s.Description, Schema: raw}
+		for prop, praw := range s.Properties {
+			var p struct {
+				Type     any  `json:"type"`
+				ReadOnly bool `json:"readOnly"`
+			}
+			if err := json.Unmarshal(praw, &p); err != nil {
+				return nil, fmt.Errorf("adapters: schema %s property %s: %w", name, prop, err)
+			}
+			typ, ok := p.Type.(string)
+			if !ok {
+				return nil, fmt.Errorf("adapters: schema %s property %s: type must be one JSON type", name, prop)
+			}
+			f := Field{Name: prop, Type: typ, ServerOnly: p.ReadOnly, Required: slices.Contains(s.Required, prop), Schema: praw}
+			switch typ {
+			case "string":
+				f.Kind = KindString
+			case "number", "integer":
+				f.Kind = KindNumber
+			case "boolean":
+				f.Kind = KindBoolean
+			case "object", "array":
+				f.Kind = KindJSON
+			default:
+				return nil, fmt.Errorf("adapters: schema %s property %s: unsupported type %q", name, prop, typ)
+			}
+			c.Fields = append(c.Fields, f)
+		}
+		slices.SortFunc(c.Fields, func(a, b Field) int {
+			switch {
+			case a.Name < b.Name:
+				return -1
+			case a.Name > b.Name:
+				return 1
+			}
+			return 0
+		})
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *Collection) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}
+
+// MutationID derives a mutation id from what a library pushed, so that the
+// same change pushed again (its reply was lost) carries the same id and the
+// engine answers it from its record instead of applying it twice. prefix
+// names the library and the kind of write; parts are what identifies the
+// change (collection, id, base version, fields and values).
+func MutationID(prefix string, parts ...any) string {
+	b, _ := json.Marshal(parts) // maps marshal with sorted keys
+	sum := sha256.Sum256(b)
+	return prefix + "-" + hex.EncodeToString(sum[:20])
+}
