@@ -16,12 +16,20 @@ import (
 type WatermelonDB interface {
 	Pull(ctx context.Context, actor engine.Actor, q watermelondb.PullQuery) (*watermelondb.PullReply, error)
 	Push(ctx context.Context, actor engine.Actor, device string, body watermelondb.PushBody) (*watermelondb.PushReply, error)
+	// AppSchemaJSON is the app schema (GET .../schema), public like
+	// GET /v1/schemas.
+	AppSchemaJSON() []byte
 }
 
 // adapterRoutes registers the library adapters that are configured. They
 // sit behind the same authentication and rate limit as /v1/sync.
 func (s *Server) adapterRoutes(v1 fiber.Router, limit fiber.Handler) {
 	if s.cfg.WatermelonDB != nil {
+		schema := s.cfg.WatermelonDB.AppSchemaJSON()
+		v1.Get("/adapters/watermelondb/schema", func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(schema)
+		})
 		v1.Get("/adapters/watermelondb/sync", s.authenticate, limit, s.watermelonPull)
 		v1.Post("/adapters/watermelondb/sync", s.authenticate, limit, s.watermelonPush)
 	}

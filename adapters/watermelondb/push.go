@@ -179,19 +179,20 @@ func (a *Adapter) prepare(p *pending, ptr string) *engine.Error {
 	}
 	slices.Sort(cols)
 	fields := make(map[string]json.RawMessage, len(cols))
-	for _, k := range cols {
+	for _, col := range cols {
+		k := field(col)
 		f, ok := c.Field(k)
-		if !ok {
-			return engine.Errorf(engine.KindInvalid, engine.CodeSchemaViolation, ptr+"/"+k, "%s has no column %s", p.table, k)
+		if !ok || column(k) != col {
+			return engine.Errorf(engine.KindInvalid, engine.CodeSchemaViolation, ptr+"/"+col, "%s has no column %s", p.table, col)
 		}
-		v, ok := p.row[k]
+		v, ok := p.row[col]
 		if !ok {
 			v = json.RawMessage("null")
 		}
 		if f.Kind == adapters.KindJSON && !bytes.Equal(v, []byte("null")) {
 			var s string
 			if err := json.Unmarshal(v, &s); err != nil || !json.Valid([]byte(s)) {
-				return engine.Errorf(engine.KindInvalid, engine.CodeSchemaViolation, ptr+"/"+k, "%s must be a string of JSON (%s)", k, f.Type)
+				return engine.Errorf(engine.KindInvalid, engine.CodeSchemaViolation, ptr+"/"+col, "%s must be a string of JSON (%s)", col, f.Type)
 			}
 			if s == "" {
 				v = json.RawMessage("null")

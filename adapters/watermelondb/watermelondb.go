@@ -30,6 +30,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -50,6 +51,29 @@ type Engine interface {
 
 // VersionColumn is the column that carries a document's version in a row.
 const VersionColumn = "fs_version"
+
+// renamed are the fields whose names WatermelonDB reserves for its own
+// columns (created_at and updated_at must be its numeric timestamps): their
+// columns carry the "fs_" prefix.
+var renamed = map[string]string{"created_at": "fs_created_at", "updated_at": "fs_updated_at", "last_modified": "fs_last_modified"}
+
+// column is the column of field name.
+func column(field string) string {
+	if c, ok := renamed[field]; ok {
+		return c
+	}
+	return field
+}
+
+// field is the field of column name.
+func field(col string) string {
+	for f, c := range renamed {
+		if c == col {
+			return f
+		}
+	}
+	return col
+}
 
 // SchemaVersion is the version of the app schema the adapter serves
 // (AppSchema); it moves with the protocol's schemas.
@@ -79,8 +103,10 @@ func New(eng Engine, schemasDoc []byte) (*Adapter, error) {
 	}
 	a := &Adapter{eng: eng, tables: map[string]*adapters.Collection{}}
 	for _, c := range colls {
-		if _, clash := c.Field(VersionColumn); clash {
-			return nil, fmt.Errorf("watermelondb: collection %s has a field named %s", c.Name, VersionColumn)
+		for _, clash := range append([]string{VersionColumn}, slices.Collect(maps.Values(renamed))...) {
+			if _, ok := c.Field(clash); ok {
+				return nil, fmt.Errorf("watermelondb: collection %s has a field named %s, a column the adapter uses", c.Name, clash)
+			}
 		}
 		a.tables[c.Name] = c
 		a.names = append(a.names, c.Name)
@@ -214,7 +240,7 @@ func (a *Adapter) Row(collection, id string, version int64, body json.RawMessage
 		if f.Kind == adapters.KindJSON && !bytes.Equal(v, []byte("null")) {
 			v, _ = json.Marshal(string(v))
 		}
-		row[k] = v
+		row[column(k)] = v
 	}
 	return json.Marshal(row)
 }
