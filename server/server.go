@@ -158,7 +158,7 @@ func New(cfg Config) *Server {
 	limit := s.rateLimit()
 	v1.Post("/sync/push", s.authenticate, limit, s.push)
 	v1.Get("/sync/pull", s.authenticate, limit, s.pull)
-	s.streamRoutes(v1, limit) // stream.go
+	s.streamRoutes(v1, limit)  // stream.go
 	s.adapterRoutes(v1, limit) // adapters.go
 	if cfg.Accounts != nil {
 		v1.Post("/auth/login", s.login)

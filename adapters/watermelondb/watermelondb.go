@@ -131,7 +131,7 @@ func Timestamp(seq int64, fingerprint string) (int64, error) {
 
 // PullQuery is a decoded WatermelonDB pull.
 type PullQuery struct {
-	LastPulledAt  int64 // 0: the first pull
+	LastPulledAt int64 // 0: the first pull
 	// SchemaVersion is the app's schema version; the server keeps no
 	// per-version state, so it is accepted as sent.
 	SchemaVersion int
