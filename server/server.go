@@ -79,6 +79,8 @@ type Config struct {
 	// WatermelonDB serves /v1/adapters/watermelondb (adapters.go); nil:
 	// not registered.
 	WatermelonDB WatermelonDB
+	// RxDB serves /v1/adapters/rxdb (adapters.go); nil: not registered.
+	RxDB RxDB
 	// Workflow serves the follow-up queues and the matrix (nil: not
 	// registered).
 	Workflow Workflow

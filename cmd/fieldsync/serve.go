@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fieldsync/fieldsync/adapters/rxdb"
 	"github.com/fieldsync/fieldsync/adapters/watermelondb"
 	"io"
 	"log/slog"
@@ -255,6 +256,18 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		stopWorkflow()
 		return nil, err
 	}
+	var rxStream rxdb.StreamConfig
+	if feed, ok := store.(rxdb.Feed); ok {
+		rxStream = rxdb.StreamConfig{Feed: feed, Access: eng}
+	}
+	rx, err := rxdb.New(eng, sch.JSON(), rxStream)
+	if err != nil {
+		pusher.stop()
+		stopStream()
+		store.Close()
+		stopWorkflow()
+		return nil, err
+	}
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
@@ -269,6 +282,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		Workflow:     wfAPI,
 		Console:      cons,
 		WatermelonDB: wmdb,
+		RxDB:         rx,
 	})
 	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {
