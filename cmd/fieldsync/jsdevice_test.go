@@ -149,6 +149,17 @@ type faultProxy struct {
 	// match says which requests may lose their reply (nil: all).
 	match func(*http.Request) bool
 	lost  atomic.Int32
+	// offline refuses every request and ends the open ones (SetOffline).
+	offline atomic.Bool
+	srv     *httptest.Server
+}
+
+// SetOffline takes the device off the network (open streams end) or back.
+func (fp *faultProxy) SetOffline(off bool) {
+	fp.offline.Store(off)
+	if off {
+		fp.srv.CloseClientConnections()
+	}
 }
 
 func newFaultProxy(t testing.TB, target string) *faultProxy {
@@ -187,8 +198,14 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 		}
 		w.WriteHeader(http.StatusBadGateway)
 	}
-	srv := httptest.NewServer(rp)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fp.offline.Load() {
+			rp.ErrorHandler(w, r, errors.New("offline"))
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
 	t.Cleanup(srv.Close)
-	fp.URL = srv.URL
+	fp.URL, fp.srv = srv.URL, srv
 	return fp
 }
