@@ -54,8 +54,8 @@ const SchemaVersion = engine.ProtocolVersion
 type Adapter struct {
 	eng    Engine
 	stream StreamConfig
-	colls map[string]*adapters.Collection
-	names []string
+	colls  map[string]*adapters.Collection
+	names  []string
 }
 
 // New returns an adapter for the collections of the schemas document; the
