@@ -21,6 +21,12 @@ func TestRxDBScenario(t *testing.T) {
 	testRxDBScenario(t, onSQLite)
 }
 
+func TestRxDBScenarioMongoDB(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	testRxDBScenario(t, onMongoDB)
+}
+
 type rxDevice struct {
 	*jsDevice
 	proxy *faultProxy // nil: direct

@@ -24,6 +24,12 @@ func TestWatermelonDBScenario(t *testing.T) {
 	testWatermelonDBScenario(t, onSQLite)
 }
 
+func TestWatermelonDBScenarioMongoDB(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	testWatermelonDBScenario(t, onMongoDB)
+}
+
 // wmDevice is a WatermelonDB device of the scenario.
 type wmDevice struct {
 	*jsDevice
