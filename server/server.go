@@ -48,6 +48,7 @@ type Config struct {
 	Auth        Verifier
 	Store       Pinger
 	Schemas     []byte // the GET /v1/schemas document
+	OpenAPI     []byte // the GET /v1/openapi.json document (package openapi); nil: not registered
 	Logger      *slog.Logger
 	Registry    *prometheus.Registry // where the server registers its metrics
 	Version     string
@@ -157,6 +158,12 @@ func New(cfg Config) *Server {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(cfg.Schemas)
 	})
+	if cfg.OpenAPI != nil {
+		v1.Get("/openapi.json", func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(cfg.OpenAPI)
+		})
+	}
 	limit := s.rateLimit()
 	v1.Post("/sync/push", s.authenticate, limit, s.push)
 	v1.Get("/sync/pull", s.authenticate, limit, s.pull)

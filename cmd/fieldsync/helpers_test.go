@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,9 +22,19 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Every response the API tests receive is validated against the
+	// OpenAPI description (openapi_test.go).
+	if err := validateResponses(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	stopBrowser()       // console_browser_test.go
 	removeConsoleDemo() // console_browser_test.go
+	if v := responseViolations(); len(v) > 0 {
+		fmt.Fprintf(os.Stderr, "%d responses do not match openapi/openapi.json:\n%s\n", len(v), strings.Join(v, "\n"))
+		code = 1
+	}
 	if stopFerret != nil {
 		stopFerret()
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/fieldsync/fieldsync/adapters/rxdb"
 	"github.com/fieldsync/fieldsync/adapters/watermelondb"
+	"github.com/fieldsync/fieldsync/openapi"
 	"io"
 	"log/slog"
 	"net"
@@ -269,7 +270,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		return nil, err
 	}
 	srv := server.New(server.Config{
-		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
+		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
 		KPIs: kpis, // GET /v1/kpis

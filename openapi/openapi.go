@@ -1,0 +1,20 @@
+// Package openapi holds the OpenAPI 3.1 description of fieldsync's HTTP API
+// (openapi.json, served at GET /v1/openapi.json). The synced documents'
+// schemas in it are the JSON Schemas of package schemas, copied in; a test
+// keeps the copies equal, another (cmd/fieldsync) keeps the described paths
+// equal to the server's routes, and the API tests validate their responses
+// against it.
+//
+// It must not import HTTP or store packages.
+package openapi
+
+import (
+	"bytes"
+	_ "embed"
+)
+
+//go:embed openapi.json
+var doc []byte
+
+// JSON returns the description.
+func JSON() []byte { return bytes.Clone(doc) }
