@@ -44,11 +44,14 @@ type Pinger interface {
 
 // Config wires a Server.
 type Config struct {
-	Sync        Syncer
-	Auth        Verifier
-	Store       Pinger
-	Schemas     []byte // the GET /v1/schemas document
-	OpenAPI     []byte // the GET /v1/openapi.json document (package openapi); nil: not registered
+	Sync    Syncer
+	Auth    Verifier
+	Store   Pinger
+	Schemas []byte // the GET /v1/schemas document
+	OpenAPI []byte // the GET /v1/openapi.json document (package openapi); nil: not registered
+	// CORSOrigins are the browser origins allowed to call the API
+	// (cors.go); none by default.
+	CORSOrigins []string
 	Logger      *slog.Logger
 	Registry    *prometheus.Registry // where the server registers its metrics
 	Version     string
@@ -139,6 +142,9 @@ func New(cfg Config) *Server {
 		s.log.Error("panic", "request_id", requestID(c), "panic", e)
 	}}))
 	s.app.Use(s.observe)
+	if len(cfg.CORSOrigins) > 0 {
+		s.app.Use(corsHandler(cfg.CORSOrigins)) // cors.go
+	}
 	s.app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed, Next: uncompressed}))
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })

@@ -50,6 +50,7 @@ type serveConfig struct {
 	// Workflows turns the field-sales workflow on (workflow.go);
 	// EscalationInterval is how often its overdue sweep runs.
 	Workflows          bool
+	CORSOrigins        []string // browser origins allowed to call the API (none by default)
 	EscalationInterval time.Duration
 
 	// Sign-in (docs/access.md).
@@ -102,6 +103,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&mem, "password-memory", int(h.Memory), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
 	fs.IntVar(&passes, "password-time", int(h.Time), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
 	fs.IntVar(&threads, "password-threads", int(h.Threads), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
+	var cors string
+	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins (https://app.example.com) allowed to call the API; empty for none, * for any (env FIELDSYNC_CORS_ORIGINS)")
 	c.Stream.register(fs)    // stream.go
 	c.Visits.register(fs)    // visits.go
 	c.Push.register(fs)      // push.go
@@ -129,6 +132,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, usageError("--log-format (FIELDSYNC_LOG_FORMAT) must be text or json")
 	}
+	origins, err := server.ParseOrigins(cors)
+	if err != nil {
+		return c, usageError("--cors-origins (FIELDSYNC_CORS_ORIGINS): " + err.Error())
+	}
+	c.CORSOrigins = origins
 	return c, nil
 }
 
@@ -271,7 +279,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	}
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,
-		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
+		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg, CORSOrigins: c.CORSOrigins,
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
 		KPIs: kpis, // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
