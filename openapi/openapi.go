@@ -1,9 +1,10 @@
 // Package openapi holds the OpenAPI 3.1 description of fieldsync's HTTP API
 // (openapi.json, served at GET /v1/openapi.json). The synced documents'
-// schemas in it are the JSON Schemas of package schemas, copied in; a test
-// keeps the copies equal, another (cmd/fieldsync) keeps the described paths
-// equal to the server's routes, and the API tests validate their responses
-// against it.
+// schemas in it are the JSON Schemas of package schemas, copied in, and its
+// error code list is every Code constant of the sources: TestUpToDate keeps
+// both current (`go test ./openapi -run TestUpToDate -update` rewrites them).
+// cmd/fieldsync's tests keep the described paths equal to the server's
+// routes and validate every API response against the description.
 //
 // It must not import HTTP or store packages.
 package openapi

@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,11 +35,15 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := start(t.Context(), c, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	in, err := start(ctx, c, log)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { in.ln.Close(); in.store.Close(); in.stopWorkflow(); in.stopStream(); in.push.stop() })
+	done := make(chan error, 1)
+	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }() // stops everything in order
+	t.Cleanup(func() { cancel(); <-done })
 	param := regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 	var routes []string
 	for _, r := range in.srv.App().GetRoutes(true) {
