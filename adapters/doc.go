@@ -10,6 +10,7 @@
 package adapters
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -154,4 +155,36 @@ func MutationID(prefix string, parts ...any) string {
 	b, _ := json.Marshal(parts) // maps marshal with sorted keys
 	sum := sha256.Sum256(b)
 	return prefix + "-" + hex.EncodeToString(sum[:20])
+}
+
+// JSONEqual compares two JSON values by meaning (key order and spacing
+// aside).
+func JSONEqual(a, b json.RawMessage) bool {
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return bytes.Equal(a, b)
+	}
+	xb, _ := json.Marshal(x)
+	yb, _ := json.Marshal(y)
+	return bytes.Equal(xb, yb)
+}
+
+// Differing returns the fields whose values differ from the stored body: a
+// library's "create" of a document that exists already becomes an update
+// of those, since the engine refuses to rewrite fields fixed at creation
+// even to their own value. A field absent from body differs unless null.
+func Differing(fields map[string]json.RawMessage, body json.RawMessage) map[string]json.RawMessage {
+	cur := map[string]json.RawMessage{}
+	_ = json.Unmarshal(body, &cur)
+	out := map[string]json.RawMessage{}
+	for k, v := range fields {
+		old, ok := cur[k]
+		if !ok {
+			old = json.RawMessage("null")
+		}
+		if !JSONEqual(old, v) {
+			out[k] = v
+		}
+	}
+	return out
 }

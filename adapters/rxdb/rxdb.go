@@ -238,9 +238,43 @@ func (a *Adapter) Push(ctx context.Context, actor engine.Actor, device, collecti
 				}
 			}
 		}
-		todo = again
+		var err error
+		if todo, err = a.narrow(ctx, actor, collection, again); err != nil {
+			return nil, err
+		}
 	}
 	return a.masters(ctx, actor, collection, conflicted)
+}
+
+// narrow keeps, of each create-turned-update, the fields that differ from
+// the server's document (the others are fixed or unchanged); one that
+// differs in nothing is done.
+func (a *Adapter) narrow(ctx context.Context, actor engine.Actor, collection string, ps []*pending) ([]*pending, error) {
+	var refs []engine.DocRef
+	for _, p := range ps {
+		if p.kind == "update" {
+			refs = append(refs, engine.DocRef{Collection: collection, ID: p.id})
+		}
+	}
+	if len(refs) == 0 {
+		return ps, nil
+	}
+	docs, err := a.eng.Visible(ctx, actor, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := ps[:0]
+	for _, p := range ps {
+		if d := docs[engine.DocRef{Collection: collection, ID: p.id}]; p.kind == "update" && d != nil {
+			p.mut.Fields = adapters.Differing(p.mut.Fields, d.Body)
+			if len(p.mut.Fields) == 0 {
+				continue
+			}
+			p.mut.ID = adapters.MutationID("rx.u2", collection, p.id, p.mut.BaseVersion, p.mut.Fields)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // prepare builds p's mutation; false when there is nothing to send.
@@ -277,7 +311,7 @@ func (a *Adapter) prepare(collection string, p *pending) bool {
 		if p.row.Assumed != nil {
 			changed = map[string]json.RawMessage{}
 			for k, v := range fields {
-				if old, ok := p.row.Assumed[k]; !ok || !jsonEqual(old, v) {
+				if old, ok := p.row.Assumed[k]; !ok || !adapters.JSONEqual(old, v) {
 					changed[k] = v
 				}
 			}
@@ -290,21 +324,13 @@ func (a *Adapter) prepare(collection string, p *pending) bool {
 		if len(changed) == 0 {
 			return false
 		}
+		// A document the device created and has not pulled back yet has no
+		// fs_version: its base is the version its create made, 1.
+		base = max(base, 1)
 		p.mut.Op, p.mut.BaseVersion, p.mut.Fields = engine.OpUpdate, base, changed
 		p.mut.ID = adapters.MutationID(prefix, collection, p.id, base, changed)
 	}
 	return true
-}
-
-// jsonEqual compares two JSON values by meaning.
-func jsonEqual(a, b json.RawMessage) bool {
-	var x, y any
-	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
-		return bytes.Equal(a, b)
-	}
-	xb, _ := json.Marshal(x)
-	yb, _ := json.Marshal(y)
-	return bytes.Equal(xb, yb)
 }
 
 // masters returns the server's documents of ids as the caller sees them; a

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/adapters"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -72,7 +73,7 @@ func TestPrepare(t *testing.T) {
 			if c.op == engine.OpUpdate {
 				got, _ = json.Marshal(p.mut.Fields)
 			}
-			if c.fields != "" && !jsonEqual(got, json.RawMessage(c.fields)) {
+			if c.fields != "" && !adapters.JSONEqual(got, json.RawMessage(c.fields)) {
 				t.Fatalf("sent %s, want %s", got, c.fields)
 			}
 			q := &pending{id: p.id, kind: p.kind, row: c.row}

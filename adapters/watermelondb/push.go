@@ -101,6 +101,7 @@ func (a *Adapter) Push(ctx context.Context, actor engine.Actor, device string, b
 			todo = append(todo, p)
 		}
 	}
+	var err error
 	for len(todo) > 0 {
 		var again []*pending
 		max := a.eng.Limits().MaxMutations
@@ -138,7 +139,9 @@ func (a *Adapter) Push(ctx context.Context, actor engine.Actor, device string, b
 				}
 			}
 		}
-		todo = again
+		if todo, err = a.narrow(ctx, actor, again); err != nil {
+			return nil, err
+		}
 	}
 	if err := a.attachRows(ctx, actor, reply); err != nil {
 		return nil, err
@@ -215,6 +218,9 @@ func (a *Adapter) prepare(p *pending, ptr string) *engine.Error {
 		p.mut.Doc, _ = json.Marshal(doc)
 		p.mut.ID = adapters.MutationID(mutPrefix(p), p.table, id, doc)
 	case "update":
+		// A record the device created and has not pulled back yet has no
+		// fs_version: its base is the version its create made, 1.
+		base = max(base, 1)
 		p.mut.Op, p.mut.BaseVersion, p.mut.Fields = engine.OpUpdate, base, fields
 		p.mut.ID = adapters.MutationID(mutPrefix(p), p.table, id, base, fields)
 	}
@@ -254,6 +260,37 @@ func (a *Adapter) convert(p *pending, kind string) *pending {
 		q.mut = p.mut
 	}
 	return q
+}
+
+// narrow keeps, of each created-turned-update, the columns that differ from
+// the server's document (the others, customer_id among them, are fixed or
+// unchanged); one that differs in nothing is done.
+func (a *Adapter) narrow(ctx context.Context, actor engine.Actor, ps []*pending) ([]*pending, error) {
+	var refs []engine.DocRef
+	for _, p := range ps {
+		if p.kind == "update" {
+			refs = append(refs, engine.DocRef{Collection: p.table, ID: p.id})
+		}
+	}
+	if len(refs) == 0 {
+		return ps, nil
+	}
+	docs, err := a.eng.Visible(ctx, actor, refs)
+	if err != nil {
+		return nil, err
+	}
+	out := ps[:0]
+	for _, p := range ps {
+		if d := docs[engine.DocRef{Collection: p.table, ID: p.id}]; p.kind == "update" && d != nil {
+			p.mut.Fields = adapters.Differing(p.mut.Fields, d.Body)
+			if len(p.mut.Fields) == 0 {
+				continue
+			}
+			p.mut.ID = adapters.MutationID(mutPrefix(p), p.table, p.id, p.mut.BaseVersion, p.mut.Fields)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // attachRows fills in the server's row of every rejected record and lists

@@ -131,3 +131,70 @@ func TestWatermelonDBPullRules(t *testing.T) {
 		t.Errorf("pull without a token: %d", st)
 	}
 }
+
+// Push follows WatermelonDB's backend rules: created of an existing id is an
+// update, updated of an unknown id a create, deleted of a missing id is
+// ignored; a retry is recognised; a refusal is listed, never dropped.
+func TestWatermelonDBPushRules(t *testing.T) {
+	t.Parallel()
+	w := newAccWorld(t, onSQLite)
+	createCustomer(t, w.ts.URL, w.operator("acme"), "c-1", "r1")
+	tok := w.token("acme", "r1", "rep")
+	type reply struct {
+		RejectedIDs map[string][]string `json:"experimentalRejectedIds"`
+		Rejected    []struct {
+			Table, ID, Code string
+			Record          map[string]any
+		} `json:"rejected"`
+	}
+	push := func(changes string) reply {
+		t.Helper()
+		var r reply
+		st, raw := doRaw(t, "POST", w.ts.URL+"/v1/adapters/watermelondb/sync?device_id=phone-1", tok, []byte(`{"changes":`+changes+`,"lastPulledAt":null}`))
+		if st != 200 || json.Unmarshal(raw, &r) != nil {
+			t.Fatalf("push %s: %d %s", changes, st, raw)
+		}
+		return r
+	}
+	note := func(id, text, status, changed string) string {
+		return fmt.Sprintf(`{"id":%q,"customer_id":"c-1","text":%q,"fs_created_at":"2026-12-02T10:00:00Z","tags":null,"visit_log_id":null,"fs_version":null,"_status":%q,"_changed":%q}`,
+			id, text, status, changed)
+	}
+	notes := func(created, updated, deleted string) string {
+		return fmt.Sprintf(`{"customer_notes":{"created":[%s],"updated":[%s],"deleted":[%s]}}`, created, updated, deleted)
+	}
+	text := func(id string) any {
+		doc, _ := w.visible(tok)["customer_notes/"+id]
+		var m map[string]any
+		json.Unmarshal(doc, &m)
+		return m["text"]
+	}
+
+	// A create, then the same push again (its reply lost): applied once.
+	for range 2 {
+		if r := push(notes(note("n-1", "first", "created", ""), "", "")); len(r.Rejected) != 0 {
+			t.Fatalf("create: %+v", r)
+		}
+	}
+	// Created again with other content (the reply was lost, then the note
+	// was edited): an update.
+	if r := push(notes(note("n-1", "edited before the retry", "created", ""), "", "")); len(r.Rejected) != 0 || text("n-1") != "edited before the retry" {
+		t.Fatalf("created of an existing id: %+v, text %v", r, text("n-1"))
+	}
+	// Updated, but the server never had it: a create of the whole row.
+	if r := push(notes("", note("n-2", "never pushed as created", "updated", "text"), "")); len(r.Rejected) != 0 || text("n-2") != "never pushed as created" {
+		t.Fatalf("updated of an unknown id: %+v, text %v", r, text("n-2"))
+	}
+	// Deleted of a missing id: ignored; of an existing one: deleted.
+	if r := push(notes("", "", `"n-404","n-2"`)); len(r.Rejected) != 0 || text("n-2") != nil {
+		t.Fatalf("deletes: %+v, n-2 text %v", r, text("n-2"))
+	}
+	// A refusal: a note on a customer the rep does not have.
+	createCustomer(t, w.ts.URL, w.operator("acme"), "c-other", "r2")
+	bad := `{"id":"n-3","customer_id":"c-other","text":"x","_status":"created","_changed":""}`
+	r := push(notes(bad, "", ""))
+	if len(r.Rejected) != 1 || r.Rejected[0].Code != "customer_not_in_scope" || r.Rejected[0].Record != nil ||
+		fmt.Sprint(r.RejectedIDs["customer_notes"]) != "[n-3]" {
+		t.Fatalf("refusal: %+v", r)
+	}
+}
