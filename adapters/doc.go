@@ -11,11 +11,15 @@ package adapters
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Kind is how a top-level field of a collection travels in a flat row.
@@ -51,15 +55,7 @@ type Collection struct {
 
 // Field returns the named field.
 func (c *Collection) Field(name string) (Field, bool) {
-	i, ok := slices.BinarySearchFunc(c.Fields, name, func(f Field, n string) int {
-		switch {
-		case f.Name < n:
-			return -1
-		case f.Name > n:
-			return 1
-		}
-		return 0
-	})
+	i, ok := slices.BinarySearchFunc(c.Fields, name, func(f Field, n string) int { return cmp.Compare(f.Name, n) })
 	if !ok {
 		return Field{}, false
 	}
@@ -123,26 +119,10 @@ func Collections(schemasDoc []byte) ([]*Collection, error) {
 			}
 			c.Fields = append(c.Fields, f)
 		}
-		slices.SortFunc(c.Fields, func(a, b Field) int {
-			switch {
-			case a.Name < b.Name:
-				return -1
-			case a.Name > b.Name:
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(c.Fields, func(a, b Field) int { return cmp.Compare(a.Name, b.Name) })
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b *Collection) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b *Collection) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil
 }
 
@@ -187,4 +167,100 @@ func Differing(fields map[string]json.RawMessage, body json.RawMessage) map[stri
 		}
 	}
 	return out
+}
+
+// Engine is what both adapters need from the sync engine to push.
+type Engine interface {
+	Push(ctx context.Context, actor engine.Actor, req engine.PushRequest) ([]engine.Outcome, error)
+	Visible(ctx context.Context, actor engine.Actor, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error)
+	Limits() engine.Limits
+}
+
+// PushAll pushes muts in batches of the engine's MaxMutations (a library
+// pushes everything it has at once) and returns the outcomes in order. A
+// failure part-way is safe to retry whole: every mutation id is derived from
+// its change, so what was applied is answered from the record.
+func PushAll(ctx context.Context, eng Engine, actor engine.Actor, device string, muts []engine.Mutation) ([]engine.Outcome, error) {
+	max := eng.Limits().MaxMutations
+	out := make([]engine.Outcome, 0, len(muts))
+	for lo := 0; lo < len(muts); lo += max {
+		outs, err := eng.Push(ctx, actor, engine.PushRequest{DeviceID: device, Mutations: muts[lo:min(lo+max, len(muts))]})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, outs...)
+	}
+	return out, nil
+}
+
+// Narrow turns each update of muts, a library's create of a document that
+// exists, into an update of the fields that differ from the server's
+// document (Differing), with an id derived from that under prefix. It
+// reports which mutations are still to be sent: one that differs in nothing
+// is done. A document the caller does not see is left for the engine to
+// refuse.
+func Narrow(ctx context.Context, eng Engine, actor engine.Actor, muts []*engine.Mutation, prefix string) ([]bool, error) {
+	send := make([]bool, len(muts))
+	var refs []engine.DocRef
+	for i, m := range muts {
+		send[i] = true
+		if m.Op == engine.OpUpdate {
+			refs = append(refs, engine.DocRef{Collection: m.Collection, ID: m.DocID})
+		}
+	}
+	if len(refs) == 0 {
+		return send, nil
+	}
+	docs, err := eng.Visible(ctx, actor, refs)
+	if err != nil {
+		return nil, err
+	}
+	for i, m := range muts {
+		d := docs[engine.DocRef{Collection: m.Collection, ID: m.DocID}]
+		if m.Op != engine.OpUpdate || d == nil {
+			continue
+		}
+		m.Fields = Differing(m.Fields, d.Body)
+		m.ID = MutationID(prefix, m.Collection, m.DocID, m.BaseVersion, m.Fields)
+		send[i] = len(m.Fields) > 0
+	}
+	return send, nil
+}
+
+// Run pushes the mutations of todo (mut gives each one's) and hands every
+// outcome to next, which may return a follow-up to push in another round: a
+// library's create of an existing document turned into an update (narrowed
+// with Narrow under prefix), or an update of an unknown one turned into a
+// create. Rounds go on until no follow-up is left.
+func Run[P any](ctx context.Context, eng Engine, actor engine.Actor, device string, todo []P,
+	mut func(P) *engine.Mutation, next func(P, engine.Outcome) (P, bool), prefix string) error {
+	for len(todo) > 0 {
+		muts := make([]engine.Mutation, len(todo))
+		for i, p := range todo {
+			muts[i] = *mut(p)
+		}
+		outs, err := PushAll(ctx, eng, actor, device, muts)
+		if err != nil {
+			return err
+		}
+		var again []P
+		var againMuts []*engine.Mutation
+		for i, o := range outs {
+			if q, ok := next(todo[i], o); ok {
+				again = append(again, q)
+				againMuts = append(againMuts, mut(q))
+			}
+		}
+		send, err := Narrow(ctx, eng, actor, againMuts, prefix)
+		if err != nil {
+			return err
+		}
+		todo = nil
+		for i, q := range again {
+			if send[i] {
+				todo = append(todo, q)
+			}
+		}
+	}
+	return nil
 }

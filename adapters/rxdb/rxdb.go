@@ -204,77 +204,30 @@ func (a *Adapter) Push(ctx context.Context, actor engine.Actor, device, collecti
 		}
 		todo = append(todo, p)
 	}
-	for len(todo) > 0 {
-		var again []*pending
-		max := a.eng.Limits().MaxMutations
-		for lo := 0; lo < len(todo); lo += max {
-			batch := todo[lo:min(lo+max, len(todo))]
-			muts := make([]engine.Mutation, len(batch))
-			for i, p := range batch {
-				muts[i] = p.mut
-			}
-			outs, err := a.eng.Push(ctx, actor, engine.PushRequest{DeviceID: device, Mutations: muts})
-			if err != nil {
-				return nil, err
-			}
-			for i, o := range outs {
-				p := batch[i]
-				code := ""
-				if o.Error != nil {
-					code = o.Error.Code
-				}
-				switch {
-				case o.Status == engine.StatusRejected && !p.second && p.kind == "create" && code == engine.CodeAlreadyExists:
-					q := &pending{id: p.id, kind: "update", row: Row{New: p.row.New}, second: true}
-					a.prepare(collection, q)
-					again = append(again, q)
-				case o.Status == engine.StatusRejected && !p.second && p.kind == "update" && code == engine.CodeNotFound:
-					q := &pending{id: p.id, kind: "create", row: Row{New: p.row.New}, second: true}
-					a.prepare(collection, q)
-					again = append(again, q)
-				case o.Status == engine.StatusRejected && p.kind == "delete" && code == engine.CodeNotFound:
-				case o.Status == engine.StatusRejected || len(o.Conflicts) > 0:
-					conflicted = append(conflicted, p.id)
-				}
-			}
+	next := func(p *pending, o engine.Outcome) (*pending, bool) {
+		code := ""
+		if o.Error != nil {
+			code = o.Error.Code
 		}
-		var err error
-		if todo, err = a.narrow(ctx, actor, collection, again); err != nil {
-			return nil, err
+		switch {
+		case o.Status == engine.StatusRejected && !p.second && p.kind == "create" && code == engine.CodeAlreadyExists:
+			q := &pending{id: p.id, kind: "update", row: Row{New: p.row.New}, second: true}
+			a.prepare(collection, q)
+			return q, true
+		case o.Status == engine.StatusRejected && !p.second && p.kind == "update" && code == engine.CodeNotFound:
+			q := &pending{id: p.id, kind: "create", row: Row{New: p.row.New}, second: true}
+			a.prepare(collection, q)
+			return q, true
+		case o.Status == engine.StatusRejected && p.kind == "delete" && code == engine.CodeNotFound:
+		case o.Status == engine.StatusRejected || len(o.Conflicts) > 0:
+			conflicted = append(conflicted, p.id)
 		}
+		return nil, false
 	}
-	return a.masters(ctx, actor, collection, conflicted)
-}
-
-// narrow keeps, of each create-turned-update, the fields that differ from
-// the server's document (the others are fixed or unchanged); one that
-// differs in nothing is done.
-func (a *Adapter) narrow(ctx context.Context, actor engine.Actor, collection string, ps []*pending) ([]*pending, error) {
-	var refs []engine.DocRef
-	for _, p := range ps {
-		if p.kind == "update" {
-			refs = append(refs, engine.DocRef{Collection: collection, ID: p.id})
-		}
-	}
-	if len(refs) == 0 {
-		return ps, nil
-	}
-	docs, err := a.eng.Visible(ctx, actor, refs)
-	if err != nil {
+	if err := adapters.Run(ctx, a.eng, actor, device, todo, func(p *pending) *engine.Mutation { return &p.mut }, next, "rx.u2"); err != nil {
 		return nil, err
 	}
-	out := ps[:0]
-	for _, p := range ps {
-		if d := docs[engine.DocRef{Collection: collection, ID: p.id}]; p.kind == "update" && d != nil {
-			p.mut.Fields = adapters.Differing(p.mut.Fields, d.Body)
-			if len(p.mut.Fields) == 0 {
-				continue
-			}
-			p.mut.ID = adapters.MutationID("rx.u2", collection, p.id, p.mut.BaseVersion, p.mut.Fields)
-		}
-		out = append(out, p)
-	}
-	return out, nil
+	return a.masters(ctx, actor, collection, conflicted)
 }
 
 // prepare builds p's mutation; false when there is nothing to send.

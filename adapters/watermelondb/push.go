@@ -101,47 +101,35 @@ func (a *Adapter) Push(ctx context.Context, actor engine.Actor, device string, b
 			todo = append(todo, p)
 		}
 	}
-	var err error
-	for len(todo) > 0 {
-		var again []*pending
-		max := a.eng.Limits().MaxMutations
-		for lo := 0; lo < len(todo); lo += max {
-			batch := todo[lo:min(lo+max, len(todo))]
-			muts := make([]engine.Mutation, len(batch))
-			for i, p := range batch {
-				muts[i] = p.mut
-			}
-			outs, err := a.eng.Push(ctx, actor, engine.PushRequest{DeviceID: device, Mutations: muts})
-			if err != nil {
-				return nil, err
-			}
-			for i, o := range outs {
-				p := batch[i]
-				switch {
-				case o.Status == engine.StatusRejected && o.Error != nil && !p.second && p.kind == "create" && o.Error.Code == engine.CodeAlreadyExists:
-					// created of an existing id (a create whose reply was
-					// lost, then edited): an update of every column.
-					again = append(again, a.convert(p, "update"))
-				case o.Status == engine.StatusRejected && o.Error != nil && !p.second && p.kind == "update" && o.Error.Code == engine.CodeNotFound:
-					again = append(again, a.convert(p, "create"))
-				case o.Status == engine.StatusRejected && o.Error != nil && p.kind == "delete" && o.Error.Code == engine.CodeNotFound:
-					// deleted of a missing id: nothing to do.
-				case o.Status == engine.StatusRejected:
-					e := o.Error
-					if e == nil {
-						e = &engine.ErrorBody{Code: engine.CodeInternal, Message: "internal error"}
-					}
-					reject(p, e, nil)
-				case len(o.Conflicts) > 0:
-					// Some of the device's values lost to newer ones: the
-					// device must take the server's row.
-					reject(p, &engine.ErrorBody{Code: "conflict", Message: "a newer value on the server was kept; take the record from the server"}, o.Conflicts)
-				}
-			}
+	next := func(p *pending, o engine.Outcome) (*pending, bool) {
+		code := ""
+		if o.Error != nil {
+			code = o.Error.Code
 		}
-		if todo, err = a.narrow(ctx, actor, again); err != nil {
-			return nil, err
+		switch {
+		case o.Status == engine.StatusRejected && !p.second && p.kind == "create" && code == engine.CodeAlreadyExists:
+			// created of an existing id (a create whose reply was lost,
+			// then edited): an update of what differs.
+			return a.convert(p, "update"), true
+		case o.Status == engine.StatusRejected && !p.second && p.kind == "update" && code == engine.CodeNotFound:
+			return a.convert(p, "create"), true
+		case o.Status == engine.StatusRejected && p.kind == "delete" && code == engine.CodeNotFound:
+			// deleted of a missing id: nothing to do.
+		case o.Status == engine.StatusRejected:
+			e := o.Error
+			if e == nil {
+				e = &engine.ErrorBody{Code: engine.CodeInternal, Message: "internal error"}
+			}
+			reject(p, e, nil)
+		case len(o.Conflicts) > 0:
+			// Some of the device's values lost to newer ones: the device
+			// must take the server's row.
+			reject(p, &engine.ErrorBody{Code: "conflict", Message: "a newer value on the server was kept; take the record from the server"}, o.Conflicts)
 		}
+		return nil, false
+	}
+	if err := adapters.Run(ctx, a.eng, actor, device, todo, func(p *pending) *engine.Mutation { return &p.mut }, next, "wm.u2"); err != nil {
+		return nil, err
 	}
 	if err := a.attachRows(ctx, actor, reply); err != nil {
 		return nil, err
@@ -260,37 +248,6 @@ func (a *Adapter) convert(p *pending, kind string) *pending {
 		q.mut = p.mut
 	}
 	return q
-}
-
-// narrow keeps, of each created-turned-update, the columns that differ from
-// the server's document (the others, customer_id among them, are fixed or
-// unchanged); one that differs in nothing is done.
-func (a *Adapter) narrow(ctx context.Context, actor engine.Actor, ps []*pending) ([]*pending, error) {
-	var refs []engine.DocRef
-	for _, p := range ps {
-		if p.kind == "update" {
-			refs = append(refs, engine.DocRef{Collection: p.table, ID: p.id})
-		}
-	}
-	if len(refs) == 0 {
-		return ps, nil
-	}
-	docs, err := a.eng.Visible(ctx, actor, refs)
-	if err != nil {
-		return nil, err
-	}
-	out := ps[:0]
-	for _, p := range ps {
-		if d := docs[engine.DocRef{Collection: p.table, ID: p.id}]; p.kind == "update" && d != nil {
-			p.mut.Fields = adapters.Differing(p.mut.Fields, d.Body)
-			if len(p.mut.Fields) == 0 {
-				continue
-			}
-			p.mut.ID = adapters.MutationID(mutPrefix(p), p.table, p.id, p.mut.BaseVersion, p.mut.Fields)
-		}
-		out = append(out, p)
-	}
-	return out, nil
 }
 
 // attachRows fills in the server's row of every rejected record and lists

@@ -83,6 +83,7 @@ type testServer struct {
 	// with a clock of their own.
 	Store engine.Store
 	stop  func()
+	in    *instance // the running server, for tests that look inside
 }
 
 // startServer starts a server on data (a fresh temp dir when ""), with cfg
@@ -124,7 +125,7 @@ func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw i
 	// The production shutdown timeout: fasthttp treats a connection that
 	// never sent a request as active for 5 s, so a shorter one can expire.
 	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }()
-	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng, Store: in.store}
+	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng, Store: in.store, in: in}
 	stopped := false
 	ts.stop = func() {
 		if stopped {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -15,6 +16,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -208,4 +211,54 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 	t.Cleanup(srv.Close)
 	fp.URL, fp.srv = srv.URL, srv
 	return fp
+}
+
+// Shared by the WatermelonDB and RxDB scenarios.
+
+// newAdapterWorld is the workflow world (rep-1 with c-1 and c-2, the back
+// office, products) plus rep-2 with c-3.
+func newAdapterWorld(t *testing.T, store accStore) *wfWorld {
+	t.Helper()
+	w := newWFWorld(t, store)
+	w.addUser("acme", accUser{id: "rep-2", roles: []string{"rep"}})
+	w.docs("customers", map[string]any{"c-3": map[string]any{"name": "Brandt Elektro", "assigned_reps": []string{"rep-2"}}})
+	return w
+}
+
+// wantOfflineWorkLanded checks the server after the offline phase: both
+// phones' edits of c-1 survived and rep-1 has exactly its two notes.
+func wantOfflineWorkLanded(t *testing.T, w *wfWorld, tok string) {
+	t.Helper()
+	c1, _ := w.get("customers", "c-1")
+	if c1["segment"] != "OEM" || c1["notes"] != "Gate code 4711" {
+		t.Fatalf("c-1 after both phones' edits: %v", c1)
+	}
+	notes := 0
+	for k := range w.visible(tok) {
+		if strings.HasPrefix(k, "customer_notes/") {
+			notes++
+		}
+	}
+	if notes != 2 {
+		t.Fatalf("rep-1 has %d notes on the server, want 2 (each once)", notes)
+	}
+}
+
+// wantSameAsServer fails unless a device's records ("collection/id" to
+// fields) are exactly the server's view of its user's scope.
+func wantSameAsServer(t *testing.T, device string, got, want map[string]map[string]any) {
+	t.Helper()
+	if len(want) < 5 {
+		t.Fatalf("%s: the server shows its user only %d records: the comparison would prove little", device, len(want))
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		if !reflect.DeepEqual(got[k], want[k]) {
+			t.Errorf("%s: %s\n got  %v\n want %v", device, k, got[k], want[k])
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: holds %s, which the server does not show its user", device, k)
+		}
+	}
 }

@@ -7,7 +7,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -27,23 +26,7 @@ import (
 // The described operations are exactly the server's routes.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
-	c, err := parseServe([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := newLogger(c.LogFormat, c.LogLevel, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	in, err := start(ctx, c, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }() // stops everything in order
-	t.Cleanup(func() { cancel(); <-done })
+	in := startServer(t, "", nil).in
 	param := regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 	var routes []string
 	for _, r := range in.srv.App().GetRoutes(true) {

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/fieldsync/fieldsync/adapters/rxdb"
-	"github.com/fieldsync/fieldsync/adapters/watermelondb"
 	"github.com/fieldsync/fieldsync/openapi"
 	"io"
 	"log/slog"
@@ -226,6 +224,13 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
+	// The library adapters speak WatermelonDB's and RxDB's wire formats
+	// over the engine's push and pull (adapters.go).
+	wmdb, rx, err := newAdapters(eng, sch.JSON(), store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	// Workflows: the engine's after-push hook, the follow-up API, the
 	// overdue sweep (workflow.go).
 	wf, stopWorkflow, err := startWorkflow(ctx, c, eng, store, ids, log)
@@ -254,28 +259,6 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	var wfAPI server.Workflow
 	if wf != nil {
 		wfAPI = wf
-	}
-	// The library adapters speak WatermelonDB's and RxDB's wire formats
-	// over the engine's push and pull (docs/integrate.md).
-	wmdb, err := watermelondb.New(eng, sch.JSON())
-	if err != nil {
-		pusher.stop()
-		stopStream()
-		store.Close()
-		stopWorkflow()
-		return nil, err
-	}
-	var rxStream rxdb.StreamConfig
-	if feed, ok := store.(rxdb.Feed); ok {
-		rxStream = rxdb.StreamConfig{Feed: feed, Access: eng}
-	}
-	rx, err := rxdb.New(eng, sch.JSON(), rxStream)
-	if err != nil {
-		pusher.stop()
-		stopStream()
-		store.Close()
-		stopWorkflow()
-		return nil, err
 	}
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,

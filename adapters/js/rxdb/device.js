@@ -10,7 +10,7 @@
 'use strict'
 // stdout carries the replies only: the libraries' logs go to stderr.
 console.log = console.info = console.warn = console.dir = console.error
-const readline = require('node:readline')
+const { serveCommands } = require('../lines')
 const { openDatabase, replicate } = require('./app')
 
 async function main() {
@@ -67,18 +67,7 @@ async function main() {
       return { collections, conflicts: conflicts.splice(0), errors: errors.splice(0) }
     },
   }
-  const rl = readline.createInterface({ input: process.stdin })
-  for await (const line of rl) {
-    if (!line.trim()) continue
-    let reply
-    try {
-      const c = JSON.parse(line)
-      reply = await run[c.cmd](c)
-    } catch (e) {
-      reply = { error: String(e && e.stack || e) }
-    }
-    process.stdout.write(JSON.stringify(reply) + '\n')
-  }
+  await serveCommands(run)
   await Promise.all(reps.map((r) => r.cancel()))
   await db.destroy()
 }

@@ -9,7 +9,7 @@
 process.env.NODE_ENV = process.env.NODE_ENV || 'test'
 // stdout carries the replies only: the libraries' logs go to stderr.
 console.log = console.info = console.warn = console.error
-const readline = require('node:readline')
+const { serveCommands } = require('../lines')
 const { openDatabase, sync } = require('./app')
 
 async function main() {
@@ -51,18 +51,7 @@ async function main() {
       return { tables, pending }
     },
   }
-  const rl = readline.createInterface({ input: process.stdin })
-  for await (const line of rl) {
-    if (!line.trim()) continue
-    let reply
-    try {
-      const c = JSON.parse(line)
-      reply = await run[c.cmd](c)
-    } catch (e) {
-      reply = { error: String(e && e.stack || e) }
-    }
-    process.stdout.write(JSON.stringify(reply) + '\n')
-  }
+  await serveCommands(run)
 }
 
 main().catch((e) => { console.error(e); process.exit(1) })
