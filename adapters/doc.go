@@ -169,9 +169,15 @@ func Differing(fields map[string]json.RawMessage, body json.RawMessage) map[stri
 	return out
 }
 
-// Engine is what both adapters need from the sync engine to push.
+// Engine is what the adapters need from the sync engine: push and pull, the
+// caller's read set, checkpoints rebuilt from a library's position, and the
+// documents as the caller sees them (to show a refusal).
 type Engine interface {
 	Push(ctx context.Context, actor engine.Actor, req engine.PushRequest) ([]engine.Outcome, error)
+	Pull(ctx context.Context, actor engine.Actor, req engine.PullRequest) (engine.PullResult, error)
+	Access(ctx context.Context, actor engine.Actor) (engine.Access, error)
+	CheckpointAt(actor engine.Actor, seq int64, fingerprint string) string
+	Position(actor engine.Actor, checkpoint string) (int64, string, error)
 	Visible(ctx context.Context, actor engine.Actor, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error)
 	Limits() engine.Limits
 }

@@ -33,14 +33,7 @@ import (
 )
 
 // Engine is what the adapter needs from the sync engine.
-type Engine interface {
-	Push(ctx context.Context, actor engine.Actor, req engine.PushRequest) ([]engine.Outcome, error)
-	Pull(ctx context.Context, actor engine.Actor, req engine.PullRequest) (engine.PullResult, error)
-	CheckpointAt(actor engine.Actor, seq int64, fingerprint string) string
-	Position(actor engine.Actor, checkpoint string) (int64, string, error)
-	Visible(ctx context.Context, actor engine.Actor, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error)
-	Limits() engine.Limits
-}
+type Engine = adapters.Engine
 
 // VersionField carries a document's version in an RxDB document.
 const VersionField = "fs_version"

@@ -13,15 +13,9 @@ type Feed interface {
 	Head(ctx context.Context, org string) (int64, error)
 }
 
-// Access is the caller's read set, for the stream's checkpoints.
-type Access interface {
-	Access(ctx context.Context, actor engine.Actor) (engine.Access, error)
-}
-
 // StreamConfig is what the pull stream needs beside the engine.
 type StreamConfig struct {
-	Feed   Feed
-	Access Access
+	Feed Feed
 	// Poll is how often a stream looks at the feed's head (default 200 ms):
 	// a change reaches an open stream within Poll plus one pull.
 	Poll time.Duration
@@ -31,7 +25,7 @@ type StreamConfig struct {
 }
 
 // Streams reports whether the pull stream is served.
-func (a *Adapter) Streams() bool { return a.stream.Feed != nil && a.stream.Access != nil }
+func (a *Adapter) Streams() bool { return a.stream.Feed != nil }
 
 // Stream serves replicateServer's pull stream of collection: from the feed's
 // head when it opens (replicateServer pulls up to there itself when the
@@ -40,7 +34,7 @@ func (a *Adapter) Streams() bool { return a.stream.Feed != nil && a.stream.Acces
 // ends the stream, as does ctx or an error of the engine (a disabled user).
 func (a *Adapter) Stream(ctx context.Context, actor engine.Actor, collection string, send func(*PullReply) error) error {
 	cfg := a.stream
-	if cfg.Feed == nil || cfg.Access == nil {
+	if cfg.Feed == nil {
 		return engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "this server has no pull stream")
 	}
 	if cfg.Poll <= 0 {
@@ -82,7 +76,7 @@ func (a *Adapter) Stream(ctx context.Context, actor engine.Actor, collection str
 			continue
 		}
 		var acc engine.Access
-		if err := call(func(c context.Context) (err error) { acc, err = cfg.Access.Access(c, actor); return }); err != nil {
+		if err := call(func(c context.Context) (err error) { acc, err = a.eng.Access(c, actor); return }); err != nil {
 			return err
 		}
 		cp := a.eng.CheckpointAt(actor, pos, acc.Fingerprint)

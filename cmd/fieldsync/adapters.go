@@ -16,7 +16,7 @@ func newAdapters(eng *engine.Engine, schemasDoc []byte, store engine.Store) (*wa
 	}
 	var st rxdb.StreamConfig
 	if feed, ok := store.(rxdb.Feed); ok {
-		st = rxdb.StreamConfig{Feed: feed, Access: eng}
+		st = rxdb.StreamConfig{Feed: feed}
 	}
 	rx, err := rxdb.New(eng, schemasDoc, st)
 	if err != nil {
