@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -178,6 +179,9 @@ func (s *Server) rxdbPush(c *fiber.Ctx) error {
 	return c.JSON(conflicts)
 }
 
+// rxdbRecheck is how often an open RxDB pull stream's token is verified.
+const rxdbRecheck = 30 * time.Second
+
 // rxdbStream serves the pull stream as server-sent events: one default
 // ("message") event per batch of changes, a comment as heartbeat.
 func (s *Server) rxdbStream(c *fiber.Ctx) error {
@@ -187,9 +191,31 @@ func (s *Server) rxdbStream(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
+	token, _ := bearerToken(c.Get(fiber.HeaderAuthorization))
+	token = strings.Clone(token)
+	verify := s.cfg.Auth
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		ctx, cancel := context.WithCancel(base)
 		defer cancel()
+		// The token is checked again every rxdbRecheck, like the live
+		// stream's: an expired or revoked one ends the stream and the
+		// client reconnects with a fresh one. (The engine checks the
+		// directory on every pull the stream makes.)
+		go func() {
+			t := time.NewTicker(rxdbRecheck)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					if _, err := verify.Verify(token); err != nil {
+						cancel()
+						return
+					}
+				}
+			}
+		}()
 		send := func(m *rxdb.PullReply) error {
 			if m == nil {
 				w.WriteString(":\n\n")
