@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 )
 
 func TestRxDBEndpointRules(t *testing.T) {
@@ -70,5 +71,22 @@ func TestRxDBEndpointRules(t *testing.T) {
 	}
 	if fmt.Sprint(sizes) != "[2 2 2 0]" || len(seen) != 6 {
 		t.Fatalf("batch sizes %v, %d customers, want [2 2 2 0] and 6", sizes, len(seen))
+	}
+}
+
+// replicateServer of an app on another schema version is told it is
+// outdated (426) and stops.
+func TestRxDBOutdatedClient(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	w := newAccWorld(t, onSQLite)
+	d := startJSDevice(t, "old-app", "rxdb/outdated.js", w.ts.URL, w.token("acme", "r1", "rep"))
+	select {
+	case line, ok := <-d.out:
+		if !ok || line != `{"outdated":true}` {
+			t.Fatalf("the old app said %q", line)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("replicateServer was not told it is outdated within 2 minutes")
 	}
 }
