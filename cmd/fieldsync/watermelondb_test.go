@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"maps"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/adapters/watermelondb"
@@ -173,10 +174,26 @@ func testWatermelonDBScenario(t *testing.T, store accStore) {
 		t.Fatal("a1 still holds n-1 after a2 deleted it")
 	}
 
+	// A same-field conflict: both phones change c-1's notes; the first to
+	// sync wins, the second is told (code conflict, the server's row) and
+	// takes the server's row.
+	a1.write("update", "customers", "c-1", map[string]any{"notes": "Ring at gate 2"})
+	a2.write("update", "customers", "c-1", map[string]any{"notes": "Ask for Ms Weber"})
+	if r := a1.sync(t); len(r) != 0 {
+		t.Fatalf("a1's edit refused: %+v", r)
+	}
+	rej := a2.sync(t)
+	if len(rej) != 1 || rej[0].ID != "c-1" || rej[0].Code != "conflict" || !strings.Contains(string(rej[0].Record), "Ring at gate 2") {
+		t.Fatalf("a2's conflict surfaced as %+v", rej)
+	}
+	if got, _ := a2.dump(); got["customers/c-1"]["notes"] != "Ring at gate 2" {
+		t.Fatalf("a2 holds notes %v after taking the server's row", got["customers/c-1"]["notes"])
+	}
+
 	// A refusal: a rep may not write credit_status. The app is told why and
 	// takes the server's row.
 	a2.write("update", "customers", "c-1", map[string]any{"credit_status": "ok"})
-	rej := a2.sync(t)
+	rej = a2.sync(t)
 	if len(rej) != 1 || rej[0].Table != "customers" || rej[0].ID != "c-1" || rej[0].Code != "server_field" || rej[0].Pointer != "/fields/credit_status" {
 		t.Fatalf("refusal surfaced as %+v, want server_field at /fields/credit_status for customers/c-1", rej)
 	}

@@ -32,6 +32,11 @@ async function sync(database, { base, token, deviceId }) {
     await synchronize({
       database,
       sendCreatedAsUpdated: true,
+      // A record with local changes keeps the version they were made on, so
+      // the server can tell a same-field conflict from an edit of the
+      // pulled value (WatermelonDB would take the remote fs_version).
+      conflictResolver: (table, local, remote, resolved) =>
+        local._changed ? { ...resolved, fs_version: local.fs_version } : resolved,
       pullChanges: async ({ lastPulledAt, schemaVersion, migration }) => {
         const q = new URLSearchParams({ last_pulled_at: `${lastPulledAt ?? ''}`, schema_version: `${schemaVersion}`, migration: migration ? JSON.stringify(migration) : '' })
         const res = await fetch(`${url}?${q}`, { headers })
