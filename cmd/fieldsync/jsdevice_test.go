@@ -22,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/jwtauth"
 )
 
 // jsDir is the Node project of the adapter tests.
@@ -219,10 +221,33 @@ func newFaultProxy(t testing.TB, target string) *faultProxy {
 // office, products) plus rep-2 with c-3.
 func newAdapterWorld(t *testing.T, store accStore) *wfWorld {
 	t.Helper()
-	w := newWFWorld(t, store)
+	var w *wfWorld
+	if store == nil {
+		w = newWFWorldOn(t, binaryWorld(t))
+	} else {
+		w = newWFWorld(t, store)
+	}
 	w.addUser("acme", accUser{id: "rep-2", roles: []string{"rep"}})
 	w.docs("customers", map[string]any{"c-3": map[string]any{"name": "Brandt Elektro", "assigned_reps": []string{"rep-2"}}})
 	return w
+}
+
+// onBinary, given to newAdapterWorld, runs the world on the real fieldsync
+// binary (a child process on a SQLite data directory) instead of in the
+// test process.
+var onBinary accStore
+
+// binaryWorld is an accWorld on the real binary; tokens are minted with the
+// keys the binary created in its data directory.
+func binaryWorld(t *testing.T) *accWorld {
+	t.Helper()
+	data := t.TempDir()
+	p := startBinary(t, data)
+	keys, err := jwtauth.Load(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &accWorld{t: t, ts: &testServer{URL: p.URL, Data: data, Keys: keys}}
 }
 
 // wantOfflineWorkLanded checks the server after the offline phase: both

@@ -16,7 +16,7 @@ import (
 func TestRxDBScenario(t *testing.T) {
 	t.Parallel()
 	needNode(t)
-	testRxDBScenario(t, onSQLite)
+	testRxDBScenario(t, onBinary) // the real binary on SQLite
 }
 
 func TestRxDBScenarioMongoDB(t *testing.T) {

@@ -19,7 +19,7 @@ import (
 func TestWatermelonDBScenario(t *testing.T) {
 	t.Parallel()
 	needNode(t)
-	testWatermelonDBScenario(t, onSQLite)
+	testWatermelonDBScenario(t, onBinary) // the real binary on SQLite
 }
 
 func TestWatermelonDBScenarioMongoDB(t *testing.T) {
