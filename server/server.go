@@ -44,10 +44,14 @@ type Pinger interface {
 
 // Config wires a Server.
 type Config struct {
-	Sync        Syncer
-	Auth        Verifier
-	Store       Pinger
-	Schemas     []byte // the GET /v1/schemas document
+	Sync    Syncer
+	Auth    Verifier
+	Store   Pinger
+	Schemas []byte // the GET /v1/schemas document
+	OpenAPI []byte // the GET /v1/openapi.json document (package openapi); nil: not registered
+	// CORSOrigins are the browser origins allowed to call the API
+	// (cors.go); none by default.
+	CORSOrigins []string
 	Logger      *slog.Logger
 	Registry    *prometheus.Registry // where the server registers its metrics
 	Version     string
@@ -75,6 +79,12 @@ type Config struct {
 	Directory engine.Directory
 
 	KPIs KPIs // GET /v1/kpis (kpis.go); nil: not registered
+
+	// WatermelonDB serves /v1/adapters/watermelondb (adapters.go); nil:
+	// not registered.
+	WatermelonDB WatermelonDB
+	// RxDB serves /v1/adapters/rxdb (adapters.go); nil: not registered.
+	RxDB RxDB
 	// Workflow serves the follow-up queues and the matrix (nil: not
 	// registered).
 	Workflow Workflow
@@ -132,6 +142,9 @@ func New(cfg Config) *Server {
 		s.log.Error("panic", "request_id", requestID(c), "panic", e)
 	}}))
 	s.app.Use(s.observe)
+	if len(cfg.CORSOrigins) > 0 {
+		s.app.Use(corsHandler(cfg.CORSOrigins)) // cors.go
+	}
 	s.app.Use(compress.New(compress.Config{Level: compress.LevelBestSpeed, Next: uncompressed}))
 
 	s.app.Get("/healthz", func(c *fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
@@ -151,10 +164,17 @@ func New(cfg Config) *Server {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 		return c.Send(cfg.Schemas)
 	})
+	if cfg.OpenAPI != nil {
+		v1.Get("/openapi.json", func(c *fiber.Ctx) error {
+			c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+			return c.Send(cfg.OpenAPI)
+		})
+	}
 	limit := s.rateLimit()
 	v1.Post("/sync/push", s.authenticate, limit, s.push)
 	v1.Get("/sync/pull", s.authenticate, limit, s.pull)
-	s.streamRoutes(v1, limit) // stream.go
+	s.streamRoutes(v1, limit)  // stream.go
+	s.adapterRoutes(v1, limit) // adapters.go
 	if cfg.Accounts != nil {
 		v1.Post("/auth/login", s.login)
 		v1.Post("/auth/refresh", s.refresh)

@@ -81,7 +81,9 @@ func (s *Server) endStreams() {
 }
 
 // uncompressed tells the compression middleware to leave the stream alone.
-func uncompressed(c *fiber.Ctx) bool { return c.Path() == streamPath }
+func uncompressed(c *fiber.Ctx) bool {
+	return c.Path() == streamPath || strings.HasSuffix(c.Path(), "/pullStream") // and RxDB's (adapters.go)
+}
 
 func (s *Server) stream(c *fiber.Ctx) error {
 	actor := actorOf(c)

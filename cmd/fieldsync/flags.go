@@ -83,7 +83,7 @@ var serveGroups = []struct {
 	name  string
 	flags []string
 }{
-	{"network and logging", []string{"addr", "shutdown-timeout", "log-format", "log-level"}},
+	{"network and logging", []string{"addr", "shutdown-timeout", "log-format", "log-level", "cors-origins"}},
 	{"storage", []string{"data", "sqlite-synchronous", "mongodb-uri", "mongodb-database", "mongodb-timeout", "retention-history", "retention-sessions", "retention-interval", "retention-wait"}},
 	{"identity and sign-in", []string{"access-ttl", "session-ttl", "login-account-limit", "login-address-limit", "login-window",
 		"password-memory", "password-time", "password-threads"}},

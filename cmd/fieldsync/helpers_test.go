@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,9 +22,19 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Every response the API tests receive is validated against the
+	// OpenAPI description (openapi_test.go).
+	if err := validateResponses(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	stopBrowser()       // console_browser_test.go
 	removeConsoleDemo() // console_browser_test.go
+	if v := responseViolations(); len(v) > 0 {
+		fmt.Fprintf(os.Stderr, "%d responses do not match openapi/openapi.json:\n%s\n", len(v), strings.Join(v, "\n"))
+		code = 1
+	}
 	if stopFerret != nil {
 		stopFerret()
 	}
@@ -72,6 +83,7 @@ type testServer struct {
 	// with a clock of their own.
 	Store engine.Store
 	stop  func()
+	in    *instance // the running server, for tests that look inside
 }
 
 // startServer starts a server on data (a fresh temp dir when ""), with cfg
@@ -113,7 +125,7 @@ func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw i
 	// The production shutdown timeout: fasthttp treats a connection that
 	// never sent a request as active for 5 s, so a shorter one can expire.
 	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }()
-	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng, Store: in.store}
+	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng, Store: in.store, in: in}
 	stopped := false
 	ts.stop = func() {
 		if stopped {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/fieldsync/fieldsync/openapi"
 	"io"
 	"log/slog"
 	"net"
@@ -47,6 +48,7 @@ type serveConfig struct {
 	// Workflows turns the field-sales workflow on (workflow.go);
 	// EscalationInterval is how often its overdue sweep runs.
 	Workflows          bool
+	CORSOrigins        []string // browser origins allowed to call the API (none by default)
 	EscalationInterval time.Duration
 
 	// Sign-in (docs/access.md).
@@ -99,6 +101,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&mem, "password-memory", int(h.Memory), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
 	fs.IntVar(&passes, "password-time", int(h.Time), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")
 	fs.IntVar(&threads, "password-threads", int(h.Threads), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
+	var cors string
+	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins (https://app.example.com) allowed to call the API; empty for none, * for any (env FIELDSYNC_CORS_ORIGINS)")
 	c.Stream.register(fs)    // stream.go
 	c.Visits.register(fs)    // visits.go
 	c.Push.register(fs)      // push.go
@@ -126,6 +130,11 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return c, usageError("--log-format (FIELDSYNC_LOG_FORMAT) must be text or json")
 	}
+	origins, err := server.ParseOrigins(cors)
+	if err != nil {
+		return c, usageError("--cors-origins (FIELDSYNC_CORS_ORIGINS): " + err.Error())
+	}
+	c.CORSOrigins = origins
 	return c, nil
 }
 
@@ -215,6 +224,13 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
+	// The library adapters speak WatermelonDB's and RxDB's wire formats
+	// over the engine's push and pull (adapters.go).
+	wmdb, rx, err := newAdapters(eng, sch.JSON(), store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	// Workflows: the engine's after-push hook, the follow-up API, the
 	// overdue sweep (workflow.go).
 	wf, stopWorkflow, err := startWorkflow(ctx, c, eng, store, ids, log)
@@ -245,8 +261,8 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		wfAPI = wf
 	}
 	srv := server.New(server.Config{
-		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), Logger: log, Registry: reg,
-		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg,
+		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,
+		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg, CORSOrigins: c.CORSOrigins,
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
 		KPIs: kpis, // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
@@ -255,8 +271,10 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 			*engine.Engine
 			engine.Store
 		}{eng, store},
-		Workflow: wfAPI,
-		Console:  cons,
+		Workflow:     wfAPI,
+		Console:      cons,
+		WatermelonDB: wmdb,
+		RxDB:         rx,
 	})
 	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {

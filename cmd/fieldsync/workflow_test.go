@@ -38,7 +38,13 @@ var wfStaff = map[string]string{ // user -> role
 
 func newWFWorld(t *testing.T, store accStore) *wfWorld {
 	t.Helper()
-	w := &wfWorld{newAccWorld(t, store)}
+	return newWFWorldOn(t, newAccWorld(t, store))
+}
+
+// newWFWorldOn sets the world up on a running server.
+func newWFWorldOn(t *testing.T, aw *accWorld) *wfWorld {
+	t.Helper()
+	w := &wfWorld{aw}
 	for _, u := range slices.Sorted(func(yield func(string) bool) {
 		for u := range wfStaff {
 			if !yield(u) {
