@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -118,6 +119,9 @@ func (s *Server) rxdbRoutes(v1 fiber.Router, limit fiber.Handler) {
 	schemas, _ := json.Marshal(s.cfg.RxDB.Schemas())
 	v1.Get("/adapters/rxdb/schemas", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		// The version in the endpoints' path: an app told it is outdated
+		// compares it with its own to tell an update from a start over.
+		c.Set(headerRxDBVersion, strconv.Itoa(rxdb.SchemaVersion))
 		return c.Send(schemas)
 	})
 	g := v1.Group("/adapters/rxdb/:collection/:version", s.authenticate, limit, s.rxdbCheck)
@@ -137,11 +141,21 @@ func (s *Server) rxdbCheck(c *fiber.Ctx) error {
 		return engine.Errorf(engine.KindNotFound, engine.CodeUnknownCollection, "/collection", "no synced collection %q", c.Params("collection"))
 	}
 	if c.Params("version") != strconv.Itoa(rxdb.SchemaVersion) {
-		return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": engine.ErrorBody{Code: CodeOutdatedClient,
-			Message: fmt.Sprintf("this server speaks schema version %d; update the app", rxdb.SchemaVersion), Pointer: "/version",
-			RequestID: requestID(c)}})
+		return upgradeRequired(c, CodeOutdatedClient, fmt.Sprintf("this server speaks schema version %d; update the app", rxdb.SchemaVersion), "/version")
 	}
 	return c.Next()
+}
+
+// headerRxDBVersion names the RxDB endpoints' schema version on the schemas
+// endpoint.
+const headerRxDBVersion = "X-Fieldsync-Rxdb-Version"
+
+// upgradeRequired answers 426, replicateServer's outdated client: the
+// error body says why (another schema version, or a read set that changed).
+func upgradeRequired(c *fiber.Ctx, code, message, pointer string) error {
+	c.Set(headerRxDBVersion, strconv.Itoa(rxdb.SchemaVersion))
+	return c.Status(fiber.StatusUpgradeRequired).JSON(fiber.Map{"error": engine.ErrorBody{Code: code,
+		Message: message, Pointer: pointer, RequestID: requestID(c)}})
 }
 
 // CodeOutdatedClient answers an RxDB client of another schema version (426).
@@ -159,6 +173,9 @@ func (s *Server) rxdbPull(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
 	defer cancel()
 	rep, err := s.cfg.RxDB.Pull(ctx, actorOf(c), strings.Clone(c.Params("collection")), strings.Clone(c.Query("id")), limit)
+	if errors.Is(err, rxdb.ErrStartOver) {
+		return upgradeRequired(c, rxdb.CodeStartOver, rxdb.ErrStartOver.Message, "/id")
+	}
 	if err != nil {
 		return err
 	}

@@ -72,6 +72,16 @@ func New(eng Engine, schemasDoc []byte, stream StreamConfig) (*Adapter, error) {
 // Has reports whether collection is synced.
 func (a *Adapter) Has(collection string) bool { return a.colls[collection] != nil }
 
+// CodeStartOver answers a pull whose checkpoint was issued for another read
+// set (426, like an outdated client: replicateServer stops and emits
+// outdatedClient$; the documented app then drops its collections and
+// replicates again).
+const CodeStartOver = "read_set_changed"
+
+// ErrStartOver is Pull's answer to a checkpoint of another read set.
+var ErrStartOver = engine.Errorf(engine.KindConflict, CodeStartOver, "/id",
+	"what you may see changed (a team, a role): drop the local collections and replicate again")
+
 // Checkpoint is replicateServer's checkpoint.
 type Checkpoint struct {
 	ID  string `json:"id"`
@@ -100,9 +110,11 @@ func (a *Adapter) Pull(ctx context.Context, actor engine.Actor, collection, chec
 		if err != nil {
 			return nil, err
 		}
-		if res.Reset {
-			// The caller's read set changed: the feed starts over.
-			out.Documents = out.Documents[:0]
+		if res.Reset && checkpoint != "" {
+			// What the caller may see changed (a team, a role): RxDB
+			// cannot be told which documents to drop, so the app starts
+			// over (docs/integrate.md, "start over").
+			return nil, ErrStartOver
 		}
 		seq, fp, err := a.eng.Position(actor, res.Checkpoint)
 		if err != nil {

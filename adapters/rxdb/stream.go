@@ -52,6 +52,13 @@ func (a *Adapter) Stream(ctx context.Context, actor engine.Actor, collection str
 	if err := call(func(c context.Context) (err error) { pos, err = cfg.Feed.Head(c, actor.Org); return }); err != nil {
 		return err
 	}
+	// The read set the stream serves: when it changes the stream ends
+	// before sending anything under the new one, so replicateServer pulls
+	// with its checkpoint and is told to start over (Pull).
+	var start engine.Access
+	if err := call(func(c context.Context) (err error) { start, err = a.eng.Access(c, actor); return }); err != nil {
+		return err
+	}
 	poll := time.NewTicker(cfg.Poll)
 	defer poll.Stop()
 	idle := time.Now()
@@ -78,6 +85,9 @@ func (a *Adapter) Stream(ctx context.Context, actor engine.Actor, collection str
 		var acc engine.Access
 		if err := call(func(c context.Context) (err error) { acc, err = a.eng.Access(c, actor); return }); err != nil {
 			return err
+		}
+		if acc.Fingerprint != start.Fingerprint {
+			return nil
 		}
 		cp := a.eng.CheckpointAt(actor, pos, acc.Fingerprint)
 		for {

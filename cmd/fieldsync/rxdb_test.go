@@ -39,6 +39,7 @@ type rxDump struct {
 	Collections map[string]map[string]map[string]any `json:"collections"`
 	Conflicts   []rxConflict                         `json:"conflicts"`
 	Errors      []string                             `json:"errors"`
+	Restarts    int                                  `json:"restarts"`
 }
 
 func (d *rxDevice) sync() {
@@ -225,4 +226,47 @@ func testRxDBScenario(t *testing.T, store accStore) {
 	rxWantEqualServer(t, w.accWorld, a1, tok1)
 	rxWantEqualServer(t, w.accWorld, a2, tok1)
 	rxWantEqualServer(t, w.accWorld, b1, tok2)
+}
+
+// TestRxDBReadSetChange: a manager's phone holds their team's customers;
+// the manager stops leading the team. RxDB cannot be told which documents to
+// drop, so the server answers the phone's next pull 426 (read_set_changed),
+// and the documented app (adapters/js/rxdb/app.js, syncDatabase) sees that
+// its schema version is the server's, drops its collections and replicates
+// again: it ends with exactly what the manager may still see.
+func TestRxDBReadSetChange(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	w := newAdapterWorld(t, onSQLite)
+	// mgr-9 leads north (rep-9, c-9) and south (rep-8, c-8 and c-7).
+	w.addTeam("acme", "north")
+	w.addTeam("acme", "south")
+	w.addUser("acme", accUser{id: "rep-9", roles: []string{"rep"}, teams: []string{"north"}})
+	w.addUser("acme", accUser{id: "rep-8", roles: []string{"rep"}, teams: []string{"south"}})
+	w.addUser("acme", accUser{id: "mgr-9", roles: []string{"manager"}, leads: []string{"north", "south"}})
+	w.docs("customers", map[string]any{"c-9": map[string]any{"name": "Nordwerk", "assigned_reps": []string{"rep-9"}},
+		"c-8": map[string]any{"name": "Südlicht", "assigned_reps": []string{"rep-8"}},
+		"c-7": map[string]any{"name": "Bergbau Süd", "assigned_reps": []string{"rep-8"}}})
+	tok := w.token("acme", "mgr-9", "manager")
+	m := &rxDevice{jsDevice: startJSDevice(t, "m9", "rxdb/device.js", w.ts.URL, tok, "m9")}
+	m.sync()
+	if !m.holds("customers/c-9") || !m.holds("customers/c-8") {
+		t.Fatal("the manager's phone lacks the teams' customers")
+	}
+	w.admin("acme", "PATCH", "/users/mgr-9", map[string]any{"leads": []string{"south"}}, 200)
+	m.sync()
+	d := m.dump()
+	if d.Restarts != 1 {
+		t.Errorf("the phone started over %d times, want once", d.Restarts)
+	}
+	if _, ok := d.Collections["customers"]["c-9"]; ok {
+		t.Fatal("the phone still holds north's customer after the manager stopped leading north")
+	}
+	if _, ok := d.Collections["customers"]["c-8"]; !ok {
+		t.Fatal("the phone lost south's customer, which the manager still leads")
+	}
+	if len(d.Errors) > 0 {
+		t.Errorf("replication errors: %v", d.Errors)
+	}
+	rxWantEqualServer(t, w.accWorld, m, tok)
 }

@@ -44,4 +44,42 @@ function replicate(db, { base, token, deviceId, retryTime = 1000 }) {
   }))
 }
 
-module.exports = { openDatabase, replicate, SCHEMA_VERSION }
+// syncDatabase opens the database and replicates it, and handles
+// outdatedClient$ (a 426) as docs/integrate.md says: when the server's
+// schema version (X-Fieldsync-Rxdb-Version on the schemas endpoint) is the
+// app's own, what the user may see changed (a team, a role): the app drops
+// its collections and replicates again from the start, so it keeps only
+// what it may still see. Otherwise the app is outdated (onOutdated).
+// state.db and state.reps are the current ones; state.restarts counts the
+// starts over; state.settled() waits for one in progress.
+async function syncDatabase({ base, name, token, deviceId, retryTime, onConflict, onOutdated }) {
+  const state = { db: null, reps: [], restarts: 0, restarting: null }
+  const start = async () => {
+    state.db = await openDatabase(base, name, onConflict)
+    state.reps = replicate(state.db, { base, token, deviceId, retryTime })
+    for (const r of state.reps) {
+      r.outdatedClient$.subscribe(() => {
+        if (!state.restarting) state.restarting = restart().finally(() => { state.restarting = null })
+      })
+    }
+  }
+  const restart = async () => {
+    const res = await fetch(`${base}/v1/adapters/rxdb/schemas`)
+    if (res.headers.get('x-fieldsync-rxdb-version') !== String(SCHEMA_VERSION)) {
+      if (onOutdated) onOutdated()
+      return
+    }
+    const old = state
+    await Promise.all(old.reps.map((r) => r.cancel()))
+    await old.db.remove()
+    state.restarts++
+    await start()
+  }
+  state.settled = async () => {
+    while (state.restarting) await state.restarting
+  }
+  await start()
+  return state
+}
+
+module.exports = { openDatabase, replicate, syncDatabase, SCHEMA_VERSION }
