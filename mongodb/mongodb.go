@@ -77,8 +77,8 @@ type Store struct {
 	opt      Options
 
 	allocs sync.Map // org -> *orgAlloc: see allocate
-	gapMu   sync.Mutex
-	gaps    map[gapKey]time.Time // first time a reader saw a missing seq
+	gapMu  sync.Mutex
+	gaps   map[gapKey]time.Time // first time a reader saw a missing seq
 
 	hist      *mongo.Collection // retention.go
 	floorMu   sync.Mutex

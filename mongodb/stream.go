@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -63,6 +64,35 @@ func (s *Store) afterPush(org string) {
 	if p := s.onPush.Load(); p != nil && *p != nil {
 		(*p)(org)
 	}
+}
+
+// HeadHints implements stream.Hinter: the highest number allocated in each
+// organisation, from one find on the counters. A hint past a stream's head
+// means something may have committed; Changed says what.
+func (s *Store) HeadHints(ctx context.Context, orgs []string) (map[string]int64, error) {
+	ids := make(bson.A, len(orgs))
+	for i, o := range orgs {
+		ids[i] = "seq" + sep + o
+	}
+	var recs []struct {
+		ID string `bson:"_id"`
+		N  int64  `bson:"n"`
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	cur, err := s.counters.Find(cctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+		options.Find().SetProjection(bson.D{{Key: "n", Value: 1}}))
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := cur.All(cctx, &recs); err != nil {
+		return nil, translate(err)
+	}
+	out := make(map[string]int64, len(recs))
+	for _, r := range recs {
+		out[strings.TrimPrefix(r.ID, "seq"+sep)] = r.N
+	}
+	return out, nil
 }
 
 // Changed returns the organisation's committed prefix after after (as Pull

@@ -37,6 +37,15 @@ type Feed interface {
 	Changed(ctx context.Context, org string, after int64, maxKeys int) (engine.ChangeSet, error)
 }
 
+// Hinter is a Feed that can tell, for many organisations in one read, an
+// upper bound of each head (the highest number allocated). With it the hub
+// asks once per tick for every organisation it streams, and an
+// organisation's poller reads what changed only when its hint moved: the
+// idle cost of an instance is one read per tick, not one per organisation.
+type Hinter interface {
+	HeadHints(ctx context.Context, orgs []string) (map[string]int64, error)
+}
+
 // Presences records which devices hold a stream on which instance.
 type Presences interface {
 	// Touch writes (or renews) records; Renew moves the expiry of all of
@@ -117,6 +126,8 @@ type Hub struct {
 	total   int
 	closed  bool
 
+	hinter Hinter // the Feed's, when it offers hints (hints)
+
 	pmu    sync.Mutex
 	pjoin  map[devKey]bool // presence to write or delete at the next flush
 	pkick  chan struct{}
@@ -177,7 +188,67 @@ func New(cfg Config) *Hub {
 	h.wg.Add(2)
 	go h.sweep()
 	go h.presence()
+	if hinter, ok := cfg.Feed.(Hinter); ok {
+		h.hinter = hinter
+		h.wg.Add(1)
+		go h.hints()
+	}
 	return h
+}
+
+// hintBatch bounds the organisations of one HeadHints read.
+const hintBatch = 1000
+
+// hints asks, every Poll, for the head hints of every organisation with a
+// stream here, and wakes the pollers of those whose hint passed their head.
+func (h *Hub) hints() {
+	defer h.wg.Done()
+	t := time.NewTicker(h.cfg.Poll)
+	defer t.Stop()
+	fails := 0
+	for {
+		select {
+		case <-h.ctx.Done():
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		orgs := make([]*orgState, 0, len(h.orgs))
+		for _, o := range h.orgs {
+			orgs = append(orgs, o)
+		}
+		h.mu.Unlock()
+		for start := 0; start < len(orgs); start += hintBatch {
+			chunk := orgs[start:min(start+hintBatch, len(orgs))]
+			ids := make([]string, len(chunk))
+			for i, o := range chunk {
+				ids[i] = o.org
+			}
+			ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+			hints, err := h.hinter.HeadHints(ctx, ids)
+			cancel()
+			if err != nil {
+				if h.ctx.Err() != nil {
+					return
+				}
+				if fails++; fails == 1 || fails%100 == 0 {
+					h.log.Warn("stream: head hints", "err", err, "failures", fails)
+				}
+				continue
+			}
+			fails = 0
+			h.mu.Lock()
+			for _, o := range chunk {
+				if hints[o.org] > o.head {
+					select {
+					case o.wake <- struct{}{}:
+					default:
+					}
+				}
+			}
+			h.mu.Unlock()
+		}
+	}
 }
 
 // Instance is the id this hub writes in presence records.
@@ -372,14 +443,20 @@ func (h *Hub) poll(ctx context.Context, o *orgState) {
 	o.head = head
 	h.mu.Unlock()
 	close(o.ready)
-	t := time.NewTicker(h.cfg.Poll)
-	defer t.Stop()
+	// With hints, a poller looks only when woken (a hint moved, or a commit
+	// through this instance); without, on its own tick too.
+	var tick <-chan time.Time
+	if h.hinter == nil {
+		t := time.NewTicker(h.cfg.Poll)
+		defer t.Stop()
+		tick = t.C
+	}
 	fails := 0
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		case <-o.wake:
 		}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -1,0 +1,109 @@
+package mongodb
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/event"
+
+	"github.com/fieldsync/fieldsync/stream"
+	"github.com/fieldsync/fieldsync/sync/engine"
+)
+
+// TestStreamPollsOncePerTick: a hub streaming to 30 organisations from
+// this instance asks the counters once per tick for all of them (HeadHints),
+// not once per organisation; a change written through another instance (no
+// commit wake-up here) still pokes its organisation's stream.
+func TestStreamPollsOncePerTick(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := freshDB()
+	// Each find on the counters: how many organisations it names.
+	finds := make(chan int, 1024)
+	var watching atomic.Bool
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if !watching.Load() || e.CommandName != "find" {
+			return
+		}
+		if c, ok := e.Command.Lookup("find").StringValueOK(); !ok || c != "counters" {
+			return
+		}
+		n := 1
+		if in, err := e.Command.LookupErr("filter", "_id", "$in"); err == nil {
+			if arr, ok := in.ArrayOK(); ok {
+				vals, _ := arr.Values()
+				n = len(vals)
+			}
+		}
+		select {
+		case finds <- n:
+		default:
+		}
+	}}
+	r := openT(t, db, Options{Monitor: mon, Timeout: time.Minute})
+	w := openT(t, db, Options{Timeout: time.Minute}) // another instance
+	t.Cleanup(func() { r.Close(); w.Close() })
+	const orgs, scope = 30, "user:u"
+	push := func(org, id string) {
+		t.Helper()
+		b := engine.PushBatch{Actor: engine.Actor{Org: org, User: "u"}, Device: "d",
+			Mutations: []engine.Mutation{{ID: "m-" + id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate}}}
+		if _, err := w.Push(ctx, b, func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
+			return &engine.Document{Org: org, Collection: "customer_notes", ID: id, Owner: "u", Version: 1,
+					Body: []byte(`{"text":"x"}`), Fields: map[string]engine.FieldMeta{"text": {Version: 1}}, Scopes: []string{scope}, UpdatedBy: "u"},
+				engine.Outcome{MutationID: "m-" + id, Status: engine.StatusApplied, Version: 1}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range orgs {
+		push(fmt.Sprintf("o-%02d", i), "first")
+	}
+	const tick = 20 * time.Millisecond
+	hub := stream.New(stream.Config{Feed: r, Instance: "i-hints", Poll: tick})
+	t.Cleanup(hub.Close)
+	var streams []*stream.Stream
+	for i := range orgs {
+		org := fmt.Sprintf("o-%02d", i)
+		head, err := r.Head(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := hub.Open(ctx, stream.Sub{Org: org, User: "u", Device: "d", Keys: []string{scope}, After: head})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Close)
+		streams = append(streams, st)
+	}
+	// Idle: every read of the counters asks for all the organisations at
+	// once (one per tick), never for one of them.
+	watching.Store(true)
+	for range 5 {
+		select {
+		case n := <-finds:
+			if n != orgs {
+				t.Fatalf("a counter read named %d organisations; want all %d in one read", n, orgs)
+			}
+		case <-time.After(time.Minute):
+			t.Fatal("no counter read within a minute")
+		}
+	}
+	watching.Store(false)
+	// A change through the other instance pokes its organisation.
+	push("o-07", "second")
+	ectx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		ev, ok := streams[7].Next(ectx)
+		if !ok {
+			t.Fatal("no poke for the change written through another instance")
+		}
+		if ev.Kind == stream.Poke {
+			break
+		}
+	}
+}
