@@ -9,6 +9,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
+	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/stream"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -104,6 +106,77 @@ func TestStreamPollsOncePerTick(t *testing.T) {
 		}
 		if ev.Kind == stream.Poke {
 			break
+		}
+	}
+}
+
+// TestTailerPassSkipsIdleOrgs: the push tailer's pass reads every
+// organisation's cursor and head hint in one read each, and reads the
+// cursor and the feed only of organisations with something new.
+func TestTailerPassSkipsIdleOrgs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	var perOrg atomic.Int64 // single-organisation reads of the tailer's cursors
+	var watching atomic.Bool
+	mon := &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) {
+		if !watching.Load() || e.CommandName != "find" {
+			return
+		}
+		if c, ok := e.Command.Lookup("find").StringValueOK(); ok && c == collPushTail {
+			if _, err := e.Command.LookupErr("filter", "_id"); err == nil {
+				perOrg.Add(1)
+			}
+		}
+	}}
+	s := openT(t, freshDB(), Options{Monitor: mon, Timeout: time.Minute})
+	t.Cleanup(func() { s.Close() })
+	now := time.Now()
+	const orgs = 20
+	write := func(org, id string) {
+		t.Helper()
+		body := []byte(`{"text":"x"}`)
+		if _, err := s.Push(ctx, engine.PushBatch{Actor: engine.Actor{Org: org, User: "u"}, Device: "d",
+			Mutations: []engine.Mutation{{ID: id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate}}},
+			func(int, *engine.Document) (*engine.Document, engine.Outcome) {
+				return &engine.Document{Org: org, Collection: "customer_notes", ID: id, Owner: "u", Version: 1, Body: body,
+						Fields: map[string]engine.FieldMeta{}, Scopes: []string{engine.ScopeOrg}, UpdatedAt: now, UpdatedBy: "u"},
+					engine.Outcome{MutationID: id, Status: engine.StatusApplied, Version: 1}
+			}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range orgs {
+		org := fmt.Sprintf("o-%02d", i)
+		if err := s.PutOrg(ctx, &identity.Org{ID: org, Name: org, TimeZone: "UTC", Created: now}); err != nil {
+			t.Fatal(err)
+		}
+		write(org, "n-1")
+	}
+	tl := push.NewTailer(push.TailerConfig{Feed: s, Store: s, Directory: s, Instance: "i1"})
+	if err := tl.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	write("o-03", "n-2")
+	watching.Store(true)
+	if err := tl.Pass(ctx); err != nil {
+		t.Fatal(err)
+	}
+	watching.Store(false)
+	if got := perOrg.Load(); got != 1 {
+		t.Errorf("the pass read %d organisations' cursors one by one; want only o-03's", got)
+	}
+	cursors, err := s.TailCursors(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range orgs {
+		org := fmt.Sprintf("o-%02d", i)
+		head, err := s.Head(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cursors[org] != head {
+			t.Errorf("%s: cursor %d, head %d: a pass left it behind", org, cursors[org], head)
 		}
 	}
 }

@@ -235,6 +235,22 @@ func (s *Store) TailCursor(ctx context.Context, org string) (int64, error) {
 	return rec.Cursor, err
 }
 
+// TailCursors implements push.Store: one find over the tailer's records.
+func (s *Store) TailCursors(ctx context.Context) (map[string]int64, error) {
+	var recs []struct {
+		Org    string `bson:"_id"`
+		Cursor int64  `bson:"cursor"`
+	}
+	if err := s.findAll(ctx, s.db.Collection(collPushTail), bson.D{}, &recs); err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(recs))
+	for _, r := range recs {
+		out[r.Org] = r.Cursor
+	}
+	return out, nil
+}
+
 // AcquireTail implements push.Store.
 func (s *Store) AcquireTail(ctx context.Context, org, owner string, now, until time.Time) (int64, bool, error) {
 	c := s.db.Collection(collPushTail)

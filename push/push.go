@@ -152,6 +152,9 @@ type Store interface {
 	// TailCursor reads org's durable cursor (0 when none) without taking
 	// the lease: an idle organisation costs the tailer reads only.
 	TailCursor(ctx context.Context, org string) (int64, error)
+	// TailCursors reads every organisation's cursor in one read (an
+	// organisation without one is absent: 0).
+	TailCursors(ctx context.Context) (map[string]int64, error)
 	// AcquireTail takes or renews the tailing lease of org for owner until
 	// until, when it is free, expired at now or already owner's, and returns
 	// the durable cursor; ok is false when another owner holds it.

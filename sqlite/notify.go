@@ -249,6 +249,25 @@ func (s *Store) TailCursor(ctx context.Context, org string) (int64, error) {
 	return c, translate(err)
 }
 
+// TailCursors implements push.Store.
+func (s *Store) TailCursors(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT org, cursor FROM push_tail`)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var org string
+		var c int64
+		if err := rows.Scan(&org, &c); err != nil {
+			return nil, translate(err)
+		}
+		out[org] = c
+	}
+	return out, translate(rows.Err())
+}
+
 // AcquireTail implements push.Store.
 func (s *Store) AcquireTail(ctx context.Context, org, owner string, now, until time.Time) (cursor int64, ok bool, err error) {
 	err = s.write(ctx, func(ctx context.Context, tx *writerConn) error {

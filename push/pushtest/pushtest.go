@@ -174,6 +174,9 @@ func testTail(t *testing.T, h Harness) {
 	if ok, err := s.AdvanceTail(ctx, "oa", "i2", 99, t0.Add(60*time.Second)); err != nil || ok {
 		t.Fatalf("AdvanceTail by non-holder = %v, %v", ok, err)
 	}
+	if all, err := s.TailCursors(ctx); err != nil || all["oa"] != 42 || all["ob"] != 0 {
+		t.Fatalf("TailCursors = %v, %v; want oa at 42, ob at 0 (or absent)", all, err)
+	}
 	// The lease was extended to t0+60s by the advance.
 	if _, ok, _ := s.AcquireTail(ctx, "oa", "i2", t0.Add(45*time.Second), t0.Add(90*time.Second)); ok {
 		t.Fatal("i2 took a lease that AdvanceTail extended")
