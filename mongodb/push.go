@@ -434,8 +434,11 @@ func (s *Store) upsertFeed(ctx context.Context, rows []feedRec) error {
 	models := make([]mongo.WriteModel, 0, len(dups))
 	for _, j := range dups {
 		r := rows[j]
+		// org and scope with _id: the feed's shard key (docs/scaling.md), so
+		// the move is routed to one shard, not to every one.
 		models = append(models, mongo.NewReplaceOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: r.ID}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: r.Seq}}}}).
+			SetFilter(bson.D{{Key: "org", Value: r.Org}, {Key: "scope", Value: r.Scope}, {Key: "_id", Value: r.ID},
+				{Key: "seq", Value: bson.D{{Key: "$lt", Value: r.Seq}}}}).
 			SetReplacement(r))
 	}
 	cctx, cancel := s.call(ctx)
