@@ -180,3 +180,59 @@ func TestTailerPassSkipsIdleOrgs(t *testing.T) {
 		}
 	}
 }
+
+// TestStarvedScopeSyncs: a scope with one change behind 400 changes of
+// another scope in a log walked in windows of 8 records, 2 windows a pull:
+// each pull hands back how far it walked (Through), so a device of the
+// quiet scope reaches its change in a bounded number of pulls, its
+// checkpoint moving forward every time.
+func TestStarvedScopeSyncs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opt := Options{Timeout: time.Minute}
+	opt.window, opt.windows = 8, 2
+	s := openT(t, freshDB(), opt)
+	t.Cleanup(func() { s.Close() })
+	const org = "o"
+	push := func(scope string, ids ...string) {
+		t.Helper()
+		b := engine.PushBatch{Actor: engine.Actor{Org: org, User: "u"}, Device: "d"}
+		for _, id := range ids {
+			b.Mutations = append(b.Mutations, engine.Mutation{ID: "m-" + id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate})
+		}
+		if _, err := s.Push(ctx, b, func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
+			m := b.Mutations[i]
+			return &engine.Document{Org: org, Collection: "customer_notes", ID: m.DocID, Owner: "u", Version: 1,
+					Body: []byte(`{"text":"x"}`), Fields: map[string]engine.FieldMeta{"text": {Version: 1}}, Scopes: []string{scope}, UpdatedBy: "u"},
+				engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied, Version: 1}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for b := range 4 {
+		var ids []string
+		for i := range 100 {
+			ids = append(ids, fmt.Sprintf("busy-%d-%03d", b, i))
+		}
+		push("user:busy", ids...)
+	}
+	push("user:quiet", "mine")
+	var after int64
+	for pulls := 1; ; pulls++ {
+		pg, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{"user:quiet"}, After: after, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pg.Changes) == 1 && pg.Changes[0].ID == "mine" {
+			t.Logf("the quiet scope's change arrived on pull %d", pulls)
+			return
+		}
+		if pg.Through <= after {
+			t.Fatalf("pull %d did not move: through %d after %d (more %v)", pulls, pg.Through, after, pg.More)
+		}
+		if pulls > 40 {
+			t.Fatalf("no change after %d pulls", pulls)
+		}
+		after = pg.Through
+	}
+}

@@ -41,8 +41,11 @@ func (s *Store) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, 
 		return engine.PullPage{Compacted: true}, nil
 	}
 	after := q.After
-	window := 2*q.Limit + 64
-	for range maxWindows {
+	window, windows := 2*q.Limit+64, maxWindows
+	if s.opt.window > 0 {
+		window, windows = s.opt.window, s.opt.windows
+	}
+	for range windows {
 		p, marks, capped, err := s.prefix(ctx, q.Org, max(after, h.compacted), window)
 		if err != nil {
 			return engine.PullPage{}, err
