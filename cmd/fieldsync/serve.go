@@ -264,6 +264,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg, CORSOrigins: c.CORSOrigins,
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
+		Keys: ids, ServiceAccounts: ids, // API keys of service accounts
 		KPIs: kpis, // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
