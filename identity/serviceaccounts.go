@@ -76,7 +76,8 @@ type ServiceAccountStore interface {
 
 // Codes of service accounts.
 const (
-	CodeServiceAccountRole = "service_account_role" // a role a service account may not hold
+	CodeServiceAccountRole    = "service_account_role"    // a role a service account may not hold
+	CodeServiceAccountRevoked = "service_account_revoked" // a revoked account cannot get a new key
 )
 
 func (s *Service) accountStore() (ServiceAccountStore, error) {
@@ -172,7 +173,7 @@ func (s *Service) RotateServiceAccountKey(ctx context.Context, org, id string, o
 	var key string
 	a, err := s.updateAccount(ctx, org, id, func(a *ServiceAccount) error {
 		if a.Revoked() {
-			return engine.Errorf(engine.KindConflict, CodeSessionRevoked, "", "the service account is revoked")
+			return engine.Errorf(engine.KindConflict, CodeServiceAccountRevoked, "", "the service account is revoked: create a new one")
 		}
 		k, hash, err := newAPIKey(s.cfg.Rand, a.ID)
 		if err != nil {
