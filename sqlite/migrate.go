@@ -139,6 +139,8 @@ CREATE INDEX sessions_by_device ON sessions(org, usr, device);
 	migrationRetention,
 	// 7: service accounts (serviceaccounts.go).
 	migrationServiceAccounts,
+	// 8: webhooks (webhook.go).
+	migrationWebhooks,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
