@@ -168,7 +168,10 @@ func (s *Store) createIndexes(ctx context.Context) error {
 	if err := s.createIdentityIndexes(ctx); err != nil { // identity.go
 		return err
 	}
-	return s.createServiceAccountIndexes(ctx) // serviceaccounts.go
+	if err := s.createServiceAccountIndexes(ctx); err != nil { // serviceaccounts.go
+		return err
+	}
+	return s.createWebhookIndexes(ctx) // webhook.go
 }
 
 // call gives one database call its own deadline.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -52,14 +51,6 @@ func (r *serviceAccountRec) account() *identity.ServiceAccount {
 	return a
 }
 
-// millisOrZero keeps a zero time zero (millis of the zero time is not 0).
-func millisOrZero(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return millis(t)
-}
-
 func (s *Store) createServiceAccountIndexes(ctx context.Context) error {
 	for _, keys := range []bson.D{
 		{{Key: "aid", Value: 1}, {Key: "version", Value: -1}},
@@ -89,7 +80,7 @@ func (s *Store) PutServiceAccount(ctx context.Context, a *identity.ServiceAccoun
 	next := a.Version + 1
 	rec := serviceAccountRec{ID: fmt.Sprintf("%s%s%020d", a.ID, sep, next), AID: a.ID, Version: next, Org: a.Org, Name: a.Name,
 		Roles: storedList(a.Roles), KeyHash: a.KeyHash, PrevHash: a.PrevHash,
-		PrevUntil: millisOrZero(a.PrevUntil), RevokedAt: millisOrZero(a.RevokedAt),
+		PrevUntil: optMillis(a.PrevUntil), RevokedAt: optMillis(a.RevokedAt),
 		Created: millis(a.Created), Updated: millis(a.Updated)}
 	cctx, cancel := s.call(ctx)
 	_, err := s.db.Collection(collServiceAccounts).InsertOne(cctx, rec)
