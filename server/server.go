@@ -94,6 +94,9 @@ type Config struct {
 	// routes (with Admin; nil: not registered).
 	Keys            KeyVerifier
 	ServiceAccounts ServiceAccounts
+	// Webhooks serves the webhook subscriptions of the admin API
+	// (webhooks.go; with Admin; nil: not registered).
+	Webhooks Webhooks
 
 	// Console serves the web console's pages (package console) and / (nil:
 	// not registered).
@@ -205,6 +208,9 @@ func New(cfg Config) *Server {
 		}
 		if cfg.ServiceAccounts != nil {
 			s.serviceAccountRoutes(admin) // serviceaccounts.go
+		}
+		if cfg.Webhooks != nil {
+			s.webhookRoutes(admin) // webhooks.go
 		}
 	}
 	return s
