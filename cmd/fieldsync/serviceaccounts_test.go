@@ -163,14 +163,17 @@ func TestServiceAccounts(t *testing.T) {
 				t.Fatalf("a revoked key: %d %s", s, raw)
 			}
 			// A forged secret for a live account is refused the same way.
-			forged := beta.Key[:strings.LastIndex(beta.Key, "_")+1] + "AAAA"
+			forged := "fsk_" + beta.ID + "_" + strings.Repeat("A", 43)
 			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/me", forged, nil); s != 401 {
 				t.Fatalf("a forged key: %d %s", s, raw)
 			}
 
 			// No key, nor its secret, ever reaches the log.
 			for _, k := range []string{key1, key2, key3, beta.Key} {
-				secret := k[strings.LastIndex(k, "_")+1:]
+				secret := k[len("fsk_")+26+1:] // base64url: the secret itself may hold "_"
+				if len(secret) != 43 {
+					t.Fatalf("a key's secret is %d characters, want 43", len(secret))
+				}
 				if strings.Contains(logs.String(), secret) {
 					t.Fatalf("the log holds an API key's secret")
 				}
