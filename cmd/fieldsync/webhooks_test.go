@@ -292,3 +292,81 @@ func TestWebhookLoop(t *testing.T) {
 		})
 	}
 }
+
+// TestWebhookTwoInstances: two servers on one MongoDB database both tail
+// and dispatch; every event reaches the endpoint exactly once.
+func TestWebhookTwoInstances(t *testing.T) {
+	t.Parallel()
+	mongo := onMongoDB(t)
+	tweak := func(c *serveConfig) {
+		fastSignIn(c)
+		mongo(c)
+		c.Webhooks.AllowLoopback, c.Webhooks.Poll = true, 10*time.Millisecond
+	}
+	ts := startServer(t, "", tweak)
+	startServer(t, "", tweak) // the second instance: same database, its own tailer and dispatcher
+	w := newWFWorldOn(t, &accWorld{t: t, ts: ts})
+
+	var mu sync.Mutex
+	got := map[string]int{} // webhook-id -> requests
+	var secret string
+	bad := 0
+	hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if webhook.Verify(r.Header, body, secret, time.Now(), 0) != nil {
+			bad++
+		}
+		got[r.Header.Get(webhook.HeaderID)]++
+		rw.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(hs.Close)
+	var sub whReply
+	json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/",
+		"events": webhook.EventTypes}, 201), &sub)
+	mu.Lock()
+	secret = sub.Secret
+	mu.Unlock()
+
+	w.submitOffline(t, "o-1", orderLines(0))
+	w.mustAct(w.as("dp-1"), "fu-o-1-availability_check", "claim", nil)
+	w.mustAct(w.as("dp-1"), "fu-o-1-availability_check", "complete", map[string]any{"note": "in stock"})
+	w.mustAct(w.as("od-1"), "fu-o-1-erp_entry", "complete", map[string]any{"result": map[string]any{"erp_number": "4500001"}})
+
+	// 5 follow-ups created, availability_check done, erp_entry done, the
+	// order submitted and confirmed: at least 9 events (a claim overtaken by
+	// its completion before a tailer read it is not announced).
+	var list struct {
+		Deliveries []struct {
+			ID       string `json:"id"`
+			Status   string `json:"status"`
+			Attempts int    `json:"attempts"`
+		} `json:"deliveries"`
+	}
+	waitFor(t, 60*time.Second, "every delivery to be sent", func() bool {
+		json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+sub.ID+"/deliveries", nil, 200), &list)
+		if len(list.Deliveries) < 9 {
+			return false
+		}
+		for _, d := range list.Deliveries {
+			if d.Status != webhook.StatusSent {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if bad != 0 {
+		t.Errorf("%d deliveries failed verification", bad)
+	}
+	for _, d := range list.Deliveries {
+		if got[d.ID] != 1 || d.Attempts != 1 {
+			t.Errorf("%s: received %d times, %d attempts; want once", d.ID, got[d.ID], d.Attempts)
+		}
+	}
+	if len(got) != len(list.Deliveries) {
+		t.Errorf("the endpoint saw %d webhook-ids, the store holds %d deliveries", len(got), len(list.Deliveries))
+	}
+}
