@@ -147,10 +147,11 @@ func (d *Dispatcher) Pass(ctx context.Context) (int, error) {
 			}
 			subs[key] = s
 		}
+		sub := subs[key] // read here: the loop writes the map while workers run
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = d.deliver(ctx, &ds[i], subs[key], &mu)
+			errs[i] = d.deliver(ctx, &ds[i], sub, &mu)
 		})
 	}
 	wg.Wait()
