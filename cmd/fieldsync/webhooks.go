@@ -18,6 +18,7 @@ type webhookFlags struct {
 	BaseBackoff   time.Duration
 	MaxBackoff    time.Duration
 	Timeout       time.Duration
+	Lease         time.Duration
 	DisableAfter  int
 	FailingFor    time.Duration
 	MaxAge        time.Duration
@@ -31,6 +32,7 @@ func (f *webhookFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.BaseBackoff, "webhooks-backoff", webhook.DefaultBaseBackoff, "wait after the first failed attempt, doubled after each (env FIELDSYNC_WEBHOOKS_BACKOFF)")
 	fs.DurationVar(&f.MaxBackoff, "webhooks-max-backoff", webhook.DefaultMaxBackoff, "longest wait between attempts, Retry-After included (env FIELDSYNC_WEBHOOKS_MAX_BACKOFF)")
 	fs.DurationVar(&f.Timeout, "webhooks-timeout", webhook.DefaultTimeout, "time one attempt may take (env FIELDSYNC_WEBHOOKS_TIMEOUT)")
+	fs.DurationVar(&f.Lease, "webhooks-lease", 0, "how long a claimed delivery stays with this instance; another sends it after that if this one died; 0: --webhooks-timeout + 30s (env FIELDSYNC_WEBHOOKS_LEASE)")
 	fs.IntVar(&f.DisableAfter, "webhooks-disable-after", webhook.DefaultDisableAfter, "consecutive failed attempts (over --webhooks-failing-for) that disable a subscription (env FIELDSYNC_WEBHOOKS_DISABLE_AFTER)")
 	fs.DurationVar(&f.FailingFor, "webhooks-failing-for", webhook.DefaultFailingFor, "how long a subscription must keep failing before it is disabled (env FIELDSYNC_WEBHOOKS_FAILING_FOR)")
 	fs.DurationVar(&f.MaxAge, "webhooks-max-age", 6*time.Hour, "events older than this when the tailer reads them are not delivered (env FIELDSYNC_WEBHOOKS_MAX_AGE)")
@@ -58,7 +60,7 @@ func startWebhooks(f webhookFlags, store engine.Store, log *slog.Logger) *webhoo
 		return r
 	}
 	d := webhook.NewDispatcher(webhook.DispatcherConfig{Store: ws, Instance: instanceID(), MaxAttempts: f.MaxAttempts,
-		BaseBackoff: f.BaseBackoff, MaxBackoff: f.MaxBackoff, Timeout: f.Timeout, DisableAfter: f.DisableAfter,
+		BaseBackoff: f.BaseBackoff, MaxBackoff: f.MaxBackoff, Timeout: f.Timeout, Lease: f.Lease, DisableAfter: f.DisableAfter,
 		FailingFor: f.FailingFor, AllowLoopback: f.AllowLoopback, Log: log})
 	t := webhook.NewTailer(webhook.TailerConfig{Feed: store, Store: ws, MaxAge: f.MaxAge, Log: log, Enqueued: d.Wake})
 	ctx, cancel := context.WithCancel(context.Background())
