@@ -81,24 +81,7 @@ func TestWebhookSIGKILLMidDelivery(t *testing.T) {
 	p2 := startBinary(t, data, flags...)
 	w.ts.URL = p2.URL
 	// 5 follow-ups created and the order submitted: 6 events.
-	var list struct {
-		Deliveries []struct {
-			ID     string `json:"id"`
-			Status string `json:"status"`
-		} `json:"deliveries"`
-	}
-	waitFor(t, 90*time.Second, "every delivery to be sent after the restart", func() bool {
-		json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+sub.ID+"/deliveries", nil, 200), &list)
-		if len(list.Deliveries) < 6 {
-			return false
-		}
-		for _, d := range list.Deliveries {
-			if d.Status != webhook.StatusSent {
-				return false
-			}
-		}
-		return true
-	})
+	list := allSent(t, w.accWorld, sub.ID, 6)
 	mu.Lock()
 	defer mu.Unlock()
 	if bad != 0 {
@@ -107,12 +90,12 @@ func TestWebhookSIGKILLMidDelivery(t *testing.T) {
 	if received[held] < 2 {
 		t.Errorf("the delivery in flight at the kill (%s) arrived %d times, want again after the restart", held, received[held])
 	}
-	for _, d := range list.Deliveries {
+	for _, d := range list {
 		if !processed[d.ID] {
 			t.Errorf("%s: sent but never processed", d.ID)
 		}
 	}
-	if len(processed) != len(list.Deliveries) {
-		t.Errorf("the endpoint processed %d events, the store holds %d deliveries", len(processed), len(list.Deliveries))
+	if len(processed) != len(list) {
+		t.Errorf("the endpoint processed %d events, the store holds %d deliveries", len(processed), len(list))
 	}
 }

@@ -337,16 +337,39 @@ func TestWebhookTwoInstances(t *testing.T) {
 	// 5 follow-ups created, availability_check done, erp_entry done, the
 	// order submitted and confirmed: at least 9 events (a claim overtaken by
 	// its completion before a tailer read it is not announced).
-	var list struct {
-		Deliveries []struct {
-			ID       string `json:"id"`
-			Status   string `json:"status"`
-			Attempts int    `json:"attempts"`
-		} `json:"deliveries"`
+	list := allSent(t, w.accWorld, sub.ID, 9)
+	mu.Lock()
+	defer mu.Unlock()
+	if bad != 0 {
+		t.Errorf("%d deliveries failed verification", bad)
 	}
-	waitFor(t, 60*time.Second, "every delivery to be sent", func() bool {
-		json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+sub.ID+"/deliveries", nil, 200), &list)
-		if len(list.Deliveries) < 9 {
+	for _, d := range list {
+		if got[d.ID] != 1 || d.Attempts != 1 {
+			t.Errorf("%s: received %d times, %d attempts; want once", d.ID, got[d.ID], d.Attempts)
+		}
+	}
+	if len(got) != len(list) {
+		t.Errorf("the endpoint saw %d webhook-ids, the store holds %d deliveries", len(got), len(list))
+	}
+}
+
+// sentDelivery is a delivery as the admin API lists it.
+type sentDelivery struct {
+	ID       string `json:"id"`
+	Status   string `json:"status"`
+	Attempts int    `json:"attempts"`
+}
+
+// allSent waits until the subscription has at least min deliveries, all
+// sent, and returns them.
+func allSent(t *testing.T, w *accWorld, sub string, min int) []sentDelivery {
+	t.Helper()
+	var list struct {
+		Deliveries []sentDelivery `json:"deliveries"`
+	}
+	waitFor(t, 90*time.Second, "every delivery to be sent", func() bool {
+		json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+sub+"/deliveries", nil, 200), &list)
+		if len(list.Deliveries) < min {
 			return false
 		}
 		for _, d := range list.Deliveries {
@@ -356,17 +379,5 @@ func TestWebhookTwoInstances(t *testing.T) {
 		}
 		return true
 	})
-	mu.Lock()
-	defer mu.Unlock()
-	if bad != 0 {
-		t.Errorf("%d deliveries failed verification", bad)
-	}
-	for _, d := range list.Deliveries {
-		if got[d.ID] != 1 || d.Attempts != 1 {
-			t.Errorf("%s: received %d times, %d attempts; want once", d.ID, got[d.ID], d.Attempts)
-		}
-	}
-	if len(got) != len(list.Deliveries) {
-		t.Errorf("the endpoint saw %d webhook-ids, the store holds %d deliveries", len(got), len(list.Deliveries))
-	}
+	return list.Deliveries
 }
