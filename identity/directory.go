@@ -3,6 +3,7 @@ package identity
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -14,6 +15,9 @@ var _ engine.Directory = (*Service)(nil)
 // It reads the store on every call, so a change made through any server
 // instance takes effect at once everywhere.
 func (s *Service) Member(ctx context.Context, org, user string) (engine.Member, bool, error) {
+	if strings.HasPrefix(user, ServiceAccountPrefix) {
+		return s.serviceMember(ctx, org, user) // serviceaccounts.go
+	}
 	u, err := s.store.User(ctx, org, user)
 	if engine.ErrorKind(err) == engine.KindNotFound {
 		return engine.Member{}, false, nil

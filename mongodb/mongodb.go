@@ -165,7 +165,13 @@ func (s *Store) createIndexes(ctx context.Context) error {
 			return translate(fmt.Errorf("mongodb: create index on %s: %w", i.c.Name(), err))
 		}
 	}
-	return s.createIdentityIndexes(ctx) // identity.go
+	if err := s.createIdentityIndexes(ctx); err != nil { // identity.go
+		return err
+	}
+	if err := s.createServiceAccountIndexes(ctx); err != nil { // serviceaccounts.go
+		return err
+	}
+	return s.createWebhookIndexes(ctx) // webhook.go
 }
 
 // call gives one database call its own deadline.

@@ -89,6 +89,15 @@ type Config struct {
 	// registered).
 	Workflow Workflow
 
+	// Keys authenticates service accounts' API keys (serviceaccounts.go);
+	// nil: only JWTs are accepted. ServiceAccounts serves their admin
+	// routes (with Admin; nil: not registered).
+	Keys            KeyVerifier
+	ServiceAccounts ServiceAccounts
+	// Webhooks serves the webhook subscriptions of the admin API
+	// (webhooks.go; with Admin; nil: not registered).
+	Webhooks Webhooks
+
 	// Console serves the web console's pages (package console) and / (nil:
 	// not registered).
 	Console Console
@@ -197,6 +206,12 @@ func New(cfg Config) *Server {
 		if cfg.Docs != nil {
 			s.documentRoutes(admin)
 		}
+		if cfg.ServiceAccounts != nil {
+			s.serviceAccountRoutes(admin) // serviceaccounts.go
+		}
+		if cfg.Webhooks != nil {
+			s.webhookRoutes(admin) // webhooks.go
+		}
 	}
 	return s
 }
@@ -273,7 +288,15 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	if !ok {
 		return engine.Errorf(engine.KindUnauthorized, engine.CodeUnauthenticated, "", "the Authorization header must be \"Bearer <token>\"")
 	}
-	actor, err := s.cfg.Auth.Verify(tok)
+	var actor engine.Actor
+	var err error
+	if isAPIKey(tok) && s.cfg.Keys != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
+		actor, err = s.cfg.Keys.VerifyKey(ctx, tok) // serviceaccounts.go
+		cancel()
+	} else {
+		actor, err = s.cfg.Auth.Verify(tok)
+	}
 	if err != nil {
 		return err
 	}

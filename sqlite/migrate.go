@@ -137,6 +137,10 @@ CREATE INDEX sessions_by_device ON sessions(org, usr, device);
 	migrationWorkflow,
 	// 6: history retention (retention.go).
 	migrationRetention,
+	// 7: service accounts (serviceaccounts.go).
+	migrationServiceAccounts,
+	// 8: webhooks (webhook.go).
+	migrationWebhooks,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -32,6 +32,8 @@ const adminUsage = `usage:
   fieldsync user disable|enable|sessions ID
   fieldsync team add ID --name N | team list | team rename ID --name N
   fieldsync device revoke --user ID --device DEVICE
+  fieldsync service-account add --name N --role r[,r] | service-account list
+  fieldsync service-account rotate ID [--overlap 24h] | service-account revoke ID
 
 Every command talks to --server (default http://127.0.0.1:8080) and
 authenticates with --token (or FIELDSYNC_TOKEN), or with --data DIR --org ORG:

@@ -89,6 +89,8 @@ var serveGroups = []struct {
 		"password-memory", "password-time", "password-threads"}},
 	{"push notifications", []string{"fcm-credentials", "fcm-project", "fcm-endpoint", "push-off", "push-poll", "push-batch",
 		"push-lease", "push-max-attempts", "push-max-age", "push-retention"}},
+	{"webhooks", []string{"webhooks-allow-loopback", "webhooks-off", "webhooks-poll", "webhooks-max-attempts", "webhooks-backoff",
+		"webhooks-max-backoff", "webhooks-timeout", "webhooks-lease", "webhooks-disable-after", "webhooks-failing-for", "webhooks-max-age"}},
 	{"live stream", []string{"stream-poll", "stream-heartbeat", "stream-recheck", "stream-max-per-user", "stream-max"}},
 	{"limits", []string{"max-body", "max-mutations", "max-doc", "page-size", "max-page-size", "page-bytes", "rate-limit"}},
 	{"workflow and visits", []string{"workflows", "escalation-interval", "clock-tolerance", "visit-radius", "visit-max-accuracy"}},

@@ -21,6 +21,7 @@ commands:
   user      add, list, update, disable, enable users; list their sessions
   team      add, list, rename teams
   device    revoke a user's device
+  service-account  add, list, rotate, revoke the API keys of integrations (docs/integrations.md)
   assign    assign a customer to reps (its history moves with it)
   import    import customers, products or users from a CSV file
   demo      load a demo organisation (every role, a month of activity) to try fieldsync
@@ -53,7 +54,7 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		err = token(ctx, args[1:], stdout, stderr)
 	case "health":
 		err = health(args[1:], stderr)
-	case "org", "user", "team", "device":
+	case "org", "user", "team", "device", "service-account":
 		err = adminCLI(ctx, args, stdin, stdout, stderr)
 	case "assign":
 		err = assignCmd(ctx, args[1:], stdout, stderr)

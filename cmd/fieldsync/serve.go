@@ -60,6 +60,7 @@ type serveConfig struct {
 	Hash            identity.HashParams
 
 	Push      pushFlags      // push notifications (push.go)
+	Webhooks  webhookFlags   // outgoing webhooks (webhooks.go)
 	Retention retentionFlags // history compaction (retention.go)
 
 	Demo demoServeFlags // --demo: load the demo organisation first (demo.go)
@@ -106,6 +107,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	c.Stream.register(fs)    // stream.go
 	c.Visits.register(fs)    // visits.go
 	c.Push.register(fs)      // push.go
+	c.Webhooks.register(fs)  // webhooks.go
 	c.Retention.register(fs) // retention.go
 	c.Demo.register(fs)      // demo.go
 	c.Console.register(fs)   // console.go
@@ -158,7 +160,8 @@ type instance struct {
 	ln    net.Listener
 	keys  *jwtauth.Keys
 	log   *slog.Logger
-	push  *pushRunner // push.go: stopped before the store closes
+	push  *pushRunner    // push.go: stopped before the store closes
+	hooks *webhookRunner // webhooks.go: stopped before the store closes
 	// stopStream ends the live streams (before the store closes).
 	stopStream func()
 	// stopWorkflow ends the overdue sweep (before the store closes).
@@ -256,6 +259,11 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
+	hooks := startWebhooks(c.Webhooks, store, log) // webhooks.go
+	var hooksAPI server.Webhooks
+	if hooks != nil {
+		hooksAPI = hooks.api()
+	}
 	var wfAPI server.Workflow
 	if wf != nil {
 		wfAPI = wf
@@ -264,7 +272,9 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,
 		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg, CORSOrigins: c.CORSOrigins,
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
-		KPIs: kpis, // GET /v1/kpis
+		Keys: ids, ServiceAccounts: ids, // API keys of service accounts
+		Webhooks: hooksAPI,
+		KPIs:     kpis, // GET /v1/kpis
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
 		Docs: struct {
@@ -278,6 +288,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	})
 	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {
+		hooks.stop()
 		pusher.stop()
 		stopStream()
 		stopWorkflow()
@@ -287,6 +298,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		stopRetention()
+		hooks.stop()
 		pusher.stop()
 		stopStream()
 		stopWorkflow()
@@ -294,7 +306,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	return &instance{store: store, eng: eng, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
-		push: pusher, stopRetention: stopRetention}, nil
+		push: pusher, hooks: hooks, stopRetention: stopRetention}, nil
 }
 
 // serveUntil serves until ctx is done, then shuts down in order: stop
@@ -328,6 +340,7 @@ func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error
 		in.stopStream()
 	}
 	in.push.stop() // the dispatcher's pass in flight is recorded first
+	in.hooks.stop()
 	closeErr := in.store.Close()
 	in.log.Info("stopped")
 	return errors.Join(serveErr, shutErr, closeErr)

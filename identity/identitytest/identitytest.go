@@ -47,6 +47,8 @@ func Run(t *testing.T, open func(t *testing.T) identity.Store) {
 		{"RevokeSession", testRevokeSession},
 		{"RevokeSessions", testRevokeSessions},
 		{"PruneSessions", testPruneSessions},
+		{"ServiceAccounts", testServiceAccounts},
+		{"ServiceAccountRace", testServiceAccountRace},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
