@@ -2,7 +2,9 @@ package mongodb
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/push"
+	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/stream"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -234,5 +237,72 @@ func TestStarvedScopeSyncs(t *testing.T) {
 			t.Fatalf("no change after %d pulls", pulls)
 		}
 		after = pg.Through
+	}
+}
+
+// TestRestampPastAGap: a customer's history is restamped when its reps
+// change, even when a writer elsewhere in the organisation holds a number it
+// has not committed (a gap, which holds every pull at it): every note of the
+// customer, before and after the gap, moves to the new rep.
+func TestRestampPastAGap(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := openT(t, freshDB(), Options{Timeout: time.Minute, Grace: time.Hour}) // the gap stays open
+	t.Cleanup(func() { s.Close() })
+	sch, err := schemas.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(ctx, engine.Config{Store: s, Schemas: sch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const org = "o"
+	admin := engine.Actor{Org: org, User: "adm", Roles: []string{"admin"}}
+	assign := func(rep string) {
+		t.Helper()
+		raw, _ := json.Marshal(map[string]any{"name": "Acme", "assigned_reps": []string{rep}})
+		var f map[string]json.RawMessage
+		json.Unmarshal(raw, &f)
+		outs, err := eng.Upsert(ctx, admin, "test", []engine.UpsertDoc{{Collection: engine.CollCustomers, ID: "c-1", Fields: f}})
+		if err != nil || outs[0].Status != engine.StatusApplied {
+			t.Fatalf("assign %s: %v %+v", rep, err, outs)
+		}
+	}
+	notes := func(ids ...string) {
+		t.Helper()
+		var muts []engine.Mutation
+		for _, id := range ids {
+			doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "text": id})
+			muts = append(muts, engine.Mutation{ID: "m-" + id, Collection: engine.CollCustomerNotes, DocID: id, Op: engine.OpCreate, Doc: doc})
+		}
+		outs, err := eng.Push(ctx, engine.Actor{Org: org, User: "rep-a", Roles: []string{"rep"}}, engine.PushRequest{DeviceID: "d", Mutations: muts})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range outs {
+			if o.Status != engine.StatusApplied {
+				t.Fatalf("note: %+v", o)
+			}
+		}
+	}
+	assign("rep-a")
+	notes("n-1", "n-2")
+	if _, err := s.allocate(ctx, org, 1); err != nil { // a writer that never commits
+		t.Fatal(err)
+	}
+	notes("n-3", "n-4")
+	assign("rep-b")
+	refs := []engine.DocRef{{Collection: engine.CollCustomerNotes, ID: "n-1"}, {Collection: engine.CollCustomerNotes, ID: "n-2"},
+		{Collection: engine.CollCustomerNotes, ID: "n-3"}, {Collection: engine.CollCustomerNotes, ID: "n-4"}}
+	got, err := s.Get(ctx, org, refs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range refs {
+		keys := got[r].Scopes
+		if !slices.Contains(keys, engine.UserScope("rep-b")) || slices.Contains(keys, engine.UserScope("rep-a")) {
+			t.Errorf("%s keeps keys %v after the customer moved to rep-b", r, keys)
+		}
 	}
 }

@@ -299,3 +299,29 @@ func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, after, p int64
 	}
 	return lists, horizon, nil
 }
+
+// ScopeRefs implements engine.ScopeLister: every document with a live feed
+// row under scope, committed or not (a restamp reads each one's committed
+// state and writes only those whose keys are wrong), in one find that is
+// not held at the first gap of the sequence the way a pull is.
+func (s *Store) ScopeRefs(ctx context.Context, org, scope string) ([]engine.DocRef, error) {
+	var rows []struct {
+		Coll  string `bson:"coll"`
+		DocID string `bson:"id"`
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	cur, err := s.feed.Find(cctx, bson.D{{Key: "org", Value: org}, {Key: "scope", Value: scope}, {Key: "revoked", Value: false}, {Key: "deleted", Value: false}},
+		options.Find().SetProjection(bson.D{{Key: "coll", Value: 1}, {Key: "id", Value: 1}}))
+	if err != nil {
+		return nil, translate(err)
+	}
+	if err := cur.All(cctx, &rows); err != nil {
+		return nil, translate(err)
+	}
+	out := make([]engine.DocRef, len(rows))
+	for i, r := range rows {
+		out[i] = engine.DocRef{Collection: r.Coll, ID: r.DocID}
+	}
+	return out, nil
+}

@@ -25,7 +25,23 @@ func Wrap(s engine.Store, reg prometheus.Registerer) engine.Store {
 		}, []string{"call"}),
 	}
 	reg.MustRegister(m.latency, m.errors)
+	// The engine asks its store for optional capabilities; the wrapper
+	// keeps the ones it knows of.
+	if l, ok := s.(engine.ScopeLister); ok {
+		return &listerStore{store: m, lister: l}
+	}
 	return m
+}
+
+// listerStore is the wrapper of a store that lists scopes.
+type listerStore struct {
+	*store
+	lister engine.ScopeLister
+}
+
+func (m *listerStore) ScopeRefs(ctx context.Context, org, scope string) (_ []engine.DocRef, err error) {
+	defer func(start time.Time) { m.observe("scope_refs", start, err) }(time.Now())
+	return m.lister.ScopeRefs(ctx, org, scope)
 }
 
 type store struct {

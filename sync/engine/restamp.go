@@ -197,9 +197,31 @@ func (e *Engine) settle(ctx context.Context, org string, fx *effects) error {
 	return e.restamp(ctx, org, again, fx.grants)
 }
 
+// ScopeLister is a store that lists the documents keyed under a scope
+// whatever the state of its sequence: a pull stops at the first number a
+// writer has not committed yet (MongoDB), and a restamp that listed a
+// customer's history that way would leave every document past that number
+// with the old reps' keys.
+type ScopeLister interface {
+	ScopeRefs(ctx context.Context, org, scope string) ([]DocRef, error)
+}
+
 // attached lists the live documents hanging off customer c, from the
 // customer's feed.
 func (e *Engine) attached(ctx context.Context, org, c string) ([]DocRef, error) {
+	if l, ok := e.store.(ScopeLister); ok {
+		refs, err := l.ScopeRefs(ctx, org, CustomerScope(c))
+		if err != nil {
+			return nil, err
+		}
+		out := refs[:0]
+		for _, r := range refs {
+			if r.Collection != CollCustomers {
+				out = append(out, r)
+			}
+		}
+		return out, nil
+	}
 	var refs []DocRef
 	var after int64
 	for {
