@@ -260,18 +260,7 @@ func (s *Store) CreateSession(ctx context.Context, ss *identity.Session) error {
 
 // Session implements identity.Store.
 func (s *Store) Session(ctx context.Context, id string) (*identity.Session, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, translate(err)
-		}
-		return nil, notFound("session")
-	}
-	return scanSession(rows)
+	return queryOne(ctx, s, notFound("session"), scanSession, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id)
 }
 
 // RotateSession implements identity.Store: one conditional UPDATE, so of
@@ -418,18 +407,25 @@ func newUserRow(u *identity.User) (r userRow, err error) {
 }
 
 func (s *Store) oneUser(ctx context.Context, q string, args ...any) (*identity.User, error) {
+	return queryOne(ctx, s, notFound("user"), scanUser, q, args...)
+}
+
+// queryOne runs q on the readers and scans its first row with scan;
+// without a row it answers missing.
+func queryOne[T any](ctx context.Context, s *Store, missing error, scan func(*sql.Rows) (T, error), q string, args ...any) (T, error) {
+	var zero T
 	rows, err := s.r.QueryContext(ctx, q, args...)
 	if err != nil {
-		return nil, translate(err)
+		return zero, translate(err)
 	}
 	defer rows.Close()
 	if !rows.Next() {
 		if err := rows.Err(); err != nil {
-			return nil, translate(err)
+			return zero, translate(err)
 		}
-		return nil, notFound("user")
+		return zero, missing
 	}
-	return scanUser(rows)
+	return scan(rows)
 }
 
 func scanUser(rows *sql.Rows) (*identity.User, error) {

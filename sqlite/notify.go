@@ -447,18 +447,8 @@ func (s *Store) OutboxDepth(ctx context.Context) (pending, dead int, err error) 
 
 // Notification implements push.Store.
 func (s *Store) Notification(ctx context.Context, id string) (push.Notification, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+outboxCols+` FROM push_outbox WHERE id = ?`, id)
-	if err != nil {
-		return push.Notification{}, translate(err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return push.Notification{}, translate(err)
-		}
-		return push.Notification{}, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no notification %q", id)
-	}
-	return scanNotification(rows)
+	return queryOne(ctx, s, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no notification %q", id), scanNotification,
+		`SELECT `+outboxCols+` FROM push_outbox WHERE id = ?`, id)
 }
 
 func scanNotification(rows *sql.Rows) (push.Notification, error) {

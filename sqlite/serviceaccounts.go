@@ -77,18 +77,7 @@ const accountCols = `id, org, name, roles, key_hash, prev_hash, prev_until, revo
 
 // ServiceAccount implements identity.ServiceAccountStore.
 func (s *Store) ServiceAccount(ctx context.Context, id string) (*identity.ServiceAccount, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+accountCols+` FROM service_accounts WHERE id = ?`, id)
-	if err != nil {
-		return nil, translate(err)
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		if err := rows.Err(); err != nil {
-			return nil, translate(err)
-		}
-		return nil, notFound("service account")
-	}
-	return scanAccount(rows)
+	return queryOne(ctx, s, notFound("service account"), scanAccount, `SELECT `+accountCols+` FROM service_accounts WHERE id = ?`, id)
 }
 
 // ServiceAccounts implements identity.ServiceAccountStore.
