@@ -82,6 +82,7 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	}
 	mkey := func(i int) string { return b.Actor.User + sep + b.Device + sep + b.Mutations[i].ID }
 	mutID := func(i int) string { return org + sep + mkey(i) }
+	r := &run{b: b, decide: decide, muts: slices.Clip(b.Mutations), outs: outs, mkey: mkey}
 
 	// 1. Recorded outcomes.
 	var ids []string
@@ -120,9 +121,16 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 		return nil, err
 	}
 
-	// 3. Decide.
+	// 3. Decide, then the server's writes that follow (PushBatch.Then):
+	// one more find per round of them.
 	for _, st := range order {
-		s.decideDoc(b, decide, st, outs, mkey)
+		r.decideDoc(st)
+	}
+	if b.Then != nil {
+		var err error
+		if order, err = s.thenRounds(ctx, r, states, order); err != nil {
+			return nil, err
+		}
 	}
 
 	// 4-7. Write until every changed document is committed at a seq no
@@ -139,7 +147,7 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 		if round >= maxRounds {
 			return nil, errBusy
 		}
-		pending, voids, err = s.writeRound(wctx, b, decide, org, pending, voids, outs, mkey)
+		pending, voids, err = s.writeRound(wctx, r, org, pending, voids)
 		if err != nil {
 			return nil, err
 		}
@@ -170,51 +178,127 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	return outs, nil
 }
 
+// run is one batch on its way through Push: the device's mutations, then
+// the server's writes that follow from them (PushBatch.Then), which have no
+// outcome of their own.
+type run struct {
+	b      engine.PushBatch
+	decide engine.Decide
+	muts   []engine.Mutation // the batch's, then the effects'
+	outs   []engine.Outcome  // the batch's only
+	mkey   func(int) string
+}
+
 // decideDoc decides the mutations of one document in batch order, from the
 // state in st (as loaded).
-func (s *Store) decideDoc(b engine.PushBatch, decide engine.Decide, st *state, outs []engine.Outcome, mkey func(int) string) {
+func (r *run) decideDoc(st *state) {
 	st.dirty, st.added = false, nil
 	applied := map[string]string{}
-	for _, r := range st.recent {
-		applied[r.Key] = r.Outcome
+	for _, rm := range st.recent {
+		applied[rm.Key] = rm.Outcome
 	}
 	for _, i := range st.muts {
-		m := &b.Mutations[i]
-		if enc, ok := applied[mkey(i)]; ok {
-			var o engine.Outcome
-			if json.Unmarshal([]byte(enc), &o) == nil {
-				outs[i] = o
-				continue
+		r.decideOne(st, i, applied)
+	}
+}
+
+// decideOne decides mutation i over the state st holds. applied are the
+// outcomes recorded on the document, by mutation key.
+func (r *run) decideOne(st *state, i int, applied map[string]string) {
+	if i >= len(r.outs) {
+		// A server write that follows from the batch: nothing to record.
+		if next, _ := r.decide(i, st.current()); next != nil {
+			st.doc, st.dirty = next, true
+		}
+		return
+	}
+	m := &r.muts[i]
+	if enc, ok := applied[r.mkey(i)]; ok {
+		var o engine.Outcome
+		if json.Unmarshal([]byte(enc), &o) == nil {
+			r.outs[i] = o
+			return
+		}
+	}
+	if o, ok := engine.RetriedCreate(r.b, m, st.doc, st.originDevice, st.originMID); ok {
+		r.outs[i] = o
+		return
+	}
+	next, out := r.decide(i, st.current())
+	r.outs[i] = out
+	if next == nil {
+		return
+	}
+	if st.doc == nil {
+		st.originDevice, st.originMID = r.b.Device, m.ID
+	}
+	enc, _ := json.Marshal(out)
+	st.doc, st.dirty = next, true
+	st.added = append(st.added, recentMut{Key: r.mkey(i), Outcome: string(enc)})
+	applied[r.mkey(i)] = string(enc)
+}
+
+// current is a copy of the document as the batch left it (nil: none).
+func (st *state) current() *engine.Document {
+	if st.doc == nil {
+		return nil
+	}
+	c := *st.doc
+	return &c
+}
+
+// thenRounds asks the batch for the writes that follow from what it
+// decided, loads the documents they touch and decides them, round after
+// round, and returns every state the batch now touches.
+func (s *Store) thenRounds(ctx context.Context, r *run, states map[docKey]*state, order []*state) ([]*state, error) {
+	var written []*engine.Document
+	for _, st := range order {
+		if st.dirty {
+			written = append(written, st.doc)
+		}
+	}
+	for round := 0; ; round++ {
+		more, err := r.b.Then(written)
+		if err != nil {
+			return nil, err
+		}
+		if len(more) == 0 {
+			return order, nil
+		}
+		if round == engine.MaxThenRounds {
+			return nil, fmt.Errorf("mongodb: the batch's effects did not settle in %d rounds", engine.MaxThenRounds)
+		}
+		var fresh []*state
+		for _, m := range more {
+			k := docKey{m.Collection, m.DocID}
+			if states[k] == nil {
+				st := &state{key: k}
+				states[k] = st
+				order = append(order, st)
+				fresh = append(fresh, st)
 			}
 		}
-		if o, ok := engine.RetriedCreate(b, m, st.doc, st.originDevice, st.originMID); ok {
-			outs[i] = o
-			continue
+		if err := s.loadStates(ctx, r.b.Actor.Org, fresh); err != nil {
+			return nil, err
 		}
-		var cur *engine.Document
-		if st.doc != nil {
-			c := *st.doc
-			cur = &c
+		written = nil
+		for _, m := range more {
+			i := len(r.muts)
+			r.muts = append(r.muts, m)
+			st := states[docKey{m.Collection, m.DocID}]
+			st.muts = append(st.muts, i)
+			before := st.doc
+			r.decideOne(st, i, nil)
+			if st.doc != before {
+				written = append(written, st.doc)
+			}
 		}
-		next, out := decide(i, cur)
-		outs[i] = out
-		if next == nil {
-			continue
-		}
-		if st.doc == nil {
-			st.originDevice, st.originMID = b.Device, m.ID
-		}
-		enc, _ := json.Marshal(out)
-		st.doc, st.dirty = next, true
-		st.added = append(st.added, recentMut{Key: mkey(i), Outcome: string(enc)})
-		applied[mkey(i)] = string(enc)
 	}
 }
 
 // writeRound runs steps 4-7 once for pending, and returns the documents
 // that must go round again and the seqs to void.
-func (s *Store) writeRound(ctx context.Context, b engine.PushBatch, decide engine.Decide, org string,
-	pending []*state, voids []int64, outs []engine.Outcome, mkey func(int) string) ([]*state, []int64, error) {
+func (s *Store) writeRound(ctx context.Context, r *run, org string, pending []*state, voids []int64) ([]*state, []int64, error) {
 	var next []*state
 	var written []*state
 	if len(pending) > 0 {
@@ -275,7 +359,7 @@ func (s *Store) writeRound(ctx context.Context, b engine.PushBatch, decide engin
 				lost[st] = true
 				voids = append(voids, st.seq)
 				st.reset(d)
-				s.decideDoc(b, decide, st, outs, mkey)
+				r.decideDoc(st)
 				if st.dirty {
 					next = append(next, st)
 				}

@@ -209,36 +209,25 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 
 	outs := make([]engine.Outcome, len(b.Mutations))
 	var newOutcomes []int
+	var written []*engine.Document
 	for i := range b.Mutations {
 		m := &b.Mutations[i]
 		if o, ok := recorded[m.ID]; ok {
 			outs[i] = o
 			continue
 		}
-		k := docKey{m.Collection, m.DocID}
-		st := docs[k]
-		if st == nil {
-			st = &state{}
-			docs[k] = st
-		}
+		st := docs.of(m.Collection, m.DocID)
 		if o, ok := engine.RetriedCreate(b, m, st.doc, st.originDevice, st.originMID); ok {
 			outs[i] = o
 			continue
 		}
-		var cur *engine.Document
-		if st.doc != nil {
-			c := *st.doc
-			cur = &c
-		}
-		next, out := decide(i, cur)
+		next, out := decide(i, st.current())
 		if next != nil {
-			*seq++
-			next.Seq = *seq
-			st.feed = feed.Move(st.feed, next.Scopes, *seq)
 			if st.doc == nil {
 				st.originDevice, st.originMID = b.Device, m.ID
 			}
-			st.doc, st.dirty = next, true
+			st.write(next, seq)
+			written = append(written, next)
 		}
 		outs[i] = out
 		// A mutation id repeated inside one batch gets the first answer.
@@ -246,6 +235,9 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 		if m.Op != engine.OpCreate || out.Status != engine.StatusApplied {
 			newOutcomes = append(newOutcomes, i)
 		}
+	}
+	if err := thenRounds(ctx, tx, b, decide, docs, written, seq); err != nil {
+		return nil, err
 	}
 
 	if err := writeDocs(ctx, tx, org, docs); err != nil {
@@ -255,6 +247,80 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 		return nil, err
 	}
 	return outs, nil
+}
+
+// thenRounds decides and stages the server's writes that follow from the
+// batch (PushBatch.Then), in the batch's transaction.
+func thenRounds(ctx context.Context, tx *writerConn, b engine.PushBatch, decide engine.Decide, docs docStates, written []*engine.Document, seq *int64) error {
+	if b.Then == nil {
+		return nil
+	}
+	next := len(b.Mutations)
+	for round := 0; ; round++ {
+		more, err := b.Then(written)
+		if err != nil {
+			return err
+		}
+		if len(more) == 0 {
+			return nil
+		}
+		if round == engine.MaxThenRounds {
+			return fmt.Errorf("sqlite: the batch's effects did not settle in %d rounds", engine.MaxThenRounds)
+		}
+		byColl := map[string][]string{}
+		for _, m := range more {
+			if _, ok := docs[docKey{m.Collection, m.DocID}]; !ok {
+				byColl[m.Collection] = append(byColl[m.Collection], m.DocID)
+			}
+		}
+		loaded, err := loadDocs(ctx, tx, b.Actor.Org, byColl)
+		if err != nil {
+			return err
+		}
+		for k, st := range loaded {
+			docs[k] = st
+		}
+		written = written[:0:0]
+		for _, m := range more {
+			st := docs.of(m.Collection, m.DocID)
+			if d, _ := decide(next, st.current()); d != nil {
+				st.write(d, seq)
+				written = append(written, d)
+			}
+			next++
+		}
+	}
+}
+
+// docStates are the documents a batch touches, by key.
+type docStates map[docKey]*state
+
+// of returns the state of a document, empty when it does not exist.
+func (d docStates) of(coll, id string) *state {
+	k := docKey{coll, id}
+	st := d[k]
+	if st == nil {
+		st = &state{}
+		d[k] = st
+	}
+	return st
+}
+
+// current is a copy of the document as the batch left it (nil: none).
+func (st *state) current() *engine.Document {
+	if st.doc == nil {
+		return nil
+	}
+	c := *st.doc
+	return &c
+}
+
+// write stages next as the document's state at a new seq.
+func (st *state) write(next *engine.Document, seq *int64) {
+	*seq++
+	next.Seq = *seq
+	st.feed = feed.Move(st.feed, next.Scopes, *seq)
+	st.doc, st.dirty = next, true
 }
 
 func placeholders(n, cols int) string {
@@ -298,8 +364,8 @@ func loadOutcomes(ctx context.Context, tx *writerConn, b engine.PushBatch) (map[
 	return recorded, nil
 }
 
-func loadDocs(ctx context.Context, tx *writerConn, org string, byColl map[string][]string) (map[docKey]*state, error) {
-	docs := map[docKey]*state{}
+func loadDocs(ctx context.Context, tx *writerConn, org string, byColl map[string][]string) (docStates, error) {
+	docs := docStates{}
 	for coll, ids := range byColl {
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
@@ -367,7 +433,7 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 // moves their feed rows from where they were loaded to where they ended up.
 // Intermediate states of a document changed twice in one batch never reach
 // the feed: the feed holds only a document's latest change.
-func writeDocs(ctx context.Context, tx *writerConn, org string, docs map[docKey]*state) error {
+func writeDocs(ctx context.Context, tx *writerConn, org string, docs docStates) error {
 	var docArgs, feedArgs []any
 	nDocs, nFeed := 0, 0
 	for k, st := range docs {

@@ -202,7 +202,23 @@ type PushBatch struct {
 	Actor     Actor
 	Device    string
 	Mutations []Mutation
+	// Then, when set, returns the server's own writes that follow from the
+	// documents the batch wrote (the domain's effects: an order's
+	// follow-ups, the role keys they grant). The store calls it inside the
+	// atomic unit once the batch's mutations are decided, with the
+	// documents decided so far in this round (nil: the round wrote
+	// nothing), decides what it returns with the same Decide (indexes
+	// continue after every mutation handed to it before) and writes them
+	// with the batch: all of a push or none of it is committed. It calls
+	// Then again with what those wrote, until Then returns none, at most
+	// MaxThenRounds times. The outcomes of these writes are neither
+	// recorded nor returned: a retry of the batch is answered from the
+	// device's recorded outcomes. An error aborts the whole batch.
+	Then func(written []*Document) ([]Mutation, error)
 }
+
+// MaxThenRounds bounds how often a store calls PushBatch.Then for one batch.
+const MaxThenRounds = 4
 
 // Decide is the engine's pure decision for one mutation that the store has
 // not seen before: given the current document (nil when none), it returns the

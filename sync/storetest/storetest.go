@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"InterruptedReassignment", testInterruptedReassignment},
 		{"Roles", testRoles},
 		{"Get", testGet},
+		{"Then", testThen},         // then.go
 		{"Changed", testChanged},   // stream.go
 		{"Presence", testPresence}, // stream.go
 	}

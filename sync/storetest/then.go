@@ -1,0 +1,146 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
+)
+
+// thenDecide is a store-level decision for the Then cases: a create writes
+// the mutation's doc at version 1, an update replaces the body at the next
+// version, in scope "then:<org>". It knows nothing of the engine's rules:
+// these cases test what the store does with a batch's follow-on writes.
+func thenDecide(actor engine.Actor, muts *[]engine.Mutation, calls *[]int) engine.Decide {
+	return func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
+		*calls = append(*calls, i)
+		m := (*muts)[i]
+		out := engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied}
+		next := &engine.Document{Org: actor.Org, Collection: m.Collection, ID: m.DocID, Owner: actor.User,
+			Version: 1, Body: m.Doc, Scopes: []string{"then:" + actor.Org}, UpdatedAt: clock(), UpdatedBy: actor.User,
+			Fields: map[string]engine.FieldMeta{}}
+		if cur != nil {
+			next.Version = cur.Version + 1
+			next.Owner = cur.Owner
+		}
+		out.Version = next.Version
+		return next, out
+	}
+}
+
+func thenCreate(mid, id, text string) engine.Mutation {
+	return engine.Mutation{ID: mid, Collection: notes, DocID: id, Op: engine.OpCreate,
+		Doc: mustJSON(map[string]any{"text": text})}
+}
+
+// testThen: the writes a batch's Then returns are decided in the same
+// atomic unit with the state the batch left, round after round, with
+// indexes continuing after the batch's mutations; they are committed with
+// the batch and get no outcome; a retry of the batch is answered from its
+// records and hands Then nothing written; an error from Then, or effects
+// that never settle, commit nothing of the batch.
+func testThen(f *fixture) {
+	t := f.t
+	scope := []string{"then:" + org}
+	muts := []engine.Mutation{thenCreate("m-1", "n-1", "one"), thenCreate("m-2", "n-2", "two")}
+	var calls []int
+	var rounds [][]string // what each call of Then was handed
+	b := engine.PushBatch{Actor: rep1, Device: devA, Mutations: muts}
+	all := append([]engine.Mutation(nil), muts...)
+	b.Then = func(written []*engine.Document) ([]engine.Mutation, error) {
+		var got []string
+		for _, d := range written {
+			got = append(got, fmt.Sprintf("%s@%d", d.ID, d.Version))
+		}
+		rounds = append(rounds, got)
+		// Effects follow from what was written, as a planner's do.
+		var more []engine.Mutation
+		for _, d := range written {
+			switch {
+			case d.ID == "n-1" && d.Version == 1: // an effect document and a second write of the batch's own
+				more = append(more, thenCreate("fx-1", "fx-1", "effect"),
+					engine.Mutation{ID: "fx-2", Collection: notes, DocID: "n-1", Op: engine.OpUpdate, Doc: mustJSON(map[string]any{"text": "one, routed"})})
+			case d.ID == "fx-1" && d.Version == 1: // and a write that follows from the effect
+				more = append(more, engine.Mutation{ID: "fx-3", Collection: notes, DocID: "fx-1", Op: engine.OpUpdate,
+					Doc: mustJSON(map[string]any{"text": "effect, granted"})})
+			}
+		}
+		all = append(all, more...)
+		return more, nil
+	}
+	outs, err := f.store.Push(f.ctx, b, thenDecide(rep1, &all, &calls))
+	if err != nil {
+		t.Fatalf("push with Then: %v", err)
+	}
+	if len(outs) != 2 {
+		t.Fatalf("push returned %d outcomes, want the batch's 2 (effects have none): %+v", len(outs), outs)
+	}
+	wantOutcome(t, outs[0], "m-1", engine.StatusApplied, 1)
+	wantOutcome(t, outs[1], "m-2", engine.StatusApplied, 1)
+	if want := "[[n-1@1 n-2@1] [fx-1@1 n-1@2] [fx-1@2]]"; fmt.Sprint(rounds) != want {
+		t.Errorf("Then was handed %v, want %s", rounds, want)
+	}
+	if want := "[0 1 2 3 4]"; fmt.Sprint(calls) != want {
+		t.Errorf("decide was called for %v, want %s (effects continue the batch's indexes)", calls, want)
+	}
+	changes, _ := f.storePullAll(engine.PullQuery{Org: org, Scopes: scope, Limit: 100, MaxBytes: 1 << 20})
+	var feed []string
+	for _, c := range changes {
+		feed = append(feed, fmt.Sprintf("%s@%d:%s", c.ID, c.Version, c.Body))
+	}
+	// The order of one batch's documents in the feed is the store's choice.
+	slices.Sort(feed)
+	if want := `[fx-1@2:{"text":"effect, granted"} n-1@2:{"text":"one, routed"} n-2@1:{"text":"two"}]`; fmt.Sprint(feed) != want {
+		t.Errorf("feed after the push = %v, want %s (one change per document, its last state)", feed, want)
+	}
+
+	// A retry is answered from the batch's records: Then hears of nothing
+	// written and its effects are not decided again.
+	calls, rounds = nil, nil
+	all = append(all[:0], muts...)
+	outs, err = f.store.Push(f.ctx, b, thenDecide(rep1, &all, &calls))
+	if err != nil {
+		t.Fatalf("retried push: %v", err)
+	}
+	wantOutcome(t, outs[0], "m-1", engine.StatusApplied, 1)
+	if len(calls) != 0 || fmt.Sprint(rounds) != "[[]]" {
+		t.Errorf("retry decided %v and handed Then %v, want nothing decided and one empty round", calls, rounds)
+	}
+
+	// Then failing, or never done, commits nothing of the batch.
+	for _, tc := range []struct {
+		name string
+		then func(written []*engine.Document) ([]engine.Mutation, error)
+		want string
+	}{
+		{"error", func([]*engine.Document) ([]engine.Mutation, error) { return nil, errors.New("planner failed") }, "planner failed"},
+		{"endless", func(written []*engine.Document) ([]engine.Mutation, error) {
+			id := fmt.Sprintf("fx-loop-%d", time.Now().UnixNano())
+			m := thenCreate(id, id, "again")
+			all = append(all, m)
+			return []engine.Mutation{m}, nil
+		}, "rounds"},
+	} {
+		m := thenCreate("m-"+tc.name, "n-"+tc.name, tc.name)
+		all = []engine.Mutation{m}
+		_, err := f.store.Push(f.ctx, engine.PushBatch{Actor: rep1, Device: devA, Mutations: []engine.Mutation{m}, Then: tc.then},
+			thenDecide(rep1, &all, &calls))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: push = %v, want an error naming %q", tc.name, err, tc.want)
+		}
+		got, err := f.store.Get(f.ctx, org, []engine.DocRef{{Collection: notes, ID: "n-" + tc.name}})
+		if err != nil {
+			t.Fatalf("get: %v", err)
+		}
+		if len(got) != 0 {
+			t.Errorf("%s: the batch's document was committed although Then failed: %+v", tc.name, got)
+		}
+	}
+	changes, _ = f.storePullAll(engine.PullQuery{Org: org, Scopes: scope, Limit: 100, MaxBytes: 1 << 20})
+	if len(changes) != 3 {
+		t.Errorf("feed holds %d changes after the failed pushes, want the first push's 3: %v", len(changes), ids(changes))
+	}
+}
