@@ -15,7 +15,7 @@ import (
 func BenchmarkSubmit(b *testing.B) {
 	for _, status := range []string{"draft", "submitted"} {
 		b.Run(status, func(b *testing.B) {
-			r := newRigWith(b, nil)
+			r := newRigWith(b, nil, nil)
 			rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
 			doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": status,
 				"lines": []map[string]any{{"product_id": "p-1", "quantity": 1}}})

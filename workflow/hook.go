@@ -10,10 +10,10 @@ import (
 
 var _ engine.Hook = (*Service)(nil)
 
-// Collections implements sync.Hook: orders are routed, raised follow-ups
-// are sent to their queue.
+// Collections implements sync.Hook: raised follow-ups are sent to their
+// queue. Orders are carried out inside the push's own write (effects.go).
 func (s *Service) Collections() []string {
-	return []string{engine.CollOrders, engine.CollFollowUps}
+	return []string{engine.CollFollowUps}
 }
 
 // AfterPush implements sync.Hook. Every step is a create-only or

@@ -43,13 +43,13 @@ type verdict struct {
 
 // checkOrder validates a submitted order against the committed customer,
 // products and price list (docs/workflows.md, "Order checks").
-func (s *Service) checkOrder(ctx context.Context, org string, order *engine.Document, body map[string]any) (verdict, error) {
+func checkOrder(ctx context.Context, rd reader, org string, order *engine.Document, body map[string]any) (verdict, error) {
 	rej := func(code, ptr, format string, args ...any) (verdict, error) {
 		return verdict{reject: &Rejection{Code: code, Pointer: ptr, Message: fmt.Sprintf(format, args...)}}, nil
 	}
 	cid := str(body, "customer_id")
 	cref := engine.DocRef{Collection: engine.CollCustomers, ID: cid}
-	got, err := s.cfg.Docs.Get(ctx, org, []engine.DocRef{cref})
+	got, err := rd.get(ctx, org, []engine.DocRef{cref})
 	if err != nil {
 		return verdict{}, err
 	}
@@ -75,7 +75,7 @@ func (s *Service) checkOrder(ctx context.Context, org string, order *engine.Docu
 		line, _ := l.(map[string]any)
 		refs = append(refs, engine.DocRef{Collection: engine.CollProducts, ID: str(line, "product_id")})
 	}
-	docs, err := s.cfg.Docs.Get(ctx, org, refs)
+	docs, err := rd.get(ctx, org, refs)
 	if err != nil {
 		return verdict{}, err
 	}
@@ -178,16 +178,11 @@ func (s *Service) reconcileOrder(ctx context.Context, org string, order *engine.
 // reconcileOrders brings orders' consequences up to date: a submitted order
 // not yet accepted is checked and routed; any other is given the follow-ups
 // its status and completed follow-ups trigger (or, cancelled, has its open
-// ones closed). However many orders a push carries, this costs two rounds
-// of server writes: every routing move, then every follow-up. Idempotent.
+// ones closed). The sweep and the follow-up API call it with committed
+// orders; a device's push carries the same plan out inside its own write
+// (effects.go). However many orders, this costs two rounds of server
+// writes: every routing move, then every follow-up. Idempotent.
 func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*engine.Document) error {
-	type step struct {
-		order *engine.Document
-		body  map[string]any
-		m     *Matrix
-		ver   string
-		move  int // index in moves, -1 for none
-	}
 	if len(orders) == 0 {
 		return nil
 	}
@@ -196,83 +191,36 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 	if err := s.noteOrg(ctx, org); err != nil {
 		return err
 	}
-	var steps []step
-	var moves []engine.UpsertDoc
-	// The matrix in force, read once for the whole push.
-	var cur *Matrix
-	var curVer string
-	current := func() (*Matrix, string, error) {
-		if cur != nil {
-			return cur, curVer, nil
-		}
-		var err error
-		cur, curVer, err = s.current(ctx, org)
-		return cur, curVer, err
+	plans, err := s.planOrders(ctx, live{s}, org, orders)
+	if err != nil {
+		return err
 	}
-	for _, o := range orders {
-		body := decode(o)
-		switch {
-		case str(body, "status") == StatusSubmitted && body["submitted_at"] == nil:
-			doc, m, ver, err := s.planRoute(ctx, org, o, body, current)
-			if err != nil {
-				return err
-			}
-			steps = append(steps, step{o, body, m, ver, len(moves)})
-			moves = append(moves, doc)
-		case str(body, "matrix_version") != "":
-			m, err := s.version(ctx, org, str(body, "matrix_version"))
-			if err != nil {
-				return err
-			}
-			steps = append(steps, step{o, body, m, str(body, "matrix_version"), -1})
+	var moves []engine.UpsertDoc
+	for _, p := range plans {
+		if p.move != nil {
+			moves = append(moves, *p.move)
 		}
-		// Otherwise never routed: a draft, or cancelled before submission.
 	}
 	moved, err := s.writeAll(ctx, org, moves)
 	if err != nil {
 		return err
 	}
-	var docs []engine.UpsertDoc
-	var settle []engine.UpsertDoc
+	var docs, settle []engine.UpsertDoc
 	grants := map[engine.DocRef][]string{}
-	for _, st := range steps {
-		if st.move >= 0 && !moved[st.move] {
-			continue // someone moved the order first: that decision is void
-		}
-		if d, ok := settleOrder(st.order.ID, st.body); ok {
-			settle = append(settle, d)
-		}
-		var more []engine.UpsertDoc
-		var roles []string
-		var err error
-		body := roundTrip(st.body)
-		if str(body, "status") == StatusCancelled {
-			more, err = s.planCancel(ctx, org, st.order.ID, st.m)
-		} else {
-			more, roles, err = s.planEnsure(ctx, org, st.order, body, st.m, st.ver)
-		}
-		if err != nil {
-			return err
-		}
-		docs = append(docs, more...)
-		// The roles of the order's follow-ups see the order and its
-		// customer: granted by the follow-ups' own writes, and again below
-		// before the order is settled, for a crash in between.
-		orderRef := engine.DocRef{Collection: engine.CollOrders, ID: st.order.ID}
-		custRef := engine.DocRef{Collection: engine.CollCustomers, ID: str(body, "customer_id")}
-		for _, r := range roles {
-			grants[orderRef] = append(grants[orderRef], engine.RoleScope(r))
-			if custRef.ID != "" {
-				grants[custRef] = append(grants[custRef], engine.RoleScope(r))
+	j := 0
+	for _, p := range plans {
+		if p.move != nil {
+			j++
+			if !moved[j-1] {
+				continue // someone moved the order first: that decision is void
 			}
 		}
-	}
-	// Orders never routed (cancelled before submission) settle as they are.
-	for _, o := range orders {
-		if body := decode(o); str(body, "matrix_version") == "" && str(body, "status") != StatusSubmitted {
-			if d, ok := settleOrder(o.ID, body); ok {
-				settle = append(settle, d)
-			}
+		docs = append(docs, p.follow...)
+		if p.settle != nil {
+			settle = append(settle, *p.settle)
+		}
+		for ref, keys := range p.grants {
+			grants[ref] = append(grants[ref], keys...)
 		}
 	}
 	if _, err := s.writeAll(ctx, org, docs); err != nil {
@@ -282,6 +230,9 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 		slices.Sort(keys)
 		grants[ref] = slices.Compact(keys)
 	}
+	// The roles of the order's follow-ups see the order and its customer:
+	// granted by the follow-ups' own writes, and again here before the
+	// order is settled, for a crash in between.
 	if err := s.cfg.Writer.Grant(ctx, org, grants); err != nil {
 		return err
 	}
@@ -290,6 +241,91 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 	// A crash before this write leaves them to the sweep.
 	_, err = s.writeAll(ctx, org, settle)
 	return err
+}
+
+// orderPlan is what one order's state requires, in the order it is
+// written: a submitted order's routing move (conditional: void when someone
+// moved the order first), its follow-ups' writes, and the write recording
+// the order as settled; grants are the role keys its follow-ups give it and
+// its customer.
+type orderPlan struct {
+	move   *engine.UpsertDoc
+	follow []engine.UpsertDoc
+	settle *engine.UpsertDoc
+	grants map[engine.DocRef][]string
+}
+
+// planOrders decides what each order's state requires, reading through rd.
+// The matrix in force is read once for all of them.
+func (s *Service) planOrders(ctx context.Context, rd reader, org string, orders []*engine.Document) ([]orderPlan, error) {
+	var cur *Matrix
+	var curVer string
+	current := func() (*Matrix, string, error) {
+		if cur != nil {
+			return cur, curVer, nil
+		}
+		var err error
+		cur, curVer, err = rd.current(ctx, org)
+		return cur, curVer, err
+	}
+	var plans []orderPlan
+	for _, o := range orders {
+		body := decode(o)
+		var p orderPlan
+		var m *Matrix
+		var ver string
+		switch {
+		case str(body, "status") == StatusSubmitted && body["submitted_at"] == nil:
+			doc, mm, v, err := s.planRoute(ctx, rd, org, o, body, current)
+			if err != nil {
+				return nil, err
+			}
+			p.move, m, ver = &doc, mm, v
+		case str(body, "matrix_version") != "":
+			mm, err := rd.version(ctx, org, str(body, "matrix_version"))
+			if err != nil {
+				return nil, err
+			}
+			m, ver = mm, str(body, "matrix_version")
+		default:
+			// Never routed: a draft, or cancelled before submission, which
+			// settles as it is.
+			if str(body, "status") != StatusSubmitted {
+				if d, ok := settleOrder(o.ID, body); ok {
+					p.settle = &d
+				}
+			}
+			if p.settle != nil {
+				plans = append(plans, p)
+			}
+			continue
+		}
+		if d, ok := settleOrder(o.ID, body); ok {
+			p.settle = &d
+		}
+		var roles []string
+		var err error
+		body = roundTrip(body)
+		if str(body, "status") == StatusCancelled {
+			p.follow, err = planCancel(ctx, rd, org, o.ID, m, s.now())
+		} else {
+			p.follow, roles, err = planEnsure(ctx, rd, org, o, body, m, ver, s.now())
+		}
+		if err != nil {
+			return nil, err
+		}
+		orderRef := engine.DocRef{Collection: engine.CollOrders, ID: o.ID}
+		custRef := engine.DocRef{Collection: engine.CollCustomers, ID: str(body, "customer_id")}
+		p.grants = map[engine.DocRef][]string{}
+		for _, r := range roles {
+			p.grants[orderRef] = append(p.grants[orderRef], engine.RoleScope(r))
+			if custRef.ID != "" {
+				p.grants[custRef] = append(p.grants[custRef], engine.RoleScope(r))
+			}
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
 }
 
 // settleOrder is the write that records an order as settled in its current
@@ -308,7 +344,7 @@ func settleOrder(id string, body map[string]any) (engine.UpsertDoc, bool) {
 // credit_hold or price_approval, or accepted (submitted_at, total), as a
 // conditional write (only while it is still submitted). body is updated to
 // what the order will be.
-func (s *Service) planRoute(ctx context.Context, org string, order *engine.Document, body map[string]any,
+func (s *Service) planRoute(ctx context.Context, rd reader, org string, order *engine.Document, body map[string]any,
 	current func() (*Matrix, string, error)) (engine.UpsertDoc, *Matrix, string, error) {
 	ver := str(body, "matrix_version")
 	var m *Matrix
@@ -316,16 +352,16 @@ func (s *Service) planRoute(ctx context.Context, org string, order *engine.Docum
 	if ver == "" {
 		m, ver, err = current()
 	} else {
-		m, err = s.version(ctx, org, ver) // back from a hold: the same version
+		m, err = rd.version(ctx, org, ver) // back from a hold: the same version
 	}
 	if err != nil {
 		return engine.UpsertDoc{}, nil, "", err
 	}
-	v, err := s.checkOrder(ctx, org, order, body)
+	v, err := checkOrder(ctx, rd, org, order, body)
 	if err != nil {
 		return engine.UpsertDoc{}, nil, "", err
 	}
-	fus, err := s.followUpsOf(ctx, org, order.ID, m)
+	fus, err := followUpsOf(ctx, rd, org, order.ID, m)
 	if err != nil {
 		return engine.UpsertDoc{}, nil, "", err
 	}
@@ -400,14 +436,14 @@ func (a *Activity) fires(status string, accepted bool, fus map[string]map[string
 }
 
 // followUpsOf reads the order's matrix follow-ups, by activity.
-func (s *Service) followUpsOf(ctx context.Context, org, orderID string, m *Matrix) (map[string]map[string]any, error) {
+func followUpsOf(ctx context.Context, rd reader, org, orderID string, m *Matrix) (map[string]map[string]any, error) {
 	var refs []engine.DocRef
 	for _, a := range m.Activities {
 		if a.Trigger.On != OnRaised {
 			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID)})
 		}
 	}
-	got, err := s.cfg.Docs.Get(ctx, org, refs)
+	got, err := rd.get(ctx, org, refs)
 	if err != nil {
 		return nil, err
 	}
@@ -426,19 +462,18 @@ func (s *Service) followUpsOf(ctx context.Context, org, orderID string, m *Matri
 // planEnsure returns the create-only writes of the follow-ups the order's
 // state triggers and that do not exist yet, and the responsible roles of
 // all its follow-ups, existing or to be written.
-func (s *Service) planEnsure(ctx context.Context, org string, order *engine.Document, body map[string]any, m *Matrix, ver string) ([]engine.UpsertDoc, []string, error) {
+func planEnsure(ctx context.Context, rd reader, org string, order *engine.Document, body map[string]any, m *Matrix, ver string, now time.Time) ([]engine.UpsertDoc, []string, error) {
 	status := str(body, "status")
 	switch status {
 	case StatusDraft, StatusRejected, StatusCancelled, "":
 		return nil, nil, nil
 	}
-	fus, err := s.followUpsOf(ctx, org, order.ID, m)
+	fus, err := followUpsOf(ctx, rd, org, order.ID, m)
 	if err != nil {
 		return nil, nil, err
 	}
 	var roles []string
 	accepted := body["submitted_at"] != nil
-	now := s.now()
 	var docs []engine.UpsertDoc
 	for i := range m.Activities {
 		a := &m.Activities[i]
@@ -512,13 +547,13 @@ func startDue(a *Activity, fu map[string]any, fus map[string]map[string]any, ord
 // planCancel returns the writes that close the follow-ups of a cancelled
 // order that are not done, each only while it is still in the state it was
 // read in: work the back office finished stays done.
-func (s *Service) planCancel(ctx context.Context, org, orderID string, m *Matrix) ([]engine.UpsertDoc, error) {
-	fus, err := s.followUpsOf(ctx, org, orderID, m)
+func planCancel(ctx context.Context, rd reader, org, orderID string, m *Matrix, at time.Time) ([]engine.UpsertDoc, error) {
+	fus, err := followUpsOf(ctx, rd, org, orderID, m)
 	if err != nil {
 		return nil, err
 	}
 	var docs []engine.UpsertDoc
-	now := stamp(s.now())
+	now := stamp(at)
 	for _, a := range m.Activities {
 		st := str(fus[a.ID], "status")
 		switch st {

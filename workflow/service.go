@@ -73,7 +73,7 @@ type Config struct {
 	Now       func() time.Time // injected clock; time.Now when nil
 }
 
-// Service is the workflow: the sync engine's after-push hook, the
+// Service is the workflow: the sync engine's effects and after-push hook, the
 // follow-up API's operations, the matrix admin and the overdue sweep.
 type Service struct {
 	cfg Config

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,7 @@ const org = "acme"
 
 var admin = engine.Actor{Org: org, User: "boss", Roles: []string{engine.RoleAdmin}}
 
-func newRig(t *testing.T) *rig { return newRigWith(t, nil) }
+func newRig(t *testing.T) *rig { return newRigWith(t, nil, nil) }
 
 // failing is a Writer that fails while fail is set: a crash between a
 // push's commit and the workflow's writes.
@@ -74,7 +75,20 @@ func (f *failing) Grant(ctx context.Context, org string, grants map[engine.DocRe
 	return f.w.Grant(ctx, org, grants)
 }
 
-func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer) *rig {
+// failingDocs fails every read while fail is set.
+type failingDocs struct {
+	workflow.Docs
+	fail atomic.Bool
+}
+
+func (f *failingDocs) Get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error) {
+	if f.fail.Load() {
+		return nil, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected failure")
+	}
+	return f.Docs.Get(ctx, org, refs)
+}
+
+func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer, wrapDocs func(workflow.Docs) workflow.Docs) *rig {
 	t.Helper()
 	ctx := t.Context()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "db"), sqlite.Options{})
@@ -95,11 +109,16 @@ func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer) *rig {
 	if wrap != nil {
 		w = wrap(eng)
 	}
-	wf, err := workflow.New(workflow.Config{Writer: w, Docs: st, Store: st, Now: clk.Now})
+	var docs workflow.Docs = st
+	if wrapDocs != nil {
+		docs = wrapDocs(st)
+	}
+	wf, err := workflow.New(workflow.Config{Writer: w, Docs: docs, Store: st, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	eng.AddHook(wf)
+	eng.AddEffects(wf)
 	r := &rig{store: st, eng: eng, wf: wf, clock: clk}
 	r.upsert(t, engine.CollProducts, "p-1", map[string]any{"sku": "M-1", "name": "Motor", "list_price": "100"})
 	r.upsert(t, engine.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
@@ -135,13 +154,13 @@ func (r *rig) doc(t *testing.T, coll, id string) (*engine.Document, map[string]a
 	return got[ref], m
 }
 
-// submit pushes an order created as submitted by rep-1.
 func (r *rig) docBody(t *testing.T, id string) map[string]any {
 	t.Helper()
 	_, body := r.doc(t, "follow_ups", id)
 	return body
 }
 
+// submit pushes an order created as submitted by rep-1.
 func (r *rig) submit(t *testing.T, id string) {
 	t.Helper()
 	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
@@ -269,57 +288,73 @@ func TestCancelledOrderCancelsOpenFollowUps(t *testing.T) {
 	}
 }
 
-// TestRetryCompletesInterruptedRouting: the workflow's writes fail after
-// the submit committed (the push answers an error, the phone retries); the
-// retry is answered from the recorded outcome and routes the order, once.
-func TestRetryCompletesInterruptedRouting(t *testing.T) {
+// TestPushCommitsWithItsRouting: a submitted order commits with its
+// routing and follow-ups or not at all. The workflow cannot read what
+// routing needs: the push fails and stores nothing, not even the order;
+// the phone's retry then stores the order routed, with each follow-up
+// written once, and a second retry changes nothing.
+func TestPushCommitsWithItsRouting(t *testing.T) {
 	t.Parallel()
-	f := &failing{}
-	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
+	docs := &failingDocs{}
+	r := newRigWith(t, nil, func(d workflow.Docs) workflow.Docs { docs.Docs = d; return docs })
 	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
 		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
 	req := engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}
 	rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
-	f.set(true, 0)
+	docs.fail.Store(true)
 	if _, err := r.eng.Push(t.Context(), rep, req); err == nil {
-		t.Fatal("push with the workflow down succeeded")
+		t.Fatal("push succeeded although the workflow could not read what routing needs")
 	}
-	if _, o := r.doc(t, "orders", "o-1"); o["submitted_at"] != nil {
-		t.Fatalf("routed although the workflow was down: %v", o)
+	ref := engine.DocRef{Collection: engine.CollOrders, ID: "o-1"}
+	if got, err := r.store.Get(t.Context(), org, []engine.DocRef{ref}); err != nil || got[ref] != nil {
+		t.Fatalf("the failed push stored its order without routing it: %+v, %v", got[ref], err)
 	}
-	f.set(false, 0)
+	docs.fail.Store(false)
 	for range 2 {
 		outs, err := r.eng.Push(t.Context(), rep, req)
 		if err != nil || outs[0].Status != engine.StatusApplied || outs[0].Version != 1 {
 			t.Fatalf("retry: %v %+v", err, outs)
 		}
 	}
-	if _, o := r.doc(t, "orders", "o-1"); o["submitted_at"] == nil || o["total"] != "300.00" {
-		t.Fatalf("not routed after the retry: %v", o)
+	d, o := r.doc(t, "orders", "o-1")
+	if o["submitted_at"] == nil || o["total"] != "300.00" || o[engine.FieldSettledStatus] != "submitted" ||
+		slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+		t.Fatalf("not routed and settled by the push: %v, keys %v", o, d.Scopes)
 	}
-	for _, a := range []string{"availability_check", "erp_entry", "dispatch", "delivery", "invoice"} {
-		if d, _ := r.doc(t, "follow_ups", "fu-o-1-"+a); d.Version != 1 {
-			t.Errorf("%s written %d times", a, d.Version)
-		}
+	r.wantFollowUpsOnce(t, "o-1")
+}
+
+// pushWithoutEffects commits a submitted order o-1 through an engine on the
+// same store that carries out no effects: what a MongoDB batch cut between
+// its documents' writes leaves (the order, not its routing; docs/workflows.md,
+// "Crashes").
+func (r *rig) pushWithoutEffects(t *testing.T) {
+	t.Helper()
+	sch, err := schemas.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare, err := engine.New(t.Context(), engine.Config{Store: r.store, Schemas: sch, Now: r.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
+	if _, err := bare.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}, engine.PushRequest{DeviceID: "phone",
+		Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// TestSweepRoutesStrandedOrder: the routing of a submitted order fails after
-// the push committed and the phone never sends the push again (lost,
-// reinstalled): the sweep finds the order through the unsettled-orders index
-// and routes it, once, however often it runs.
+// TestSweepRoutesStrandedOrder: a submitted order committed without its
+// routing, and the phone never sends the push again (lost, reinstalled):
+// the sweep finds the order through the unsettled-orders index and routes
+// it, once, however often it runs.
 func TestSweepRoutesStrandedOrder(t *testing.T) {
 	t.Parallel()
-	f := &failing{}
-	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
-	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
-		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
-	req := engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}
-	f.set(true, 0)
-	if _, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}, req); err == nil {
-		t.Fatal("push with the workflow down succeeded")
-	}
-	f.set(false, 0)
+	r := newRigWith(t, nil, nil)
+	r.submit(t, "o-0") // the organisation is known to the sweep
+	r.pushWithoutEffects(t)
 	d, o := r.doc(t, "orders", "o-1")
 	if o["submitted_at"] != nil || !slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
 		t.Fatalf("stranded order: %v, keys %v", o, d.Scopes)
@@ -332,21 +367,20 @@ func TestSweepRoutesStrandedOrder(t *testing.T) {
 	r.wantFollowUpsOnce(t, "o-1")
 }
 
-// TestSweepSettlesInterruptedRouting: the push of a submitted order
-// commits and its routing moves the order (accepted, with its total), then
-// the server dies before the follow-ups are written, and nobody retries. The
-// order is left unsettled (engine.IndexUnsettledOrders): the sweep writes
-// its follow-ups, once, and settles it.
+// TestSweepSettlesInterruptedRouting: the sweep routes a stranded order,
+// its move goes through (accepted, with its total), then the server dies
+// before the follow-ups are written. The order is still unsettled
+// (engine.IndexUnsettledOrders): the next sweep writes its follow-ups, once,
+// and settles it.
 func TestSweepSettlesInterruptedRouting(t *testing.T) {
 	t.Parallel()
 	f := &failing{}
-	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
+	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f }, nil)
+	r.submit(t, "o-0") // the organisation is known to the sweep
+	r.pushWithoutEffects(t)
 	f.set(true, 1) // the move goes through, the follow-ups do not
-	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted",
-		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
-	if _, err := r.eng.Push(t.Context(), engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}, engine.PushRequest{DeviceID: "phone",
-		Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}); err == nil {
-		t.Fatal("the push succeeded with its routing cut short")
+	if _, err := r.wf.Sweep(t.Context()); err == nil {
+		t.Fatal("the sweep succeeded with its routing cut short")
 	}
 	f.set(false, 0)
 	d, o := r.doc(t, "orders", "o-1")
@@ -373,7 +407,7 @@ func TestSweepSettlesInterruptedRouting(t *testing.T) {
 func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 	t.Parallel()
 	f := &failing{}
-	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f })
+	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f }, nil)
 	r.submit(t, "o-1")
 	ctx := t.Context()
 	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}

@@ -156,6 +156,7 @@ func loadDemo(ctx context.Context, o demoOptions, progress io.Writer, ifMissing 
 		return nil, err
 	}
 	eng.AddHook(wf)
+	eng.AddEffects(wf)
 	l := &demoLoader{w: w, clock: clock, store: st, eng: eng, wf: wf, ids: ids}
 	if err := l.people(ctx, res); err != nil {
 		return nil, err

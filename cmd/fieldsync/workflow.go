@@ -32,6 +32,7 @@ func startWorkflow(ctx context.Context, c serveConfig, eng *engine.Engine, store
 		return nil, nil, err
 	}
 	eng.AddHook(wf)
+	eng.AddEffects(wf)
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	if interval > 0 {

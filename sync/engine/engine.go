@@ -39,7 +39,8 @@ type Engine struct {
 	limits   Limits
 	now      func() time.Time
 	checkKey []byte
-	hooks    []Hook // after-push hooks (hooks.go)
+	hooks    []Hook    // after-push hooks (hooks.go)
+	effects  []Effects // effects committed with a device's push (effects.go)
 	visits   VisitRules
 }
 
@@ -227,8 +228,30 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	// concurrent.
 	writer := acc.actor.User + "/" + device
 	fx := newEffects()
+	batch := PushBatch{Actor: acc.actor, Device: device, Mutations: pass}
+	var run *effectRun // effects.go
+	if trusted == nil && len(e.effects) > 0 {
+		plans, err := e.prepareEffects(ctx, acc, pass)
+		if err != nil {
+			return nil, err
+		}
+		if len(plans) > 0 {
+			run = &effectRun{e: e, plans: plans, base: len(pass), fx: fx, res: res, granted: map[DocRef][]string{}}
+			for _, p := range plans {
+				for _, d := range p.plan.Read() {
+					if _, ok := res.customers[d.ID]; d.Collection == CollCustomers && !ok {
+						res.put(d)
+					}
+				}
+			}
+			batch.Then = run.then
+		}
+	}
 	decided := make([]bool, len(pass)) // false after the push: answered from the record
 	decide := func(i int, cur *Document) (*Document, Outcome) {
+		if i >= len(pass) {
+			return run.decide(i, cur)
+		}
 		decided[i] = true
 		if trusted != nil && trusted.decide != nil {
 			return trusted.decide(i, cur, res)
@@ -241,9 +264,13 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		}
 		return e.decide(acc, writer, &pass[i], pre[i], cur, res, fx, trusted != nil)
 	}
-	got, err := e.store.Push(ctx, PushBatch{Actor: acc.actor, Device: device, Mutations: pass}, decide)
+	got, err := e.store.Push(ctx, batch, decide)
 	if err != nil {
 		return nil, err
+	}
+	if run != nil {
+		// Written with the push, in its Then rounds.
+		fx.grants = map[DocRef][]string{}
 	}
 	if len(got) != len(pass) {
 		return nil, fmt.Errorf("sync: store returned %d outcomes for %d mutations", len(got), len(pass))

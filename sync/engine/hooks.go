@@ -5,8 +5,9 @@ import (
 	"slices"
 )
 
-// Hook reacts to what a device's push committed: the workflow routes a
-// submitted order and the follow-ups a rep raised. Hooks run after the push
+// Hook reacts to what a device's push committed: the workflow routes the
+// follow-ups a rep raised. (What must commit with the push, an order's
+// routing, is an Effects, effects.go.) Hooks run after the push
 // is durable and before the device hears the answer, so an effect that a
 // crash interrupted is completed when the device retries the same push: the
 // retry is answered from the recorded outcomes and the hooks run again with

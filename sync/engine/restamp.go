@@ -295,23 +295,13 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 					return nil, out
 				}
 				out.Version = cur.Version
-				body, err := decodeObject(cur.Body)
+				ref := DocRef{Collection: cur.Collection, ID: cur.ID}
+				next, from, err := regrant(cur, grants[ref], r) // effects.go
 				if err != nil {
 					return nil, reject(muts[i].ID, err)
 				}
-				ref := DocRef{Collection: cur.Collection, ID: cur.ID}
-				from := r.customer(customerOf(cur.Collection, body))
 				used[ref] = from
-				keys := append(stamp(cur.Collection, cur.ID, cur.Owner, body, from, cur.Scopes),
-					grants[ref]...)
-				slices.Sort(keys)
-				keys = slices.Compact(keys)
-				if slices.Equal(keys, cur.Scopes) {
-					return nil, out
-				}
-				next := *cur
-				next.Scopes = keys
-				return &next, out
+				return next, out
 			}
 			outs, err := e.push(ctx, system, "server:restamp", muts, &trust{customers: cids, decide: decide})
 			if err != nil {

@@ -39,32 +39,27 @@ func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []
 	guards := map[string]UpsertDoc{} // mutation id -> its document, for the atomic re-check
 	for i, d := range docs {
 		c := cur[refs[i]]
-		m := Mutation{ID: source + "-" + randomID(), Collection: d.Collection, DocID: d.ID}
+		mid := source + "-" + randomID()
 		// The pre-read answers most CreateOnly and Expect cases without a
 		// write; the guard re-checks them inside the store's atomic unit.
-		if out, stop := d.precheck(m.ID, c); stop {
+		if out, stop := d.precheck(mid, c); stop {
 			outcomes[i] = out
 			continue
 		}
 		if d.CreateOnly || d.Expect != nil {
-			guards[m.ID] = d
+			guards[mid] = d
 		}
 		if d.Collection == CollCustomers {
 			if _, ok := d.Fields["assigned_reps"]; ok {
 				reassigned = append(reassigned, d.ID)
 			}
 		}
-		if c == nil || c.Deleted {
-			if c != nil {
-				outcomes[i] = reject(m.ID, Errorf(KindConflict, CodeDocumentDeleted, "/id", "%s was deleted", refs[i]))
-				continue
-			}
-			doc, err := json.Marshal(d.Fields)
-			if err != nil {
-				return nil, err
-			}
-			m.Op, m.Doc = OpCreate, doc
-		} else {
+		m, out, done := d.mutation(mid, c) // effects.go
+		if done {
+			outcomes[i] = out
+			continue
+		}
+		if m.Op == OpUpdate {
 			body, err := decodeObject(c.Body)
 			if err != nil {
 				return nil, err
@@ -72,17 +67,6 @@ func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []
 			if cid := customerOf(d.Collection, body); cid != "" {
 				cids = append(cids, cid)
 			}
-			changed := map[string]json.RawMessage{}
-			for k, v := range d.Fields {
-				if old, ok := body[k]; !ok || !sameValue(old, v) {
-					changed[k] = v
-				}
-			}
-			if len(changed) == 0 {
-				outcomes[i] = Outcome{MutationID: m.ID, Status: StatusApplied, Version: c.Version}
-				continue
-			}
-			m.Op, m.BaseVersion, m.Fields = OpUpdate, c.Version, changed
 		}
 		muts = append(muts, m)
 		idx = append(idx, i)

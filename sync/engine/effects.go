@@ -1,0 +1,208 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+)
+
+// Effects is the domain's reaction to a device's push that must commit with
+// it: the workflow routing a submitted order and opening its follow-ups. It
+// reads what it needs before the push's write (Prepare) and decides inside
+// it (EffectPlan.Writes), so a push commits with all of its effects or
+// none, and costs one store write however many follow-ups an order opens.
+// Hooks (hooks.go) are for reactions that may run after the commit.
+type Effects interface {
+	// Prepare reads what the plan will need for a push of muts by actor
+	// (whose roles are the directory's). A nil plan: nothing to do.
+	Prepare(ctx context.Context, actor Actor, muts []Mutation) (EffectPlan, error)
+	// Writer names who the effects are written as (the user recorded as
+	// their writer) and the source named in field history.
+	Writer() (user, source string)
+}
+
+// EffectPlan decides the server's writes that follow from what a device's
+// push wrote. It runs inside the store's atomic unit and must do no I/O:
+// whatever it needs, Prepare read. An error aborts the push.
+type EffectPlan interface {
+	// Writes is handed the documents the push wrote, as they will be
+	// committed (tombstones included), and returns the writes that follow.
+	// Their preconditions (UpsertDoc.Expect, CreateOnly) are checked
+	// against the state the push left.
+	Writes(docs []*Document) ([]UpsertDoc, error)
+	// Read returns the documents Prepare read; the engine takes the
+	// customers among them as its own read of them (resolve).
+	Read() []*Document
+}
+
+// AddEffects registers x. Call it before the engine serves requests.
+func (e *Engine) AddEffects(x Effects) { e.effects = append(e.effects, x) }
+
+// effect is one server write of a push's Then rounds: an UpsertDoc of a
+// plan, or the role keys the batch's follow-ups grant a document.
+type effect struct {
+	mid    string
+	up     *UpsertDoc
+	writer *access // who writes up
+	device string  // field history's writer of up
+	grant  []string
+}
+
+// effectRun carries a device push's effects through the store's rounds.
+type effectRun struct {
+	e       *Engine
+	plans   []plannedEffects
+	base    int // index of the first effect: the batch's mutation count
+	effects []effect
+	fx      *effects
+	res     *resolution
+	granted map[DocRef][]string // grants already handed to the store
+	round   int
+}
+
+type plannedEffects struct {
+	plan   EffectPlan
+	writer *access
+	device string
+}
+
+// prepareEffects runs every registered Effects' Prepare for a device push.
+func (e *Engine) prepareEffects(ctx context.Context, acc *access, muts []Mutation) ([]plannedEffects, error) {
+	var plans []plannedEffects
+	for _, x := range e.effects {
+		p, err := x.Prepare(ctx, acc.actor, muts)
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			continue
+		}
+		user, source := x.Writer()
+		w := &access{actor: Actor{Org: acc.actor.Org, User: user, Roles: []string{RoleAdmin}}, read: []string{ScopeOrg}}
+		plans = append(plans, plannedEffects{plan: p, writer: w, device: user + "/server:" + source})
+	}
+	return plans, nil
+}
+
+// then is the push's PushBatch.Then: the plans' writes after the device's
+// round, and in every round the role keys that what was written grants
+// (restamp.go's grants, written here instead of after the commit).
+func (r *effectRun) then(written []*Document) ([]Mutation, error) {
+	r.round++
+	var muts []Mutation
+	if r.round == 1 {
+		for _, p := range r.plans {
+			ups, err := p.plan.Writes(written)
+			if err != nil {
+				return nil, err
+			}
+			for i := range ups {
+				m := Mutation{ID: "effect-" + randomID(), Collection: ups[i].Collection, DocID: ups[i].ID}
+				r.effects = append(r.effects, effect{mid: m.ID, up: &ups[i], writer: p.writer, device: p.device})
+				muts = append(muts, m)
+			}
+		}
+	}
+	refs := make([]DocRef, 0, len(r.fx.grants))
+	for ref, keys := range r.fx.grants {
+		for _, k := range keys {
+			if !slices.Contains(r.granted[ref], k) {
+				refs = append(refs, ref)
+				break
+			}
+		}
+	}
+	slices.SortFunc(refs, func(a, b DocRef) int { return compareStrings(a.String(), b.String()) })
+	for _, ref := range refs {
+		m := Mutation{ID: "grant-" + randomID(), Collection: ref.Collection, DocID: ref.ID, Op: OpUpdate}
+		r.effects = append(r.effects, effect{mid: m.ID, grant: slices.Clone(r.fx.grants[ref])})
+		r.granted[ref] = slices.Clone(r.fx.grants[ref])
+		muts = append(muts, m)
+	}
+	return muts, nil
+}
+
+// decide decides effect i (an index of the store's batch) over cur.
+func (r *effectRun) decide(i int, cur *Document) (*Document, Outcome) {
+	ef := &r.effects[i-r.base]
+	if ef.up != nil {
+		m, out, done := ef.up.mutation(ef.mid, cur)
+		if done {
+			return nil, out
+		}
+		p, err := r.e.prepare(ef.writer.actor, &m, true)
+		if err != nil {
+			return nil, reject(m.ID, err)
+		}
+		return r.e.decide(ef.writer, ef.device, &m, p, cur, r.res, r.fx, true)
+	}
+	out := Outcome{MutationID: ef.mid, Status: StatusApplied}
+	next, _, err := regrant(cur, ef.grant, r.res)
+	if err != nil {
+		return nil, reject(ef.mid, err)
+	}
+	if next != nil {
+		out.Version = next.Version
+	}
+	return next, out
+}
+
+// regrant returns cur with its scope keys recomputed from its customer as
+// res holds it (from), plus grants; next is nil when they are the keys cur
+// carries already, or cur is gone.
+func regrant(cur *Document, grants []string, res *resolution) (next *Document, from customerInfo, err error) {
+	if cur == nil || cur.Deleted {
+		return nil, customerInfo{}, nil
+	}
+	body, err := decodeObject(cur.Body)
+	if err != nil {
+		return nil, customerInfo{}, err
+	}
+	from = res.customer(customerOf(cur.Collection, body))
+	keys := append(stamp(cur.Collection, cur.ID, cur.Owner, body, from, cur.Scopes), grants...)
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	if slices.Equal(keys, cur.Scopes) {
+		return nil, from, nil
+	}
+	n := *cur
+	n.Scopes = keys
+	return &n, from, nil
+}
+
+// mutation turns d into the mutation that carries it out over cur (nil:
+// none), or answers it without a write (done): CreateOnly finding the
+// document, an Expect that does not hold, a deleted document, or values
+// the document already holds.
+func (d UpsertDoc) mutation(mid string, cur *Document) (m Mutation, out Outcome, done bool) {
+	m = Mutation{ID: mid, Collection: d.Collection, DocID: d.ID}
+	if out, stop := d.precheck(mid, cur); stop {
+		return m, out, true
+	}
+	if cur == nil {
+		doc, err := json.Marshal(d.Fields)
+		if err != nil {
+			return m, reject(mid, err), true
+		}
+		m.Op, m.Doc = OpCreate, doc
+		return m, Outcome{}, false
+	}
+	if cur.Deleted {
+		return m, reject(mid, Errorf(KindConflict, CodeDocumentDeleted, "/id", "%s/%s was deleted", d.Collection, d.ID)), true
+	}
+	body, err := decodeObject(cur.Body)
+	if err != nil {
+		return m, reject(mid, err), true
+	}
+	changed := map[string]json.RawMessage{}
+	for k, v := range d.Fields {
+		if old, ok := body[k]; !ok || !sameValue(old, v) {
+			changed[k] = v
+		}
+	}
+	if len(changed) == 0 {
+		return m, Outcome{MutationID: mid, Status: StatusApplied, Version: cur.Version}, true
+	}
+	m.Op, m.BaseVersion, m.Fields = OpUpdate, cur.Version, changed
+	return m, Outcome{}, false
+}

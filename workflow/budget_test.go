@@ -1,0 +1,213 @@
+package workflow_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fieldsync/fieldsync/internal/ferrettest"
+	"github.com/fieldsync/fieldsync/mongodb"
+	"github.com/fieldsync/fieldsync/schemas"
+	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/workflow"
+)
+
+// counting counts the store calls of the engine and the workflow: the
+// round-trip budget of a push is stated in them (docs/architecture.md,
+// "One pushed order").
+type counting struct {
+	engine.Store
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *counting) count(call string) {
+	c.mu.Lock()
+	c.calls[call]++
+	c.mu.Unlock()
+}
+
+// take returns the calls counted since the last take.
+func (c *counting) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.calls
+	c.calls = map[string]int{}
+	return got
+}
+
+func (c *counting) Push(ctx context.Context, b engine.PushBatch, d engine.Decide) ([]engine.Outcome, error) {
+	c.count("push")
+	return c.Store.Push(ctx, b, d)
+}
+
+func (c *counting) Get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error) {
+	c.count("get")
+	return c.Store.Get(ctx, org, refs)
+}
+
+func (c *counting) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPage, error) {
+	c.count("pull")
+	return c.Store.Pull(ctx, q)
+}
+
+// The budget of a device's push, whatever the store (docs/architecture.md):
+// one store write; for orders, at most budgetReads reads, however many
+// orders and follow-ups; for notes, two reads (their customers).
+const budgetReads = 5
+
+// TestPushBudget: a push of one submitted order is one store write and a
+// few reads, and a push of ten orders (fifty follow-ups) costs the same; a
+// batch of 100 notes is one write and two reads. Counted on both stores.
+func TestPushBudget(t *testing.T) {
+	t.Parallel()
+	stores := map[string]func(t *testing.T) (engine.Store, workflow.MatrixStore){
+		"sqlite": func(t *testing.T) (engine.Store, workflow.MatrixStore) {
+			st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "db"), sqlite.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st, st
+		},
+		"mongodb": func(t *testing.T) (engine.Store, workflow.MatrixStore) {
+			uri, stop, err := ferrettest.Start()
+			if err != nil {
+				t.Fatalf("start FerretDB: %v", err)
+			}
+			t.Cleanup(stop)
+			st, err := mongodb.Open(context.Background(), uri, "budget", mongodb.Options{Timeout: time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			return st, st
+		},
+	}
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			raw, matrices := open(t)
+			st := &counting{Store: raw, calls: map[string]int{}}
+			ctx := t.Context()
+			sch, err := schemas.Load()
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wf, err := workflow.New(workflow.Config{Writer: eng, Docs: st, Store: matrices})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eng.AddHook(wf)
+			eng.AddEffects(wf)
+			set := func(coll, id string, f map[string]any) {
+				d := engine.UpsertDoc{Collection: coll, ID: id, Fields: map[string]json.RawMessage{}}
+				for k, v := range f {
+					d.Fields[k], _ = json.Marshal(v)
+				}
+				if _, err := eng.Upsert(ctx, admin, "test", []engine.UpsertDoc{d}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range 3 {
+				set(engine.CollProducts, fmt.Sprintf("p-%d", i), map[string]any{"sku": fmt.Sprint(i), "name": "Motor", "list_price": "100"})
+			}
+			set(engine.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
+			rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
+			order := func(id string) engine.Mutation {
+				doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted", "lines": []map[string]any{
+					{"product_id": "p-0", "quantity": 1}, {"product_id": "p-1", "quantity": 2}, {"product_id": "p-2", "quantity": 3}}})
+				return engine.Mutation{ID: "m-" + id, Collection: engine.CollOrders, DocID: id, Op: engine.OpCreate, Doc: doc}
+			}
+			push := func(muts ...engine.Mutation) map[string]int {
+				t.Helper()
+				st.take()
+				outs, err := eng.Push(ctx, rep, engine.PushRequest{DeviceID: "phone", Mutations: muts})
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, o := range outs {
+					if o.Status != engine.StatusApplied {
+						t.Fatalf("push: %+v", o)
+					}
+				}
+				return st.take()
+			}
+			push(order("o-warm")) // the matrix store's first reads, the organisation noted for the sweep
+
+			one := push(order("o-1"))
+			var ten []engine.Mutation
+			for i := range 10 {
+				ten = append(ten, order(fmt.Sprintf("o-1%d", i)))
+			}
+			many := push(ten...)
+			for what, got := range map[string]map[string]int{"one order": one, "ten orders": many} {
+				if got["push"] != 1 || got["get"] > budgetReads || got["pull"] != 0 {
+					t.Errorf("%s: %v store calls, want 1 push and at most %d gets", what, got, budgetReads)
+				}
+			}
+			if one["get"] != many["get"] {
+				t.Errorf("reads grow with the orders and their follow-ups: one order %d, ten orders %d", one["get"], many["get"])
+			}
+			// Every order was routed and settled in that one write, its
+			// follow-ups there and its roles granted.
+			var refs []engine.DocRef
+			for _, id := range []string{"o-1", "o-10", "o-19"} {
+				refs = append(refs, engine.DocRef{Collection: engine.CollOrders, ID: id},
+					engine.DocRef{Collection: engine.CollFollowUps, ID: workflow.FollowUpID(id, "availability_check")})
+			}
+			got, err := raw.Get(ctx, org, refs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ref := range refs {
+				d := got[ref]
+				if d == nil {
+					t.Fatalf("%s missing after the push", ref)
+				}
+				var body map[string]any
+				json.Unmarshal(d.Body, &body)
+				if ref.Collection == engine.CollOrders {
+					if body["total"] != "600.00" || body[engine.FieldSettledStatus] != "submitted" || !hasKey(d.Scopes, "role:demand_planning") {
+						t.Errorf("%s after the push: %v, keys %v; want routed, settled, granted", ref, body, d.Scopes)
+					}
+				} else if body["status"] != "open" {
+					t.Errorf("%s after the push: %v", ref, body)
+				}
+			}
+
+			var notes []engine.Mutation
+			for i := range 100 {
+				doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "text": fmt.Sprintf("note %d", i)})
+				notes = append(notes, engine.Mutation{ID: fmt.Sprintf("n-%d", i), Collection: engine.CollCustomerNotes,
+					DocID: fmt.Sprintf("note-%d", i), Op: engine.OpCreate, Doc: doc})
+			}
+			// Two reads: their customer before the write, and again after it,
+			// to restamp the notes should it have been reassigned in between
+			// (restamp.go, settle).
+			got100 := push(notes...)
+			if got100["push"] != 1 || got100["get"] > 2 || got100["pull"] != 0 {
+				t.Errorf("100 notes: %v store calls, want 1 push and at most 2 gets", got100)
+			}
+			t.Logf("store calls: one order %v, ten orders %v, 100 notes %v", one, many, got100)
+		})
+	}
+}
+
+func hasKey(keys []string, k string) bool {
+	for _, x := range keys {
+		if x == k {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,248 @@
+package workflow
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
+)
+
+// reader is where the workflow reads state: the store as committed (the
+// sweep, the follow-up API), or what a plan read before a device's push, to
+// decide inside the push's write (orderEffects).
+type reader interface {
+	get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error)
+	current(ctx context.Context, org string) (*Matrix, string, error)
+	version(ctx context.Context, org, ver string) (*Matrix, error)
+}
+
+// live reads the store.
+type live struct{ s *Service }
+
+func (l live) get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error) {
+	return l.s.cfg.Docs.Get(ctx, org, refs)
+}
+
+func (l live) current(ctx context.Context, org string) (*Matrix, string, error) {
+	return l.s.current(ctx, org)
+}
+
+func (l live) version(ctx context.Context, org, ver string) (*Matrix, error) {
+	return l.s.version(ctx, org, ver)
+}
+
+var _ engine.Effects = (*Service)(nil)
+
+// Writer implements engine.Effects: the workflow writes as itself.
+func (s *Service) Writer() (user, source string) { return system("").User, sourceWorkflow }
+
+// Prepare implements engine.Effects: for a push that writes orders, it
+// reads everything routing and carrying them out can need, whatever the
+// push's merge decides: the orders as stored, the matrices that route them,
+// their customers, price lists and products (of the lines as pushed and as
+// stored), and their follow-ups. Three reads of the sync store, whatever the
+// number of orders and follow-ups, and the matrix store's (cached) reads.
+func (s *Service) Prepare(ctx context.Context, actor engine.Actor, muts []engine.Mutation) (engine.EffectPlan, error) {
+	org := actor.Org
+	pushed := map[string][]engine.Mutation{}
+	var orders []engine.DocRef
+	for _, m := range muts {
+		if m.Collection != engine.CollOrders {
+			continue
+		}
+		if _, ok := pushed[m.DocID]; !ok {
+			orders = append(orders, engine.DocRef{Collection: engine.CollOrders, ID: m.DocID})
+		}
+		pushed[m.DocID] = append(pushed[m.DocID], m)
+	}
+	if len(orders) == 0 {
+		return nil, nil
+	}
+	// Recorded before the push, so the sweep knows the organisation.
+	if err := s.noteOrg(ctx, org); err != nil {
+		return nil, err
+	}
+	snap := &snapshot{org: org, docs: map[engine.DocRef]*engine.Document{}, versions: map[string]*Matrix{}}
+	if err := snap.read(ctx, s.cfg.Docs, orders); err != nil {
+		return nil, err
+	}
+	var err error
+	if snap.cur, snap.curVer, err = s.current(ctx, org); err != nil {
+		return nil, err
+	}
+	snap.versions[snap.curVer] = snap.cur
+	// What the orders may be once the push is decided: as stored, as
+	// pushed, or a merge of both.
+	var next []engine.DocRef
+	lines := map[string]bool{}
+	for _, ref := range orders {
+		var bodies []map[string]any
+		if d := snap.docs[ref]; d != nil && !d.Deleted {
+			bodies = append(bodies, decode(d))
+		}
+		for _, m := range pushed[ref.ID] {
+			b := map[string]any{}
+			if m.Doc != nil {
+				json.Unmarshal(m.Doc, &b)
+			}
+			for k, v := range m.Fields {
+				var x any
+				json.Unmarshal(v, &x)
+				b[k] = x
+			}
+			bodies = append(bodies, b)
+		}
+		matrices := []*Matrix{snap.cur}
+		for _, b := range bodies {
+			if v := str(b, "matrix_version"); v != "" && snap.versions[v] == nil {
+				m, err := s.version(ctx, org, v)
+				if err != nil {
+					return nil, err
+				}
+				snap.versions[v] = m
+			}
+			if m := snap.versions[str(b, "matrix_version")]; m != nil {
+				matrices = append(matrices, m)
+			}
+			if c := str(b, "customer_id"); c != "" {
+				next = append(next, engine.DocRef{Collection: engine.CollCustomers, ID: c})
+			}
+			ls, _ := b["lines"].([]any)
+			for _, l := range ls {
+				line, _ := l.(map[string]any)
+				if p := str(line, "product_id"); p != "" {
+					lines[p] = true
+				}
+			}
+		}
+		for _, m := range matrices {
+			for _, a := range m.Activities {
+				if a.Trigger.On != OnRaised {
+					next = append(next, engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(ref.ID, a.ID)})
+				}
+			}
+		}
+	}
+	if err := snap.read(ctx, s.cfg.Docs, next); err != nil {
+		return nil, err
+	}
+	var last []engine.DocRef
+	for p := range lines {
+		last = append(last, engine.DocRef{Collection: engine.CollProducts, ID: p})
+	}
+	for ref, d := range snap.docs {
+		if ref.Collection == engine.CollCustomers && d != nil && !d.Deleted {
+			if pl := str(decode(d), "price_list_id"); pl != "" {
+				last = append(last, engine.DocRef{Collection: engine.CollPriceLists, ID: pl})
+			}
+		}
+	}
+	if err := snap.read(ctx, s.cfg.Docs, last); err != nil {
+		return nil, err
+	}
+	return &orderEffects{s: s, snap: snap}, nil
+}
+
+// orderEffects carries a push's orders out inside its write.
+type orderEffects struct {
+	s    *Service
+	snap *snapshot
+}
+
+// Writes implements engine.EffectPlan: what the pushed orders now require,
+// in the order the store must decide it (a routing move, then the
+// follow-ups, then the settled mark). Inside one atomic write the move
+// cannot be beaten by another writer, so the follow-ups need not wait for
+// it. The role keys follow from the follow-ups' writes (the engine grants
+// them in the same write).
+func (x *orderEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc, error) {
+	var orders []*engine.Document
+	for _, d := range docs {
+		if d.Collection == engine.CollOrders && !d.Deleted {
+			orders = append(orders, d)
+		}
+	}
+	plans, err := x.s.planOrders(context.Background(), x.snap, x.snap.org, orders)
+	if err != nil {
+		return nil, err
+	}
+	var out []engine.UpsertDoc
+	for _, p := range plans {
+		if p.move != nil {
+			out = append(out, *p.move)
+		}
+		out = append(out, p.follow...)
+		if p.settle != nil {
+			out = append(out, *p.settle)
+		}
+	}
+	return out, nil
+}
+
+// Read implements engine.EffectPlan.
+func (x *orderEffects) Read() []*engine.Document {
+	var out []*engine.Document
+	for _, d := range x.snap.docs {
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// snapshot answers a plan's reads from what Prepare read. A read it cannot
+// answer is a defect of Prepare, and fails the push rather than guess.
+type snapshot struct {
+	org      string
+	docs     map[engine.DocRef]*engine.Document // nil: read, and not there
+	cur      *Matrix
+	curVer   string
+	versions map[string]*Matrix
+}
+
+func (sn *snapshot) read(ctx context.Context, docs Docs, refs []engine.DocRef) error {
+	var want []engine.DocRef
+	for _, r := range refs {
+		if _, ok := sn.docs[r]; !ok && r.ID != "" {
+			sn.docs[r] = nil // asked for once
+			want = append(want, r)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	got, err := docs.Get(ctx, sn.org, want)
+	if err != nil {
+		return err
+	}
+	for _, r := range want {
+		sn.docs[r] = got[r]
+	}
+	return nil
+}
+
+func (sn *snapshot) get(_ context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error) {
+	out := map[engine.DocRef]*engine.Document{}
+	for _, r := range refs {
+		d, ok := sn.docs[r]
+		if !ok && r.ID != "" {
+			return nil, fmt.Errorf("workflow: %s was not read before the push", r)
+		}
+		if d != nil {
+			out[r] = d
+		}
+	}
+	return out, nil
+}
+
+func (sn *snapshot) current(context.Context, string) (*Matrix, string, error) {
+	return sn.cur, sn.curVer, nil
+}
+
+func (sn *snapshot) version(_ context.Context, _ string, ver string) (*Matrix, error) {
+	if m := sn.versions[ver]; m != nil {
+		return m, nil
+	}
+	return nil, fmt.Errorf("workflow: matrix version %q was not read before the push", ver)
+}
