@@ -26,8 +26,6 @@ type state struct {
 	storedV, storedSeq int64
 	baseFeed           map[string]feed.Pos // feed before this batch's change
 	recent             []recentMut         // as stored
-	originDevice       string
-	originMID          string
 
 	muts  []int       // indexes of the batch's mutations on this document
 	dirty bool        // doc must be written
@@ -70,26 +68,14 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	n := len(b.Mutations)
 	outs := make([]engine.Outcome, n)
 	settled := make([]bool, n) // outcome known without deciding
-	firstOf := make([]int, n)  // a mutation id repeated within the batch gets the first answer
-	seen := map[string]int{}
-	for i, m := range b.Mutations {
-		if j, ok := seen[m.ID]; ok {
-			firstOf[i] = j
-		} else {
-			seen[m.ID] = i
-			firstOf[i] = i
-		}
-	}
 	mkey := func(i int) string { return b.Actor.User + sep + b.Device + sep + b.Mutations[i].ID }
 	mutID := func(i int) string { return org + sep + mkey(i) }
 	r := &run{b: b, decide: decide, muts: slices.Clip(b.Mutations), outs: outs, mkey: mkey}
 
 	// 1. Recorded outcomes.
-	var ids []string
+	ids := make([]string, n)
 	for i := range b.Mutations {
-		if firstOf[i] == i {
-			ids = append(ids, mutID(i))
-		}
+		ids[i] = mutID(i)
 	}
 	recorded, err := s.loadOutcomes(ctx, ids)
 	if err != nil {
@@ -105,7 +91,7 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	states := map[docKey]*state{}
 	var order []*state
 	for i, m := range b.Mutations {
-		if settled[i] || firstOf[i] != i {
+		if settled[i] {
 			continue
 		}
 		k := docKey{m.Collection, m.DocID}
@@ -157,7 +143,7 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	var recs []any
 	now := s.opt.Now().UnixMilli()
 	for i, m := range b.Mutations {
-		if settled[i] || firstOf[i] != i || (m.Op == engine.OpCreate && outs[i].Status == engine.StatusApplied) {
+		if settled[i] || (m.Op == engine.OpCreate && outs[i].Status == engine.StatusApplied) {
 			continue
 		}
 		enc, err := json.Marshal(outs[i])
@@ -169,11 +155,6 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 	}
 	if err := s.insertIgnoringDups(wctx, s.muts, recs); err != nil {
 		return nil, err
-	}
-	for i := range outs {
-		if firstOf[i] != i {
-			outs[i] = outs[firstOf[i]]
-		}
 	}
 	return outs, nil
 }
@@ -212,7 +193,6 @@ func (r *run) decideOne(st *state, i int, applied map[string]string) {
 		}
 		return
 	}
-	m := &r.muts[i]
 	if enc, ok := applied[r.mkey(i)]; ok {
 		var o engine.Outcome
 		if json.Unmarshal([]byte(enc), &o) == nil {
@@ -220,17 +200,10 @@ func (r *run) decideOne(st *state, i int, applied map[string]string) {
 			return
 		}
 	}
-	if o, ok := engine.RetriedCreate(r.b, m, st.doc, st.originDevice, st.originMID); ok {
-		r.outs[i] = o
-		return
-	}
 	next, out := r.decide(i, st.current())
 	r.outs[i] = out
 	if next == nil {
 		return
-	}
-	if st.doc == nil {
-		st.originDevice, st.originMID = r.b.Device, m.ID
 	}
 	enc, _ := json.Marshal(out)
 	st.doc, st.dirty = next, true
@@ -457,7 +430,7 @@ func (st *state) record(org string) (*docRec, error) {
 	return &docRec{ID: docKeyID(org, st.key.coll, st.key.id), Org: org, Coll: st.key.coll, DocID: st.key.id,
 		Owner: d.Owner, Version: d.Version, Seq: st.seq, Deleted: d.Deleted, Body: bodyString(d),
 		Fields: string(fields), Feed: string(feed), UpdatedAt: d.UpdatedAt.UnixMilli(), UpdatedBy: d.UpdatedBy,
-		OriginDevice: st.originDevice, OriginMID: st.originMID, Recent: st.newRecent()}, nil
+		OriginDevice: st.doc.OriginDevice, OriginMID: st.doc.OriginMutation, Recent: st.newRecent()}, nil
 }
 
 func (st *state) newRecent() []recentMut {
@@ -728,7 +701,8 @@ func (s *Store) findDocs(ctx context.Context, org string, keys []docKey) (map[do
 
 func decodeDoc(r docRec) (*loaded, error) {
 	d := &engine.Document{Org: r.Org, Collection: r.Coll, ID: r.DocID, Owner: r.Owner, Version: r.Version,
-		Seq: r.Seq, Deleted: r.Deleted, UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(), UpdatedBy: r.UpdatedBy}
+		Seq: r.Seq, Deleted: r.Deleted, UpdatedAt: time.UnixMilli(r.UpdatedAt).UTC(), UpdatedBy: r.UpdatedBy,
+		OriginDevice: r.OriginDevice, OriginMutation: r.OriginMID}
 	if r.Body != nil {
 		d.Body = json.RawMessage(*r.Body)
 	}
@@ -753,7 +727,6 @@ func (st *state) load(l *loaded) {
 	st.exists, st.storedV, st.storedSeq = true, l.Version, l.Seq
 	st.baseFeed = l.feed
 	st.recent = l.rec.Recent
-	st.originDevice, st.originMID = l.rec.OriginDevice, l.rec.OriginMID
 }
 
 func (s *Store) loadStates(ctx context.Context, org string, sts []*state) error {

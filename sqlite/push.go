@@ -21,8 +21,6 @@ type state struct {
 	origFeed map[string]feed.Pos
 	feed     map[string]feed.Pos
 	dirty    bool
-	// The create that made the document, for recognising its retries.
-	originDevice, originMID string
 }
 
 // rowChunk bounds the rows of one multi-row statement, far below SQLite's
@@ -217,21 +215,13 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 			continue
 		}
 		st := docs.of(m.Collection, m.DocID)
-		if o, ok := engine.RetriedCreate(b, m, st.doc, st.originDevice, st.originMID); ok {
-			outs[i] = o
-			continue
-		}
 		next, out := decide(i, st.current())
 		if next != nil {
-			if st.doc == nil {
-				st.originDevice, st.originMID = b.Device, m.ID
-			}
 			st.write(next, seq)
 			written = append(written, next)
 		}
 		outs[i] = out
-		// A mutation id repeated inside one batch gets the first answer.
-		recorded[m.ID] = out
+		// An applied create is recorded by its document's origin.
 		if m.Op != engine.OpCreate || out.Status != engine.StatusApplied {
 			newOutcomes = append(newOutcomes, i)
 		}
@@ -406,7 +396,7 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 	var body []byte // a tombstone's body is NULL, which json.RawMessage cannot scan
 	st := &state{doc: d}
 	if err := rows.Scan(&d.ID, &d.Owner, &d.Version, &d.Seq, &deleted, &body, &fields, &feedRaw, &updated, &d.UpdatedBy,
-		&st.originDevice, &st.originMID); err != nil {
+		&d.OriginDevice, &d.OriginMutation); err != nil {
 		return nil, translate(err)
 	}
 	d.Body = body
@@ -472,7 +462,7 @@ func writeDocs(ctx context.Context, tx *writerConn, org string, docs docStates) 
 			body = []byte(d.Body)
 		}
 		docArgs = append(docArgs, org, k.coll, k.id, d.Owner, d.Version, d.Seq, boolInt(d.Deleted), body, fields, feedRaw,
-			d.UpdatedAt.UnixMilli(), d.UpdatedBy, st.originDevice, st.originMID)
+			d.UpdatedAt.UnixMilli(), d.UpdatedBy, d.OriginDevice, d.OriginMutation)
 		nDocs++
 	}
 	if err := insertRows(ctx, tx, `INSERT INTO feed(org, scope, seq, coll, id, revoked) VALUES `, "", 6, nFeed, feedArgs); err != nil {
@@ -494,7 +484,8 @@ func writeOutcomes(ctx context.Context, tx *writerConn, b engine.PushBatch, outs
 		}
 		args = append(args, b.Actor.Org, b.Actor.User, b.Device, b.Mutations[i].ID, enc, now)
 	}
-	// OR IGNORE: a mutation id repeated within the batch is recorded once.
+	// OR IGNORE: a batch is answered once per mutation id (the engine's rule); a
+	// store never fails a batch over its own bookkeeping.
 	return insertRows(ctx, tx, `INSERT OR IGNORE INTO mutations(org, usr, device, mid, outcome, at) VALUES `, "", 6, len(idx), args)
 }
 

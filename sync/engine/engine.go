@@ -162,8 +162,15 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	var pre []*prepared // parallel to pass
 	var pass []Mutation
 	var passIdx []int
+	first := map[string]int{} // a mutation id repeated in the batch is one mutation: its first copy
+	repeats := map[int]int{}  // index of a repeat -> index of its first copy
 	for i := range muts {
 		m := &muts[i]
+		if j, ok := first[m.ID]; ok && idPattern.MatchString(m.ID) {
+			repeats[i] = j
+			continue
+		}
+		first[m.ID] = i
 		p, err := preps[i], errs[i]
 		if err != nil {
 			if !idPattern.MatchString(m.ID) {
@@ -183,7 +190,7 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		passIdx = append(passIdx, i)
 	}
 	if len(pass) == 0 {
-		return outcomes, nil
+		return answerRepeats(muts, outcomes, repeats), nil
 	}
 	// The customers the batch's documents hang off, read before the store's
 	// atomic unit: stamping needs their reps, and settle checks afterwards
@@ -252,17 +259,28 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		if i >= len(pass) {
 			return run.decide(i, cur)
 		}
+		m := &pass[i]
+		if m.Op == OpCreate && cur != nil && cur.Owner == acc.actor.User && cur.OriginDevice == device && cur.OriginMutation == m.ID {
+			// A retry of the create that made cur: its outcome, as recorded
+			// by the document's origin.
+			decided[i] = false
+			return nil, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
+		}
 		decided[i] = true
 		if trusted != nil && trusted.decide != nil {
 			return trusted.decide(i, cur, res)
 		}
 		if trusted != nil && trusted.guard != nil {
 			// A server write's precondition, checked in the atomic unit.
-			if out, stop := trusted.guard(&pass[i], cur); stop {
+			if out, stop := trusted.guard(m, cur); stop {
 				return nil, out
 			}
 		}
-		return e.decide(acc, writer, &pass[i], pre[i], cur, res, fx, trusted != nil)
+		next, out := e.decide(acc, writer, m, pre[i], cur, res, fx, trusted != nil)
+		if next != nil && cur == nil {
+			next.OriginDevice, next.OriginMutation = device, m.ID
+		}
+		return next, out
 	}
 	got, err := e.store.Push(ctx, batch, decide)
 	if err != nil {
@@ -277,16 +295,7 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	}
 	for j, o := range got {
 		if !decided[j] && trusted == nil {
-			// Answered from the record: never hand back a body, nor a
-			// kept value (Replayed).
-			o.Doc, o.Replayed = nil, true
-			if len(o.Conflicts) > 0 {
-				cs := make([]Conflict, len(o.Conflicts))
-				for i, c := range o.Conflicts {
-					cs[i] = Conflict{Field: c.Field, Yours: c.Yours, KeptVersion: c.KeptVersion}
-				}
-				o.Conflicts = cs
-			}
+			o = replayed(o)
 		}
 		if pass[j].bad != nil && o.Status == StatusRejected {
 			o.Index = &pass[j].index
@@ -304,7 +313,35 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 			return nil, err
 		}
 	}
-	return outcomes, nil
+	return answerRepeats(muts, outcomes, repeats), nil
+}
+
+// answerRepeats answers every repeated copy of a mutation id as a retry of
+// its first copy.
+func answerRepeats(muts []Mutation, outcomes []Outcome, repeats map[int]int) []Outcome {
+	for i, j := range repeats {
+		o := replayed(outcomes[j])
+		o.Index = nil
+		if muts[i].bad != nil && o.Status == StatusRejected {
+			o.Index = &muts[i].index
+		}
+		outcomes[i] = o
+	}
+	return outcomes
+}
+
+// replayed is the answer to a mutation already decided: never a body, nor a
+// kept value (Outcome.Replayed).
+func replayed(o Outcome) Outcome {
+	o.Doc, o.Replayed = nil, true
+	if len(o.Conflicts) > 0 {
+		cs := make([]Conflict, len(o.Conflicts))
+		for i, c := range o.Conflicts {
+			cs[i] = Conflict{Field: c.Field, Yours: c.Yours, KeptVersion: c.KeptVersion}
+		}
+		o.Conflicts = cs
+	}
+	return o
 }
 
 // prepareAll prepares every mutation, on all cores for a large batch:

@@ -131,6 +131,12 @@ type Document struct {
 	Scopes    []string
 	UpdatedAt time.Time
 	UpdatedBy string
+	// OriginDevice and OriginMutation name the create that made the
+	// document: the engine sets them on a create, stores keep them as first
+	// written (an update never changes them), and the engine recognises a
+	// retry of that create by them. Stores therefore need not record an
+	// applied create's outcome in their mutation log.
+	OriginDevice, OriginMutation string
 }
 
 // Ops of the pull feed, as they appear on the wire.
@@ -220,24 +226,17 @@ type PushBatch struct {
 // MaxThenRounds bounds how often a store calls PushBatch.Then for one batch.
 const MaxThenRounds = 4
 
-// Decide is the engine's pure decision for one mutation that the store has
-// not seen before: given the current document (nil when none), it returns the
-// document to write (nil to write nothing) and the outcome. i indexes the
+// Decide is the engine's decision for one mutation whose outcome the store
+// has not recorded: given the current document (nil when none), it returns
+// the document to write (nil to write nothing) and the outcome. i indexes the
 // batch's Mutations. The store calls it inside its atomic unit, in batch
-// order, with the state left by the previous mutations of the batch. Every
-// field of next is final except Seq, which the store assigns.
+// order, with the state left by the previous mutations of the batch, and may
+// call it again for the same mutation with a newer state after losing a race
+// (MongoDB). Every field of next is final except Seq, which the store
+// assigns. The batch's policy is the engine's, not the store's: mutation ids
+// are unique within a batch, and a retried create is answered here from the
+// document's origin.
 type Decide func(i int, cur *Document) (next *Document, out Outcome)
-
-// RetriedCreate reports whether m is a retry of the create that made cur,
-// given the device and mutation id the store recorded as cur's origin, and
-// returns the outcome that create had. Stores record applied creates this way
-// instead of in their mutation log.
-func RetriedCreate(b PushBatch, m *Mutation, cur *Document, originDevice, originMID string) (Outcome, bool) {
-	if m.Op == OpCreate && cur != nil && cur.Owner == b.Actor.User && originDevice == b.Device && originMID == m.ID {
-		return Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}, true
-	}
-	return Outcome{}, false
-}
 
 // Store is what the engine needs from a database. Implementations live in
 // their own packages (sqlite, mongodb) and pass the shared contract suite in
@@ -246,7 +245,8 @@ type Store interface {
 	// Push applies the batch: for every mutation already recorded for
 	// (actor.Org, actor.User, device, mutation id) it returns the recorded
 	// outcome; for the others it calls decide, writes the result and records
-	// the outcome. It returns only once everything is durable.
+	// the outcome, except an applied create's, which the document's origin
+	// records. It returns only once everything is durable.
 	Push(ctx context.Context, b PushBatch, decide Decide) ([]Outcome, error)
 	// Pull returns changes with Seq > q.After under any of q.Scopes, in Seq
 	// order, one per document, bounded by q.Limit and q.MaxBytes, and whether

@@ -11,20 +11,27 @@ import (
 )
 
 // thenDecide is a store-level decision for the Then cases: a create writes
-// the mutation's doc at version 1, an update replaces the body at the next
-// version, in scope "then:<org>". It knows nothing of the engine's rules:
-// these cases test what the store does with a batch's follow-on writes.
-func thenDecide(actor engine.Actor, muts *[]engine.Mutation, calls *[]int) engine.Decide {
+// the mutation's doc at version 1 with the mutation as its origin, and
+// answers a retry of itself from that origin without a write, as the engine
+// does; an update replaces the body at the next version; all in scope
+// "then:<org>". calls records the mutations it wrote. It knows nothing else
+// of the engine's rules: these cases test what the store does with a
+// batch's follow-on writes, and that it keeps a document's origin.
+func thenDecide(actor engine.Actor, device string, muts *[]engine.Mutation, calls *[]int) engine.Decide {
 	return func(i int, cur *engine.Document) (*engine.Document, engine.Outcome) {
-		*calls = append(*calls, i)
 		m := (*muts)[i]
-		out := engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied}
+		out := engine.Outcome{MutationID: m.ID, Status: engine.StatusApplied, Version: 1}
+		if m.Op == engine.OpCreate && cur != nil && cur.OriginDevice == device && cur.OriginMutation == m.ID {
+			return nil, out
+		}
+		*calls = append(*calls, i)
 		next := &engine.Document{Org: actor.Org, Collection: m.Collection, ID: m.DocID, Owner: actor.User,
 			Version: 1, Body: m.Doc, Scopes: []string{"then:" + actor.Org}, UpdatedAt: clock(), UpdatedBy: actor.User,
-			Fields: map[string]engine.FieldMeta{}}
+			Fields: map[string]engine.FieldMeta{}, OriginDevice: device, OriginMutation: m.ID}
 		if cur != nil {
 			next.Version = cur.Version + 1
 			next.Owner = cur.Owner
+			next.OriginDevice, next.OriginMutation = cur.OriginDevice, cur.OriginMutation
 		}
 		out.Version = next.Version
 		return next, out
@@ -71,7 +78,7 @@ func testThen(f *fixture) {
 		all = append(all, more...)
 		return more, nil
 	}
-	outs, err := f.store.Push(f.ctx, b, thenDecide(rep1, &all, &calls))
+	outs, err := f.store.Push(f.ctx, b, thenDecide(rep1, devA, &all, &calls))
 	if err != nil {
 		t.Fatalf("push with Then: %v", err)
 	}
@@ -97,17 +104,18 @@ func testThen(f *fixture) {
 		t.Errorf("feed after the push = %v, want %s (one change per document, its last state)", feed, want)
 	}
 
-	// A retry is answered from the batch's records: Then hears of nothing
-	// written and its effects are not decided again.
+	// A retry writes nothing (the creates are recognised by the origin the
+	// store kept): Then hears of nothing written and its effects are not
+	// decided again.
 	calls, rounds = nil, nil
 	all = append(all[:0], muts...)
-	outs, err = f.store.Push(f.ctx, b, thenDecide(rep1, &all, &calls))
+	outs, err = f.store.Push(f.ctx, b, thenDecide(rep1, devA, &all, &calls))
 	if err != nil {
 		t.Fatalf("retried push: %v", err)
 	}
 	wantOutcome(t, outs[0], "m-1", engine.StatusApplied, 1)
 	if len(calls) != 0 || fmt.Sprint(rounds) != "[[]]" {
-		t.Errorf("retry decided %v and handed Then %v, want nothing decided and one empty round", calls, rounds)
+		t.Errorf("retry wrote %v and handed Then %v, want nothing written and one empty round", calls, rounds)
 	}
 
 	// Then failing, or never done, commits nothing of the batch.
@@ -127,7 +135,7 @@ func testThen(f *fixture) {
 		m := thenCreate("m-"+tc.name, "n-"+tc.name, tc.name)
 		all = []engine.Mutation{m}
 		_, err := f.store.Push(f.ctx, engine.PushBatch{Actor: rep1, Device: devA, Mutations: []engine.Mutation{m}, Then: tc.then},
-			thenDecide(rep1, &all, &calls))
+			thenDecide(rep1, devA, &all, &calls))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: push = %v, want an error naming %q", tc.name, err, tc.want)
 		}
