@@ -47,6 +47,11 @@ func freshDB() string { return fmt.Sprintf("fieldsync_test_%d_%d", os.Getpid(), 
 
 func openT(t *testing.T, db string, opt Options) *Store {
 	t.Helper()
+	if opt.Timeout == 0 {
+		// A busy machine slows FerretDB down; a test waits for it rather
+		// than failing a call after the production default of 10 s.
+		opt.Timeout = time.Minute
+	}
 	s, err := Open(context.Background(), uri, db, opt)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", db, err)
