@@ -63,7 +63,8 @@ const budgetReads = 5
 
 // TestPushBudget: a push of one submitted order is one store write and a
 // few reads, and a push of ten orders (fifty follow-ups) costs the same; a
-// batch of 100 notes is one write and two reads. Counted on both stores.
+// back-office completion is one write; a batch of 100 notes is one write
+// and two reads. Counted on both stores.
 func TestPushBudget(t *testing.T) {
 	t.Parallel()
 	stores := map[string]func(t *testing.T) (engine.Store, workflow.MatrixStore){
@@ -183,6 +184,36 @@ func TestPushBudget(t *testing.T) {
 				} else if body["status"] != "open" {
 					t.Errorf("%s after the push: %v", ref, body)
 				}
+			}
+
+			// A back-office completion is one write too: the follow-up done,
+			// the order confirmed with its ERP number, the next step's clock,
+			// the settled marks.
+			for _, step := range []struct {
+				role, activity string
+				result         map[string]any
+			}{{"demand_planning", "availability_check", map[string]any{"available": true}},
+				{"order_desk", "erp_entry", map[string]any{"erp_number": "4500012345"}}} {
+				st.take()
+				clerk := engine.Actor{Org: org, User: "clerk-" + step.role, Roles: []string{step.role}}
+				if _, err := wf.Act(ctx, clerk, workflow.FollowUpID("o-1", step.activity),
+					workflow.Action{Kind: workflow.ActComplete, Result: step.result}); err != nil {
+					t.Fatal(err)
+				}
+				if got := st.take(); got["push"] != 1 {
+					t.Errorf("completing %s: %v store calls, want 1 push", step.activity, got)
+				} else {
+					t.Logf("completing %s: %v", step.activity, got)
+				}
+			}
+			got, err = raw.Get(ctx, org, []engine.DocRef{{Collection: engine.CollOrders, ID: "o-1"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var o1 map[string]any
+			json.Unmarshal(got[engine.DocRef{Collection: engine.CollOrders, ID: "o-1"}].Body, &o1)
+			if o1["status"] != "confirmed" || o1["erp_number"] != "4500012345" || o1[engine.FieldSettledStatus] != "confirmed" {
+				t.Errorf("o-1 after the completions: %v; want confirmed, settled", o1)
 			}
 
 			var notes []engine.Mutation

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"time"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -34,15 +36,8 @@ func (l live) version(ctx context.Context, org, ver string) (*Matrix, error) {
 
 var _ engine.Effects = (*Service)(nil)
 
-// Writer implements engine.Effects: the workflow writes as itself.
-func (s *Service) Writer() (user, source string) { return system("").User, sourceWorkflow }
-
 // Prepare implements engine.Effects: for a push that writes orders, it
-// reads everything routing and carrying them out can need, whatever the
-// push's merge decides: the orders as stored, the matrices that route them,
-// their customers, price lists and products (of the lines as pushed and as
-// stored), and their follow-ups. Three reads of the sync store, whatever the
-// number of orders and follow-ups, and the matrix store's (cached) reads.
+// reads everything routing and carrying them out can need (readOrders).
 func (s *Service) Prepare(ctx context.Context, actor engine.Actor, muts []engine.Mutation) (engine.EffectPlan, error) {
 	org := actor.Org
 	pushed := map[string][]engine.Mutation{}
@@ -63,6 +58,20 @@ func (s *Service) Prepare(ctx context.Context, actor engine.Actor, muts []engine
 	if err := s.noteOrg(ctx, org); err != nil {
 		return nil, err
 	}
+	snap, err := s.readOrders(ctx, org, orders, pushed)
+	if err != nil {
+		return nil, err
+	}
+	return &orderEffects{s: s, snap: snap, planned: map[string]bool{}}, nil
+}
+
+// readOrders reads what carrying out orders can need, however a push's
+// merge decides them (pushed: their mutations in the push, if any): the
+// orders as stored, the matrices that route them, their customers, price
+// lists and products (of the lines as pushed and as stored), and their
+// follow-ups. Three reads of the sync store, whatever the number of orders
+// and follow-ups, and the matrix store's (cached) reads.
+func (s *Service) readOrders(ctx context.Context, org string, orders []engine.DocRef, pushed map[string][]engine.Mutation) (*snapshot, error) {
 	snap := &snapshot{org: org, docs: map[engine.DocRef]*engine.Document{}, versions: map[string]*Matrix{}}
 	if err := snap.read(ctx, s.cfg.Docs, orders); err != nil {
 		return nil, err
@@ -141,14 +150,18 @@ func (s *Service) Prepare(ctx context.Context, actor engine.Actor, muts []engine
 	if err := snap.read(ctx, s.cfg.Docs, last); err != nil {
 		return nil, err
 	}
-	return &orderEffects{s: s, snap: snap}, nil
+	return snap, nil
 }
 
 // orderEffects carries a push's orders out inside its write.
 type orderEffects struct {
-	s    *Service
-	snap *snapshot
+	s       *Service
+	snap    *snapshot
+	planned map[string]bool // orders planned in an earlier round
 }
+
+// Writer implements engine.EffectPlan: the workflow writes as itself.
+func (x *orderEffects) Writer() (user, source string) { return system("").User, sourceWorkflow }
 
 // Writes implements engine.EffectPlan: what the pushed orders now require,
 // in the order the store must decide it (a routing move, then the
@@ -157,9 +170,11 @@ type orderEffects struct {
 // it. The role keys follow from the follow-ups' writes (the engine grants
 // them in the same write).
 func (x *orderEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc, error) {
+	x.snap.absorb(docs)
 	var orders []*engine.Document
 	for _, d := range docs {
-		if d.Collection == engine.CollOrders && !d.Deleted {
+		if d.Collection == engine.CollOrders && !d.Deleted && !x.planned[d.ID] {
+			x.planned[d.ID] = true
 			orders = append(orders, d)
 		}
 	}
@@ -167,6 +182,11 @@ func (x *orderEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc, erro
 	if err != nil {
 		return nil, err
 	}
+	return flatten(plans), nil
+}
+
+// flatten lists plans' writes in the order they must be decided.
+func flatten(plans []orderPlan) []engine.UpsertDoc {
 	var out []engine.UpsertDoc
 	for _, p := range plans {
 		if p.move != nil {
@@ -177,7 +197,7 @@ func (x *orderEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc, erro
 			out = append(out, *p.settle)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // Read implements engine.EffectPlan.
@@ -222,6 +242,13 @@ func (sn *snapshot) read(ctx context.Context, docs Docs, refs []engine.DocRef) e
 	return nil
 }
 
+// absorb takes what a round of the write decided as the state to plan from.
+func (sn *snapshot) absorb(docs []*engine.Document) {
+	for _, d := range docs {
+		sn.docs[engine.DocRef{Collection: d.Collection, ID: d.ID}] = d
+	}
+}
+
 func (sn *snapshot) get(_ context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error) {
 	out := map[engine.DocRef]*engine.Document{}
 	for _, r := range refs {
@@ -245,4 +272,108 @@ func (sn *snapshot) version(_ context.Context, _ string, ver string) (*Matrix, e
 		return m, nil
 	}
 	return nil, fmt.Errorf("workflow: matrix version %q was not read before the push", ver)
+}
+
+// completion plans what completing follow-up fu implies, to be written in
+// the completion's own store write: the order's move the matrix names (an
+// ERP entry done confirms the order, with its ERP number), then whatever
+// the order's new state triggers (the next step's clock, new follow-ups),
+// then the completion's settled mark. Nil when fu concerns no order.
+func (s *Service) completion(ctx context.Context, org string, fu *engine.Document) (engine.EffectPlan, error) {
+	body := decode(fu)
+	oid := str(body, "order_id")
+	if oid == "" {
+		return nil, nil
+	}
+	x := &completionEffects{s: s, fu: fu.ID, order: engine.DocRef{Collection: engine.CollOrders, ID: oid}}
+	if body["matrix_version"] == nil {
+		return x, nil // not the matrix's: only its settled mark
+	}
+	snap, err := s.readOrders(ctx, org, []engine.DocRef{x.order}, nil)
+	if err != nil {
+		return nil, err
+	}
+	if x.m, err = s.version(ctx, org, str(body, "matrix_version")); err != nil {
+		return nil, err
+	}
+	x.snap = snap
+	return x, nil
+}
+
+// completionEffects carries a completion out inside its write, in rounds:
+// the done follow-up, then (if the matrix moves the order) the moved order.
+type completionEffects struct {
+	s     *Service
+	snap  *snapshot // nil: a follow-up outside the matrix
+	m     *Matrix
+	fu    string
+	order engine.DocRef
+	done  map[string]any // the completed follow-up's body, once written
+	moved bool           // the order's move was asked for
+	over  bool
+}
+
+// Writer implements engine.EffectPlan: the workflow writes as itself.
+func (x *completionEffects) Writer() (user, source string) { return system("").User, sourceWorkflow }
+
+// Read implements engine.EffectPlan.
+func (x *completionEffects) Read() []*engine.Document {
+	if x.snap == nil {
+		return nil
+	}
+	return (&orderEffects{snap: x.snap}).Read()
+}
+
+// Writes implements engine.EffectPlan.
+func (x *completionEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc, error) {
+	if x.over {
+		return nil, nil
+	}
+	if x.snap != nil {
+		x.snap.absorb(docs)
+	}
+	now := x.s.now()
+	for _, d := range docs {
+		if x.done == nil && d.Collection == engine.CollFollowUps && d.ID == x.fu && !d.Deleted && str(decode(d), "status") == FUDone {
+			x.done = decode(d)
+			if x.snap == nil {
+				x.over = true
+				return settled(x.fu, x.done, now), nil
+			}
+			order := x.snap.docs[x.order]
+			if move, ok := onDoneMove(x.m, x.done, now); ok && order != nil && !order.Deleted &&
+				slices.Contains(move.Expect.In, str(decode(order), "status")) {
+				// The order moves first; what its new state triggers is
+				// planned from it in the next round.
+				x.moved = true
+				return []engine.UpsertDoc{move}, nil
+			}
+			return x.finish(now)
+		}
+		if x.moved && d.Collection == engine.CollOrders && d.ID == x.order.ID {
+			return x.finish(now)
+		}
+	}
+	return nil, nil
+}
+
+// finish plans the order as it now is, and the completion's settled mark.
+func (x *completionEffects) finish(now time.Time) ([]engine.UpsertDoc, error) {
+	x.over = true
+	var out []engine.UpsertDoc
+	if o := x.snap.docs[x.order]; o != nil && !o.Deleted {
+		plans, err := x.s.planOrders(context.Background(), x.snap, x.snap.org, []*engine.Document{o})
+		if err != nil {
+			return nil, err
+		}
+		out = flatten(plans)
+	}
+	return append(out, settled(x.fu, x.done, now)...), nil
+}
+
+func settled(id string, body map[string]any, at time.Time) []engine.UpsertDoc {
+	if d, ok := settleFollowUpDoc(id, body, at); ok {
+		return []engine.UpsertDoc{d}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -171,7 +172,15 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 	for k, v := range f {
 		doc.Fields[k] = raw(v)
 	}
-	outs, err := s.cfg.Writer.Upsert(ctx, actor, "followups", []engine.UpsertDoc{doc})
+	// A completion commits with what it implies (the order's move, the next
+	// steps), in one store write (effects.go).
+	var plan engine.EffectPlan
+	if act.Kind == ActComplete {
+		if plan, err = s.completion(ctx, actor.Org, d); err != nil {
+			return nil, err
+		}
+	}
+	outs, err := s.cfg.Writer.UpsertWith(ctx, actor, "followups", []engine.UpsertDoc{doc}, plan)
 	if err != nil {
 		return nil, err
 	}
@@ -189,11 +198,6 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 	d = got[ref]
 	if d == nil {
 		return nil, notFound
-	}
-	if act.Kind == ActComplete {
-		if err := s.afterDone(ctx, actor.Org, d); err != nil {
-			return nil, err
-		}
 	}
 	return toFollowUp(d), nil
 }
@@ -255,31 +259,7 @@ func (s *Service) afterDone(ctx context.Context, org string, fu *engine.Document
 	if err != nil {
 		return err
 	}
-	a := m.Activity(str(body, "activity"))
-	if a != nil && a.OnDone != nil {
-		now := stamp(s.now())
-		f := map[string]any{"status": a.OnDone.To, "status_changed_at": now}
-		result, _ := body["result"].(map[string]any)
-		for _, k := range a.OnDone.Copy {
-			if v, ok := result[k]; ok {
-				f[k] = v
-			}
-		}
-		switch a.OnDone.To {
-		case StatusConfirmed:
-			f["confirmed_at"] = now
-		case StatusDelivered:
-			f["delivered_at"] = now
-		case StatusInvoiced:
-			f["invoiced_at"] = now
-		case StatusSubmitted:
-			f["status_reason"] = nil
-		}
-		doc := engine.UpsertDoc{Collection: engine.CollOrders, ID: oid, Fields: map[string]json.RawMessage{},
-			Expect: &engine.Expect{Field: "status", In: a.OnDone.From}}
-		for k, v := range f {
-			doc.Fields[k] = raw(v)
-		}
+	if doc, ok := onDoneMove(m, body, s.now()); ok {
 		if _, err := s.write(ctx, org, doc); err != nil {
 			return err
 		}
@@ -302,13 +282,56 @@ func (s *Service) afterDone(ctx context.Context, org string, fu *engine.Document
 // (engine.IndexUnsettledFollowUps); a crash before it leaves that to the
 // sweep.
 func (s *Service) settleFollowUp(ctx context.Context, org, id string, body map[string]any) error {
-	if body[engine.FieldSettledAt] != nil {
+	doc, ok := settleFollowUpDoc(id, body, s.now())
+	if !ok {
 		return nil
 	}
-	_, err := s.write(ctx, org, engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id,
-		Fields: map[string]json.RawMessage{engine.FieldSettledAt: raw(stamp(s.now()))},
-		Expect: &engine.Expect{Field: engine.FieldSettledAt, In: []string{""}}})
+	_, err := s.write(ctx, org, doc)
 	return err
+}
+
+// onDoneMove is the order's move that completing follow-up body makes, as
+// the matrix m says: only from the statuses it names.
+func onDoneMove(m *Matrix, body map[string]any, at time.Time) (engine.UpsertDoc, bool) {
+	a := m.Activity(str(body, "activity"))
+	if a == nil || a.OnDone == nil {
+		return engine.UpsertDoc{}, false
+	}
+	now := stamp(at)
+	f := map[string]any{"status": a.OnDone.To, "status_changed_at": now}
+	result, _ := body["result"].(map[string]any)
+	for _, k := range a.OnDone.Copy {
+		if v, ok := result[k]; ok {
+			f[k] = v
+		}
+	}
+	switch a.OnDone.To {
+	case StatusConfirmed:
+		f["confirmed_at"] = now
+	case StatusDelivered:
+		f["delivered_at"] = now
+	case StatusInvoiced:
+		f["invoiced_at"] = now
+	case StatusSubmitted:
+		f["status_reason"] = nil
+	}
+	doc := engine.UpsertDoc{Collection: engine.CollOrders, ID: str(body, "order_id"), Fields: map[string]json.RawMessage{},
+		Expect: &engine.Expect{Field: "status", In: a.OnDone.From}}
+	for k, v := range f {
+		doc.Fields[k] = raw(v)
+	}
+	return doc, true
+}
+
+// settleFollowUpDoc is the write recording a completion's effects as
+// carried out; false when it is recorded already.
+func settleFollowUpDoc(id string, body map[string]any, at time.Time) (engine.UpsertDoc, bool) {
+	if body[engine.FieldSettledAt] != nil {
+		return engine.UpsertDoc{}, false
+	}
+	return engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id,
+		Fields: map[string]json.RawMessage{engine.FieldSettledAt: raw(stamp(at))},
+		Expect: &engine.Expect{Field: engine.FieldSettledAt, In: []string{""}}}, true
 }
 
 func toFollowUp(d *engine.Document) *FollowUp {

@@ -51,6 +51,8 @@ type Docs interface {
 // Writer makes the server's trusted writes (the sync engine's Upsert).
 type Writer interface {
 	Upsert(ctx context.Context, actor engine.Actor, source string, docs []engine.UpsertDoc) ([]engine.Outcome, error)
+	// UpsertWith is Upsert whose effects (plan) commit in the same write.
+	UpsertWith(ctx context.Context, actor engine.Actor, source string, docs []engine.UpsertDoc, plan engine.EffectPlan) ([]engine.Outcome, error)
 	// Grant makes documents carry scope keys (engine.Engine.Grant).
 	Grant(ctx context.Context, org string, grants map[engine.DocRef][]string) error
 }

@@ -48,7 +48,8 @@ type failing struct {
 	w    workflow.Writer
 	mu   sync.Mutex
 	fail bool
-	pass int // writes that still go through once fail is set: a crash between two writes
+	pass int  // writes that still go through once fail is set: a crash between two writes
+	cut  bool // UpsertWith commits its documents without their effects
 }
 
 func (f *failing) Upsert(ctx context.Context, a engine.Actor, src string, docs []engine.UpsertDoc) ([]engine.Outcome, error) {
@@ -64,6 +65,22 @@ func (f *failing) Upsert(ctx context.Context, a engine.Actor, src string, docs [
 	return f.w.Upsert(ctx, a, src, docs)
 }
 
+// UpsertWith writes docs with their effects, or, while cut is set, writes
+// docs alone and answers a crash: a store write cut between its documents
+// (MongoDB has no multi-document transactions).
+func (f *failing) UpsertWith(ctx context.Context, a engine.Actor, src string, docs []engine.UpsertDoc, plan engine.EffectPlan) ([]engine.Outcome, error) {
+	f.mu.Lock()
+	cut := f.cut
+	f.mu.Unlock()
+	if !cut {
+		return f.w.UpsertWith(ctx, a, src, docs, plan)
+	}
+	if _, err := f.w.Upsert(ctx, a, src, docs); err != nil {
+		return nil, err
+	}
+	return nil, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected crash")
+}
+
 // set arms (or disarms) the failure; pass writes still go through first.
 func (f *failing) set(fail bool, pass int) {
 	f.mu.Lock()
@@ -75,14 +92,18 @@ func (f *failing) Grant(ctx context.Context, org string, grants map[engine.DocRe
 	return f.w.Grant(ctx, org, grants)
 }
 
-// failingDocs fails every read while fail is set.
+// failingDocs fails every read while fail is set; while countdown is above
+// zero, that many reads still go through and then fail is set.
 type failingDocs struct {
 	workflow.Docs
-	fail atomic.Bool
+	fail      atomic.Bool
+	countdown atomic.Int64
 }
 
 func (f *failingDocs) Get(ctx context.Context, org string, refs []engine.DocRef) (map[engine.DocRef]*engine.Document, error) {
-	if f.fail.Load() {
+	if f.countdown.Load() > 0 && f.countdown.Add(-1) == 0 {
+		defer f.fail.Store(true)
+	} else if f.fail.Load() {
 		return nil, engine.Errorf(engine.KindUnavailable, engine.CodeUnavailable, "", "injected failure")
 	}
 	return f.Docs.Get(ctx, org, refs)
@@ -399,9 +420,58 @@ func TestSweepSettlesInterruptedRouting(t *testing.T) {
 	r.wantFollowUpsOnce(t, "o-1")
 }
 
+// TestCompletionCommitsWithItsEffects: the order desk completes the ERP
+// entry; the completion, the order's confirmation with the ERP number, the
+// dispatch step's clock and the settled mark are one store write. When the
+// workflow cannot read what they need, the completion fails and nothing is
+// written; done again, all of it is.
+func TestCompletionCommitsWithItsEffects(t *testing.T) {
+	t.Parallel()
+	docs := &failingDocs{}
+	r := newRigWith(t, nil, func(d workflow.Docs) workflow.Docs { docs.Docs = d; return docs })
+	r.submit(t, "o-1")
+	ctx := t.Context()
+	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
+	if _, err := r.wf.Act(ctx, planner, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete,
+		Result: map[string]any{"available": true}}); err != nil {
+		t.Fatal(err)
+	}
+	desk := engine.Actor{Org: org, User: "od-1", Roles: []string{"order_desk"}}
+	complete := func() error {
+		_, err := r.wf.Act(ctx, desk, "fu-o-1-erp_entry", workflow.Action{Kind: workflow.ActComplete,
+			Result: map[string]any{"erp_number": "4500012345"}})
+		return err
+	}
+	_, before := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
+	// The follow-up and its dependencies are read, then the reads fail.
+	docs.countdown.Store(2)
+	if err := complete(); err == nil {
+		t.Fatal("the completion succeeded although its effects could not be read")
+	}
+	docs.fail.Store(false)
+	if _, fu := r.doc(t, "follow_ups", "fu-o-1-erp_entry"); fu["status"] != before["status"] {
+		t.Fatalf("the failed completion wrote the follow-up: %v, was %v", fu, before)
+	}
+	if err := complete(); err != nil {
+		t.Fatal(err)
+	}
+	_, o := r.doc(t, "orders", "o-1")
+	if o["status"] != "confirmed" || o["erp_number"] != "4500012345" || o[engine.FieldSettledStatus] != "confirmed" {
+		t.Errorf("the order after the completion: %v; want confirmed with the ERP number, settled", o)
+	}
+	if fu := r.docBody(t, "fu-o-1-dispatch"); fu["due_at"] == nil {
+		t.Errorf("dispatch has no due time after the completion: %v", fu)
+	}
+	d, fu := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
+	if fu[engine.FieldSettledAt] == nil || slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
+		t.Errorf("erp_entry after the completion: %v, keys %v; want settled", fu, d.Scopes)
+	}
+}
+
 // TestSweepSettlesInterruptedCompletion: the order desk completes the ERP
-// entry; the follow-up is done, then the server dies before the order is
-// confirmed, and the clerk does not retry. The follow-up is left unsettled
+// entry; the follow-up is written done but the write is cut before its
+// effects (MongoDB: a crash between the documents of one write), and the
+// clerk does not retry. The follow-up is left unsettled
 // (engine.IndexUnsettledFollowUps): the sweep confirms the order with the ERP
 // number, starts the dispatch step's clock, and settles the follow-up.
 func TestSweepSettlesInterruptedCompletion(t *testing.T) {
@@ -416,12 +486,16 @@ func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 		t.Fatal(err)
 	}
 	desk := engine.Actor{Org: org, User: "od-1", Roles: []string{"order_desk"}}
-	f.set(true, 1) // the completion goes through, the order's move does not
+	f.mu.Lock()
+	f.cut = true // the completion goes through, its effects do not
+	f.mu.Unlock()
 	if _, err := r.wf.Act(ctx, desk, "fu-o-1-erp_entry", workflow.Action{Kind: workflow.ActComplete,
 		Result: map[string]any{"erp_number": "4500012345"}}); err == nil {
 		t.Fatal("the completion succeeded with its effects cut short")
 	}
-	f.set(false, 0)
+	f.mu.Lock()
+	f.cut = false
+	f.mu.Unlock()
 	d, fu := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
 	if fu["status"] != "done" || !slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
 		t.Fatalf("erp_entry after the cut: %v, keys %v; want done and unsettled", fu, d.Scopes)

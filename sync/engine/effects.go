@@ -16,9 +16,6 @@ type Effects interface {
 	// Prepare reads what the plan will need for a push of muts by actor
 	// (whose roles are the directory's). A nil plan: nothing to do.
 	Prepare(ctx context.Context, actor Actor, muts []Mutation) (EffectPlan, error)
-	// Writer names who the effects are written as (the user recorded as
-	// their writer) and the source named in field history.
-	Writer() (user, source string)
 }
 
 // EffectPlan decides the server's writes that follow from what a device's
@@ -28,8 +25,13 @@ type EffectPlan interface {
 	// Writes is handed the documents the push wrote, as they will be
 	// committed (tombstones included), and returns the writes that follow.
 	// Their preconditions (UpsertDoc.Expect, CreateOnly) are checked
-	// against the state the push left.
+	// against the state the push left. It is called again with what those
+	// wrote, round after round, until no round writes anything: a plan
+	// returns only what it has not asked for yet.
 	Writes(docs []*Document) ([]UpsertDoc, error)
+	// Writer names who the effects are written as (the user recorded as
+	// their writer) and the source named in field history.
+	Writer() (user, source string)
 	// Read returns the documents Prepare read; the engine takes the
 	// customers among them as its own read of them (resolve).
 	Read() []*Document
@@ -37,6 +39,14 @@ type EffectPlan interface {
 
 // AddEffects registers x. Call it before the engine serves requests.
 func (e *Engine) AddEffects(x Effects) { e.effects = append(e.effects, x) }
+
+// UpsertWith is Upsert with effects: plan's writes are decided and
+// committed in the same store write as docs (a back-office action and what
+// it implies: a follow-up done, its order confirmed, the next step's clock
+// started). A nil plan is Upsert.
+func (e *Engine) UpsertWith(ctx context.Context, actor Actor, source string, docs []UpsertDoc, plan EffectPlan) ([]Outcome, error) {
+	return e.upsert(ctx, actor, source, docs, plan)
+}
 
 // effect is one server write of a push's Then rounds: an UpsertDoc of a
 // plan, or the role keys the batch's follow-ups grant a document.
@@ -57,7 +67,6 @@ type effectRun struct {
 	fx      *effects
 	res     *resolution
 	granted map[DocRef][]string // grants already handed to the store
-	round   int
 }
 
 type plannedEffects struct {
@@ -74,23 +83,26 @@ func (e *Engine) prepareEffects(ctx context.Context, acc *access, muts []Mutatio
 		if err != nil {
 			return nil, err
 		}
-		if p == nil {
-			continue
+		if p != nil {
+			plans = append(plans, planned(acc.actor.Org, p))
 		}
-		user, source := x.Writer()
-		w := &access{actor: Actor{Org: acc.actor.Org, User: user, Roles: []string{RoleAdmin}}, read: []string{ScopeOrg}}
-		plans = append(plans, plannedEffects{plan: p, writer: w, device: user + "/server:" + source})
 	}
 	return plans, nil
 }
 
-// then is the push's PushBatch.Then: the plans' writes after the device's
-// round, and in every round the role keys that what was written grants
+func planned(org string, p EffectPlan) plannedEffects {
+	user, source := p.Writer()
+	w := &access{actor: Actor{Org: org, User: user, Roles: []string{RoleAdmin}}, read: []string{ScopeOrg}}
+	return plannedEffects{plan: p, writer: w, device: user + "/server:" + source}
+}
+
+// then is the push's PushBatch.Then: in every round the plans' writes that
+// follow from what the round wrote, and the role keys it grants
 // (restamp.go's grants, written here instead of after the commit).
 func (r *effectRun) then(written []*Document) ([]Mutation, error) {
-	r.round++
 	var muts []Mutation
-	if r.round == 1 {
+	if len(written) > 0 {
+		written = lastStates(written)
 		for _, p := range r.plans {
 			ups, err := p.plan.Writes(written)
 			if err != nil {
@@ -120,6 +132,23 @@ func (r *effectRun) then(written []*Document) ([]Mutation, error) {
 		muts = append(muts, m)
 	}
 	return muts, nil
+}
+
+// lastStates keeps each document's last state of a round (a batch may
+// write one twice: created as a draft and submitted), in first-written order.
+func lastStates(docs []*Document) []*Document {
+	at := make(map[DocRef]int, len(docs))
+	out := docs[:0:0]
+	for _, d := range docs {
+		ref := DocRef{Collection: d.Collection, ID: d.ID}
+		if i, ok := at[ref]; ok {
+			out[i] = d
+			continue
+		}
+		at[ref] = len(out)
+		out = append(out, d)
+	}
+	return out
 }
 
 // decide decides effect i (an index of the store's batch) over cur.

@@ -237,22 +237,26 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	fx := newEffects()
 	batch := PushBatch{Actor: acc.actor, Device: device, Mutations: pass}
 	var run *effectRun // effects.go
-	if trusted == nil && len(e.effects) > 0 {
-		plans, err := e.prepareEffects(ctx, acc, pass)
-		if err != nil {
+	var plans []plannedEffects
+	switch {
+	case trusted == nil && len(e.effects) > 0:
+		var err error
+		if plans, err = e.prepareEffects(ctx, acc, pass); err != nil {
 			return nil, err
 		}
-		if len(plans) > 0 {
-			run = &effectRun{e: e, plans: plans, base: len(pass), fx: fx, res: res, granted: map[DocRef][]string{}}
-			for _, p := range plans {
-				for _, d := range p.plan.Read() {
-					if _, ok := res.customers[d.ID]; d.Collection == CollCustomers && !ok {
-						res.put(d)
-					}
+	case trusted != nil && trusted.plan != nil:
+		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
+	}
+	if len(plans) > 0 {
+		run = &effectRun{e: e, plans: plans, base: len(pass), fx: fx, res: res, granted: map[DocRef][]string{}}
+		for _, p := range plans {
+			for _, d := range p.plan.Read() {
+				if _, ok := res.customers[d.ID]; d.Collection == CollCustomers && !ok {
+					res.put(d)
 				}
 			}
-			batch.Then = run.then
 		}
+		batch.Then = run.then
 	}
 	decided := make([]bool, len(pass)) // false after the push: answered from the record
 	decide := func(i int, cur *Document) (*Document, Outcome) {

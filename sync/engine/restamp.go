@@ -23,6 +23,8 @@ type trust struct {
 	// guard, when set, may answer a mutation before the engine decides it
 	// (stop true: nothing is written). Upsert's CreateOnly and Expect.
 	guard func(m *Mutation, cur *Document) (out Outcome, stop bool)
+	// plan, when set, is what the write implies (UpsertWith, effects.go).
+	plan EffectPlan
 }
 
 // systemUser is the writer recorded for the server's own writes.

@@ -17,6 +17,10 @@ import (
 // the new reps' scopes; writing assigned_reps always re-checks that history,
 // so repeating an assignment repairs one that a crash interrupted.
 func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []UpsertDoc) ([]Outcome, error) {
+	return e.upsert(ctx, actor, source, docs, nil)
+}
+
+func (e *Engine) upsert(ctx context.Context, actor Actor, source string, docs []UpsertDoc, plan EffectPlan) ([]Outcome, error) {
 	device := "server:" + source
 	if !idPattern.MatchString(device) {
 		return nil, Errorf(KindInvalid, CodeInvalidRequest, "/source", "source must be 1-120 characters of A-Z a-z 0-9 _ . : -")
@@ -73,7 +77,7 @@ func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []
 	}
 	acc := &access{actor: actor, read: []string{ScopeOrg}}
 	if len(muts) > 0 {
-		tr := &trust{customers: cids}
+		tr := &trust{customers: cids, plan: plan}
 		if len(guards) > 0 {
 			tr.guard = func(m *Mutation, cur *Document) (Outcome, bool) {
 				d, ok := guards[m.ID]
