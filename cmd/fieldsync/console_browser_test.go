@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -249,10 +250,60 @@ func removeConsoleDemo() {
 // startConsoleServer serves a copy of the demo with a fast-polling console.
 func startConsoleServer(t *testing.T) *testServer {
 	t.Helper()
-	return startServer(t, consoleDemo(t), func(c *serveConfig) {
+	ts := startServer(t, consoleDemo(t), func(c *serveConfig) {
 		c.Console.Poll = 200 * time.Millisecond
 		c.EscalationInterval = 0
 	})
+	actionableERPEntry(t, ts)
+	return ts
+}
+
+// actionableERPEntry makes sure the order desk has an ERP entry it can work
+// now. The demo simulates the days before today, so its state depends on
+// the calendar: on some days every open ERP entry still waits for its
+// availability check. Then demand planning completes one, over the API.
+func actionableERPEntry(t *testing.T, ts *testServer) {
+	t.Helper()
+	as := func(email string) string {
+		_, g, e := login(t, ts, email, demoPassword, "console-test")
+		if g.AccessToken == "" {
+			t.Fatalf("sign-in of %s: %+v", email, e)
+		}
+		return g.AccessToken
+	}
+	var list struct {
+		FollowUps []struct {
+			ID         string         `json:"id"`
+			Actionable bool           `json:"actionable"`
+			Doc        map[string]any `json:"doc"`
+		} `json:"follow_ups"`
+	}
+	var e errorReply
+	if code := do(t, "GET", ts.URL+"/v1/followups?role=order_desk&status=open&limit=200", as("order-desk@demo.example"), nil, &list); code != http.StatusOK {
+		t.Fatalf("the order desk's open follow-ups: %d", code)
+	}
+	var waiting []any
+	for _, f := range list.FollowUps {
+		if !strings.HasSuffix(f.ID, "-erp_entry") {
+			continue
+		}
+		if f.Actionable {
+			return
+		}
+		if waiting == nil {
+			waiting, _ = f.Doc["depends_on"].([]any)
+		}
+	}
+	if len(waiting) == 0 {
+		t.Fatalf("the demo holds no open ERP entry: %+v", list.FollowUps)
+	}
+	planner := as("demand-planning@demo.example")
+	for _, dep := range waiting {
+		body := mustJSON(t, map[string]any{"result": map[string]any{"available": "yes"}})
+		if code := do(t, "POST", ts.URL+"/v1/followups/"+dep.(string)+"/complete", planner, body, &e); code != http.StatusOK {
+			t.Fatalf("demand planning completes %s: %d %+v", dep, code, e)
+		}
+	}
 }
 
 // firstRow returns the follow-up id of the first row of the open queue page
