@@ -430,12 +430,8 @@ func TestCompletionCommitsWithItsEffects(t *testing.T) {
 	docs := &failingDocs{}
 	r := newRigWith(t, nil, func(d workflow.Docs) workflow.Docs { docs.Docs = d; return docs })
 	r.submit(t, "o-1")
+	r.completeAvailability(t, "o-1")
 	ctx := t.Context()
-	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
-	if _, err := r.wf.Act(ctx, planner, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete,
-		Result: map[string]any{"available": true}}); err != nil {
-		t.Fatal(err)
-	}
 	desk := engine.Actor{Org: org, User: "od-1", Roles: []string{"order_desk"}}
 	complete := func() error {
 		_, err := r.wf.Act(ctx, desk, "fu-o-1-erp_entry", workflow.Action{Kind: workflow.ActComplete,
@@ -455,17 +451,7 @@ func TestCompletionCommitsWithItsEffects(t *testing.T) {
 	if err := complete(); err != nil {
 		t.Fatal(err)
 	}
-	_, o := r.doc(t, "orders", "o-1")
-	if o["status"] != "confirmed" || o["erp_number"] != "4500012345" || o[engine.FieldSettledStatus] != "confirmed" {
-		t.Errorf("the order after the completion: %v; want confirmed with the ERP number, settled", o)
-	}
-	if fu := r.docBody(t, "fu-o-1-dispatch"); fu["due_at"] == nil {
-		t.Errorf("dispatch has no due time after the completion: %v", fu)
-	}
-	d, fu := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
-	if fu[engine.FieldSettledAt] == nil || slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
-		t.Errorf("erp_entry after the completion: %v, keys %v; want settled", fu, d.Scopes)
-	}
+	r.wantERPEntryCarriedOut(t, "o-1", "the completion")
 }
 
 // TestSweepSettlesInterruptedCompletion: the order desk completes the ERP
@@ -479,12 +465,8 @@ func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 	f := &failing{}
 	r := newRigWith(t, func(w workflow.Writer) workflow.Writer { f.w = w; return f }, nil)
 	r.submit(t, "o-1")
+	r.completeAvailability(t, "o-1")
 	ctx := t.Context()
-	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
-	if _, err := r.wf.Act(ctx, planner, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete,
-		Result: map[string]any{"available": true}}); err != nil {
-		t.Fatal(err)
-	}
 	desk := engine.Actor{Org: org, User: "od-1", Roles: []string{"order_desk"}}
 	f.mu.Lock()
 	f.cut = true // the completion goes through, its effects do not
@@ -504,16 +486,35 @@ func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 		t.Fatalf("the order moved before the cut: %v", o)
 	}
 	r.sweepTwice(t)
-	_, o := r.doc(t, "orders", "o-1")
+	r.wantERPEntryCarriedOut(t, "o-1", "the sweep")
+}
+
+// completeAvailability has demand planning complete the order's
+// availability check, so that its ERP entry can be worked.
+func (r *rig) completeAvailability(t *testing.T, order string) {
+	t.Helper()
+	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
+	if _, err := r.wf.Act(t.Context(), planner, "fu-"+order+"-availability_check", workflow.Action{Kind: workflow.ActComplete,
+		Result: map[string]any{"available": true}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantERPEntryCarriedOut checks what completing the order's ERP entry
+// implies, after when: the order confirmed with the ERP number and settled,
+// the dispatch step's clock started, the completion settled.
+func (r *rig) wantERPEntryCarriedOut(t *testing.T, order, when string) {
+	t.Helper()
+	_, o := r.doc(t, "orders", order)
 	if o["status"] != "confirmed" || o["erp_number"] != "4500012345" || o[engine.FieldSettledStatus] != "confirmed" {
-		t.Errorf("the order after the sweep: %v; want confirmed with the ERP number, settled", o)
+		t.Errorf("the order after %s: %v; want confirmed with the ERP number, settled", when, o)
 	}
-	if fu := r.docBody(t, "fu-o-1-dispatch"); fu["due_at"] == nil {
-		t.Errorf("dispatch has no due time after the sweep: %v", fu)
+	if fu := r.docBody(t, "fu-"+order+"-dispatch"); fu["due_at"] == nil {
+		t.Errorf("dispatch has no due time after %s: %v", when, fu)
 	}
-	d, fu = r.doc(t, "follow_ups", "fu-o-1-erp_entry")
+	d, fu := r.doc(t, "follow_ups", "fu-"+order+"-erp_entry")
 	if fu[engine.FieldSettledAt] == nil || slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
-		t.Errorf("erp_entry after the sweep: %v, keys %v; want settled", fu, d.Scopes)
+		t.Errorf("erp_entry after %s: %v, keys %v; want settled", when, fu, d.Scopes)
 	}
 }
 
