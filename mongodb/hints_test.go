@@ -185,15 +185,23 @@ func TestTailerPassSkipsIdleOrgs(t *testing.T) {
 }
 
 // TestStarvedScopeSyncs: a scope with one change behind 400 changes of
-// another scope in a log walked in windows of 8 records, 2 windows a pull:
-// each pull hands back how far it walked (Through), so a device of the
-// quiet scope reaches its change in a bounded number of pulls, its
-// checkpoint moving forward every time.
+// another scope (and 400 more after it), in a log read 8 markers at a time,
+// gets its change in the first pull, with a number of commands that does not
+// grow with the other scope's changes: the pull reads its own scope by
+// position up to the organisation's resolved prefix, which counting moves
+// past the busy stretch at once. Behind an open gap (a writer that allocated
+// and has not committed) the quiet scope waits; once the gap has expired,
+// the next pull finds it by halving the stretch with counts, closes it and
+// delivers the change behind it.
 func TestStarvedScopeSyncs(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	opt := Options{Timeout: time.Minute}
-	opt.window, opt.windows = 8, 2
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC).UnixNano())
+	cc := &commandCounter{byName: map[string]int{}}
+	opt := Options{Timeout: time.Minute, Grace: 2 * time.Second, Monitor: cc.monitor(),
+		Now: func() time.Time { return time.Unix(0, now.Load()) }}
+	opt.window = 8
 	s := openT(t, freshDB(), opt)
 	t.Cleanup(func() { s.Close() })
 	const org = "o"
@@ -212,32 +220,59 @@ func TestStarvedScopeSyncs(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for b := range 4 {
-		var ids []string
-		for i := range 100 {
-			ids = append(ids, fmt.Sprintf("busy-%d-%03d", b, i))
+	busy := func(tag string) {
+		t.Helper()
+		for b := range 4 {
+			var ids []string
+			for i := range 100 {
+				ids = append(ids, fmt.Sprintf("busy-%s-%d-%03d", tag, b, i))
+			}
+			push("user:busy", ids...)
 		}
-		push("user:busy", ids...)
 	}
-	push("user:quiet", "mine")
-	var after int64
-	for pulls := 1; ; pulls++ {
+	pull := func(after int64) (engine.PullPage, commands) {
+		t.Helper()
+		cc.take()
 		pg, err := s.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{"user:quiet"}, After: after, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(pg.Changes) == 1 && pg.Changes[0].ID == "mine" {
-			t.Logf("the quiet scope's change arrived on pull %d", pulls)
-			return
-		}
-		if pg.Through <= after {
-			t.Fatalf("pull %d did not move: through %d after %d (more %v)", pulls, pg.Through, after, pg.More)
-		}
-		if pulls > 40 {
-			t.Fatalf("no change after %d pulls", pulls)
-		}
-		after = pg.Through
+		return pg, cc.take()
 	}
+	busy("a")
+	push("user:quiet", "mine")
+	busy("b")
+	pg, cmds := pull(0)
+	if len(pg.Changes) != 1 || pg.Changes[0].ID != "mine" || pg.More || pg.Through != 801 {
+		t.Fatalf("first pull: %+v; want the quiet scope's change, through the head 801", pg)
+	}
+	// The history record, the counter with the prefix, one count, the
+	// prefix's store, the feed, the page's markers.
+	if cmds.total() > 6 {
+		t.Errorf("the first pull sent %v; want at most 6 whatever the other scope wrote", cmds)
+	}
+	t.Logf("first pull: %v", cmds)
+
+	if _, err := s.allocate(ctx, org, 1); err != nil { // seq 802: a writer that has not committed
+		t.Fatal(err)
+	}
+	busy("c")
+	push("user:quiet", "late")
+	pg, _ = pull(801)
+	if len(pg.Changes) != 0 || pg.Through != 801 {
+		t.Fatalf("pull behind an open gap: %+v; want nothing, through 801", pg)
+	}
+	now.Add(int64(3 * time.Second)) // the gap expires
+	pg, cmds = pull(801)
+	if len(pg.Changes) != 1 || pg.Changes[0].ID != "late" || pg.More || pg.Through != 1203 {
+		t.Fatalf("pull after the gap expired: %+v; want the change behind it, through the head 1203", pg)
+	}
+	// 401 seqs in windows of 8 would be 51 reads of the log; counts
+	// halving the stretch take 7, one more counts past the closed gap.
+	if cmds.total() > 20 {
+		t.Errorf("the pull that closed the gap sent %v; want a logarithm of the stretch, not a walk", cmds)
+	}
+	t.Logf("pull past the expired gap: %v", cmds)
 }
 
 // TestRestampPastAGap: a customer's history is restamped when its reps

@@ -60,9 +60,10 @@ type Options struct {
 	// after its seqs were allocated, before anything is written: tests use
 	// it to make a writer slow at the worst moment. Nil in production.
 	afterAllocate func(ctx context.Context, org string, seqs []int64)
-	// window and windows, when set, replace a pull's seqlog window and the
-	// windows it walks (tests make a long log with few records).
-	window, windows int
+	// window, when set, replaces the markers one read of the seqlog
+	// returns while the resolved prefix moves (tests make a long log with
+	// few records).
+	window int
 }
 
 // Store is the MongoDB implementation of sync.Store.

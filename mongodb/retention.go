@@ -140,20 +140,10 @@ func (s *Store) compactOrg(ctx context.Context, org string, now time.Time, cutof
 		}
 		c.Markers += res.DeletedCount
 	}
-	// The resolved prefix now, walked from the last mark.
-	p := h.Compacted
-	if n := len(h.Marks); n > 0 {
-		p = max(p, h.Marks[n-1].Seq)
-	}
-	for {
-		next, _, capped, err := s.prefix(ctx, org, p, 5000)
-		if err != nil {
-			return err
-		}
-		p = next
-		if !capped {
-			break
-		}
+	// The resolved prefix now.
+	p, err := s.resolve(ctx, org, max(h.Compacted, lastMark(h.Marks)))
+	if err != nil {
+		return err
 	}
 	var keep []histMark
 	for i, m := range h.Marks {
@@ -177,6 +167,13 @@ func (s *Store) compactOrg(ctx context.Context, org string, now time.Time, cutof
 	s.floorMu.Unlock()
 	c.Floor = max(c.Floor, h.Floor)
 	return nil
+}
+
+func lastMark(ms []histMark) int64 {
+	if len(ms) == 0 {
+		return 0
+	}
+	return ms[len(ms)-1].Seq
 }
 
 // putHistory writes h if its record is still at version v; false when

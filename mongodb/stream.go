@@ -24,10 +24,6 @@ import (
 //     {org, user} serves Online, {expires} the clean-up, {instance} the
 //     renewal.
 
-// changedWindow bounds the seqlog records one Changed walks; a longer
-// backlog is reported in several steps (Head moves by at most this much).
-const changedWindow = 1024
-
 // changedRows bounds the feed rows one Changed reads; past it the answer is
 // All.
 const changedRows = 8192
@@ -95,21 +91,22 @@ func (s *Store) HeadHints(ctx context.Context, orgs []string) (map[string]int64,
 	return out, nil
 }
 
-// Changed returns the organisation's committed prefix after after (as Pull
-// computes it, so nothing can still commit at or below Head) and the
-// distinct scopes of feed rows in (after, Head].
+// Changed returns the organisation's resolved prefix (as Pull computes
+// it, so nothing can still commit at or below Head) and the distinct scopes
+// of feed rows in (after, Head].
 //
-// Round trips: one counter read when nothing was allocated after after (an
-// idle poll); otherwise the prefix walk of Pull (a seqlog find and a
-// counter read) and one distinct on feed. A row at a seq whose writer lost
-// it is counted too: its keys are poked once more than needed, never less.
+// Round trips: one read of the counter when nothing was allocated after
+// after (an idle poll); otherwise what Pull spends on the prefix (see
+// resolve) and one find on feed. A row at a seq whose writer lost it is
+// counted too: its keys are poked once more than needed, never less.
 func (s *Store) Changed(ctx context.Context, org string, after int64, maxKeys int) (engine.ChangeSet, error) {
 	cs := engine.ChangeSet{Head: after}
-	hi, err := s.highest(ctx, org)
-	if err != nil || hi <= after {
+	hd, err := s.readHead(ctx, org)
+	if err != nil || hd.hi <= after {
 		return cs, err
 	}
-	p, _, _, err := s.prefix(ctx, org, after, changedWindow)
+	// after is a Head this store returned, so resolved.
+	p, err := s.resolveFrom(ctx, org, hd, after)
 	if err != nil || p <= after {
 		return cs, err
 	}
@@ -144,18 +141,10 @@ func (s *Store) Changed(ctx context.Context, org string, after int64, maxKeys in
 	return cs, nil
 }
 
-// Head returns the organisation's committed head, cheaply: the prefix walk
-// of Pull from changedWindow below the highest allocated seq. A seq
-// allocated that long ago and still neither committed nor voided is taken
-// as settled, which a reader's pull makes true after the grace period.
+// Head returns the organisation's resolved prefix (see resolve): usually
+// one read, since readers keep it stored.
 func (s *Store) Head(ctx context.Context, org string) (int64, error) {
-	hi, err := s.highest(ctx, org)
-	if err != nil || hi == 0 {
-		return 0, err
-	}
-	from := max(0, hi-changedWindow)
-	p, _, _, err := s.prefix(ctx, org, from, 2*changedWindow)
-	return p, err
+	return s.resolve(ctx, org, 0)
 }
 
 // presenceRec is one device's stream on one instance.
