@@ -121,7 +121,9 @@ func (s *Store) readHead(ctx context.Context, org string) (head, error) {
 // resolve returns org's resolved prefix P, the highest seq such that every
 // seq in (0, P] is committed or void (or compacted), moved as far as the
 // data allows now and stored for every other reader when it moved. known
-// is a prefix the caller knows to be resolved (what was compacted).
+// is a prefix the store itself established (what was compacted, a past
+// resolved prefix), never a caller's position: it is trusted without a
+// look at the markers below it.
 func (s *Store) resolve(ctx context.Context, org string, known int64) (int64, error) {
 	hd, err := s.readHead(ctx, org)
 	if err != nil {
@@ -399,7 +401,10 @@ func (s *Store) readFeed(ctx context.Context, q engine.PullQuery, p, compacted i
 	if len(ids) > 0 {
 		var recs []seqRec
 		cctx, cancel := s.call(ctx)
-		cur, err := s.seqlog.Find(cctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}}, options.Find().SetBatchSize(int32(len(ids))+1))
+		// org with the _ids: routed to the shards of org's range of the
+		// seqlog's shard key (docs/scaling.md), served by the _id index.
+		cur, err := s.seqlog.Find(cctx, bson.D{{Key: "org", Value: q.Org}, {Key: "_id", Value: bson.D{{Key: "$in", Value: ids}}}},
+			options.Find().SetBatchSize(int32(len(ids))+1))
 		if err == nil {
 			err = cur.All(cctx, &recs)
 		}

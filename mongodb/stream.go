@@ -105,8 +105,9 @@ func (s *Store) Changed(ctx context.Context, org string, after int64, maxKeys in
 	if err != nil || hd.hi <= after {
 		return cs, err
 	}
-	// after is a Head this store returned, so resolved.
-	p, err := s.resolveFrom(ctx, org, hd, after)
+	// Not from after: a caller's position is no proof that everything
+	// below it is resolved, and the prefix moved here is stored for all.
+	p, err := s.resolveFrom(ctx, org, hd, 0)
 	if err != nil || p <= after {
 		return cs, err
 	}
