@@ -12,13 +12,14 @@
 //     inserted after the change's feed rows (a commit marker) or by a reader
 //     that gave up waiting for it (void). Its unique _id is what makes a late
 //     writer and a voiding reader agree on who owns a number.
-//   - counters: the per-organisation sequence counter.
+//   - counters: the per-organisation sequence counter, and beside it the
+//     organisation's resolved prefix, which readers share (pull.go).
 //   - mutations: recorded outcomes (a cache for mutations that changed a
 //     document, the only record for rejections).
 //   - secrets: server secrets shared by every instance.
 //
-// Readers deliver only the gap-free prefix of an organisation's seqlog; see
-// pull.go.
+// Readers deliver only up to the gap-free prefix of an organisation's
+// seqlog, reading the caller's scopes by position; see pull.go.
 package mongodb
 
 import (

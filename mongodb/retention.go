@@ -24,8 +24,8 @@ import (
 // floor is announced; compacted says everything at or below it is gone:
 // the tombstones and evictions, the feed rows of void seqs, and the commit
 // markers. Readers need no marker at or below compacted (compaction removed
-// the only rows a marker would have rejected), so a pull from 0 starts its
-// walk of the seqlog there. marks record the organisation's resolved prefix
+// the only rows a marker would have rejected), so the resolved prefix is
+// never looked for below it (pull.go). marks record the organisation's resolved prefix
 // (every seq at or below it committed or void) at past runs, from which the
 // next floor is picked. Instances compacting at once agree through v: a run
 // whose record moved meanwhile stops.
