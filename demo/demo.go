@@ -1,16 +1,18 @@
-package main
+// Package demo generates the demo organisation: people, catalogue,
+// customers and a month of visits, orders and follow-ups, replayed through
+// the real engine, workflow and identity service into the embedded SQLite
+// store. It knows no flags and no HTTP: cmd/fieldsync reads the options,
+// the server serves what it loaded.
+package demo
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,78 +21,26 @@ import (
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
-const demoUsage = `usage: fieldsync demo [--data DIR] [--org demo] [--seed N] [--days 30] [--customers 300]
-
-Loads a demo organisation into the embedded store in DIR (stop the server
-first: SQLite is locked while it runs; or use "fieldsync serve --demo"):
-an admin, two managers leading a team each, eight reps, one user per
-back-office and accountable role of the default matrix, customers around
-Stuttgart and Munich, motors,
-switchgear, cables and pumps with price lists, and the last --days days of
-visit plans, visit logs, notes, orders and follow-ups, written through the
-sync engine and the workflow as the phones and the back office would.
-Every demo user's password is "` + demoPassword + `" (demo only).
-Running it again changes nothing and says so. docs/operations.md has more.
-`
-
-// demoOptions say which demo to load.
-type demoOptions struct {
+// Options say which demo to load: the data directory of the embedded
+// store, the organisation id, and the shape (the same seed, days and
+// customers give the same demo).
+type Options struct {
 	Data, Org       string
 	Seed            uint64
 	Days, Customers int
 }
 
-// demoCmd runs "fieldsync demo".
-func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, demoUsage)
-		fs.PrintDefaults()
-	}
-	var o demoOptions
-	fs.StringVar(&o.Data, "data", "./data", "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
-	registerDemoFlags(fs, &o, "")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return usageError(fmt.Sprintf("demo takes no arguments, got %q", fs.Args()))
-	}
-	if err := o.check(); err != nil {
-		return err
-	}
-	res, err := loadDemo(ctx, o, stderr, false)
-	if err != nil {
-		return err
-	}
-	res.print(stdout, demoURL(env("ADDR", "127.0.0.1:8080")), "fieldsync serve --data "+o.Data)
-	return nil
-}
-
-// registerDemoFlags declares the demo's shape flags (prefix "demo-" for
-// serve).
-func registerDemoFlags(fs *flag.FlagSet, o *demoOptions, prefix string) {
-	fs.StringVar(&o.Org, prefix+"org", "demo", "organisation id of the demo")
-	fs.Func(prefix+"seed", "random seed: the same seed gives the same demo (default 1)", func(s string) error {
-		n, err := strconv.ParseUint(s, 10, 64)
-		o.Seed = n
-		return err
-	})
-	o.Seed = 1
-	fs.IntVar(&o.Days, prefix+"days", 30, "days of visits, orders and follow-ups before today, 1 to 92")
-	fs.IntVar(&o.Customers, prefix+"customers", 300, "customers, 8 to 5000")
-}
-
-func (o demoOptions) check() error {
+// Check refuses options outside the demo's limits; the messages name the
+// command's flags.
+func (o Options) Check() error {
 	if o.Days < 1 || o.Days > 92 {
-		return usageError("--days must be 1 to 92")
+		return errors.New("--days must be 1 to 92")
 	}
 	if o.Customers < 8 || o.Customers > 5000 {
-		return usageError("--customers must be 8 to 5000")
+		return errors.New("--customers must be 8 to 5000")
 	}
 	if o.Org == "" || !engine.ValidID(o.Org) {
-		return usageError("--org must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+		return errors.New("--org must be 1-128 characters of A-Z a-z 0-9 _ . : -")
 	}
 	return nil
 }
@@ -99,13 +49,13 @@ func (o demoOptions) check() error {
 // second run with other flags is refused instead of mixing two demos.
 var demoMarker = regexp.MustCompile(`\(demo: seed (\d+), (\d+) days, (\d+) customers\)$`)
 
-func (o demoOptions) orgName() string {
+func (o Options) orgName() string {
 	return fmt.Sprintf("%s (demo: seed %d, %d days, %d customers)", demoCompany, o.Seed, o.Days, o.Customers)
 }
 
-// print tells what the demo holds and how to sign in. url is where the
+// Print tells what the demo holds and how to sign in. url is where the
 // server listens (or will); start is the command that starts it, if any.
-func (r *demoResult) print(out io.Writer, url, start string) {
+func (r *Result) Print(out io.Writer, url, start string) {
 	w, o := r.w, r.opts
 	last := w.first.AddDate(0, 0, w.days-1)
 	switch {
@@ -136,7 +86,7 @@ func (r *demoResult) print(out io.Writer, url, start string) {
 		fmt.Fprintf(out, "  %d follow-ups%s\n", sum(r.fups), counts(r.fups, workflow.FUOpen, workflow.FUClaimed,
 			workflow.FUInProgress, workflow.FUBlocked, workflow.FUDone, workflow.FUCancelled))
 	}
-	fmt.Fprintf(out, "\nSign in as any of them. DEMO ONLY: every demo user's password is %q; keep no real data in this organisation.\n\n", demoPassword)
+	fmt.Fprintf(out, "\nSign in as any of them. DEMO ONLY: every demo user's password is %q; keep no real data in this organisation.\n\n", Password)
 	tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  ROLE\tNAME\tEMAIL\tTEAM")
 	for _, u := range w.users {
@@ -152,7 +102,7 @@ func (r *demoResult) print(out io.Writer, url, start string) {
 	fmt.Fprintf(out, "  B=%s\n", strings.TrimSuffix(url, "/"))
 	fmt.Fprintf(out, "  login() { curl -s $B/v1/auth/login -H 'Content-Type: application/json' \\\n"+
 		"      -d \"{\\\"email\\\":\\\"$1\\\",\\\"password\\\":\\\"%s\\\",\\\"device_id\\\":\\\"laptop\\\"}\" |\n"+
-		"      sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/'; }\n", demoPassword)
+		"      sed -E 's/.*\"access_token\":\"([^\"]+)\".*/\\1/'; }\n", Password)
 	fmt.Fprintf(out, "  REP=$(login %s)      # a rep: their customers, plans, visits, orders, notes\n", rep.Email)
 	fmt.Fprintf(out, "  curl -s \"$B/v1/sync/pull?limit=100\" -H \"Authorization: Bearer $REP\"\n")
 	fmt.Fprintf(out, "  DESK=$(login %s)    # the order desk's follow-ups that can be worked now\n", desk.Email)
@@ -205,7 +155,12 @@ type demoProgress struct {
 
 func newDemoProgress(w io.Writer, all int) *demoProgress {
 	f, ok := w.(*os.File)
-	return &demoProgress{w: w, tty: ok && isTerminal(f), all: all, shown: -1}
+	var tty bool
+	if ok {
+		st, err := f.Stat()
+		tty = err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	return &demoProgress{w: w, tty: tty, all: all, shown: -1}
 }
 
 func (p *demoProgress) step(at time.Time) {
@@ -254,50 +209,4 @@ func jsonField(body []byte, path ...string) string {
 	}
 	s, _ := v.(string)
 	return s
-}
-
-// demoServeFlags are serve's --demo and --demo-org.
-type demoServeFlags struct {
-	on  bool
-	org string
-}
-
-func (d *demoServeFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&d.on, "demo", false,
-		"first load the demo organisation into the embedded store, unless it is there already (fieldsync demo; env FIELDSYNC_DEMO)")
-	fs.StringVar(&d.org, "demo-org", "demo", "organisation id of --demo (env FIELDSYNC_DEMO_ORG)")
-}
-
-// load runs before serve opens the store (SQLite admits one process, and
-// the demo closes its own store when done). A demo organisation that
-// exists is kept as it is, whatever flags made it.
-func (d demoServeFlags) load(ctx context.Context, c serveConfig, stdout, stderr io.Writer) error {
-	if !d.on {
-		return nil
-	}
-	if c.MongoURI != "" {
-		return usageError("--demo loads the embedded store; it cannot be used with --mongodb-uri")
-	}
-	o := demoOptions{Data: c.Data, Org: d.org, Seed: 1, Days: 30, Customers: 300}
-	if err := o.check(); err != nil {
-		return usageError(strings.Replace(err.Error(), "--org", "--demo-org", 1))
-	}
-	res, err := loadDemo(ctx, o, stderr, true)
-	if err != nil {
-		return err
-	}
-	res.print(stdout, demoURL(c.Addr), "")
-	return nil
-}
-
-// demoURL is the URL a local client reaches a server listening on addr at.
-func demoURL(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://127.0.0.1:8080"
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
 }

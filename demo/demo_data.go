@@ -1,4 +1,4 @@
-package main
+package demo
 
 // The demo organisation's reference data: people, teams, the catalogue,
 // price lists and customers. Everything here is derived from the seed alone
@@ -19,9 +19,9 @@ import (
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
-// demoPassword is every demo user's password. It is printed on purpose:
+// Password is every demo user's password. It is printed on purpose:
 // the demo organisation is for trying fieldsync, never for real data.
-const demoPassword = "fieldsync-demo"
+const Password = "fieldsync-demo"
 
 // demoTimeZone is the demo organisation's time zone (its KPIs' days).
 const demoTimeZone = "Europe/Berlin"
@@ -29,8 +29,8 @@ const demoTimeZone = "Europe/Berlin"
 // demoCompany is the demo organisation's display name.
 const demoCompany = "Rheinwerk Antriebstechnik GmbH"
 
-// demoUser is one person of the demo organisation.
-type demoUser struct {
+// User is one person of the demo organisation.
+type User struct {
 	ID, Name, Email string
 	Roles           []string
 	Teams, Leads    []string
@@ -38,8 +38,8 @@ type demoUser struct {
 	Skew time.Duration
 }
 
-// demoTeam is a sales team around one city.
-type demoTeam struct {
+// Team is a sales team around one city.
+type Team struct {
 	ID, Name string
 	City     demoCity
 }
@@ -74,20 +74,20 @@ var demoCities = map[string]demoCity{
 	}},
 }
 
-// demoPeople returns the organisation's users: one admin, two managers
+// People returns the organisation's users: one admin, two managers
 // leading a team each, eight reps, and one user per back-office role of the
 // default responsibility matrix. Emails are <id>@<org>.example.
-func demoPeople(org string) ([]demoTeam, []demoUser) {
-	teams := []demoTeam{
+func People(org string) ([]Team, []User) {
+	teams := []Team{
 		{ID: "stuttgart", Name: "Team Stuttgart", City: demoCities["stuttgart"]},
 		{ID: "munich", Name: "Team München", City: demoCities["munich"]},
 	}
 	domain := demoDomain(org)
-	u := func(id, name string, roles []string, teams, leads []string, skew time.Duration) demoUser {
-		return demoUser{ID: id, Name: name, Email: id + "@" + domain, Roles: roles, Teams: teams, Leads: leads, Skew: skew}
+	u := func(id, name string, roles []string, teams, leads []string, skew time.Duration) User {
+		return User{ID: id, Name: name, Email: id + "@" + domain, Roles: roles, Teams: teams, Leads: leads, Skew: skew}
 	}
 	rep := []string{engine.RoleRep}
-	users := []demoUser{
+	users := []User{
 		u("admin", "Ada Albrecht", []string{engine.RoleAdmin}, nil, nil, 0),
 		u("manager-1", "Martina Keller", []string{engine.RoleManager}, nil, []string{"stuttgart"}, 0),
 		u("manager-2", "Thomas Huber", []string{engine.RoleManager}, nil, []string{"munich"}, 0),
@@ -334,7 +334,7 @@ var (
 // demoCustomersFor generates n customers per team around its city. Each
 // rep covers three towns of the team; a few key accounts are shared by two
 // reps of the team; about one in twelve is on credit hold or blocked.
-func demoCustomersFor(rng *rand.Rand, teams []demoTeam, users []demoUser, perTeam int) []demoCustomer {
+func demoCustomersFor(rng *rand.Rand, teams []Team, users []User, perTeam int) []demoCustomer {
 	var out []demoCustomer
 	used := map[string]bool{}
 	for ti, t := range teams {

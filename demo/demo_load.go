@@ -1,4 +1,4 @@
-package main
+package demo
 
 // Loading the demo: the simulated clock, and the loader that carries the
 // demo's events out through the engine, the workflow and identity.
@@ -55,10 +55,10 @@ type demoLoader struct {
 	skipped int
 }
 
-// demoResult is what a load did and found.
-type demoResult struct {
+// Result is what a load did and found.
+type Result struct {
 	w                    *demoWorld
-	opts                 demoOptions
+	opts                 Options
 	fresh                bool // the organisation was created by this run
 	changes              int64
 	usersAdded, pwSet    int
@@ -70,14 +70,14 @@ type demoResult struct {
 	notes                int
 }
 
-func (r *demoResult) changed() bool {
+func (r *Result) changed() bool {
 	return r.fresh || r.changes > 0 || r.usersAdded > 0 || r.pwSet > 0
 }
 
-// loadDemo loads (or completes, or checks) the demo organisation in
+// Load loads (or completes, or checks) the demo organisation in
 // o.Data. With ifMissing, a demo whose users can sign in already is left
 // alone without replaying it (serve --demo).
-func loadDemo(ctx context.Context, o demoOptions, progress io.Writer, ifMissing bool) (*demoResult, error) {
+func Load(ctx context.Context, o Options, progress io.Writer, ifMissing bool) (*Result, error) {
 	started := time.Now()
 	sch, err := schemas.Load()
 	if err != nil {
@@ -98,7 +98,7 @@ func loadDemo(ctx context.Context, o demoOptions, progress io.Writer, ifMissing 
 	if err != nil {
 		return nil, err
 	}
-	res := &demoResult{opts: o}
+	res := &Result{opts: o}
 	org, err := st.Org(ctx, o.Org)
 	switch {
 	case engine.ErrorKind(err) == engine.KindNotFound:
@@ -193,7 +193,7 @@ func loadDemo(ctx context.Context, o demoOptions, progress io.Writer, ifMissing 
 
 // people creates the teams and users that are missing (without passwords:
 // those come last).
-func (l *demoLoader) people(ctx context.Context, res *demoResult) error {
+func (l *demoLoader) people(ctx context.Context, res *Result) error {
 	for _, t := range l.w.teams {
 		if _, err := l.ids.AddTeam(ctx, l.w.org, t.ID, t.Name); err != nil && engine.ErrorCode(err) != identity.CodeTeamExists {
 			return err
@@ -233,7 +233,7 @@ func (l *demoLoader) passwords(ctx context.Context) (int, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pw := demoPassword
+			pw := Password
 			_, errs[i] = l.ids.UpdateUser(ctx, l.w.org, u.ID, identity.UserChange{Password: &pw})
 			set[i] = errs[i] == nil
 		}()
@@ -393,7 +393,7 @@ func (l *demoLoader) sweep(ctx context.Context) error {
 }
 
 // summarise reads the demo's documents back and counts them by state.
-func (l *demoLoader) summarise(ctx context.Context, res *demoResult) error {
+func (l *demoLoader) summarise(ctx context.Context, res *Result) error {
 	res.visits, res.orders, res.fups = map[string]int{}, map[string]int{}, map[string]int{}
 	count := func(coll string, ids []string, each func(body []byte)) error {
 		for i := 0; i < len(ids); i += 500 {

@@ -1,4 +1,4 @@
-package main
+package demo
 
 // The demo month as a timeline of events: reps plan, visit, write notes and
 // take orders on their phones; managers assign plans and review visits; the
@@ -35,14 +35,14 @@ type demoWorld struct {
 	anchor    time.Time // the period ends here: nothing happens after it
 	first     time.Time // local midnight of the period's first day
 	days      int
-	teams     []demoTeam
-	users     []demoUser
+	teams     []Team
+	users     []User
 	products  []demoProduct
 	lists     []demoPriceList
 	customers []demoCustomer
 	events    []demoEvent
 
-	user    map[string]demoUser
+	user    map[string]User
 	product map[string]demoProduct
 	list    map[string]demoPriceList
 	// Ids the summary reads back.
@@ -53,11 +53,11 @@ type demoWorld struct {
 // days calendar days before the anchor's day.
 func newDemoWorld(org string, seed uint64, days, customersN int, anchor time.Time, loc *time.Location) *demoWorld {
 	w := &demoWorld{org: org, loc: loc, anchor: anchor, days: days,
-		user: map[string]demoUser{}, product: map[string]demoProduct{}, list: map[string]demoPriceList{}}
+		user: map[string]User{}, product: map[string]demoProduct{}, list: map[string]demoPriceList{}}
 	a := anchor.In(loc)
 	today := time.Date(a.Year(), a.Month(), a.Day(), 0, 0, 0, 0, loc)
 	w.first = today.AddDate(0, 0, -days)
-	w.teams, w.users = demoPeople(org)
+	w.teams, w.users = People(org)
 	for _, u := range w.users {
 		w.user[u.ID] = u
 	}
@@ -130,7 +130,7 @@ type repVisit struct {
 
 // plan decides the month.
 func (w *demoWorld) plan(rng *rand.Rand, today time.Time) {
-	var reps []demoUser
+	var reps []User
 	for _, u := range w.users {
 		if slices.Contains(u.Roles, engine.RoleRep) {
 			reps = append(reps, u)
@@ -215,7 +215,7 @@ func (w *demoWorld) plan(rng *rand.Rand, today time.Time) {
 	w.add(w.anchor, func(ctx context.Context, l *demoLoader) error { return l.sweep(ctx) })
 }
 
-func (w *demoWorld) managerOf(rep demoUser) string {
+func (w *demoWorld) managerOf(rep User) string {
 	for _, u := range w.users {
 		for _, t := range rep.Teams {
 			if slices.Contains(u.Leads, t) {
@@ -245,7 +245,7 @@ type reviewItem struct {
 // repDay decides one rep's working day: plans pushed the evening before
 // (a few assigned by the manager days earlier), four to six visits with
 // check-in and check-out, notes and orders, and what follows each order.
-func (w *demoWorld) repDay(rng *rand.Rand, rep demoUser, day time.Time, next func(string) demoCustomer) []reviewItem {
+func (w *demoWorld) repDay(rng *rand.Rand, rep User, day time.Time, next func(string) demoCustomer) []reviewItem {
 	var visits []repVisit
 	t := w.at(day, 7, 40).Add(minutes(rng, 0, 50))
 	n := 4 + rng.IntN(3)
@@ -343,7 +343,7 @@ var (
 
 // visit decides one visit: its pushes (check-in when there is signal,
 // check-out with the note and the order), and the order's life after.
-func (w *demoWorld) visit(rng *rand.Rand, rep demoUser, v repVisit) reviewItem {
+func (w *demoWorld) visit(rng *rand.Rand, rep User, v repVisit) reviewItem {
 	c := w.customer(v.customer)
 	w.visitIDs = append(w.visitIDs, v.id)
 	quality := gpsGood
@@ -426,7 +426,7 @@ func (w *demoWorld) customer(id string) demoCustomer {
 // order decides an order taken at visit v: its lines, whether it stays a
 // draft, is submitted later, or at once; and everything the back office
 // does with it afterwards. It returns the mutations pushed at check-out.
-func (w *demoWorld) order(rng *rand.Rand, rep demoUser, c demoCustomer, v repVisit) []engine.Mutation {
+func (w *demoWorld) order(rng *rand.Rand, rep User, c demoCustomer, v repVisit) []engine.Mutation {
 	id := "ord-" + strings.TrimPrefix(v.id, "vl-")
 	w.orderIDs = append(w.orderIDs, id)
 	pl := w.list[c.PriceList]
@@ -505,7 +505,7 @@ func (w *demoWorld) order(rng *rand.Rand, rep demoUser, c demoCustomer, v repVis
 
 // afterSubmit decides what the back office (and the rep) do with a
 // submitted order, in office hours, up to the anchor.
-func (w *demoWorld) afterSubmit(rng *rand.Rand, rep demoUser, c demoCustomer, order, path string, at time.Time) {
+func (w *demoWorld) afterSubmit(rng *rand.Rand, rep User, c demoCustomer, order, path string, at time.Time) {
 	fu := func(activity string) string { return workflow.FollowUpID(order, activity) }
 	switch path {
 	case "rejected":
@@ -656,7 +656,7 @@ func (w *demoWorld) afterSubmit(rng *rand.Rand, rep demoUser, c demoCustomer, or
 }
 
 // raiseQuery: the rep raises a delivery-status query for the order desk.
-func (w *demoWorld) raiseQuery(rng *rand.Rand, rep demoUser, c demoCustomer, order string, at time.Time) {
+func (w *demoWorld) raiseQuery(rng *rand.Rand, rep User, c demoCustomer, order string, at time.Time) {
 	id := "fuq-" + strings.TrimPrefix(order, "ord-")
 	mut := createMut(id+"-raise", engine.CollFollowUps, id, map[string]any{"activity": "delivery_status_query",
 		"customer_id": c.ID, "order_id": order, "description": "Customer asks when the delivery arrives"})

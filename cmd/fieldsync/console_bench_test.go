@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/fieldsync/fieldsync/demo"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -135,7 +136,7 @@ func consoleClient(b *testing.B, base, email string) *http.Client {
 	if m == nil {
 		b.Fatal("no sign-in token")
 	}
-	resp, err = c.PostForm(base+"/console/sign-in", url.Values{"_csrf": {string(m[1])}, "email": {email}, "password": {demoPassword}})
+	resp, err = c.PostForm(base+"/console/sign-in", url.Values{"_csrf": {string(m[1])}, "email": {email}, "password": {demo.Password}})
 	if err != nil {
 		b.Fatal(err)
 	}

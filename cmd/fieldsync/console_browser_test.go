@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fieldsync/fieldsync/demo"
 	"io"
 	"io/fs"
 	"net/http"
@@ -170,7 +171,7 @@ func signIn(t *testing.T, ctx context.Context, base, email string) {
 		chromedp.Navigate(base+"/console/sign-in"),
 		chromedp.WaitVisible(chromedp.CSS("#email")),
 		chromedp.SendKeys(chromedp.CSS("#email"), email),
-		chromedp.SendKeys(chromedp.CSS("#password"), demoPassword),
+		chromedp.SendKeys(chromedp.CSS("#password"), demo.Password),
 		chromedp.Click(chromedp.CSS("#signin")),
 	)
 	waitJS(t, ctx, `!location.pathname.endsWith("/sign-in") || document.querySelector(".message, #signin-error")`)
@@ -213,8 +214,8 @@ func consoleDemo(t testing.TB) string {
 		if demoDirErr != nil {
 			return
 		}
-		o := demoOptions{Data: demoDir, Org: "demo", Seed: 1, Days: 3, Customers: 30}
-		_, demoDirErr = loadDemo(context.Background(), o, io.Discard, false)
+		o := demo.Options{Data: demoDir, Org: "demo", Seed: 1, Days: 3, Customers: 30}
+		_, demoDirErr = demo.Load(context.Background(), o, io.Discard, false)
 	})
 	if demoDirErr != nil {
 		t.Fatalf("load the demo: %v", demoDirErr)

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/fieldsync/fieldsync/demo"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -180,7 +181,7 @@ func TestConsoleSecurity(t *testing.T) {
 			t.Fatalf("the console's sign-in after %d failures: %d, Retry-After %q", identity.DefaultAccountFailures, last.StatusCode, last.Header.Get("Retry-After"))
 		}
 		var e errorReply
-		body := mustJSON(t, map[string]string{"email": email, "password": demoPassword, "device_id": "phone"})
+		body := mustJSON(t, map[string]string{"email": email, "password": demo.Password, "device_id": "phone"})
 		if code := do(t, "POST", ts.URL+"/v1/auth/login", "", body, &e); code != http.StatusTooManyRequests || e.Error.Code != identity.CodeLoginThrottled {
 			t.Fatalf("the API's sign-in after the console's failures: %d %s, want 429 %s", code, e.Error.Code, identity.CodeLoginThrottled)
 		}
@@ -241,7 +242,7 @@ func TestConsoleSecurity(t *testing.T) {
 	t.Run("another organisation", func(t *testing.T) {
 		// Another organisation's order desk (its ids are not the demo's).
 		add := mustJSON(t, map[string]any{"id": "desk", "email": "desk@other.example", "name": "Other Desk",
-			"roles": []string{"order_desk"}, "password": demoPassword})
+			"roles": []string{"order_desk"}, "password": demo.Password})
 		if code := do(t, "POST", ts.URL+"/v1/admin/users", ts.token(t, "other", "operator", "admin"), add, nil); code != 201 && code != 200 {
 			t.Fatalf("add the other organisation's user: %d", code)
 		}
