@@ -2,7 +2,9 @@
 // the documents in a user's scope, records edits made offline as a queue of
 // mutations, pushes that queue and pulls the change feed as
 // docs/protocol.md describes. It is the model for the mobile SDKs and the
-// driver of convergence tests and load tools.
+// driver of convergence tests and load tools. Admin is the same package's
+// client of the admin API for operator tools, and its types are that API's
+// wire format, which the server encodes.
 //
 // It owns the device side of the protocol: the local state (server copies,
 // pull checkpoint, mutation queue) and how it survives crashes (LocalStore,

@@ -74,6 +74,18 @@ func (c *Client) call(ctx context.Context, method, url string, body func() ([]by
 // try makes one attempt. retry says whether the failure is transient; after
 // is the server's Retry-After, if any.
 func (c *Client) try(ctx context.Context, method, url string, body []byte, out any) (retry bool, after time.Duration, err error) {
+	token := ""
+	if c.cfg.Token != nil {
+		token = c.cfg.Token()
+	}
+	return send(ctx, c.cfg.HTTPClient, method, url, token, body, out)
+}
+
+// send makes one request with a JSON body (nil for none) and an optional
+// bearer token, and decodes a 2xx reply into out. retry says whether a
+// failure is transient (network, 429, 5xx); after is the server's
+// Retry-After, if any. The device client and Admin share it.
+func send(ctx context.Context, hc *http.Client, method, url, token string, body []byte, out any) (retry bool, after time.Duration, err error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -86,10 +98,10 @@ func (c *Client) try(ctx context.Context, method, url string, body []byte, out a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.cfg.Token != nil {
-		req.Header.Set("Authorization", "Bearer "+c.cfg.Token())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := c.cfg.HTTPClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return true, 0, err
 	}

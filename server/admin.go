@@ -8,6 +8,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -96,20 +97,8 @@ func (s *Server) requireAdmin(c *fiber.Ctx) error {
 	return c.Next()
 }
 
-// userJSON is a user as the admin API shows it (never its password hash).
-type userJSON struct {
-	ID          string    `json:"id"`
-	Email       string    `json:"email"`
-	Name        string    `json:"name"`
-	Roles       []string  `json:"roles"`
-	Teams       []string  `json:"teams"`
-	Leads       []string  `json:"leads"`
-	Disabled    bool      `json:"disabled"`
-	HasPassword bool      `json:"has_password"`
-	Version     int64     `json:"version"`
-	Created     time.Time `json:"created"`
-	Updated     time.Time `json:"updated"`
-}
+// The admin API speaks the Go client's wire types (client.User ...).
+type userJSON = client.User
 
 func toUserJSON(u *identity.User) userJSON {
 	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Roles: nonNil(u.Roles), Teams: nonNil(u.Teams),
@@ -153,15 +142,7 @@ func (s *Server) listUsers(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-type addUserRequest struct {
-	ID       string   `json:"id"`
-	Email    string   `json:"email"`
-	Name     string   `json:"name"`
-	Roles    []string `json:"roles"`
-	Teams    []string `json:"teams"`
-	Leads    []string `json:"leads"`
-	Password string   `json:"password"`
-}
+type addUserRequest = client.NewUser
 
 func (s *Server) addUser(c *fiber.Ctx) error {
 	var req addUserRequest
@@ -187,15 +168,7 @@ func (s *Server) getUser(c *fiber.Ctx) error {
 	return c.JSON(toUserJSON(u))
 }
 
-type patchUserRequest struct {
-	Email    *string   `json:"email"`
-	Name     *string   `json:"name"`
-	Roles    *[]string `json:"roles"`
-	Teams    *[]string `json:"teams"`
-	Leads    *[]string `json:"leads"`
-	Password *string   `json:"password"`
-	Disabled *bool     `json:"disabled"`
-}
+type patchUserRequest = client.UserChange
 
 func (s *Server) patchUser(c *fiber.Ctx) error {
 	var req patchUserRequest
@@ -227,16 +200,7 @@ func (s *Server) setDisabled(disabled bool) fiber.Handler {
 	}
 }
 
-type sessionJSON struct {
-	ID          string     `json:"id"`
-	Device      string     `json:"device_id"`
-	Live        bool       `json:"live"`
-	Created     time.Time  `json:"created"`
-	RotatedAt   time.Time  `json:"rotated_at"`
-	ExpiresAt   time.Time  `json:"expires_at"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
-	RevokeCause string     `json:"revoke_cause,omitempty"`
-}
+type sessionJSON = client.Session
 
 func (s *Server) userSessions(c *fiber.Ctx) error {
 	ctx, cancel := s.callCtx()
@@ -273,11 +237,7 @@ func (s *Server) revokeDevice(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"revoked": n})
 }
 
-type teamJSON struct {
-	ID      string    `json:"id"`
-	Name    string    `json:"name"`
-	Created time.Time `json:"created"`
-}
+type teamJSON = client.Team
 
 func toTeamJSON(t *identity.Team) teamJSON {
 	return teamJSON{ID: t.ID, Name: t.Name, Created: t.Created.UTC()}
@@ -336,14 +296,7 @@ func (s *Server) renameTeam(c *fiber.Ctx) error {
 	return c.JSON(toTeamJSON(t))
 }
 
-type orgJSON struct {
-	ID       string    `json:"id"`
-	Name     string    `json:"name"`
-	TimeZone string    `json:"time_zone"`
-	Roles    []string  `json:"roles"`     // back-office roles the organisation added
-	AllRoles []string  `json:"all_roles"` // every role a user may hold
-	Created  time.Time `json:"created"`
-}
+type orgJSON = client.Org
 
 func toOrgJSON(o *identity.Org) orgJSON {
 	all := append([]string{identity.RoleRep, identity.RoleManager, identity.RoleAdmin}, identity.DefaultBackOfficeRoles...)
@@ -361,11 +314,7 @@ func (s *Server) getOrg(c *fiber.Ctx) error {
 	return c.JSON(toOrgJSON(o))
 }
 
-type putOrgRequest struct {
-	Name     *string   `json:"name"`
-	TimeZone *string   `json:"time_zone"`
-	Roles    *[]string `json:"roles"`
-}
+type putOrgRequest = client.OrgChange
 
 func (s *Server) putOrg(c *fiber.Ctx) error {
 	var req putOrgRequest

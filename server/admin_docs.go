@@ -11,6 +11,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -60,12 +61,7 @@ type assignRequest struct {
 	Reps []string `json:"reps"`
 }
 
-type assignReply struct {
-	ID      string   `json:"id"`
-	Reps    []string `json:"assigned_reps"`
-	Version int64    `json:"version"`
-	Changed bool     `json:"changed"`
-}
+type assignReply = client.Assignment
 
 // assign sets a customer's reps. The customer's history moves with it; an
 // assignment repeated is a no-op that still re-checks that history.
@@ -98,13 +94,7 @@ type documentEntry struct {
 	Fields map[string]json.RawMessage `json:"fields"`
 }
 
-// documentResult is the engine's outcome for one document, with its id and,
-// when applied, what the write did to it.
-type documentResult struct {
-	ID     string `json:"id"`
-	Change string `json:"change,omitempty"` // created, updated, unchanged
-	engine.Outcome
-}
+type documentResult = client.DocumentResult
 
 // writeDocuments creates or updates documents of an importable collection
 // as the caller (source "import"): one outcome per document, in order.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -39,21 +40,7 @@ func (s *Server) serviceAccountRoutes(r fiber.Router) {
 	r.Post("/service-accounts/:id/revoke", s.revokeServiceAccount)
 }
 
-// serviceAccountJSON is an account as the admin API shows it: never a hash;
-// the key only in the reply that made it (Key).
-type serviceAccountJSON struct {
-	ID          string     `json:"id"`
-	UserID      string     `json:"user_id"` // the actor its actions record
-	Name        string     `json:"name"`
-	Roles       []string   `json:"roles"`
-	Revoked     bool       `json:"revoked"`
-	RevokedAt   *time.Time `json:"revoked_at,omitempty"`
-	PrevKeyEnds *time.Time `json:"previous_key_valid_until,omitempty"`
-	Version     int64      `json:"version"`
-	Created     time.Time  `json:"created"`
-	Updated     time.Time  `json:"updated"`
-	Key         string     `json:"key,omitempty"`
-}
+type serviceAccountJSON = client.ServiceAccount
 
 func toServiceAccountJSON(a *identity.ServiceAccount, key string) serviceAccountJSON {
 	out := serviceAccountJSON{ID: a.ID, UserID: a.UserID(), Name: a.Name, Roles: nonNil(a.Roles), Revoked: a.Revoked(),

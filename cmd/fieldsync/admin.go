@@ -2,20 +2,18 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/jwtauth"
 )
 
@@ -92,8 +90,8 @@ var adminCommands = map[string]adminCommand{
 	"user add":      userAdd,
 	"user list":     userList,
 	"user update":   userUpdate,
-	"user disable":  userState("disable"),
-	"user enable":   userState("enable"),
+	"user disable":  userState(true),
+	"user enable":   userState(false),
 	"user sessions": userSessions,
 	"team add":      teamAdd,
 	"team list":     teamList,
@@ -140,11 +138,11 @@ func orgShow(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Re
 		if err := none(pos); err != nil {
 			return err
 		}
-		var o orgOut
-		if err := c.call(ctx, "GET", "/v1/admin/org", nil, &o); err != nil {
+		o, err := c.Org(ctx)
+		if err != nil {
 			return err
 		}
-		return c.print(o, func(w io.Writer) { o.table(w) })
+		return c.print(o, func(w io.Writer) { orgTable(w, o) })
 	}
 }
 
@@ -157,24 +155,25 @@ func orgSet(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Rea
 			return err
 		}
 		set := setFlags(fs)
-		body := map[string]any{}
+		var ch client.OrgChange
 		if set["name"] {
-			body["name"] = *name
+			ch.Name = name
 		}
 		if set["time-zone"] {
-			body["time_zone"] = *tz
+			ch.TimeZone = tz
 		}
 		if set["roles"] {
-			body["roles"] = list(*roles)
+			rs := list(*roles)
+			ch.Roles = &rs
 		}
-		if len(body) == 0 {
+		if ch == (client.OrgChange{}) {
 			return usageError("org set needs --name, --time-zone or --roles")
 		}
-		var o orgOut
-		if err := c.call(ctx, "PUT", "/v1/admin/org", body, &o); err != nil {
+		o, err := c.SetOrg(ctx, ch)
+		if err != nil {
 			return err
 		}
-		return c.print(o, func(w io.Writer) { o.table(w) })
+		return c.print(o, func(w io.Writer) { orgTable(w, o) })
 	}
 }
 
@@ -194,8 +193,7 @@ func userAdd(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Re
 		if *email == "" || *roles == "" {
 			return usageError("user add needs --email and --role")
 		}
-		body := map[string]any{"id": *id, "email": *email, "name": *name, "roles": list(*roles), "teams": list(*teams),
-			"leads": list(*leads)}
+		body := client.NewUser{ID: *id, Email: *email, Name: *name, Roles: list(*roles), Teams: list(*teams), Leads: list(*leads)}
 		switch {
 		case *fromStdin && *noPassword:
 			return usageError("--password-stdin and --no-password exclude each other")
@@ -204,21 +202,21 @@ func userAdd(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Re
 			if err != nil {
 				return err
 			}
-			body["password"] = pw
+			body.Password = pw
 		case !*noPassword && isTerminal(stdin):
 			pw, err := promptPassword(stdin, stderr, "Password for "+*email)
 			if err != nil {
 				return err
 			}
-			body["password"] = pw
+			body.Password = pw
 		default:
 			fmt.Fprintln(stderr, "note: no password set; the user cannot sign in until one is (user update ID --password-stdin)")
 		}
-		var u userOut
-		if err := c.call(ctx, "POST", "/v1/admin/users", body, &u); err != nil {
+		u, err := c.AddUser(ctx, body)
+		if err != nil {
 			return err
 		}
-		return c.print(u, func(w io.Writer) { usersTable(w, []userOut{u}) })
+		return c.print(u, func(w io.Writer) { usersTable(w, []client.User{u}) })
 	}
 }
 
@@ -230,30 +228,13 @@ func userList(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.R
 		if err := none(pos); err != nil {
 			return err
 		}
-		all := struct {
-			Users []userOut `json:"users"`
-		}{Users: []userOut{}}
-		after := ""
-		for {
-			q := url.Values{"limit": {"1000"}}
-			for k, v := range map[string]string{"team": *team, "leads": *leads, "role": *role, "after": after} {
-				if v != "" {
-					q.Set(k, v)
-				}
-			}
-			var page struct {
-				Users []userOut `json:"users"`
-				Next  string    `json:"next"`
-			}
-			if err := c.call(ctx, "GET", "/v1/admin/users?"+q.Encode(), nil, &page); err != nil {
-				return err
-			}
-			all.Users = append(all.Users, page.Users...)
-			if page.Next == "" {
-				break
-			}
-			after = page.Next
+		us, err := c.Users(ctx, client.UserFilter{Team: *team, Leads: *leads, Role: *role})
+		if err != nil {
+			return err
 		}
+		all := struct {
+			Users []client.User `json:"users"`
+		}{Users: us}
 		return c.print(all, func(w io.Writer) { usersTable(w, all.Users) })
 	}
 }
@@ -272,57 +253,61 @@ func userUpdate(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io
 			return err
 		}
 		set := setFlags(fs)
-		body := map[string]any{}
+		var ch client.UserChange
+		listOf := func(s string) *[]string { l := list(s); return &l }
 		if set["email"] {
-			body["email"] = *email
+			ch.Email = email
 		}
 		if set["name"] {
-			body["name"] = *name
+			ch.Name = name
 		}
 		if set["role"] {
-			body["roles"] = list(*roles)
+			ch.Roles = listOf(*roles)
 		}
 		if set["team"] {
-			body["teams"] = list(*teams)
+			ch.Teams = listOf(*teams)
 		}
 		if set["leads"] {
-			body["leads"] = list(*leads)
+			ch.Leads = listOf(*leads)
 		}
+		var pw string
 		switch {
 		case *fromStdin && *prompt:
 			return usageError("--password-stdin and --password-prompt exclude each other")
 		case *fromStdin:
-			if body["password"], err = readPasswordLine(stdin); err != nil {
+			if pw, err = readPasswordLine(stdin); err != nil {
 				return err
 			}
+			ch.Password = &pw
 		case *prompt:
-			if body["password"], err = promptPassword(stdin, stderr, "New password for "+id); err != nil {
+			if pw, err = promptPassword(stdin, stderr, "New password for "+id); err != nil {
 				return err
 			}
+			ch.Password = &pw
 		}
-		if len(body) == 0 {
+		if ch == (client.UserChange{}) {
 			return usageError("user update needs something to change")
 		}
-		var u userOut
-		if err := c.call(ctx, "PATCH", "/v1/admin/users/"+url.PathEscape(id), body, &u); err != nil {
+		u, err := c.UpdateUser(ctx, id, ch)
+		if err != nil {
 			return err
 		}
-		return c.print(u, func(w io.Writer) { usersTable(w, []userOut{u}) })
+		return c.print(u, func(w io.Writer) { usersTable(w, []client.User{u}) })
 	}
 }
 
-func userState(verb string) adminCommand {
+func userState(disable bool) adminCommand {
 	return func(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Reader, io.Writer) error {
 		return func(ctx context.Context, c *apiClient, pos []string, _ io.Reader, _ io.Writer) error {
 			id, err := one(pos, "user id")
 			if err != nil {
 				return err
 			}
-			var u userOut
-			if err := c.call(ctx, "POST", "/v1/admin/users/"+url.PathEscape(id)+"/"+verb, nil, &u); err != nil {
+			u, err := c.SetUserDisabled(ctx, id, disable)
+			if err != nil {
 				return err
 			}
-			return c.print(u, func(w io.Writer) { usersTable(w, []userOut{u}) })
+			return c.print(u, func(w io.Writer) { usersTable(w, []client.User{u}) })
 		}
 	}
 }
@@ -333,20 +318,13 @@ func userSessions(fs *flag.FlagSet) func(context.Context, *apiClient, []string, 
 		if err != nil {
 			return err
 		}
-		var out struct {
-			Sessions []struct {
-				ID          string     `json:"id"`
-				Device      string     `json:"device_id"`
-				Live        bool       `json:"live"`
-				Created     time.Time  `json:"created"`
-				ExpiresAt   time.Time  `json:"expires_at"`
-				RevokedAt   *time.Time `json:"revoked_at"`
-				RevokeCause string     `json:"revoke_cause"`
-			} `json:"sessions"`
-		}
-		if err := c.call(ctx, "GET", "/v1/admin/users/"+url.PathEscape(id)+"/sessions", nil, &out); err != nil {
+		ss, err := c.Sessions(ctx, id)
+		if err != nil {
 			return err
 		}
+		out := struct {
+			Sessions []client.Session `json:"sessions"`
+		}{Sessions: ss}
 		return c.print(out, func(w io.Writer) {
 			fmt.Fprintln(w, "SESSION\tDEVICE\tSIGNED IN\tSTATE")
 			for _, s := range out.Sessions {
@@ -372,11 +350,11 @@ func teamAdd(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Re
 		if *name == "" {
 			return usageError("team add needs --name")
 		}
-		var t teamOut
-		if err := c.call(ctx, "POST", "/v1/admin/teams", map[string]string{"id": id, "name": *name}, &t); err != nil {
+		t, err := c.AddTeam(ctx, id, *name)
+		if err != nil {
 			return err
 		}
-		return c.print(t, func(w io.Writer) { teamsTable(w, []teamOut{t}) })
+		return c.print(t, func(w io.Writer) { teamsTable(w, []client.Team{t}) })
 	}
 }
 
@@ -385,12 +363,13 @@ func teamList(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.R
 		if err := none(pos); err != nil {
 			return err
 		}
-		var out struct {
-			Teams []teamOut `json:"teams"`
-		}
-		if err := c.call(ctx, "GET", "/v1/admin/teams", nil, &out); err != nil {
+		ts, err := c.Teams(ctx)
+		if err != nil {
 			return err
 		}
+		out := struct {
+			Teams []client.Team `json:"teams"`
+		}{Teams: ts}
 		return c.print(out, func(w io.Writer) { teamsTable(w, out.Teams) })
 	}
 }
@@ -405,11 +384,11 @@ func teamRename(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io
 		if *name == "" {
 			return usageError("team rename needs --name")
 		}
-		var t teamOut
-		if err := c.call(ctx, "PATCH", "/v1/admin/teams/"+url.PathEscape(id), map[string]string{"name": *name}, &t); err != nil {
+		t, err := c.RenameTeam(ctx, id, *name)
+		if err != nil {
 			return err
 		}
-		return c.print(t, func(w io.Writer) { teamsTable(w, []teamOut{t}) })
+		return c.print(t, func(w io.Writer) { teamsTable(w, []client.Team{t}) })
 	}
 }
 
@@ -423,53 +402,24 @@ func deviceRevoke(fs *flag.FlagSet) func(context.Context, *apiClient, []string, 
 		if *user == "" || *device == "" {
 			return usageError("device revoke needs --user and --device")
 		}
-		var out struct {
-			Revoked int `json:"revoked"`
-		}
-		path := "/v1/admin/users/" + url.PathEscape(*user) + "/devices/" + url.PathEscape(*device)
-		if err := c.call(ctx, "DELETE", path, nil, &out); err != nil {
+		n, err := c.RevokeDevice(ctx, *user, *device)
+		if err != nil {
 			return err
 		}
+		out := struct {
+			Revoked int `json:"revoked"`
+		}{n}
 		return c.print(out, func(w io.Writer) { fmt.Fprintf(w, "revoked %d session(s)\n", out.Revoked) })
 	}
 }
 
-// The admin API's replies, as far as the tables show them.
-type userOut struct {
-	ID          string   `json:"id"`
-	Email       string   `json:"email"`
-	Name        string   `json:"name"`
-	Roles       []string `json:"roles"`
-	Teams       []string `json:"teams"`
-	Leads       []string `json:"leads"`
-	Disabled    bool     `json:"disabled"`
-	HasPassword bool     `json:"has_password"`
-	Version     int64    `json:"version"`
-	Created     string   `json:"created"`
-	Updated     string   `json:"updated"`
-}
-
-type teamOut struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Created string `json:"created"`
-}
-
-type orgOut struct {
-	ID       string   `json:"id"`
-	Name     string   `json:"name"`
-	TimeZone string   `json:"time_zone"`
-	Roles    []string `json:"roles"`
-	AllRoles []string `json:"all_roles"`
-	Created  string   `json:"created"`
-}
-
-func (o orgOut) table(w io.Writer) {
+// orgTable shows an organisation.
+func orgTable(w io.Writer, o client.Org) {
 	fmt.Fprintf(w, "ID\t%s\nNAME\t%s\nTIME ZONE\t%s\nADDED ROLES\t%s\nALL ROLES\t%s\n", o.ID, o.Name, o.TimeZone,
 		dash(o.Roles), dash(o.AllRoles))
 }
 
-func usersTable(w io.Writer, us []userOut) {
+func usersTable(w io.Writer, us []client.User) {
 	fmt.Fprintln(w, "ID\tEMAIL\tNAME\tROLES\tTEAMS\tLEADS\tSTATUS")
 	for _, u := range us {
 		status := "active"
@@ -482,7 +432,7 @@ func usersTable(w io.Writer, us []userOut) {
 	}
 }
 
-func teamsTable(w io.Writer, ts []teamOut) {
+func teamsTable(w io.Writer, ts []client.Team) {
 	fmt.Fprintln(w, "ID\tNAME")
 	for _, t := range ts {
 		fmt.Fprintf(w, "%s\t%s\n", t.ID, t.Name)
@@ -496,8 +446,10 @@ func dash(xs []string) string {
 	return strings.Join(xs, ",")
 }
 
-// apiClient calls the admin API.
+// apiClient is an admin command's connection to the admin API: where the
+// server is, how to authenticate, and how to print the reply.
 type apiClient struct {
+	*client.Admin
 	server, token, data, org string
 	json                     bool
 	stdout                   io.Writer
@@ -513,74 +465,20 @@ func (c *apiClient) authenticate() error {
 		if c.data != "" {
 			return usageError("give --token or --data, not both")
 		}
-		return nil
-	}
-	if c.data == "" || c.org == "" {
-		return usageError("authenticate with --token (or FIELDSYNC_TOKEN), or with --data DIR --org ORG")
-	}
-	keys, err := jwtauth.Load(c.data)
-	if err != nil {
-		return err
-	}
-	c.token, err = keys.Mint(c.org, "operator", []string{"admin"}, 5*time.Minute)
-	return err
-}
-
-// apiError is an error reply of the server.
-type apiError struct {
-	Status  int
-	Code    string `json:"code"`
-	Message string `json:"message"`
-	Pointer string `json:"pointer"`
-}
-
-func (e *apiError) Error() string {
-	msg := e.Code + ": " + e.Message
-	if e.Pointer != "" {
-		msg += " (at " + e.Pointer + ")"
-	}
-	return msg
-}
-
-func (c *apiClient) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
+	} else {
+		if c.data == "" || c.org == "" {
+			return usageError("authenticate with --token (or FIELDSYNC_TOKEN), or with --data DIR --org ORG")
+		}
+		keys, err := jwtauth.Load(c.data)
 		if err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
-	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, rd)
-	if err != nil {
-		return usageError(fmt.Sprintf("--server: %v", err))
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the server at %s (is \"fieldsync serve\" running?): %w", c.server, err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e struct {
-			Error apiError `json:"error"`
+		if c.token, err = keys.Mint(c.org, "operator", []string{"admin"}, 5*time.Minute); err != nil {
+			return err
 		}
-		if json.Unmarshal(raw, &e) != nil || e.Error.Code == "" {
-			return fmt.Errorf("the server answered %s", resp.Status)
-		}
-		e.Error.Status = resp.StatusCode
-		return &e.Error
 	}
-	return json.Unmarshal(raw, out)
+	c.Admin = client.NewAdmin(c.server, c.token)
+	return nil
 }
 
 // print writes v as JSON with --json, else the table.

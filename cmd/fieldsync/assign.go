@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 )
 
 const assignUsage = `usage: fieldsync assign --customer ID --reps u-1,u-2 [--server URL] [--token T | --data DIR --org ORG] [--json]
@@ -41,14 +40,8 @@ func assignCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := c.authenticate(); err != nil {
 		return err
 	}
-	var out struct {
-		ID      string   `json:"id"`
-		Reps    []string `json:"assigned_reps"`
-		Version int64    `json:"version"`
-		Changed bool     `json:"changed"`
-	}
-	path := "/v1/admin/customers/" + url.PathEscape(*customer) + "/assign"
-	if err := c.call(ctx, "POST", path, map[string]any{"reps": list(*reps)}, &out); err != nil {
+	out, err := c.Assign(ctx, *customer, list(*reps))
+	if err != nil {
 		return err
 	}
 	return c.print(out, func(w io.Writer) {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/fieldsync/fieldsync/client"
 	"io"
 	"net"
 	"net/http"
@@ -46,17 +47,8 @@ type meBody struct {
 	Leads []string `json:"leads"`
 }
 
-type userBody struct {
-	ID          string   `json:"id"`
-	Email       string   `json:"email"`
-	Name        string   `json:"name"`
-	Roles       []string `json:"roles"`
-	Teams       []string `json:"teams"`
-	Leads       []string `json:"leads"`
-	Disabled    bool     `json:"disabled"`
-	HasPassword bool     `json:"has_password"`
-	Version     int64    `json:"version"`
-}
+// userBody is a user as the admin API shows it.
+type userBody = client.User
 
 // adminAdd creates a user through the admin API with an operator token.
 func adminAdd(t *testing.T, ts *testServer, org string, body map[string]any) userBody {

@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/money"
 )
 
@@ -314,39 +314,24 @@ func fieldOf(cols []column, ptr string) string {
 	return parts[0]
 }
 
-// docResult is one result of POST /v1/admin/documents/:collection.
-type docResult struct {
-	ID     string    `json:"id"`
-	Change string    `json:"change"`
-	Status string    `json:"status"`
-	Error  *apiError `json:"error"`
-}
-
 // importDocuments writes the rows in batches through the admin API.
 func importDocuments(ctx context.Context, c *apiClient, coll string, cols []column, rows []csvRow, batch int,
 	rep *importReport, prog *progress) error {
-	type entry struct {
-		ID     string         `json:"id"`
-		Fields map[string]any `json:"fields"`
-	}
-	var docs []entry
+	var docs []client.DocumentEntry
 	var lines []int
 	flush := func() error {
 		if len(docs) == 0 {
 			return nil
 		}
-		var out struct {
-			Results []docResult `json:"results"`
-		}
-		err := c.call(ctx, "POST", "/v1/admin/documents/"+url.PathEscape(coll), map[string]any{"docs": docs}, &out)
+		results, err := c.WriteDocuments(ctx, coll, docs)
 		if err != nil {
 			return fmt.Errorf("lines %d-%d: %w", lines[0], lines[len(lines)-1], err)
 		}
-		if len(out.Results) != len(docs) {
+		if len(results) != len(docs) {
 			return fmt.Errorf("lines %d-%d: the server answered %d results for %d documents", lines[0], lines[len(lines)-1],
-				len(out.Results), len(docs))
+				len(results), len(docs))
 		}
-		for i, r := range out.Results {
+		for i, r := range results {
 			switch {
 			case r.Status == "rejected" && r.Error != nil:
 				rep.fail(rowError{Line: lines[i], Field: fieldOf(cols, strings.TrimPrefix(r.Error.Pointer, "/fields")),
@@ -373,7 +358,7 @@ func importDocuments(ctx context.Context, c *apiClient, coll string, cols []colu
 			prog.add(1)
 			continue
 		}
-		docs = append(docs, entry{ID: row.cells["id"], Fields: fields})
+		docs = append(docs, client.DocumentEntry{ID: row.cells["id"], Fields: fields})
 		lines = append(lines, row.line)
 		if len(docs) == batch {
 			if err := flush(); err != nil {
@@ -388,63 +373,42 @@ func importDocuments(ctx context.Context, c *apiClient, coll string, cols []colu
 // those that differ, one request each (the admin API has no batch of
 // users). Users are created without a password.
 func importUsers(ctx context.Context, c *apiClient, rows []csvRow, rep *importReport, prog *progress) error {
-	existing := map[string]userOut{}
-	after := ""
-	for {
-		q := url.Values{"limit": {"1000"}}
-		if after != "" {
-			q.Set("after", after)
-		}
-		var page struct {
-			Users []userOut `json:"users"`
-			Next  string    `json:"next"`
-		}
-		if err := c.call(ctx, "GET", "/v1/admin/users?"+q.Encode(), nil, &page); err != nil {
-			return err
-		}
-		for _, u := range page.Users {
-			existing[u.ID] = u
-		}
-		if page.Next == "" {
-			break
-		}
-		after = page.Next
+	us, err := c.Users(ctx, client.UserFilter{})
+	if err != nil {
+		return err
+	}
+	existing := map[string]client.User{}
+	for _, u := range us {
+		existing[u.ID] = u
 	}
 	cols := importColumns["users"]
 	for _, row := range rows {
 		id := row.cells["id"]
 		cur, ok := existing[id]
-		var body map[string]any
-		if ok {
-			body = userChanges(cur, row)
-		} else {
-			body = map[string]any{"id": id, "email": row.cells["email"], "name": row.cells["name"]}
-			for _, k := range []string{"roles", "teams", "leads"} {
-				body[k] = splitList(row.cells[k], ";")
-			}
-		}
-		var u userOut
+		var u client.User
 		var err error
-		switch {
-		case ok && len(body) == 0:
+		switch ch := userChanges(cur, row); {
+		case ok && ch == (client.UserChange{}):
 			rep.Unchanged++
 		case ok:
-			if err = c.call(ctx, "PATCH", "/v1/admin/users/"+url.PathEscape(id), body, &u); err == nil {
+			if u, err = c.UpdateUser(ctx, id, ch); err == nil {
 				rep.Updated++
 			}
 		default:
-			if err = c.call(ctx, "POST", "/v1/admin/users", body, &u); err == nil {
+			nu := client.NewUser{ID: id, Email: row.cells["email"], Name: row.cells["name"], Roles: splitList(row.cells["roles"], ";"),
+				Teams: splitList(row.cells["teams"], ";"), Leads: splitList(row.cells["leads"], ";")}
+			if u, err = c.AddUser(ctx, nu); err == nil {
 				rep.Created++
 			}
 		}
-		var ae *apiError
+		var re *client.RequestError
 		switch {
 		case err == nil:
 			if u.ID != "" {
 				existing[u.ID] = u
 			}
-		case errors.As(err, &ae) && (ae.Status == 400 || ae.Status == 404 || ae.Status == 409):
-			rep.fail(rowError{Line: row.line, Field: fieldOf(cols, ae.Pointer), Code: ae.Code, Message: ae.Message})
+		case errors.As(err, &re) && (re.Status == 400 || re.Status == 404 || re.Status == 409):
+			rep.fail(rowError{Line: row.line, Field: fieldOf(cols, re.Body.Pointer), Code: re.Body.Code, Message: re.Body.Message})
 		default:
 			return fmt.Errorf("line %d: %w", row.line, err)
 		}
@@ -455,25 +419,23 @@ func importUsers(ctx context.Context, c *apiClient, rows []csvRow, rep *importRe
 
 // userChanges returns the admin API's PATCH body for what the row changes
 // in cur (empty when nothing).
-func userChanges(cur userOut, row csvRow) map[string]any {
-	body := map[string]any{}
+func userChanges(cur client.User, row csvRow) client.UserChange {
+	var ch client.UserChange
 	if e, ok := row.cells["email"]; ok && strings.ToLower(e) != cur.Email {
-		body["email"] = e
+		ch.Email = &e
 	}
 	if n, ok := row.cells["name"]; ok && n != cur.Name {
-		body["name"] = n
+		ch.Name = &n
 	}
-	for k, have := range map[string][]string{"roles": cur.Roles, "teams": cur.Teams, "leads": cur.Leads} {
-		cell, ok := row.cells[k]
-		if !ok {
-			continue
+	list := func(col string, have []string) *[]string {
+		cell, ok := row.cells[col]
+		if want := splitList(cell, ";"); ok && !sameSet(want, have) {
+			return &want
 		}
-		want := splitList(cell, ";")
-		if !sameSet(want, have) {
-			body[k] = want
-		}
+		return nil
 	}
-	return body
+	ch.Roles, ch.Teams, ch.Leads = list("roles", cur.Roles), list("teams", cur.Teams), list("leads", cur.Leads)
+	return ch
 }
 
 func sameSet(a, b []string) bool {

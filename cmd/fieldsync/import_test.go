@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/fieldsync/fieldsync/client"
 	"maps"
 	"net/url"
 	"os"
@@ -386,7 +387,7 @@ func TestAssign(t *testing.T) {
 	// The other organisation's admin wrote into its own organisation only.
 	other := ts.token(t, "other", "boss", "admin")
 	var res struct {
-		Results []docResult `json:"results"`
+		Results []client.DocumentResult `json:"results"`
 	}
 	if st := do(t, "POST", ts.URL+"/v1/admin/documents/customers", other, docsBody, &res); st != 200 || res.Results[0].Change != "created" {
 		t.Errorf("other org's write: %d %+v", st, res)

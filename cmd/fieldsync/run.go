@@ -6,8 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"runtime/debug"
+	"strings"
+
+	"github.com/fieldsync/fieldsync/client"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -80,15 +84,32 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return 0
 	}
 	if err != nil {
+		fmt.Fprintln(stderr, "fieldsync:", message(err))
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintln(stderr, "fieldsync:", err)
 			return 2
 		}
-		fmt.Fprintln(stderr, "fieldsync:", err)
 		return 1
 	}
 	return 0
+}
+
+// message is how a command's error reads on stderr: a refusal of the
+// server shows its code, message and field as the API documents them,
+// wherever it is wrapped.
+func message(err error) string {
+	var re *client.RequestError
+	if !errors.As(err, &re) {
+		return err.Error()
+	}
+	s := re.Body.Code + ": " + re.Body.Message
+	if re.Body.Code == "" {
+		s = fmt.Sprintf("the server answered %d %s", re.Status, http.StatusText(re.Status))
+	}
+	if re.Body.Pointer != "" {
+		s += " (at " + re.Body.Pointer + ")"
+	}
+	return strings.Replace(err.Error(), re.Error(), s, 1)
 }
 
 // usageError is a mistake in the command line.

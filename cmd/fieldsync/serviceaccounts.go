@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/fieldsync/fieldsync/client"
 )
 
 // The service-account commands (docs/integrations.md), clients of the admin
@@ -14,19 +16,10 @@ func init() {
 	adminCommands["service-account add"] = serviceAccountAdd
 	adminCommands["service-account list"] = serviceAccountList
 	adminCommands["service-account rotate"] = serviceAccountRotate
-	adminCommands["service-account revoke"] = serviceAccountAction("revoke")
+	adminCommands["service-account revoke"] = serviceAccountRevoke
 }
 
-type serviceAccountOut struct {
-	ID      string   `json:"id"`
-	UserID  string   `json:"user_id"`
-	Name    string   `json:"name"`
-	Roles   []string `json:"roles"`
-	Revoked bool     `json:"revoked"`
-	Key     string   `json:"key,omitempty"`
-}
-
-func serviceAccountsTable(w io.Writer, as []serviceAccountOut) {
+func serviceAccountsTable(w io.Writer, as []client.ServiceAccount) {
 	fmt.Fprintln(w, "ID\tNAME\tROLES\tREVOKED")
 	for _, a := range as {
 		fmt.Fprintf(w, "%s\t%s\t%s\t%v\n", a.ID, a.Name, dash(a.Roles), a.Revoked)
@@ -35,8 +28,8 @@ func serviceAccountsTable(w io.Writer, as []serviceAccountOut) {
 
 // printKey shows a new key once, on stdout (it is the command's output), and
 // says so on stderr.
-func printKey(c *apiClient, a serviceAccountOut, stderr io.Writer) error {
-	if err := c.print(a, func(w io.Writer) { serviceAccountsTable(w, []serviceAccountOut{a}) }); err != nil {
+func printKey(c *apiClient, a client.ServiceAccount, stderr io.Writer) error {
+	if err := c.print(a, func(w io.Writer) { serviceAccountsTable(w, []client.ServiceAccount{a}) }); err != nil {
 		return err
 	}
 	if !c.json {
@@ -56,8 +49,8 @@ func serviceAccountAdd(fs *flag.FlagSet) func(context.Context, *apiClient, []str
 		if *name == "" || *roles == "" {
 			return usageError("service-account add needs --name and --role")
 		}
-		var a serviceAccountOut
-		if err := c.call(ctx, "POST", "/v1/admin/service-accounts", map[string]any{"name": *name, "roles": list(*roles)}, &a); err != nil {
+		a, err := c.AddServiceAccount(ctx, *name, list(*roles))
+		if err != nil {
 			return err
 		}
 		return printKey(c, a, stderr)
@@ -69,12 +62,13 @@ func serviceAccountList(fs *flag.FlagSet) func(context.Context, *apiClient, []st
 		if err := none(pos); err != nil {
 			return err
 		}
-		var out struct {
-			ServiceAccounts []serviceAccountOut `json:"service_accounts"`
-		}
-		if err := c.call(ctx, "GET", "/v1/admin/service-accounts", nil, &out); err != nil {
+		as, err := c.ServiceAccounts(ctx)
+		if err != nil {
 			return err
 		}
+		out := struct {
+			ServiceAccounts []client.ServiceAccount `json:"service_accounts"`
+		}{as}
 		return c.print(out, func(w io.Writer) { serviceAccountsTable(w, out.ServiceAccounts) })
 	}
 }
@@ -86,27 +80,24 @@ func serviceAccountRotate(fs *flag.FlagSet) func(context.Context, *apiClient, []
 		if err != nil {
 			return err
 		}
-		var a serviceAccountOut
-		if err := c.call(ctx, "POST", "/v1/admin/service-accounts/"+id+"/rotate",
-			map[string]any{"overlap_seconds": int64(*overlap / time.Second)}, &a); err != nil {
+		a, err := c.RotateServiceAccount(ctx, id, *overlap)
+		if err != nil {
 			return err
 		}
 		return printKey(c, a, stderr)
 	}
 }
 
-func serviceAccountAction(verb string) adminCommand {
-	return func(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Reader, io.Writer) error {
-		return func(ctx context.Context, c *apiClient, pos []string, _ io.Reader, _ io.Writer) error {
-			id, err := one(pos, "service account id")
-			if err != nil {
-				return err
-			}
-			var a serviceAccountOut
-			if err := c.call(ctx, "POST", "/v1/admin/service-accounts/"+id+"/"+verb, nil, &a); err != nil {
-				return err
-			}
-			return c.print(a, func(w io.Writer) { serviceAccountsTable(w, []serviceAccountOut{a}) })
+func serviceAccountRevoke(fs *flag.FlagSet) func(context.Context, *apiClient, []string, io.Reader, io.Writer) error {
+	return func(ctx context.Context, c *apiClient, pos []string, _ io.Reader, _ io.Writer) error {
+		id, err := one(pos, "service account id")
+		if err != nil {
+			return err
 		}
+		a, err := c.RevokeServiceAccount(ctx, id)
+		if err != nil {
+			return err
+		}
+		return c.print(a, func(w io.Writer) { serviceAccountsTable(w, []client.ServiceAccount{a}) })
 	}
 }

@@ -6,13 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -73,8 +73,8 @@ func token(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // tokenUser is what the check needs of a user, from the store or the
 // admin API.
 type tokenUser struct {
-	Roles    []string `json:"roles"`
-	Disabled bool     `json:"disabled"`
+	Roles    []string
+	Disabled bool
 }
 
 // checkTokenUser refuses a token for a user that does not exist, is
@@ -127,14 +127,13 @@ func serverUser(ctx context.Context, data, server, org, id string) (*tokenUser, 
 	if err := c.authenticate(); err != nil {
 		return nil, err
 	}
-	var u tokenUser
-	err := c.call(ctx, "GET", "/v1/admin/users/"+url.PathEscape(id), nil, &u)
-	var ae *apiError
-	if errors.As(err, &ae) && ae.Status == 404 {
+	u, err := c.User(ctx, id)
+	var re *client.RequestError
+	if errors.As(err, &re) && re.Status == 404 {
 		return nil, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no such user")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("the data directory is in use and the server at --server %s could not say whether the user exists: %w", server, err)
 	}
-	return &u, nil
+	return &tokenUser{Roles: u.Roles, Disabled: u.Disabled}, nil
 }
