@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -17,22 +17,23 @@ type userCounter interface {
 	HasUsers(ctx context.Context) (bool, error)
 }
 
-// banner prints the one block an operator reads on start: where the server
+// Banner prints the one block an operator reads on start: where the server
 // answers, what it stores where, how push leaves, and on an empty store the
 // command that creates the first admin.
-func (in *instance) banner(ctx context.Context, c serveConfig, w io.Writer) {
-	url := demoURL(in.ln.Addr().String())
-	store := "SQLite " + filepath.Join(c.Data, dbName)
+func (in *Instance) Banner(ctx context.Context, w io.Writer) {
+	c := in.cfg
+	url := in.URL()
+	store := "SQLite " + filepath.Join(c.Data, DBFile)
 	if c.MongoURI != "" {
 		store = fmt.Sprintf("MongoDB, database %q (the URI is not shown)", c.MongoDatabase)
 	}
-	fmt.Fprintf(w, "fieldsync %s is running\n", versionString())
+	fmt.Fprintf(w, "fieldsync %s is running\n", c.Version)
 	fmt.Fprintf(w, "  URL      %s   (health /healthz, metrics /metrics, schemas /v1/schemas)\n", url)
 	fmt.Fprintf(w, "  console  %s/console/   (back office, managers and admins sign in with their accounts)\n", url)
 	fmt.Fprintf(w, "  store    %s\n", store)
 	fmt.Fprintf(w, "  keys     %s\n", filepath.Join(c.Data, "keys"))
 	fmt.Fprintf(w, "  push     %s\n", in.push.mode)
-	if uc, ok := in.store.(userCounter); ok {
+	if uc, ok := in.Store.(userCounter); ok {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		has, err := uc.HasUsers(cctx)
 		cancel()

@@ -1,8 +1,7 @@
-package main
+package app
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"time"
 
@@ -14,8 +13,8 @@ import (
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
-// consoleFlags configure the web console at /console/ (docs/console.md).
-type consoleFlags struct {
+// ConsoleConfig configure the web console at /console/ (docs/console.md).
+type ConsoleConfig struct {
 	SecureCookie    bool
 	SessionTTL      time.Duration
 	Poll            time.Duration
@@ -23,17 +22,9 @@ type consoleFlags struct {
 	TileAttribution string
 }
 
-func (f *consoleFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.SecureCookie, "console-secure-cookie", false, "mark the console's cookies Secure even on plain HTTP (TLS ends at a proxy); requests over TLS always get Secure cookies (env FIELDSYNC_CONSOLE_SECURE_COOKIE)")
-	fs.DurationVar(&f.SessionTTL, "console-session-ttl", console.DefaultSessionTTL, "longest a console sign-in lasts (env FIELDSYNC_CONSOLE_SESSION_TTL)")
-	fs.DurationVar(&f.Poll, "console-poll", console.DefaultPollInterval, "how often an open queue page refreshes its list (env FIELDSYNC_CONSOLE_POLL)")
-	fs.StringVar(&f.Tiles, "console-tiles", "", "map tile URL with {z}, {x} and {y} under the map of a rep's day, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: a plain background, no request leaves the browser for tiles (env FIELDSYNC_CONSOLE_TILES)")
-	fs.StringVar(&f.TileAttribution, "console-tile-attribution", "", "the attribution the tile server requires, shown under the map, e.g. \"© OpenStreetMap contributors\" (env FIELDSYNC_CONSOLE_TILE_ATTRIBUTION)")
-}
-
 // startConsole builds the console on the identity and workflow services the
 // API uses; without workflows there is no console (nil).
-func startConsole(ctx context.Context, f consoleFlags, store engine.Store, ids *identity.Service, wf *workflow.Service,
+func startConsole(ctx context.Context, f ConsoleConfig, store engine.Store, ids *identity.Service, wf *workflow.Service,
 	kpis *kpi.Service, sync console.Syncer, assign console.Assigner, devices console.PushDevices, radius float64, log *slog.Logger) (server.Console, error) {
 	if wf == nil {
 		return nil, nil

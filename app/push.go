@@ -1,10 +1,9 @@
-package main
+package app
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,8 +19,8 @@ import (
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-// pushFlags configure push notifications (docs/push.md).
-type pushFlags struct {
+// PushConfig configure push notifications (docs/push.md).
+type PushConfig struct {
 	FCMCredentials string
 	FCMProject     string
 	FCMEndpoint    string
@@ -32,19 +31,6 @@ type pushFlags struct {
 	MaxAge         time.Duration
 	Poll           time.Duration
 	Off            bool
-}
-
-func (f *pushFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.FCMCredentials, "fcm-credentials", "", "Firebase service-account JSON file; empty: GOOGLE_APPLICATION_CREDENTIALS if set, else the log sender (env FIELDSYNC_FCM_CREDENTIALS)")
-	fs.StringVar(&f.FCMProject, "fcm-project", "", "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
-	fs.StringVar(&f.FCMEndpoint, "fcm-endpoint", "", "FCM API base URL; empty: Google's (https://fcm.googleapis.com/v1); for a proxy or a test double (env FIELDSYNC_FCM_ENDPOINT)")
-	fs.DurationVar(&f.Lease, "push-lease", time.Minute, "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
-	fs.DurationVar(&f.Retention, "push-retention", 30*24*time.Hour, "how long sent and dead notifications stay in the outbox (env FIELDSYNC_PUSH_RETENTION)")
-	fs.DurationVar(&f.MaxAge, "push-max-age", 6*time.Hour, "changes and transitions older than this when the tailer reads them are not announced (env FIELDSYNC_PUSH_MAX_AGE)")
-	fs.IntVar(&f.Batch, "push-batch", 100, "notifications one dispatch pass claims (env FIELDSYNC_PUSH_BATCH)")
-	fs.IntVar(&f.MaxAttempts, "push-max-attempts", 8, "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
-	fs.DurationVar(&f.Poll, "push-poll", time.Second, "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
-	fs.BoolVar(&f.Off, "push-off", false, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
 }
 
 // pushRunner is the running tailer and dispatcher of this instance.
@@ -58,7 +44,7 @@ type pushRunner struct {
 // startPush builds the sender (FCM when credentials are configured, the
 // log sender otherwise) and starts the tailer and dispatcher. A store that
 // does not implement notify.Store runs without push.
-func startPush(f pushFlags, store engine.Store, dir identity.Store, reg prometheus.Registerer, log *slog.Logger) (*pushRunner, error) {
+func startPush(f PushConfig, store engine.Store, dir identity.Store, reg prometheus.Registerer, log *slog.Logger) (*pushRunner, error) {
 	ps, ok := store.(notify.Store)
 	if !ok {
 		log.Warn("push notifications off: the store has no outbox")

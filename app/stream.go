@@ -1,7 +1,6 @@
-package main
+package app
 
 import (
-	"flag"
 	"log/slog"
 	"time"
 
@@ -11,21 +10,13 @@ import (
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-// streamFlags are serve's live stream settings (docs/operations.md).
-type streamFlags struct {
+// StreamConfig are serve's live stream settings (docs/operations.md).
+type StreamConfig struct {
 	Poll       time.Duration
 	Heartbeat  time.Duration
 	Recheck    time.Duration
 	MaxPerUser int
 	MaxStreams int
-}
-
-func (f *streamFlags) register(fs *flag.FlagSet) {
-	fs.DurationVar(&f.Poll, "stream-poll", 0, "how often the live stream asks the store for changes written through other instances; 0: 50ms on MongoDB, 1s on SQLite, where local commits wake it at once (env FIELDSYNC_STREAM_POLL)")
-	fs.DurationVar(&f.Heartbeat, "stream-heartbeat", stream.DefaultHeartbeat, "heartbeat of idle live streams and renewal of presence records (env FIELDSYNC_STREAM_HEARTBEAT)")
-	fs.DurationVar(&f.Recheck, "stream-recheck", stream.DefaultRecheck, "how often a live stream's token and access are checked again (env FIELDSYNC_STREAM_RECHECK)")
-	fs.IntVar(&f.MaxPerUser, "stream-max-per-user", stream.DefaultMaxPerUser, "devices of one user that may stream from this instance (env FIELDSYNC_STREAM_MAX_PER_USER)")
-	fs.IntVar(&f.MaxStreams, "stream-max", stream.DefaultMaxStreams, "live streams this instance holds (env FIELDSYNC_STREAM_MAX)")
 }
 
 // streamStore is what the hub needs of either store.
@@ -37,7 +28,7 @@ type streamStore interface {
 // startStream starts the live stream hub over the store; stop ends its
 // streams and removes its presence records, and must run before the store
 // closes.
-func startStream(f streamFlags, store engine.Store, eng *engine.Engine, log *slog.Logger) (server.StreamConfig, func()) {
+func startStream(f StreamConfig, store engine.Store, eng *engine.Engine, log *slog.Logger) (server.StreamConfig, func()) {
 	ss, ok := store.(streamStore)
 	if !ok {
 		log.Warn("live stream off: the store has no change summary")

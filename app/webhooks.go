@@ -1,8 +1,7 @@
-package main
+package app
 
 import (
 	"context"
-	"flag"
 	"log/slog"
 	"time"
 
@@ -10,8 +9,8 @@ import (
 	"github.com/fieldsync/fieldsync/webhook"
 )
 
-// webhookFlags configure outgoing webhooks (docs/integrations.md).
-type webhookFlags struct {
+// WebhookConfig configure outgoing webhooks (docs/integrations.md).
+type WebhookConfig struct {
 	AllowLoopback bool
 	Poll          time.Duration
 	MaxAttempts   int
@@ -25,20 +24,6 @@ type webhookFlags struct {
 	Off           bool
 }
 
-func (f *webhookFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.AllowLoopback, "webhooks-allow-loopback", false, "let webhook subscriptions deliver to loopback addresses over http, for development (env FIELDSYNC_WEBHOOKS_ALLOW_LOOPBACK=1)")
-	fs.DurationVar(&f.Poll, "webhooks-poll", time.Second, "how often the change feed and the deliveries are polled (env FIELDSYNC_WEBHOOKS_POLL)")
-	fs.IntVar(&f.MaxAttempts, "webhooks-max-attempts", webhook.DefaultMaxAttempts, "attempts before a delivery is dead (env FIELDSYNC_WEBHOOKS_MAX_ATTEMPTS)")
-	fs.DurationVar(&f.BaseBackoff, "webhooks-backoff", webhook.DefaultBaseBackoff, "wait after the first failed attempt, doubled after each (env FIELDSYNC_WEBHOOKS_BACKOFF)")
-	fs.DurationVar(&f.MaxBackoff, "webhooks-max-backoff", webhook.DefaultMaxBackoff, "longest wait between attempts, Retry-After included (env FIELDSYNC_WEBHOOKS_MAX_BACKOFF)")
-	fs.DurationVar(&f.Timeout, "webhooks-timeout", webhook.DefaultTimeout, "time one attempt may take (env FIELDSYNC_WEBHOOKS_TIMEOUT)")
-	fs.DurationVar(&f.Lease, "webhooks-lease", 0, "how long a claimed delivery stays with this instance; another sends it after that if this one died; 0: --webhooks-timeout + 30s (env FIELDSYNC_WEBHOOKS_LEASE)")
-	fs.IntVar(&f.DisableAfter, "webhooks-disable-after", webhook.DefaultDisableAfter, "consecutive failed attempts (over --webhooks-failing-for) that disable a subscription (env FIELDSYNC_WEBHOOKS_DISABLE_AFTER)")
-	fs.DurationVar(&f.FailingFor, "webhooks-failing-for", webhook.DefaultFailingFor, "how long a subscription must keep failing before it is disabled (env FIELDSYNC_WEBHOOKS_FAILING_FOR)")
-	fs.DurationVar(&f.MaxAge, "webhooks-max-age", 6*time.Hour, "events older than this when the tailer reads them are not delivered (env FIELDSYNC_WEBHOOKS_MAX_AGE)")
-	fs.BoolVar(&f.Off, "webhooks-off", false, "do not tail or deliver on this instance; the admin routes stay (env FIELDSYNC_WEBHOOKS_OFF=1)")
-}
-
 // webhookRunner is the webhook admin service and this instance's tailer and
 // dispatcher.
 type webhookRunner struct {
@@ -49,7 +34,7 @@ type webhookRunner struct {
 
 // startWebhooks starts the tailer and dispatcher; a store that does not
 // implement webhook.Store runs without webhooks (nil).
-func startWebhooks(f webhookFlags, store engine.Store, log *slog.Logger) *webhookRunner {
+func startWebhooks(f WebhookConfig, store engine.Store, log *slog.Logger) *webhookRunner {
 	ws, ok := store.(webhook.Store)
 	if !ok {
 		return nil

@@ -1,4 +1,4 @@
-package main
+package app
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // --escalation-interval (0: no sweep on this instance). stop ends the sweep
 // and waits for it, so the store can be closed after. With --workflows=false
 // there is nothing: no hook, no follow-up API (api is nil), no sweep.
-func startWorkflow(ctx context.Context, c serveConfig, eng *engine.Engine, store engine.Store, ids *identity.Service,
+func startWorkflow(ctx context.Context, c Config, eng *engine.Engine, store engine.Store, ids *identity.Service,
 	log *slog.Logger) (api *workflow.Service, stop func(), err error) {
 	if !c.Workflows {
 		return nil, func() {}, nil

@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"strconv"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/demo"
 )
 
@@ -50,7 +50,7 @@ func demoCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	res.Print(stdout, demoURL(env("ADDR", "127.0.0.1:8080")), "fieldsync serve --data "+o.Data)
+	res.Print(stdout, app.LocalURL(env("ADDR", "127.0.0.1:8080")), "fieldsync serve --data "+o.Data)
 	return nil
 }
 
@@ -98,18 +98,6 @@ func (d demoServeFlags) load(ctx context.Context, c serveConfig, stdout, stderr 
 	if err != nil {
 		return err
 	}
-	res.Print(stdout, demoURL(c.Addr), "")
+	res.Print(stdout, app.LocalURL(c.Addr), "")
 	return nil
-}
-
-// demoURL is the URL a local client reaches a server listening on addr at.
-func demoURL(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://127.0.0.1:8080"
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
 }

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -83,7 +84,7 @@ type testServer struct {
 	// with a clock of their own.
 	Store engine.Store
 	stop  func()
-	in    *instance // the running server, for tests that look inside
+	in    *app.Instance // the running server, for tests that look inside
 }
 
 // startServer starts a server on data (a fresh temp dir when ""), with cfg
@@ -116,7 +117,7 @@ func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw i
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	in, err := start(ctx, c, log)
+	in, err := app.Start(ctx, c.Config, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -124,8 +125,8 @@ func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw i
 	done := make(chan error, 1)
 	// The production shutdown timeout: fasthttp treats a connection that
 	// never sent a request as active for 5 s, so a shorter one can expire.
-	go func() { done <- in.serveUntil(ctx, c.ShutdownTimeout) }()
-	ts := &testServer{URL: "http://" + in.ln.Addr().String(), Data: data, Keys: in.keys, Eng: in.eng, Store: in.store, in: in}
+	go func() { done <- in.ServeUntil(ctx, c.ShutdownTimeout) }()
+	ts := &testServer{URL: in.URL(), Data: data, Keys: in.Keys, Eng: in.Engine, Store: in.Store, in: in}
 	stopped := false
 	ts.stop = func() {
 		if stopped {

@@ -29,7 +29,7 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	in := startServer(t, "", nil).in
 	param := regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 	var routes []string
-	for _, r := range in.srv.App().GetRoutes(true) {
+	for _, r := range in.Server.App().GetRoutes(true) {
 		if r.Method == http.MethodHead || r.Method == "USE" {
 			continue // HEAD comes with every GET; USE is middleware
 		}

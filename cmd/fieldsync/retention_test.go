@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/fieldsync/fieldsync/app"
 	"slices"
 	"testing"
 	"time"
@@ -55,7 +56,7 @@ func testAwayLongerThanRetention(t *testing.T, store accStore) {
 
 	// The server compacts: mark, announce the floor past the phone's
 	// checkpoint, then delete below it (the engine's retention.go).
-	c, ok := w.ts.Store.(compactor)
+	c, ok := w.ts.Store.(app.Compactor)
 	if !ok {
 		t.Fatalf("%T does not compact", w.ts.Store)
 	}

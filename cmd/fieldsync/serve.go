@@ -2,74 +2,31 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"github.com/fieldsync/fieldsync/openapi"
 	"io"
 	"log/slog"
-	"net"
 	"os/signal"
-	"path/filepath"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
+	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/identity"
-	"github.com/fieldsync/fieldsync/internal/storemetrics"
-	"github.com/fieldsync/fieldsync/jwtauth"
-	"github.com/fieldsync/fieldsync/kpi"
-	"github.com/fieldsync/fieldsync/mongodb"
-	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
-	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-// serveConfig is everything serve reads from flags and the environment.
+// serveConfig is everything serve reads from flags and the environment:
+// what the app package wires, and whether to load the demo first.
 type serveConfig struct {
-	Addr            string
-	Data            string
-	LogFormat       string
-	LogLevel        string
-	MaxBody         int
-	RateLimit       int
-	Limits          engine.Limits
-	ShutdownTimeout time.Duration
-	Synchronous     string
-	MongoURI        string
-	MongoDatabase   string
-	MongoTimeout    time.Duration
-	Visits          visitFlags  // visits.go
-	Stream          streamFlags // stream.go
-	// Workflows turns the field-sales workflow on (workflow.go);
-	// EscalationInterval is how often its overdue sweep runs.
-	Workflows          bool
-	CORSOrigins        []string // browser origins allowed to call the API (none by default)
-	EscalationInterval time.Duration
-
-	// Sign-in (docs/access.md).
-	AccessTTL       time.Duration
-	SessionTTL      time.Duration
-	AccountFailures int // failed sign-ins per email per window; 0: no limit
-	AddressFailures int // failed sign-ins per client address per window; 0: no limit
-	FailureWindow   time.Duration
-	Hash            identity.HashParams
-
-	Push      pushFlags      // push notifications (push.go)
-	Webhooks  webhookFlags   // outgoing webhooks (webhooks.go)
-	Retention retentionFlags // history compaction (retention.go)
-
-	Demo demoServeFlags // --demo: load the demo organisation first (demo.go)
-
-	Console consoleFlags // the web console (console.go)
+	app.Config
+	Demo demoServeFlags // --demo: load the demo organisation first (democmd.go)
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	var c serveConfig
+	c.Version = versionString()
 	d := engine.DefaultLimits
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -104,13 +61,13 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&threads, "password-threads", int(h.Threads), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
 	var cors string
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins (https://app.example.com) allowed to call the API; empty for none, * for any (env FIELDSYNC_CORS_ORIGINS)")
-	c.Stream.register(fs)    // stream.go
-	c.Visits.register(fs)    // visits.go
-	c.Push.register(fs)      // push.go
-	c.Webhooks.register(fs)  // webhooks.go
-	c.Retention.register(fs) // retention.go
-	c.Demo.register(fs)      // demo.go
-	c.Console.register(fs)   // console.go
+	registerStream(fs, &c.Stream) // serveflags.go
+	registerVisits(fs, &c.Visits)
+	registerPush(fs, &c.Push)
+	registerWebhooks(fs, &c.Webhooks)
+	registerRetention(fs, &c.Retention)
+	registerConsole(fs, &c.Console)
+	c.Demo.register(fs) // democmd.go
 	if err := parseFlags(fs, args); err != nil {
 		return c, err
 	}
@@ -121,7 +78,7 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	if fs.NArg() > 0 {
 		return c, usageError(fmt.Sprintf("serve takes no arguments, got %q", fs.Args()))
 	}
-	if err := c.Retention.check(); err != nil {
+	if err := checkRetention(c.Retention); err != nil {
 		return c, err
 	}
 	if c.Console.Tiles != "" {
@@ -152,200 +109,6 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(w, opts)), nil
 }
 
-// instance is one running server with everything it owns.
-type instance struct {
-	store engine.Store
-	eng   *engine.Engine // the system tests write fixtures through it as the server would
-	srv   *server.Server
-	ln    net.Listener
-	keys  *jwtauth.Keys
-	log   *slog.Logger
-	push  *pushRunner    // push.go: stopped before the store closes
-	hooks *webhookRunner // webhooks.go: stopped before the store closes
-	// stopStream ends the live streams (before the store closes).
-	stopStream func()
-	// stopWorkflow ends the overdue sweep (before the store closes).
-	stopWorkflow func()
-	// stopRetention ends the history compaction (retention.go).
-	stopRetention func()
-}
-
-// start wires the adapters together and binds the listener; Serve is the
-// caller's to run. This is the only place that knows every package.
-func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, error) {
-	sch, err := schemas.Load()
-	if err != nil {
-		return nil, err
-	}
-	keys, err := jwtauth.LoadOrCreate(c.Data)
-	if err != nil {
-		return nil, err
-	}
-	var store engine.Store
-	var dir identity.Store
-	if c.MongoURI != "" {
-		// The URI carries credentials: it is never logged.
-		var ms *mongodb.Store
-		ms, err = mongodb.Open(ctx, c.MongoURI, c.MongoDatabase, mongodb.Options{Timeout: c.MongoTimeout})
-		store, dir = ms, ms
-	} else {
-		var ss *sqlite.Store
-		ss, err = sqlite.Open(ctx, filepath.Join(c.Data, "fieldsync.db"), sqlite.Options{Synchronous: c.Synchronous})
-		store, dir = ss, ss
-	}
-	if err != nil {
-		return nil, err
-	}
-	// A limit of 0 on the command line means none; in identity.Config it
-	// means the default.
-	off := func(n int) int {
-		if n <= 0 {
-			return -1
-		}
-		return n
-	}
-	// Refresh tokens are signed with a key every instance on the store
-	// shares (identity.Config.RefreshKey).
-	refreshKey, err := store.Secret(ctx, "refresh-token-mac", 32)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	ids, err := identity.New(identity.Config{Store: dir, Tokens: keys, RefreshKey: refreshKey, Hash: c.Hash, AccessTTL: c.AccessTTL,
-		SessionTTL: c.SessionTTL, AccountFailures: off(c.AccountFailures), AddressFailures: off(c.AddressFailures),
-		FailureWindow: c.FailureWindow})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	// The engine's store calls are timed (fieldsync_store_call_*).
-	eng, err := engine.New(ctx, engine.Config{Store: storemetrics.Wrap(store, reg), Schemas: sch, Directory: ids, Limits: c.Limits,
-		Visits: c.Visits.rules()})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	// The library adapters speak WatermelonDB's and RxDB's wire formats
-	// over the engine's push and pull (adapters.go).
-	wmdb, rx, err := newAdapters(eng, sch.JSON(), store)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	// Workflows: the engine's after-push hook, the follow-up API, the
-	// overdue sweep (workflow.go).
-	wf, stopWorkflow, err := startWorkflow(ctx, c, eng, store, ids, log)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	// The live stream: GET /v1/sync/stream (stream.go).
-	streamCfg, stopStream := startStream(c.Stream, store, eng, log)
-	// Push notifications: the outbox tailer and dispatcher (push.go).
-	pusher, err := startPush(c.Push, store, dir, reg, log)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	// The web console at /console/ (console.go).
-	kpis := kpi.NewService(store, ids, nil)
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, c.Visits.rules().RadiusM, log)
-	if err != nil {
-		pusher.stop()
-		stopStream()
-		stopWorkflow()
-		store.Close()
-		return nil, err
-	}
-	hooks := startWebhooks(c.Webhooks, store, log) // webhooks.go
-	var hooksAPI server.Webhooks
-	if hooks != nil {
-		hooksAPI = hooks.api()
-	}
-	var wfAPI server.Workflow
-	if wf != nil {
-		wfAPI = wf
-	}
-	srv := server.New(server.Config{
-		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,
-		Version: version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg, CORSOrigins: c.CORSOrigins,
-		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
-		Keys: ids, ServiceAccounts: ids, // API keys of service accounts
-		Webhooks: hooksAPI,
-		KPIs:     kpis, // GET /v1/kpis
-		// The admin's document endpoints write through the engine (Upsert,
-		// Limits) and read the store (Get).
-		Docs: struct {
-			*engine.Engine
-			engine.Store
-		}{eng, store},
-		Workflow:     wfAPI,
-		Console:      cons,
-		WatermelonDB: wmdb,
-		RxDB:         rx,
-	})
-	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
-	if err != nil {
-		hooks.stop()
-		pusher.stop()
-		stopStream()
-		stopWorkflow()
-		store.Close()
-		return nil, err
-	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		stopRetention()
-		hooks.stop()
-		pusher.stop()
-		stopStream()
-		stopWorkflow()
-		store.Close()
-		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
-	}
-	return &instance{store: store, eng: eng, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
-		push: pusher, hooks: hooks, stopRetention: stopRetention}, nil
-}
-
-// serveUntil serves until ctx is done, then shuts down in order: stop
-// accepting, let in-flight requests finish within the timeout, close the
-// store.
-func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error {
-	errc := make(chan error, 1)
-	go func() { errc <- in.srv.Serve(in.ln) }()
-	in.log.Info("listening", "addr", in.ln.Addr().String(), "version", versionString())
-	var serveErr error
-	select {
-	case <-ctx.Done():
-		in.log.Info("shutting down", "timeout", timeout.String())
-	case serveErr = <-errc:
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	shutErr := in.srv.Shutdown(sctx)
-	// Shutdown only stops listeners the server has started on; closing ours
-	// also ends a Serve that had not reached Accept yet.
-	in.ln.Close()
-	if serveErr == nil {
-		serveErr = <-errc
-	}
-	if errors.Is(serveErr, net.ErrClosed) {
-		serveErr = nil
-	}
-	in.stopWorkflow()
-	in.stopRetention()
-	if in.stopStream != nil {
-		in.stopStream()
-	}
-	in.push.stop() // the dispatcher's pass in flight is recorded first
-	in.hooks.stop()
-	closeErr := in.store.Close()
-	in.log.Info("stopped")
-	return errors.Join(serveErr, shutErr, closeErr)
-}
-
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	c, err := parseServe(args, stderr)
 	if err != nil {
@@ -360,10 +123,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := c.Demo.load(ctx, c, stdout, stderr); err != nil {
 		return err
 	}
-	in, err := start(ctx, c, log)
+	in, err := app.Start(ctx, c.Config, log)
 	if err != nil {
 		return err
 	}
-	in.banner(ctx, c, stdout)
-	return in.serveUntil(ctx, c.ShutdownTimeout)
+	in.Banner(ctx, stdout)
+	return in.ServeUntil(ctx, c.ShutdownTimeout)
 }
