@@ -363,13 +363,7 @@ func TestAdminAPI(t *testing.T) {
 			}
 		}
 	}
-	var org struct {
-		ID       string   `json:"id"`
-		Name     string   `json:"name"`
-		TimeZone string   `json:"time_zone"`
-		Roles    []string `json:"roles"`
-		AllRoles []string `json:"all_roles"`
-	}
+	var org client.Org
 	call("GET", "/org", "", 200, &org)
 	if org.ID != "acme" || org.TimeZone != "UTC" {
 		t.Errorf("the default org: %+v", org)
