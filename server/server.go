@@ -4,7 +4,8 @@
 //
 // It owns nothing but the HTTP mapping: rules live in package sync, storage
 // in the store adapters. It depends on small interfaces declared here, so it
-// never imports a store or the JWT library.
+// never imports a store or the JWT library. The admin API's replies and
+// requests are the Go client's wire types (package client), declared once.
 package server
 
 import (
