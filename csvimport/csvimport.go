@@ -1,4 +1,9 @@
-package main
+// Package csvimport imports customers, products and users from CSV files
+// through the admin API (client.Admin): the columns of each kind
+// (docs/operations.md), cells to JSON values, rows to document writes or
+// user changes, and a report of every bad row with its line. It knows no
+// flags; cmd/fieldsync's import command reads them.
+package csvimport
 
 import (
 	"bufio"
@@ -6,7 +11,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -20,77 +24,34 @@ import (
 	"github.com/fieldsync/fieldsync/money"
 )
 
-const importUsage = `usage: fieldsync import customers|products|users FILE.csv [--batch N]
-                        [--server URL] [--token T | --data DIR --org ORG] [--json]
+// Kinds are what an import can hold: customers, products or users.
+var Kinds = []string{"customers", "products", "users"}
 
-The first line of FILE names the columns, in any order; docs/operations.md
-lists them. Empty cells leave a field as it is. Bad rows are reported with
-their line and skipped; good rows are imported; running the same file again
-changes nothing. Exit status: 0 every row imported, 1 some row failed (or the
-server refused the import), 2 usage.
-`
-
-// importCmd runs "fieldsync import KIND FILE".
-func importCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, importUsage)
-		fs.PrintDefaults()
-	}
-	c := clientFlags(fs, stdout)
-	batch := fs.Int("batch", 500, "documents per request, at most the server's --max-mutations")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 2 {
-		fs.Usage()
-		return usageError("import needs what to import (customers, products or users) and a CSV file")
-	}
-	kind, file := pos[0], pos[1]
+// Run imports the CSV file in r as kind through the admin API, documents in
+// batches of batch, and shows progress on progress. A header that names
+// unknown columns fails the whole file before anything is imported (nil
+// report); a bad row is reported with its line and skipped; a refusal of
+// the whole request ends the import with the report so far and the error.
+// Running the same file again changes nothing.
+func Run(ctx context.Context, admin *client.Admin, kind string, r io.Reader, batch int, progress io.Writer) (*Report, error) {
 	cols, ok := importColumns[kind]
 	if !ok {
-		return usageError(fmt.Sprintf("cannot import %q: customers, products or users", kind))
+		return nil, fmt.Errorf("cannot import %q: customers, products or users", kind)
 	}
-	if *batch < 1 {
-		return usageError("--batch must be at least 1")
-	}
-	if err := c.authenticate(); err != nil {
-		return err
-	}
-	f, err := os.Open(file)
+	rep := &Report{}
+	rows, err := readCSV(r, kind, cols, rep)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer f.Close()
-	rep := &importReport{}
-	rows, err := readCSV(f, kind, cols, rep)
-	if err != nil {
-		return fmt.Errorf("%s: %w", file, err)
-	}
-	prog := newProgress(stderr, kind, rep.Rows)
+	prog := newProgress(progress, kind, rep.Rows)
 	prog.add(rep.Failed)
 	if kind == "users" {
-		err = importUsers(ctx, c, rows, rep, prog)
+		err = importUsers(ctx, admin, rows, rep, prog)
 	} else {
-		err = importDocuments(ctx, c, kind, cols, rows, *batch, rep, prog)
+		err = importDocuments(ctx, admin, kind, cols, rows, batch, rep, prog)
 	}
 	prog.finish()
-	if perr := rep.print(stdout, c.json); perr != nil && err == nil {
-		err = perr
-	}
-	if kind == "users" && rep.Created > 0 {
-		fmt.Fprintf(stderr, "note: %d new user(s) have no password and cannot sign in until one is set "+
-			"(fieldsync user update ID --password-stdin)\n", rep.Created)
-	}
-	if err != nil {
-		return err
-	}
-	if rep.Failed > 0 {
-		return fmt.Errorf("%d of %d rows failed", rep.Failed, rep.Rows)
-	}
-	return nil
+	return rep, err
 }
 
 // cellKind says how a CSV cell becomes a JSON value.
@@ -149,7 +110,7 @@ type csvRow struct {
 // readCSV reads the header and the data rows. Rows that cannot be parsed are
 // reported and left out; a header that names unknown columns fails the
 // whole file, before anything is imported.
-func readCSV(r io.Reader, kind string, cols []column, rep *importReport) ([]csvRow, error) {
+func readCSV(r io.Reader, kind string, cols []column, rep *Report) ([]csvRow, error) {
 	cr := csv.NewReader(bufio.NewReader(r))
 	cr.FieldsPerRecord = -1 // counted here, to say which count is wrong
 	header, err := cr.Read()
@@ -184,7 +145,7 @@ func readCSV(r io.Reader, kind string, cols []column, rep *importReport) ([]csvR
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			rep.Rows++
-			rep.fail(rowError{Line: pe.StartLine, Field: "row", Code: "malformed_csv", Message: pe.Err.Error()})
+			rep.fail(RowError{Line: pe.StartLine, Field: "row", Code: "malformed_csv", Message: pe.Err.Error()})
 			continue
 		}
 		if err != nil {
@@ -202,12 +163,12 @@ func readCSV(r io.Reader, kind string, cols []column, rep *importReport) ([]csvR
 		}
 		rep.Rows++
 		if len(rec) != len(names) {
-			rep.fail(rowError{Line: line, Field: "row", Code: "column_count",
+			rep.fail(RowError{Line: line, Field: "row", Code: "column_count",
 				Message: fmt.Sprintf("%d columns, the header has %d", len(rec), len(names))})
 			continue
 		}
 		if cells["id"] == "" {
-			rep.fail(rowError{Line: line, Field: "id", Code: "missing_value", Message: "every row needs an id"})
+			rep.fail(RowError{Line: line, Field: "id", Code: "missing_value", Message: "every row needs an id"})
 			continue
 		}
 		rows = append(rows, csvRow{line: line, cells: cells})
@@ -223,17 +184,17 @@ func columnNames(cols []column) string {
 }
 
 // value converts a cell; the error names the column.
-func (c column) value(cell string) (any, *rowError) {
+func (c column) value(cell string) (any, *RowError) {
 	switch c.kind {
 	case cellNumber:
 		f, err := strconv.ParseFloat(cell, 64)
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, &rowError{Field: c.name, Code: "invalid_number", Message: fmt.Sprintf("%q is not a number", cell)}
+			return nil, &RowError{Field: c.name, Code: "invalid_number", Message: fmt.Sprintf("%q is not a number", cell)}
 		}
 		return f, nil
 	case cellAmount:
 		if _, err := money.Parse(cell); err != nil {
-			return nil, &rowError{Field: c.name, Code: "invalid_amount", Message: err.Error()}
+			return nil, &RowError{Field: c.name, Code: "invalid_amount", Message: err.Error()}
 		}
 		return cell, nil
 	case cellBool:
@@ -243,7 +204,7 @@ func (c column) value(cell string) (any, *rowError) {
 		case "false", "no", "n", "0":
 			return false, nil
 		}
-		return nil, &rowError{Field: c.name, Code: "invalid_boolean", Message: fmt.Sprintf("%q is not true or false", cell)}
+		return nil, &RowError{Field: c.name, Code: "invalid_boolean", Message: fmt.Sprintf("%q is not true or false", cell)}
 	case cellList:
 		return splitList(cell, ";"), nil
 	}
@@ -262,7 +223,7 @@ func splitList(s, sep string) []string {
 }
 
 // document turns a row into the fields of a document write.
-func document(cols []column, row csvRow) (map[string]any, *rowError) {
+func document(cols []column, row csvRow) (map[string]any, *RowError) {
 	fields := map[string]any{}
 	for _, c := range cols {
 		cell, ok := row.cells[c.name]
@@ -289,7 +250,7 @@ func document(cols []column, row csvRow) (map[string]any, *rowError) {
 		if _, ok := loc["lat"]; ok {
 			missing = "lon"
 		}
-		return nil, &rowError{Field: missing, Code: "missing_value", Message: "lat and lon go together"}
+		return nil, &RowError{Field: missing, Code: "missing_value", Message: "lat and lon go together"}
 	}
 	return fields, nil
 }
@@ -315,8 +276,8 @@ func fieldOf(cols []column, ptr string) string {
 }
 
 // importDocuments writes the rows in batches through the admin API.
-func importDocuments(ctx context.Context, c *apiClient, coll string, cols []column, rows []csvRow, batch int,
-	rep *importReport, prog *progress) error {
+func importDocuments(ctx context.Context, c *client.Admin, coll string, cols []column, rows []csvRow, batch int,
+	rep *Report, prog *progress) error {
 	var docs []client.DocumentEntry
 	var lines []int
 	flush := func() error {
@@ -334,7 +295,7 @@ func importDocuments(ctx context.Context, c *apiClient, coll string, cols []colu
 		for i, r := range results {
 			switch {
 			case r.Status == "rejected" && r.Error != nil:
-				rep.fail(rowError{Line: lines[i], Field: fieldOf(cols, strings.TrimPrefix(r.Error.Pointer, "/fields")),
+				rep.fail(RowError{Line: lines[i], Field: fieldOf(cols, strings.TrimPrefix(r.Error.Pointer, "/fields")),
 					Code: r.Error.Code, Message: r.Error.Message})
 			case r.Change == "created":
 				rep.Created++
@@ -372,7 +333,7 @@ func importDocuments(ctx context.Context, c *apiClient, coll string, cols []colu
 // importUsers creates the users of the rows that do not exist and updates
 // those that differ, one request each (the admin API has no batch of
 // users). Users are created without a password.
-func importUsers(ctx context.Context, c *apiClient, rows []csvRow, rep *importReport, prog *progress) error {
+func importUsers(ctx context.Context, c *client.Admin, rows []csvRow, rep *Report, prog *progress) error {
 	us, err := c.Users(ctx, client.UserFilter{})
 	if err != nil {
 		return err
@@ -408,7 +369,7 @@ func importUsers(ctx context.Context, c *apiClient, rows []csvRow, rep *importRe
 				existing[u.ID] = u
 			}
 		case errors.As(err, &re) && (re.Status == 400 || re.Status == 404 || re.Status == 409):
-			rep.fail(rowError{Line: row.line, Field: fieldOf(cols, re.Body.Pointer), Code: re.Body.Code, Message: re.Body.Message})
+			rep.fail(RowError{Line: row.line, Field: fieldOf(cols, re.Body.Pointer), Code: re.Body.Code, Message: re.Body.Message})
 		default:
 			return fmt.Errorf("line %d: %w", row.line, err)
 		}
@@ -445,16 +406,16 @@ func sameSet(a, b []string) bool {
 	return slices.Equal(slices.Compact(a), slices.Compact(b))
 }
 
-// rowError is one bad row of an import.
-type rowError struct {
+// RowError is one bad row of an import.
+type RowError struct {
 	Line    int    `json:"line"`
 	Field   string `json:"field"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
 }
 
-// importReport counts the rows of an import and keeps the bad ones.
-type importReport struct {
+// Report counts the rows of an import and keeps the bad ones.
+type Report struct {
 	Rows      int `json:"rows"`
 	Created   int `json:"created"`
 	Updated   int `json:"updated"`
@@ -463,21 +424,21 @@ type importReport struct {
 	// NotImported are rows never answered: the server refused a whole
 	// batch and the import stopped.
 	NotImported int        `json:"not_imported,omitempty"`
-	Errors      []rowError `json:"errors"`
+	Errors      []RowError `json:"errors"`
 }
 
-func (r *importReport) fail(e rowError) {
+func (r *Report) fail(e RowError) {
 	r.Failed++
 	r.Errors = append(r.Errors, e)
 }
 
-// print writes the bad rows in line order, then the counts.
-func (r *importReport) print(w io.Writer, asJSON bool) error {
-	slices.SortStableFunc(r.Errors, func(a, b rowError) int { return a.Line - b.Line })
+// Print writes the bad rows in line order, then the counts.
+func (r *Report) Print(w io.Writer, asJSON bool) error {
+	slices.SortStableFunc(r.Errors, func(a, b RowError) int { return a.Line - b.Line })
 	r.NotImported = r.Rows - r.Created - r.Updated - r.Unchanged - r.Failed
 	if asJSON {
 		if r.Errors == nil {
-			r.Errors = []rowError{}
+			r.Errors = []RowError{}
 		}
 		b, err := json.MarshalIndent(r, "", "  ")
 		if err != nil {
@@ -512,8 +473,12 @@ type progress struct {
 const progressEvery = 500
 
 func newProgress(w io.Writer, label string, total int) *progress {
-	f, ok := w.(*os.File)
-	return &progress{w: w, tty: ok && isTerminal(f), label: label, total: total, shown: -1}
+	p := &progress{w: w, label: label, total: total, shown: -1}
+	if f, ok := w.(*os.File); ok {
+		st, err := f.Stat()
+		p.tty = err == nil && st.Mode()&os.ModeCharDevice != 0
+	}
+	return p
 }
 
 func (p *progress) add(n int) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/csvimport"
 	"maps"
 	"net/url"
 	"os"
@@ -279,9 +280,9 @@ line 9: leads: unknown_team: no team "south"
 	}
 	// --json for scripts.
 	code, out, _ = fieldsync(t, append(args, "--json")...)
-	var rep importReport
+	var rep csvimport.Report
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 1 || rep.Unchanged != 4 || len(rep.Errors) != 4 ||
-		rep.Errors[0] != (rowError{Line: 5, Field: "roles", Code: "unknown_role", Message: `"pilot" is not a role of this organisation`}) {
+		rep.Errors[0] != (csvimport.RowError{Line: 5, Field: "roles", Code: "unknown_role", Message: `"pilot" is not a role of this organisation`}) {
 		t.Errorf("--json: exit %d %s (%v)", code, out, err)
 	}
 }
