@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/internal/storemetrics"
 	"github.com/fieldsync/fieldsync/jwtauth"
@@ -27,7 +28,9 @@ import (
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
 	"github.com/fieldsync/fieldsync/sqlite"
+	"github.com/fieldsync/fieldsync/stream"
 	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/webhook"
 )
 
 // DBFile is the embedded store's file inside the data directory.
@@ -70,6 +73,33 @@ type Config struct {
 	Retention RetentionConfig // history compaction (retention.go)
 
 	Console ConsoleConfig // the web console (console.go)
+}
+
+// Defaults is the configuration a server runs with where no flag or
+// environment variable says otherwise; docs/operations.md explains each.
+func Defaults() Config {
+	return Config{
+		Addr: "127.0.0.1:8080", Data: "./data", LogFormat: "text", LogLevel: "info",
+		MaxBody: server.DefaultMaxBody, RateLimit: server.DefaultRateLimit, Limits: engine.DefaultLimits,
+		ShutdownTimeout: 15 * time.Second, Synchronous: "FULL",
+		MongoDatabase: "fieldsync", MongoTimeout: 10 * time.Second,
+		Visits:    engine.DefaultVisitRules,
+		Workflows: true, EscalationInterval: time.Minute,
+		AccessTTL: identity.DefaultAccessTTL, SessionTTL: identity.DefaultSessionTTL,
+		AccountFailures: identity.DefaultAccountFailures, AddressFailures: identity.DefaultAddressFailures,
+		FailureWindow: identity.DefaultFailureWindow, Hash: identity.DefaultHashParams,
+		// Stream.Poll 0: 50ms on MongoDB, 1s on SQLite (startStream).
+		Stream: StreamConfig{Heartbeat: stream.DefaultHeartbeat, Recheck: stream.DefaultRecheck,
+			MaxPerUser: stream.DefaultMaxPerUser, MaxStreams: stream.DefaultMaxStreams},
+		Push: PushConfig{Lease: time.Minute, Retention: 30 * 24 * time.Hour, MaxAge: 6 * time.Hour, Batch: 100, MaxAttempts: 8,
+			Poll: time.Second},
+		// Webhooks.Lease 0: the attempt timeout + 30s.
+		Webhooks: WebhookConfig{Poll: time.Second, MaxAttempts: webhook.DefaultMaxAttempts, BaseBackoff: webhook.DefaultBaseBackoff,
+			MaxBackoff: webhook.DefaultMaxBackoff, Timeout: webhook.DefaultTimeout, DisableAfter: webhook.DefaultDisableAfter,
+			FailingFor: webhook.DefaultFailingFor, MaxAge: 6 * time.Hour},
+		Retention: RetentionConfig{History: 90 * 24 * time.Hour, Sessions: 30 * 24 * time.Hour, Interval: time.Hour, Wait: 10 * time.Minute},
+		Console:   ConsoleConfig{SessionTTL: console.DefaultSessionTTL, Poll: console.DefaultPollInterval},
+	}
 }
 
 // Instance is one running server with everything it owns.

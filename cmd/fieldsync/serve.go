@@ -8,13 +8,11 @@ import (
 	"log/slog"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/server"
-	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // serveConfig is everything serve reads from flags and the environment:
@@ -25,36 +23,35 @@ type serveConfig struct {
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
-	var c serveConfig
+	c := serveConfig{Config: app.Defaults()}
 	c.Version = versionString()
-	d := engine.DefaultLimits
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { serveHelp(fs, stderr) }
-	fs.StringVar(&c.Addr, "addr", "127.0.0.1:8080", "listen address (env FIELDSYNC_ADDR)")
-	fs.StringVar(&c.Data, "data", "./data", "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
-	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json (env FIELDSYNC_LOG_FORMAT)")
-	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error (env FIELDSYNC_LOG_LEVEL)")
-	fs.IntVar(&c.MaxBody, "max-body", server.DefaultMaxBody, "request body limit in bytes (env FIELDSYNC_MAX_BODY)")
-	fs.IntVar(&c.RateLimit, "rate-limit", server.DefaultRateLimit, "sync requests per user per minute on this instance, 0 for none (env FIELDSYNC_RATE_LIMIT)")
-	fs.IntVar(&c.Limits.MaxMutations, "max-mutations", d.MaxMutations, "mutations per push (env FIELDSYNC_MAX_MUTATIONS)")
-	fs.IntVar(&c.Limits.MaxDocBytes, "max-doc", d.MaxDocBytes, "document size limit in bytes (env FIELDSYNC_MAX_DOC)")
-	fs.IntVar(&c.Limits.PageSize, "page-size", d.PageSize, "default pull page size (env FIELDSYNC_PAGE_SIZE)")
-	fs.IntVar(&c.Limits.MaxPageSize, "max-page-size", d.MaxPageSize, "largest pull page a client may ask for (env FIELDSYNC_MAX_PAGE_SIZE)")
-	fs.IntVar(&c.Limits.PageBytes, "page-bytes", d.PageBytes, "pull page byte budget (env FIELDSYNC_PAGE_BYTES)")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on shutdown (env FIELDSYNC_SHUTDOWN_TIMEOUT)")
-	fs.StringVar(&c.Synchronous, "sqlite-synchronous", "FULL", "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
-	fs.StringVar(&c.MongoURI, "mongodb-uri", "", "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
-	fs.StringVar(&c.MongoDatabase, "mongodb-database", "fieldsync", "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
-	fs.DurationVar(&c.MongoTimeout, "mongodb-timeout", 10*time.Second, "how long one MongoDB command may take before the request gets 503 unavailable (env FIELDSYNC_MONGODB_TIMEOUT)")
-	fs.BoolVar(&c.Workflows, "workflows", true, "route submitted orders and follow-ups by the responsibility matrix; false serves plain sync (env FIELDSYNC_WORKFLOWS)")
-	fs.DurationVar(&c.EscalationInterval, "escalation-interval", time.Minute, "how often overdue follow-ups are escalated, 0 for never on this instance (env FIELDSYNC_ESCALATION_INTERVAL)")
-	fs.DurationVar(&c.AccessTTL, "access-ttl", identity.DefaultAccessTTL, "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
-	fs.DurationVar(&c.SessionTTL, "session-ttl", identity.DefaultSessionTTL, "lifetime of a device's sign-in session, from sign-in (env FIELDSYNC_SESSION_TTL)")
-	fs.IntVar(&c.AccountFailures, "login-account-limit", identity.DefaultAccountFailures, "failed sign-ins per email per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ACCOUNT_LIMIT)")
-	fs.IntVar(&c.AddressFailures, "login-address-limit", identity.DefaultAddressFailures, "failed sign-ins per client address per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ADDRESS_LIMIT)")
-	fs.DurationVar(&c.FailureWindow, "login-window", identity.DefaultFailureWindow, "sliding window of the sign-in failure limits (env FIELDSYNC_LOGIN_WINDOW)")
-	h := identity.DefaultHashParams
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (env FIELDSYNC_ADDR)")
+	fs.StringVar(&c.Data, "data", c.Data, "data directory: SQLite database and signing keys (env FIELDSYNC_DATA)")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log format: text or json (env FIELDSYNC_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log level: debug, info, warn, error (env FIELDSYNC_LOG_LEVEL)")
+	fs.IntVar(&c.MaxBody, "max-body", c.MaxBody, "request body limit in bytes (env FIELDSYNC_MAX_BODY)")
+	fs.IntVar(&c.RateLimit, "rate-limit", c.RateLimit, "sync requests per user per minute on this instance, 0 for none (env FIELDSYNC_RATE_LIMIT)")
+	fs.IntVar(&c.Limits.MaxMutations, "max-mutations", c.Limits.MaxMutations, "mutations per push (env FIELDSYNC_MAX_MUTATIONS)")
+	fs.IntVar(&c.Limits.MaxDocBytes, "max-doc", c.Limits.MaxDocBytes, "document size limit in bytes (env FIELDSYNC_MAX_DOC)")
+	fs.IntVar(&c.Limits.PageSize, "page-size", c.Limits.PageSize, "default pull page size (env FIELDSYNC_PAGE_SIZE)")
+	fs.IntVar(&c.Limits.MaxPageSize, "max-page-size", c.Limits.MaxPageSize, "largest pull page a client may ask for (env FIELDSYNC_MAX_PAGE_SIZE)")
+	fs.IntVar(&c.Limits.PageBytes, "page-bytes", c.Limits.PageBytes, "pull page byte budget (env FIELDSYNC_PAGE_BYTES)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown (env FIELDSYNC_SHUTDOWN_TIMEOUT)")
+	fs.StringVar(&c.Synchronous, "sqlite-synchronous", c.Synchronous, "SQLite synchronous pragma; FULL makes every acknowledged push survive power loss (env FIELDSYNC_SQLITE_SYNCHRONOUS)")
+	fs.StringVar(&c.MongoURI, "mongodb-uri", c.MongoURI, "MongoDB connection string; empty keeps the embedded SQLite store (env FIELDSYNC_MONGODB_URI)")
+	fs.StringVar(&c.MongoDatabase, "mongodb-database", c.MongoDatabase, "MongoDB database name (env FIELDSYNC_MONGODB_DATABASE)")
+	fs.DurationVar(&c.MongoTimeout, "mongodb-timeout", c.MongoTimeout, "how long one MongoDB command may take before the request gets 503 unavailable (env FIELDSYNC_MONGODB_TIMEOUT)")
+	fs.BoolVar(&c.Workflows, "workflows", c.Workflows, "route submitted orders and follow-ups by the responsibility matrix; false serves plain sync (env FIELDSYNC_WORKFLOWS)")
+	fs.DurationVar(&c.EscalationInterval, "escalation-interval", c.EscalationInterval, "how often overdue follow-ups are escalated, 0 for never on this instance (env FIELDSYNC_ESCALATION_INTERVAL)")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", c.AccessTTL, "lifetime of the access tokens sign-in issues (env FIELDSYNC_ACCESS_TTL)")
+	fs.DurationVar(&c.SessionTTL, "session-ttl", c.SessionTTL, "lifetime of a device's sign-in session, from sign-in (env FIELDSYNC_SESSION_TTL)")
+	fs.IntVar(&c.AccountFailures, "login-account-limit", c.AccountFailures, "failed sign-ins per email per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ACCOUNT_LIMIT)")
+	fs.IntVar(&c.AddressFailures, "login-address-limit", c.AddressFailures, "failed sign-ins per client address per --login-window on this instance, 0 for none (env FIELDSYNC_LOGIN_ADDRESS_LIMIT)")
+	fs.DurationVar(&c.FailureWindow, "login-window", c.FailureWindow, "sliding window of the sign-in failure limits (env FIELDSYNC_LOGIN_WINDOW)")
+	h := c.Hash
 	var mem, passes, threads int
 	fs.IntVar(&mem, "password-memory", int(h.Memory), "argon2id memory of new password hashes, KiB (env FIELDSYNC_PASSWORD_MEMORY)")
 	fs.IntVar(&passes, "password-time", int(h.Time), "argon2id passes of new password hashes (env FIELDSYNC_PASSWORD_TIME)")

@@ -1,77 +1,74 @@
 package main
 
 // serve's flags of each part the app package wires (docs/operations.md):
-// the defaults and the usage text, one function a part.
+// names and usage text, one function a part; the defaults are the values
+// the config holds when registered (app.Defaults).
 
 import (
 	"flag"
 	"time"
 
 	"github.com/fieldsync/fieldsync/app"
-	"github.com/fieldsync/fieldsync/console"
-	"github.com/fieldsync/fieldsync/stream"
 	"github.com/fieldsync/fieldsync/sync/engine"
-	"github.com/fieldsync/fieldsync/webhook"
 )
 
 func registerStream(fs *flag.FlagSet, f *app.StreamConfig) {
-	fs.DurationVar(&f.Poll, "stream-poll", 0, "how often the live stream asks the store for changes written through other instances; 0: 50ms on MongoDB, 1s on SQLite, where local commits wake it at once (env FIELDSYNC_STREAM_POLL)")
-	fs.DurationVar(&f.Heartbeat, "stream-heartbeat", stream.DefaultHeartbeat, "heartbeat of idle live streams and renewal of presence records (env FIELDSYNC_STREAM_HEARTBEAT)")
-	fs.DurationVar(&f.Recheck, "stream-recheck", stream.DefaultRecheck, "how often a live stream's token and access are checked again (env FIELDSYNC_STREAM_RECHECK)")
-	fs.IntVar(&f.MaxPerUser, "stream-max-per-user", stream.DefaultMaxPerUser, "devices of one user that may stream from this instance (env FIELDSYNC_STREAM_MAX_PER_USER)")
-	fs.IntVar(&f.MaxStreams, "stream-max", stream.DefaultMaxStreams, "live streams this instance holds (env FIELDSYNC_STREAM_MAX)")
+	fs.DurationVar(&f.Poll, "stream-poll", f.Poll, "how often the live stream asks the store for changes written through other instances; 0: 50ms on MongoDB, 1s on SQLite, where local commits wake it at once (env FIELDSYNC_STREAM_POLL)")
+	fs.DurationVar(&f.Heartbeat, "stream-heartbeat", f.Heartbeat, "heartbeat of idle live streams and renewal of presence records (env FIELDSYNC_STREAM_HEARTBEAT)")
+	fs.DurationVar(&f.Recheck, "stream-recheck", f.Recheck, "how often a live stream's token and access are checked again (env FIELDSYNC_STREAM_RECHECK)")
+	fs.IntVar(&f.MaxPerUser, "stream-max-per-user", f.MaxPerUser, "devices of one user that may stream from this instance (env FIELDSYNC_STREAM_MAX_PER_USER)")
+	fs.IntVar(&f.MaxStreams, "stream-max", f.MaxStreams, "live streams this instance holds (env FIELDSYNC_STREAM_MAX)")
 }
 
 func registerVisits(fs *flag.FlagSet, v *engine.VisitRules) {
-	d := engine.DefaultVisitRules
-	fs.Float64Var(&v.RadiusM, "visit-radius", d.RadiusM,
+	fs.Float64Var(&v.RadiusM, "visit-radius", v.RadiusM,
 		"metres from the customer's location within which a check-in is verified (env FIELDSYNC_VISIT_RADIUS)")
-	fs.Float64Var(&v.MaxAccuracyM, "visit-max-accuracy", d.MaxAccuracyM,
+	fs.Float64Var(&v.MaxAccuracyM, "visit-max-accuracy", v.MaxAccuracyM,
 		"largest GPS accuracy radius in metres a verified check-in may report (env FIELDSYNC_VISIT_MAX_ACCURACY)")
-	fs.DurationVar(&v.ClockTolerance, "clock-tolerance", d.ClockTolerance,
+	fs.DurationVar(&v.ClockTolerance, "clock-tolerance", v.ClockTolerance,
 		"device clock offsets up to this are taken for transit time and not corrected (env FIELDSYNC_CLOCK_TOLERANCE)")
 }
 
 func registerPush(fs *flag.FlagSet, f *app.PushConfig) {
-	fs.StringVar(&f.FCMCredentials, "fcm-credentials", "", "Firebase service-account JSON file; empty: GOOGLE_APPLICATION_CREDENTIALS if set, else the log sender (env FIELDSYNC_FCM_CREDENTIALS)")
-	fs.StringVar(&f.FCMProject, "fcm-project", "", "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
-	fs.StringVar(&f.FCMEndpoint, "fcm-endpoint", "", "FCM API base URL; empty: Google's (https://fcm.googleapis.com/v1); for a proxy or a test double (env FIELDSYNC_FCM_ENDPOINT)")
-	fs.DurationVar(&f.Lease, "push-lease", time.Minute, "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
-	fs.DurationVar(&f.Retention, "push-retention", 30*24*time.Hour, "how long sent and dead notifications stay in the outbox (env FIELDSYNC_PUSH_RETENTION)")
-	fs.DurationVar(&f.MaxAge, "push-max-age", 6*time.Hour, "changes and transitions older than this when the tailer reads them are not announced (env FIELDSYNC_PUSH_MAX_AGE)")
-	fs.IntVar(&f.Batch, "push-batch", 100, "notifications one dispatch pass claims (env FIELDSYNC_PUSH_BATCH)")
-	fs.IntVar(&f.MaxAttempts, "push-max-attempts", 8, "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
-	fs.DurationVar(&f.Poll, "push-poll", time.Second, "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
-	fs.BoolVar(&f.Off, "push-off", false, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
+	fs.StringVar(&f.FCMCredentials, "fcm-credentials", f.FCMCredentials, "Firebase service-account JSON file; empty: GOOGLE_APPLICATION_CREDENTIALS if set, else the log sender (env FIELDSYNC_FCM_CREDENTIALS)")
+	fs.StringVar(&f.FCMProject, "fcm-project", f.FCMProject, "Firebase project id; empty: the one the credentials name (env FIELDSYNC_FCM_PROJECT)")
+	fs.StringVar(&f.FCMEndpoint, "fcm-endpoint", f.FCMEndpoint, "FCM API base URL; empty: Google's (https://fcm.googleapis.com/v1); for a proxy or a test double (env FIELDSYNC_FCM_ENDPOINT)")
+	fs.DurationVar(&f.Lease, "push-lease", f.Lease, "how long a claimed notification stays with this instance; another instance retries it after that if this one died (env FIELDSYNC_PUSH_LEASE)")
+	fs.DurationVar(&f.Retention, "push-retention", f.Retention, "how long sent and dead notifications stay in the outbox (env FIELDSYNC_PUSH_RETENTION)")
+	fs.DurationVar(&f.MaxAge, "push-max-age", f.MaxAge, "changes and transitions older than this when the tailer reads them are not announced (env FIELDSYNC_PUSH_MAX_AGE)")
+	fs.IntVar(&f.Batch, "push-batch", f.Batch, "notifications one dispatch pass claims (env FIELDSYNC_PUSH_BATCH)")
+	fs.IntVar(&f.MaxAttempts, "push-max-attempts", f.MaxAttempts, "send attempts before a notification is kept as dead (env FIELDSYNC_PUSH_MAX_ATTEMPTS)")
+	fs.DurationVar(&f.Poll, "push-poll", f.Poll, "how often the change feed and the outbox are polled (env FIELDSYNC_PUSH_POLL)")
+	fs.BoolVar(&f.Off, "push-off", f.Off, "do not tail or dispatch on this instance; the device routes stay (env FIELDSYNC_PUSH_OFF=1)")
 }
 
 func registerWebhooks(fs *flag.FlagSet, f *app.WebhookConfig) {
-	fs.BoolVar(&f.AllowLoopback, "webhooks-allow-loopback", false, "let webhook subscriptions deliver to loopback addresses over http, for development (env FIELDSYNC_WEBHOOKS_ALLOW_LOOPBACK=1)")
-	fs.DurationVar(&f.Poll, "webhooks-poll", time.Second, "how often the change feed and the deliveries are polled (env FIELDSYNC_WEBHOOKS_POLL)")
-	fs.IntVar(&f.MaxAttempts, "webhooks-max-attempts", webhook.DefaultMaxAttempts, "attempts before a delivery is dead (env FIELDSYNC_WEBHOOKS_MAX_ATTEMPTS)")
-	fs.DurationVar(&f.BaseBackoff, "webhooks-backoff", webhook.DefaultBaseBackoff, "wait after the first failed attempt, doubled after each (env FIELDSYNC_WEBHOOKS_BACKOFF)")
-	fs.DurationVar(&f.MaxBackoff, "webhooks-max-backoff", webhook.DefaultMaxBackoff, "longest wait between attempts, Retry-After included (env FIELDSYNC_WEBHOOKS_MAX_BACKOFF)")
-	fs.DurationVar(&f.Timeout, "webhooks-timeout", webhook.DefaultTimeout, "time one attempt may take (env FIELDSYNC_WEBHOOKS_TIMEOUT)")
-	fs.DurationVar(&f.Lease, "webhooks-lease", 0, "how long a claimed delivery stays with this instance; another sends it after that if this one died; 0: --webhooks-timeout + 30s (env FIELDSYNC_WEBHOOKS_LEASE)")
-	fs.IntVar(&f.DisableAfter, "webhooks-disable-after", webhook.DefaultDisableAfter, "consecutive failed attempts (over --webhooks-failing-for) that disable a subscription (env FIELDSYNC_WEBHOOKS_DISABLE_AFTER)")
-	fs.DurationVar(&f.FailingFor, "webhooks-failing-for", webhook.DefaultFailingFor, "how long a subscription must keep failing before it is disabled (env FIELDSYNC_WEBHOOKS_FAILING_FOR)")
-	fs.DurationVar(&f.MaxAge, "webhooks-max-age", 6*time.Hour, "events older than this when the tailer reads them are not delivered (env FIELDSYNC_WEBHOOKS_MAX_AGE)")
-	fs.BoolVar(&f.Off, "webhooks-off", false, "do not tail or deliver on this instance; the admin routes stay (env FIELDSYNC_WEBHOOKS_OFF=1)")
+	fs.BoolVar(&f.AllowLoopback, "webhooks-allow-loopback", f.AllowLoopback, "let webhook subscriptions deliver to loopback addresses over http, for development (env FIELDSYNC_WEBHOOKS_ALLOW_LOOPBACK=1)")
+	fs.DurationVar(&f.Poll, "webhooks-poll", f.Poll, "how often the change feed and the deliveries are polled (env FIELDSYNC_WEBHOOKS_POLL)")
+	fs.IntVar(&f.MaxAttempts, "webhooks-max-attempts", f.MaxAttempts, "attempts before a delivery is dead (env FIELDSYNC_WEBHOOKS_MAX_ATTEMPTS)")
+	fs.DurationVar(&f.BaseBackoff, "webhooks-backoff", f.BaseBackoff, "wait after the first failed attempt, doubled after each (env FIELDSYNC_WEBHOOKS_BACKOFF)")
+	fs.DurationVar(&f.MaxBackoff, "webhooks-max-backoff", f.MaxBackoff, "longest wait between attempts, Retry-After included (env FIELDSYNC_WEBHOOKS_MAX_BACKOFF)")
+	fs.DurationVar(&f.Timeout, "webhooks-timeout", f.Timeout, "time one attempt may take (env FIELDSYNC_WEBHOOKS_TIMEOUT)")
+	fs.DurationVar(&f.Lease, "webhooks-lease", f.Lease, "how long a claimed delivery stays with this instance; another sends it after that if this one died; 0: --webhooks-timeout + 30s (env FIELDSYNC_WEBHOOKS_LEASE)")
+	fs.IntVar(&f.DisableAfter, "webhooks-disable-after", f.DisableAfter, "consecutive failed attempts (over --webhooks-failing-for) that disable a subscription (env FIELDSYNC_WEBHOOKS_DISABLE_AFTER)")
+	fs.DurationVar(&f.FailingFor, "webhooks-failing-for", f.FailingFor, "how long a subscription must keep failing before it is disabled (env FIELDSYNC_WEBHOOKS_FAILING_FOR)")
+	fs.DurationVar(&f.MaxAge, "webhooks-max-age", f.MaxAge, "events older than this when the tailer reads them are not delivered (env FIELDSYNC_WEBHOOKS_MAX_AGE)")
+	fs.BoolVar(&f.Off, "webhooks-off", f.Off, "do not tail or deliver on this instance; the admin routes stay (env FIELDSYNC_WEBHOOKS_OFF=1)")
 }
 
 func registerRetention(fs *flag.FlagSet, f *app.RetentionConfig) {
-	fs.DurationVar(&f.History, "retention-history", 90*24*time.Hour, "how long deletes, evictions and the recorded outcomes of retried pushes are kept; a device that did not sync for longer starts over, keeping its unsynced changes (env FIELDSYNC_RETENTION_HISTORY)")
-	fs.DurationVar(&f.Sessions, "retention-sessions", 30*24*time.Hour, "how long sign-in sessions are kept after they expired or were revoked (env FIELDSYNC_RETENTION_SESSIONS)")
-	fs.DurationVar(&f.Interval, "retention-interval", time.Hour, "how often this instance compacts history and prunes sessions, 0 for never (env FIELDSYNC_RETENTION_INTERVAL)")
-	fs.DurationVar(&f.Wait, "retention-wait", 10*time.Minute, "how long an announced history floor stands before the history below it is deleted; at least 5m (env FIELDSYNC_RETENTION_WAIT)")
+	fs.DurationVar(&f.History, "retention-history", f.History, "how long deletes, evictions and the recorded outcomes of retried pushes are kept; a device that did not sync for longer starts over, keeping its unsynced changes (env FIELDSYNC_RETENTION_HISTORY)")
+	fs.DurationVar(&f.Sessions, "retention-sessions", f.Sessions, "how long sign-in sessions are kept after they expired or were revoked (env FIELDSYNC_RETENTION_SESSIONS)")
+	fs.DurationVar(&f.Interval, "retention-interval", f.Interval, "how often this instance compacts history and prunes sessions, 0 for never (env FIELDSYNC_RETENTION_INTERVAL)")
+	fs.DurationVar(&f.Wait, "retention-wait", f.Wait, "how long an announced history floor stands before the history below it is deleted; at least 5m (env FIELDSYNC_RETENTION_WAIT)")
 }
 
 func registerConsole(fs *flag.FlagSet, f *app.ConsoleConfig) {
-	fs.BoolVar(&f.SecureCookie, "console-secure-cookie", false, "mark the console's cookies Secure even on plain HTTP (TLS ends at a proxy); requests over TLS always get Secure cookies (env FIELDSYNC_CONSOLE_SECURE_COOKIE)")
-	fs.DurationVar(&f.SessionTTL, "console-session-ttl", console.DefaultSessionTTL, "longest a console sign-in lasts (env FIELDSYNC_CONSOLE_SESSION_TTL)")
-	fs.DurationVar(&f.Poll, "console-poll", console.DefaultPollInterval, "how often an open queue page refreshes its list (env FIELDSYNC_CONSOLE_POLL)")
-	fs.StringVar(&f.Tiles, "console-tiles", "", "map tile URL with {z}, {x} and {y} under the map of a rep's day, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: a plain background, no request leaves the browser for tiles (env FIELDSYNC_CONSOLE_TILES)")
-	fs.StringVar(&f.TileAttribution, "console-tile-attribution", "", "the attribution the tile server requires, shown under the map, e.g. \"© OpenStreetMap contributors\" (env FIELDSYNC_CONSOLE_TILE_ATTRIBUTION)")
+	fs.BoolVar(&f.SecureCookie, "console-secure-cookie", f.SecureCookie, "mark the console's cookies Secure even on plain HTTP (TLS ends at a proxy); requests over TLS always get Secure cookies (env FIELDSYNC_CONSOLE_SECURE_COOKIE)")
+	fs.DurationVar(&f.SessionTTL, "console-session-ttl", f.SessionTTL, "longest a console sign-in lasts (env FIELDSYNC_CONSOLE_SESSION_TTL)")
+	fs.DurationVar(&f.Poll, "console-poll", f.Poll, "how often an open queue page refreshes its list (env FIELDSYNC_CONSOLE_POLL)")
+	fs.StringVar(&f.Tiles, "console-tiles", f.Tiles, "map tile URL with {z}, {x} and {y} under the map of a rep's day, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: a plain background, no request leaves the browser for tiles (env FIELDSYNC_CONSOLE_TILES)")
+	fs.StringVar(&f.TileAttribution, "console-tile-attribution", f.TileAttribution, "the attribution the tile server requires, shown under the map, e.g. \"© OpenStreetMap contributors\" (env FIELDSYNC_CONSOLE_TILE_ATTRIBUTION)")
 }
 
 // checkRetention refuses retention settings that would lose what devices
