@@ -9,11 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sqlite"
-	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // TestStartServesAndStops starts the whole server on port 0 over a fresh
@@ -24,14 +22,10 @@ import (
 func TestStartServesAndStops(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
-	c := Config{
-		Version: "test", Addr: "127.0.0.1:0", Data: data, Synchronous: "FULL", Limits: engine.DefaultLimits,
-		ShutdownTimeout: 15 * time.Second, MongoDatabase: "fieldsync", Workflows: true, Visits: engine.DefaultVisitRules,
-		Hash:      identity.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32},
-		Push:      PushConfig{Off: true},
-		Webhooks:  WebhookConfig{Off: true},
-		Retention: RetentionConfig{History: 90 * 24 * time.Hour, Wait: 10 * time.Minute},
-	}
+	c := Defaults()
+	c.Version, c.Addr, c.Data = "test", "127.0.0.1:0", data
+	c.Hash = identity.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+	c.Push.Off, c.Webhooks.Off = true, true
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	in, err := Start(ctx, c, slog.New(slog.NewTextHandler(io.Discard, nil)))
