@@ -266,7 +266,7 @@ func startConsoleServer(t *testing.T) *testServer {
 func actionableERPEntry(t *testing.T, ts *testServer) {
 	t.Helper()
 	as := func(email string) string {
-		_, g, e := login(t, ts, email, demoPassword, "console-test")
+		_, g, e := login(t, ts, email, demo.Password, "console-test")
 		if g.AccessToken == "" {
 			t.Fatalf("sign-in of %s: %+v", email, e)
 		}
