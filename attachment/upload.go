@@ -301,7 +301,7 @@ func (s *Service) Append(ctx context.Context, actor engine.Actor, id string, off
 	if err != nil {
 		return Status{}, err
 	}
-	if ss == nil || ss.User != actor.User {
+	if ss == nil || ss.User != actor.User || ss.Done {
 		// Finished already (a retry whose first reply was lost), or
 		// nothing of this caller's.
 		if a, err := s.stored(ctx, actor.Org, id); err != nil || a != nil {
