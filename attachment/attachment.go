@@ -219,7 +219,9 @@ type Attachment struct {
 func blobKey(org, sha string) string { return orgDir(org) + "/" + sha }
 
 // thumbKey is where a thumbnail of width w of those bytes lives.
-func thumbKey(org, sha string, w int) string { return fmt.Sprintf("%s/thumb/%s-%d.jpg", orgDir(org), sha, w) }
+func thumbKey(org, sha string, w int) string {
+	return fmt.Sprintf("%s/thumb/%s-%d.jpg", orgDir(org), sha, w)
+}
 
 // orgDir is an organisation's key prefix: its id when that is a safe key
 // segment, else a hash of it (ids are not otherwise constrained).
