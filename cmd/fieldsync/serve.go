@@ -66,6 +66,8 @@ type serveConfig struct {
 	Demo demoServeFlags // --demo: load the demo organisation first (demo.go)
 
 	Console consoleFlags // the web console (console.go)
+
+	Attachments attachmentFlags // files on documents (attachments.go)
 }
 
 func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
@@ -104,13 +106,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&threads, "password-threads", int(h.Threads), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
 	var cors string
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins (https://app.example.com) allowed to call the API; empty for none, * for any (env FIELDSYNC_CORS_ORIGINS)")
-	c.Stream.register(fs)    // stream.go
-	c.Visits.register(fs)    // visits.go
-	c.Push.register(fs)      // push.go
-	c.Webhooks.register(fs)  // webhooks.go
-	c.Retention.register(fs) // retention.go
-	c.Demo.register(fs)      // demo.go
-	c.Console.register(fs)   // console.go
+	c.Stream.register(fs)      // stream.go
+	c.Visits.register(fs)      // visits.go
+	c.Push.register(fs)        // push.go
+	c.Webhooks.register(fs)    // webhooks.go
+	c.Retention.register(fs)   // retention.go
+	c.Demo.register(fs)        // demo.go
+	c.Console.register(fs)     // console.go
+	c.Attachments.register(fs) // attachments.go
 	if err := parseFlags(fs, args); err != nil {
 		return c, err
 	}
@@ -122,6 +125,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, usageError(fmt.Sprintf("serve takes no arguments, got %q", fs.Args()))
 	}
 	if err := c.Retention.check(); err != nil {
+		return c, err
+	}
+	if err := c.Attachments.check(c.MaxBody); err != nil {
 		return c, err
 	}
 	if c.Console.Tiles != "" {
@@ -168,6 +174,8 @@ type instance struct {
 	stopWorkflow func()
 	// stopRetention ends the history compaction (retention.go).
 	stopRetention func()
+	// stopAttachments ends the attachment sweep (attachments.go).
+	stopAttachments func()
 }
 
 // start wires the adapters together and binds the listener; Serve is the
@@ -259,6 +267,14 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
+	files, stopAttachments, err := startAttachments(ctx, c.Attachments, c.Data, eng, store, log) // attachments.go
+	if err != nil {
+		pusher.stop()
+		stopStream()
+		stopWorkflow()
+		store.Close()
+		return nil, err
+	}
 	hooks := startWebhooks(c.Webhooks, store, log) // webhooks.go
 	var hooksAPI server.Webhooks
 	if hooks != nil {
@@ -282,12 +298,14 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 			engine.Store
 		}{eng, store},
 		Workflow:     wfAPI,
+		Attachments:  files,
 		Console:      cons,
 		WatermelonDB: wmdb,
 		RxDB:         rx,
 	})
 	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {
+		stopAttachments()
 		hooks.stop()
 		pusher.stop()
 		stopStream()
@@ -298,6 +316,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		stopRetention()
+		stopAttachments()
 		hooks.stop()
 		pusher.stop()
 		stopStream()
@@ -306,7 +325,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	return &instance{store: store, eng: eng, srv: srv, ln: ln, keys: keys, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
-		push: pusher, hooks: hooks, stopRetention: stopRetention}, nil
+		push: pusher, hooks: hooks, stopRetention: stopRetention, stopAttachments: stopAttachments}, nil
 }
 
 // serveUntil serves until ctx is done, then shuts down in order: stop
@@ -336,6 +355,7 @@ func (in *instance) serveUntil(ctx context.Context, timeout time.Duration) error
 	}
 	in.stopWorkflow()
 	in.stopRetention()
+	in.stopAttachments()
 	if in.stopStream != nil {
 		in.stopStream()
 	}
