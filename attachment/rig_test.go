@@ -6,10 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -17,6 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync/attachment"
 	"github.com/fieldsync/fieldsync/attachment/blob"
 	"github.com/fieldsync/fieldsync/attachment/disk"
+	"github.com/fieldsync/fieldsync/internal/testphoto"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -139,24 +136,8 @@ func (r *rig) pulled(t testing.TB, actor engine.Actor) map[string]string {
 	}
 }
 
-// photo returns a real JPEG of about n bytes (noise does not compress).
-func photo(seed uint64, n int) []byte {
-	rnd := rand.New(rand.NewPCG(seed, 1))
-	side := 64
-	for {
-		img := image.NewRGBA(image.Rect(0, 0, side, side*3/4))
-		for i := range img.Pix {
-			img.Pix[i] = byte(rnd.IntN(256))
-		}
-		img.Set(0, 0, color.RGBA{1, 2, 3, 255})
-		var b bytes.Buffer
-		jpeg.Encode(&b, img, &jpeg.Options{Quality: 95})
-		if b.Len() >= n {
-			return b.Bytes()
-		}
-		side = side * 3 / 2
-	}
-}
+// photo returns a real JPEG of about n bytes.
+func photo(seed uint64, n int) []byte { return testphoto.JPEG(seed, n) }
 
 func sum(b []byte) string {
 	h := sha256.Sum256(b)
