@@ -97,7 +97,7 @@ func MakeThumbnail(r io.Reader, w int, maxPixels int64) ([]byte, error) {
 	w = min(w, b.Dx())
 	h := max(1, b.Dy()*w/b.Dx())
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	draw.BiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
+	draw.ApproxBiLinear.Scale(dst, dst.Bounds(), src, b, draw.Src, nil)
 	var out bytes.Buffer
 	if err := jpeg.Encode(&out, dst, &jpeg.Options{Quality: 80}); err != nil {
 		return nil, err
