@@ -357,3 +357,76 @@ func TestAttachmentUploadSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("after resuming: %d, %d bytes of %d", code, len(got), len(b))
 	}
 }
+
+// uploadVia declares and sends a whole file over HTTP with tok, failing the
+// test unless it completes.
+func uploadVia(t *testing.T, base, tok string, decl map[string]any, b []byte) {
+	t.Helper()
+	decl["size"], decl["sha256"] = len(b), sha(b)
+	var st struct {
+		Status     string `json:"status"`
+		Offset     int64  `json:"offset"`
+		ChunkBytes int64  `json:"chunk_bytes"`
+	}
+	if code := do(t, "POST", base+"/v1/attachments", tok, mustJSON(t, decl), &st); code != 200 {
+		t.Fatalf("declare %v: %d", decl["id"], code)
+	}
+	for st.Status != "complete" {
+		end := min(st.Offset+st.ChunkBytes, int64(len(b)))
+		req, _ := http.NewRequest("PATCH", base+"/v1/attachments/"+decl["id"].(string)+"/content", bytes.NewReader(b[st.Offset:end]))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Upload-Offset", strconv.FormatInt(st.Offset, 10))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("chunk at %d: %d %v", st.Offset, resp.StatusCode, err)
+		}
+	}
+}
+
+// TestProofOfDeliveryAttachment: a matrix whose delivery step asks for a
+// proof-of-delivery file refuses a typed text and a file of another
+// document, and completes with a photo attached to the follow-up; the rep
+// sees the photo.
+func TestProofOfDeliveryAttachment(t *testing.T) {
+	t.Parallel()
+	w := newWFWorld(t, onSQLite)
+	m := map[string]any{"policy": map[string]any{"discount_limit_pct": 5}, "activities": []any{map[string]any{
+		"id": "delivery", "name": "Delivery with proof", "trigger": map[string]any{"on": "order_status", "status": "submitted"},
+		"responsible": "logistics", "accountable": "manager", "informed": []string{"rep"}, "sla": "24h",
+		"attachments": []string{"proof_of_delivery"}, "on_done": map[string]any{"from": []string{"submitted"}, "to": "delivered"}}}}
+	w.admin("acme", "PUT", "/matrix", m, 200)
+	w.pushAs("rep-1", mCreate("m-o", "orders", "o-1", withStatus(orderLines(0), "submitted")))
+	fu := "fu-o-1-delivery"
+	lg := w.as("lg-1")
+	if st, reply := w.act(lg, fu, "complete", map[string]any{"result": map[string]any{"proof_of_delivery": "signed by Mr. Maier"}}); st != 400 {
+		t.Fatalf("typed proof: %d %v", st, reply)
+	} else if code, ptr := errCode(reply); code != "attachment_required" || ptr != "/result/proof_of_delivery" {
+		t.Fatalf("typed proof: %v", reply)
+	}
+	// A file of another document does not prove this delivery.
+	w.pushAs("rep-1", mCreate("m-n", "customer_notes", "n-1", map[string]any{"customer_id": "c-1", "text": "dock photo"}))
+	b := testphoto.JPEG(5, 40<<10)
+	uploadVia(t, w.ts.URL, w.as("rep-1"), map[string]any{"id": "att-note", "parent_collection": "customer_notes", "parent_id": "n-1",
+		"filename": "dock.jpg", "content_type": "image/jpeg"}, b)
+	if st, reply := w.act(lg, fu, "complete", map[string]any{"result": map[string]any{"proof_of_delivery": "att-note"}}); st != 400 {
+		t.Fatalf("another document's file: %d %v", st, reply)
+	}
+	pod := testphoto.JPEG(6, 40<<10)
+	uploadVia(t, w.ts.URL, lg, map[string]any{"id": "att-pod", "parent_collection": "follow_ups", "parent_id": fu,
+		"filename": "pod.jpg", "content_type": "image/jpeg", "caption": "signed delivery note"}, pod)
+	w.mustAct(lg, fu, "complete", map[string]any{"result": map[string]any{"proof_of_delivery": "att-pod"}})
+	if o, _ := w.get("orders", "o-1"); o["status"] != "delivered" {
+		t.Fatalf("order after the proof: %v", o["status"])
+	}
+	if code, got, _ := download(t, w.ts.URL, w.as("rep-1"), "att-pod", nil); code != 200 || !bytes.Equal(got, pod) {
+		t.Fatalf("the rep reads the proof of delivery: %d", code)
+	}
+	if code, _, _ := download(t, w.ts.URL, w.as("bl-1"), "att-pod", nil); code != 404 {
+		t.Fatalf("billing, not on the follow-up, reads the proof: %d", code)
+	}
+}
