@@ -257,9 +257,7 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
-	// The web console at /console/ (console.go).
-	kpis := kpi.NewService(store, ids, nil)
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, c.Visits.rules().RadiusM, log)
+	files, stopAttachments, err := startAttachments(ctx, c.Attachments, c.Data, eng, store, log) // attachments.go
 	if err != nil {
 		pusher.stop()
 		stopStream()
@@ -267,8 +265,11 @@ func start(ctx context.Context, c serveConfig, log *slog.Logger) (*instance, err
 		store.Close()
 		return nil, err
 	}
-	files, stopAttachments, err := startAttachments(ctx, c.Attachments, c.Data, eng, store, log) // attachments.go
+	// The web console at /console/ (console.go).
+	kpis := kpi.NewService(store, ids, nil)
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, files, c.Visits.rules().RadiusM, log)
 	if err != nil {
+		stopAttachments()
 		pusher.stop()
 		stopStream()
 		stopWorkflow()
