@@ -24,11 +24,15 @@ import (
 
 // attachmentWorld is acme with a team (rep-1 led by mgr-1), another rep,
 // customer c-1 of rep-1 and a note n-1 on it; chunks of 64 KiB.
-func attachmentWorld(t *testing.T) *accWorld {
+func attachmentWorld(t *testing.T, store accStore) *accWorld {
 	t.Helper()
+	tweak := store(t)
 	ts := startServer(t, "", func(c *serveConfig) {
 		fastSignIn(c)
 		c.Attachments.Limits.ChunkBytes = 64 << 10
+		if tweak != nil {
+			tweak(c)
+		}
 	})
 	w := &accWorld{t: t, ts: ts}
 	w.addTeam("acme", "t1")
@@ -75,7 +79,7 @@ func download(t testing.TB, base, tok, id string, hdr map[string]string) (int, [
 // manager; another rep and another organisation get 404 for the same URL.
 func TestAttachmentsThroughFaultyNetwork(t *testing.T) {
 	t.Parallel()
-	w := attachmentWorld(t)
+	w := attachmentWorld(t, onSQLite)
 	ts := w.ts
 	proxy, err := faultproxy.Start(strings.TrimPrefix(ts.URL, "http://"),
 		faultproxy.Faults{CutRequest: 0.25, CutWithin: 80 << 10, LoseReply: 0.2, Seed: 16})
@@ -167,10 +171,18 @@ func TestAttachmentsThroughFaultyNetwork(t *testing.T) {
 }
 
 // TestAttachmentHTTP: ranges, ETags, thumbnails, refusals with their codes
-// and statuses, and reassignment, over HTTP.
+// and statuses, reassignment and deletion, over HTTP, on both stores.
 func TestAttachmentHTTP(t *testing.T) {
 	t.Parallel()
-	w := attachmentWorld(t)
+	for _, st := range wfStores {
+		t.Run(st.name, func(t *testing.T) {
+			t.Parallel()
+			attachmentHTTP(t, attachmentWorld(t, st.store))
+		})
+	}
+}
+
+func attachmentHTTP(t *testing.T, w *accWorld) {
 	ts := w.ts
 	rep := w.token("acme", "rep-1")
 	b := testphoto.JPEG(7, 100<<10)
