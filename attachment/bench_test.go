@@ -31,11 +31,14 @@ func BenchmarkThumbnail(b *testing.B) {
 	})
 	for _, w := range attachment.ThumbWidths {
 		b.Run(fmt.Sprintf("w=%d", w), func(b *testing.B) {
+			var out []byte
 			for b.Loop() {
-				if _, err := attachment.MakeThumbnail(bytes.NewReader(photo), w, 50_000_000); err != nil {
+				var err error
+				if out, err = attachment.MakeThumbnail(bytes.NewReader(photo), w, 50_000_000); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(len(out)), "thumb-bytes")
 		})
 	}
 }
