@@ -7,6 +7,7 @@ import (
 	"image/jpeg"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -391,5 +392,39 @@ func TestFinishAfterCrash(t *testing.T) {
 	st, err := r.svc.Begin(ctx, rep1, d)
 	if err != nil || st.Status != attachment.StatusComplete {
 		t.Fatalf("declared after the crash: %+v %v", st, err)
+	}
+}
+
+// A file on a follow-up carries the follow-up's role keys (granted when it
+// is stored) through a reassignment of the customer: the back-office role
+// keeps pulling it while the reps' keys move.
+func TestRoleKeysFollowTheParent(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, attachment.Limits{})
+	r.upsert(t, admin, engine.CollFollowUps, "fu-x", map[string]any{"customer_id": "c-1", "activity": "delivery", "title": "Deliver pallets",
+		"responsible_role": "logistics", "status": "open"})
+	b := photo(12, 20<<10)
+	d := decl("a-1", b)
+	d.ParentCollection, d.ParentID = engine.CollFollowUps, "fu-x"
+	r.upload(t, rep1, d, b)
+	scopes := func() []string {
+		ref := engine.DocRef{Collection: engine.CollAttachments, ID: "a-1"}
+		got, err := r.store.Get(context.Background(), org, []engine.DocRef{ref})
+		if err != nil || got[ref] == nil {
+			t.Fatalf("a-1: %v", err)
+		}
+		return got[ref].Scopes
+	}
+	has := func(keys []string, k string) bool { return slices.Contains(keys, k) }
+	if s := scopes(); !has(s, "role:logistics") || !has(s, "user:rep-1") || !has(s, "cust:c-1") {
+		t.Fatalf("keys after upload: %v", s)
+	}
+	r.upsert(t, admin, engine.CollCustomers, "c-1", map[string]any{"assigned_reps": []string{"rep-2"}})
+	if s := scopes(); !has(s, "role:logistics") || has(s, "user:rep-1") || !has(s, "user:rep-2") {
+		t.Fatalf("keys after reassignment: %v", s)
+	}
+	driver := engine.Actor{Org: org, User: "drv-1", Roles: []string{"logistics"}}
+	if op := r.pulled(t, driver)["attachments/a-1"]; op != engine.ChangePut {
+		t.Fatalf("logistics pulls a-1 as %q", op)
 	}
 }
