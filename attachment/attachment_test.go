@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -427,4 +428,22 @@ func TestRoleKeysFollowTheParent(t *testing.T) {
 	if op := r.pulled(t, driver)["attachments/a-1"]; op != engine.ChangePut {
 		t.Fatalf("logistics pulls a-1 as %q", op)
 	}
+}
+
+// Devices never write attachment metadata: a push to the collection is
+// refused whatever the caller's role, and nothing is stored.
+func TestDevicesCannotWriteMetadata(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, attachment.Limits{})
+	b := photo(13, 10<<10)
+	forged := `{"parent_collection":"customer_notes","parent_id":"n-1","customer_id":"c-1","content_type":"image/jpeg","size":` +
+		strconv.Itoa(len(b)) + `,"sha256":"` + sum(b) + `","filename":"x.jpg","uploaded_by":"rep-1","uploaded_at":"2026-12-01T08:00:00Z"}`
+	for _, who := range []engine.Actor{rep1, manager, admin} {
+		outs, err := r.eng.Push(context.Background(), who, engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{
+			ID: "m-forge-" + who.User, Collection: engine.CollAttachments, DocID: "a-forged", Op: engine.OpCreate, Doc: []byte(forged)}}})
+		if err != nil || outs[0].Status != engine.StatusRejected {
+			t.Fatalf("%s pushes attachment metadata: %+v %v", who.User, outs, err)
+		}
+	}
+	r.nothingStored(t, "a-forged")
 }
