@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"io"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,7 @@ import (
 type Files interface {
 	List(ctx context.Context, actor engine.Actor, parent engine.DocRef) ([]attachment.Attachment, error)
 	Thumbnail(ctx context.Context, actor engine.Actor, id string, w int) (*attachment.Attachment, []byte, error)
+	Content(ctx context.Context, actor engine.Actor, id string, offset, length int64) (*attachment.Attachment, io.ReadCloser, error)
 }
 
 // photoView is one file beside a visit or an order.
@@ -63,4 +65,34 @@ func (cs *Console) thumbnail(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, "image/jpeg")
 	c.Set(fiber.HeaderCacheControl, "private, no-cache")
 	return c.Send(b)
+}
+
+// original serves a file as uploaded, as a download: a PDF or a photo from
+// a phone is never rendered in the console's origin.
+func (cs *Console) original(c *fiber.Ctx) error {
+	// The body streams after the handler returns; the call's budget covers
+	// opening it, the stream ends with the request.
+	ctx, cancel := cs.callCtx()
+	a, rc, err := cs.cfg.Files.Content(ctx, actorOf(c), strings.Clone(c.Params("id")), 0, -1)
+	if err != nil {
+		cancel()
+		return err
+	}
+	c.Set(fiber.HeaderContentType, a.ContentType)
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+a.Filename+`"`)
+	c.Set(fiber.HeaderCacheControl, "private, no-cache")
+	c.Set(fiber.HeaderContentSecurityPolicy, "sandbox; default-src 'none'")
+	return c.SendStream(closeAll{rc, cancel}, int(a.Size))
+}
+
+// closeAll closes a stream and ends its context.
+type closeAll struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c closeAll) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }

@@ -232,6 +232,7 @@ func (cs *Console) Register(app fiber.Router) {
 	g.Get("/orders/:id", signedIn(cs.orderPage))
 	if cs.cfg.Files != nil {
 		g.Get("/attachments/:id/thumbnail", signedIn(cs.thumbnail)) // attachments.go
+		g.Get("/attachments/:id/content", signedIn(cs.original))
 	}
 	if cs.cfg.KPIs != nil && cs.cfg.Sync != nil {
 		g.Get("/kpis", managers(cs.kpiPage))

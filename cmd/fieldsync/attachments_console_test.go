@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -32,6 +33,13 @@ func TestConsoleShowsPhotos(t *testing.T) {
 		t.Fatalf("alt %q", alt)
 	}
 	screenshot(t, mgr, "visit-photos")
+	// The original, through the session, as a download of the exact bytes.
+	got := eval[string](t, mgr, `(() => { const x = new XMLHttpRequest(); x.open("GET", "/console/attachments/att-shelf/content", false);
+		x.overrideMimeType("text/plain; charset=x-user-defined"); x.send();
+		return x.status + " " + x.responseText.length + " " + x.getResponseHeader("Content-Disposition") })()`)
+	if want := fmt.Sprintf(`200 %d attachment; filename="shelf after.jpg"`, len(shelf)); got != want {
+		t.Fatalf("original through the console: %q, want %q", got, want)
+	}
 
 	// An order of the same rep, with a photo of the delivery.
 	var r pullReply
