@@ -106,13 +106,14 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	fs.IntVar(&threads, "password-threads", int(h.Threads), "argon2id lanes of new password hashes (env FIELDSYNC_PASSWORD_THREADS)")
 	var cors string
 	fs.StringVar(&cors, "cors-origins", "", "comma-separated browser origins (https://app.example.com) allowed to call the API; empty for none, * for any (env FIELDSYNC_CORS_ORIGINS)")
-	c.Stream.register(fs)      // stream.go
-	c.Visits.register(fs)      // visits.go
-	c.Push.register(fs)        // push.go
-	c.Webhooks.register(fs)    // webhooks.go
-	c.Retention.register(fs)   // retention.go
-	c.Demo.register(fs)        // demo.go
-	c.Console.register(fs)     // console.go
+	c.Stream.register(fs)    // stream.go
+	c.Visits.register(fs)    // visits.go
+	c.Push.register(fs)      // push.go
+	c.Webhooks.register(fs)  // webhooks.go
+	c.Retention.register(fs) // retention.go
+	c.Demo.register(fs)      // demo.go
+	c.Console.register(fs)   // console.go
+
 	c.Attachments.register(fs) // attachments.go
 	if err := parseFlags(fs, args); err != nil {
 		return c, err
