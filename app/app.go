@@ -1,6 +1,6 @@
 // Package app wires fieldsync's parts into one running server: the store
 // (SQLite or MongoDB), identity, the engine and workflow, the live stream,
-// push, webhooks, retention, the console and the HTTP server, and stops
+// push, webhooks, retention, attachments, the console and the HTTP server, and stops
 // them in order. It is the only package that imports every adapter;
 // cmd/fieldsync reads its Config from flags, and the system tests start it
 // on port 0.
@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/fieldsync/fieldsync/attachment"
 	"github.com/fieldsync/fieldsync/console"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/internal/storemetrics"
@@ -71,6 +72,8 @@ type Config struct {
 	Push      PushConfig      // push notifications (push.go)
 	Webhooks  WebhookConfig   // outgoing webhooks (webhooks.go)
 	Retention RetentionConfig // history compaction (retention.go)
+	// Attachments are files on documents (attachments.go).
+	Attachments AttachmentsConfig
 
 	Console ConsoleConfig // the web console (console.go)
 }
@@ -99,6 +102,8 @@ func Defaults() Config {
 			FailingFor: webhook.DefaultFailingFor, MaxAge: 6 * time.Hour},
 		Retention: RetentionConfig{History: 90 * 24 * time.Hour, Sessions: 30 * 24 * time.Hour, Interval: time.Hour, Wait: 10 * time.Minute},
 		Console:   ConsoleConfig{SessionTTL: console.DefaultSessionTTL, Poll: console.DefaultPollInterval},
+		Attachments: AttachmentsConfig{Limits: attachment.DefaultLimits, Retention: 30 * 24 * time.Hour,
+			Abandoned: 7 * 24 * time.Hour, Sweep: time.Hour},
 	}
 }
 
@@ -119,6 +124,8 @@ type Instance struct {
 	stopWorkflow func()
 	// stopRetention ends the history compaction (retention.go).
 	stopRetention func()
+	// stopAttachments ends the attachment sweep (attachments.go).
+	stopAttachments func()
 }
 
 // Start wires the adapters together and binds the listener; ServeUntil is
@@ -200,10 +207,20 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 		store.Close()
 		return nil, err
 	}
+	// Files on documents (attachments.go).
+	files, stopAttachments, err := startAttachments(ctx, c.Attachments, c.Data, eng, store, log)
+	if err != nil {
+		pusher.stop()
+		stopStream()
+		stopWorkflow()
+		store.Close()
+		return nil, err
+	}
 	// The web console at /console/ (console.go).
 	kpis := kpi.NewService(store, ids, nil)
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, c.Visits.RadiusM, log)
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, files, c.Visits.RadiusM, log)
 	if err != nil {
+		stopAttachments()
 		pusher.stop()
 		stopStream()
 		stopWorkflow()
@@ -233,12 +250,14 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 			engine.Store
 		}{eng, store},
 		Workflow:     wfAPI,
+		Attachments:  files,
 		Console:      cons,
 		WatermelonDB: wmdb,
 		RxDB:         rx,
 	})
 	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
 	if err != nil {
+		stopAttachments()
 		hooks.stop()
 		pusher.stop()
 		stopStream()
@@ -249,6 +268,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		stopRetention()
+		stopAttachments()
 		hooks.stop()
 		pusher.stop()
 		stopStream()
@@ -257,7 +277,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 		return nil, fmt.Errorf("listen on %s: %w", c.Addr, err)
 	}
 	return &Instance{Store: store, Engine: eng, Server: srv, Keys: keys, ln: ln, cfg: c, log: log, stopWorkflow: stopWorkflow, stopStream: stopStream,
-		push: pusher, hooks: hooks, stopRetention: stopRetention}, nil
+		push: pusher, hooks: hooks, stopRetention: stopRetention, stopAttachments: stopAttachments}, nil
 }
 
 // ServeUntil serves until ctx is done, then shuts down in order: stop
@@ -287,6 +307,7 @@ func (in *Instance) ServeUntil(ctx context.Context, timeout time.Duration) error
 	}
 	in.stopWorkflow()
 	in.stopRetention()
+	in.stopAttachments()
 	if in.stopStream != nil {
 		in.stopStream()
 	}

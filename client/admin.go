@@ -44,7 +44,7 @@ func (a *Admin) Do(ctx context.Context, method, path string, body, out any) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, AdminTimeout)
 	defer cancel()
-	retry, _, err := send(ctx, a.hc, method, a.server+path, a.token, b, out)
+	retry, _, err := send(ctx, a.hc, a.token, request{method: method, url: a.server + path, body: b}, out)
 	var re *RequestError
 	if err != nil && retry && !errors.As(err, &re) {
 		return fmt.Errorf("cannot reach the server at %s (is \"fieldsync serve\" running?): %w", a.server, err)

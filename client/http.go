@@ -22,6 +22,7 @@ import (
 type RequestError struct {
 	Status int
 	Body   engine.ErrorBody
+	Header http.Header // the reply's headers (Upload-Offset of a file upload)
 }
 
 func (e *RequestError) Error() string {
@@ -47,56 +48,80 @@ const maxReply = 64 << 20
 // the same body (pushes are idempotent by mutation id) after a backoff,
 // until ctx ends or MaxRetries is reached. It returns the number of retries.
 func (c *Client) call(ctx context.Context, method, url string, body func() ([]byte, error), out any) (retries int, err error) {
-	for {
-		var b []byte
+	return c.callRequest(ctx, func() (request, error) {
+		r := request{method: method, url: url}
 		if body != nil {
-			if b, err = body(); err != nil {
-				return retries, err
-			}
+			r.body, err = body()
 		}
-		retry, after, err := c.try(ctx, method, url, b, out)
+		return r, err
+	}, out)
+}
+
+// callRequest is call for any request: next builds each attempt.
+func (c *Client) callRequest(ctx context.Context, next func() (request, error), out any) (retries int, err error) {
+	for {
+		r, err := next()
+		if err != nil {
+			return retries, err
+		}
+		retry, after, err := c.send(ctx, r, out)
 		if err == nil || !retry {
 			return retries, err
 		}
 		if ctx.Err() != nil {
-			return retries, fmt.Errorf("client: %s %s: %w; last attempt: %w", method, url, ctx.Err(), err)
+			return retries, fmt.Errorf("client: %s %s: %w; last attempt: %w", r.method, r.url, ctx.Err(), err)
 		}
 		if c.cfg.MaxRetries > 0 && retries >= c.cfg.MaxRetries {
-			return retries, fmt.Errorf("client: %s %s: gave up after %d retries: %w", method, url, retries, err)
+			return retries, fmt.Errorf("client: %s %s: gave up after %d retries: %w", r.method, r.url, retries, err)
 		}
 		if serr := c.cfg.Sleep(ctx, c.backoff(retries, after)); serr != nil {
-			return retries, fmt.Errorf("client: %s %s: %w; last attempt: %w", method, url, serr, err)
+			return retries, fmt.Errorf("client: %s %s: %w; last attempt: %w", r.method, r.url, serr, err)
 		}
 		retries++
 	}
 }
 
-// try makes one attempt. retry says whether the failure is transient; after
-// is the server's Retry-After, if any.
-func (c *Client) try(ctx context.Context, method, url string, body []byte, out any) (retry bool, after time.Duration, err error) {
+// request is one HTTP request of the protocol.
+type request struct {
+	method, url string
+	body        []byte
+	contentType string            // of body; JSON when empty
+	header      map[string]string // further headers (Upload-Offset)
+}
+
+// send makes one attempt. retry says whether the failure is transient;
+// after is the server's Retry-After, if any.
+func (c *Client) send(ctx context.Context, r request, out any) (retry bool, after time.Duration, err error) {
 	token := ""
 	if c.cfg.Token != nil {
 		token = c.cfg.Token()
 	}
-	return send(ctx, c.cfg.HTTPClient, method, url, token, body, out)
+	return send(ctx, c.cfg.HTTPClient, token, r, out)
 }
 
-// send makes one request with a JSON body (nil for none) and an optional
-// bearer token, and decodes a 2xx reply into out. retry says whether a
-// failure is transient (network, 429, 5xx); after is the server's
-// Retry-After, if any. The device client and Admin share it.
-func send(ctx context.Context, hc *http.Client, method, url, token string, body []byte, out any) (retry bool, after time.Duration, err error) {
+// send makes one request with an optional bearer token, and decodes a 2xx
+// reply into out. retry says whether a failure is transient (network, 429,
+// 5xx); after is the server's Retry-After, if any. The device client and
+// Admin share it.
+func send(ctx context.Context, hc *http.Client, token string, r request, out any) (retry bool, after time.Duration, err error) {
 	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
+	if r.body != nil {
+		rd = bytes.NewReader(r.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, rd)
 	if err != nil {
 		return false, 0, fmt.Errorf("client: %w", err)
 	}
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if r.body != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		req.Header.Set("Content-Type", ct)
+	}
+	for k, v := range r.header {
+		req.Header.Set(k, v)
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -114,25 +139,28 @@ func send(ctx context.Context, hc *http.Client, method, url, token string, body 
 	}
 	switch st := resp.StatusCode; {
 	case st >= 200 && st < 300:
+		if out == nil {
+			return false, 0, nil
+		}
 		if err := json.Unmarshal(raw, out); err != nil {
-			return false, 0, fmt.Errorf("client: %s %s: decode reply: %w", method, url, err)
+			return false, 0, fmt.Errorf("client: %s %s: decode reply: %w", r.method, r.url, err)
 		}
 		return false, 0, nil
 	case st == http.StatusTooManyRequests || st >= 500:
-		return true, retryAfter(resp.Header.Get("Retry-After")), requestError(st, raw)
+		return true, retryAfter(resp.Header.Get("Retry-After")), requestError(st, raw, resp.Header)
 	default:
-		return false, 0, requestError(st, raw)
+		return false, 0, requestError(st, raw, resp.Header)
 	}
 }
 
-func requestError(status int, raw []byte) *RequestError {
+func requestError(status int, raw []byte, h http.Header) *RequestError {
 	var b struct {
 		Error engine.ErrorBody `json:"error"`
 	}
 	if json.Unmarshal(raw, &b) != nil || b.Error.Code == "" {
 		b.Error.Message = http.StatusText(status)
 	}
-	return &RequestError{Status: status, Body: b.Error}
+	return &RequestError{Status: status, Body: b.Error, Header: h}
 }
 
 // retryAfter parses a Retry-After header: seconds or an HTTP date.

@@ -36,6 +36,9 @@ type State struct {
 	// the device has not pulled yet. They stay visible (and give the
 	// base_version of later edits) until a pull catches up with them.
 	Acked []Acked `json:"acked"`
+	// Files is the attachments waiting to be uploaded (files.go), in the
+	// order they were attached.
+	Files []PendingFile `json:"files,omitempty"`
 }
 
 // Doc is the server copy of one document.

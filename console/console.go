@@ -113,6 +113,8 @@ type Config struct {
 	// of a rep's day); nil: not registered.
 	KPIs KPIs
 	Sync Syncer
+	// Files shows the photos and PDFs on visits and orders (nil: none).
+	Files Files
 	// VisitRadius is the check-in radius around a customer's site, in
 	// metres, drawn on the map (the engine's --visit-radius).
 	VisitRadius float64
@@ -228,6 +230,10 @@ func (cs *Console) Register(app fiber.Router) {
 	g.Get("/followups/:id", signedIn(cs.followUpPage))
 	g.Post("/followups/:id/:action", signedIn(cs.act))
 	g.Get("/orders/:id", signedIn(cs.orderPage))
+	if cs.cfg.Files != nil {
+		g.Get("/attachments/:id/thumbnail", signedIn(cs.thumbnail)) // attachments.go
+		g.Get("/attachments/:id/content", signedIn(cs.original))
+	}
 	if cs.cfg.KPIs != nil && cs.cfg.Sync != nil {
 		g.Get("/kpis", managers(cs.kpiPage))
 		g.Get("/visits", managers(cs.visitsPage))

@@ -39,6 +39,7 @@ type orderView struct {
 	Lines                                                                                    []lineView
 	Timeline                                                                                 []event
 	Chain                                                                                    []stepView
+	Photos                                                                                   []photoView // the order's and its follow-ups' files (attachments.go)
 }
 
 type lineView struct{ Product, Quantity, UnitPrice, Discount, Total string }
@@ -196,6 +197,15 @@ func (cs *Console) orderPage(c *fiber.Ctx) error {
 		return err
 	}
 	v := cs.orderOf(oi, od.Order, od.Customer, od.Chain)
+	parents := []engine.DocRef{{Collection: engine.CollOrders, ID: od.Order.ID}}
+	for _, s := range od.Chain {
+		if s.Visible {
+			parents = append(parents, engine.DocRef{Collection: engine.CollFollowUps, ID: s.ID})
+		}
+	}
+	if v.Photos, err = cs.photos(ctx, oi, actorOf(c), parents...); err != nil {
+		return err
+	}
 	return cs.render(c, "order", view{Title: "Order " + v.ID, User: userOf(c), CSRF: csrfOf(c), Data: v})
 }
 

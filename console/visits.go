@@ -176,8 +176,9 @@ func rowOf(oi *orgInfo, id, rep string, b visitBody, names map[string]string) vi
 
 // visitView is one visit's page.
 type visitView struct {
-	Row  visitRow
-	Back string
+	Row    visitRow
+	Back   string
+	Photos []photoView // attachments.go
 }
 
 func (cs *Console) visitPage(c *fiber.Ctx) error {
@@ -197,7 +198,11 @@ func (cs *Console) visitPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	v := &visitView{Row: rowOf(oi, vis.ID, vis.Rep, b, names), Back: "/console/visits/" + url.PathEscape(vis.ID)}
+	photos, err := cs.photos(ctx, oi, actorOf(c), engine.DocRef{Collection: engine.CollVisitLogs, ID: vis.ID})
+	if err != nil {
+		return err
+	}
+	v := &visitView{Row: rowOf(oi, vis.ID, vis.Rep, b, names), Back: "/console/visits/" + url.PathEscape(vis.ID), Photos: photos}
 	return cs.render(c, "visit", view{Title: "Visit", User: userOf(c), CSRF: csrfOf(c), Data: v})
 }
 

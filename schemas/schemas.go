@@ -57,7 +57,7 @@ const (
 var synced = []string{
 	engine.CollCustomers, engine.CollVisitPlans, engine.CollVisitLogs,
 	engine.CollOrders, engine.CollCustomerNotes, engine.CollFollowUps,
-	engine.CollProducts, engine.CollPriceLists,
+	engine.CollProducts, engine.CollPriceLists, engine.CollAttachments,
 }
 
 // Set is the compiled schemas of protocol version 1. It is immutable after

@@ -326,7 +326,7 @@ func TestValidateUnknownCollection(t *testing.T) {
 func TestCollections(t *testing.T) {
 	t.Parallel()
 	s := mustLoad(t)
-	want := []string{"customer_notes", "customers", "follow_ups", "orders", "price_lists", "products", "visit_logs", "visit_plans"}
+	want := []string{"attachments", "customer_notes", "customers", "follow_ups", "orders", "price_lists", "products", "visit_logs", "visit_plans"}
 	got := s.Collections()
 	if !slices.Equal(got, want) {
 		t.Fatalf("Collections = %v, want %v", got, want)

@@ -99,6 +99,10 @@ type Config struct {
 	// (webhooks.go; with Admin; nil: not registered).
 	Webhooks Webhooks
 
+	// Attachments serves files on documents (attachments.go); nil: not
+	// registered.
+	Attachments Attachments
+
 	// Console serves the web console's pages (package console) and / (nil:
 	// not registered).
 	Console Console
@@ -198,6 +202,9 @@ func New(cfg Config) *Server {
 		s.kpiRoutes(v1)
 	}
 	s.deviceRoutes(v1) // devices.go
+	if cfg.Attachments != nil {
+		s.attachmentRoutes(v1) // attachments.go
+	}
 	if cfg.Console != nil {
 		cfg.Console.Register(s.app)
 	}

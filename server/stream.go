@@ -82,7 +82,8 @@ func (s *Server) endStreams() {
 
 // uncompressed tells the compression middleware to leave the stream alone.
 func uncompressed(c *fiber.Ctx) bool {
-	return c.Path() == streamPath || strings.HasSuffix(c.Path(), "/pullStream") // and RxDB's (adapters.go)
+	return c.Path() == streamPath || strings.HasSuffix(c.Path(), "/pullStream") || // and RxDB's (adapters.go)
+		strings.HasPrefix(c.Path(), attachmentsPath+"/") // attachments.go
 }
 
 func (s *Server) stream(c *fiber.Ctx) error {

@@ -24,6 +24,10 @@ const (
 	// CodeResultRequired refuses a completion without a result field the
 	// activity requires (e.g. erp_number).
 	CodeResultRequired = "result_required"
+	// CodeAttachmentRequired refuses a completion whose result field does
+	// not name a file attached to the follow-up or its order, where the
+	// activity asks for one (a proof of delivery).
+	CodeAttachmentRequired = "attachment_required"
 )
 
 // Lengths follow_ups.json allows.
@@ -155,7 +159,7 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 		if len(act.Note) > maxNote {
 			return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/note", "a note is at most %d bytes", maxNote)
 		}
-		if err := s.checkComplete(ctx, actor.Org, body, act); err != nil {
+		if err := s.checkComplete(ctx, actor.Org, id, body, act); err != nil {
 			return nil, err
 		}
 		f["status"], f["note"], f["closed_at"], f["closed_by"] = FUDone, act.Note, stamp(s.now()), actor.User
@@ -216,7 +220,7 @@ func pastTense(kind string) string {
 
 // checkComplete refuses a completion whose dependencies are open or whose
 // result lacks what the activity requires.
-func (s *Service) checkComplete(ctx context.Context, org string, body map[string]any, act Action) error {
+func (s *Service) checkComplete(ctx context.Context, org, id string, body map[string]any, act Action) error {
 	deps := stringList(body["depends_on"])
 	open, err := s.openDependencies(ctx, org, [][]string{deps})
 	if err != nil {
@@ -239,8 +243,46 @@ func (s *Service) checkComplete(ctx context.Context, org string, body map[string
 				return engine.Errorf(engine.KindInvalid, CodeResultRequired, "/result/"+k, "completing %s needs result.%s", a.ID, k)
 			}
 		}
+		for _, k := range a.Attachments {
+			ok, err := s.attached(ctx, org, act.Result[k], engine.DocRef{Collection: engine.CollFollowUps, ID: id},
+				engine.DocRef{Collection: engine.CollOrders, ID: str(body, "order_id")})
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return engine.Errorf(engine.KindInvalid, CodeAttachmentRequired, "/result/"+k,
+					"completing %s needs result.%s to be the id of a file attached to this follow-up or its order", a.ID, k)
+			}
+		}
 	}
 	return nil
+}
+
+// attached reports whether v is the id of a live file attached to one of
+// parents.
+func (s *Service) attached(ctx context.Context, org string, v any, parents ...engine.DocRef) (bool, error) {
+	id, _ := v.(string)
+	if id == "" {
+		return false, nil
+	}
+	ref := engine.DocRef{Collection: engine.CollAttachments, ID: id}
+	got, err := s.cfg.Docs.Get(ctx, org, []engine.DocRef{ref})
+	if err != nil {
+		return false, err
+	}
+	d := got[ref]
+	if d == nil || d.Deleted {
+		return false, nil
+	}
+	var m struct {
+		ParentCollection string `json:"parent_collection"`
+		ParentID         string `json:"parent_id"`
+		DeletedAt        string `json:"deleted_at"`
+	}
+	if err := json.Unmarshal(d.Body, &m); err != nil || m.DeletedAt != "" {
+		return false, err
+	}
+	return slices.Contains(parents, engine.DocRef{Collection: m.ParentCollection, ID: m.ParentID}), nil
 }
 
 // afterDone carries out what completing a follow-up does: the order moves

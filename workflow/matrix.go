@@ -70,6 +70,11 @@ type Activity struct {
 	// Requires are the result fields completing it must carry (non-empty
 	// strings), e.g. erp_number.
 	Requires []string `json:"requires,omitempty"`
+	// Attachments are result fields that must name a file attached to the
+	// follow-up or its order (an attachment id, docs/attachments.md), e.g.
+	// proof_of_delivery: a photo or a signed PDF, not a typed text. They
+	// are required like Requires.
+	Attachments []string `json:"attachments,omitempty"`
 	// OnDone is what completing it does to the order; nil: nothing.
 	OnDone *OrderMove `json:"on_done,omitempty"`
 
@@ -291,6 +296,11 @@ func (m *Matrix) validateActivity(i int, isRole func(string) bool) error {
 	for j, f := range a.Requires {
 		if !roleNamePattern.MatchString(f) {
 			return invalid(fmt.Sprintf("%s/requires/%d", at, j), "a result field name is 1 to 64 characters of a-z, 0-9 and _")
+		}
+	}
+	for j, f := range a.Attachments {
+		if !roleNamePattern.MatchString(f) {
+			return invalid(fmt.Sprintf("%s/attachments/%d", at, j), "a result field name is 1 to 64 characters of a-z, 0-9 and _")
 		}
 	}
 	if mv := a.OnDone; mv != nil {

@@ -89,7 +89,7 @@ func TestPrepare(t *testing.T) {
 func TestSchemas(t *testing.T) {
 	t.Parallel()
 	all := newAdapter(t).Schemas()
-	if len(all) != 8 {
+	if len(all) != 9 { // the synced collections, attachments included
 		t.Fatalf("%d schemas", len(all))
 	}
 	var s struct {

@@ -112,7 +112,7 @@ func TestPrepareUpdate(t *testing.T) {
 func TestAppSchema(t *testing.T) {
 	t.Parallel()
 	s := newAdapter(t).AppSchema()
-	if s.Version != SchemaVersion || len(s.Tables) != 8 {
+	if s.Version != SchemaVersion || len(s.Tables) != 9 { // the synced collections, attachments included
 		t.Fatalf("schema version %d, %d tables", s.Version, len(s.Tables))
 	}
 	for _, tb := range s.Tables {

@@ -94,6 +94,9 @@ var serveGroups = []struct {
 	{"live stream", []string{"stream-poll", "stream-heartbeat", "stream-recheck", "stream-max-per-user", "stream-max"}},
 	{"limits", []string{"max-body", "max-mutations", "max-doc", "page-size", "max-page-size", "page-bytes", "rate-limit"}},
 	{"workflow and visits", []string{"workflows", "escalation-interval", "clock-tolerance", "visit-radius", "visit-max-accuracy"}},
+	{"attachments", []string{"attachments-dir", "attachments-s3-bucket", "attachments-s3-prefix", "attachments-s3-endpoint",
+		"attachments-s3-region", "attachment-max-file", "attachment-max-per-doc", "attachment-max-doc-bytes", "attachment-max-org-bytes",
+		"attachment-chunk", "attachment-types", "attachment-retention", "attachment-abandoned", "attachment-sweep-interval"}},
 	{"web console", []string{"console-secure-cookie", "console-session-ttl", "console-poll", "console-tiles", "console-tile-attribution"}},
 	{"demo", []string{"demo", "demo-org"}},
 }

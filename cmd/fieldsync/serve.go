@@ -64,6 +64,8 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 	registerWebhooks(fs, &c.Webhooks)
 	registerRetention(fs, &c.Retention)
 	registerConsole(fs, &c.Console)
+	var attachmentTypes string
+	registerAttachments(fs, &c.Attachments, &attachmentTypes)
 	c.Demo.register(fs) // democmd.go
 	if err := parseFlags(fs, args); err != nil {
 		return c, err
@@ -76,6 +78,9 @@ func parseServe(args []string, stderr io.Writer) (serveConfig, error) {
 		return c, usageError(fmt.Sprintf("serve takes no arguments, got %q", fs.Args()))
 	}
 	if err := checkRetention(c.Retention); err != nil {
+		return c, err
+	}
+	if err := checkAttachments(&c.Attachments, attachmentTypes, c.MaxBody); err != nil {
 		return c, err
 	}
 	if c.Console.Tiles != "" {

@@ -6,9 +6,12 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fieldsync/fieldsync/app"
+	"github.com/fieldsync/fieldsync/attachment"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -69,6 +72,34 @@ func registerConsole(fs *flag.FlagSet, f *app.ConsoleConfig) {
 	fs.DurationVar(&f.Poll, "console-poll", f.Poll, "how often an open queue page refreshes its list (env FIELDSYNC_CONSOLE_POLL)")
 	fs.StringVar(&f.Tiles, "console-tiles", f.Tiles, "map tile URL with {z}, {x} and {y} under the map of a rep's day, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: a plain background, no request leaves the browser for tiles (env FIELDSYNC_CONSOLE_TILES)")
 	fs.StringVar(&f.TileAttribution, "console-tile-attribution", f.TileAttribution, "the attribution the tile server requires, shown under the map, e.g. \"© OpenStreetMap contributors\" (env FIELDSYNC_CONSOLE_TILE_ATTRIBUTION)")
+}
+
+func registerAttachments(fs *flag.FlagSet, f *app.AttachmentsConfig, types *string) {
+	fs.StringVar(&f.Dir, "attachments-dir", f.Dir, "directory of attachment uploads in progress, and of the files themselves without --attachments-s3-bucket; default <data>/attachments (env FIELDSYNC_ATTACHMENTS_DIR)")
+	fs.StringVar(&f.S3Bucket, "attachments-s3-bucket", f.S3Bucket, "keep attachment files in this bucket of an S3-compatible store instead of the data directory; credentials from the AWS SDK's chain (env FIELDSYNC_ATTACHMENTS_S3_BUCKET)")
+	fs.StringVar(&f.S3Prefix, "attachments-s3-prefix", f.S3Prefix, "key prefix inside the bucket (env FIELDSYNC_ATTACHMENTS_S3_PREFIX)")
+	fs.StringVar(&f.S3Endpoint, "attachments-s3-endpoint", f.S3Endpoint, "URL of a non-AWS S3-compatible store (MinIO, Ceph); path-style addressing (env FIELDSYNC_ATTACHMENTS_S3_ENDPOINT)")
+	fs.StringVar(&f.S3Region, "attachments-s3-region", f.S3Region, "the bucket's region; default from the AWS SDK's chain (env FIELDSYNC_ATTACHMENTS_S3_REGION)")
+	fs.Int64Var(&f.Limits.MaxFileBytes, "attachment-max-file", f.Limits.MaxFileBytes, "largest attachment file in bytes (env FIELDSYNC_ATTACHMENT_MAX_FILE)")
+	fs.IntVar(&f.Limits.MaxPerDocument, "attachment-max-per-doc", f.Limits.MaxPerDocument, "most files on one document (env FIELDSYNC_ATTACHMENT_MAX_PER_DOC)")
+	fs.Int64Var(&f.Limits.MaxDocumentBytes, "attachment-max-doc-bytes", f.Limits.MaxDocumentBytes, "most bytes of files on one document (env FIELDSYNC_ATTACHMENT_MAX_DOC_BYTES)")
+	fs.Int64Var(&f.Limits.MaxOrgBytes, "attachment-max-org-bytes", f.Limits.MaxOrgBytes, "most bytes of files of one organisation (env FIELDSYNC_ATTACHMENT_MAX_ORG_BYTES)")
+	fs.Int64Var(&f.Limits.ChunkBytes, "attachment-chunk", f.Limits.ChunkBytes, "largest upload chunk in bytes; at most --max-body (env FIELDSYNC_ATTACHMENT_CHUNK)")
+	*types = strings.Join(f.Limits.Types, ",")
+	fs.StringVar(types, "attachment-types", *types, "comma-separated content types devices may upload, of "+strings.Join(attachment.KnownTypes, ", ")+" (env FIELDSYNC_ATTACHMENT_TYPES)")
+	fs.DurationVar(&f.Retention, "attachment-retention", f.Retention, "how long the bytes of a deleted file, or of a deleted document's files, are kept (env FIELDSYNC_ATTACHMENT_RETENTION)")
+	fs.DurationVar(&f.Abandoned, "attachment-abandoned", f.Abandoned, "how long an unfinished upload is kept for the phone to resume (env FIELDSYNC_ATTACHMENT_ABANDONED)")
+	fs.DurationVar(&f.Sweep, "attachment-sweep-interval", f.Sweep, "how often this instance collects deleted files and abandoned uploads, 0 for never (env FIELDSYNC_ATTACHMENT_SWEEP_INTERVAL)")
+}
+
+// checkAttachments takes the content types from their flag and refuses a
+// chunk that a request body could not carry.
+func checkAttachments(f *app.AttachmentsConfig, types string, maxBody int) error {
+	if f.Limits.ChunkBytes > int64(maxBody)-4096 {
+		return usageError(fmt.Sprintf("--attachment-chunk (FIELDSYNC_ATTACHMENT_CHUNK) must leave room in --max-body (%d bytes)", maxBody))
+	}
+	f.Limits.Types = strings.Split(types, ",")
+	return nil
 }
 
 // checkRetention refuses retention settings that would lose what devices

@@ -80,6 +80,8 @@ func indexKeys(collection, owner string, body map[string]any) []string {
 	switch collection {
 	case CollCustomers:
 		keys = append(keys, IndexCustomers)
+	case CollAttachments:
+		keys = append(keys, attachmentIndexKeys(body)...) // attachments.go
 	case CollVisitLogs:
 		at := body[fieldCheckInAt]
 		if _, ok := at.(string); !ok {

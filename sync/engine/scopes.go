@@ -216,7 +216,7 @@ func stamp(collection, id, owner string, body map[string]any, cust customerInfo,
 		keys = append(keys, followUpKeys(body)...)
 	}
 	keys = append(keys, indexKeys(collection, owner, body)...) // index.go
-	if collection == CollOrders || collection == CollCustomers {
+	if collection == CollOrders || collection == CollCustomers || collection == CollAttachments {
 		for _, k := range prev {
 			if strings.HasPrefix(k, "role:") {
 				keys = append(keys, k)
