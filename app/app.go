@@ -216,21 +216,22 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 		store.Close()
 		return nil, err
 	}
+	hooks := startWebhooks(c.Webhooks, store, log) // webhooks.go
+	var hooksAPI server.Webhooks
+	if hooks != nil {
+		hooksAPI = hooks.api()
+	}
 	// The web console at /console/ (console.go).
 	kpis := kpi.NewService(store, ids, nil)
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, files, c.Visits.RadiusM, log)
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, files, hooksAPI, c.Visits.RadiusM, log)
 	if err != nil {
+		hooks.stop()
 		stopAttachments()
 		pusher.stop()
 		stopStream()
 		stopWorkflow()
 		store.Close()
 		return nil, err
-	}
-	hooks := startWebhooks(c.Webhooks, store, log) // webhooks.go
-	var hooksAPI server.Webhooks
-	if hooks != nil {
-		hooksAPI = hooks.api()
 	}
 	var wfAPI server.Workflow
 	if wf != nil {

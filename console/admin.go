@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -79,7 +78,7 @@ func (cs *Console) userPage(c *fiber.Ctx) error {
 	}
 	v := &userView{User: userRowOf(x)}
 	now := cs.cfg.Now()
-	stamp := func(t time.Time) string { return t.In(oi.loc).Format("2006-01-02 15:04 MST") }
+	stamp := oi.at
 	for _, s := range sessions {
 		r := sessionRow{Device: s.Device, Created: stamp(s.Created), Expires: stamp(s.ExpiresAt), Live: s.Live(now)}
 		if !s.RevokedAt.IsZero() {

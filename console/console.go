@@ -109,6 +109,10 @@ type Config struct {
 	// PushDevices forgets a revoked device's push registration, as the
 	// admin API does (nil: no push).
 	PushDevices PushDevices
+	// ServiceAccounts and Webhooks serve the admin's integration pages
+	// (nil: not registered).
+	ServiceAccounts ServiceAccounts
+	Webhooks        Webhooks
 	// KPIs and Sync serve the managers' pages (KPIs, visit review, the map
 	// of a rep's day); nil: not registered.
 	KPIs KPIs
@@ -257,6 +261,19 @@ func (cs *Console) Register(app fiber.Router) {
 			g.Post("/admin/customers/:id", admins(cs.assign))
 		}
 		g.Post("/admin/matrix", admins(cs.putMatrix))
+	}
+	if cs.cfg.ServiceAccounts != nil {
+		g.Get("/admin/service-accounts", admins(cs.accountsPage))
+		g.Post("/admin/service-accounts", admins(cs.addAccount))
+		g.Get("/admin/service-accounts/:id", admins(cs.accountPage))
+		g.Post("/admin/service-accounts/:id/:action", admins(cs.accountAction))
+	}
+	if cs.cfg.Webhooks != nil {
+		g.Get("/admin/webhooks", admins(cs.webhooksPage))
+		g.Post("/admin/webhooks", admins(cs.addWebhook))
+		g.Get("/admin/webhooks/:id", admins(cs.webhookPage))
+		g.Post("/admin/webhooks/:id/deliveries/:delivery/redeliver", admins(cs.redeliver))
+		g.Post("/admin/webhooks/:id/:action", admins(cs.webhookAction))
 	}
 	g.Use(cs.page(func(c *fiber.Ctx) error { return errNotFound }))
 }

@@ -120,13 +120,7 @@ func (cs *Console) customer(c *fiber.Ctx, chosen []string) (*customerView, error
 // disabled meanwhile) is shown on the page and changes nothing.
 func (cs *Console) assign(c *fiber.Ctx) error {
 	id := strings.Clone(c.Params("id"))
-	var reps []string
-	for _, r := range c.Request().PostArgs().PeekMulti("rep") {
-		reps = append(reps, string(r))
-	}
-	if reps == nil {
-		reps = []string{}
-	}
+	reps := formValues(c, "rep")
 	ctx, cancel := cs.callCtx()
 	defer cancel()
 	_, _, err := cs.cfg.Assign.Assign(ctx, actorOf(c), "console", id, reps, "/reps")

@@ -66,7 +66,7 @@ func parsePages() (map[string]*template.Template, error) {
 func (cs *Console) render(c *fiber.Ctx, name string, v view) error {
 	t := cs.pages[name]
 	if v.User != nil && v.Nav == nil {
-		v.Nav = navFor(v.User, c.OriginalURL())
+		v.Nav = cs.navFor(v.User, c.OriginalURL())
 	}
 	var buf bytes.Buffer
 	var err error
@@ -102,7 +102,7 @@ func queueRoles(u *identity.User) []string {
 	return roles
 }
 
-func navFor(u *identity.User, here string) []navItem {
+func (cs *Console) navFor(u *identity.User, here string) []navItem {
 	var nav []navItem
 	for _, r := range queueRoles(u) {
 		href := "/console/queue?role=" + r
@@ -115,8 +115,15 @@ func navFor(u *identity.User, here string) []navItem {
 		}
 	}
 	if u.HasRole(identity.RoleAdmin) {
-		for _, p := range []navItem{{Label: "Users", Href: "/console/admin/users"}, {Label: "Teams", Href: "/console/admin/teams"}, {Label: "Customers", Href: "/console/admin/customers"},
-			{Label: "Matrix", Href: "/console/admin/matrix"}, {Label: "Organisation", Href: "/console/admin/org"}} {
+		admin := []navItem{{Label: "Users", Href: "/console/admin/users"}, {Label: "Teams", Href: "/console/admin/teams"}, {Label: "Customers", Href: "/console/admin/customers"},
+			{Label: "Matrix", Href: "/console/admin/matrix"}, {Label: "Organisation", Href: "/console/admin/org"}}
+		if cs.cfg.ServiceAccounts != nil {
+			admin = append(admin, navItem{Label: "Service accounts", Href: "/console/admin/service-accounts"})
+		}
+		if cs.cfg.Webhooks != nil {
+			admin = append(admin, navItem{Label: "Webhooks", Href: "/console/admin/webhooks"})
+		}
+		for _, p := range admin {
 			p.Current = strings.HasPrefix(here, p.Href)
 			nav = append(nav, p)
 		}
@@ -202,8 +209,11 @@ func (oi *orgInfo) when(stamp string) string {
 	if err != nil {
 		return stamp
 	}
-	return t.In(oi.loc).Format("2006-01-02 15:04 MST")
+	return oi.at(t)
 }
+
+// at formats a time in the organisation's zone.
+func (oi *orgInfo) at(t time.Time) string { return t.In(oi.loc).Format("2006-01-02 15:04 MST") }
 
 // day is the calendar day of a stored time in the organisation's zone.
 func (oi *orgInfo) day(stamp string) string {
