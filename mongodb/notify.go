@@ -12,13 +12,17 @@ import (
 
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/webhook"
 )
 
 var _ push.Store = (*Store)(nil)
 
 // Push notifications, in their own collections (no transactions needed):
 //   - push_devices: _id = org+sep+user+sep+device id; a unique index on
-//     token (one installation has one owner).
+//     token (one installation has one owner). reg_pending is the record's
+//     registration (webhook.Registration): when it was created, in
+//     milliseconds, set by the upsert that creates it ($setOnInsert) and
+//     unset when the webhook tailer takes it. Index {org, reg_pending}.
 //   - push_prefs: _id = org+sep+user; push_quiet: _id = org.
 //   - push_tail: _id = org: the tailer's cursor and lease. The lease is a
 //     filtered update; on FerretDB, where that is not a compare-and-swap,
@@ -49,6 +53,7 @@ func (s *Store) ensurePushIndexes(ctx context.Context) error {
 	}{
 		{collPushDevices, bson.D{{Key: "token", Value: 1}}, true},
 		{collPushDevices, bson.D{{Key: "org", Value: 1}, {Key: "user", Value: 1}}, false},
+		{collPushDevices, bson.D{{Key: "org", Value: 1}, {Key: "reg_pending", Value: 1}}, false},
 		{collPushOutbox, bson.D{{Key: "status", Value: 1}, {Key: "due", Value: 1}}, false},
 		{collPushClaims, bson.D{{Key: "lease_until", Value: 1}}, false},
 	}
@@ -76,29 +81,64 @@ type deviceRec struct {
 	Platform   string `bson:"platform"`
 	AppVersion string `bson:"app_version"`
 	Updated    int64  `bson:"updated"`
+	RegPending int64  `bson:"reg_pending,omitempty"`
 }
 
 func deviceKey(org, user, id string) string { return org + sep + user + sep + id }
 
-// PutDevice implements push.Store.
+// PutDevice implements push.Store. The upsert that creates a record sets
+// its registration (webhook.Registration) in the same single-document
+// write; a refresh keeps the record's.
 func (s *Store) PutDevice(ctx context.Context, d push.Device) error {
 	key := deviceKey(d.Org, d.User, d.ID)
 	c := s.db.Collection(collPushDevices)
-	rec := deviceRec{ID: key, Org: d.Org, User: d.User, Device: d.ID, Token: d.Token, Platform: d.Platform,
-		AppVersion: d.AppVersion, Updated: millis(d.Updated)}
+	set := bson.D{{Key: "org", Value: d.Org}, {Key: "user", Value: d.User}, {Key: "device", Value: d.ID}, {Key: "token", Value: d.Token},
+		{Key: "platform", Value: d.Platform}, {Key: "app_version", Value: d.AppVersion}, {Key: "updated", Value: millis(d.Updated)}}
+	update := bson.D{{Key: "$set", Value: set}, {Key: "$setOnInsert", Value: bson.D{{Key: "reg_pending", Value: max(millis(d.Updated), 1)}}}}
 	// Two attempts: a token another record held until the delete, taken
 	// again by a concurrent registration, fails the unique index once.
 	for attempt := 0; ; attempt++ {
 		cctx, cancel := s.call(ctx)
 		_, err := c.DeleteMany(cctx, bson.D{{Key: "token", Value: d.Token}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: key}}}})
 		if err == nil {
-			_, err = c.ReplaceOne(cctx, bson.D{{Key: "_id", Value: key}}, rec, options.Replace().SetUpsert(true))
+			_, err = c.UpdateOne(cctx, bson.D{{Key: "_id", Value: key}}, update, options.UpdateOne().SetUpsert(true))
 		}
 		cancel()
 		if err == nil || !mongo.IsDuplicateKeyError(err) || attempt > 0 {
 			return translate(err)
 		}
 	}
+}
+
+// PendingRegistrations implements webhook.Store.
+func (s *Store) PendingRegistrations(ctx context.Context, org string, limit int) ([]webhook.Registration, error) {
+	var recs []deviceRec
+	if err := s.findRecords(ctx, collPushDevices, bson.D{{Key: "org", Value: org}, {Key: "reg_pending", Value: bson.D{{Key: "$gt", Value: int64(0)}}}},
+		options.Find().SetSort(bson.D{{Key: "reg_pending", Value: 1}, {Key: "_id", Value: 1}}).SetLimit(int64(limit)), &recs); err != nil {
+		return nil, err
+	}
+	out := make([]webhook.Registration, 0, len(recs))
+	for _, r := range recs {
+		out = append(out, webhook.Registration{Org: r.Org, User: r.User, Device: r.Device, Platform: r.Platform, At: fromMillis(r.RegPending)})
+	}
+	return out, nil
+}
+
+// TakeRegistrations implements webhook.Store: one update of the records
+// that still carry the registrations read.
+func (s *Store) TakeRegistrations(ctx context.Context, rs []webhook.Registration) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	or := make(bson.A, 0, len(rs))
+	for _, r := range rs {
+		or = append(or, bson.D{{Key: "_id", Value: deviceKey(r.Org, r.User, r.Device)}, {Key: "reg_pending", Value: max(millis(r.At), 1)}})
+	}
+	cctx, cancel := s.call(ctx)
+	defer cancel()
+	_, err := s.db.Collection(collPushDevices).UpdateMany(cctx, bson.D{{Key: "$or", Value: or}},
+		bson.D{{Key: "$unset", Value: bson.D{{Key: "reg_pending", Value: ""}}}})
+	return translate(err)
 }
 
 // Devices implements push.Store.

@@ -141,6 +141,8 @@ CREATE INDEX sessions_by_device ON sessions(org, usr, device);
 	migrationServiceAccounts,
 	// 8: webhooks (webhook.go).
 	migrationWebhooks,
+	// 9: device registrations for device.registered webhooks (notify.go).
+	migrationDeviceRegistrations,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/webhook"
 )
 
 var _ push.Store = (*Store)(nil)
@@ -74,18 +75,66 @@ CREATE TABLE push_outbox (
 CREATE INDEX push_outbox_due ON push_outbox(status, due);
 `
 
-// PutDevice implements push.Store.
+// migrationDeviceRegistrations gives a device record its registration
+// (webhook.Registration): reg_pending is when the record was created, in
+// milliseconds, until the webhook tailer takes it (then 0). Devices
+// registered before the migration have none.
+const migrationDeviceRegistrations = `
+ALTER TABLE push_devices ADD COLUMN reg_pending INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX push_devices_registrations ON push_devices(org, reg_pending) WHERE reg_pending > 0;
+`
+
+// PutDevice implements push.Store. A device record created here carries its
+// registration (webhook.Registration) in the same write; a refresh keeps
+// the record's.
 func (s *Store) PutDevice(ctx context.Context, d push.Device) error {
 	return s.write(ctx, func(ctx context.Context, tx *writerConn) error {
 		if _, err := tx.exec(ctx, `DELETE FROM push_devices WHERE token = ? AND NOT (org = ? AND usr = ? AND id = ?)`,
 			d.Token, d.Org, d.User, d.ID); err != nil {
 			return translate(err)
 		}
-		_, err := tx.exec(ctx, `INSERT INTO push_devices(org, usr, id, token, platform, app_version, updated) VALUES (?, ?, ?, ?, ?, ?, ?)
+		_, err := tx.exec(ctx, `INSERT INTO push_devices(org, usr, id, token, platform, app_version, updated, reg_pending) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (org, usr, id) DO UPDATE SET token = excluded.token, platform = excluded.platform,
 			app_version = excluded.app_version, updated = excluded.updated`,
-			d.Org, d.User, d.ID, d.Token, d.Platform, d.AppVersion, ms(d.Updated))
+			d.Org, d.User, d.ID, d.Token, d.Platform, d.AppVersion, ms(d.Updated), max(ms(d.Updated), 1))
 		return translate(err)
+	})
+}
+
+// PendingRegistrations implements webhook.Store.
+func (s *Store) PendingRegistrations(ctx context.Context, org string, limit int) ([]webhook.Registration, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT usr, id, platform, reg_pending FROM push_devices
+		WHERE org = ? AND reg_pending > 0 ORDER BY reg_pending, usr, id LIMIT ?`, org, limit)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []webhook.Registration
+	for rows.Next() {
+		r := webhook.Registration{Org: org}
+		var at int64
+		if err := rows.Scan(&r.User, &r.Device, &r.Platform, &at); err != nil {
+			return nil, translate(err)
+		}
+		r.At = fromMS(at)
+		out = append(out, r)
+	}
+	return out, translate(rows.Err())
+}
+
+// TakeRegistrations implements webhook.Store.
+func (s *Store) TakeRegistrations(ctx context.Context, rs []webhook.Registration) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(ctx context.Context, tx *writerConn) error {
+		for _, r := range rs {
+			if _, err := tx.exec(ctx, `UPDATE push_devices SET reg_pending = 0 WHERE org = ? AND usr = ? AND id = ? AND reg_pending = ?`,
+				r.Org, r.User, r.Device, max(ms(r.At), 1)); err != nil {
+				return translate(err)
+			}
+		}
+		return nil
 	})
 }
 

@@ -3,6 +3,7 @@ package webhook
 import (
 	"encoding/json"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -134,6 +135,14 @@ func events(c engine.Change) []event {
 }
 
 // matches reports whether sub wants e.
+// registered is the device.registered event of a registration: the ids
+// and the platform, never the push token.
+func registered(r Registration) event {
+	return event{typ: EventDeviceRegistered, collection: "devices", docID: r.User + "/" + r.Device,
+		state: strconv.FormatInt(r.At.UnixMilli(), 10), at: r.At,
+		data: map[string]any{"user_id": r.User, "device_id": r.Device, "platform": r.Platform}}
+}
+
 func (s *Subscription) matches(e event) bool {
 	if s.Disabled || !slices.Contains(s.Events, e.typ) {
 		return false

@@ -90,8 +90,76 @@ func (t *Tailer) Pass(ctx context.Context) error {
 		if err := t.tailOrg(ctx, org, byOrg[org]); err != nil {
 			errs = append(errs, err)
 		}
+		if err := t.tailRegistrations(ctx, org, byOrg[org]); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// deliveries appends to ds one delivery per event and subscription that
+// wants it; seq is the feed position of the cause (0 when not the feed).
+func (t *Tailer) deliveries(ds []Delivery, org string, subs []*Subscription, seq int64, evs []event, now time.Time) ([]Delivery, error) {
+	for _, e := range evs {
+		if !e.at.IsZero() && now.Sub(e.at) > t.cfg.MaxAge {
+			continue
+		}
+		for _, s := range subs {
+			// A subscription hears of what happened after it was made.
+			if !s.matches(e) || !e.at.IsZero() && e.at.Before(s.Created.Truncate(time.Millisecond)) {
+				continue
+			}
+			b, err := body(e, now)
+			if err != nil {
+				return nil, err
+			}
+			ds = append(ds, Delivery{ID: DeliveryID(org, s.ID, e.typ, e.collection, e.docID, e.state), Org: org, Sub: s.ID,
+				Event: e.typ, Seq: seq, Body: b, Created: now, Due: now, Status: StatusPending})
+		}
+	}
+	return ds, nil
+}
+
+// enqueue inserts ds (those not stored yet) and wakes the dispatcher.
+func (t *Tailer) enqueue(ctx context.Context, ds []Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	n, err := t.cfg.Store.EnqueueDeliveries(ctx, ds)
+	if err == nil && n > 0 && t.cfg.Enqueued != nil {
+		t.cfg.Enqueued()
+	}
+	return err
+}
+
+// tailRegistrations turns org's pending device registrations into
+// device.registered deliveries, then takes them: as with the feed, the
+// deliveries are durable before their cause is marked done, and their ids
+// are deterministic, so a crash between the two or a second instance only
+// repeats idempotent inserts.
+func (t *Tailer) tailRegistrations(ctx context.Context, org string, subs []*Subscription) error {
+	for {
+		rs, err := t.cfg.Store.PendingRegistrations(ctx, org, t.cfg.Page)
+		if err != nil || len(rs) == 0 {
+			return err
+		}
+		now := t.cfg.Now()
+		var ds []Delivery
+		for _, r := range rs {
+			if ds, err = t.deliveries(ds, org, subs, 0, []event{registered(r)}, now); err != nil {
+				return err
+			}
+		}
+		if err := t.enqueue(ctx, ds); err != nil {
+			return err
+		}
+		if err := t.cfg.Store.TakeRegistrations(ctx, rs); err != nil {
+			return err
+		}
+		if len(rs) < t.cfg.Page {
+			return nil
+		}
+	}
 }
 
 func (t *Tailer) tailOrg(ctx context.Context, org string, subs []*Subscription) error {
@@ -112,32 +180,13 @@ func (t *Tailer) tailOrg(ctx context.Context, org string, subs []*Subscription) 
 		now := t.cfg.Now()
 		var ds []Delivery
 		for _, c := range pg.Changes {
-			for _, e := range events(c) {
-				if !e.at.IsZero() && now.Sub(e.at) > t.cfg.MaxAge {
-					continue
-				}
-				for _, s := range subs {
-					// A subscription hears of what happened after it was made.
-					if !s.matches(e) || !e.at.IsZero() && e.at.Before(s.Created.Truncate(time.Millisecond)) {
-						continue
-					}
-					b, err := body(e, now)
-					if err != nil {
-						return err
-					}
-					ds = append(ds, Delivery{ID: DeliveryID(org, s.ID, e.typ, e.collection, e.docID, e.state), Org: org, Sub: s.ID,
-						Event: e.typ, Seq: c.Seq, Body: b, Created: now, Due: now, Status: StatusPending})
-				}
-			}
-		}
-		if len(ds) > 0 {
-			n, err := t.cfg.Store.EnqueueDeliveries(ctx, ds)
-			if err != nil {
+			var err error
+			if ds, err = t.deliveries(ds, org, subs, c.Seq, events(c), now); err != nil {
 				return err
 			}
-			if n > 0 && t.cfg.Enqueued != nil {
-				t.cfg.Enqueued()
-			}
+		}
+		if err := t.enqueue(ctx, ds); err != nil {
+			return err
 		}
 		// Only now, with the deliveries durable, does the cursor move.
 		cursor = pg.Changes[len(pg.Changes)-1].Seq

@@ -34,11 +34,14 @@ const (
 	EventFollowUpEscalated = "follow_up.escalated"
 	EventOrderStatus       = "order.status_changed"
 	EventVisitFlagged      = "visit.flagged"
+	// EventDeviceRegistered comes from the push device registry, not the
+	// change feed (see Registration).
+	EventDeviceRegistered = "device.registered"
 )
 
 // EventTypes lists every event type a subscription may name.
 var EventTypes = []string{EventFollowUpCreated, EventFollowUpClaimed, EventFollowUpDone, EventFollowUpBlocked,
-	EventFollowUpEscalated, EventOrderStatus, EventVisitFlagged}
+	EventFollowUpEscalated, EventOrderStatus, EventVisitFlagged, EventDeviceRegistered}
 
 // Delivery states.
 const (
@@ -115,6 +118,19 @@ func DeliveryID(org, sub, event, collection, docID, state string) string {
 	return "wh_" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// Registration is a device registered with the push registry whose
+// device.registered event the tailer has not taken yet. Devices are not
+// documents of the change feed: the device record itself carries its
+// registration from the write that creates it (one record, one write, so no
+// transaction spans two stores) until the tailer has enqueued its
+// deliveries and takes it (TakeRegistrations). A refresh of a device that
+// exists (a new token, the app started again) is no registration; a device
+// deleted and registered again is a new one.
+type Registration struct {
+	Org, User, Device, Platform string
+	At                          time.Time // when the record was created; with the ids, what makes it distinct
+}
+
 // Store is what webhooks need from a database. Implementations must be
 // safe for several server instances on one database (see webhooktest).
 type Store interface {
@@ -153,4 +169,12 @@ type Store interface {
 	// Redeliver makes a sent or dead delivery of org pending again, due at
 	// now, with its attempts reset; not found when org has no such delivery.
 	Redeliver(ctx context.Context, org, id string, now time.Time) error
+
+	// PendingRegistrations returns up to limit of org's device
+	// registrations not taken yet, oldest first (see Registration).
+	PendingRegistrations(ctx context.Context, org string, limit int) ([]Registration, error)
+	// TakeRegistrations clears the registrations from the device records
+	// that still carry them: a device deleted, or deleted and registered
+	// again, since they were read is left as it is now.
+	TakeRegistrations(ctx context.Context, rs []Registration) error
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/webhook"
 )
@@ -33,6 +34,7 @@ func Run(t *testing.T, open func(t *testing.T) webhook.Store) {
 		{"ClaimComplete", testClaimComplete},
 		{"ClaimRace", testClaimRace},
 		{"Redeliver", testRedeliver},
+		{"Registrations", testRegistrations},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -267,5 +269,91 @@ func testRedeliver(t *testing.T, s webhook.Store) {
 	}
 	if l, _ := s.Deliveries(ctx, "acme", "s-1", webhook.StatusDead, 10); len(l) != 0 {
 		t.Fatalf("still dead: %+v", l)
+	}
+}
+
+// devices is the push device registry of a store that keeps webhooks: the
+// registrations come from its writes.
+type devices interface {
+	PutDevice(ctx context.Context, d push.Device) error
+	DeleteDevice(ctx context.Context, org, user, id string) (bool, error)
+}
+
+// testRegistrations: the write that creates a device record carries its
+// registration until it is taken; a refresh is none; a device deleted and
+// registered again is a new one, and taking the old one leaves it;
+// organisations see only their own, oldest first, limit honoured.
+func testRegistrations(t *testing.T, s webhook.Store) {
+	reg, ok := s.(devices)
+	if !ok {
+		t.Fatalf("%T keeps webhooks but no push devices: device.registered needs both in one store", s)
+	}
+	dev := func(org, user, id, token string, minute int) push.Device {
+		return push.Device{Org: org, User: user, ID: id, Token: token, Platform: push.PlatformAndroid, AppVersion: "1.0", Updated: at(minute)}
+	}
+	pending := func(org string, limit int) []webhook.Registration {
+		t.Helper()
+		rs, err := s.PendingRegistrations(ctx, org, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	must(t, reg.PutDevice(ctx, dev("acme", "u1", "d1", "tok-1", 1)))
+	must(t, reg.PutDevice(ctx, dev("acme", "u2", "d2", "tok-2", 2)))
+	must(t, reg.PutDevice(ctx, dev("beta", "u1", "d1", "tok-3", 0)))
+	// A refresh (new token, platform, later time) is no new registration.
+	d1 := dev("acme", "u1", "d1", "tok-1b", 3)
+	d1.Platform = push.PlatformIOS
+	must(t, reg.PutDevice(ctx, d1))
+	rs := pending("acme", 10)
+	want := []webhook.Registration{{Org: "acme", User: "u1", Device: "d1", Platform: push.PlatformIOS, At: at(1)},
+		{Org: "acme", User: "u2", Device: "d2", Platform: push.PlatformAndroid, At: at(2)}}
+	if !registrationsEqual(rs, want) {
+		t.Fatalf("pending = %+v, want %+v", rs, want)
+	}
+	if got := pending("acme", 1); len(got) != 1 || got[0].Device != "d1" {
+		t.Fatalf("limit 1: %+v", got)
+	}
+	if got := pending("beta", 10); len(got) != 1 || got[0].Org != "beta" {
+		t.Fatalf("beta: %+v", got)
+	}
+
+	// u2's device is deleted and registered again after it was read:
+	// taking what was read leaves the new registration.
+	if ok, err := reg.DeleteDevice(ctx, "acme", "u2", "d2"); err != nil || !ok {
+		t.Fatalf("delete: %v %v", ok, err)
+	}
+	must(t, reg.PutDevice(ctx, dev("acme", "u2", "d2", "tok-2", 4)))
+	must(t, s.TakeRegistrations(ctx, rs))
+	rs = pending("acme", 10)
+	if !registrationsEqual(rs, []webhook.Registration{{Org: "acme", User: "u2", Device: "d2", Platform: push.PlatformAndroid, At: at(4)}}) {
+		t.Fatalf("after taking the first read: %+v", rs)
+	}
+	must(t, s.TakeRegistrations(ctx, rs))
+	must(t, s.TakeRegistrations(ctx, rs)) // taking again is harmless
+	if got := pending("acme", 10); len(got) != 0 {
+		t.Fatalf("after taking everything: %+v", got)
+	}
+	// A refresh of a taken device is still none.
+	must(t, reg.PutDevice(ctx, dev("acme", "u1", "d1", "tok-1c", 5)))
+	if got := pending("acme", 10); len(got) != 0 {
+		t.Fatalf("a refresh became a registration: %+v", got)
+	}
+	if got := pending("beta", 10); len(got) != 1 {
+		t.Fatalf("taking acme's touched beta's: %+v", got)
+	}
+}
+
+func registrationsEqual(a, b []webhook.Registration) bool {
+	return slices.EqualFunc(a, b, func(x, y webhook.Registration) bool {
+		return x.Org == y.Org && x.User == y.User && x.Device == y.Device && x.Platform == y.Platform && x.At.Equal(y.At)
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
