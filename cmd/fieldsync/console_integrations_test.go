@@ -217,12 +217,12 @@ func TestConsoleWebhooks(t *testing.T) {
 	// A metadata address is refused at its field, nothing subscribed.
 	browse(t, admin, chromedp.Navigate(page), chromedp.WaitVisible(chromedp.CSS("#add-webhook")),
 		chromedp.SendKeys(chromedp.CSS("#webhook-url"), "http://169.254.169.254/latest"),
-		chromedp.Click(chromedp.CSS(`label[data-event="follow_up.blocked"] input`)), chromedp.Click(chromedp.CSS("#add-webhook-button")))
+		chromedp.Click(chromedp.CSS(`label[data-event="device.registered"] input`)), chromedp.Click(chromedp.CSS("#add-webhook-button")))
 	waitJS(t, admin, `document.querySelector("#webhook-url-error")`)
 	if n := eval[int](t, admin, `document.querySelectorAll("tr[data-webhook]").length`); n != 0 {
 		t.Fatalf("%d subscriptions after a refused form", n)
 	}
-	if !eval[bool](t, admin, `document.querySelector('label[data-event="follow_up.blocked"] input').checked`) {
+	if !eval[bool](t, admin, `document.querySelector('label[data-event="device.registered"] input').checked`) {
 		t.Errorf("the refused form lost its ticked event")
 	}
 	browse(t, admin, chromedp.SetValue(chromedp.CSS("#webhook-url"), hs.URL+"/erp"),
@@ -243,29 +243,13 @@ func TestConsoleWebhooks(t *testing.T) {
 		}
 	}
 
-	// The order desk blocks a follow-up: follow_up.blocked goes to the
-	// failing endpoint three times, then the delivery is dead and the
+	// The order desk's tablet registers for pushes: device.registered goes
+	// to the failing endpoint three times, then the delivery is dead and the
 	// subscription disabled with its reason, both on the page.
 	desk := ts.token(t, "demo", "order-desk", "order_desk")
-	var queue struct {
-		FollowUps []struct {
-			ID  string `json:"id"`
-			Doc struct {
-				AssignedTo string `json:"assigned_to"`
-			} `json:"doc"`
-		} `json:"follow_ups"`
-	}
-	if st := do(t, "GET", ts.URL+"/v1/followups?role=order_desk&actionable=true&limit=100", desk, nil, &queue); st != 200 || len(queue.FollowUps) == 0 {
-		t.Fatalf("the order desk's queue: %d %v", st, queue)
-	}
-	fu := queue.FollowUps[0]
-	if fu.Doc.AssignedTo == "" {
-		if st, raw := doRaw(t, "POST", ts.URL+"/v1/followups/"+fu.ID+"/claim", desk, nil); st != 200 {
-			t.Fatalf("claim: %d %s", st, raw)
-		}
-	}
-	if st, raw := doRaw(t, "POST", ts.URL+"/v1/followups/"+fu.ID+"/block", desk, mustJSON(t, map[string]any{"reason": "waiting for stock"})); st != 200 {
-		t.Fatalf("block: %d %s", st, raw)
+	if st, raw := doRaw(t, "POST", ts.URL+"/v1/devices", desk, mustJSON(t, map[string]any{"device_id": "desk-tablet",
+		"token": "fcm-desk-tablet", "platform": "web", "app_version": "1.0"})); st != 200 {
+		t.Fatalf("register a device: %d %s", st, raw)
 	}
 	reloadUntil(t, admin, sub, `document.querySelector("#webhook-status").textContent === "disabled" && document.querySelector('tr[data-status="dead"]')`)
 	if reason := text(t, admin, "#webhook-reason"); !strings.Contains(reason, "consecutive failed deliveries") {
@@ -324,7 +308,7 @@ func TestConsoleWebhooks(t *testing.T) {
 	// Another organisation's subscription is the missing page and cannot be touched.
 	other := ts.token(t, "other", "operator", "admin")
 	var theirs whReply
-	st, raw := doRaw(t, "POST", ts.URL+"/v1/admin/webhooks", other, mustJSON(t, map[string]any{"url": hs.URL + "/other", "events": []string{"follow_up.blocked"}}))
+	st, raw := doRaw(t, "POST", ts.URL+"/v1/admin/webhooks", other, mustJSON(t, map[string]any{"url": hs.URL + "/other", "events": []string{"device.registered"}}))
 	if st != 201 || json.Unmarshal(raw, &theirs) != nil {
 		t.Fatalf("other org's subscription: %d %s", st, raw)
 	}
