@@ -88,6 +88,16 @@ func overlapOf(c *fiber.Ctx) (time.Duration, error) {
 	return time.Duration(h) * time.Hour, nil
 }
 
+// overlapRefused is the message of a rotation refused for its overlap (the
+// form's hours, or the service's bounds), shown at the overlap field.
+func overlapRefused(err error) (string, bool) {
+	var e *engine.Error
+	if !errors.As(err, &e) || e.Kind != engine.KindInvalid {
+		return "", false
+	}
+	return e.Message, true
+}
+
 // --- Service accounts ---
 
 type accountsView struct {
@@ -230,9 +240,8 @@ func (cs *Console) accountAction(c *fiber.Ctx) error {
 			a, key, err = cs.cfg.ServiceAccounts.RotateServiceAccountKey(ctx, org, id, overlap)
 		}
 		if err != nil {
-			if errs, ok := fieldError(err, "overlap_seconds", "overlap_hours"); ok && engine.ErrorKind(err) == engine.KindInvalid {
-				return cs.renderAccount(c, map[string]string{"overlap": firstNonEmpty(errs["overlap_seconds"], errs["overlap_hours"], errs[""])},
-					strings.Clone(c.FormValue("overlap_hours")))
+			if msg, ok := overlapRefused(err); ok {
+				return cs.renderAccount(c, map[string]string{"overlap": msg}, strings.Clone(c.FormValue("overlap_hours")))
 			}
 			return err
 		}
@@ -427,9 +436,8 @@ func (cs *Console) webhookAction(c *fiber.Ctx) error {
 			s, err = cs.cfg.Webhooks.RotateSecret(ctx, org, id, overlap)
 		}
 		if err != nil {
-			if errs, ok := fieldError(err, "overlap_seconds", "overlap_hours"); ok && engine.ErrorKind(err) == engine.KindInvalid {
-				return cs.renderWebhook(c, map[string]string{"overlap": firstNonEmpty(errs["overlap_seconds"], errs["overlap_hours"], errs[""])},
-					strings.Clone(c.FormValue("overlap_hours")))
+			if msg, ok := overlapRefused(err); ok {
+				return cs.renderWebhook(c, map[string]string{"overlap": msg}, strings.Clone(c.FormValue("overlap_hours")))
 			}
 			return err
 		}
