@@ -68,9 +68,10 @@ func (s *Service) Prepare(ctx context.Context, actor engine.Actor, muts []engine
 // readOrders reads what carrying out orders can need, however a push's
 // merge decides them (pushed: their mutations in the push, if any): the
 // orders as stored, the matrices that route them, their customers, price
-// lists and products (of the lines as pushed and as stored), and their
-// follow-ups. Three reads of the sync store, whatever the number of orders
-// and follow-ups, and the matrix store's (cached) reads.
+// lists and products (of the lines as pushed and as stored), their
+// follow-ups, and the files of the orders and customers. Four reads of the
+// sync store, whatever the number of orders and follow-ups, and the matrix
+// store's (cached) reads.
 func (s *Service) readOrders(ctx context.Context, org string, orders []engine.DocRef, pushed map[string][]engine.Mutation) (*snapshot, error) {
 	snap := &snapshot{org: org, docs: map[engine.DocRef]*engine.Document{}, versions: map[string]*Matrix{}}
 	if err := snap.read(ctx, s.cfg.Docs, orders); err != nil {
@@ -150,7 +151,44 @@ func (s *Service) readOrders(ctx context.Context, org string, orders []engine.Do
 	if err := snap.read(ctx, s.cfg.Docs, last); err != nil {
 		return nil, err
 	}
+	// The files of the orders and their customers: the role keys the
+	// orders' follow-ups grant reach them too, in the same write.
+	var index []string
+	for ref, d := range snap.docs {
+		if d != nil && (ref.Collection == engine.CollOrders || ref.Collection == engine.CollCustomers) {
+			index = append(index, engine.AttachmentIndexKey(ref.Collection, ref.ID))
+		}
+	}
+	if err := snap.readFiles(ctx, s.cfg.Docs, index); err != nil {
+		return nil, err
+	}
 	return snap, nil
+}
+
+// readFiles reads the attachments listed under the index keys: one pull,
+// paged, for all of them; the feed carries their bodies.
+func (sn *snapshot) readFiles(ctx context.Context, docs Docs, index []string) error {
+	if len(index) == 0 {
+		return nil
+	}
+	slices.Sort(index)
+	q := engine.PullQuery{Org: sn.org, Scopes: index, Limit: 1000, MaxBytes: 4 << 20}
+	for {
+		pg, err := docs.Pull(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, ch := range pg.Changes {
+			if ch.Op() == engine.ChangePut {
+				sn.docs[engine.DocRef{Collection: ch.Collection, ID: ch.ID}] = &engine.Document{Org: sn.org,
+					Collection: ch.Collection, ID: ch.ID, Version: ch.Version, Body: ch.Body}
+			}
+		}
+		if !pg.More || pg.Through <= q.After {
+			return nil
+		}
+		q.After = pg.Through
+	}
 }
 
 // orderEffects carries a push's orders out inside its write.

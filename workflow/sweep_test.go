@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -343,6 +344,38 @@ func TestPushCommitsWithItsRouting(t *testing.T) {
 		t.Fatalf("not routed and settled by the push: %v, keys %v", o, d.Scopes)
 	}
 	r.wantFollowUpsOnce(t, "o-1")
+}
+
+// TestFilesReadWhatTheirOrderReads: a photo attached to a draft order
+// carries the keys the order had then; when the order is submitted, the
+// roles its follow-ups grant the order reach the photo in the same write,
+// so demand planning's pull holds it.
+func TestFilesReadWhatTheirOrderReads(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
+	doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "draft",
+		"lines": []map[string]any{{"product_id": "p-1", "quantity": 3}}})
+	if _, err := r.eng.Push(t.Context(), rep, engine.PushRequest{DeviceID: "phone",
+		Mutations: []engine.Mutation{{ID: "m-1", Collection: "orders", DocID: "o-1", Op: engine.OpCreate, Doc: doc}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The attachment service's write of a completed upload (attachment/).
+	r.upsert(t, engine.CollAttachments, "a-1", map[string]any{"parent_collection": "orders", "parent_id": "o-1",
+		"customer_id": "c-1", "content_type": "image/jpeg", "size": 3, "sha256": strings.Repeat("a", 64),
+		"filename": "shelf.jpg", "uploaded_by": "rep-1", "uploaded_at": "2026-12-01T08:00:00Z"})
+	if d, _ := r.doc(t, engine.CollAttachments, "a-1"); slices.Contains(d.Scopes, "role:demand_planning") {
+		t.Fatalf("the draft's photo already carries demand planning's key: %v", d.Scopes)
+	}
+	if _, err := r.eng.Push(t.Context(), rep, engine.PushRequest{DeviceID: "phone", Mutations: []engine.Mutation{{ID: "m-2",
+		Collection: "orders", DocID: "o-1", Op: engine.OpUpdate, BaseVersion: 1,
+		Fields: map[string]json.RawMessage{"status": json.RawMessage(`"submitted"`)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := r.doc(t, engine.CollAttachments, "a-1"); !slices.Contains(d.Scopes, "role:demand_planning") ||
+		!slices.Contains(d.Scopes, "role:order_desk") {
+		t.Errorf("the photo after the submit: keys %v, want the roles the order was granted", d.Scopes)
+	}
 }
 
 // pushWithoutEffects commits a submitted order o-1 through an engine on the

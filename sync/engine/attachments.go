@@ -1,5 +1,7 @@
 package engine
 
+import "context"
+
 // Attachments (docs/attachments.md) are documents of their own collection,
 // written only by the server when an upload completes: no row of the write
 // rules names the collection, so no device writes one. Their scope follows
@@ -33,4 +35,35 @@ func attachmentIndexKeys(body map[string]any) []string {
 		return []string{IndexAttachments}
 	}
 	return []string{IndexAttachments, AttachmentIndexKey(pc, pid)}
+}
+
+// attachmentParent returns the document a live attachment belongs to.
+func attachmentParent(d *Document) (DocRef, bool) {
+	if d.Collection != CollAttachments || d.Deleted {
+		return DocRef{}, false
+	}
+	body, err := decodeObject(d.Body)
+	if err != nil {
+		return DocRef{}, false
+	}
+	pc, _ := body["parent_collection"].(string)
+	pid, _ := body["parent_id"].(string)
+	return DocRef{Collection: pc, ID: pid}, pc != "" && pid != ""
+}
+
+// filesOf lists the attachments of docs, from the attachment index
+// (attachments.go's keys), whatever the state of the store's sequence.
+func (e *Engine) filesOf(ctx context.Context, org string, docs []DocRef) (map[DocRef][]DocRef, error) {
+	out := map[DocRef][]DocRef{}
+	for _, d := range docs {
+		if d.Collection == CollAttachments {
+			continue // a file has no files
+		}
+		refs, err := e.scopeRefs(ctx, org, AttachmentIndexKey(d.Collection, d.ID))
+		if err != nil {
+			return nil, err
+		}
+		out[d] = refs
+	}
+	return out, nil
 }

@@ -67,6 +67,7 @@ type effectRun struct {
 	fx      *effects
 	res     *resolution
 	granted map[DocRef][]string // grants already handed to the store
+	files   map[DocRef][]DocRef // a document's attachments, as the plans read them
 }
 
 type plannedEffects struct {
@@ -112,6 +113,15 @@ func (r *effectRun) then(written []*Document) ([]Mutation, error) {
 				m := Mutation{ID: "effect-" + randomID(), Collection: ups[i].Collection, DocID: ups[i].ID}
 				r.effects = append(r.effects, effect{mid: m.ID, up: &ups[i], writer: p.writer, device: p.device})
 				muts = append(muts, m)
+			}
+		}
+	}
+	// A document's files (attachments.go) read what it reads: the keys it is
+	// granted reach the files the plans read for it.
+	for ref, keys := range r.fx.grants {
+		for _, f := range r.files[ref] {
+			for _, k := range keys {
+				r.fx.grant(f, k)
 			}
 		}
 	}

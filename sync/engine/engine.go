@@ -248,11 +248,15 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
 	}
 	if len(plans) > 0 {
-		run = &effectRun{e: e, plans: plans, base: len(pass), fx: fx, res: res, granted: map[DocRef][]string{}}
+		run = &effectRun{e: e, plans: plans, base: len(pass), fx: fx, res: res, granted: map[DocRef][]string{},
+			files: map[DocRef][]DocRef{}}
 		for _, p := range plans {
 			for _, d := range p.plan.Read() {
 				if _, ok := res.customers[d.ID]; d.Collection == CollCustomers && !ok {
 					res.put(d)
+				}
+				if parent, ok := attachmentParent(d); ok {
+					run.files[parent] = append(run.files[parent], DocRef{Collection: d.Collection, ID: d.ID})
 				}
 			}
 		}

@@ -211,23 +211,29 @@ type ScopeLister interface {
 // attached lists the live documents hanging off customer c, from the
 // customer's feed.
 func (e *Engine) attached(ctx context.Context, org, c string) ([]DocRef, error) {
+	refs, err := e.scopeRefs(ctx, org, CustomerScope(c))
+	if err != nil {
+		return nil, err
+	}
+	out := refs[:0]
+	for _, r := range refs {
+		if r.Collection != CollCustomers {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// scopeRefs lists the live documents keyed under scope: through the store's
+// ScopeLister when it has one, else by pulling the scope's feed.
+func (e *Engine) scopeRefs(ctx context.Context, org, scope string) ([]DocRef, error) {
 	if l, ok := e.store.(ScopeLister); ok {
-		refs, err := l.ScopeRefs(ctx, org, CustomerScope(c))
-		if err != nil {
-			return nil, err
-		}
-		out := refs[:0]
-		for _, r := range refs {
-			if r.Collection != CollCustomers {
-				out = append(out, r)
-			}
-		}
-		return out, nil
+		return l.ScopeRefs(ctx, org, scope)
 	}
 	var refs []DocRef
 	var after int64
 	for {
-		pg, err := e.store.Pull(ctx, PullQuery{Org: org, Scopes: []string{CustomerScope(c)}, After: after,
+		pg, err := e.store.Pull(ctx, PullQuery{Org: org, Scopes: []string{scope}, After: after,
 			Limit: e.limits.MaxPageSize, MaxBytes: 64 << 20})
 		if err != nil {
 			return nil, err
@@ -237,7 +243,7 @@ func (e *Engine) attached(ctx context.Context, org, c string) ([]DocRef, error) 
 			continue
 		}
 		for _, ch := range pg.Changes {
-			if !ch.Deleted && !ch.Evicted && ch.Collection != CollCustomers {
+			if !ch.Deleted && !ch.Evicted {
 				refs = append(refs, DocRef{Collection: ch.Collection, ID: ch.ID})
 			}
 		}
@@ -347,5 +353,21 @@ func (e *Engine) Grant(ctx context.Context, org string, grants map[DocRef][]stri
 	if len(grants) == 0 {
 		return nil
 	}
-	return e.restamp(ctx, org, nil, grants)
+	// A document's files read what it reads (attachments.go).
+	docs := make([]DocRef, 0, len(grants))
+	for ref := range grants {
+		docs = append(docs, ref)
+	}
+	files, err := e.filesOf(ctx, org, docs)
+	if err != nil {
+		return err
+	}
+	all := make(map[DocRef][]string, len(grants))
+	for ref, keys := range grants {
+		all[ref] = append(all[ref], keys...)
+		for _, f := range files[ref] {
+			all[f] = append(all[f], keys...)
+		}
+	}
+	return e.restamp(ctx, org, nil, all)
 }
