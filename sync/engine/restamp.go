@@ -196,7 +196,14 @@ func (e *Engine) settle(ctx context.Context, org string, fx *effects) error {
 	if len(again) == 0 && len(fx.grants) == 0 {
 		return nil
 	}
-	return e.restamp(ctx, org, again, fx.grants)
+	grants := fx.grants
+	if len(grants) > 0 {
+		var err error
+		if grants, err = e.withFiles(ctx, org, grants); err != nil {
+			return err
+		}
+	}
+	return e.restamp(ctx, org, again, grants)
 }
 
 // ScopeLister is a store that lists the documents keyed under a scope
@@ -353,14 +360,23 @@ func (e *Engine) Grant(ctx context.Context, org string, grants map[DocRef][]stri
 	if len(grants) == 0 {
 		return nil
 	}
-	// A document's files read what it reads (attachments.go).
+	all, err := e.withFiles(ctx, org, grants)
+	if err != nil {
+		return err
+	}
+	return e.restamp(ctx, org, nil, all)
+}
+
+// withFiles extends grants to the granted documents' files: a document's
+// files read what it reads (attachments.go).
+func (e *Engine) withFiles(ctx context.Context, org string, grants map[DocRef][]string) (map[DocRef][]string, error) {
 	docs := make([]DocRef, 0, len(grants))
 	for ref := range grants {
 		docs = append(docs, ref)
 	}
 	files, err := e.filesOf(ctx, org, docs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	all := make(map[DocRef][]string, len(grants))
 	for ref, keys := range grants {
@@ -369,5 +385,5 @@ func (e *Engine) Grant(ctx context.Context, org string, grants map[DocRef][]stri
 			all[f] = append(all[f], keys...)
 		}
 	}
-	return e.restamp(ctx, org, nil, all)
+	return all, nil
 }
