@@ -60,7 +60,7 @@ func (c *counting) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPag
 // one store write; for orders, at most budgetReads reads (gets and pulls),
 // however many orders and follow-ups; for notes, two reads (their
 // customers).
-const budgetReads = 6
+const budgetReads = 5
 
 // TestPushBudget: a push of one submitted order is one store write and a
 // few reads, and a push of ten orders (fifty follow-ups) costs the same; a

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 )
@@ -212,9 +213,33 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		}
 		cids = append(cids, vis.customers...)
 	}
+	// The effects' plans read what they need before the write (effects.go);
+	// the customers among it are the engine's read of them too.
+	var plans []plannedEffects
+	switch {
+	case trusted == nil && len(e.effects) > 0:
+		var err error
+		if plans, err = e.prepareEffects(ctx, acc, pass); err != nil {
+			return nil, err
+		}
+	case trusted != nil && trusted.plan != nil:
+		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
+	}
+	read := map[string]*Document{}
+	for _, p := range plans {
+		for _, d := range p.plan.Read() {
+			if d.Collection == CollCustomers {
+				read[d.ID] = d
+			}
+		}
+	}
+	cids = slices.DeleteFunc(cids, func(c string) bool { return read[c] != nil })
 	res, err := e.resolve(ctx, acc.actor.Org, cids)
 	if err != nil {
 		return nil, err
+	}
+	for _, d := range read {
+		res.put(d)
 	}
 	res.visits = vis
 	if trusted == nil {
@@ -237,24 +262,11 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	fx := newEffects()
 	batch := PushBatch{Actor: acc.actor, Device: device, Mutations: pass}
 	var run *effectRun // effects.go
-	var plans []plannedEffects
-	switch {
-	case trusted == nil && len(e.effects) > 0:
-		var err error
-		if plans, err = e.prepareEffects(ctx, acc, pass); err != nil {
-			return nil, err
-		}
-	case trusted != nil && trusted.plan != nil:
-		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
-	}
 	if len(plans) > 0 {
 		run = &effectRun{e: e, plans: plans, base: len(pass), fx: fx, res: res, granted: map[DocRef][]string{},
 			files: map[DocRef][]DocRef{}}
 		for _, p := range plans {
 			for _, d := range p.plan.Read() {
-				if _, ok := res.customers[d.ID]; d.Collection == CollCustomers && !ok {
-					res.put(d)
-				}
 				if parent, ok := attachmentParent(d); ok {
 					run.files[parent] = append(run.files[parent], DocRef{Collection: d.Collection, ID: d.ID})
 				}
