@@ -20,6 +20,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/attachment"
 	"github.com/fieldsync/fieldsync/console"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/internal/storemetrics"
 	"github.com/fieldsync/fieldsync/jwtauth"
@@ -53,7 +54,7 @@ type Config struct {
 	MongoURI        string
 	MongoDatabase   string
 	MongoTimeout    time.Duration
-	Visits          engine.VisitRules
+	Visits          fieldsales.VisitRules
 	Stream          StreamConfig // stream.go
 	// Workflows turns the field-sales workflow on (workflow.go);
 	// EscalationInterval is how often its overdue sweep runs.
@@ -86,7 +87,7 @@ func Defaults() Config {
 		MaxBody: server.DefaultMaxBody, RateLimit: server.DefaultRateLimit, Limits: engine.DefaultLimits,
 		ShutdownTimeout: 15 * time.Second, Synchronous: "FULL",
 		MongoDatabase: "fieldsync", MongoTimeout: 10 * time.Second,
-		Visits:    engine.DefaultVisitRules,
+		Visits:    fieldsales.DefaultVisitRules,
 		Workflows: true, EscalationInterval: time.Minute,
 		AccessTTL: identity.DefaultAccessTTL, SessionTTL: identity.DefaultSessionTTL,
 		AccountFailures: identity.DefaultAccountFailures, AddressFailures: identity.DefaultAddressFailures,
@@ -180,7 +181,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The engine's store calls are timed (fieldsync_store_call_*).
 	eng, err := engine.New(ctx, engine.Config{Store: storemetrics.Wrap(store, reg), Schemas: sch, Directory: ids, Limits: c.Limits,
-		Visits: c.Visits})
+		Rules: fieldsales.New(c.Visits)})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -223,7 +224,8 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	}
 	// The web console at /console/ (console.go).
 	kpis := kpi.NewService(store, ids, nil)
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, eng, pusher.devices, files, hooksAPI, c.Visits.RadiusM, log)
+	customers := fieldsales.Customers{Engine: eng, Directory: ids} // assignment, for the admin API and the console
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, customers, pusher.devices, files, hooksAPI, c.Visits.RadiusM, log)
 	if err != nil {
 		hooks.stop()
 		stopAttachments()
@@ -247,9 +249,9 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 		// The admin's document endpoints write through the engine (Upsert,
 		// Limits) and read the store (Get).
 		Docs: struct {
-			*engine.Engine
+			fieldsales.Customers
 			engine.Store
-		}{eng, store},
+		}{customers, store},
 		Workflow:     wfAPI,
 		Attachments:  files,
 		Console:      cons,

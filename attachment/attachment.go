@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/attachment/blob"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -152,7 +153,7 @@ func (s *Service) lock(org, id string) func() {
 }
 
 // Parents are the collections a file may belong to.
-var Parents = []string{engine.CollCustomers, engine.CollVisitLogs, engine.CollOrders, engine.CollCustomerNotes, engine.CollFollowUps}
+var Parents = []string{fieldsales.CollCustomers, fieldsales.CollVisitLogs, fieldsales.CollOrders, fieldsales.CollCustomerNotes, fieldsales.CollFollowUps}
 
 // Error codes of the attachment API (docs/attachments.md).
 const (

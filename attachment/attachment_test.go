@@ -15,6 +15,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/attachment"
 	"github.com/fieldsync/fieldsync/attachment/blob"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -66,7 +67,7 @@ func TestUploadAndReadByParentScope(t *testing.T) {
 	if !bytes.Equal(part.Bytes(), b[1000:1024]) {
 		t.Fatalf("range [1000,1024) = %d bytes differing", part.Len())
 	}
-	list, err := r.svc.List(context.Background(), manager, engine.DocRef{Collection: engine.CollCustomerNotes, ID: "n-1"})
+	list, err := r.svc.List(context.Background(), manager, engine.DocRef{Collection: fieldsales.CollCustomerNotes, ID: "n-1"})
 	if err != nil || len(list) != 1 || list[0].ID != "a-1" {
 		t.Fatalf("List = %+v, %v", list, err)
 	}
@@ -250,7 +251,7 @@ func TestLimitsPerDocumentAndOrganisation(t *testing.T) {
 	}
 	r.upload(t, rep1, decl("a-3", b), b)
 	big := photo(21, 70<<10)
-	r.push(t, rep1, engine.Mutation{ID: "m-n2", Collection: engine.CollCustomerNotes, DocID: "n-2", Op: engine.OpCreate,
+	r.push(t, rep1, engine.Mutation{ID: "m-n2", Collection: fieldsales.CollCustomerNotes, DocID: "n-2", Op: engine.OpCreate,
 		Doc: []byte(`{"customer_id":"c-1","text":"second"}`)})
 	d := decl("a-4", big)
 	d.ParentID = "n-2"
@@ -267,7 +268,7 @@ func TestReassignmentTakesFilesAway(t *testing.T) {
 	if op := r.pulled(t, rep1)["attachments/a-1"]; op != engine.ChangePut {
 		t.Fatalf("before: rep-1 pulls a-1 as %q", op)
 	}
-	r.upsert(t, admin, engine.CollCustomers, "c-1", map[string]any{"assigned_reps": []string{"rep-2"}})
+	r.upsert(t, admin, fieldsales.CollCustomers, "c-1", map[string]any{"assigned_reps": []string{"rep-2"}})
 	if _, err := r.content(t, rep1, "a-1"); code(err) != engine.CodeNotFound {
 		t.Fatalf("old rep reads the photo after reassignment: %v", err)
 	}
@@ -299,9 +300,9 @@ func TestDeleteRetentionAndSweep(t *testing.T) {
 		t.Fatalf("deleted file read: %v", err)
 	}
 	// The note goes: its files follow.
-	r.push(t, rep1, engine.Mutation{ID: "m-del", Collection: engine.CollCustomerNotes, DocID: "n-1", Op: engine.OpDelete, BaseVersion: 1})
+	r.push(t, rep1, engine.Mutation{ID: "m-del", Collection: fieldsales.CollCustomerNotes, DocID: "n-1", Op: engine.OpDelete, BaseVersion: 1})
 	// An upload that never finished.
-	r.push(t, rep1, engine.Mutation{ID: "m-n3", Collection: engine.CollCustomerNotes, DocID: "n-3", Op: engine.OpCreate,
+	r.push(t, rep1, engine.Mutation{ID: "m-n3", Collection: fieldsales.CollCustomerNotes, DocID: "n-3", Op: engine.OpCreate,
 		Doc: []byte(`{"customer_id":"c-1","text":"third"}`)})
 	b3 := photo(8, 30<<10)
 	d3 := decl("a-3", b3)
@@ -402,11 +403,11 @@ func TestFinishAfterCrash(t *testing.T) {
 func TestRoleKeysFollowTheParent(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, attachment.Limits{})
-	r.upsert(t, admin, engine.CollFollowUps, "fu-x", map[string]any{"customer_id": "c-1", "activity": "delivery", "title": "Deliver pallets",
+	r.upsert(t, admin, fieldsales.CollFollowUps, "fu-x", map[string]any{"customer_id": "c-1", "activity": "delivery", "title": "Deliver pallets",
 		"responsible_role": "logistics", "status": "open"})
 	b := photo(12, 20<<10)
 	d := decl("a-1", b)
-	d.ParentCollection, d.ParentID = engine.CollFollowUps, "fu-x"
+	d.ParentCollection, d.ParentID = fieldsales.CollFollowUps, "fu-x"
 	r.upload(t, rep1, d, b)
 	scopes := func() []string {
 		ref := engine.DocRef{Collection: engine.CollAttachments, ID: "a-1"}
@@ -420,7 +421,7 @@ func TestRoleKeysFollowTheParent(t *testing.T) {
 	if s := scopes(); !has(s, "role:logistics") || !has(s, "user:rep-1") || !has(s, "cust:c-1") {
 		t.Fatalf("keys after upload: %v", s)
 	}
-	r.upsert(t, admin, engine.CollCustomers, "c-1", map[string]any{"assigned_reps": []string{"rep-2"}})
+	r.upsert(t, admin, fieldsales.CollCustomers, "c-1", map[string]any{"assigned_reps": []string{"rep-2"}})
 	if s := scopes(); !has(s, "role:logistics") || has(s, "user:rep-1") || !has(s, "user:rep-2") {
 		t.Fatalf("keys after reassignment: %v", s)
 	}

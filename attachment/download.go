@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -41,7 +42,7 @@ func (s *Service) Delete(ctx context.Context, actor engine.Actor, id string) err
 	if err != nil {
 		return err
 	}
-	if a.UploadedBy != actor.User && !actor.HasRole(engine.RoleManager) && !actor.HasRole(engine.RoleAdmin) {
+	if a.UploadedBy != actor.User && !actor.HasRole(fieldsales.RoleManager) && !actor.HasRole(fieldsales.RoleAdmin) {
 		return engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "", "only the uploader, a manager or an admin deletes a file")
 	}
 	return s.markDeleted(ctx, actor.Org, id, actor.User)
@@ -54,7 +55,7 @@ func (s *Service) markDeleted(ctx context.Context, org, id, by string) error {
 	if err != nil {
 		return err
 	}
-	outs, err := s.cfg.Engine.Upsert(ctx, engine.Actor{Org: org, User: by, Roles: []string{engine.RoleAdmin}}, "attachments",
+	outs, err := s.cfg.Engine.Upsert(ctx, engine.Actor{Org: org, User: by, Roles: []string{fieldsales.RoleAdmin}}, "attachments",
 		[]engine.UpsertDoc{{Collection: engine.CollAttachments, ID: id, Fields: fields, Expect: &engine.Expect{Field: "deleted_at", In: []string{""}}}})
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/fieldsync/fieldsync/attachment"
 	"github.com/fieldsync/fieldsync/attachment/blob"
 	"github.com/fieldsync/fieldsync/attachment/disk"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/internal/testphoto"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
@@ -22,12 +23,12 @@ import (
 const org = "acme"
 
 var (
-	admin   = engine.Actor{Org: org, User: "admin-1", Roles: []string{engine.RoleAdmin}}
-	rep1    = engine.Actor{Org: org, User: "rep-1", Roles: []string{engine.RoleRep}}
-	rep2    = engine.Actor{Org: org, User: "rep-2", Roles: []string{engine.RoleRep}}
-	manager = engine.Actor{Org: org, User: "mgr-1", Roles: []string{engine.RoleManager}}
+	admin   = engine.Actor{Org: org, User: "admin-1", Roles: []string{fieldsales.RoleAdmin}}
+	rep1    = engine.Actor{Org: org, User: "rep-1", Roles: []string{fieldsales.RoleRep}}
+	rep2    = engine.Actor{Org: org, User: "rep-2", Roles: []string{fieldsales.RoleRep}}
+	manager = engine.Actor{Org: org, User: "mgr-1", Roles: []string{fieldsales.RoleManager}}
 	// outsider is rep-1's namesake in another organisation.
-	outsider = engine.Actor{Org: "globex", User: "rep-1", Roles: []string{engine.RoleRep}}
+	outsider = engine.Actor{Org: "globex", User: "rep-1", Roles: []string{fieldsales.RoleRep}}
 )
 
 // leads is the directory the engine asks: the manager leads rep-1.
@@ -69,7 +70,7 @@ func newRig(t testing.TB, limits attachment.Limits) *rig {
 	// The clock starts at the wall clock's time: blob stores stamp objects
 	// with real times, which the sweep compares with this clock.
 	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch, Directory: leads{}, Now: clk.Now})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: sch, Directory: leads{}, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,9 +84,9 @@ func newRig(t testing.TB, limits attachment.Limits) *rig {
 		t.Fatal(err)
 	}
 	r := &rig{store: st, eng: eng, blobs: blobs, svc: svc, clock: clk, dir: dir}
-	r.upsert(t, admin, engine.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
-	r.upsert(t, admin, engine.CollCustomers, "c-2", map[string]any{"name": "Other GmbH", "assigned_reps": []string{"rep-2"}})
-	r.push(t, rep1, engine.Mutation{ID: "m-note", Collection: engine.CollCustomerNotes, DocID: "n-1", Op: engine.OpCreate,
+	r.upsert(t, admin, fieldsales.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
+	r.upsert(t, admin, fieldsales.CollCustomers, "c-2", map[string]any{"name": "Other GmbH", "assigned_reps": []string{"rep-2"}})
+	r.push(t, rep1, engine.Mutation{ID: "m-note", Collection: fieldsales.CollCustomerNotes, DocID: "n-1", Op: engine.OpCreate,
 		Doc: json.RawMessage(`{"customer_id":"c-1","text":"shelf half empty"}`)})
 	return r
 }
@@ -145,7 +146,7 @@ func sum(b []byte) string {
 }
 
 func decl(id string, b []byte) attachment.Declaration {
-	return attachment.Declaration{ID: id, ParentCollection: engine.CollCustomerNotes, ParentID: "n-1", Filename: "shelf.jpg",
+	return attachment.Declaration{ID: id, ParentCollection: fieldsales.CollCustomerNotes, ParentID: "n-1", Filename: "shelf.jpg",
 		ContentType: "image/jpeg", Size: int64(len(b)), SHA256: sum(b), Caption: "before"}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/attachment/blob"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -170,7 +171,7 @@ func (s *Service) markPurged(ctx context.Context, org, id string) error {
 	if err != nil {
 		return err
 	}
-	outs, err := s.cfg.Engine.Upsert(ctx, engine.Actor{Org: org, User: "fieldsync", Roles: []string{engine.RoleAdmin}}, "attachments",
+	outs, err := s.cfg.Engine.Upsert(ctx, engine.Actor{Org: org, User: "fieldsync", Roles: []string{fieldsales.RoleAdmin}}, "attachments",
 		[]engine.UpsertDoc{{Collection: engine.CollAttachments, ID: id, Fields: fields, Expect: &engine.Expect{Field: "purged_at", In: []string{""}}}})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/attachment/blob"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -439,7 +440,7 @@ func (s *Service) record(ctx context.Context, actor engine.Actor, d Declaration,
 	m := Meta{ParentCollection: d.ParentCollection, ParentID: d.ParentID, ContentType: d.ContentType, Size: d.Size,
 		SHA256: d.SHA256, Filename: d.Filename, Caption: d.Caption, TakenAt: d.TakenAt, Location: d.Location,
 		UploadedBy: actor.User, UploadedAt: s.cfg.Now().UTC().Format(time.RFC3339Nano)}
-	if d.ParentCollection == engine.CollCustomers {
+	if d.ParentCollection == fieldsales.CollCustomers {
 		m.CustomerID = d.ParentID
 	} else {
 		var pb struct {
@@ -454,7 +455,7 @@ func (s *Service) record(ctx context.Context, actor engine.Actor, d Declaration,
 	}
 	// The owner is the parent's: a parent hanging off no customer is read
 	// by its owner's key, and so must its files be.
-	outs, err := s.cfg.Engine.Upsert(ctx, engine.Actor{Org: actor.Org, User: parent.Owner, Roles: []string{engine.RoleAdmin}},
+	outs, err := s.cfg.Engine.Upsert(ctx, engine.Actor{Org: actor.Org, User: parent.Owner, Roles: []string{fieldsales.RoleAdmin}},
 		"attachments", []engine.UpsertDoc{{Collection: engine.CollAttachments, ID: d.ID, Fields: fields, CreateOnly: true}})
 	if err != nil {
 		return nil, err

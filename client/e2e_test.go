@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
@@ -49,7 +50,7 @@ func startServer(t *testing.T) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: store, Schemas: sch})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: store, Schemas: sch})
 	if err != nil {
 		store.Close()
 		t.Fatal(err)
@@ -58,7 +59,7 @@ func startServer(t *testing.T) *testServer {
 	// tests sign in as (a rep sees a note through its customer).
 	var custs []engine.UpsertDoc
 	for _, id := range []string{"c-1", "c-42"} {
-		custs = append(custs, engine.UpsertDoc{Collection: engine.CollCustomers, ID: id, Fields: map[string]json.RawMessage{
+		custs = append(custs, engine.UpsertDoc{Collection: fieldsales.CollCustomers, ID: id, Fields: map[string]json.RawMessage{
 			"name": json.RawMessage(`"Customer ` + id + `"`), "assigned_reps": json.RawMessage(`["u1","u2","u3"]`)}})
 	}
 	if _, err := eng.Upsert(ctx, engine.Actor{Org: "org-1", User: "u-admin", Roles: []string{"admin"}}, "test", custs); err != nil {
@@ -158,7 +159,7 @@ func TestEndToEndTwoDevicesConverge(t *testing.T) {
 	tablet := ts.device(t, "u1", "tablet", func(c *client.Config) {
 		c.OnConflict = func(_ engine.Mutation, o engine.Outcome) { conflicts = append(conflicts, o.Conflicts...) }
 	})
-	const notes = engine.CollCustomerNotes
+	const notes = fieldsales.CollCustomerNotes
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -230,7 +231,7 @@ func TestEndToEndTwoDevicesConverge(t *testing.T) {
 func TestEndToEndEditDuringPush(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t)
-	const notes = engine.CollCustomerNotes
+	const notes = fieldsales.CollCustomerNotes
 	var phone *client.Client
 	var once sync.Once
 	var editErr error
@@ -295,7 +296,7 @@ func TestEndToEndLossyNetwork(t *testing.T) {
 		c.PageSize = 5
 	})
 	clean := ts.device(t, "u2", "clean", nil)
-	const notes = engine.CollCustomerNotes
+	const notes = fieldsales.CollCustomerNotes
 
 	var total client.PushReport
 	var ids []string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
@@ -68,33 +69,21 @@ func (cs *Console) followUp(c *fiber.Ctx, id string) (*followUpView, error) {
 	if err != nil {
 		return nil, err
 	}
-	var d struct {
-		Title, Activity, Status, Description, Note string
-		Role                                       string         `json:"responsible_role"`
-		AssignedTo                                 string         `json:"assigned_to"`
-		DueAt                                      string         `json:"due_at"`
-		EscalatedAt                                string         `json:"escalated_at"`
-		BlockedReason                              string         `json:"blocked_reason"`
-		BlockedAt                                  string         `json:"blocked_at"`
-		CreatedAt                                  string         `json:"created_at"`
-		ClosedAt                                   string         `json:"closed_at"`
-		ClosedBy                                   string         `json:"closed_by"`
-		OrderID                                    string         `json:"order_id"`
-		Result                                     map[string]any `json:"result"`
-	}
+	var d fieldsales.FollowUp
 	json.Unmarshal(det.Item.Doc, &d)
 	u := userOf(c)
 	v := &followUpView{ID: det.Item.ID, Title: firstNonEmpty(d.Title, oi.activityName[d.Activity], d.Activity),
-		Activity: d.Activity, ActivityName: oi.activityName[d.Activity], Role: roleLabel(d.Role), Status: d.Status,
+		Activity: d.Activity, ActivityName: oi.activityName[d.Activity], Role: roleLabel(d.ResponsibleRole), Status: d.Status,
 		Due: oi.when(d.DueAt), Description: d.Description, BlockedReason: d.BlockedReason, Note: d.Note,
 		Escalated: d.EscalatedAt != "", Actionable: det.Item.Actionable,
 		Closed: d.Status == workflow.FUDone || d.Status == workflow.FUCancelled, Errors: map[string]string{},
-		CanAct: u.HasRole(d.Role) || u.HasRole(engine.RoleAdmin)}
+		CanAct: u.HasRole(d.ResponsibleRole) || u.HasRole(fieldsales.RoleAdmin)}
 	if d.AssignedTo != "" {
 		v.AssignedTo = oi.name(d.AssignedTo)
 	}
-	if len(d.Result) > 0 {
-		b, _ := json.Marshal(d.Result)
+	var result map[string]any
+	if json.Unmarshal(d.Result, &result) == nil && len(result) > 0 {
+		b, _ := json.Marshal(result)
 		v.Result = string(b)
 	}
 	if due, err := time.Parse(time.RFC3339Nano, d.DueAt); err == nil {
@@ -108,7 +97,7 @@ func (cs *Console) followUp(c *fiber.Ctx, id string) (*followUpView, error) {
 			v.History = append(v.History, event{At: oi.when(at), What: what})
 		}
 	}
-	add(d.CreatedAt, "created for "+roleLabel(d.Role))
+	add(d.CreatedAt, "created for "+roleLabel(d.ResponsibleRole))
 	if d.AssignedTo != "" {
 		v.History = append(v.History, event{What: "claimed by " + oi.name(d.AssignedTo)})
 	}
@@ -197,10 +186,10 @@ func (cs *Console) orderPage(c *fiber.Ctx) error {
 		return err
 	}
 	v := cs.orderOf(oi, od.Order, od.Customer, od.Chain)
-	parents := []engine.DocRef{{Collection: engine.CollOrders, ID: od.Order.ID}}
+	parents := []engine.DocRef{{Collection: fieldsales.CollOrders, ID: od.Order.ID}}
 	for _, s := range od.Chain {
 		if s.Visible {
-			parents = append(parents, engine.DocRef{Collection: engine.CollFollowUps, ID: s.ID})
+			parents = append(parents, engine.DocRef{Collection: fieldsales.CollFollowUps, ID: s.ID})
 		}
 	}
 	if v.Photos, err = cs.photos(ctx, oi, actorOf(c), parents...); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/kpi"
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -198,7 +199,7 @@ func (cs *Console) visitPage(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	photos, err := cs.photos(ctx, oi, actorOf(c), engine.DocRef{Collection: engine.CollVisitLogs, ID: vis.ID})
+	photos, err := cs.photos(ctx, oi, actorOf(c), engine.DocRef{Collection: fieldsales.CollVisitLogs, ID: vis.ID})
 	if err != nil {
 		return err
 	}
@@ -247,7 +248,7 @@ func (cs *Console) review(c *fiber.Ctx) error {
 		b := make([]byte, 6)
 		rand.Read(b)
 		req.Mutations = append(req.Mutations, engine.Mutation{ID: "console-review-" + hex.EncodeToString(b),
-			Collection: engine.CollVisitLogs, DocID: vis.ID, Op: engine.OpUpdate, BaseVersion: vis.Version, Fields: fields})
+			Collection: fieldsales.CollVisitLogs, DocID: vis.ID, Op: engine.OpUpdate, BaseVersion: vis.Version, Fields: fields})
 	}
 	outs, err := cs.cfg.Sync.Push(ctx, actorOf(c), req)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
@@ -78,7 +79,7 @@ func (r *Result) Print(out io.Writer, url, start string) {
 		len(w.customers), len(w.products), len(w.lists))
 	if !r.skippedLoad {
 		fmt.Fprintf(out, "  %d visit logs%s, %d reviewed; %d visit plans, %d customer notes\n", sum(r.visits),
-			counts(r.visits, engine.VisitVerified, engine.VisitOutOfRange, engine.VisitNoGPS, engine.VisitLowAccuracy),
+			counts(r.visits, fieldsales.VisitVerified, fieldsales.VisitOutOfRange, fieldsales.VisitNoGPS, fieldsales.VisitLowAccuracy),
 			r.reviewed, r.plans, r.notes)
 		fmt.Fprintf(out, "  %d orders%s\n", sum(r.orders), counts(r.orders, workflow.StatusDraft, workflow.StatusSubmitted,
 			workflow.StatusCreditHold, workflow.StatusPriceApproval, workflow.StatusConfirmed, workflow.StatusDelivered,

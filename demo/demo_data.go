@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
-	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
 
@@ -86,11 +86,11 @@ func People(org string) ([]Team, []User) {
 	u := func(id, name string, roles []string, teams, leads []string, skew time.Duration) User {
 		return User{ID: id, Name: name, Email: id + "@" + domain, Roles: roles, Teams: teams, Leads: leads, Skew: skew}
 	}
-	rep := []string{engine.RoleRep}
+	rep := []string{fieldsales.RoleRep}
 	users := []User{
-		u("admin", "Ada Albrecht", []string{engine.RoleAdmin}, nil, nil, 0),
-		u("manager-1", "Martina Keller", []string{engine.RoleManager}, nil, []string{"stuttgart"}, 0),
-		u("manager-2", "Thomas Huber", []string{engine.RoleManager}, nil, []string{"munich"}, 0),
+		u("admin", "Ada Albrecht", []string{fieldsales.RoleAdmin}, nil, nil, 0),
+		u("manager-1", "Martina Keller", []string{fieldsales.RoleManager}, nil, []string{"stuttgart"}, 0),
+		u("manager-2", "Thomas Huber", []string{fieldsales.RoleManager}, nil, []string{"munich"}, 0),
 		// Most phones keep network time; rep-3's runs 7 minutes fast and
 		// rep-6's 3 minutes slow, which the server corrects.
 		u("rep-1", "Jonas Weber", rep, []string{"stuttgart"}, nil, 2*time.Second),

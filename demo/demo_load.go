@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/schemas"
@@ -147,7 +148,7 @@ func Load(ctx context.Context, o Options, progress io.Writer, ifMissing bool) (*
 	}
 	clock := &demoClock{}
 	clock.set(w.first.AddDate(0, 0, -7).Add(7 * time.Hour))
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch, Directory: ids, Now: clock.Now})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: sch, Directory: ids, Now: clock.Now})
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +262,7 @@ func (l *demoLoader) reference(ctx context.Context) error {
 		docs = append(docs, engine.UpsertDoc{Collection: coll, ID: id, Fields: f, CreateOnly: true})
 	}
 	for _, p := range l.w.products {
-		add(engine.CollProducts, p.ID, map[string]any{"sku": p.ID, "name": p.Name, "category": p.Category, "unit": p.Unit,
+		add(fieldsales.CollProducts, p.ID, map[string]any{"sku": p.ID, "name": p.Name, "category": p.Category, "unit": p.Unit,
 			"list_price": eur(p.Price), "currency": "EUR", "active": p.Active})
 	}
 	validFrom := time.Date(l.w.first.Year(), 1, 1, 0, 0, 0, 0, l.w.loc).Format("2006-01-02")
@@ -274,12 +275,12 @@ func (l *demoLoader) reference(ctx context.Context) error {
 		if pl.Segment != "" {
 			f["segment"] = pl.Segment
 		}
-		add(engine.CollPriceLists, pl.ID, f)
+		add(fieldsales.CollPriceLists, pl.ID, f)
 	}
 	for _, c := range l.w.customers {
-		add(engine.CollCustomers, c.ID, c.doc())
+		add(fieldsales.CollCustomers, c.ID, c.doc())
 	}
-	admin := engine.Actor{Org: l.w.org, User: "admin", Roles: []string{engine.RoleAdmin}}
+	admin := engine.Actor{Org: l.w.org, User: "admin", Roles: []string{fieldsales.RoleAdmin}}
 	size := l.eng.Limits().MaxMutations
 	for i := 0; i < len(docs); i += size {
 		outs, err := l.eng.Upsert(ctx, admin, "demo", docs[i:min(i+size, len(docs))])
@@ -306,7 +307,7 @@ func (l *demoLoader) actor(user string) engine.Actor {
 func (l *demoLoader) push(ctx context.Context, user string, muts []engine.Mutation) error {
 	u := l.w.user[user]
 	device := "phone-" + user
-	if slices.Contains(u.Roles, engine.RoleManager) {
+	if slices.Contains(u.Roles, fieldsales.RoleManager) {
 		device = "tablet-" + user
 	}
 	outs, err := l.eng.Push(ctx, l.actor(user), engine.PushRequest{DeviceID: device, Mutations: muts,
@@ -342,24 +343,24 @@ func (l *demoLoader) current(ctx context.Context, coll string, ids ...string) (m
 
 // cancelOrder: the rep cancels a submitted order from the phone.
 func (l *demoLoader) cancelOrder(ctx context.Context, rep, order string) error {
-	cur, err := l.current(ctx, engine.CollOrders, order)
+	cur, err := l.current(ctx, fieldsales.CollOrders, order)
 	if err != nil || cur[order] == nil {
 		return errors.Join(err, fmt.Errorf("order %s to cancel is missing", order))
 	}
-	return l.push(ctx, rep, []engine.Mutation{updateMut(order+"-cancel", engine.CollOrders, order, cur[order].Version,
+	return l.push(ctx, rep, []engine.Mutation{updateMut(order+"-cancel", fieldsales.CollOrders, order, cur[order].Version,
 		map[string]any{"status": "cancelled"})})
 }
 
 // review: a manager's review session of visit logs.
 func (l *demoLoader) review(ctx context.Context, mgr string, ids []string, reviews map[string]map[string]any) error {
-	cur, err := l.current(ctx, engine.CollVisitLogs, ids...)
+	cur, err := l.current(ctx, fieldsales.CollVisitLogs, ids...)
 	if err != nil {
 		return err
 	}
 	var muts []engine.Mutation
 	for _, id := range ids {
 		if d := cur[id]; d != nil {
-			muts = append(muts, updateMut(id+"-review", engine.CollVisitLogs, id, d.Version, map[string]any{"review": reviews[id]}))
+			muts = append(muts, updateMut(id+"-review", fieldsales.CollVisitLogs, id, d.Version, map[string]any{"review": reviews[id]}))
 		}
 	}
 	if len(muts) == 0 {
@@ -371,7 +372,7 @@ func (l *demoLoader) review(ctx context.Context, mgr string, ids []string, revie
 // act: a back-office user (or a manager) works a follow-up through the
 // workflow's API, if it is still in the state the plan expects.
 func (l *demoLoader) act(ctx context.Context, user, id, before string, a workflow.Action) error {
-	cur, err := l.current(ctx, engine.CollFollowUps, id)
+	cur, err := l.current(ctx, fieldsales.CollFollowUps, id)
 	if err != nil {
 		return err
 	}
@@ -409,14 +410,14 @@ func (l *demoLoader) summarise(ctx context.Context, res *Result) error {
 		}
 		return nil
 	}
-	err := count(engine.CollVisitLogs, l.w.visitIDs, func(b []byte) {
+	err := count(fieldsales.CollVisitLogs, l.w.visitIDs, func(b []byte) {
 		res.visits[jsonField(b, "verification", "status")]++
 		if jsonField(b, "review", "status") != "" {
 			res.reviewed++
 		}
 	})
 	if err == nil {
-		err = count(engine.CollOrders, l.w.orderIDs, func(b []byte) { res.orders[jsonField(b, "status")]++ })
+		err = count(fieldsales.CollOrders, l.w.orderIDs, func(b []byte) { res.orders[jsonField(b, "status")]++ })
 	}
 	var fus []string
 	for _, o := range l.w.orderIDs {
@@ -426,13 +427,13 @@ func (l *demoLoader) summarise(ctx context.Context, res *Result) error {
 	}
 	fus = append(fus, l.w.raisedIDs...)
 	if err == nil {
-		err = count(engine.CollFollowUps, fus, func(b []byte) { res.fups[jsonField(b, "status")]++ })
+		err = count(fieldsales.CollFollowUps, fus, func(b []byte) { res.fups[jsonField(b, "status")]++ })
 	}
 	if err == nil {
-		err = count(engine.CollVisitPlans, l.w.planIDs, func([]byte) { res.plans++ })
+		err = count(fieldsales.CollVisitPlans, l.w.planIDs, func([]byte) { res.plans++ })
 	}
 	if err == nil {
-		err = count(engine.CollCustomerNotes, l.w.noteIDs, func([]byte) { res.notes++ })
+		err = count(fieldsales.CollCustomerNotes, l.w.noteIDs, func([]byte) { res.notes++ })
 	}
 	return err
 }

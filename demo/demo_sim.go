@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
@@ -132,7 +133,7 @@ type repVisit struct {
 func (w *demoWorld) plan(rng *rand.Rand, today time.Time) {
 	var reps []User
 	for _, u := range w.users {
-		if slices.Contains(u.Roles, engine.RoleRep) {
+		if slices.Contains(u.Roles, fieldsales.RoleRep) {
 			reps = append(reps, u)
 		}
 	}
@@ -202,7 +203,7 @@ func (w *demoWorld) plan(rng *rand.Rand, today time.Time) {
 					c := next(rep.ID)
 					id := fmt.Sprintf("vp-%s-%s-%d", rep.ID, d.Format("20060102"), k+1)
 					w.planIDs = append(w.planIDs, id)
-					muts = append(muts, createMut(id+"-create", engine.CollVisitPlans, id, w.planDoc(c.ID, t, rng)))
+					muts = append(muts, createMut(id+"-create", fieldsales.CollVisitPlans, id, w.planDoc(c.ID, t, rng)))
 					t = t.Add(minutes(rng, 75, 120))
 				}
 			}
@@ -280,26 +281,26 @@ func (w *demoWorld) repDay(rng *rand.Rand, rep User, day time.Time, next func(st
 		doc := w.planDoc(v.customer, v.in.Truncate(15*time.Minute), rng)
 		if rng.IntN(10) == 0 {
 			doc["rep_id"] = rep.ID
-			mut := createMut(v.plan+"-assign", engine.CollVisitPlans, v.plan, doc)
+			mut := createMut(v.plan+"-assign", fieldsales.CollVisitPlans, v.plan, doc)
 			w.add(w.at(day.AddDate(0, 0, -2-rng.IntN(3)), 16, 0).Add(minutes(rng, 0, 90)), func(ctx context.Context, l *demoLoader) error {
 				return l.push(ctx, mgr, []engine.Mutation{mut})
 			})
 			continue
 		}
-		own = append(own, createMut(v.plan+"-create", engine.CollVisitPlans, v.plan, doc))
+		own = append(own, createMut(v.plan+"-create", fieldsales.CollVisitPlans, v.plan, doc))
 	}
 	var cancelled string
 	if rng.IntN(8) == 0 { // planned, then not visited
 		c := next(rep.ID)
 		id := fmt.Sprintf("vp-%s-%s-missed", rep.ID, day.Format("20060102"))
 		w.planIDs = append(w.planIDs, id)
-		own = append(own, createMut(id+"-create", engine.CollVisitPlans, id, w.planDoc(c.ID, w.at(day, 15, 30), rng)))
+		own = append(own, createMut(id+"-create", fieldsales.CollVisitPlans, id, w.planDoc(c.ID, w.at(day, 15, 30), rng)))
 	}
 	if rng.IntN(12) == 0 {
 		c := next(rep.ID)
 		cancelled = fmt.Sprintf("vp-%s-%s-cancelled", rep.ID, day.Format("20060102"))
 		w.planIDs = append(w.planIDs, cancelled)
-		own = append(own, createMut(cancelled+"-create", engine.CollVisitPlans, cancelled, w.planDoc(c.ID, w.at(day, 14, 0), rng)))
+		own = append(own, createMut(cancelled+"-create", fieldsales.CollVisitPlans, cancelled, w.planDoc(c.ID, w.at(day, 14, 0), rng)))
 	}
 	if len(own) > 0 {
 		w.add(w.at(eve, 18, 0).Add(minutes(rng, 0, 150)), func(ctx context.Context, l *demoLoader) error {
@@ -307,7 +308,7 @@ func (w *demoWorld) repDay(rng *rand.Rand, rep User, day time.Time, next func(st
 		})
 	}
 	if cancelled != "" {
-		mut := updateMut(cancelled+"-cancel", engine.CollVisitPlans, cancelled, 1, map[string]any{"status": "cancelled"})
+		mut := updateMut(cancelled+"-cancel", fieldsales.CollVisitPlans, cancelled, 1, map[string]any{"status": "cancelled"})
 		w.add(w.at(day, 7, 20), func(ctx context.Context, l *demoLoader) error { return l.push(ctx, rep.ID, []engine.Mutation{mut}) })
 	}
 
@@ -395,21 +396,21 @@ func (w *demoWorld) visit(rng *rand.Rand, rep User, v repVisit) reviewItem {
 	var muts []engine.Mutation
 	if rng.IntN(100) < 85 {
 		// Signal at the door: the check-in goes up at once.
-		first := createMut(v.id+"-in", engine.CollVisitLogs, v.id, doc)
+		first := createMut(v.id+"-in", fieldsales.CollVisitLogs, v.id, doc)
 		w.add(v.in, func(ctx context.Context, l *demoLoader) error { return l.push(ctx, rep.ID, []engine.Mutation{first}) })
-		muts = append(muts, updateMut(v.id+"-out", engine.CollVisitLogs, v.id, 1, closing))
+		muts = append(muts, updateMut(v.id+"-out", fieldsales.CollVisitLogs, v.id, 1, closing))
 	} else {
 		// No signal in the building: the whole visit goes up at check-out.
 		for k, x := range closing {
 			doc[k] = x
 		}
-		muts = append(muts, createMut(v.id+"-logged", engine.CollVisitLogs, v.id, doc))
+		muts = append(muts, createMut(v.id+"-logged", fieldsales.CollVisitLogs, v.id, doc))
 	}
 	if rng.IntN(100) < 30 {
 		id := "note-" + strings.TrimPrefix(v.id, "vl-")
 		w.noteIDs = append(w.noteIDs, id)
 		cat := c.Categories[rng.IntN(len(c.Categories))]
-		muts = append(muts, createMut(id+"-create", engine.CollCustomerNotes, id, map[string]any{
+		muts = append(muts, createMut(id+"-create", fieldsales.CollCustomerNotes, id, map[string]any{
 			"customer_id": c.ID, "text": fmt.Sprintf(demoNoteTexts[rng.IntN(len(demoNoteTexts))], cat),
 			"created_at": v.out.Add(rep.Skew).In(w.loc).Format(time.RFC3339), "tags": []string{cat}, "visit_log_id": v.id}))
 	}
@@ -485,19 +486,19 @@ func (w *demoWorld) order(rng *rand.Rand, rep User, c demoCustomer, v repVisit) 
 	switch r := rng.IntN(100); {
 	case r < 6:
 		doc["status"] = "draft" // a quote the customer is still thinking about
-		return []engine.Mutation{createMut(id+"-create", engine.CollOrders, id, doc)}
+		return []engine.Mutation{createMut(id+"-create", fieldsales.CollOrders, id, doc)}
 	case r < 16:
 		// Drafted at the customer, submitted that evening or next morning.
 		doc["status"] = "draft"
-		muts = append(muts, createMut(id+"-create", engine.CollOrders, id, doc))
+		muts = append(muts, createMut(id+"-create", fieldsales.CollOrders, id, doc))
 		submitted = v.out.Add(minutes(rng, 90, 15*60))
-		sub := updateMut(id+"-submit", engine.CollOrders, id, 1, map[string]any{"status": "submitted"})
+		sub := updateMut(id+"-submit", fieldsales.CollOrders, id, 1, map[string]any{"status": "submitted"})
 		if !w.add(submitted, func(ctx context.Context, l *demoLoader) error { return l.push(ctx, rep.ID, []engine.Mutation{sub}) }) {
 			return muts
 		}
 	default:
 		doc["status"] = "submitted"
-		muts = append(muts, createMut(id+"-create", engine.CollOrders, id, doc))
+		muts = append(muts, createMut(id+"-create", fieldsales.CollOrders, id, doc))
 	}
 	w.afterSubmit(rng, rep, c, id, path, submitted)
 	return muts
@@ -658,7 +659,7 @@ func (w *demoWorld) afterSubmit(rng *rand.Rand, rep User, c demoCustomer, order,
 // raiseQuery: the rep raises a delivery-status query for the order desk.
 func (w *demoWorld) raiseQuery(rng *rand.Rand, rep User, c demoCustomer, order string, at time.Time) {
 	id := "fuq-" + strings.TrimPrefix(order, "ord-")
-	mut := createMut(id+"-raise", engine.CollFollowUps, id, map[string]any{"activity": "delivery_status_query",
+	mut := createMut(id+"-raise", fieldsales.CollFollowUps, id, map[string]any{"activity": "delivery_status_query",
 		"customer_id": c.ID, "order_id": order, "description": "Customer asks when the delivery arrives"})
 	if !w.add(at, func(ctx context.Context, l *demoLoader) error { return l.push(ctx, rep.ID, []engine.Mutation{mut}) }) {
 		return

@@ -1,14 +1,17 @@
-package engine
+package fieldsales
 
 import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-// Index keys are scope keys that no read set holds (prefix "ix:"): the
+// Index keys are scope keys that no read set holds (engine.IndexPrefix): the
 // store's per-scope feed then doubles as a secondary index, read with
-// Store.Pull by the engine and the KPI service, never by a device. They are
+// Store.Pull by the rules, the workflow and the KPI service, never by a
+// device. They are
 // computed from the document alone whenever its keys are (stamp, and every
 // update through reindex), so restamps and retries agree on them.
 //
@@ -27,10 +30,7 @@ import (
 //
 // A document that leaves an index key leaves an eviction row under it (the
 // feed keeps those), which readers skip.
-const (
-	indexPrefix    = "ix:"
-	kpiIndexPrefix = indexPrefix + "kpi:"
-)
+const kpiIndexPrefix = engine.IndexPrefix + "kpi:"
 
 // KPIIndexKey is the index key of rep's KPI documents of the UTC month
 // holding t.
@@ -44,16 +44,16 @@ func KPIIndexKey(rep string, t time.Time) string {
 // status asks for is durable. An order whose push, or whose workflow, was cut
 // by a crash stays under this key until the workflow's sweep settles it, so
 // a crash at any point leaves nothing stranded, whoever retries or not.
-const IndexUnsettledOrders = "ix:order-unsettled"
+const IndexUnsettledOrders = engine.IndexPrefix + "order-unsettled"
 
 // IndexUnsettledFollowUps is the index key of done follow-ups of an order
 // whose effects (the order's move, the next steps' due times) the workflow
 // has not recorded as carried out (settled_at); the sweep carries them out.
-const IndexUnsettledFollowUps = "ix:fu-unsettled"
+const IndexUnsettledFollowUps = engine.IndexPrefix + "fu-unsettled"
 
 // IndexCustomers is the index key every customer carries: an admin's list
 // of customers reads it instead of the organisation's whole feed.
-const IndexCustomers = "ix:customers"
+const IndexCustomers = engine.IndexPrefix + "customers"
 
 // WaitingIndexKey is the index key of role's follow-ups that wait for
 // others: not closed, with dependencies, and no due time yet (the workflow
@@ -61,7 +61,7 @@ const IndexCustomers = "ix:customers"
 // queue's waiting view reads it instead of every follow-up of the role.
 func WaitingIndexKey(role string) string { return waitingIndexPrefix + role }
 
-const waitingIndexPrefix = indexPrefix + "waiting:"
+const waitingIndexPrefix = engine.IndexPrefix + "waiting:"
 
 // The fields that settle a document for the indexes above.
 const (
@@ -81,7 +81,7 @@ func indexKeys(collection, owner string, body map[string]any) []string {
 	case CollCustomers:
 		keys = append(keys, IndexCustomers)
 	case CollAttachments:
-		keys = append(keys, attachmentIndexKeys(body)...) // attachments.go
+		keys = append(keys, engine.AttachmentIndexKeys(body)...)
 	case CollVisitLogs:
 		at := body[fieldCheckInAt]
 		if _, ok := at.(string); !ok {
@@ -100,23 +100,23 @@ func indexKeys(collection, owner string, body map[string]any) []string {
 		}
 		month(rep, body["planned_start"])
 	case CollOrders:
-		month(owner, body["submitted_at"])
-		if st, _ := body["status"].(string); st != "" && st != "draft" && body[FieldSettledStatus] != st {
+		month(owner, body[FieldSubmittedAt])
+		if st, _ := body[FieldStatus].(string); st != "" && st != "draft" && body[FieldSettledStatus] != st {
 			keys = append(keys, IndexUnsettledOrders)
 		}
 	case CollFollowUps:
-		rep, _ := body["rep_id"].(string)
-		month(rep, body["due_at"])
-		month(rep, body["closed_at"])
-		st, _ := body["status"].(string)
-		if st == "done" && body["order_id"] != nil && body[FieldSettledAt] == nil {
+		rep, _ := body[FieldRep].(string)
+		month(rep, body[FieldDueAt])
+		month(rep, body[FieldClosedAt])
+		st, _ := body[FieldStatus].(string)
+		if st == FollowUpDone && body[FieldOrder] != nil && body[FieldSettledAt] == nil {
 			keys = append(keys, IndexUnsettledFollowUps)
 		}
-		deps, _ := body["depends_on"].([]any)
-		role, _ := body["responsible_role"].(string)
+		deps, _ := body[FieldDependsOn].([]any)
+		role, _ := body[FieldResponsibleRole].(string)
 		switch st {
-		case "open", "claimed", "in_progress", "blocked":
-			if len(deps) > 0 && body["due_at"] == nil && role != "" {
+		case FollowUpOpen, FollowUpClaimed, FollowUpInProgress, FollowUpBlocked:
+			if len(deps) > 0 && body[FieldDueAt] == nil && role != "" {
 				keys = append(keys, WaitingIndexKey(role))
 			}
 		}

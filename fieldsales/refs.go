@@ -1,11 +1,14 @@
-package engine
+package fieldsales
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Referential rules (WriteRules' Relations): a device's write that names
@@ -25,27 +28,31 @@ var docRefs = map[string][]struct{ field, coll string }{
 	CollVisitLogs:     {{"visit_plan_id", CollVisitPlans}},
 }
 
-// checkReps validates the assigned_reps a device's mutation writes, against
-// the directory.
-func (e *Engine) checkReps(ctx context.Context, org string, muts []Mutation, pre []*prepared) error {
+// checkReps validates the assigned_reps the batch's customer mutations
+// write, against the directory; a refusal rejects its mutation.
+func (b *batch) checkReps(ctx context.Context, rd engine.Reader) error {
 	known := map[string]string{}
-	for i, p := range pre {
-		if p.err != nil || p.coll != CollCustomers {
+	for _, p := range b.info.Writes {
+		if p.Mutation.Collection != CollCustomers {
 			continue
 		}
-		v, ptr := p.body["assigned_reps"], "/doc/assigned_reps"
-		if muts[i].Op == OpUpdate {
-			v, ptr = p.fields["assigned_reps"], "/fields/assigned_reps"
+		v, ptr := p.Body[FieldAssignedReps], "/doc/assigned_reps"
+		if p.Mutation.Op == engine.OpUpdate {
+			var ok bool
+			if v, ok = p.Fields[FieldAssignedReps]; !ok {
+				continue
+			}
+			ptr = "/fields/assigned_reps"
 		}
 		raw, _ := v.([]any)
 		reps := make([]string, len(raw))
 		for j, r := range raw {
 			reps[j], _ = r.(string) // the schema checked the items are strings
 		}
-		err := e.CheckReps(ctx, org, reps, ptr, known)
+		err := checkReps(ctx, rd.Member, reps, ptr, known)
 		switch {
-		case ErrorKind(err) == KindInvalid:
-			p.err = err
+		case engine.ErrorKind(err) == engine.KindInvalid:
+			b.refused[p.Mutation.ID] = err
 		case err != nil:
 			return err
 		}
@@ -53,16 +60,38 @@ func (e *Engine) checkReps(ctx context.Context, org string, muts []Mutation, pre
 	return nil
 }
 
+// member is the directory's word on a user of one organisation.
+type member func(ctx context.Context, user string) (engine.Member, bool, error)
+
+// Customers are the rules of customer assignment over an engine, for the
+// admin API and the console: the same rules a device's push meets.
+type Customers struct {
+	*engine.Engine
+	Directory engine.Directory // nil: tokens minted by the operator's tools only
+}
+
+func (c Customers) member(org string) member {
+	if c.Directory == nil {
+		return nil
+	}
+	return func(ctx context.Context, user string) (engine.Member, bool, error) {
+		return c.Directory.Member(ctx, org, user)
+	}
+}
+
 // CheckReps validates a customer's assigned_reps, at pointer ptr: each an
 // active user of the organisation holding the role rep, each once. It is
 // the one check of the rule, for a device's push and for the admin API
 // alike; a refusal is KindInvalid with CodeUnknownRep at the entry's
 // pointer, any other error is the directory's. known caches the
-// directory's verdicts across calls (user -> why not, "" when fine; nil:
-// no cache). Without a directory (tokens minted by the operator's tools
-// only) there is no one to check against.
-func (e *Engine) CheckReps(ctx context.Context, org string, reps []string, ptr string, known map[string]string) error {
-	if e.dir == nil {
+// directory's verdicts across calls (user -> why not, "" when fine; nil: no
+// cache). Without a directory there is no one to check against.
+func (c Customers) CheckReps(ctx context.Context, org string, reps []string, ptr string, known map[string]string) error {
+	return checkReps(ctx, c.member(org), reps, ptr, known)
+}
+
+func checkReps(ctx context.Context, member member, reps []string, ptr string, known map[string]string) error {
+	if member == nil {
 		return nil
 	}
 	if known == nil {
@@ -71,12 +100,14 @@ func (e *Engine) CheckReps(ctx context.Context, org string, reps []string, ptr s
 	for j, id := range reps {
 		at := fmt.Sprintf("%s/%d", ptr, j)
 		if slices.Contains(reps[:j], id) {
-			return Errorf(KindInvalid, CodeUnknownRep, at, "%q is listed twice", id)
+			return engine.Errorf(engine.KindInvalid, CodeUnknownRep, at, "%q is listed twice", id)
 		}
 		why, seen := known[id]
 		if !seen {
-			m, ok, err := e.dir.Member(ctx, org, id)
+			m, ok, err := member(ctx, id)
 			switch {
+			case errors.Is(err, engine.ErrNoDirectory):
+				return nil
 			case err != nil:
 				return err
 			case !ok:
@@ -89,7 +120,7 @@ func (e *Engine) CheckReps(ctx context.Context, org string, reps []string, ptr s
 			known[id] = why
 		}
 		if why != "" {
-			return Errorf(KindInvalid, CodeUnknownRep, at, "%s", why)
+			return engine.Errorf(engine.KindInvalid, CodeUnknownRep, at, "%s", why)
 		}
 	}
 	return nil
@@ -100,12 +131,13 @@ func (e *Engine) CheckReps(ctx context.Context, org string, reps []string, ptr s
 // It is the one rule of an assignment: a customer that is not there (or of
 // another organisation, or deleted) is not found; reps pass CheckReps at
 // pointer ptr; the customer's history moves with it (Upsert), and an
-// assignment repeated changes nothing but re-checks that history. It returns
-// the customer's version and whether this call changed it.
-func (e *Engine) Assign(ctx context.Context, actor Actor, source, customer string, reps []string, ptr string) (int64, bool, error) {
-	ref := DocRef{Collection: CollCustomers, ID: customer}
-	notFound := Errorf(KindNotFound, CodeNotFound, "", "no customer %q", customer)
-	cur, err := e.store.Get(ctx, actor.Org, []DocRef{ref})
+// assignment repeated changes nothing but re-checks that history. It
+// returns the customer's version and whether this call changed it.
+func (c Customers) Assign(ctx context.Context, actor engine.Actor, source, customer string, reps []string, ptr string) (int64, bool, error) {
+	eng := c.Engine
+	ref := engine.DocRef{Collection: CollCustomers, ID: customer}
+	notFound := engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no customer %q", customer)
+	cur, err := eng.Visible(ctx, actor, []engine.DocRef{ref})
 	if err != nil {
 		return 0, false, err
 	}
@@ -113,7 +145,7 @@ func (e *Engine) Assign(ctx context.Context, actor Actor, source, customer strin
 	if before == nil || before.Deleted {
 		return 0, false, notFound
 	}
-	if err := e.CheckReps(ctx, actor.Org, reps, ptr, nil); err != nil {
+	if err := c.CheckReps(ctx, actor.Org, reps, ptr, nil); err != nil {
 		return 0, false, err
 	}
 	if reps == nil {
@@ -123,66 +155,69 @@ func (e *Engine) Assign(ctx context.Context, actor Actor, source, customer strin
 	if err != nil {
 		return 0, false, err
 	}
-	outs, err := e.Upsert(ctx, actor, source, []UpsertDoc{{Collection: CollCustomers, ID: customer,
-		Fields: map[string]json.RawMessage{"assigned_reps": raw}}})
+	outs, err := eng.Upsert(ctx, actor, source, []engine.UpsertDoc{{Collection: CollCustomers, ID: customer,
+		Fields: map[string]json.RawMessage{FieldAssignedReps: raw}}})
 	if err != nil {
 		return 0, false, err
 	}
 	o := outs[0]
-	if o.Status == StatusRejected {
-		if o.Error.Code == CodeDocumentDeleted { // since it was read
+	if o.Status == engine.StatusRejected {
+		if o.Error.Code == engine.CodeDocumentDeleted { // since it was read
 			return 0, false, notFound
 		}
-		return 0, false, Errorf(KindInvalid, o.Error.Code, strings.Replace(o.Error.Pointer, "/fields/assigned_reps", ptr, 1), "%s", o.Error.Message)
+		return 0, false, engine.Errorf(engine.KindInvalid, o.Error.Code, strings.Replace(o.Error.Pointer, "/fields/assigned_reps", ptr, 1), "%s", o.Error.Message)
 	}
 	return o.Version, o.Version != before.Version, nil
 }
 
-// referenced lists the documents the creates of a batch name, and the
-// creates of the batch by document.
-func referenced(muts []Mutation, pre []*prepared) (out []DocRef, creates map[DocRef]map[string]any) {
-	for i, p := range pre {
-		if p.err != nil || p.body == nil {
+// referenced lists the documents the batch's creates name.
+func referenced(writes []engine.Pending) []engine.DocRef {
+	var out []engine.DocRef
+	for _, p := range writes {
+		if p.Body == nil {
 			continue
 		}
-		if creates == nil {
-			creates = map[DocRef]map[string]any{}
-		}
-		creates[DocRef{Collection: p.coll, ID: muts[i].DocID}] = p.body
-		for _, r := range docRefs[p.coll] {
-			if id, _ := p.body[r.field].(string); id != "" {
-				out = append(out, DocRef{Collection: r.coll, ID: id})
+		for _, r := range docRefs[p.Mutation.Collection] {
+			if id, _ := p.Body[r.field].(string); id != "" {
+				out = append(out, engine.DocRef{Collection: r.coll, ID: id})
 			}
 		}
 	}
-	return out, creates
+	return out
 }
 
 // checkRefs checks the references of a device's create: each named document
 // exists (stored before the push, or created earlier in it), is in the
 // writer's read set and hangs off the same customer. A missing document and
 // one the writer does not see answer alike.
-func checkRefs(acc *access, coll string, body map[string]any, res *resolution) error {
+func (b *batch) checkRefs(w *engine.Write) error {
+	coll, body := w.Mutation.Collection, w.Body
 	for _, r := range docRefs[coll] {
 		id, _ := body[r.field].(string)
 		if id == "" {
 			continue
 		}
-		ref := DocRef{Collection: r.coll, ID: id}
+		ref := engine.DocRef{Collection: r.coll, ID: id}
 		var refBody map[string]any
-		if d := res.refs[ref]; d != nil && !d.Deleted && acc.sees(d) {
-			refBody = mustDecode(d.Body)
-		} else if d == nil {
+		if d := b.created[ref]; d != nil {
+			if w.Sees(d.keys) {
+				refBody = d.body
+			}
+		} else if d := b.refs[ref]; d != nil {
+			if !d.Deleted && w.Sees(d.Scopes) {
+				refBody = mustDecode(d.Body)
+			}
+		} else {
 			// Created later in the same push (a visit log before its plan):
 			// that create is checked on its own, customer included.
-			refBody = res.batch[ref]
+			refBody = b.creates[ref]
 		}
 		ok := refBody != nil
 		if c := customerOf(coll, body); ok && c != "" {
 			ok = customerOf(r.coll, refBody) == c
 		}
 		if !ok {
-			return Errorf(KindForbidden, CodeInvalidReference, "/doc/"+r.field,
+			return engine.Errorf(engine.KindForbidden, CodeInvalidReference, "/doc/"+r.field,
 				"%s %s is not one of yours on this customer (or does not exist)", r.coll, id)
 		}
 	}

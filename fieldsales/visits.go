@@ -1,18 +1,22 @@
-package engine
+package fieldsales
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Visits: the server-derived fields of visit logs and the rules of visit
-// plans (docs/workflows.md, "Visits"). Everything here runs inside decide
-// and is pure: what it needs from the store (the customer's location, the
-// rep's open visit) is read before the push, in preVisits.
+// plans (docs/workflows.md, "Visits"). Everything here runs inside the
+// batch's decisions and is pure: what it needs from the store (the
+// customer's location, the rep's open visit) is read before the push, in
+// readVisits.
 
 // VisitRules configure how visit logs are verified. Zero fields take
 // DefaultVisitRules.
@@ -76,7 +80,7 @@ const (
 	fieldReview          = "review"
 	fieldPlanRep         = "rep_id"
 	fieldPlanAssignedBy  = "assigned_by"
-	openVisitIndexPrefix = "ix:open-visit:"
+	openVisitIndexPrefix = engine.IndexPrefix + "open-visit:"
 )
 
 // clockReading is what a push says about the device's clock.
@@ -85,22 +89,17 @@ type clockReading struct {
 	offset time.Duration // server receive time - device time, 0 within tolerance
 }
 
-// readClock turns a push's device_time into the correction of the times it
+// readClock turns a push's device time into the correction of the times it
 // carries.
-func (e *Engine) readClock(deviceTime string, received time.Time) (clockReading, error) {
-	if deviceTime == "" {
-		return clockReading{}, nil
+func (r VisitRules) readClock(device, received time.Time) clockReading {
+	if device.IsZero() {
+		return clockReading{}
 	}
-	t, err := time.Parse(time.RFC3339Nano, deviceTime)
-	if err != nil {
-		return clockReading{}, Errorf(KindInvalid, CodeInvalidRequest, "/device_time",
-			"device_time must be an RFC 3339 time such as 2026-12-01T09:00:00.000+01:00")
-	}
-	off := received.Sub(t).Round(time.Second)
-	if off.Abs() <= e.visits.ClockTolerance {
+	off := received.Sub(device).Round(time.Second)
+	if off.Abs() <= r.ClockTolerance {
 		off = 0
 	}
-	return clockReading{known: true, offset: off}, nil
+	return clockReading{known: true, offset: off}
 }
 
 // latLng is a position in degrees (WGS 84).
@@ -192,87 +191,81 @@ func visitIsOpen(body map[string]any) bool {
 	return in && !out
 }
 
-// visitState is what preVisits learned before the push.
-type visitState struct {
-	customers []string        // further customers to resolve (visit logs whose check-in changes)
-	open      map[string]bool // the pushing user's open visits, by id
-}
-
-// preVisits reads what the batch's visit mutations need from the store
-// before the push: the customers of visit logs whose check-in an update
-// changes (to verify it again) and, when the batch opens a visit, the
-// pushing user's open visits (from the open-visit index keys of the check-in
-// month and the month before).
-func (e *Engine) preVisits(ctx context.Context, acc *access, pre []*prepared, pass []Mutation, trusted bool) (*visitState, error) {
-	vs := &visitState{open: map[string]bool{}}
-	var refs []DocRef
+// readVisits reads what the batch's visit mutations need from the store
+// before the push: the visit logs whose check-in an update changes and
+// their customers (to verify it again), and, when the batch opens a visit,
+// the pushing user's open visits (from the open-visit index keys of the
+// check-in month and the month before).
+func (b *batch) readVisits(ctx context.Context, rd engine.Reader, got map[engine.DocRef]*engine.Document) error {
 	var keys []string
-	for i, p := range pre {
-		if p.err != nil || p.coll != CollVisitLogs {
+	var customers []engine.DocRef
+	user := b.info.Actor.User
+	for _, p := range b.info.Writes {
+		m := p.Mutation
+		if m.Collection != CollVisitLogs {
 			continue
 		}
-		m := &pass[i]
 		switch m.Op {
-		case OpCreate:
-			if !trusted && visitIsOpen(p.body) {
-				if t, ok := eventTime(p.body["check_in"]); ok {
-					t = t.Add(acc.clock.offset)
-					keys = append(keys, openVisitKey(acc.actor.User, t), openVisitKey(acc.actor.User, t.AddDate(0, -1, 0)))
+		case engine.OpCreate:
+			if visitIsOpen(p.Body) {
+				if t, ok := eventTime(p.Body["check_in"]); ok {
+					t = t.Add(b.clock.offset)
+					keys = append(keys, openVisitKey(user, t), openVisitKey(user, t.AddDate(0, -1, 0)))
 				}
 			}
-		case OpUpdate:
-			if _, ok := p.fields["check_in"]; ok {
-				refs = append(refs, DocRef{Collection: CollVisitLogs, ID: m.DocID})
+		case engine.OpUpdate:
+			if _, ok := p.Fields["check_in"]; ok {
+				if d := got[engine.DocRef{Collection: CollVisitLogs, ID: m.DocID}]; d != nil && !d.Deleted {
+					if c := customerOf(CollVisitLogs, mustDecode(d.Body)); c != "" {
+						customers = append(customers, engine.DocRef{Collection: CollCustomers, ID: c})
+					}
+				}
 			}
-			if v, ok := p.fields["check_out"]; ok && v == nil && !trusted {
+			if v, ok := p.Fields["check_out"]; ok && v == nil {
 				// Reopening a visit: any month may hold it, so read the
 				// current and previous month of the server's clock.
-				now := e.now()
-				keys = append(keys, openVisitKey(acc.actor.User, now), openVisitKey(acc.actor.User, now.AddDate(0, -1, 0)))
+				now := b.info.Received
+				keys = append(keys, openVisitKey(user, now), openVisitKey(user, now.AddDate(0, -1, 0)))
 			}
 		}
 	}
-	if len(refs) > 0 {
-		docs, err := e.store.Get(ctx, acc.actor.Org, refs)
+	if len(customers) > 0 {
+		docs, err := rd.Get(ctx, customers)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		for _, d := range docs {
-			var b struct {
-				Customer string `json:"customer_id"`
-			}
-			if json.Unmarshal(d.Body, &b) == nil && b.Customer != "" {
-				vs.customers = append(vs.customers, b.Customer)
-			}
+		for ref, d := range docs {
+			b.sites[ref.ID] = d
 		}
 	}
 	if len(keys) == 0 {
-		return vs, nil
+		return nil
 	}
 	slices.Sort(keys)
-	keys = slices.Compact(keys)
-	var after int64
-	for {
-		pg, err := e.store.Pull(ctx, PullQuery{Org: acc.actor.Org, Scopes: keys, After: after,
-			Limit: e.limits.MaxPageSize, MaxBytes: 16 << 20})
-		if err != nil {
-			return nil, err
+	changes, err := rd.Scope(ctx, slices.Compact(keys))
+	if err != nil {
+		return err
+	}
+	for _, ch := range changes {
+		if ch.Collection == CollVisitLogs {
+			b.open[ch.ID] = !ch.Deleted && !ch.Evicted
 		}
-		if pg.Compacted { // compacted meanwhile (retention.go): read again
-			clear(vs.open)
-			after = 0
-			continue
-		}
-		for _, ch := range pg.Changes {
-			if ch.Collection == CollVisitLogs {
-				vs.open[ch.ID] = !ch.Deleted && !ch.Evicted
+	}
+	return nil
+}
+
+// visitUpdates lists the visit logs whose check-in the batch's updates
+// change: readVisits needs their customers.
+func visitUpdates(writes []engine.Pending) []engine.DocRef {
+	var refs []engine.DocRef
+	for _, p := range writes {
+		if p.Mutation.Collection == CollVisitLogs && p.Mutation.Op == engine.OpUpdate {
+			if _, ok := p.Fields["check_in"]; ok {
+				refs = append(refs, engine.DocRef{Collection: CollVisitLogs, ID: p.Mutation.DocID})
 			}
 		}
-		if !pg.More || pg.Through <= after {
-			return vs, nil
-		}
-		after = pg.Through
 	}
+	return refs
 }
 
 // openVisitKey is the index key of a user's visits checked in during the
@@ -282,82 +275,90 @@ func openVisitKey(user string, t time.Time) string {
 }
 
 // deriveCreate applies the visit rules to a document a push creates and
-// sets the server's fields in body. It reports whether body changed.
-func (e *Engine) deriveCreate(acc *access, coll, id string, body map[string]any, cust customerInfo, res *resolution, trusted bool) (bool, error) {
-	switch coll {
+// sets the server's fields in its body. It reports whether the body changed.
+func (b *batch) deriveCreate(w *engine.Write) (bool, error) {
+	body := w.Body
+	switch w.Mutation.Collection {
 	case CollVisitLogs:
-		if _, ok := body[fieldReview]; ok && !trusted && !acc.actor.HasRole(RoleAdmin) {
-			return false, Errorf(KindForbidden, CodeFieldNotWritable, "/doc/review", "a visit is reviewed after it is logged, by the rep's manager")
+		if _, ok := body[fieldReview]; ok && !w.Server && !w.Actor.HasRole(RoleAdmin) {
+			return false, engine.Errorf(engine.KindForbidden, engine.CodeFieldNotWritable, "/doc/review", "a visit is reviewed after it is logged, by the rep's manager")
 		}
-		e.deriveVisit(acc, body, nil, cust)
-		if !trusted && visitIsOpen(body) {
-			if err := res.visits.checkIn(id, "/doc/check_in"); err != nil {
+		b.deriveVisit(body, nil, w.Parent)
+		if !w.Server && visitIsOpen(body) {
+			if err := b.checkIn(w.Mutation.DocID, "/doc/check_in"); err != nil {
 				return false, err
 			}
 		}
 		return true, nil
 	case CollVisitPlans:
-		return checkPlanAssignment(acc, body, cust, trusted)
+		return checkPlanAssignment(w, w.Parent)
 	}
 	return false, nil
 }
 
 // deriveUpdate applies the visit rules to an update whose applied fields
-// are already in body (cur is the stored document). It returns the server
-// fields it set, for the field history.
-func (e *Engine) deriveUpdate(acc *access, cur *Document, body map[string]any, applied []string, res *resolution, trusted bool) ([]string, error) {
+// are already in its body. It returns the server fields it set, for the
+// field history.
+func (b *batch) deriveUpdate(w *engine.Write) ([]string, error) {
+	cur, body, applied := w.Cur, w.Body, w.Applied
 	switch cur.Collection {
 	case CollVisitLogs:
 		var derived []string
 		if slices.Contains(applied, fieldReview) {
-			if !trusted && !acc.actor.HasRole(RoleAdmin) && !slices.Contains(acc.reports, cur.Owner) {
-				return nil, Errorf(KindForbidden, CodeFieldNotWritable, "/fields/review",
+			if !w.Server && !w.Actor.HasRole(RoleAdmin) && !slices.Contains(w.Reports, cur.Owner) {
+				return nil, engine.Errorf(engine.KindForbidden, engine.CodeFieldNotWritable, "/fields/review",
 					"only a manager of %s (or an admin) reviews their visits", cur.Owner)
 			}
 			if r, ok := body[fieldReview].(map[string]any); ok {
-				r["by"] = acc.actor.User
-				r["at"] = formatTime(e.now())
+				r["by"] = w.Actor.User
+				r["at"] = formatTime(w.Now)
 			}
 		}
 		touchesIn, touchesOut := slices.Contains(applied, "check_in"), slices.Contains(applied, "check_out")
 		if !touchesIn && !touchesOut {
 			return nil, nil
 		}
-		wasOpen := visitIsOpen(mustDecode(cur.Body))
+		wasOpen := visitIsOpen(w.Before)
 		var events []string
-		var cust customerInfo
+		var site *engine.Document
 		if touchesIn {
 			events = append(events, "check_in")
-			cust = res.customer(customerOf(CollVisitLogs, body))
+			if site = w.Parent; !w.ParentRead {
+				site = b.sites[customerOf(CollVisitLogs, body)]
+			}
 		}
 		if touchesOut {
 			events = append(events, "check_out")
 		}
-		changed := e.deriveVisit(acc, body, events, cust)
+		changed := b.deriveVisit(body, events, site)
 		for k := range changed {
 			derived = append(derived, k)
 		}
 		slices.Sort(derived)
 		switch open := visitIsOpen(body); {
-		case open && !wasOpen && !trusted && cur.Owner == acc.actor.User:
-			if err := res.visits.checkIn(cur.ID, "/fields/check_out"); err != nil {
+		case open && !wasOpen && !w.Server && cur.Owner == w.Actor.User:
+			if err := b.checkIn(cur.ID, "/fields/check_out"); err != nil {
 				return nil, err
 			}
 		case !open:
-			res.visits.checkOut(cur.ID)
+			b.checkOut(cur.ID)
 		}
 		return derived, nil
 	case CollVisitPlans:
 		if slices.Contains(applied, fieldPlanRep) {
-			return nil, Errorf(KindForbidden, CodeImmutableField, "/fields/rep_id",
+			return nil, engine.Errorf(engine.KindForbidden, engine.CodeImmutableField, "/fields/rep_id",
 				"rep_id is fixed when the plan is created: cancel the plan and create one for the other rep")
 		}
 	}
 	return nil, nil
 }
 
+// mustDecode decodes a stored body (validated on the way in).
 func mustDecode(raw json.RawMessage) map[string]any {
-	m, _ := decodeObject(raw)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var m map[string]any
+	dec.Decode(&m)
 	return m
 }
 
@@ -365,7 +366,7 @@ func mustDecode(raw json.RawMessage) map[string]any {
 // verification in body. events lists which of check_in and check_out this
 // push carried (nil: both, a create); the others keep their earlier
 // correction. It returns the fields it set or removed.
-func (e *Engine) deriveVisit(acc *access, body map[string]any, events []string, cust customerInfo) map[string]bool {
+func (b *batch) deriveVisit(body map[string]any, events []string, site *engine.Document) map[string]bool {
 	changed := map[string]bool{}
 	set := func(k string, v any) {
 		body[k] = v
@@ -378,23 +379,23 @@ func (e *Engine) deriveVisit(acc *access, body map[string]any, events []string, 
 		}
 	}
 	carries := func(ev string) bool { return events == nil || slices.Contains(events, ev) }
-	off := acc.clock.offset
+	off := b.clock.offset
 	if carries("check_in") {
 		if t, ok := eventTime(body["check_in"]); ok {
 			set(fieldCheckInAt, formatTime(t.Add(off)))
-			if acc.clock.known {
+			if b.clock.known {
 				set(fieldClockOffset, intNumber(int64(off/time.Second)))
 			} else {
 				drop(fieldClockOffset)
 			}
 		}
 		ci, _ := body["check_in"].(map[string]any)
-		set(fieldVerification, e.visits.verify(ci, cust.location))
+		set(fieldVerification, b.rules.visits.verify(ci, siteOf(site)))
 	}
 	if carries("check_out") {
 		if t, ok := eventTime(body["check_out"]); ok {
 			set(fieldCheckOutAt, formatTime(t.Add(off)))
-			if acc.clock.known {
+			if b.clock.known {
 				set(fieldCheckOutOffset, intNumber(int64(off/time.Second)))
 			} else {
 				drop(fieldCheckOutOffset)
@@ -422,50 +423,49 @@ func parseTime(v any) (time.Time, bool) {
 
 // checkIn records that visit id is opened by this batch, unless another
 // visit of the pushing user is open.
-func (vs *visitState) checkIn(id, pointer string) error {
-	if vs == nil {
+func (b *batch) checkIn(id, pointer string) error {
+	if b.open == nil { // the server's writes
 		return nil
 	}
 	var others []string
-	for v, open := range vs.open {
+	for v, open := range b.open {
 		if open && v != id {
 			others = append(others, v)
 		}
 	}
 	if len(others) > 0 {
 		slices.Sort(others)
-		return Errorf(KindConflict, CodeVisitInProgress, pointer,
+		return engine.Errorf(engine.KindConflict, CodeVisitInProgress, pointer,
 			"visit_logs/%s is still in progress: check out of it before checking in again", others[0])
 	}
-	vs.open[id] = true
+	b.open[id] = true
 	return nil
 }
 
-func (vs *visitState) checkOut(id string) {
-	if vs != nil {
-		delete(vs.open, id)
-	}
+func (b *batch) checkOut(id string) {
+	delete(b.open, id) // nil for the server's writes: a no-op
 }
 
 // checkPlanAssignment enforces who may plan a visit for whom: anyone for
 // themselves; a manager for a rep of a team they lead, an admin for
 // anyone; the rep must be assigned to the customer, so the plan is in the
 // rep's scope. An assignment records assigned_by.
-func checkPlanAssignment(acc *access, body map[string]any, cust customerInfo, trusted bool) (bool, error) {
+func checkPlanAssignment(w *engine.Write, customer *engine.Document) (bool, error) {
+	body := w.Body
 	rep, _ := body[fieldPlanRep].(string)
-	if rep == "" || rep == acc.actor.User {
+	a := w.Actor
+	if rep == "" || rep == a.User {
 		return false, nil
 	}
-	a := acc.actor
-	if !trusted && !a.HasRole(RoleAdmin) && !(a.HasRole(RoleManager) && slices.Contains(acc.reports, rep)) {
-		return false, Errorf(KindForbidden, CodeCannotAssign, "/doc/rep_id",
+	if !w.Server && !a.HasRole(RoleAdmin) && !(a.HasRole(RoleManager) && slices.Contains(w.Reports, rep)) {
+		return false, engine.Errorf(engine.KindForbidden, CodeCannotAssign, "/doc/rep_id",
 			"only a manager of %s (or an admin) may plan visits for them", rep)
 	}
-	if !slices.Contains(cust.reps, rep) {
-		return false, Errorf(KindForbidden, CodeCustomerNotInScope, "/doc/rep_id",
+	if customer == nil || customer.Deleted || !slices.Contains(customer.Scopes, UserScope(rep)) {
+		return false, engine.Errorf(engine.KindForbidden, CodeCustomerNotInScope, "/doc/rep_id",
 			"the customer is not assigned to %s: assign it first", rep)
 	}
-	if trusted {
+	if w.Server {
 		if _, ok := body[fieldPlanAssignedBy]; ok {
 			return false, nil
 		}
@@ -474,66 +474,20 @@ func checkPlanAssignment(acc *access, body map[string]any, cust customerInfo, tr
 	return true, nil
 }
 
-// planVisited is the hook that marks a visit plan done when a visit log of
-// the plan's rep at the plan's customer names it in visit_plan_id.
-type planVisited struct{ e *Engine }
-
-func (planVisited) Collections() []string { return []string{CollVisitLogs} }
-
-func (h planVisited) AfterPush(ctx context.Context, actor Actor, docs []*Document) error {
-	type visit struct{ owner, customer string }
-	byPlan := map[string]visit{}
-	var refs []DocRef
-	for _, d := range docs {
-		var b struct {
-			Plan     string `json:"visit_plan_id"`
-			Customer string `json:"customer_id"`
-		}
-		if json.Unmarshal(d.Body, &b) != nil || b.Plan == "" {
-			continue
-		}
-		if _, ok := byPlan[b.Plan]; !ok {
-			refs = append(refs, DocRef{Collection: CollVisitPlans, ID: b.Plan})
-		}
-		byPlan[b.Plan] = visit{d.Owner, b.Customer}
-	}
-	if len(refs) == 0 {
+// siteOf reads a customer's location ({lat, lng}; nil: unknown).
+func siteOf(customer *engine.Document) *latLng {
+	if customer == nil || customer.Deleted {
 		return nil
 	}
-	plans, err := h.e.store.Get(ctx, actor.Org, refs)
-	if err != nil {
-		return err
+	var body struct {
+		Location *struct {
+			Lat float64 `json:"lat"`
+			Lng float64 `json:"lng"`
+		} `json:"location"`
 	}
-	var done []UpsertDoc
-	for _, ref := range refs {
-		p := plans[ref]
-		if p == nil || p.Deleted {
-			continue
-		}
-		var b struct {
-			Rep      string `json:"rep_id"`
-			Customer string `json:"customer_id"`
-			Status   string `json:"status"`
-		}
-		if json.Unmarshal(p.Body, &b) != nil {
-			continue
-		}
-		rep := b.Rep
-		if rep == "" {
-			rep = p.Owner
-		}
-		v := byPlan[ref.ID]
-		if rep != v.owner || b.Customer != v.customer || (b.Status != "" && b.Status != "planned") {
-			continue
-		}
-		done = append(done, UpsertDoc{Collection: CollVisitPlans, ID: ref.ID,
-			Fields: map[string]json.RawMessage{"status": json.RawMessage(`"done"`)},
-			Expect: &Expect{Field: "status", In: []string{"", "planned"}}})
+	json.Unmarshal(customer.Body, &body) // validated on the way in
+	if l := body.Location; l != nil {
+		return &latLng{lat: l.Lat, lng: l.Lng}
 	}
-	if len(done) == 0 {
-		return nil
-	}
-	// A plan cancelled meanwhile fails the expectation and stays cancelled.
-	_, err = h.e.Upsert(ctx, Actor{Org: actor.Org, User: systemUser, Roles: []string{RoleAdmin}}, "visits", done)
-	return err
+	return nil
 }

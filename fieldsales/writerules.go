@@ -1,10 +1,11 @@
-package engine
+package fieldsales
 
 import (
 	"fmt"
 	"slices"
-	"sort"
 	"strings"
+
+	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // The write rules of protocol version 1, in one place: for every collection,
@@ -38,7 +39,7 @@ const (
 var Classes = []string{ClassRep, ClassManager, ClassAdmin, ClassBackOffice}
 
 // classesOf returns the classes the actor belongs to.
-func classesOf(a Actor) []string {
+func classesOf(a engine.Actor) []string {
 	var out []string
 	for _, r := range a.Roles {
 		c := r
@@ -310,15 +311,15 @@ func grantFor(gs []Grant, classes []string, own bool, state string) (*Grant, str
 	return nil, why
 }
 
-func opRefusal(coll string, op Op, why, state string) error {
+func opRefusal(coll string, op engine.Op, why, state string) error {
 	thing := strings.TrimSuffix(coll, "s")
 	switch why {
 	case "own":
-		return Errorf(KindForbidden, CodeForbidden, "/id", "only its author (or an admin) may %s this %s", op, thing)
+		return engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/id", "only its author (or an admin) may %s this %s", op, thing)
 	case "state":
-		return Errorf(KindForbidden, CodeDocumentLocked, "/id", "the %s is %s: a device may no longer %s it", thing, stateName(state), op)
+		return engine.Errorf(engine.KindForbidden, engine.CodeDocumentLocked, "/id", "the %s is %s: a device may no longer %s it", thing, stateName(state), op)
 	}
-	return Errorf(KindForbidden, CodeForbidden, "/id", "your role may not %s %s", op, coll)
+	return engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/id", "your role may not %s %s", op, coll)
 }
 
 func stateName(s string) string {
@@ -330,20 +331,20 @@ func stateName(s string) string {
 
 // checkCreateStatic checks what a device's create may do before any stored
 // state is read: the operation, the id space and every field set.
-func checkCreateStatic(actor Actor, coll, id string, body map[string]any) error {
+func checkCreateStatic(actor engine.Actor, coll, id string, body map[string]any) error {
 	r := WriteRules[coll]
 	if r == nil {
-		return opRefusal(coll, OpCreate, "role", "")
+		return opRefusal(coll, engine.OpCreate, "role", "")
 	}
 	classes := classesOf(actor)
 	if g, why := grantFor(r.Create, classes, true, ""); g == nil {
-		return opRefusal(coll, OpCreate, why, "")
+		return opRefusal(coll, engine.OpCreate, why, "")
 	}
 	if r.IDPrefix != "" && strings.HasPrefix(id, r.IDPrefix) {
-		return Errorf(KindForbidden, CodeReservedID, "/id", "ids starting with %q are the server's in %s", r.IDPrefix, coll)
+		return engine.Errorf(engine.KindForbidden, CodeReservedID, "/id", "ids starting with %q are the server's in %s", r.IDPrefix, coll)
 	}
 	for _, k := range sortedKeys(body) {
-		if err := r.checkField(classes, nil, OpCreate, "/doc/", k, body[k]); err != nil {
+		if err := r.checkField(classes, nil, engine.OpCreate, "/doc/", k, body[k]); err != nil {
 			return err
 		}
 	}
@@ -352,14 +353,14 @@ func checkCreateStatic(actor Actor, coll, id string, body map[string]any) error 
 
 // checkUpdateStatic checks the fields of a device's update that need no
 // stored state.
-func checkUpdateStatic(actor Actor, coll string, keys []string, fields map[string]any) error {
+func checkUpdateStatic(actor engine.Actor, coll string, keys []string, fields map[string]any) error {
 	r := WriteRules[coll]
 	if r == nil {
-		return opRefusal(coll, OpUpdate, "role", "")
+		return opRefusal(coll, engine.OpUpdate, "role", "")
 	}
 	classes := classesOf(actor)
 	for _, k := range keys {
-		if err := r.checkField(classes, nil, OpUpdate, "/fields/", k, fields[k]); err != nil {
+		if err := r.checkField(classes, nil, engine.OpUpdate, "/fields/", k, fields[k]); err != nil {
 			return err
 		}
 	}
@@ -368,7 +369,7 @@ func checkUpdateStatic(actor Actor, coll string, keys []string, fields map[strin
 
 // checkField checks one field a device writes; cur is the stored body of an
 // update (nil before it is read, when only the static rules are checked).
-func (r *CollectionRules) checkField(classes []string, cur map[string]any, op Op, prefix, k string, v any) error {
+func (r *CollectionRules) checkField(classes []string, cur map[string]any, op engine.Op, prefix, k string, v any) error {
 	f, listed := r.Fields[k]
 	if !listed && r.ServerRest {
 		f.Server = true
@@ -376,15 +377,15 @@ func (r *CollectionRules) checkField(classes []string, cur map[string]any, op Op
 	ptr := prefix + escapePointer(k)
 	switch {
 	case f.Server:
-		return Errorf(KindForbidden, CodeServerField, ptr, "%s is set by the server only", k)
-	case f.Fixed && op == OpUpdate:
-		return Errorf(KindForbidden, CodeImmutableField, ptr, "%s is fixed when the document is created", k)
+		return engine.Errorf(engine.KindForbidden, engine.CodeServerField, ptr, "%s is set by the server only", k)
+	case f.Fixed && op == engine.OpUpdate:
+		return engine.Errorf(engine.KindForbidden, engine.CodeImmutableField, ptr, "%s is fixed when the document is created", k)
 	case f.By != nil && !slices.ContainsFunc(classes, func(c string) bool { return slices.Contains(f.By, c) }):
-		return Errorf(KindForbidden, CodeFieldNotWritable, ptr, "%s may be written only by %s", k, strings.Join(f.By, ", "))
+		return engine.Errorf(engine.KindForbidden, engine.CodeFieldNotWritable, ptr, "%s may be written only by %s", k, strings.Join(f.By, ", "))
 	}
 	if f.Values != nil {
 		if s, _ := v.(string); !slices.Contains(f.Values, s) {
-			return Errorf(KindForbidden, CodeServerField, ptr, "a device may set %s only to %s; other values are set by the server",
+			return engine.Errorf(engine.KindForbidden, engine.CodeServerField, ptr, "a device may set %s only to %s; other values are set by the server",
 				k, strings.Join(f.Values, ", "))
 		}
 	}
@@ -393,14 +394,14 @@ func (r *CollectionRules) checkField(classes []string, cur map[string]any, op Op
 	}
 	state := r.stateOf(cur)
 	if f.States != nil && !slices.Contains(f.States, state) {
-		return Errorf(KindForbidden, CodeDocumentLocked, ptr, "the %s is %s: a device may no longer change %s",
+		return engine.Errorf(engine.KindForbidden, engine.CodeDocumentLocked, ptr, "the %s is %s: a device may no longer change %s",
 			strings.TrimSuffix(r.name, "s"), stateName(state), k)
 	}
 	if f.Moves != nil {
 		from, _ := cur[k].(string)
 		to, _ := v.(string)
 		if !slices.Contains(f.Moves[from], to) {
-			return Errorf(KindForbidden, CodeInvalidTransition, ptr, "a device may not move %s from %q to %q", k, from, to)
+			return engine.Errorf(engine.KindForbidden, engine.CodeInvalidTransition, ptr, "a device may not move %s from %q to %q", k, from, to)
 		}
 	}
 	return nil
@@ -410,10 +411,10 @@ func (r *CollectionRules) checkField(classes []string, cur map[string]any, op Op
 // update): a grant must cover the caller, the owner, the state and every
 // field written; then each field kept from the device (applied) must be
 // changeable in that state.
-func checkUpdate(actor Actor, cur *Document, body map[string]any, written, applied []string, fields map[string]any) error {
+func checkUpdate(actor engine.Actor, cur *engine.Document, body map[string]any, written, applied []string, fields map[string]any) error {
 	r := WriteRules[cur.Collection]
 	if r == nil {
-		return opRefusal(cur.Collection, OpUpdate, "role", "")
+		return opRefusal(cur.Collection, engine.OpUpdate, "role", "")
 	}
 	classes := classesOf(actor)
 	state := r.stateOf(body)
@@ -436,13 +437,13 @@ func checkUpdate(actor Actor, cur *Document, body map[string]any, written, appli
 	}
 	if !granted {
 		if f, cut := strings.CutPrefix(why, "fields:"); cut {
-			return Errorf(KindForbidden, CodeFieldNotWritable, "/fields", "on another's %s your role may write only %s",
+			return engine.Errorf(engine.KindForbidden, engine.CodeFieldNotWritable, "/fields", "on another's %s your role may write only %s",
 				strings.TrimSuffix(cur.Collection, "s"), f)
 		}
-		return opRefusal(cur.Collection, OpUpdate, why, state)
+		return opRefusal(cur.Collection, engine.OpUpdate, why, state)
 	}
 	for _, k := range applied {
-		if err := r.checkField(classes, body, OpUpdate, "/fields/", k, fields[k]); err != nil {
+		if err := r.checkField(classes, body, engine.OpUpdate, "/fields/", k, fields[k]); err != nil {
 			return err
 		}
 	}
@@ -450,25 +451,16 @@ func checkUpdate(actor Actor, cur *Document, body map[string]any, written, appli
 }
 
 // checkDelete checks a device's delete against the stored document.
-func checkDelete(actor Actor, cur *Document, body map[string]any) error {
+func checkDelete(actor engine.Actor, cur *engine.Document, body map[string]any) error {
 	r := WriteRules[cur.Collection]
 	if r == nil {
-		return opRefusal(cur.Collection, OpDelete, "role", "")
+		return opRefusal(cur.Collection, engine.OpDelete, "role", "")
 	}
 	state := r.stateOf(body)
 	if g, why := grantFor(r.Delete, classesOf(actor), cur.Owner == actor.User, state); g == nil {
-		return opRefusal(cur.Collection, OpDelete, why, state)
+		return opRefusal(cur.Collection, engine.OpDelete, why, state)
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // String renders a grant for the table in docs/access.md.
@@ -494,4 +486,9 @@ func (g Grant) String() string {
 		s += fmt.Sprintf(" (%s)", strings.Join(conds, ", "))
 	}
 	return s
+}
+
+// escapePointer escapes one JSON pointer token (RFC 6901).
+func escapePointer(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }

@@ -1,4 +1,4 @@
-package engine
+package fieldsales
 
 import (
 	"os"
@@ -8,9 +8,9 @@ import (
 
 // TestAccessDocMatchesWriteRules: docs/access.md prints the write-rule table
 // as the code declares it. Regenerate with
-// FIELDSYNC_WRITE_DOCS=1 go test ./sync/engine -run TestAccessDocMatchesWriteRules
+// FIELDSYNC_WRITE_DOCS=1 go test ./fieldsales -run TestAccessDocMatchesWriteRules
 func TestAccessDocMatchesWriteRules(t *testing.T) {
-	const path, open, end = "../../docs/access.md", "<!-- write-rules -->\n", "<!-- /write-rules -->"
+	const path, open, end = "../docs/access.md", "<!-- write-rules -->\n", "<!-- /write-rules -->"
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

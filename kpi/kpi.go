@@ -18,8 +18,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/money"
-	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // Doc is one stored document a report is computed from.
@@ -152,16 +152,7 @@ type order struct {
 	} `json:"lines"`
 }
 
-type followUp struct {
-	Rep      string `json:"rep_id"`
-	Order    string `json:"order_id"`
-	Status   string `json:"status"`
-	Role     string `json:"responsible_role"`
-	Due      string `json:"due_at"`
-	Closed   string `json:"closed_at"`
-	ClosedBy string `json:"closed_by"`
-	Created  string `json:"created_at"`
-}
+type followUp = fieldsales.FollowUp
 
 func parse(s string) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -209,7 +200,7 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 	var fus []followUp
 	for _, d := range docs {
 		switch d.Collection {
-		case engine.CollVisitLogs:
+		case fieldsales.CollVisitLogs:
 			var v visitLog
 			if json.Unmarshal(d.Body, &v) != nil {
 				continue
@@ -218,14 +209,14 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 				plansVisited[v.Plan] = true
 			}
 			visits = append(visits, v)
-		case engine.CollOrders:
+		case fieldsales.CollOrders:
 			var o order
 			if json.Unmarshal(d.Body, &o) == nil {
 				orders[d.ID] = o
 			}
-		case engine.CollFollowUps:
+		case fieldsales.CollFollowUps:
 			var f followUp
-			if json.Unmarshal(d.Body, &f) == nil && f.Rep == rep {
+			if json.Unmarshal(d.Body, &f) == nil && f.RepID == rep {
 				fus = append(fus, f)
 			}
 		}
@@ -265,7 +256,7 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 		}
 		f := dayOf(day)
 		f.Visits++
-		verified := v.Verification.Status == engine.VisitVerified
+		verified := v.Verification.Status == fieldsales.VisitVerified
 		if verified {
 			f.VerifiedVisits++
 		}
@@ -300,7 +291,7 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 		}
 	}
 	for _, d := range docs {
-		if d.Collection != engine.CollVisitPlans {
+		if d.Collection != fieldsales.CollVisitPlans {
 			continue
 		}
 		var vp visitPlan
@@ -415,27 +406,27 @@ func offload(rep string, p Period, fus []followUp, orders map[string]order, now 
 	var o Offload
 	byRole := map[string][]int64{}
 	for _, f := range fus {
-		closed, isClosed := parse(f.Closed)
-		if f.Status == "done" && isClosed {
+		closed, isClosed := parse(f.ClosedAt)
+		if f.Status == fieldsales.FollowUpDone && isClosed {
 			if _, in := p.day(closed); in {
 				o.Closed++
 				if f.ClosedBy != "" && f.ClosedBy != rep {
 					o.ClosedByBackOffice++
 				}
-				opened, ok := parse(f.Created)
+				opened, ok := parse(f.CreatedAt)
 				if !ok {
-					opened, ok = parse(orders[f.Order].Submitted)
+					opened, ok = parse(orders[f.OrderID].Submitted)
 				}
 				if ok && !closed.Before(opened) {
-					byRole[f.Role] = append(byRole[f.Role], int64(closed.Sub(opened)/time.Second))
+					byRole[f.ResponsibleRole] = append(byRole[f.ResponsibleRole], int64(closed.Sub(opened)/time.Second))
 				}
 			}
 		}
-		due, ok := parse(f.Due)
+		due, ok := parse(f.DueAt)
 		if !ok {
 			continue
 		}
-		if _, in := p.day(due); !in || f.Status == "cancelled" {
+		if _, in := p.day(due); !in || f.Status == fieldsales.FollowUpCancelled {
 			continue
 		}
 		switch {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -34,7 +35,7 @@ func TestComputeFixtureDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	visit := func(id, customer, in, out, status, outcome string, dur int) Doc {
-		return doc(t, engine.CollVisitLogs, id, map[string]any{"customer_id": customer,
+		return doc(t, fieldsales.CollVisitLogs, id, map[string]any{"customer_id": customer,
 			"check_in": map[string]any{"at": in}, "check_out": map[string]any{"at": out},
 			"check_in_at": in, "check_out_at": out, "duration_s": dur,
 			"verification": map[string]any{"status": status}, "outcome": outcome})
@@ -47,7 +48,7 @@ func TestComputeFixtureDay(t *testing.T) {
 		if lines != nil {
 			b["lines"] = lines
 		}
-		return doc(t, engine.CollOrders, id, b)
+		return doc(t, fieldsales.CollOrders, id, b)
 	}
 	fu := func(id, rep, order, role, status, created, closed, by, due string) Doc {
 		b := map[string]any{"rep_id": rep, "order_id": order, "responsible_role": role, "status": status, "due_at": due}
@@ -56,7 +57,7 @@ func TestComputeFixtureDay(t *testing.T) {
 				b[k] = v
 			}
 		}
-		return doc(t, engine.CollFollowUps, id, b)
+		return doc(t, fieldsales.CollFollowUps, id, b)
 	}
 	docs := []Doc{
 		// 2026-11-24, Berlin times (UTC+1):

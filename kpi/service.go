@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -191,7 +192,7 @@ func (s *Service) read(ctx context.Context, org, rep string, p Period) ([]Doc, e
 	merged := map[string]seqDoc{}
 	end := p.End()
 	for m := monthStart(p.Start()); m.Before(end); m = m.AddDate(0, 1, 0) {
-		sd := s.scopeDocs(org, engine.KPIIndexKey(rep, m))
+		sd := s.scopeDocs(org, fieldsales.KPIIndexKey(rep, m))
 		grew, err := sd.catchUp(ctx, s.feed, org, merged)
 		if err != nil {
 			return nil, err

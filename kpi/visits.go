@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -52,7 +53,7 @@ func (s *Service) Visits(ctx context.Context, actor engine.Actor, q Query) ([]Vi
 			return nil, err
 		}
 		for _, d := range docs {
-			if d.Collection != engine.CollVisitLogs {
+			if d.Collection != fieldsales.CollVisitLogs {
 				continue
 			}
 			var v struct {
@@ -82,7 +83,7 @@ func (s *Service) Visits(ctx context.Context, actor engine.Actor, q Query) ([]Vi
 // otherwise, as for a missing one, not found.
 func (s *Reviews) Visit(ctx context.Context, actor engine.Actor, id string) (*Visit, error) {
 	notFound := engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no visit %q", id)
-	ref := engine.DocRef{Collection: engine.CollVisitLogs, ID: id}
+	ref := engine.DocRef{Collection: fieldsales.CollVisitLogs, ID: id}
 	got, err := s.docs.Get(ctx, actor.Org, []engine.DocRef{ref})
 	if err != nil {
 		return nil, err

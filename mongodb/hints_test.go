@@ -11,6 +11,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/schemas"
@@ -142,7 +143,7 @@ func TestTailerPassSkipsIdleOrgs(t *testing.T) {
 			Mutations: []engine.Mutation{{ID: id, Collection: "customer_notes", DocID: id, Op: engine.OpCreate}}},
 			func(int, *engine.Document) (*engine.Document, engine.Outcome) {
 				return &engine.Document{Org: org, Collection: "customer_notes", ID: id, Owner: "u", Version: 1, Body: body,
-						Fields: map[string]engine.FieldMeta{}, Scopes: []string{engine.ScopeOrg}, UpdatedAt: now, UpdatedBy: "u"},
+						Fields: map[string]engine.FieldMeta{}, Scopes: []string{fieldsales.ScopeOrg}, UpdatedAt: now, UpdatedBy: "u"},
 					engine.Outcome{MutationID: id, Status: engine.StatusApplied, Version: 1}
 			}); err != nil {
 			t.Fatal(err)
@@ -197,7 +198,7 @@ func TestRestampPastAGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: s, Schemas: sch})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: s, Schemas: sch})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +209,7 @@ func TestRestampPastAGap(t *testing.T) {
 		raw, _ := json.Marshal(map[string]any{"name": "Acme", "assigned_reps": []string{rep}})
 		var f map[string]json.RawMessage
 		json.Unmarshal(raw, &f)
-		outs, err := eng.Upsert(ctx, admin, "test", []engine.UpsertDoc{{Collection: engine.CollCustomers, ID: "c-1", Fields: f}})
+		outs, err := eng.Upsert(ctx, admin, "test", []engine.UpsertDoc{{Collection: fieldsales.CollCustomers, ID: "c-1", Fields: f}})
 		if err != nil || outs[0].Status != engine.StatusApplied {
 			t.Fatalf("assign %s: %v %+v", rep, err, outs)
 		}
@@ -218,7 +219,7 @@ func TestRestampPastAGap(t *testing.T) {
 		var muts []engine.Mutation
 		for _, id := range ids {
 			doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "text": id})
-			muts = append(muts, engine.Mutation{ID: "m-" + id, Collection: engine.CollCustomerNotes, DocID: id, Op: engine.OpCreate, Doc: doc})
+			muts = append(muts, engine.Mutation{ID: "m-" + id, Collection: fieldsales.CollCustomerNotes, DocID: id, Op: engine.OpCreate, Doc: doc})
 		}
 		outs, err := eng.Push(ctx, engine.Actor{Org: org, User: "rep-a", Roles: []string{"rep"}}, engine.PushRequest{DeviceID: "d", Mutations: muts})
 		if err != nil {
@@ -237,15 +238,15 @@ func TestRestampPastAGap(t *testing.T) {
 	}
 	notes("n-3", "n-4")
 	assign("rep-b")
-	refs := []engine.DocRef{{Collection: engine.CollCustomerNotes, ID: "n-1"}, {Collection: engine.CollCustomerNotes, ID: "n-2"},
-		{Collection: engine.CollCustomerNotes, ID: "n-3"}, {Collection: engine.CollCustomerNotes, ID: "n-4"}}
+	refs := []engine.DocRef{{Collection: fieldsales.CollCustomerNotes, ID: "n-1"}, {Collection: fieldsales.CollCustomerNotes, ID: "n-2"},
+		{Collection: fieldsales.CollCustomerNotes, ID: "n-3"}, {Collection: fieldsales.CollCustomerNotes, ID: "n-4"}}
 	got, err := s.Get(ctx, org, refs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, r := range refs {
 		keys := got[r].Scopes
-		if !slices.Contains(keys, engine.UserScope("rep-b")) || slices.Contains(keys, engine.UserScope("rep-a")) {
+		if !slices.Contains(keys, fieldsales.UserScope("rep-b")) || slices.Contains(keys, fieldsales.UserScope("rep-a")) {
 			t.Errorf("%s keeps keys %v after the customer moved to rep-b", r, keys)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/internal/fakefcm"
 	"github.com/fieldsync/fieldsync/push"
@@ -151,14 +152,14 @@ func TestTwoTailers(t *testing.T) {
 			Mutations: []engine.Mutation{{ID: id, Collection: "follow_ups", DocID: id, Op: engine.OpUpdate}}},
 			func(int, *engine.Document) (*engine.Document, engine.Outcome) {
 				return &engine.Document{Org: "o", Collection: "follow_ups", ID: id, Owner: "cc1", Version: 1, Body: body,
-						Fields: map[string]engine.FieldMeta{}, Scopes: []string{engine.ScopeOrg}, UpdatedAt: now, UpdatedBy: "cc1"},
+						Fields: map[string]engine.FieldMeta{}, Scopes: []string{fieldsales.ScopeOrg}, UpdatedAt: now, UpdatedBy: "cc1"},
 					engine.Outcome{MutationID: id, Status: engine.StatusApplied, Version: 1}
 			})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	pg, err := stores[0].Pull(ctx, engine.PullQuery{Org: "o", Scopes: []string{engine.ScopeOrg}, Limit: 1000})
+	pg, err := stores[0].Pull(ctx, engine.PullQuery{Org: "o", Scopes: []string{fieldsales.ScopeOrg}, Limit: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/oauth2"
 	"google.golang.org/api/option"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/internal/fakefcm"
 	"github.com/fieldsync/fieldsync/push"
@@ -115,7 +116,7 @@ func (e *env) write(by, coll, id, owner string, body map[string]any) {
 				v = cur.Version + 1
 			}
 			return &engine.Document{Org: org, Collection: coll, ID: id, Owner: owner, Version: v, Body: raw,
-					Fields: map[string]engine.FieldMeta{}, Scopes: []string{engine.ScopeOrg, "user:" + owner},
+					Fields: map[string]engine.FieldMeta{}, Scopes: []string{fieldsales.ScopeOrg, "user:" + owner},
 					UpdatedAt: e.clk.Now(), UpdatedBy: by},
 				engine.Outcome{MutationID: mid, Status: engine.StatusApplied, Version: v}
 		})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -149,13 +150,13 @@ func (t *Tailer) TailOrg(ctx context.Context, org string) error {
 		return err
 	}
 	pull := func(after int64) ([]engine.Change, bool, error) {
-		pg, err := t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, After: after, Limit: t.cfg.Page})
+		pg, err := t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{fieldsales.ScopeOrg}, After: after, Limit: t.cfg.Page})
 		if err == nil && pg.Compacted {
 			// Behind the history the store keeps (retention): what it
 			// missed is older than any notification it would still send
 			// (--push-max-age), so it reads on from the start, where the
 			// documents' latest changes are.
-			pg, err = t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, Limit: t.cfg.Page})
+			pg, err = t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{fieldsales.ScopeOrg}, Limit: t.cfg.Page})
 		}
 		return pg.Changes, pg.More, err
 	}

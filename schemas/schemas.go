@@ -33,6 +33,7 @@ import (
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -55,9 +56,9 @@ const (
 // synced lists the collections of protocol version 1; Load fails unless
 // exactly these have a schema.
 var synced = []string{
-	engine.CollCustomers, engine.CollVisitPlans, engine.CollVisitLogs,
-	engine.CollOrders, engine.CollCustomerNotes, engine.CollFollowUps,
-	engine.CollProducts, engine.CollPriceLists, engine.CollAttachments,
+	fieldsales.CollCustomers, fieldsales.CollVisitPlans, fieldsales.CollVisitLogs,
+	fieldsales.CollOrders, fieldsales.CollCustomerNotes, fieldsales.CollFollowUps,
+	fieldsales.CollProducts, fieldsales.CollPriceLists, engine.CollAttachments,
 }
 
 // Set is the compiled schemas of protocol version 1. It is immutable after

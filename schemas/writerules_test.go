@@ -5,7 +5,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/fieldsales"
 )
 
 // TestSchemasAgreeWithWriteRules: the schemas' annotations, which client
@@ -18,7 +18,7 @@ func TestSchemasAgreeWithWriteRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for coll, table := range engine.WriteRules {
+	for coll, table := range fieldsales.WriteRules {
 		if !s.Has(coll) {
 			t.Errorf("the write rules name %s, which has no schema", coll)
 			continue

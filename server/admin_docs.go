@@ -12,6 +12,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -31,7 +32,7 @@ type Documents interface {
 
 // CodeUnknownRep refuses an assignment to someone who is not an enabled rep
 // of the caller's organisation.
-const CodeUnknownRep = engine.CodeUnknownRep // the engine answers a sync push alike (sync/engine/refs.go)
+const CodeUnknownRep = fieldsales.CodeUnknownRep // the engine answers a sync push alike (sync/engine/refs.go)
 
 // Sources of the server-side writes, as field history records them.
 const (
@@ -41,7 +42,7 @@ const (
 
 // importable are the collections the document endpoint writes: reference
 // data and customers, which exist before any rep's phone does.
-var importable = []string{engine.CollCustomers, engine.CollProducts, engine.CollPriceLists}
+var importable = []string{fieldsales.CollCustomers, fieldsales.CollProducts, fieldsales.CollPriceLists}
 
 // Changes a written document went through, in a document result.
 const (
@@ -138,7 +139,7 @@ func (s *Server) writeDocuments(c *fiber.Ctx) error {
 			continue
 		}
 		var reps []string
-		if raw, ok := e.Fields["assigned_reps"]; ok && coll == engine.CollCustomers && json.Unmarshal(raw, &reps) == nil {
+		if raw, ok := e.Fields["assigned_reps"]; ok && coll == fieldsales.CollCustomers && json.Unmarshal(raw, &reps) == nil {
 			// Not an array of strings: the schema says so below.
 			if err := s.cfg.Docs.CheckReps(ctx, a.Org, reps, "/fields/assigned_reps", known); err != nil {
 				if engine.ErrorKind(err) != engine.KindInvalid {

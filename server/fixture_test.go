@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/kpi"
@@ -58,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch, Directory: ids, Limits: engine.Limits{MaxMutations: 10}})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: sch, Directory: ids, Limits: engine.Limits{MaxMutations: 10}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,15 +72,15 @@ func newFixture(t *testing.T) *fixture {
 		Sync: eng, Auth: keys, Store: st, Schemas: sch.JSON(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Accounts: ids, Sessions: keys, Admin: ids, Devices: st, Directory: ids, Keys: ids, ServiceAccounts: ids,
 		Docs: struct {
-			*engine.Engine
+			fieldsales.Customers
 			engine.Store
-		}{eng, st},
+		}{fieldsales.Customers{Engine: eng, Directory: ids}, st},
 		Workflow: wf, KPIs: kpi.NewService(st, ids, nil),
 	})
 	for _, u := range []struct{ org, id, email, role string }{
-		{"acme", "ann", "ann@acme.example", engine.RoleAdmin},
-		{"acme", "rob", "rob@acme.example", engine.RoleRep},
-		{"other", "oz", "oz@other.example", engine.RoleAdmin},
+		{"acme", "ann", "ann@acme.example", fieldsales.RoleAdmin},
+		{"acme", "rob", "rob@acme.example", fieldsales.RoleRep},
+		{"other", "oz", "oz@other.example", fieldsales.RoleAdmin},
 	} {
 		if _, err := ids.AddUser(ctx, u.org, identity.NewUser{ID: u.id, Email: u.email, Roles: []string{u.role}, Password: fixturePassword}); err != nil {
 			t.Fatal(err)

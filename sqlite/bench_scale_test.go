@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/schemas"
@@ -118,7 +119,7 @@ func BenchmarkScalePull(b *testing.B) {
 	// The raw store under the engine: the same page read straight from
 	// Store.Pull with the rep's read set.
 	b.Run("raw-store-page-200", func(b *testing.B) {
-		q := engine.PullQuery{Org: "org-1", Scopes: engine.ReadSet(rep.User, rep.Roles, nil), Limit: 200, MaxBytes: 1 << 20}
+		q := engine.PullQuery{Org: "org-1", Scopes: fieldsales.ReadSet(rep.User, rep.Roles, nil), Limit: 200, MaxBytes: 1 << 20}
 		for b.Loop() {
 			pg, err := st.Pull(ctx, q)
 			page := pg.Changes
@@ -155,7 +156,7 @@ func openScale(b *testing.B, ctx context.Context, dir string, reps, customers, t
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch, Directory: ids})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: sch, Directory: ids})
 	if err != nil {
 		b.Fatal(err)
 	}

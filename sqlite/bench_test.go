@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -25,7 +26,7 @@ func BenchmarkEnginePush(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: sch})
 	if err != nil {
 		b.Fatal(err)
 	}

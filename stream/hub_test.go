@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/stream"
@@ -53,7 +54,7 @@ func newEnv(t *testing.T, tweak func(*stream.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: set})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: set})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func newEnv(t *testing.T, tweak func(*stream.Config)) *env {
 // customer writes customer id assigned to reps, as an admin.
 func (e *env) customer(id string, reps ...string) {
 	e.t.Helper()
-	outs, err := e.eng.Upsert(context.Background(), admin, "console", []engine.UpsertDoc{{Collection: engine.CollCustomers, ID: id,
+	outs, err := e.eng.Upsert(context.Background(), admin, "console", []engine.UpsertDoc{{Collection: fieldsales.CollCustomers, ID: id,
 		Fields: map[string]json.RawMessage{"name": raw(e.t, "Customer "+id), "assigned_reps": raw(e.t, reps)}}})
 	if err != nil || outs[0].Status != engine.StatusApplied {
 		e.t.Fatalf("write customer %s: %v %+v", id, err, outs)

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -23,23 +24,7 @@ type event struct {
 
 // The fields the events read. Bodies carry ids and the fields the event
 // needs, never whole documents.
-type followUpDoc struct {
-	Status          string          `json:"status"`
-	Activity        string          `json:"activity"`
-	OrderID         string          `json:"order_id"`
-	CustomerID      string          `json:"customer_id"`
-	RepID           string          `json:"rep_id"`
-	ResponsibleRole string          `json:"responsible_role"`
-	AssignedTo      string          `json:"assigned_to"`
-	DueAt           string          `json:"due_at"`
-	BlockedReason   string          `json:"blocked_reason"`
-	BlockedAt       string          `json:"blocked_at"`
-	ClosedAt        string          `json:"closed_at"`
-	ClosedBy        string          `json:"closed_by"`
-	EscalatedAt     string          `json:"escalated_at"`
-	CreatedAt       string          `json:"created_at"`
-	Result          json.RawMessage `json:"result"`
-}
+type followUpDoc = fieldsales.FollowUp
 
 type orderDoc struct {
 	Status          string `json:"status"`

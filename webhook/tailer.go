@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -168,11 +169,11 @@ func (t *Tailer) tailOrg(ctx context.Context, org string, subs []*Subscription) 
 		return err
 	}
 	for {
-		pg, err := t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, After: cursor, Limit: t.cfg.Page})
+		pg, err := t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{fieldsales.ScopeOrg}, After: cursor, Limit: t.cfg.Page})
 		if err == nil && pg.Compacted {
 			// Behind the history the store keeps: what was missed is older
 			// than MaxAge; read on from the documents' latest changes.
-			pg, err = t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, Limit: t.cfg.Page})
+			pg, err = t.cfg.Feed.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{fieldsales.ScopeOrg}, Limit: t.cfg.Page})
 		}
 		if err != nil || len(pg.Changes) == 0 {
 			return err

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 	"github.com/fieldsync/fieldsync/mongodb"
 	"github.com/fieldsync/fieldsync/schemas"
@@ -101,7 +102,7 @@ func TestPushBudget(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch})
+			eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: sch})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,14 +122,14 @@ func TestPushBudget(t *testing.T) {
 				}
 			}
 			for i := range 3 {
-				set(engine.CollProducts, fmt.Sprintf("p-%d", i), map[string]any{"sku": fmt.Sprint(i), "name": "Motor", "list_price": "100"})
+				set(fieldsales.CollProducts, fmt.Sprintf("p-%d", i), map[string]any{"sku": fmt.Sprint(i), "name": "Motor", "list_price": "100"})
 			}
-			set(engine.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
+			set(fieldsales.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
 			rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
 			order := func(id string) engine.Mutation {
 				doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "status": "submitted", "lines": []map[string]any{
 					{"product_id": "p-0", "quantity": 1}, {"product_id": "p-1", "quantity": 2}, {"product_id": "p-2", "quantity": 3}}})
-				return engine.Mutation{ID: "m-" + id, Collection: engine.CollOrders, DocID: id, Op: engine.OpCreate, Doc: doc}
+				return engine.Mutation{ID: "m-" + id, Collection: fieldsales.CollOrders, DocID: id, Op: engine.OpCreate, Doc: doc}
 			}
 			push := func(muts ...engine.Mutation) map[string]int {
 				t.Helper()
@@ -164,8 +165,8 @@ func TestPushBudget(t *testing.T) {
 			// follow-ups there and its roles granted.
 			var refs []engine.DocRef
 			for _, id := range []string{"o-1", "o-10", "o-19"} {
-				refs = append(refs, engine.DocRef{Collection: engine.CollOrders, ID: id},
-					engine.DocRef{Collection: engine.CollFollowUps, ID: workflow.FollowUpID(id, "availability_check")})
+				refs = append(refs, engine.DocRef{Collection: fieldsales.CollOrders, ID: id},
+					engine.DocRef{Collection: fieldsales.CollFollowUps, ID: workflow.FollowUpID(id, "availability_check")})
 			}
 			got, err := raw.Get(ctx, org, refs)
 			if err != nil {
@@ -178,8 +179,8 @@ func TestPushBudget(t *testing.T) {
 				}
 				var body map[string]any
 				json.Unmarshal(d.Body, &body)
-				if ref.Collection == engine.CollOrders {
-					if body["total"] != "600.00" || body[engine.FieldSettledStatus] != "submitted" || !hasKey(d.Scopes, "role:demand_planning") {
+				if ref.Collection == fieldsales.CollOrders {
+					if body["total"] != "600.00" || body[fieldsales.FieldSettledStatus] != "submitted" || !hasKey(d.Scopes, "role:demand_planning") {
 						t.Errorf("%s after the push: %v, keys %v; want routed, settled, granted", ref, body, d.Scopes)
 					}
 				} else if body["status"] != "open" {
@@ -207,20 +208,20 @@ func TestPushBudget(t *testing.T) {
 					t.Logf("completing %s: %v", step.activity, got)
 				}
 			}
-			got, err = raw.Get(ctx, org, []engine.DocRef{{Collection: engine.CollOrders, ID: "o-1"}})
+			got, err = raw.Get(ctx, org, []engine.DocRef{{Collection: fieldsales.CollOrders, ID: "o-1"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			var o1 map[string]any
-			json.Unmarshal(got[engine.DocRef{Collection: engine.CollOrders, ID: "o-1"}].Body, &o1)
-			if o1["status"] != "confirmed" || o1["erp_number"] != "4500012345" || o1[engine.FieldSettledStatus] != "confirmed" {
+			json.Unmarshal(got[engine.DocRef{Collection: fieldsales.CollOrders, ID: "o-1"}].Body, &o1)
+			if o1["status"] != "confirmed" || o1["erp_number"] != "4500012345" || o1[fieldsales.FieldSettledStatus] != "confirmed" {
 				t.Errorf("o-1 after the completions: %v; want confirmed, settled", o1)
 			}
 
 			var notes []engine.Mutation
 			for i := range 100 {
 				doc, _ := json.Marshal(map[string]any{"customer_id": "c-1", "text": fmt.Sprintf("note %d", i)})
-				notes = append(notes, engine.Mutation{ID: fmt.Sprintf("n-%d", i), Collection: engine.CollCustomerNotes,
+				notes = append(notes, engine.Mutation{ID: fmt.Sprintf("n-%d", i), Collection: fieldsales.CollCustomerNotes,
 					DocID: fmt.Sprintf("note-%d", i), Op: engine.OpCreate, Doc: doc})
 			}
 			// Two reads: their customer before the write, and again after it,

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -43,11 +44,11 @@ func (s *Service) Prepare(ctx context.Context, actor engine.Actor, muts []engine
 	pushed := map[string][]engine.Mutation{}
 	var orders []engine.DocRef
 	for _, m := range muts {
-		if m.Collection != engine.CollOrders {
+		if m.Collection != fieldsales.CollOrders {
 			continue
 		}
 		if _, ok := pushed[m.DocID]; !ok {
-			orders = append(orders, engine.DocRef{Collection: engine.CollOrders, ID: m.DocID})
+			orders = append(orders, engine.DocRef{Collection: fieldsales.CollOrders, ID: m.DocID})
 		}
 		pushed[m.DocID] = append(pushed[m.DocID], m)
 	}
@@ -116,7 +117,7 @@ func (s *Service) readOrders(ctx context.Context, org string, orders []engine.Do
 				matrices = append(matrices, m)
 			}
 			if c := str(b, "customer_id"); c != "" {
-				next = append(next, engine.DocRef{Collection: engine.CollCustomers, ID: c})
+				next = append(next, engine.DocRef{Collection: fieldsales.CollCustomers, ID: c})
 			}
 			ls, _ := b["lines"].([]any)
 			for _, l := range ls {
@@ -129,7 +130,7 @@ func (s *Service) readOrders(ctx context.Context, org string, orders []engine.Do
 		for _, m := range matrices {
 			for _, a := range m.Activities {
 				if a.Trigger.On != OnRaised {
-					next = append(next, engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(ref.ID, a.ID)})
+					next = append(next, engine.DocRef{Collection: fieldsales.CollFollowUps, ID: FollowUpID(ref.ID, a.ID)})
 				}
 			}
 		}
@@ -139,12 +140,12 @@ func (s *Service) readOrders(ctx context.Context, org string, orders []engine.Do
 	}
 	var last []engine.DocRef
 	for p := range lines {
-		last = append(last, engine.DocRef{Collection: engine.CollProducts, ID: p})
+		last = append(last, engine.DocRef{Collection: fieldsales.CollProducts, ID: p})
 	}
 	for ref, d := range snap.docs {
-		if ref.Collection == engine.CollCustomers && d != nil && !d.Deleted {
+		if ref.Collection == fieldsales.CollCustomers && d != nil && !d.Deleted {
 			if pl := str(decode(d), "price_list_id"); pl != "" {
-				last = append(last, engine.DocRef{Collection: engine.CollPriceLists, ID: pl})
+				last = append(last, engine.DocRef{Collection: fieldsales.CollPriceLists, ID: pl})
 			}
 		}
 	}
@@ -155,7 +156,7 @@ func (s *Service) readOrders(ctx context.Context, org string, orders []engine.Do
 	// orders' follow-ups grant reach them too, in the same write.
 	var index []string
 	for ref, d := range snap.docs {
-		if d != nil && (ref.Collection == engine.CollOrders || ref.Collection == engine.CollCustomers) {
+		if d != nil && (ref.Collection == fieldsales.CollOrders || ref.Collection == fieldsales.CollCustomers) {
 			index = append(index, engine.AttachmentIndexKey(ref.Collection, ref.ID))
 		}
 	}
@@ -211,7 +212,7 @@ func (x *orderEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc, erro
 	x.snap.absorb(docs)
 	var orders []*engine.Document
 	for _, d := range docs {
-		if d.Collection == engine.CollOrders && !d.Deleted && !x.planned[d.ID] {
+		if d.Collection == fieldsales.CollOrders && !d.Deleted && !x.planned[d.ID] {
 			x.planned[d.ID] = true
 			orders = append(orders, d)
 		}
@@ -323,7 +324,7 @@ func (s *Service) completion(ctx context.Context, org string, fu *engine.Documen
 	if oid == "" {
 		return nil, nil
 	}
-	x := &completionEffects{s: s, fu: fu.ID, order: engine.DocRef{Collection: engine.CollOrders, ID: oid}}
+	x := &completionEffects{s: s, fu: fu.ID, order: engine.DocRef{Collection: fieldsales.CollOrders, ID: oid}}
 	if body["matrix_version"] == nil {
 		return x, nil // not the matrix's: only its settled mark
 	}
@@ -372,7 +373,7 @@ func (x *completionEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc,
 	}
 	now := x.s.now()
 	for _, d := range docs {
-		if x.done == nil && d.Collection == engine.CollFollowUps && d.ID == x.fu && !d.Deleted && str(decode(d), "status") == FUDone {
+		if x.done == nil && d.Collection == fieldsales.CollFollowUps && d.ID == x.fu && !d.Deleted && str(decode(d), "status") == FUDone {
 			x.done = decode(d)
 			if x.snap == nil {
 				x.over = true
@@ -388,7 +389,7 @@ func (x *completionEffects) Writes(docs []*engine.Document) ([]engine.UpsertDoc,
 			}
 			return x.finish(now)
 		}
-		if x.moved && d.Collection == engine.CollOrders && d.ID == x.order.ID {
+		if x.moved && d.Collection == fieldsales.CollOrders && d.ID == x.order.ID {
 			return x.finish(now)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -36,14 +37,14 @@ const (
 	maxNote   = 5000
 )
 
-// Follow-up statuses.
+// Follow-up statuses (fieldsales declares them with the follow-up's shape).
 const (
-	FUOpen       = "open"
-	FUClaimed    = "claimed"
-	FUInProgress = "in_progress"
-	FUBlocked    = "blocked"
-	FUDone       = "done"
-	FUCancelled  = "cancelled"
+	FUOpen       = fieldsales.FollowUpOpen
+	FUClaimed    = fieldsales.FollowUpClaimed
+	FUInProgress = fieldsales.FollowUpInProgress
+	FUBlocked    = fieldsales.FollowUpBlocked
+	FUDone       = fieldsales.FollowUpDone
+	FUCancelled  = fieldsales.FollowUpCancelled
 )
 
 var fuStatuses = []string{FUOpen, FUClaimed, FUInProgress, FUBlocked, FUDone, FUCancelled}
@@ -96,7 +97,7 @@ func (s *Service) resolve(ctx context.Context, actor engine.Actor) (engine.Actor
 			actor.Roles = m.Roles
 		}
 	}
-	return actor, engine.ReadSet(actor.User, actor.Roles, nil), nil
+	return actor, fieldsales.ReadSet(actor.User, actor.Roles, nil), nil
 }
 
 // Act applies an action of the caller to follow-up id (docs/workflows.md,
@@ -108,7 +109,7 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 		return nil, err
 	}
 	notFound := engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no follow-up %q", id)
-	ref := engine.DocRef{Collection: engine.CollFollowUps, ID: id}
+	ref := engine.DocRef{Collection: fieldsales.CollFollowUps, ID: id}
 	got, err := s.cfg.Docs.Get(ctx, actor.Org, []engine.DocRef{ref})
 	if err != nil {
 		return nil, err
@@ -118,10 +119,10 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 		return nil, notFound
 	}
 	body := decode(d)
-	admin := actor.HasRole(engine.RoleAdmin)
-	if !admin && !actor.HasRole(str(body, "responsible_role")) {
+	admin := actor.HasRole(fieldsales.RoleAdmin)
+	if !admin && !actor.HasRole(str(body, fieldsales.FieldResponsibleRole)) {
 		return nil, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "",
-			"only the %s role works this follow-up", str(body, "responsible_role"))
+			"only the %s role works this follow-up", str(body, fieldsales.FieldResponsibleRole))
 	}
 	status, assignee := str(body, "status"), str(body, "assigned_to")
 	// Retries of what already took effect.
@@ -171,7 +172,7 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 			f["assigned_to"] = actor.User
 		}
 	}
-	doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id, Fields: map[string]json.RawMessage{},
+	doc := engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: id, Fields: map[string]json.RawMessage{},
 		Expect: &engine.Expect{Field: "status", In: []string{status}}}
 	for k, v := range f {
 		doc.Fields[k] = raw(v)
@@ -244,8 +245,8 @@ func (s *Service) checkComplete(ctx context.Context, org, id string, body map[st
 			}
 		}
 		for _, k := range a.Attachments {
-			ok, err := s.attached(ctx, org, act.Result[k], engine.DocRef{Collection: engine.CollFollowUps, ID: id},
-				engine.DocRef{Collection: engine.CollOrders, ID: str(body, "order_id")})
+			ok, err := s.attached(ctx, org, act.Result[k], engine.DocRef{Collection: fieldsales.CollFollowUps, ID: id},
+				engine.DocRef{Collection: fieldsales.CollOrders, ID: str(body, "order_id")})
 			if err != nil {
 				return err
 			}
@@ -306,7 +307,7 @@ func (s *Service) afterDone(ctx context.Context, org string, fu *engine.Document
 			return err
 		}
 	}
-	ref := engine.DocRef{Collection: engine.CollOrders, ID: oid}
+	ref := engine.DocRef{Collection: fieldsales.CollOrders, ID: oid}
 	got, err := s.cfg.Docs.Get(ctx, org, []engine.DocRef{ref})
 	if err != nil {
 		return err
@@ -321,7 +322,7 @@ func (s *Service) afterDone(ctx context.Context, org string, fu *engine.Document
 }
 
 // settleFollowUp records that what completing follow-up id does is done
-// (engine.IndexUnsettledFollowUps); a crash before it leaves that to the
+// (fieldsales.IndexUnsettledFollowUps); a crash before it leaves that to the
 // sweep.
 func (s *Service) settleFollowUp(ctx context.Context, org, id string, body map[string]any) error {
 	doc, ok := settleFollowUpDoc(id, body, s.now())
@@ -357,7 +358,7 @@ func onDoneMove(m *Matrix, body map[string]any, at time.Time) (engine.UpsertDoc,
 	case StatusSubmitted:
 		f["status_reason"] = nil
 	}
-	doc := engine.UpsertDoc{Collection: engine.CollOrders, ID: str(body, "order_id"), Fields: map[string]json.RawMessage{},
+	doc := engine.UpsertDoc{Collection: fieldsales.CollOrders, ID: str(body, "order_id"), Fields: map[string]json.RawMessage{},
 		Expect: &engine.Expect{Field: "status", In: a.OnDone.From}}
 	for k, v := range f {
 		doc.Fields[k] = raw(v)
@@ -368,12 +369,12 @@ func onDoneMove(m *Matrix, body map[string]any, at time.Time) (engine.UpsertDoc,
 // settleFollowUpDoc is the write recording a completion's effects as
 // carried out; false when it is recorded already.
 func settleFollowUpDoc(id string, body map[string]any, at time.Time) (engine.UpsertDoc, bool) {
-	if body[engine.FieldSettledAt] != nil {
+	if body[fieldsales.FieldSettledAt] != nil {
 		return engine.UpsertDoc{}, false
 	}
-	return engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id,
-		Fields: map[string]json.RawMessage{engine.FieldSettledAt: raw(stamp(at))},
-		Expect: &engine.Expect{Field: engine.FieldSettledAt, In: []string{""}}}, true
+	return engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: id,
+		Fields: map[string]json.RawMessage{fieldsales.FieldSettledAt: raw(stamp(at))},
+		Expect: &engine.Expect{Field: fieldsales.FieldSettledAt, In: []string{""}}}, true
 }
 
 func toFollowUp(d *engine.Document) *FollowUp {

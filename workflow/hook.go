@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -13,7 +14,7 @@ var _ engine.Hook = (*Service)(nil)
 // Collections implements sync.Hook: raised follow-ups are sent to their
 // queue. Orders are carried out inside the push's own write (effects.go).
 func (s *Service) Collections() []string {
-	return []string{engine.CollFollowUps}
+	return []string{fieldsales.CollFollowUps}
 }
 
 // AfterPush implements sync.Hook. Every step is a create-only or
@@ -23,9 +24,9 @@ func (s *Service) AfterPush(ctx context.Context, actor engine.Actor, docs []*eng
 	var orders []*engine.Document
 	for _, d := range docs {
 		switch d.Collection {
-		case engine.CollOrders:
+		case fieldsales.CollOrders:
 			orders = append(orders, d)
-		case engine.CollFollowUps:
+		case fieldsales.CollFollowUps:
 			if err := s.routeRaised(ctx, actor.Org, d); err != nil {
 				return fmt.Errorf("workflow: %s/%s: %w", d.Collection, d.ID, err)
 			}
@@ -50,7 +51,7 @@ const CodeNotRaisable = "activity_not_raisable"
 // matrix-created one) is left alone.
 func (s *Service) routeRaised(ctx context.Context, org string, d *engine.Document) error {
 	body := decode(d)
-	if str(body, "responsible_role") != "" || str(body, "status") == "cancelled" {
+	if str(body, fieldsales.FieldResponsibleRole) != "" || str(body, "status") == "cancelled" {
 		return nil
 	}
 	m, ver, err := s.current(ctx, org)
@@ -68,8 +69,8 @@ func (s *Service) routeRaised(ctx context.Context, org string, d *engine.Documen
 		routing(f, a)
 		f["title"], f["status"], f["due_at"], f["created_at"] = a.Name, "open", stamp(now.Add(a.sla)), stamp(now)
 	}
-	doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: d.ID, Fields: map[string]json.RawMessage{},
-		Expect: &engine.Expect{Field: "responsible_role", In: []string{""}}}
+	doc := engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: d.ID, Fields: map[string]json.RawMessage{},
+		Expect: &engine.Expect{Field: fieldsales.FieldResponsibleRole, In: []string{""}}}
 	for k, v := range f {
 		doc.Fields[k] = raw(v)
 	}

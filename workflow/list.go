@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -66,7 +67,7 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 	}
 	roles := []string{q.Role}
 	if q.Role == "" {
-		roles = slices.DeleteFunc(slices.Clone(actor.Roles), func(r string) bool { return r == engine.RoleAdmin })
+		roles = slices.DeleteFunc(slices.Clone(actor.Roles), func(r string) bool { return r == fieldsales.RoleAdmin })
 		if len(roles) == 0 {
 			return Page{}, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/role", "role is required: you hold no role with a queue")
 		}
@@ -86,18 +87,18 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 			return Page{}, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/after", "after must be the next value of a previous page")
 		}
 	}
-	if q.Role != "" && !actor.HasRole(q.Role) && !actor.HasRole(engine.RoleAdmin) {
+	if q.Role != "" && !actor.HasRole(q.Role) && !actor.HasRole(fieldsales.RoleAdmin) {
 		return Page{}, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "/role", "you do not hold the %s role", q.Role)
 	}
 	// Follow-ups that are neither actionable nor closed wait for others:
-	// their index (engine.WaitingIndexKey) holds them, not the thousands
+	// their index (fieldsales.WaitingIndexKey) holds them, not the thousands
 	// of actionable ones a busy queue holds. Each is still checked below.
 	waiting := q.Actionable != nil && !*q.Actionable && q.Status != "" && q.Status != FUDone && q.Status != FUCancelled
 	scopes := make([]string, len(roles))
 	for i, r := range roles {
-		scopes[i] = engine.RoleScope(r)
+		scopes[i] = fieldsales.RoleScope(r)
 		if waiting {
-			scopes[i] = engine.WaitingIndexKey(r)
+			scopes[i] = fieldsales.WaitingIndexKey(r)
 		}
 	}
 	page := Page{FollowUps: []QueueItem{}}
@@ -120,11 +121,11 @@ func (s *Service) List(ctx context.Context, caller engine.Actor, q ListQuery) (P
 		var seqs []int64
 		var deps [][]string
 		for _, c := range changes {
-			if c.Collection != engine.CollFollowUps || c.Deleted || c.Evicted {
+			if c.Collection != fieldsales.CollFollowUps || c.Deleted || c.Evicted {
 				continue
 			}
 			body := decode(&engine.Document{Body: c.Body})
-			if !slices.Contains(roles, str(body, "responsible_role")) || (q.Status != "" && str(body, "status") != q.Status) {
+			if !slices.Contains(roles, str(body, fieldsales.FieldResponsibleRole)) || (q.Status != "" && str(body, "status") != q.Status) {
 				continue
 			}
 			closed := str(body, "status") == FUDone || str(body, "status") == FUCancelled
@@ -190,7 +191,7 @@ func (s *Service) openDependencies(ctx context.Context, org string, deps [][]str
 	var refs []engine.DocRef
 	for _, ids := range deps {
 		for _, id := range ids {
-			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: id})
+			refs = append(refs, engine.DocRef{Collection: fieldsales.CollFollowUps, ID: id})
 		}
 	}
 	open := make([][]string, len(deps))
@@ -203,7 +204,7 @@ func (s *Service) openDependencies(ctx context.Context, org string, deps [][]str
 	}
 	for i, ids := range deps {
 		for _, id := range ids {
-			d := got[engine.DocRef{Collection: engine.CollFollowUps, ID: id}]
+			d := got[engine.DocRef{Collection: fieldsales.CollFollowUps, ID: id}]
 			if d == nil || d.Deleted || str(decode(d), "status") != FUDone {
 				open[i] = append(open[i], id)
 			}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/workflow"
 )
@@ -57,7 +58,7 @@ func TestListDefaultsToCallersRolesAndSplitsActionable(t *testing.T) {
 	// Its dependency done, erp_entry's clock started: it left the waiting
 	// index, and the waiting view is empty.
 	check(workflow.ListQuery{Actionable: &no, Status: workflow.FUOpen}, map[string][]string{})
-	if d, _ := r.doc(t, "follow_ups", "fu-o-1-erp_entry"); slices.Contains(d.Scopes, engine.WaitingIndexKey("order_desk")) {
+	if d, _ := r.doc(t, "follow_ups", "fu-o-1-erp_entry"); slices.Contains(d.Scopes, fieldsales.WaitingIndexKey("order_desk")) {
 		t.Errorf("erp_entry is still in the waiting index: %v", d.Scopes)
 	}
 

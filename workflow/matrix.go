@@ -20,6 +20,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -255,7 +256,7 @@ func (m *Matrix) validateActivity(i int, isRole func(string) bool) error {
 	if a.Responsible == "" {
 		return invalid(at+"/responsible", "responsible is required")
 	}
-	if a.Responsible == engine.RoleRep {
+	if a.Responsible == fieldsales.RoleRep {
 		return invalid(at+"/responsible", "the rep is never responsible after order capture: name a back-office role")
 	}
 	if !isRole(a.Responsible) {

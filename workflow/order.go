@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/money"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -48,7 +49,7 @@ func checkOrder(ctx context.Context, rd reader, org string, order *engine.Docume
 		return verdict{reject: &Rejection{Code: code, Pointer: ptr, Message: fmt.Sprintf(format, args...)}}, nil
 	}
 	cid := str(body, "customer_id")
-	cref := engine.DocRef{Collection: engine.CollCustomers, ID: cid}
+	cref := engine.DocRef{Collection: fieldsales.CollCustomers, ID: cid}
 	got, err := rd.get(ctx, org, []engine.DocRef{cref})
 	if err != nil {
 		return verdict{}, err
@@ -67,13 +68,13 @@ func checkOrder(ctx context.Context, rd reader, org string, order *engine.Docume
 		return rej(RejectNoLines, "/lines", "an order needs at least one line")
 	}
 	refs := []engine.DocRef{}
-	plRef := engine.DocRef{Collection: engine.CollPriceLists, ID: str(cust, "price_list_id")}
+	plRef := engine.DocRef{Collection: fieldsales.CollPriceLists, ID: str(cust, "price_list_id")}
 	if plRef.ID != "" {
 		refs = append(refs, plRef)
 	}
 	for _, l := range lines {
 		line, _ := l.(map[string]any)
-		refs = append(refs, engine.DocRef{Collection: engine.CollProducts, ID: str(line, "product_id")})
+		refs = append(refs, engine.DocRef{Collection: fieldsales.CollProducts, ID: str(line, "product_id")})
 	}
 	docs, err := rd.get(ctx, org, refs)
 	if err != nil {
@@ -98,7 +99,7 @@ func checkOrder(ctx context.Context, rd reader, org string, order *engine.Docume
 		line, _ := l.(map[string]any)
 		at := fmt.Sprintf("/lines/%d", i)
 		pid := str(line, "product_id")
-		p := docs[engine.DocRef{Collection: engine.CollProducts, ID: pid}]
+		p := docs[engine.DocRef{Collection: fieldsales.CollProducts, ID: pid}]
 		if p == nil || p.Deleted {
 			return rej(RejectProduct, at+"/product_id", "product %s does not exist", pid)
 		}
@@ -237,7 +238,7 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 		return err
 	}
 	// Last, once every effect above is durable: the orders are settled in
-	// the status they were carried out for (engine.IndexUnsettledOrders).
+	// the status they were carried out for (fieldsales.IndexUnsettledOrders).
 	// A crash before this write leaves them to the sweep.
 	_, err = s.writeAll(ctx, org, settle)
 	return err
@@ -314,13 +315,13 @@ func (s *Service) planOrders(ctx context.Context, rd reader, org string, orders 
 		if err != nil {
 			return nil, err
 		}
-		orderRef := engine.DocRef{Collection: engine.CollOrders, ID: o.ID}
-		custRef := engine.DocRef{Collection: engine.CollCustomers, ID: str(body, "customer_id")}
+		orderRef := engine.DocRef{Collection: fieldsales.CollOrders, ID: o.ID}
+		custRef := engine.DocRef{Collection: fieldsales.CollCustomers, ID: str(body, "customer_id")}
 		p.grants = map[engine.DocRef][]string{}
 		for _, r := range roles {
-			p.grants[orderRef] = append(p.grants[orderRef], engine.RoleScope(r))
+			p.grants[orderRef] = append(p.grants[orderRef], fieldsales.RoleScope(r))
 			if custRef.ID != "" {
-				p.grants[custRef] = append(p.grants[custRef], engine.RoleScope(r))
+				p.grants[custRef] = append(p.grants[custRef], fieldsales.RoleScope(r))
 			}
 		}
 		plans = append(plans, p)
@@ -333,10 +334,10 @@ func (s *Service) planOrders(ctx context.Context, rd reader, org string, orders 
 // nothing to carry out (a draft).
 func settleOrder(id string, body map[string]any) (engine.UpsertDoc, bool) {
 	st := str(body, "status")
-	if st == "" || st == StatusDraft || str(body, engine.FieldSettledStatus) == st {
+	if st == "" || st == StatusDraft || str(body, fieldsales.FieldSettledStatus) == st {
 		return engine.UpsertDoc{}, false
 	}
-	return engine.UpsertDoc{Collection: engine.CollOrders, ID: id, Fields: map[string]json.RawMessage{engine.FieldSettledStatus: raw(st)},
+	return engine.UpsertDoc{Collection: fieldsales.CollOrders, ID: id, Fields: map[string]json.RawMessage{fieldsales.FieldSettledStatus: raw(st)},
 		Expect: &engine.Expect{Field: "status", In: []string{st}}}, true
 }
 
@@ -382,7 +383,7 @@ func (s *Service) planRoute(ctx context.Context, rd reader, org string, order *e
 	default:
 		f["submitted_at"], f["total"], f["line_totals"] = now, v.total, v.lineTotals
 	}
-	doc := engine.UpsertDoc{Collection: engine.CollOrders, ID: order.ID, Fields: map[string]json.RawMessage{},
+	doc := engine.UpsertDoc{Collection: fieldsales.CollOrders, ID: order.ID, Fields: map[string]json.RawMessage{},
 		Expect: &engine.Expect{Field: "status", In: []string{StatusSubmitted}}}
 	for k, val := range f {
 		doc.Fields[k] = raw(val)
@@ -440,7 +441,7 @@ func followUpsOf(ctx context.Context, rd reader, org, orderID string, m *Matrix)
 	var refs []engine.DocRef
 	for _, a := range m.Activities {
 		if a.Trigger.On != OnRaised {
-			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID)})
+			refs = append(refs, engine.DocRef{Collection: fieldsales.CollFollowUps, ID: FollowUpID(orderID, a.ID)})
 		}
 	}
 	got, err := rd.get(ctx, org, refs)
@@ -449,7 +450,7 @@ func followUpsOf(ctx context.Context, rd reader, org, orderID string, m *Matrix)
 	}
 	out := map[string]map[string]any{}
 	for _, a := range m.Activities {
-		if d := got[engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID)}]; d != nil {
+		if d := got[engine.DocRef{Collection: fieldsales.CollFollowUps, ID: FollowUpID(orderID, a.ID)}]; d != nil {
 			out[a.ID] = decode(d)
 			if d.Deleted {
 				out[a.ID] = map[string]any{"status": "deleted"}
@@ -478,7 +479,7 @@ func planEnsure(ctx context.Context, rd reader, org string, order *engine.Docume
 	for i := range m.Activities {
 		a := &m.Activities[i]
 		if fu := fus[a.ID]; fu != nil {
-			if r := str(fu, "responsible_role"); r != "" {
+			if r := str(fu, fieldsales.FieldResponsibleRole); r != "" {
 				roles = append(roles, r)
 			}
 			// The SLA of a follow-up that waited for others runs from when
@@ -506,7 +507,7 @@ func planEnsure(ctx context.Context, rd reader, org string, order *engine.Docume
 		}
 		routing(f, a)
 		roles = append(roles, a.Responsible)
-		doc := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(order.ID, a.ID), CreateOnly: true,
+		doc := engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: FollowUpID(order.ID, a.ID), CreateOnly: true,
 			Fields: map[string]json.RawMessage{}}
 		for k, v := range f {
 			doc.Fields[k] = raw(v)
@@ -539,7 +540,7 @@ func startDue(a *Activity, fu map[string]any, fus map[string]map[string]any, ord
 	if fu["due_at"] != nil || !depsDone(a, fus) {
 		return engine.UpsertDoc{}, false
 	}
-	return engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID),
+	return engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: FollowUpID(orderID, a.ID),
 		Fields: map[string]json.RawMessage{"due_at": raw(stamp(now.Add(a.sla)))},
 		Expect: &engine.Expect{Field: "due_at", In: []string{""}}}, true
 }
@@ -561,7 +562,7 @@ func planCancel(ctx context.Context, rd reader, org, orderID string, m *Matrix, 
 		default:
 			continue
 		}
-		docs = append(docs, engine.UpsertDoc{Collection: engine.CollFollowUps, ID: FollowUpID(orderID, a.ID),
+		docs = append(docs, engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: FollowUpID(orderID, a.ID),
 			Fields: map[string]json.RawMessage{"status": raw("cancelled"), "closed_at": raw(now)},
 			Expect: &engine.Expect{Field: "status", In: []string{st}}})
 	}
@@ -570,7 +571,7 @@ func planCancel(ctx context.Context, rd reader, org, orderID string, m *Matrix, 
 
 // routing sets the matrix's roles of a follow-up.
 func routing(f map[string]any, a *Activity) {
-	f["responsible_role"] = a.Responsible
+	f[fieldsales.FieldResponsibleRole] = a.Responsible
 	f["accountable_role"] = a.Accountable
 	f["consulted_roles"] = nonNil(a.Consulted)
 	f["informed_roles"] = nonNil(a.Informed)

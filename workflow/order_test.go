@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -15,7 +16,7 @@ func TestOrderMoneyIsExact(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
 	for id, price := range map[string]string{"p-a": "1.005", "p-b": "2.345", "p-c": "9.85", "p-d": "3.00"} {
-		r.upsert(t, engine.CollProducts, id, map[string]any{"sku": id, "name": id, "list_price": price})
+		r.upsert(t, fieldsales.CollProducts, id, map[string]any{"sku": id, "name": id, "list_price": price})
 	}
 	rep := engine.Actor{Org: org, User: "rep-1", Roles: []string{"rep"}}
 	cases := []struct {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -204,7 +205,7 @@ const CodeMatrixChanged = "matrix_changed"
 
 // system is who the workflow writes as.
 func system(org string) engine.Actor {
-	return engine.Actor{Org: org, User: "workflow", Roles: []string{engine.RoleAdmin}}
+	return engine.Actor{Org: org, User: "workflow", Roles: []string{fieldsales.RoleAdmin}}
 }
 
 // sourceWorkflow names the workflow's writes in field history.

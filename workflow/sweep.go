@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -22,8 +23,8 @@ import (
 // failed and was never retried. It returns how many follow-ups it
 // escalated.
 //
-// It reads three index keys of the engine's feed: engine.IndexOpenFollowUps,
-// engine.IndexUnsettledOrders and engine.IndexUnsettledFollowUps. A document
+// It reads three index keys of the engine's feed: fieldsales.IndexOpenFollowUps,
+// fieldsales.IndexUnsettledOrders and fieldsales.IndexUnsettledFollowUps. A document
 // leaves an index as an eviction row, and the feed keeps those, so reading an
 // index from the start every time
 // would cost every follow-up and order the organisation ever had. The sweep
@@ -103,10 +104,10 @@ func (s *Service) catchUp(ctx context.Context, org, key, collection string, v *i
 }
 
 func (s *Service) sweepOrg(ctx context.Context, org string) (int, error) {
-	v := s.view(org, engine.IndexOpenFollowUps)
+	v := s.view(org, fieldsales.IndexOpenFollowUps)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if err := s.catchUp(ctx, org, engine.IndexOpenFollowUps, engine.CollFollowUps, v); err != nil {
+	if err := s.catchUp(ctx, org, fieldsales.IndexOpenFollowUps, fieldsales.CollFollowUps, v); err != nil {
 		return 0, err
 	}
 	now := s.now()
@@ -117,7 +118,7 @@ func (s *Service) sweepOrg(ctx context.Context, org string) (int, error) {
 		if err != nil || !now.After(due) || body["escalated_at"] != nil {
 			continue
 		}
-		docs = append(docs, engine.UpsertDoc{Collection: engine.CollFollowUps, ID: id,
+		docs = append(docs, engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: id,
 			Fields: map[string]json.RawMessage{"escalated_at": raw(stamp(now))},
 			Expect: &engine.Expect{Field: "escalated_at", In: []string{""}}})
 	}
@@ -139,7 +140,7 @@ func (s *Service) sweepOrg(ctx context.Context, org string) (int, error) {
 }
 
 // routeStranded carries out what the organisation's unsettled orders ask
-// for (engine.IndexUnsettledOrders: a push or a workflow run cut by a
+// for (fieldsales.IndexUnsettledOrders: a push or a workflow run cut by a
 // crash, or one whose routing failed and was never retried), then what
 // unsettled done follow-ups ask for. Every write is idempotent and
 // conditional, so an order whose own push is routing it at this moment is
@@ -148,10 +149,10 @@ func (s *Service) routeStranded(ctx context.Context, org string) error {
 	if err := s.settleStranded(ctx, org); err != nil {
 		return err
 	}
-	v := s.view(org, engine.IndexUnsettledOrders)
+	v := s.view(org, fieldsales.IndexUnsettledOrders)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if err := s.catchUp(ctx, org, engine.IndexUnsettledOrders, engine.CollOrders, v); err != nil {
+	if err := s.catchUp(ctx, org, fieldsales.IndexUnsettledOrders, fieldsales.CollOrders, v); err != nil {
 		return err
 	}
 	if len(v.live) == 0 {
@@ -159,7 +160,7 @@ func (s *Service) routeStranded(ctx context.Context, org string) error {
 	}
 	refs := make([]engine.DocRef, 0, len(v.live))
 	for id := range v.live {
-		refs = append(refs, engine.DocRef{Collection: engine.CollOrders, ID: id})
+		refs = append(refs, engine.DocRef{Collection: fieldsales.CollOrders, ID: id})
 	}
 	slices.SortFunc(refs, func(a, b engine.DocRef) int { return strings.Compare(a.ID, b.ID) })
 	for start := 0; start < len(refs); start += 100 {
@@ -182,17 +183,17 @@ func (s *Service) routeStranded(ctx context.Context, org string) error {
 }
 
 // settleStranded carries out the effects of done follow-ups whose
-// completion was cut short (engine.IndexUnsettledFollowUps).
+// completion was cut short (fieldsales.IndexUnsettledFollowUps).
 func (s *Service) settleStranded(ctx context.Context, org string) error {
-	v := s.view(org, engine.IndexUnsettledFollowUps)
+	v := s.view(org, fieldsales.IndexUnsettledFollowUps)
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if err := s.catchUp(ctx, org, engine.IndexUnsettledFollowUps, engine.CollFollowUps, v); err != nil {
+	if err := s.catchUp(ctx, org, fieldsales.IndexUnsettledFollowUps, fieldsales.CollFollowUps, v); err != nil {
 		return err
 	}
 	ids := slices.Sorted(maps.Keys(v.live))
 	for _, id := range ids {
-		if err := s.afterDone(ctx, org, &engine.Document{Collection: engine.CollFollowUps, ID: id, Body: v.live[id]}); err != nil {
+		if err := s.afterDone(ctx, org, &engine.Document{Collection: fieldsales.CollFollowUps, ID: id, Body: v.live[id]}); err != nil {
 			return err
 		}
 	}

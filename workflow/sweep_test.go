@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -39,7 +40,7 @@ type rig struct {
 
 const org = "acme"
 
-var admin = engine.Actor{Org: org, User: "boss", Roles: []string{engine.RoleAdmin}}
+var admin = engine.Actor{Org: org, User: "boss", Roles: []string{fieldsales.RoleAdmin}}
 
 func newRig(t *testing.T) *rig { return newRigWith(t, nil, nil) }
 
@@ -123,7 +124,7 @@ func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer, wrapDo
 		t.Fatal(err)
 	}
 	clk := &clock{now: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: sch, Now: clk.Now})
+	eng, err := engine.New(ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: st, Schemas: sch, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,8 +143,8 @@ func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer, wrapDo
 	eng.AddHook(wf)
 	eng.AddEffects(wf)
 	r := &rig{store: st, eng: eng, wf: wf, clock: clk}
-	r.upsert(t, engine.CollProducts, "p-1", map[string]any{"sku": "M-1", "name": "Motor", "list_price": "100"})
-	r.upsert(t, engine.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
+	r.upsert(t, fieldsales.CollProducts, "p-1", map[string]any{"sku": "M-1", "name": "Motor", "list_price": "100"})
+	r.upsert(t, fieldsales.CollCustomers, "c-1", map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}})
 	return r
 }
 
@@ -327,7 +328,7 @@ func TestPushCommitsWithItsRouting(t *testing.T) {
 	if _, err := r.eng.Push(t.Context(), rep, req); err == nil {
 		t.Fatal("push succeeded although the workflow could not read what routing needs")
 	}
-	ref := engine.DocRef{Collection: engine.CollOrders, ID: "o-1"}
+	ref := engine.DocRef{Collection: fieldsales.CollOrders, ID: "o-1"}
 	if got, err := r.store.Get(t.Context(), org, []engine.DocRef{ref}); err != nil || got[ref] != nil {
 		t.Fatalf("the failed push stored its order without routing it: %+v, %v", got[ref], err)
 	}
@@ -339,8 +340,8 @@ func TestPushCommitsWithItsRouting(t *testing.T) {
 		}
 	}
 	d, o := r.doc(t, "orders", "o-1")
-	if o["submitted_at"] == nil || o["total"] != "300.00" || o[engine.FieldSettledStatus] != "submitted" ||
-		slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+	if o["submitted_at"] == nil || o["total"] != "300.00" || o[fieldsales.FieldSettledStatus] != "submitted" ||
+		slices.Contains(d.Scopes, fieldsales.IndexUnsettledOrders) {
 		t.Fatalf("not routed and settled by the push: %v, keys %v", o, d.Scopes)
 	}
 	r.wantFollowUpsOnce(t, "o-1")
@@ -388,7 +389,7 @@ func (r *rig) pushWithoutEffects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bare, err := engine.New(t.Context(), engine.Config{Store: r.store, Schemas: sch, Now: r.clock.Now})
+	bare, err := engine.New(t.Context(), engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: r.store, Schemas: sch, Now: r.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,12 +411,12 @@ func TestSweepRoutesStrandedOrder(t *testing.T) {
 	r.submit(t, "o-0") // the organisation is known to the sweep
 	r.pushWithoutEffects(t)
 	d, o := r.doc(t, "orders", "o-1")
-	if o["submitted_at"] != nil || !slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+	if o["submitted_at"] != nil || !slices.Contains(d.Scopes, fieldsales.IndexUnsettledOrders) {
 		t.Fatalf("stranded order: %v, keys %v", o, d.Scopes)
 	}
 	r.sweepTwice(t)
 	d, o = r.doc(t, "orders", "o-1")
-	if o["submitted_at"] == nil || o["total"] != "300.00" || slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+	if o["submitted_at"] == nil || o["total"] != "300.00" || slices.Contains(d.Scopes, fieldsales.IndexUnsettledOrders) {
 		t.Fatalf("not routed by the sweep: %v, keys %v", o, d.Scopes)
 	}
 	r.wantFollowUpsOnce(t, "o-1")
@@ -424,7 +425,7 @@ func TestSweepRoutesStrandedOrder(t *testing.T) {
 // TestSweepSettlesInterruptedRouting: the sweep routes a stranded order,
 // its move goes through (accepted, with its total), then the server dies
 // before the follow-ups are written. The order is still unsettled
-// (engine.IndexUnsettledOrders): the next sweep writes its follow-ups, once,
+// (fieldsales.IndexUnsettledOrders): the next sweep writes its follow-ups, once,
 // and settles it.
 func TestSweepSettlesInterruptedRouting(t *testing.T) {
 	t.Parallel()
@@ -438,16 +439,16 @@ func TestSweepSettlesInterruptedRouting(t *testing.T) {
 	}
 	f.set(false, 0)
 	d, o := r.doc(t, "orders", "o-1")
-	if o["submitted_at"] == nil || !slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+	if o["submitted_at"] == nil || !slices.Contains(d.Scopes, fieldsales.IndexUnsettledOrders) {
 		t.Fatalf("the order after the cut: %v, keys %v; want accepted and unsettled", o, d.Scopes)
 	}
-	ref := engine.DocRef{Collection: engine.CollFollowUps, ID: "fu-o-1-availability_check"}
+	ref := engine.DocRef{Collection: fieldsales.CollFollowUps, ID: "fu-o-1-availability_check"}
 	if got, err := r.store.Get(t.Context(), org, []engine.DocRef{ref}); err != nil || got[ref] != nil {
 		t.Fatalf("a follow-up was written before the cut: %+v, %v", got[ref], err)
 	}
 	r.sweepTwice(t)
 	d, o = r.doc(t, "orders", "o-1")
-	if o[engine.FieldSettledStatus] != "submitted" || slices.Contains(d.Scopes, engine.IndexUnsettledOrders) {
+	if o[fieldsales.FieldSettledStatus] != "submitted" || slices.Contains(d.Scopes, fieldsales.IndexUnsettledOrders) {
 		t.Fatalf("the order after the sweep: %v, keys %v; want settled", o, d.Scopes)
 	}
 	r.wantFollowUpsOnce(t, "o-1")
@@ -491,7 +492,7 @@ func TestCompletionCommitsWithItsEffects(t *testing.T) {
 // entry; the follow-up is written done but the write is cut before its
 // effects (MongoDB: a crash between the documents of one write), and the
 // clerk does not retry. The follow-up is left unsettled
-// (engine.IndexUnsettledFollowUps): the sweep confirms the order with the ERP
+// (fieldsales.IndexUnsettledFollowUps): the sweep confirms the order with the ERP
 // number, starts the dispatch step's clock, and settles the follow-up.
 func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 	t.Parallel()
@@ -512,7 +513,7 @@ func TestSweepSettlesInterruptedCompletion(t *testing.T) {
 	f.cut = false
 	f.mu.Unlock()
 	d, fu := r.doc(t, "follow_ups", "fu-o-1-erp_entry")
-	if fu["status"] != "done" || !slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
+	if fu["status"] != "done" || !slices.Contains(d.Scopes, fieldsales.IndexUnsettledFollowUps) {
 		t.Fatalf("erp_entry after the cut: %v, keys %v; want done and unsettled", fu, d.Scopes)
 	}
 	if _, o := r.doc(t, "orders", "o-1"); o["status"] != "submitted" {
@@ -539,14 +540,14 @@ func (r *rig) completeAvailability(t *testing.T, order string) {
 func (r *rig) wantERPEntryCarriedOut(t *testing.T, order, when string) {
 	t.Helper()
 	_, o := r.doc(t, "orders", order)
-	if o["status"] != "confirmed" || o["erp_number"] != "4500012345" || o[engine.FieldSettledStatus] != "confirmed" {
+	if o["status"] != "confirmed" || o["erp_number"] != "4500012345" || o[fieldsales.FieldSettledStatus] != "confirmed" {
 		t.Errorf("the order after %s: %v; want confirmed with the ERP number, settled", when, o)
 	}
 	if fu := r.docBody(t, "fu-"+order+"-dispatch"); fu["due_at"] == nil {
 		t.Errorf("dispatch has no due time after %s: %v", when, fu)
 	}
 	d, fu := r.doc(t, "follow_ups", "fu-"+order+"-erp_entry")
-	if fu[engine.FieldSettledAt] == nil || slices.Contains(d.Scopes, engine.IndexUnsettledFollowUps) {
+	if fu[fieldsales.FieldSettledAt] == nil || slices.Contains(d.Scopes, fieldsales.IndexUnsettledFollowUps) {
 		t.Errorf("erp_entry after %s: %v, keys %v; want settled", when, fu, d.Scopes)
 	}
 }

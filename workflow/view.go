@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -48,7 +49,7 @@ func (s *Service) FollowUp(ctx context.Context, caller engine.Actor, id string) 
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.visible(ctx, actor.Org, read, engine.CollFollowUps, id)
+	d, err := s.visible(ctx, actor.Org, read, fieldsales.CollFollowUps, id)
 	if err != nil {
 		return nil, err
 	}
@@ -77,7 +78,7 @@ func (s *Service) FollowUp(ctx context.Context, caller engine.Actor, id string) 
 			}
 		}
 	}
-	det.Customer, err = s.visible(ctx, actor.Org, read, engine.CollCustomers, cid)
+	det.Customer, err = s.visible(ctx, actor.Org, read, fieldsales.CollCustomers, cid)
 	return det, err
 }
 
@@ -95,13 +96,13 @@ func (s *Service) Order(ctx context.Context, caller engine.Actor, id string) (*O
 	if od == nil {
 		return nil, engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no order %q", id)
 	}
-	od.Customer, err = s.visible(ctx, actor.Org, read, engine.CollCustomers, str(decode(od.Order), "customer_id"))
+	od.Customer, err = s.visible(ctx, actor.Org, read, fieldsales.CollCustomers, str(decode(od.Order), "customer_id"))
 	return od, err
 }
 
 // order reads an order the read set sees and its chain; nil when missing.
 func (s *Service) order(ctx context.Context, org string, read []string, id string) (*OrderDetail, error) {
-	o, err := s.visible(ctx, org, read, engine.CollOrders, id)
+	o, err := s.visible(ctx, org, read, fieldsales.CollOrders, id)
 	if err != nil || o == nil {
 		return nil, err
 	}
@@ -117,7 +118,7 @@ func (s *Service) order(ctx context.Context, org string, read []string, id strin
 	var refs []engine.DocRef
 	for _, a := range m.Activities {
 		if a.Trigger.On != OnRaised {
-			refs = append(refs, engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(id, a.ID)})
+			refs = append(refs, engine.DocRef{Collection: fieldsales.CollFollowUps, ID: FollowUpID(id, a.ID)})
 		}
 	}
 	got, err := s.cfg.Docs.Get(ctx, org, refs)
@@ -126,19 +127,12 @@ func (s *Service) order(ctx context.Context, org string, read []string, id strin
 	}
 	od := &OrderDetail{Order: o}
 	for _, a := range m.Activities {
-		d := got[engine.DocRef{Collection: engine.CollFollowUps, ID: FollowUpID(id, a.ID)}]
+		d := got[engine.DocRef{Collection: fieldsales.CollFollowUps, ID: FollowUpID(id, a.ID)}]
 		if d == nil || d.Deleted {
 			continue
 		}
-		var f struct {
-			Status     string `json:"status"`
-			Role       string `json:"responsible_role"`
-			AssignedTo string `json:"assigned_to"`
-			DueAt      string `json:"due_at"`
-			ClosedAt   string `json:"closed_at"`
-		}
-		json.Unmarshal(d.Body, &f)
-		od.Chain = append(od.Chain, Step{ID: d.ID, Activity: a.ID, Name: a.Name, Role: f.Role, Status: f.Status,
+		f := fieldsales.View[fieldsales.FollowUp](d)
+		od.Chain = append(od.Chain, Step{ID: d.ID, Activity: a.ID, Name: a.Name, Role: f.ResponsibleRole, Status: f.Status,
 			AssignedTo: f.AssignedTo, DueAt: f.DueAt, ClosedAt: f.ClosedAt, Visible: sees(read, d.Scopes)})
 	}
 	return od, nil
@@ -169,18 +163,18 @@ func (s *Service) Customers(ctx context.Context, caller engine.Actor, ids []stri
 	if err != nil {
 		return nil, err
 	}
-	if s.cfg.Directory != nil && actor.HasRole(engine.RoleManager) {
+	if s.cfg.Directory != nil && actor.HasRole(fieldsales.RoleManager) {
 		m, ok, err := s.cfg.Directory.Member(ctx, actor.Org, actor.User)
 		if err != nil {
 			return nil, err
 		}
 		if ok {
-			read = engine.ReadSet(actor.User, actor.Roles, m.Reports)
+			read = fieldsales.ReadSet(actor.User, actor.Roles, m.Reports)
 		}
 	}
 	refs := make([]engine.DocRef, 0, len(ids))
 	for _, id := range ids {
-		refs = append(refs, engine.DocRef{Collection: engine.CollCustomers, ID: id})
+		refs = append(refs, engine.DocRef{Collection: fieldsales.CollCustomers, ID: id})
 	}
 	out := map[string]json.RawMessage{}
 	if len(refs) == 0 {
@@ -219,21 +213,21 @@ const customerScanBudget = 5000
 // AllCustomers lists the organisation's customers for an admin, in the
 // order they last changed, those whose name, code or id contain q (any
 // case; "" for all), from the position after (a Next). It reads the index
-// every customer carries (engine.IndexCustomers), never the whole feed.
+// every customer carries (fieldsales.IndexCustomers), never the whole feed.
 // Anyone but an admin is forbidden.
 func (s *Service) AllCustomers(ctx context.Context, caller engine.Actor, q, after string, limit int) (CustomerList, error) {
 	actor, _, err := s.resolve(ctx, caller)
 	if err != nil {
 		return CustomerList{}, err
 	}
-	if !actor.HasRole(engine.RoleAdmin) {
+	if !actor.HasRole(fieldsales.RoleAdmin) {
 		return CustomerList{}, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "", "only admins list every customer")
 	}
 	pos, _ := strconv.ParseInt(after, 10, 64)
 	q = strings.ToLower(strings.TrimSpace(q))
 	var out CustomerList
 	for scanned := 0; scanned < customerScanBudget; {
-		pg, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: actor.Org, Scopes: []string{engine.IndexCustomers},
+		pg, err := s.cfg.Docs.Pull(ctx, engine.PullQuery{Org: actor.Org, Scopes: []string{fieldsales.IndexCustomers},
 			After: pos, Limit: listPullPage, MaxBytes: 4 << 20})
 		if err != nil {
 			return CustomerList{}, err
@@ -245,7 +239,7 @@ func (s *Service) AllCustomers(ctx context.Context, caller engine.Actor, q, afte
 		for _, c := range pg.Changes {
 			scanned++
 			pos = c.Seq
-			if c.Deleted || c.Evicted || c.Collection != engine.CollCustomers {
+			if c.Deleted || c.Evicted || c.Collection != fieldsales.CollCustomers {
 				continue
 			}
 			var d struct{ Name, Code string }

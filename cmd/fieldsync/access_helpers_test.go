@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -227,28 +228,28 @@ func mDelete(mid, coll, id string, base int64) map[string]any {
 // seen anywhere tells where it came from.
 func accDoc(coll, customer, marker string) map[string]any {
 	switch coll {
-	case engine.CollCustomers:
+	case fieldsales.CollCustomers:
 		return map[string]any{"name": marker}
-	case engine.CollVisitPlans:
+	case fieldsales.CollVisitPlans:
 		return map[string]any{"customer_id": customer, "planned_start": "2026-12-01T09:00:00Z", "purpose": marker, "status": "planned"}
-	case engine.CollVisitLogs:
+	case fieldsales.CollVisitLogs:
 		// Checked out: a rep has one visit in progress at a time.
 		return map[string]any{"customer_id": customer, "check_in": map[string]any{"at": "2026-12-01T09:05:00Z", "lat": 48.1, "lng": 11.6},
 			"check_out": map[string]any{"at": "2026-12-01T09:50:00Z"}, "notes": marker}
-	case engine.CollOrders:
+	case fieldsales.CollOrders:
 		return map[string]any{"customer_id": customer, "status": "draft", "notes": marker,
 			"lines": []map[string]any{{"product_id": "p-1", "quantity": 2}}}
-	case engine.CollCustomerNotes:
+	case fieldsales.CollCustomerNotes:
 		return map[string]any{"customer_id": customer, "text": marker, "created_at": "2026-12-01T09:10:00Z"}
-	case engine.CollFollowUps:
+	case fieldsales.CollFollowUps:
 		doc := map[string]any{"activity": "delivery_status_query", "description": marker}
 		if customer != "" {
 			doc["customer_id"] = customer
 		}
 		return doc
-	case engine.CollProducts:
+	case fieldsales.CollProducts:
 		return map[string]any{"sku": "SKU-" + marker, "name": marker}
-	case engine.CollPriceLists:
+	case fieldsales.CollPriceLists:
 		return map[string]any{"name": marker, "currency": "EUR", "prices": map[string]any{"p-1": "10"}}
 	}
 	panic("accDoc: unknown collection " + coll)
@@ -257,9 +258,9 @@ func accDoc(coll, customer, marker string) map[string]any {
 // accTextField is a field of coll any writer may change (for the
 // reference collections: any admin).
 var accTextField = map[string]string{
-	engine.CollCustomers: "notes", engine.CollVisitPlans: "purpose", engine.CollVisitLogs: "notes",
-	engine.CollOrders: "notes", engine.CollCustomerNotes: "text", engine.CollFollowUps: "description",
-	engine.CollProducts: "name", engine.CollPriceLists: "name",
+	fieldsales.CollCustomers: "notes", fieldsales.CollVisitPlans: "purpose", fieldsales.CollVisitLogs: "notes",
+	fieldsales.CollOrders: "notes", fieldsales.CollCustomerNotes: "text", fieldsales.CollFollowUps: "description",
+	fieldsales.CollProducts: "name", fieldsales.CollPriceLists: "name",
 }
 
 // Devices: the Go reference client.

@@ -43,6 +43,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -57,7 +58,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 // keep it near 10 s.
 func TestAuthorizationMatrixMongoDB(t *testing.T) {
 	t.Parallel()
-	testAuthorizationMatrix(t, onMongoDB, []string{engine.CollCustomers, engine.CollCustomerNotes, engine.CollProducts})
+	testAuthorizationMatrix(t, onMongoDB, []string{fieldsales.CollCustomers, fieldsales.CollCustomerNotes, fieldsales.CollProducts})
 }
 
 const (
@@ -65,20 +66,20 @@ const (
 	azOrg2 = "org-2"
 )
 
-var azAllCollections = []string{engine.CollCustomers, engine.CollVisitPlans, engine.CollVisitLogs, engine.CollOrders,
-	engine.CollCustomerNotes, engine.CollFollowUps, engine.CollProducts, engine.CollPriceLists}
+var azAllCollections = []string{fieldsales.CollCustomers, fieldsales.CollVisitPlans, fieldsales.CollVisitLogs, fieldsales.CollOrders,
+	fieldsales.CollCustomerNotes, fieldsales.CollFollowUps, fieldsales.CollProducts, fieldsales.CollPriceLists}
 
 var azShort = map[string]string{
-	engine.CollCustomers: "cu", engine.CollVisitPlans: "vp", engine.CollVisitLogs: "vl", engine.CollOrders: "or",
-	engine.CollCustomerNotes: "no", engine.CollFollowUps: "fu", engine.CollProducts: "pr", engine.CollPriceLists: "pl",
+	fieldsales.CollCustomers: "cu", fieldsales.CollVisitPlans: "vp", fieldsales.CollVisitLogs: "vl", fieldsales.CollOrders: "or",
+	fieldsales.CollCustomerNotes: "no", fieldsales.CollFollowUps: "fu", fieldsales.CollProducts: "pr", fieldsales.CollPriceLists: "pl",
 }
 
 func azAttached(coll string) bool {
-	return coll != engine.CollCustomers && coll != engine.CollProducts && coll != engine.CollPriceLists
+	return coll != fieldsales.CollCustomers && coll != fieldsales.CollProducts && coll != fieldsales.CollPriceLists
 }
 
 func azReference(coll string) bool {
-	return coll == engine.CollProducts || coll == engine.CollPriceLists
+	return coll == fieldsales.CollProducts || coll == fieldsales.CollPriceLists
 }
 
 // Targets of a mutation.
@@ -220,7 +221,7 @@ func (m *azMatrix) fixture(org, coll, id, cls string, doc map[string]any) {
 		cust := map[string]string{clsA: "cA", clsB: "cB"}[cls]
 		doc = accDoc(coll, cust, org+" "+id)
 	}
-	if coll == engine.CollCustomers {
+	if coll == fieldsales.CollCustomers {
 		doc["assigned_reps"] = []string{map[string]string{clsA: "rep-a", clsB: "rep-b"}[cls]}
 	}
 	m.fx = append(m.fx, azFixture{org: org, coll: coll, id: id, cls: cls, doc: doc})
@@ -238,15 +239,15 @@ func (m *azMatrix) both(coll, id, cls string, doc func() map[string]any) {
 }
 
 func (m *azMatrix) fixtures() {
-	m.both(engine.CollCustomers, "cA", clsA, nil)
-	m.both(engine.CollCustomers, "cB", clsB, nil)
-	m.both(engine.CollCustomers, "shared-c", clsA, nil) // for the admin API's assignments
+	m.both(fieldsales.CollCustomers, "cA", clsA, nil)
+	m.both(fieldsales.CollCustomers, "cB", clsB, nil)
+	m.both(fieldsales.CollCustomers, "shared-c", clsA, nil) // for the admin API's assignments
 	// Each organisation's own: the rep's and the desk's unattached
 	// follow-ups, a customer only it has.
 	for _, org := range []string{azOrg1, azOrg2} {
-		m.fixture(org, engine.CollFollowUps, "rep-a-own-fu", clsA, accDoc(engine.CollFollowUps, "", org+" rep-a's own"))
-		m.fixture(org, engine.CollFollowUps, "desk-own-fu", clsDesk, accDoc(engine.CollFollowUps, "", org+" desk's own"))
-		m.fixture(org, engine.CollCustomers, "only-"+org+"-c", clsA, nil)
+		m.fixture(org, fieldsales.CollFollowUps, "rep-a-own-fu", clsA, accDoc(fieldsales.CollFollowUps, "", org+" rep-a's own"))
+		m.fixture(org, fieldsales.CollFollowUps, "desk-own-fu", clsDesk, accDoc(fieldsales.CollFollowUps, "", org+" desk's own"))
+		m.fixture(org, fieldsales.CollCustomers, "only-"+org+"-c", clsA, nil)
 	}
 	m.generic()
 	m.fieldRules()
@@ -263,7 +264,7 @@ func (m *azMatrix) fixtures() {
 			switch {
 			case f.cls == clsDesk:
 				who = "desk"
-			case f.coll == engine.CollCustomers || azReference(f.coll):
+			case f.coll == fieldsales.CollCustomers || azReference(f.coll):
 			case f.cls == clsA:
 				who = "rep-a"
 			case f.cls == clsB:
@@ -328,7 +329,7 @@ func (m *azMatrix) genericRow(c *azCaller, coll, op, tgt string) *azRow {
 	// What the write-rule table says of the operation on the target, once
 	// the caller sees it (writerules_oracle_test.go).
 	owner := map[string]string{clsA: "rep-a", clsB: "rep-b", clsPub: "adm"}[cls]
-	if coll == engine.CollCustomers {
+	if coll == fieldsales.CollCustomers {
 		owner = "adm"
 	}
 	class := c.class()
@@ -367,7 +368,7 @@ func (m *azMatrix) genericRow(c *azCaller, coll, op, tgt string) *azRow {
 		case azAttached(coll) && sees:
 			apply(1)
 		case azAttached(coll):
-			reject(engine.CodeCustomerNotInScope, "/doc/customer_id")
+			reject(fieldsales.CodeCustomerNotInScope, "/doc/customer_id")
 		case tgt == tgtA || tgt == tgtB:
 			// The id is taken in this organisation, seen or not.
 			reject(engine.CodeAlreadyExists, "/id")
@@ -417,8 +418,8 @@ func (m *azMatrix) fieldRules() {
 	no := func(c *azCaller, name, coll, id string, mut map[string]any, code, ptr string) {
 		row(c, name, coll, id, mut, engine.StatusRejected, 0, code, ptr)
 	}
-	vl, cu, or, fu, vp, no_ := engine.CollVisitLogs, engine.CollCustomers, engine.CollOrders, engine.CollFollowUps,
-		engine.CollVisitPlans, engine.CollCustomerNotes
+	vl, cu, or, fu, vp, no_ := fieldsales.CollVisitLogs, fieldsales.CollCustomers, fieldsales.CollOrders, fieldsales.CollFollowUps,
+		fieldsales.CollVisitPlans, fieldsales.CollCustomerNotes
 	review := map[string]any{"review": map[string]any{"status": "approved", "comment": "good visit"}}
 
 	for _, k := range []string{"rep", "mgr", "desk", "adm"} {
@@ -640,8 +641,8 @@ func (m *azMatrix) refusedRequests() {
 	w.admin(azOrg1, "POST", "/users/gone/disable", nil, 200)
 	rep := m.caller("rep").tok
 	forged := rep[:len(rep)-4] + "AAAA"
-	attempt := mustJSON(m.t, push("dev-x", mUpdate("m.refused", engine.CollCustomers, "cA", 1, map[string]any{"notes": "refused"}),
-		mCreate("m.refused-2", engine.CollCustomerNotes, "refused-note", accDoc(engine.CollCustomerNotes, "cA", "refused"))))
+	attempt := mustJSON(m.t, push("dev-x", mUpdate("m.refused", fieldsales.CollCustomers, "cA", 1, map[string]any{"notes": "refused"}),
+		mCreate("m.refused-2", fieldsales.CollCustomerNotes, "refused-note", accDoc(fieldsales.CollCustomerNotes, "cA", "refused"))))
 	for _, c := range []struct {
 		who, tok   string
 		status     int
@@ -675,8 +676,8 @@ func (m *azMatrix) refusedRequests() {
 		m.t.Errorf("rep A with a token claiming admin pulls %v, want rep A's %v", got, want)
 	}
 	outs := w.push(liar, "dev-liar", []map[string]any{
-		mUpdate("m.liar-1", engine.CollCustomers, "cB", 1, map[string]any{"notes": "liar"}),
-		mCreate("m.liar-2", engine.CollProducts, "liar-product", accDoc(engine.CollProducts, "", "liar")),
+		mUpdate("m.liar-1", fieldsales.CollCustomers, "cB", 1, map[string]any{"notes": "liar"}),
+		mCreate("m.liar-2", fieldsales.CollProducts, "liar-product", accDoc(fieldsales.CollProducts, "", "liar")),
 	})
 	if o := outs[0]; o.Error == nil || o.Error.Code != engine.CodeForbidden {
 		m.t.Errorf("rep A with a token claiming admin, update of B's customer: %s, want rejected forbidden", azDescribe(o))

@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -60,8 +61,8 @@ const (
 	convMongoRounds = 20 // FerretDB scans in Go: about 30 s on 2 cores
 	convSoakRounds  = 150
 	convAdmin       = "u-admin"
-	notesColl       = engine.CollCustomerNotes
-	customersColl   = engine.CollCustomers
+	notesColl       = fieldsales.CollCustomerNotes
+	customersColl   = fieldsales.CollCustomers
 )
 
 var convReps = []string{"u-rep1", "u-rep2", "u-rep3"}
@@ -1239,7 +1240,7 @@ func (s *scenario) checkRejection(a *acked, history []*acked) {
 	m, o := &a.m, &a.o
 	lostCustomer := func(c string) bool { return s.reassigned[c] || c == "c-none" }
 	if a.mustApply && o.Status != engine.StatusApplied &&
-		!(o.Error != nil && o.Error.Code == engine.CodeCustomerNotInScope && lostCustomer(customerOfCreate(*m))) {
+		!(o.Error != nil && o.Error.Code == fieldsales.CodeCustomerNotInScope && lostCustomer(customerOfCreate(*m))) {
 		t.Errorf("%s: create %s behind an invalid one answered %s %+v; want applied", m.DocID, m.ID, o.Status, o.Error)
 	}
 	if o.Status != engine.StatusRejected {
@@ -1273,7 +1274,7 @@ func (s *scenario) checkRejection(a *acked, history []*acked) {
 	case m.Collection == customersColl && code == engine.CodeForbidden && s.reassigned[m.DocID]:
 	// A note on a customer the rep lost (or never had: "c-none" stands for
 	// a rep without customers) while the note waited on the phone.
-	case m.Collection == notesColl && m.Op == engine.OpCreate && code == engine.CodeCustomerNotInScope &&
+	case m.Collection == notesColl && m.Op == engine.OpCreate && code == fieldsales.CodeCustomerNotInScope &&
 		o.Error.Pointer == "/doc/customer_id" && lostCustomer(customerOfCreate(*m)):
 	// An edit made on the phone to a note whose create was refused.
 	case m.Op != engine.OpCreate && code == engine.CodeNotFound && created != nil && created.o.Status == engine.StatusRejected:

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -45,14 +46,14 @@ func TestRepChangesTeamMongoDB(t *testing.T) {
 }
 
 const (
-	rsCustomers = engine.CollCustomers
-	rsNotes     = engine.CollCustomerNotes
-	rsLogs      = engine.CollVisitLogs
-	rsOrders    = engine.CollOrders
+	rsCustomers = fieldsales.CollCustomers
+	rsNotes     = fieldsales.CollCustomerNotes
+	rsLogs      = fieldsales.CollVisitLogs
+	rsOrders    = fieldsales.CollOrders
 )
 
 // rsCollections are the collections a device of these scenarios may hold.
-var rsCollections = []string{rsCustomers, rsNotes, rsLogs, rsOrders, engine.CollVisitPlans, engine.CollFollowUps}
+var rsCollections = []string{rsCustomers, rsNotes, rsLogs, rsOrders, fieldsales.CollVisitPlans, fieldsales.CollFollowUps}
 
 // holdings is every document a device shows, by "collection/id".
 func holdings(d *accDevice) map[string]json.RawMessage {
@@ -216,7 +217,7 @@ func runReassignment(t *testing.T, w *accWorld, org string, aFirst, viaAPI bool)
 				continue
 			}
 			o := got[0]
-			if o.o.Status != engine.StatusRejected || o.o.Error == nil || o.o.Error.Code != engine.CodeCustomerNotInScope ||
+			if o.o.Status != engine.StatusRejected || o.o.Error == nil || o.o.Error.Code != fieldsales.CodeCustomerNotInScope ||
 				o.o.Error.Pointer != "/doc/customer_id" {
 				t.Errorf("%s's note %s: %+v, want rejected customer_not_in_scope at /doc/customer_id", dev, doc, o.o)
 			}
@@ -343,7 +344,7 @@ func testRepChangesTeam(t *testing.T, store accStore) {
 	// A's history, old by the time A moves.
 	must(t, "note", a1.c.Create(rsNotes, "n-1", rsNote("c", "Needs 40 motors in March")))
 	must(t, "visit", a1.c.Create(rsLogs, "vl-1", accDoc(rsLogs, "c", "first visit")))
-	must(t, "own follow-up", a1.c.Create(engine.CollFollowUps, "q-a", accDoc(engine.CollFollowUps, "", "where is my sample case?")))
+	must(t, "own follow-up", a1.c.Create(fieldsales.CollFollowUps, "q-a", accDoc(fieldsales.CollFollowUps, "", "where is my sample case?")))
 	must(t, "note", u1.c.Create(rsNotes, "nu-1", rsNote("cu", "Ullmann's note")))
 	a1.sync(t)
 	u1.sync(t)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/attachment"
-	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/fieldsales"
 )
 
 func registerStream(fs *flag.FlagSet, f *app.StreamConfig) {
@@ -23,7 +23,7 @@ func registerStream(fs *flag.FlagSet, f *app.StreamConfig) {
 	fs.IntVar(&f.MaxStreams, "stream-max", f.MaxStreams, "live streams this instance holds (env FIELDSYNC_STREAM_MAX)")
 }
 
-func registerVisits(fs *flag.FlagSet, v *engine.VisitRules) {
+func registerVisits(fs *flag.FlagSet, v *fieldsales.VisitRules) {
 	fs.Float64Var(&v.RadiusM, "visit-radius", v.RadiusM,
 		"metres from the customer's location within which a check-in is verified (env FIELDSYNC_VISIT_RADIUS)")
 	fs.Float64Var(&v.MaxAccuracyM, "visit-max-accuracy", v.MaxAccuracyM,

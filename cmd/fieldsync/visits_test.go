@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -149,11 +150,11 @@ func (v *visitWorld) verification(t *testing.T) {
 		status       string
 		distance     float64 // -1: none
 	}{
-		{"vl-in", "c1", event("2026-11-20T09:00:00+05:30", vNear, 20), engine.VisitVerified, 50},
-		{"vl-far", "c1", event("2026-11-20T09:00:00+05:30", vFar, 10), engine.VisitOutOfRange, 1000},
-		{"vl-nogps", "c1", event("2026-11-20T09:00:00+05:30", [2]float64{}, 0), engine.VisitNoGPS, -1},
-		{"vl-vague", "c1", event("2026-11-20T09:00:00+05:30", vSite, 500), engine.VisitLowAccuracy, 0},
-		{"vl-nosite", "c2", event("2026-11-20T09:00:00+05:30", vSite, 10), engine.VisitNoSite, -1},
+		{"vl-in", "c1", event("2026-11-20T09:00:00+05:30", vNear, 20), fieldsales.VisitVerified, 50},
+		{"vl-far", "c1", event("2026-11-20T09:00:00+05:30", vFar, 10), fieldsales.VisitOutOfRange, 1000},
+		{"vl-nogps", "c1", event("2026-11-20T09:00:00+05:30", [2]float64{}, 0), fieldsales.VisitNoGPS, -1},
+		{"vl-vague", "c1", event("2026-11-20T09:00:00+05:30", vSite, 500), fieldsales.VisitLowAccuracy, 0},
+		{"vl-nosite", "c2", event("2026-11-20T09:00:00+05:30", vSite, 10), fieldsales.VisitNoSite, -1},
 	}
 	var muts []map[string]any
 	for _, c := range cases {
@@ -181,7 +182,7 @@ func (v *visitWorld) verification(t *testing.T) {
 		map[string]any{"check_in": event("2026-11-20T09:00:00+05:30", vNear, 20)}))...)
 	d := v.doc(v.rep, "visit_logs", "vl-nogps")
 	ver, _ := d["verification"].(map[string]any)
-	if dist, _ := ver["distance_m"].(float64); ver["status"] != engine.VisitVerified || math.Abs(dist-50) > 2 || d["duration_s"] != 3600.0 {
+	if dist, _ := ver["distance_m"].(float64); ver["status"] != fieldsales.VisitVerified || math.Abs(dist-50) > 2 || d["duration_s"] != 3600.0 {
 		t.Errorf("after the late fix: %v, duration %v", ver, d["duration_s"])
 	}
 }
@@ -201,7 +202,7 @@ func (v *visitWorld) clock(t *testing.T) {
 	// is the second of two in one batch.
 	second := visitLog("c1", event(now.Format(time.RFC3339), vNear, 15), nil)
 	o := v.pushAt(v.rep, now, mCreate("m-2nd", "visit_logs", "vl-second", second))[0]
-	wantRejection(t, "second check-in", o, engine.CodeVisitInProgress, "/doc/check_in")
+	wantRejection(t, "second check-in", o, fieldsales.CodeVisitInProgress, "/doc/check_in")
 	if !strings.Contains(o.Error.Message, "vl-clock") {
 		t.Errorf("visit_in_progress does not name the open visit: %q", o.Error.Message)
 	}
@@ -233,7 +234,7 @@ func (v *visitWorld) clock(t *testing.T) {
 		mCreate("m-3rd", "visit_logs", "vl-third", second),
 		mCreate("m-4th", "visit_logs", "vl-fourth", second))
 	wantApplied(t, "check-in after the check-out", outs[0])
-	wantRejection(t, "second check-in of one batch", outs[1], engine.CodeVisitInProgress, "/doc/check_in")
+	wantRejection(t, "second check-in of one batch", outs[1], fieldsales.CodeVisitInProgress, "/doc/check_in")
 	wantApplied(t, "close", v.pushAt(v.rep, now, mUpdate("m-3rd-out", "visit_logs", "vl-third", 1,
 		map[string]any{"check_out": event(now.Format(time.RFC3339), vNear, 15)}))...)
 
@@ -299,10 +300,10 @@ func (v *visitWorld) plans(t *testing.T) {
 	for _, c := range []struct {
 		who, tok, rep, customer, code, ptr string
 	}{
-		{"rep-v for rep-a", v.rep, "rep-a", "c1", engine.CodeCannotAssign, "/doc/rep_id"},
-		{"mgr for rep-b (team U)", v.mgr, "rep-b", "c1", engine.CodeCannotAssign, "/doc/rep_id"},
-		{"mgr for rep-a on c2 (not rep-a's)", v.mgr, "rep-a", "c2", engine.CodeCustomerNotInScope, "/doc/rep_id"},
-		{"rep-b for rep-b on c1", bTok, "rep-b", "c1", engine.CodeCustomerNotInScope, "/doc/customer_id"},
+		{"rep-v for rep-a", v.rep, "rep-a", "c1", fieldsales.CodeCannotAssign, "/doc/rep_id"},
+		{"mgr for rep-b (team U)", v.mgr, "rep-b", "c1", fieldsales.CodeCannotAssign, "/doc/rep_id"},
+		{"mgr for rep-a on c2 (not rep-a's)", v.mgr, "rep-a", "c2", fieldsales.CodeCustomerNotInScope, "/doc/rep_id"},
+		{"rep-b for rep-b on c1", bTok, "rep-b", "c1", fieldsales.CodeCustomerNotInScope, "/doc/customer_id"},
 	} {
 		p := plan(c.rep)
 		p["customer_id"] = c.customer

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -112,7 +113,7 @@ func (w *wfWorld) followUpsOf(order string) map[string]accChange {
 	for _, c := range all {
 		var m map[string]any
 		json.Unmarshal(c.Doc, &m)
-		if c.Coll == engine.CollFollowUps && m["order_id"] == order {
+		if c.Coll == fieldsales.CollFollowUps && m["order_id"] == order {
 			out[c.ID] = c
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -49,7 +50,7 @@ func testWriteRuleAttacks(t *testing.T, store accStore) {
 		code, pointer string
 	}{
 		{"a follow-up in the server's id space", rep, mCreate("a1", "follow_ups", "fu-o-2-price_approval",
-			map[string]any{"customer_id": "c-1", "activity": "delivery_status_query"}), engine.CodeReservedID, "/id"},
+			map[string]any{"customer_id": "c-1", "activity": "delivery_status_query"}), fieldsales.CodeReservedID, "/id"},
 		{"delete the back office's follow-up", rep, mDelete("a2", "follow_ups", routed, fus[routed].Version), engine.CodeForbidden, "/id"},
 		{"reword the back office's follow-up", rep, mUpdate("a3", "follow_ups", routed, fus[routed].Version,
 			map[string]any{"description": "nothing to do"}), engine.CodeForbidden, "/id"},
@@ -64,11 +65,11 @@ func testWriteRuleAttacks(t *testing.T, store accStore) {
 		{"delete a customer the admin set up", rep, mDelete("a8", "customers", "c-1", 1), engine.CodeForbidden, "/id"},
 		{"delete a submitted order", rep, mDelete("a9", "orders", "o-1", 1), engine.CodeDocumentLocked, "/id"},
 		{"assign a back-office user", w.as("mgr-1"), mUpdate("a10", "customers", "c-1", 1,
-			map[string]any{"assigned_reps": []string{"rep-1", "od-1"}}), engine.CodeUnknownRep, "/fields/assigned_reps/1"},
+			map[string]any{"assigned_reps": []string{"rep-1", "od-1"}}), fieldsales.CodeUnknownRep, "/fields/assigned_reps/1"},
 		{"assign a user who does not exist", w.as("mgr-1"), mUpdate("a11", "customers", "c-1", 1,
-			map[string]any{"assigned_reps": []string{"ghost"}}), engine.CodeUnknownRep, "/fields/assigned_reps/0"},
+			map[string]any{"assigned_reps": []string{"ghost"}}), fieldsales.CodeUnknownRep, "/fields/assigned_reps/0"},
 		{"a follow-up on an order that does not exist", rep, mCreate("a12", "follow_ups", "q-2",
-			map[string]any{"customer_id": "c-1", "order_id": "o-nowhere", "activity": "delivery_status_query"}), engine.CodeInvalidReference, "/doc/order_id"},
+			map[string]any{"customer_id": "c-1", "order_id": "o-nowhere", "activity": "delivery_status_query"}), fieldsales.CodeInvalidReference, "/doc/order_id"},
 	}
 	for _, a := range attacks {
 		o := w.push(a.tok, "phone-1", []map[string]any{a.mut})[0]

@@ -1,13 +1,13 @@
 package main
 
 // TestWriteRulesEnumerated tries every cell of the write-rule table
-// (engine.WriteRules, docs/access.md) over HTTP, rather than examples: for
+// (fieldsales.WriteRules, docs/access.md) over HTTP, rather than examples: for
 // every collection, every field of its schema, every operation, every
 // caller class (rep, manager, admin, back office), every document state of
 // the schema's state enum, and documents of the caller's own and of
 // another's, one mutation is pushed and its outcome compared with an
 // independent reading of the table (writerules_oracle_test.go). The
-// relational rules the table cannot express (engine.Relations) are written
+// relational rules the table cannot express (fieldsales.Relations) are written
 // out below where a cell meets them, each with the line it follows.
 //
 // Fixtures in states no device may reach (an invoiced order, a blocked
@@ -26,19 +26,20 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 func TestWriteRulesEnumerated(t *testing.T) {
 	t.Parallel()
-	testWriteRulesEnumerated(t, onSQLite, slices.Sorted(maps.Keys(engine.WriteRules)))
+	testWriteRulesEnumerated(t, onSQLite, slices.Sorted(maps.Keys(fieldsales.WriteRules)))
 }
 
 // TestWriteRulesEnumeratedMongoDB runs the cells of the follow-ups (the
 // collection with the most states, fields and classes) on MongoDB.
 func TestWriteRulesEnumeratedMongoDB(t *testing.T) {
 	t.Parallel()
-	testWriteRulesEnumerated(t, onMongoDB, []string{engine.CollFollowUps})
+	testWriteRulesEnumerated(t, onMongoDB, []string{fieldsales.CollFollowUps})
 }
 
 const wreOrg = "org-1"
@@ -109,10 +110,10 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 	// Another's document: for a rep, one an admin created on their
 	// customer; for everyone else, one rep-a created.
 	r.callers = []*wreCaller{
-		{class: engine.ClassRep, user: "rep-a", role: "rep", other: adm},
-		{class: engine.ClassManager, user: "mgr", role: "manager", other: repA},
-		{class: engine.ClassAdmin, user: "adm", role: "admin", other: repA},
-		{class: engine.ClassBackOffice, user: "desk", role: "order_desk", other: repA},
+		{class: fieldsales.ClassRep, user: "rep-a", role: "rep", other: adm},
+		{class: fieldsales.ClassManager, user: "mgr", role: "manager", other: repA},
+		{class: fieldsales.ClassAdmin, user: "adm", role: "admin", other: repA},
+		{class: fieldsales.ClassBackOffice, user: "desk", role: "order_desk", other: repA},
 	}
 	for _, c := range r.callers {
 		c.tok = w.token(wreOrg, c.user, c.role)
@@ -121,12 +122,12 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 	// What the cells refer to: rep-a's customers (cA2 for the moves of a
 	// document to another customer), a product, and a plan, a visit and an
 	// order of cA that a visit, a note and a follow-up may name.
-	r.fixture(adm, engine.CollCustomers, "cA", map[string]any{"name": "A", "assigned_reps": []string{"rep-a"}})
-	r.fixture(adm, engine.CollCustomers, "cA2", map[string]any{"name": "A2", "assigned_reps": []string{"rep-a"}})
-	r.fixture(adm, engine.CollProducts, "p-1", accDoc(engine.CollProducts, "", "p-1"))
-	r.fixture(adm, engine.CollVisitPlans, "ref-vp", accDoc(engine.CollVisitPlans, "cA", "ref-vp"))
-	r.fixture(adm, engine.CollVisitLogs, "ref-vl", accDoc(engine.CollVisitLogs, "cA", "ref-vl"))
-	r.fixture(adm, engine.CollOrders, "ref-or", accDoc(engine.CollOrders, "cA", "ref-or"))
+	r.fixture(adm, fieldsales.CollCustomers, "cA", map[string]any{"name": "A", "assigned_reps": []string{"rep-a"}})
+	r.fixture(adm, fieldsales.CollCustomers, "cA2", map[string]any{"name": "A2", "assigned_reps": []string{"rep-a"}})
+	r.fixture(adm, fieldsales.CollProducts, "p-1", accDoc(fieldsales.CollProducts, "", "p-1"))
+	r.fixture(adm, fieldsales.CollVisitPlans, "ref-vp", accDoc(fieldsales.CollVisitPlans, "cA", "ref-vp"))
+	r.fixture(adm, fieldsales.CollVisitLogs, "ref-vl", accDoc(fieldsales.CollVisitLogs, "cA", "ref-vl"))
+	r.fixture(adm, fieldsales.CollOrders, "ref-or", accDoc(fieldsales.CollOrders, "cA", "ref-or"))
 	refs := len(r.fixtures)
 	r.refs = map[string]bool{}
 	for _, f := range r.fixtures {
@@ -164,7 +165,7 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 // schemas reads each collection's fields and enums from schemas/.
 func (r *wreRun) schemas() {
 	r.enums, r.props = map[string]map[string][]string{}, map[string][]string{}
-	for coll := range engine.WriteRules {
+	for coll := range fieldsales.WriteRules {
 		raw, err := os.ReadFile("../../schemas/" + coll + ".json")
 		must(r.t, "read the schema of "+coll, err)
 		var s struct {
@@ -187,7 +188,7 @@ func (r *wreRun) schemas() {
 // states lists the document states of coll: the schema's enum of the
 // state field, the derived states of a visit, or one state for the rest.
 func (r *wreRun) states(coll string) []string {
-	rules := engine.WriteRules[coll]
+	rules := fieldsales.WriteRules[coll]
 	switch {
 	case rules.State == "":
 		return []string{""}
@@ -203,34 +204,34 @@ func (r *wreRun) states(coll string) []string {
 // wreValues holds a valid value of every field, different from the one
 // the fixtures hold, and naming documents the relational rules accept.
 var wreValues = map[string]map[string]any{
-	engine.CollCustomers: {"name": "Enum GmbH", "code": "C-9", "segment": "retail", "contacts": []any{map[string]any{"name": "Ann"}},
+	fieldsales.CollCustomers: {"name": "Enum GmbH", "code": "C-9", "segment": "retail", "contacts": []any{map[string]any{"name": "Ann"}},
 		"address": map[string]any{"city": "Munich"}, "location": map[string]any{"lat": 48.2, "lng": 11.5},
 		"assigned_reps": []any{"rep-a", "rep-b"}, "credit_status": "hold", "notes": "enumerated", "price_list_id": "pl-9"},
-	engine.CollVisitPlans: {"customer_id": "cA2", "planned_start": "2026-12-02T09:00:00Z", "planned_end": "2026-12-02T10:00:00Z",
+	fieldsales.CollVisitPlans: {"customer_id": "cA2", "planned_start": "2026-12-02T09:00:00Z", "planned_end": "2026-12-02T10:00:00Z",
 		"purpose": "enumerated", "rep_id": "rep-a", "assigned_by": "mgr"},
-	engine.CollVisitLogs: {"customer_id": "cA2", "visit_plan_id": "ref-vp",
+	fieldsales.CollVisitLogs: {"customer_id": "cA2", "visit_plan_id": "ref-vp",
 		"check_in":  map[string]any{"at": "2026-12-01T09:06:00Z", "lat": 48.1, "lng": 11.6},
 		"check_out": map[string]any{"at": "2026-12-01T09:55:00Z"}, "outcome": "info", "notes": "enumerated",
 		"check_in_at": "2026-12-01T09:00:00Z", "check_out_at": "2026-12-01T10:00:00Z", "duration_s": 60,
 		"verification": map[string]any{"status": "verified"}, "clock_offset_s": 5, "check_out_clock_offset_s": 5,
 		"review": map[string]any{"status": "approved", "comment": "good"}},
-	engine.CollOrders: {"customer_id": "cA2", "lines": []any{map[string]any{"product_id": "p-1", "quantity": 3}}, "currency": "EUR",
+	fieldsales.CollOrders: {"customer_id": "cA2", "lines": []any{map[string]any{"product_id": "p-1", "quantity": 3}}, "currency": "EUR",
 		"requested_delivery": "2026-12-20", "notes": "enumerated", "erp_number": "4711", "total": "10", "line_totals": []any{"10"},
 		"status_reason": "why", "submitted_at": "2026-12-01T10:00:00Z", "confirmed_at": "2026-12-01T11:00:00Z",
 		"rejection": map[string]any{"reason": "no"}, "invoice_number": "INV-1", "delivered_at": "2026-12-02T10:00:00Z",
 		"invoiced_at": "2026-12-03T10:00:00Z", "status_changed_at": "2026-12-01T10:00:00Z", "matrix_version": "v9"},
-	engine.CollCustomerNotes: {"customer_id": "cA2", "text": "enumerated", "created_at": "2026-12-01T12:00:00Z", "tags": []any{"t"},
+	fieldsales.CollCustomerNotes: {"customer_id": "cA2", "text": "enumerated", "created_at": "2026-12-01T12:00:00Z", "tags": []any{"t"},
 		"visit_log_id": "ref-vl"},
-	engine.CollFollowUps: {"customer_id": "cA2", "order_id": "ref-or", "activity": "price_query", "description": "enumerated",
+	fieldsales.CollFollowUps: {"customer_id": "cA2", "order_id": "ref-or", "activity": "price_query", "description": "enumerated",
 		"responsible_role": "order_desk", "assigned_to": "desk", "due_at": "2026-12-05T10:00:00Z", "blocked_reason": "waiting",
 		"result": map[string]any{"erp_number": "1"}, "matrix_version": "v9", "closed_at": "2026-12-05T10:00:00Z", "title": "T",
 		"rep_id": "rep-a", "accountable_role": "sales_manager", "consulted_roles": []any{"pricing"}, "informed_roles": []any{"rep"},
 		"notify_on_done": []any{"rep"}, "notify_on_blocked": []any{"rep"}, "depends_on": []any{"x-1"}, "note": "n",
 		"closed_by": "desk", "escalated_at": "2026-12-05T10:00:00Z", "rejection": map[string]any{"reason": "no"},
 		"created_at": "2026-12-01T10:00:00Z", "blocked_at": "2026-12-04T10:00:00Z"},
-	engine.CollProducts: {"sku": "SKU-9", "name": "enumerated", "category": "valves", "unit": "pc", "list_price": "12.50",
+	fieldsales.CollProducts: {"sku": "SKU-9", "name": "enumerated", "category": "valves", "unit": "pc", "list_price": "12.50",
 		"currency": "EUR", "active": false},
-	engine.CollPriceLists: {"name": "enumerated", "currency": "USD", "segment": "retail", "valid_from": "2026-01-01",
+	fieldsales.CollPriceLists: {"name": "enumerated", "currency": "USD", "segment": "retail", "valid_from": "2026-01-01",
 		"prices": map[string]any{"p-1": "11"}},
 }
 
@@ -239,7 +240,7 @@ var wreValues = map[string]map[string]any{
 // time), a back-office follow-up without a customer (it reads none).
 func (r *wreRun) base(c *wreCaller, coll, marker string) map[string]any {
 	cust := "cA"
-	if coll == engine.CollFollowUps && c.class == engine.ClassBackOffice {
+	if coll == fieldsales.CollFollowUps && c.class == fieldsales.ClassBackOffice {
 		cust = ""
 	}
 	return accDoc(coll, cust, marker)
@@ -249,7 +250,7 @@ func (r *wreRun) base(c *wreCaller, coll, marker string) map[string]any {
 // and their manager read it whoever created it.
 func (r *wreRun) stored(c *wreCaller, coll, marker string) map[string]any {
 	doc := r.base(c, coll, marker)
-	if coll == engine.CollCustomers {
+	if coll == fieldsales.CollCustomers {
 		doc["assigned_reps"] = []any{"rep-a"}
 	}
 	return doc
@@ -283,7 +284,7 @@ func (x *wreCell) refuse(code, ptr string) {
 // schema, and with each value of a state field; and an id in the server's
 // id space.
 func (r *wreRun) creates(c *wreCaller, coll string) {
-	rules := engine.WriteRules[coll]
+	rules := fieldsales.WriteRules[coll]
 	try := func(name, field string, v any) {
 		id := r.nextID()
 		doc := r.base(c, coll, id)
@@ -317,26 +318,26 @@ func (r *wreRun) creates(c *wreCaller, coll string) {
 		id := rules.IDPrefix + r.nextID()
 		x := r.cell(c, "create in the server's id space", coll, id, mCreate("m."+id, coll, id, r.base(c, coll, id)))
 		x.refuse(wrOp(c.class, coll, engine.OpCreate, true, "", nil))
-		x.refuse(engine.CodeReservedID, "/id")
+		x.refuse(fieldsales.CodeReservedID, "/id")
 	}
 }
 
-// createRelation is what engine.Relations adds to a create that writes
+// createRelation is what fieldsales.Relations adds to a create that writes
 // field (the table allowed the rest).
 func (r *wreRun) createRelation(c *wreCaller, coll, field string) (string, string) {
 	switch {
 	// "A visit log's review is written by a manager who leads the visit's
 	// rep, or an admin, and never on the create."
-	case coll == engine.CollVisitLogs && field == "review" && c.class != engine.ClassAdmin:
+	case coll == fieldsales.CollVisitLogs && field == "review" && c.class != fieldsales.ClassAdmin:
 		return engine.CodeFieldNotWritable, "/doc/review"
 	// "A create attached to a customer needs the customer there": the
 	// back office reads no customer.
-	case coll == engine.CollFollowUps && field == "customer_id" && c.class == engine.ClassBackOffice:
-		return engine.CodeCustomerNotInScope, "/doc/customer_id"
+	case coll == fieldsales.CollFollowUps && field == "customer_id" && c.class == fieldsales.ClassBackOffice:
+		return fieldsales.CodeCustomerNotInScope, "/doc/customer_id"
 	// "A follow-up's order_id names a document of the same customer that
 	// the writer reads": the back office's unattached follow-up has none.
-	case coll == engine.CollFollowUps && field == "order_id" && c.class == engine.ClassBackOffice:
-		return engine.CodeInvalidReference, "/doc/order_id"
+	case coll == fieldsales.CollFollowUps && field == "order_id" && c.class == fieldsales.ClassBackOffice:
+		return fieldsales.CodeInvalidReference, "/doc/order_id"
 	}
 	return "", ""
 }
@@ -344,15 +345,15 @@ func (r *wreRun) createRelation(c *wreCaller, coll, field string) (string, strin
 // stateDoc is the fixture of coll in state, owned by owner.
 func (r *wreRun) stateDoc(c *wreCaller, coll, state string, owner engine.Actor, id string) map[string]any {
 	doc := r.stored(c, coll, id)
-	if owner.User != c.user && coll == engine.CollFollowUps && c.class == engine.ClassBackOffice {
+	if owner.User != c.user && coll == fieldsales.CollFollowUps && c.class == fieldsales.ClassBackOffice {
 		// Another's follow-up the desk reads: one routed to its role.
 		doc = accDoc(coll, "cA", id)
 		doc["responsible_role"] = "order_desk"
 	}
-	switch rules := engine.WriteRules[coll]; {
-	case coll == engine.CollVisitLogs && state == "in_progress":
+	switch rules := fieldsales.WriteRules[coll]; {
+	case coll == fieldsales.CollVisitLogs && state == "in_progress":
 		delete(doc, "check_out")
-	case rules.State != "" && coll != engine.CollVisitLogs:
+	case rules.State != "" && coll != fieldsales.CollVisitLogs:
 		doc[rules.State] = state
 	}
 	return doc
@@ -362,10 +363,10 @@ func (r *wreRun) stateDoc(c *wreCaller, coll, state string, owner engine.Actor, 
 // by owner (docs/access.md, "Scope keys"): the back office reads reference
 // data, its own unattached follow-ups and those routed to its role.
 func (c *wreCaller) reads(coll string, own bool) bool {
-	if c.class != engine.ClassBackOffice {
+	if c.class != fieldsales.ClassBackOffice {
 		return true
 	}
-	return coll == engine.CollFollowUps || coll == engine.CollProducts || coll == engine.CollPriceLists
+	return coll == fieldsales.CollFollowUps || coll == fieldsales.CollProducts || coll == fieldsales.CollPriceLists
 }
 
 func (r *wreRun) target(c *wreCaller, coll, state string, own bool) (*wreFixture, string) {
@@ -386,7 +387,7 @@ func whose(own bool) string {
 
 // updates: every field of the schema, and every value of a state field.
 func (r *wreRun) updates(c *wreCaller, coll, state string, own bool) {
-	rules := engine.WriteRules[coll]
+	rules := fieldsales.WriteRules[coll]
 	try := func(field string, v any) {
 		f, id := r.target(c, coll, state, own)
 		from := f.doc[field]
@@ -415,11 +416,11 @@ func (r *wreRun) updates(c *wreCaller, coll, state string, own bool) {
 	}
 }
 
-// updateRelation is what engine.Relations adds to an update of field.
+// updateRelation is what fieldsales.Relations adds to an update of field.
 func (r *wreRun) updateRelation(c *wreCaller, coll, field string, own bool) (string, string) {
 	// "A visit log's review is written by a manager who leads the visit's
 	// rep": a manager's own visit has no manager in them.
-	if coll == engine.CollVisitLogs && field == "review" && c.class == engine.ClassManager && own {
+	if coll == fieldsales.CollVisitLogs && field == "review" && c.class == fieldsales.ClassManager && own {
 		return engine.CodeFieldNotWritable, "/fields/review"
 	}
 	return "", ""

@@ -1,6 +1,6 @@
 package main
 
-// An independent reading of the write-rule table (engine.WriteRules) for
+// An independent reading of the write-rule table (fieldsales.WriteRules) for
 // the system tests: what the table says a caller may do, written from the
 // table's documentation rather than from the engine's checker, so that a
 // checker that forgets a rule, or applies it on one path only, disagrees.
@@ -8,30 +8,31 @@ package main
 import (
 	"slices"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // wrClassOf maps a role to its class in the table.
 func wrClassOf(role string) string {
 	switch role {
-	case engine.RoleRep, engine.RoleManager, engine.RoleAdmin:
+	case fieldsales.RoleRep, fieldsales.RoleManager, fieldsales.RoleAdmin:
 		return role
 	}
-	return engine.ClassBackOffice
+	return fieldsales.ClassBackOffice
 }
 
 // wrState is the state the table reads from a stored body.
 func wrState(coll string, body map[string]any) string {
-	r := engine.WriteRules[coll]
+	r := fieldsales.WriteRules[coll]
 	switch {
 	case r == nil || r.State == "":
 		return ""
-	case coll == engine.CollVisitLogs:
+	case coll == fieldsales.CollVisitLogs:
 		if _, out := body["check_out"]; out {
 			return "checked_out"
 		}
 		return "in_progress"
-	case coll == engine.CollFollowUps && body["status"] == nil:
+	case coll == fieldsales.CollFollowUps && body["status"] == nil:
 		return "open" // a raised follow-up enters the queue open
 	}
 	s, _ := body[r.State].(string)
@@ -42,11 +43,11 @@ func wrState(coll string, body map[string]any) string {
 // else the code and pointer of the refusal. own says the caller created the
 // document (always true for a create); fields are those an update writes.
 func wrOp(class, coll string, op engine.Op, own bool, state string, fields []string) (code, pointer string) {
-	r := engine.WriteRules[coll]
+	r := fieldsales.WriteRules[coll]
 	if r == nil {
 		return engine.CodeForbidden, "/id"
 	}
-	grants := map[engine.Op][]engine.Grant{engine.OpCreate: r.Create, engine.OpUpdate: r.Update, engine.OpDelete: r.Delete}[op]
+	grants := map[engine.Op][]fieldsales.Grant{engine.OpCreate: r.Create, engine.OpUpdate: r.Update, engine.OpDelete: r.Delete}[op]
 	why := "role"
 	for _, g := range grants {
 		switch {
@@ -86,7 +87,7 @@ func wrField(class, coll string, op engine.Op, field string, v any, state string
 // the field and the values a device may write. The engine checks it before
 // it reads anything, so it answers first.
 func wrFieldStatic(class, coll string, op engine.Op, field string, v any) (code string) {
-	r := engine.WriteRules[coll]
+	r := fieldsales.WriteRules[coll]
 	f, listed := r.Fields[field]
 	switch {
 	case f.Server || (!listed && r.ServerRest):
@@ -106,7 +107,7 @@ func wrFieldStatic(class, coll string, op engine.Op, field string, v any) (code 
 // the stored document: the states the field may change in, and the moves
 // of a state field.
 func wrFieldState(coll string, op engine.Op, field string, v any, state string, from any) (code string) {
-	f := engine.WriteRules[coll].Fields[field]
+	f := fieldsales.WriteRules[coll].Fields[field]
 	if op != engine.OpUpdate {
 		return ""
 	}

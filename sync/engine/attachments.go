@@ -24,11 +24,11 @@ func AttachmentIndexKey(parentCollection, parentID string) string {
 	return attachmentIndexPrefix + parentCollection + "/" + parentID
 }
 
-const attachmentIndexPrefix = indexPrefix + "att:"
+const attachmentIndexPrefix = IndexPrefix + "att:"
 
-// attachmentIndexKeys returns an attachment's index keys; fields a device
+// AttachmentIndexKeys returns an attachment's index keys; fields a device
 // cannot write decide them, so every restamp agrees.
-func attachmentIndexKeys(body map[string]any) []string {
+func AttachmentIndexKeys(body map[string]any) []string {
 	pc, _ := body["parent_collection"].(string)
 	pid, _ := body["parent_id"].(string)
 	if pc == "" || pid == "" {

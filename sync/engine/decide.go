@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"maps"
 	"sort"
 	"strings"
 )
@@ -57,7 +58,7 @@ func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, err
 			return nil, invalidMutation("/doc", "doc must be a JSON object")
 		}
 		if !trusted {
-			if err := checkCreateStatic(actor, m.Collection, m.DocID, body); err != nil { // writerules.go
+			if err := e.rules.Check(actor, m, body, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -92,10 +93,7 @@ func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, err
 		}
 		sort.Strings(p.keys)
 		if !trusted {
-			// customer_id is among the fixed fields: visibility follows the
-			// customer, and a document that changed customers would leave
-			// its old readers holding it.
-			if err := checkUpdateStatic(actor, m.Collection, p.keys, p.fields); err != nil { // writerules.go
+			if err := e.rules.Check(actor, m, nil, p.fields); err != nil {
 				return nil, err
 			}
 		}
@@ -109,11 +107,15 @@ func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, err
 	return p, nil
 }
 
-// decide applies the conflict rules of docs/protocol.md to one mutation.
-// device identifies the writer (user and device) in the field history.
+// decide applies the conflict rules of docs/protocol.md to one mutation,
+// and the batch's rules to what they let through. device identifies the
+// writer (user and device) in the field history.
 func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cur *Document, res *resolution, fx *effects, trusted bool) (*Document, Outcome) {
 	if p.err != nil {
 		return nil, reject(m.ID, p.err)
+	}
+	if err := res.batch.Refused(m); err != nil {
+		return nil, reject(m.ID, err)
 	}
 	actor := acc.actor
 	if cur != nil && !trusted && !acc.sees(cur) {
@@ -125,31 +127,23 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		return nil, reject(m.ID, Errorf(KindForbidden, CodeForbidden, "/id", "%s/%s is not in your scope", m.Collection, m.DocID))
 	}
 	now := e.now().UTC()
+	w := &Write{Mutation: m, Actor: actor, Reports: acc.reports, Server: trusted, Cur: cur, Sees: acc.seesKeys, Now: now}
 	switch m.Op {
 	case OpCreate:
 		if cur != nil {
 			return nil, reject(m.ID, Errorf(KindConflict, CodeAlreadyExists, "/id", "%s/%s already exists", m.Collection, m.DocID))
 		}
-		var cust customerInfo
-		c := customerOf(m.Collection, p.body)
-		if c != "" {
-			cust = res.customer(c)
-			if !trusted && (!cust.exists || !acc.seesKeys(cust.scopes)) {
-				return nil, reject(m.ID, Errorf(KindForbidden, CodeCustomerNotInScope, "/doc/customer_id",
-					"customer %s is not assigned to you (or does not exist)", c))
-			}
+		w.Body = p.body
+		parent, hasParent := e.rules.Parent(m.Collection, p.body)
+		if hasParent {
+			w.Parent = res.parents[parent]
 		}
-		if !trusted {
-			if err := checkRefs(acc, m.Collection, p.body, res); err != nil { // refs.go
-				return nil, reject(m.ID, err)
-			}
-		}
-		body := m.Doc
-		derived, err := e.deriveCreate(acc, m.Collection, m.DocID, p.body, cust, res, trusted) // visits.go
-		if err != nil {
+		w.ParentRead = true
+		if err := res.batch.Decide(w); err != nil {
 			return nil, reject(m.ID, err)
 		}
-		if applyServerDefaults(m.Collection, p.body, actor) || derived {
+		body := m.Doc
+		if w.Changed {
 			b, err := json.Marshal(p.body)
 			if err != nil {
 				return nil, reject(m.ID, err)
@@ -162,32 +156,28 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		}
 		next := &Document{
 			Org: actor.Org, Collection: m.Collection, ID: m.DocID, Owner: actor.User, Version: 1,
-			Body: compactJSON(body), Fields: fields, UpdatedAt: now, UpdatedBy: actor.User,
+			Body: compactJSON(body), Fields: fields, UpdatedAt: now, UpdatedBy: actor.User, Scopes: w.Keys,
 		}
-		next.Scopes = stamp(m.Collection, m.DocID, next.Owner, p.body, cust, nil)
-		if m.Collection == CollCustomers {
-			res.put(next)
+		res.wrote(next)
+		if hasParent {
+			fx.stampedFrom(next, parent, e.rules.Inherited(w.Parent))
 		}
-		if !trusted {
-			// Later creates of the batch may name this one.
-			if res.refs == nil {
-				res.refs = map[DocRef]*Document{}
-			}
-			res.refs[DocRef{Collection: m.Collection, ID: m.DocID}] = next
-		}
-		fx.note(nil, next, p.body, c, cust)
+		fx.note(e.rules, nil, next, p.body)
 		return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
 
 	case OpDelete:
 		if cur == nil {
 			return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
 		}
-		if !trusted && !cur.Deleted {
-			body, err := decodeObject(cur.Body)
-			if err != nil {
-				return nil, reject(m.ID, err)
+		if !cur.Deleted {
+			if !trusted {
+				body, err := decodeObject(cur.Body)
+				if err != nil {
+					return nil, reject(m.ID, err)
+				}
+				w.Before = body
 			}
-			if err := checkDelete(actor, cur, body); err != nil { // writerules.go
+			if err := res.batch.Decide(w); err != nil {
 				return nil, reject(m.ID, err)
 			}
 		}
@@ -197,9 +187,6 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		}
 		if cur.Deleted {
 			return nil, Outcome{MutationID: m.ID, Status: StatusApplied, Version: cur.Version}
-		}
-		if m.Collection == CollVisitLogs {
-			res.visits.checkOut(m.DocID) // a deleted visit is no longer in progress
 		}
 		next := *cur
 		next.Version = cur.Version + 1
@@ -244,26 +231,33 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		}
 		applied = append(applied, k)
 	}
-	// The write rules bind devices; the server's own moves (the workflow
-	// confirming an order) do not go through them.
-	if !trusted {
-		if err := checkUpdate(actor, cur, body, p.keys, applied, p.fields); err != nil { // writerules.go
-			return nil, reject(m.ID, err)
+	w.Before, w.Written, w.Applied, w.Fields = body, p.keys, applied, p.fields
+	if len(applied) > 0 {
+		w.Before = maps.Clone(body) // top-level values are replaced, never changed in place
+		for _, k := range applied {
+			if p.fields[k] == nil {
+				delete(body, k)
+			} else {
+				body[k] = p.fields[k]
+			}
 		}
+	}
+	w.Body = body
+	// The server's own writes and documents without a parent compute every
+	// key; a device's update keeps the parent's part (the fields naming a
+	// parent are fixed).
+	parent, hasParent := e.rules.Parent(m.Collection, body)
+	if trusted || !hasParent {
+		w.ParentRead = true
+		if hasParent {
+			w.Parent = res.parents[parent]
+		}
+	}
+	if err := res.batch.Decide(w); err != nil {
+		return nil, reject(m.ID, err)
 	}
 	if len(applied) == 0 {
 		return nil, Outcome{MutationID: m.ID, Status: StatusMerged, Version: cur.Version, Doc: cur.Body, Conflicts: conflicts}
-	}
-	for _, k := range applied {
-		if p.fields[k] == nil {
-			delete(body, k)
-		} else {
-			body[k] = p.fields[k]
-		}
-	}
-	derived, err := e.deriveUpdate(acc, cur, body, applied, res, trusted) // visits.go
-	if err != nil {
-		return nil, reject(m.ID, err)
 	}
 	if v := e.schemas.Validate(m.Collection, body); v != nil {
 		return nil, reject(m.ID, Errorf(KindInvalid, CodeSchemaViolation, "/fields"+v.Pointer, "%s", v.Message))
@@ -283,26 +277,17 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 	for k, meta := range cur.Fields {
 		next.Fields[k] = meta
 	}
-	for _, k := range append(applied, derived...) {
+	for _, k := range append(applied, w.Derived...) {
 		// A removed field keeps its meta too, so a stale write of it is
 		// still detected as a conflict.
 		next.Fields[k] = FieldMeta{Version: next.Version, Device: device}
 	}
-	// An update keeps its keys (customer_id is fixed, scope fields are the
-	// server's) except a customer's, whose reps may change, and the
-	// server's own writes, which recompute them.
-	stampedFrom, from := "", customerInfo{}
-	switch {
-	case m.Collection == CollCustomers:
-		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, customerInfo{}, cur.Scopes)
-		res.put(&next)
-	case trusted:
-		stampedFrom = customerOf(m.Collection, body)
-		from = res.customer(stampedFrom)
-		next.Scopes = stamp(m.Collection, cur.ID, cur.Owner, body, from, cur.Scopes)
+	next.Scopes = w.Keys
+	res.wrote(&next)
+	if hasParent && w.ParentRead {
+		fx.stampedFrom(&next, parent, e.rules.Inherited(w.Parent))
 	}
-	next.Scopes = reindex(next.Scopes, m.Collection, cur.Owner, body) // index.go
-	fx.note(cur, &next, body, stampedFrom, from)
+	fx.note(e.rules, cur, &next, body)
 	next.UpdatedAt, next.UpdatedBy = now, actor.User
 	if concurrent || len(conflicts) > 0 {
 		return &next, Outcome{MutationID: m.ID, Status: StatusMerged, Version: next.Version, Doc: raw, Conflicts: conflicts}

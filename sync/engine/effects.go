@@ -33,7 +33,7 @@ type EffectPlan interface {
 	// their writer) and the source named in field history.
 	Writer() (user, source string)
 	// Read returns the documents Prepare read; the engine takes the
-	// customers among them as its own read of them (resolve).
+	// parents among them as its own read of them (resolve).
 	Read() []*Document
 }
 
@@ -93,8 +93,7 @@ func (e *Engine) prepareEffects(ctx context.Context, acc *access, muts []Mutatio
 
 func planned(org string, p EffectPlan) plannedEffects {
 	user, source := p.Writer()
-	w := &access{actor: Actor{Org: org, User: user, Roles: []string{RoleAdmin}}, read: []string{ScopeOrg}}
-	return plannedEffects{plan: p, writer: w, device: user + "/server:" + source}
+	return plannedEffects{plan: p, writer: systemAccess(org, user), device: user + "/server:" + source}
 }
 
 // then is the push's PushBatch.Then: in every round the plans' writes that
@@ -176,7 +175,7 @@ func (r *effectRun) decide(i int, cur *Document) (*Document, Outcome) {
 		return r.e.decide(ef.writer, ef.device, &m, p, cur, r.res, r.fx, true)
 	}
 	out := Outcome{MutationID: ef.mid, Status: StatusApplied}
-	next, _, err := regrant(cur, ef.grant, r.res)
+	next, _, err := r.e.regrant(cur, ef.grant, r.res)
 	if err != nil {
 		return nil, reject(ef.mid, err)
 	}
@@ -186,21 +185,26 @@ func (r *effectRun) decide(i int, cur *Document) (*Document, Outcome) {
 	return next, out
 }
 
-// regrant returns cur with its scope keys recomputed from its customer as
-// res holds it (from), plus grants; next is nil when they are the keys cur
-// carries already, or cur is gone.
-func regrant(cur *Document, grants []string, res *resolution) (next *Document, from customerInfo, err error) {
+// regrant returns cur with its scope keys recomputed from its parent as
+// res holds it, plus grants, and what the parent passed on (from); next is
+// nil when they are the keys cur carries already, or cur is gone.
+func (e *Engine) regrant(cur *Document, grants []string, res *resolution) (next *Document, from []string, err error) {
 	if cur == nil || cur.Deleted {
-		return nil, customerInfo{}, nil
+		return nil, nil, nil
 	}
 	body, err := decodeObject(cur.Body)
 	if err != nil {
-		return nil, customerInfo{}, err
+		return nil, nil, err
 	}
-	from = res.customer(customerOf(cur.Collection, body))
-	keys := append(stamp(cur.Collection, cur.ID, cur.Owner, body, from, cur.Scopes), grants...)
+	var parent *Document
+	if p, ok := e.rules.Parent(cur.Collection, body); ok {
+		parent = res.parents[p]
+	}
+	keys := append(e.rules.Keys(Keying{Collection: cur.Collection, ID: cur.ID, Owner: cur.Owner, Body: body,
+		Prev: cur.Scopes, Parent: parent}), grants...)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
+	from = e.rules.Inherited(parent)
 	if slices.Equal(keys, cur.Scopes) {
 		return nil, from, nil
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/sync/engine"
@@ -39,7 +40,7 @@ func (x *echo) Prepare(_ context.Context, _ engine.Actor, muts []engine.Mutation
 		return nil, errors.New("prepare failed")
 	}
 	for _, m := range muts {
-		if m.Collection == engine.CollCustomerNotes {
+		if m.Collection == fieldsales.CollCustomerNotes {
 			return echoPlan{x}, nil
 		}
 	}
@@ -57,14 +58,14 @@ func (p echoPlan) Writes(docs []*engine.Document) ([]engine.UpsertDoc, error) {
 	}
 	var out []engine.UpsertDoc
 	for _, d := range docs {
-		if d.Collection != engine.CollCustomerNotes || d.Deleted {
+		if d.Collection != fieldsales.CollCustomerNotes || d.Deleted {
 			continue
 		}
 		var body map[string]any
 		json.Unmarshal(d.Body, &body)
 		f := map[string]any{"activity": "call_back", "title": "Call back", "status": "open",
 			"customer_id": body["customer_id"], "responsible_role": "order_desk", "rep_id": d.Owner}
-		up := engine.UpsertDoc{Collection: engine.CollFollowUps, ID: "fu-" + d.ID, CreateOnly: true, Fields: map[string]json.RawMessage{}}
+		up := engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: "fu-" + d.ID, CreateOnly: true, Fields: map[string]json.RawMessage{}}
 		for k, v := range f {
 			up.Fields[k], _ = json.Marshal(v)
 		}
@@ -85,15 +86,15 @@ func newEffectsEngine(t *testing.T) (*engine.Engine, *pushCounter, *echo, engine
 		t.Fatal(err)
 	}
 	pc := &pushCounter{Store: st}
-	eng, err := engine.New(t.Context(), engine.Config{Store: pc, Schemas: sch,
+	eng, err := engine.New(t.Context(), engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: pc, Schemas: sch,
 		Now: func() time.Time { return time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	x := &echo{}
 	eng.AddEffects(x)
-	admin := engine.Actor{Org: "o", User: "boss", Roles: []string{engine.RoleAdmin}}
-	if _, err := eng.Upsert(t.Context(), admin, "test", []engine.UpsertDoc{{Collection: engine.CollCustomers, ID: "c-1",
+	admin := engine.Actor{Org: "o", User: "boss", Roles: []string{fieldsales.RoleAdmin}}
+	if _, err := eng.Upsert(t.Context(), admin, "test", []engine.UpsertDoc{{Collection: fieldsales.CollCustomers, ID: "c-1",
 		Fields: map[string]json.RawMessage{"name": json.RawMessage(`"Pumpen AG"`), "assigned_reps": json.RawMessage(`["rep-1"]`)}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -101,11 +102,11 @@ func newEffectsEngine(t *testing.T) (*engine.Engine, *pushCounter, *echo, engine
 }
 
 func note(mid, id string) engine.Mutation {
-	return engine.Mutation{ID: mid, Collection: engine.CollCustomerNotes, DocID: id, Op: engine.OpCreate,
+	return engine.Mutation{ID: mid, Collection: fieldsales.CollCustomerNotes, DocID: id, Op: engine.OpCreate,
 		Doc: json.RawMessage(fmt.Sprintf(`{"customer_id":"c-1","text":"note %s"}`, id))}
 }
 
-var rep = engine.Actor{Org: "o", User: "rep-1", Roles: []string{engine.RoleRep}}
+var rep = engine.Actor{Org: "o", User: "rep-1", Roles: []string{fieldsales.RoleRep}}
 
 // TestEffectsCommitWithThePush: a device's push and the effects it implies
 // are one store write; the role key the effect's follow-up grants its
@@ -126,8 +127,8 @@ func TestEffectsCommitWithThePush(t *testing.T) {
 			t.Errorf("outcome %+v", o)
 		}
 	}
-	refs := []engine.DocRef{{Collection: engine.CollFollowUps, ID: "fu-n-1"}, {Collection: engine.CollFollowUps, ID: "fu-n-2"},
-		{Collection: engine.CollCustomers, ID: "c-1"}}
+	refs := []engine.DocRef{{Collection: fieldsales.CollFollowUps, ID: "fu-n-1"}, {Collection: fieldsales.CollFollowUps, ID: "fu-n-2"},
+		{Collection: fieldsales.CollCustomers, ID: "c-1"}}
 	got, err := st.Get(t.Context(), "o", refs)
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +164,7 @@ func TestEffectsFailingCommitNothing(t *testing.T) {
 			t.Fatal("push succeeded although its effects failed")
 		}
 		fail.Store(false)
-		got, err := st.Get(t.Context(), "o", []engine.DocRef{{Collection: engine.CollCustomerNotes, ID: "n-1"}})
+		got, err := st.Get(t.Context(), "o", []engine.DocRef{{Collection: fieldsales.CollCustomerNotes, ID: "n-1"}})
 		if err != nil || len(got) != 0 {
 			t.Fatalf("the failed push stored %+v (%v)", got, err)
 		}
@@ -175,7 +176,7 @@ func TestEffectsFailingCommitNothing(t *testing.T) {
 	if outs[0].Status != engine.StatusApplied || outs[0].Replayed || outs[1].Status != engine.StatusApplied || !outs[1].Replayed {
 		t.Errorf("a repeated mutation id: %+v, want the first applied and the second answered as its retry", outs)
 	}
-	got, err := st.Get(t.Context(), "o", []engine.DocRef{{Collection: engine.CollCustomerNotes, ID: "n-9"}})
+	got, err := st.Get(t.Context(), "o", []engine.DocRef{{Collection: fieldsales.CollCustomerNotes, ID: "n-9"}})
 	if err != nil || len(got) != 0 {
 		t.Errorf("the repeated copy was applied: %+v (%v)", got, err)
 	}

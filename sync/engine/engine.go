@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"regexp"
 	"runtime"
-	"slices"
 	"sync"
 	"time"
 )
@@ -40,23 +39,22 @@ type Engine struct {
 	limits   Limits
 	now      func() time.Time
 	checkKey []byte
+	rules    Rules
 	hooks    []Hook    // after-push hooks (hooks.go)
 	effects  []Effects // effects committed with a device's push (effects.go)
-	visits   VisitRules
 }
 
 // Config wires an Engine.
 type Config struct {
 	Store   Store
 	Schemas Validator
+	// Rules are what the documents mean (rules.go): package fieldsales.
+	Rules Rules
 	// Directory is who users are (roles, teams, disabled); nil trusts the
 	// roles in tokens.
 	Directory Directory
 	Limits    Limits           // zero fields take the defaults
 	Now       func() time.Time // injected clock; time.Now when nil
-	// Visits configure visit verification (visits.go); zero fields take
-	// DefaultVisitRules.
-	Visits VisitRules
 }
 
 // checkpointSecret names the store secret that signs pull checkpoints. It
@@ -66,8 +64,8 @@ const checkpointSecret = "checkpoint-hmac"
 
 // New returns an engine. It loads the checkpoint key from the store.
 func New(ctx context.Context, cfg Config) (*Engine, error) {
-	if cfg.Store == nil || cfg.Schemas == nil {
-		return nil, fmt.Errorf("sync: engine needs a store and schemas")
+	if cfg.Store == nil || cfg.Schemas == nil || cfg.Rules == nil {
+		return nil, fmt.Errorf("sync: engine needs a store, schemas and rules")
 	}
 	key, err := cfg.Store.Secret(ctx, checkpointSecret, 32)
 	if err != nil {
@@ -97,10 +95,8 @@ func New(ctx context.Context, cfg Config) (*Engine, error) {
 	if now == nil {
 		now = time.Now
 	}
-	e := &Engine{store: cfg.Store, dir: cfg.Directory, schemas: cfg.Schemas, limits: l, now: now, checkKey: key,
-		visits: cfg.Visits.withDefaults()}
-	e.AddHook(planVisited{e}) // visits.go: a visit log marks the plan it fulfils done
-	return e, nil
+	return &Engine{store: cfg.Store, dir: cfg.Directory, schemas: cfg.Schemas, rules: cfg.Rules, limits: l, now: now,
+		checkKey: key}, nil
 }
 
 // Limits returns the limits in force.
@@ -129,14 +125,20 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 		return nil, Errorf(KindTooLarge, CodeTooManyMutations, "/mutations",
 			"a push may carry at most %d mutations, got %d", e.limits.MaxMutations, len(req.Mutations))
 	}
-	received := e.now()
+	var deviceTime time.Time
+	if req.DeviceTime != "" {
+		t, err := time.Parse(time.RFC3339Nano, req.DeviceTime)
+		if err != nil {
+			return nil, Errorf(KindInvalid, CodeInvalidRequest, "/device_time",
+				"device_time must be an RFC 3339 time such as 2026-12-01T09:00:00.000+01:00")
+		}
+		deviceTime = t
+	}
 	acc, err := e.accessOf(ctx, actor)
 	if err != nil {
 		return nil, err
 	}
-	if acc.clock, err = e.readClock(req.DeviceTime, received); err != nil {
-		return nil, err
-	}
+	acc.deviceTime = deviceTime
 	return e.push(ctx, acc, req.DeviceID, req.Mutations, nil)
 }
 
@@ -193,28 +195,22 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	if len(pass) == 0 {
 		return answerRepeats(muts, outcomes, repeats), nil
 	}
-	// The customers the batch's documents hang off, read before the store's
-	// atomic unit: stamping needs their reps, and settle checks afterwards
-	// that they did not change in between.
-	var cids []string
+	// The parents the batch's documents hang off, read before the store's
+	// atomic unit: their keys are computed from them, and settle checks
+	// afterwards that they did not change in between.
+	var parents []DocRef
 	for _, p := range pre {
-		if c := customerOf(p.coll, p.body); c != "" {
-			cids = append(cids, c)
+		if p.body != nil {
+			if ref, ok := e.rules.Parent(p.coll, p.body); ok {
+				parents = append(parents, ref)
+			}
 		}
 	}
 	if trusted != nil {
-		cids = append(cids, trusted.customers...)
-	}
-	var vis *visitState // visits.go
-	if trusted == nil || trusted.decide == nil {
-		var err error
-		if vis, err = e.preVisits(ctx, acc, pre, pass, trusted != nil); err != nil {
-			return nil, err
-		}
-		cids = append(cids, vis.customers...)
+		parents = append(parents, trusted.parents...)
 	}
 	// The effects' plans read what they need before the write (effects.go);
-	// the customers among it are the engine's read of them too.
+	// the parents among it are the engine's read of them too.
 	var plans []plannedEffects
 	switch {
 	case trusted == nil && len(e.effects) > 0:
@@ -225,34 +221,30 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	case trusted != nil && trusted.plan != nil:
 		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
 	}
-	read := map[string]*Document{}
+	read := map[DocRef]*Document{}
 	for _, p := range plans {
 		for _, d := range p.plan.Read() {
-			if d.Collection == CollCustomers {
-				read[d.ID] = d
-			}
+			read[DocRef{Collection: d.Collection, ID: d.ID}] = d
 		}
 	}
-	cids = slices.DeleteFunc(cids, func(c string) bool { return read[c] != nil })
-	res, err := e.resolve(ctx, acc.actor.Org, cids)
+	res, err := e.resolve(ctx, acc.actor.Org, parents, read)
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range read {
-		res.put(d)
-	}
-	res.visits = vis
-	if trusted == nil {
-		// Referential rules (refs.go): the users and documents a device's
-		// writes name.
-		if err := e.checkReps(ctx, acc.actor.Org, pass, pre); err != nil {
+	if trusted == nil || trusted.decide == nil {
+		// The rules' read of what the batch's decisions need (rules.go).
+		info := BatchInfo{Actor: acc.actor, Reports: acc.reports, Server: trusted != nil,
+			DeviceTime: acc.deviceTime, Received: e.now()}
+		for i, p := range pre {
+			if p.err == nil {
+				info.Writes = append(info.Writes, Pending{Mutation: &pass[i], Body: p.body, Fields: p.fields})
+			}
+		}
+		if res.batch, err = e.rules.Begin(ctx, reader{e, acc.actor.Org}, info); err != nil {
 			return nil, err
 		}
-		var refs []DocRef
-		if refs, res.batch = referenced(pass, pre); len(refs) > 0 {
-			if res.refs, err = e.store.Get(ctx, acc.actor.Org, refs); err != nil {
-				return nil, err
-			}
+		if plan, ok := res.batch.(EffectPlan); ok && trusted == nil {
+			plans = append(plans, planned(acc.actor.Org, plan))
 		}
 	}
 	// Field history names the writer by user and device together: two
@@ -322,7 +314,7 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		}
 		outcomes[passIdx[j]] = o
 		if !decided[j] && trusted == nil && (o.Status == StatusApplied || o.Status == StatusMerged) {
-			fx.replay(&pass[j])
+			fx.replay(e.rules, &pass[j])
 		}
 	}
 	if err := e.settle(ctx, acc.actor.Org, fx); err != nil {

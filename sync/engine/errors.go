@@ -69,6 +69,7 @@ const (
 	CodeFieldNotWritable  = "field_not_writable"
 	CodeInvalidTransition = "invalid_transition"
 	CodeDocumentLocked    = "document_locked"
+	CodeImmutableField    = "immutable_field"
 	CodeDocumentTooLarge  = "document_too_large"
 	CodeBadBaseVersion    = "bad_base_version"
 	CodeAlreadyExists     = "already_exists"

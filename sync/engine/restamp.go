@@ -9,15 +9,15 @@ import (
 )
 
 // Scope keys are computed when a document is written, from the document and
-// the customer it hangs off. When a customer's reps change, the documents
-// attached to it are written again with new keys (a restamp): the store's
-// feed then shows them as puts under the new reps' keys and as evictions
+// the parent it hangs off (Rules). When what a parent passes on changes, the
+// documents hanging off it are written again with new keys (a restamp): the
+// store's feed then shows them as puts under the new keys and as evictions
 // under the old ones. Restamps go through Store.Push like any write, so they
 // are atomic per document and need nothing new from the stores.
 
 // trust marks the server's own writes.
 type trust struct {
-	customers []string // further customers to resolve before the push
+	parents []DocRef // further parents to read before the push
 	// decide replaces the engine's decision (restamps); nil for Upsert.
 	decide func(i int, cur *Document, res *resolution) (*Document, Outcome)
 	// guard, when set, may answer a mutation before the engine decides it
@@ -30,113 +30,110 @@ type trust struct {
 // systemUser is the writer recorded for the server's own writes.
 const systemUser = "fieldsync"
 
-// resolution holds the customers a batch's documents hang off, as read
-// before the push, updated by the batch's own writes to them.
+// resolution holds what a batch's decisions read before the push: the
+// parents its documents hang off, updated by the batch's own writes to
+// them, and the rules' batch.
 type resolution struct {
-	customers map[string]customerInfo
-	visits    *visitState // visits.go; nil outside a device's push
-	// refs are the documents a device's creates name (refs.go), as
-	// stored before the push and as created earlier in it.
-	refs  map[DocRef]*Document
-	batch map[DocRef]map[string]any // the batch's creates, by document
+	parents map[DocRef]*Document // nil: missing
+	batch   Batch
 }
 
-func (r *resolution) customer(id string) customerInfo { return r.customers[id] }
+// wrote records d, written by the batch, if it is a parent the batch reads.
+func (r *resolution) wrote(d *Document) {
+	ref := DocRef{Collection: d.Collection, ID: d.ID}
+	if _, ok := r.parents[ref]; ok {
+		r.parents[ref] = d
+	}
+}
 
-func (r *resolution) put(d *Document) { r.customers[d.ID] = infoOf(d) }
-
-func (e *Engine) resolve(ctx context.Context, org string, ids []string) (*resolution, error) {
-	res := &resolution{customers: map[string]customerInfo{}}
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
-	if len(ids) == 0 {
+// resolve reads the parents refs, but for those known already (read by
+// an effects plan); those missing are recorded as nil.
+func (e *Engine) resolve(ctx context.Context, org string, refs []DocRef, known map[DocRef]*Document) (*resolution, error) {
+	res := &resolution{parents: map[DocRef]*Document{}}
+	var get []DocRef
+	for _, ref := range refs {
+		if d := known[ref]; d != nil {
+			res.parents[ref] = d
+		} else if _, ok := res.parents[ref]; !ok {
+			res.parents[ref] = nil
+			get = append(get, ref)
+		}
+	}
+	if len(get) == 0 {
 		return res, nil
 	}
-	refs := make([]DocRef, len(ids))
-	for i, id := range ids {
-		refs[i] = DocRef{Collection: CollCustomers, ID: id}
-	}
-	got, err := e.store.Get(ctx, org, refs)
+	got, err := e.store.Get(ctx, org, get)
 	if err != nil {
 		return nil, err
 	}
-	for ref, d := range got {
-		res.customers[ref.ID] = infoOf(d)
+	for _, ref := range get {
+		res.parents[ref] = got[ref]
 	}
 	return res, nil
 }
 
 // effects are what a batch's writes require afterwards.
 type effects struct {
-	stamped map[DocRef]stampSource // document -> the customer state its keys were computed from
-	moved   map[string]bool        // customers whose reps changed
-	grants  map[DocRef][]string    // orders and customers that must carry role keys
+	stamped map[DocRef]stampSource // document -> the parent its keys were computed from
+	moved   map[DocRef]bool        // parents whose inherited keys changed
+	grants  map[DocRef][]string    // documents that must carry keys others grant them
 	// replayed are documents whose mutation was answered from its recorded
 	// outcome (a retry): their keys are checked again from scratch, since
 	// the settle of the push that wrote them may have been cut short.
 	replayed []DocRef
 }
 
-// stampSource is the customer a document's keys were computed from, as the
-// computation saw it. settle compares it with the customer as it is after
-// the push; it must be kept per document, not looked up in the resolution
-// again afterwards: a later write of the same batch to that customer
-// updates the resolution (resolution.put), and comparing against that would
-// take a document stamped from the pre-read for one stamped from the write
+// stampSource is the parent a document's keys were computed from, and the
+// keys it passed on then. settle compares them with the parent's after the
+// push; they must be kept per document, not looked up in the resolution
+// again afterwards: a later write of the same batch to that parent updates
+// the resolution (resolution.wrote), and comparing against that would take
+// a document stamped from the pre-read for one stamped from the write
 // (docs/access.md, "Scope changes").
 type stampSource struct {
-	customer string
-	info     customerInfo
+	parent    DocRef
+	inherited []string
 }
 
 func newEffects() *effects {
-	return &effects{stamped: map[DocRef]stampSource{}, moved: map[string]bool{}, grants: map[DocRef][]string{}}
+	return &effects{stamped: map[DocRef]stampSource{}, moved: map[DocRef]bool{}, grants: map[DocRef][]string{}}
 }
 
 // replay records a mutation the store answered from its recorded outcome.
 // The push that applied it committed, but a crash or a failure may have
-// stopped its settle before the keys it required were written: a customer's
-// reassignment not carried to its history, a document stamped from a
-// customer that changed meanwhile. A retry carries the same mutation, so
-// only one that wrote assigned_reps can have moved a history; the customer's
-// own keys were written with it. A restamp writes only documents whose keys
-// are wrong, so this repairs and never harms; its cost (a read of the
-// history, an outcome row per document checked) is paid on retries only.
-func (fx *effects) replay(m *Mutation) {
-	if m.Collection == CollCustomers {
-		if _, ok := m.Fields["assigned_reps"]; ok && m.Op == OpUpdate {
-			fx.moved[m.DocID] = true
-		}
-		return
+// stopped its settle before the keys it required were written: a parent's
+// change not carried to its children, a document stamped from a parent that
+// changed meanwhile. A retry carries the same mutation, so only one the
+// rules say moves children (Rules.Recheck) can have moved them. A restamp
+// writes only documents whose keys are wrong, so this repairs and never
+// harms; its cost (a read of the children, an outcome row per document
+// checked) is paid on retries only.
+func (fx *effects) replay(rules Rules, m *Mutation) {
+	ref := DocRef{Collection: m.Collection, ID: m.DocID}
+	if m.Op == OpUpdate && rules.Recheck(m.Collection, m.Fields) {
+		fx.moved[ref] = true
 	}
-	fx.replayed = append(fx.replayed, DocRef{Collection: m.Collection, ID: m.DocID})
+	fx.replayed = append(fx.replayed, ref)
+}
+
+// stampedFrom records that d's keys were computed from parent passing on
+// inherited.
+func (fx *effects) stampedFrom(d *Document, parent DocRef, inherited []string) {
+	fx.stamped[DocRef{Collection: d.Collection, ID: d.ID}] = stampSource{parent: parent, inherited: inherited}
 }
 
 // note records the consequences of writing next over cur (nil: a create).
-// body is next's decoded body; stampedFrom and from are the customer next's
-// keys were computed from and its state then ("" when they were not).
-func (fx *effects) note(cur, next *Document, body map[string]any, stampedFrom string, from customerInfo) {
-	ref := DocRef{Collection: next.Collection, ID: next.ID}
-	if stampedFrom != "" {
-		fx.stamped[ref] = stampSource{customer: stampedFrom, info: from}
+// body is next's decoded body.
+func (fx *effects) note(rules Rules, cur, next *Document, body map[string]any) {
+	if cur != nil && !slices.Equal(rules.Inherited(cur), rules.Inherited(next)) {
+		fx.moved[DocRef{Collection: next.Collection, ID: next.ID}] = true
 	}
-	if next.Collection == CollCustomers && cur != nil && !slices.Equal(userKeys(cur.Scopes), userKeys(next.Scopes)) {
-		fx.moved[next.ID] = true
+	if next.Deleted {
+		return
 	}
-	if next.Collection == CollFollowUps && !next.Deleted {
-		if r, _ := body["responsible_role"].(string); r != "" {
-			if o, _ := body["order_id"].(string); o != "" {
-				fx.grant(DocRef{Collection: CollOrders, ID: o}, RoleScope(r))
-			}
-			if c, _ := body["customer_id"].(string); c != "" {
-				fx.grant(DocRef{Collection: CollCustomers, ID: c}, RoleScope(r))
-			}
-		}
-		// An escalated follow-up's accountable role sees what it concerns.
-		if a, _ := body["accountable_role"].(string); a != "" && body["escalated_at"] != nil {
-			if o, _ := body["order_id"].(string); o != "" {
-				fx.grant(DocRef{Collection: CollOrders, ID: o}, RoleScope(a))
-			}
+	for ref, keys := range rules.Grants(next, body) {
+		for _, k := range keys {
+			fx.grant(ref, k)
 		}
 	}
 }
@@ -147,47 +144,38 @@ func (fx *effects) grant(ref DocRef, key string) {
 	}
 }
 
-func userKeys(keys []string) []string {
-	var out []string
-	for _, k := range keys {
-		if strings.HasPrefix(k, "user:") {
-			out = append(out, k)
-		}
-	}
-	return out
+// same reports whether parent, as read now, passes on what was.
+func (e *Engine) same(now *Document, was []string) bool {
+	return slices.Equal(e.rules.Inherited(now), was)
 }
 
-func (c customerInfo) same(o customerInfo) bool {
-	return c.exists == o.exists && c.version == o.version && slices.Equal(c.reps, o.reps)
-}
-
-// maxRestampRounds bounds how often a restamp chases a customer that keeps
+// maxRestampRounds bounds how often a restamp chases a parent that keeps
 // changing under it; each round is a full, consistent pass.
 const maxRestampRounds = 8
 
 // settle makes the keys of what a batch wrote right: documents stamped
-// from a customer that changed meanwhile, the histories of customers whose
-// reps changed, and the role keys follow-ups grant.
+// from a parent that changed meanwhile, the children of parents whose
+// inherited keys changed, and the keys documents grant others.
 func (e *Engine) settle(ctx context.Context, org string, fx *effects) error {
 	var again []DocRef
 	if len(fx.stamped) > 0 {
-		var ids []string
+		var parents []DocRef
 		for _, s := range fx.stamped {
-			ids = append(ids, s.customer)
+			parents = append(parents, s.parent)
 		}
-		now, err := e.resolve(ctx, org, ids)
+		now, err := e.resolve(ctx, org, parents, nil)
 		if err != nil {
 			return err
 		}
 		for ref, s := range fx.stamped {
-			if !now.customer(s.customer).same(s.info) {
+			if !e.same(now.parents[s.parent], s.inherited) {
 				again = append(again, ref)
 			}
 		}
 	}
 	again = append(again, fx.replayed...)
-	for c := range fx.moved {
-		refs, err := e.attached(ctx, org, c)
+	for p := range fx.moved {
+		refs, err := e.attached(ctx, org, p)
 		if err != nil {
 			return err
 		}
@@ -209,26 +197,20 @@ func (e *Engine) settle(ctx context.Context, org string, fx *effects) error {
 // ScopeLister is a store that lists the documents keyed under a scope
 // whatever the state of its sequence: a pull stops at the first number a
 // writer has not committed yet (MongoDB), and a restamp that listed a
-// customer's history that way would leave every document past that number
+// parent's children that way would leave every document past that number
 // with the old reps' keys.
 type ScopeLister interface {
 	ScopeRefs(ctx context.Context, org, scope string) ([]DocRef, error)
 }
 
-// attached lists the live documents hanging off customer c, from the
-// customer's feed.
-func (e *Engine) attached(ctx context.Context, org, c string) ([]DocRef, error) {
-	refs, err := e.scopeRefs(ctx, org, CustomerScope(c))
+// attached lists the live documents hanging off parent, from the feed of
+// its child key.
+func (e *Engine) attached(ctx context.Context, org string, parent DocRef) ([]DocRef, error) {
+	refs, err := e.scopeRefs(ctx, org, e.rules.ChildKey(parent))
 	if err != nil {
 		return nil, err
 	}
-	out := refs[:0]
-	for _, r := range refs {
-		if r.Collection != CollCustomers {
-			out = append(out, r)
-		}
-	}
-	return out, nil
+	return slices.DeleteFunc(refs, func(r DocRef) bool { return r == parent }), nil
 }
 
 // scopeRefs lists the live documents keyed under scope: through the store's
@@ -237,38 +219,27 @@ func (e *Engine) scopeRefs(ctx context.Context, org, scope string) ([]DocRef, er
 	if l, ok := e.store.(ScopeLister); ok {
 		return l.ScopeRefs(ctx, org, scope)
 	}
-	var refs []DocRef
-	var after int64
-	for {
-		pg, err := e.store.Pull(ctx, PullQuery{Org: org, Scopes: []string{scope}, After: after,
-			Limit: e.limits.MaxPageSize, MaxBytes: 64 << 20})
-		if err != nil {
-			return nil, err
-		}
-		if pg.Compacted { // compacted meanwhile (retention.go): read again
-			refs, after = nil, 0
-			continue
-		}
-		for _, ch := range pg.Changes {
-			if !ch.Deleted && !ch.Evicted {
-				refs = append(refs, DocRef{Collection: ch.Collection, ID: ch.ID})
-			}
-		}
-		if !pg.More || pg.Through <= after {
-			return refs, nil
-		}
-		after = pg.Through
+	changes, err := reader{e, org}.Scope(ctx, []string{scope})
+	if err != nil {
+		return nil, err
 	}
+	var refs []DocRef
+	for _, ch := range changes {
+		if !ch.Deleted && !ch.Evicted {
+			refs = append(refs, DocRef{Collection: ch.Collection, ID: ch.ID})
+		}
+	}
+	return refs, nil
 }
 
 // restamp recomputes the scope keys of refs (adding grants) and writes
-// those that differ, until the customers they were computed from held still
+// those that differ, until the parents they were computed from held still
 // for a whole pass.
 func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants map[DocRef][]string) error {
 	for ref := range grants {
 		refs = append(refs, ref)
 	}
-	system := &access{actor: Actor{Org: org, User: systemUser, Roles: []string{RoleAdmin}}, read: []string{ScopeOrg}}
+	system := systemAccess(org, systemUser)
 	for round := 0; len(refs) > 0; round++ {
 		if round == maxRestampRounds {
 			return Errorf(KindUnavailable, CodeUnavailable, "", "scope keys did not settle after %d passes; retry", round)
@@ -282,8 +253,8 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 			if err != nil {
 				return err
 			}
-			from := map[DocRef]string{}
-			var cids []string
+			from := map[DocRef]DocRef{}
+			var parents []DocRef
 			var muts []Mutation
 			for _, ref := range chunk {
 				d, ok := docs[ref]
@@ -294,16 +265,16 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 				if err != nil {
 					return err
 				}
-				if c := customerOf(ref.Collection, body); c != "" {
-					from[ref] = c
-					cids = append(cids, c)
+				if p, ok := e.rules.Parent(ref.Collection, body); ok {
+					from[ref] = p
+					parents = append(parents, p)
 				}
 				muts = append(muts, Mutation{ID: "restamp-" + randomID(), Collection: ref.Collection, DocID: ref.ID, Op: OpUpdate})
 			}
 			if len(muts) == 0 {
 				continue
 			}
-			used := map[DocRef]customerInfo{} // the customer state each document's keys were computed from
+			used := map[DocRef][]string{} // what each document's parent passed on when its keys were computed
 			decide := func(i int, cur *Document, r *resolution) (*Document, Outcome) {
 				out := Outcome{MutationID: muts[i].ID, Status: StatusApplied}
 				if cur == nil || cur.Deleted {
@@ -311,14 +282,14 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 				}
 				out.Version = cur.Version
 				ref := DocRef{Collection: cur.Collection, ID: cur.ID}
-				next, from, err := regrant(cur, grants[ref], r) // effects.go
+				next, from, err := e.regrant(cur, grants[ref], r) // effects.go
 				if err != nil {
 					return nil, reject(muts[i].ID, err)
 				}
 				used[ref] = from
 				return next, out
 			}
-			outs, err := e.push(ctx, system, "server:restamp", muts, &trust{customers: cids, decide: decide})
+			outs, err := e.push(ctx, system, "server:restamp", muts, &trust{parents: parents, decide: decide})
 			if err != nil {
 				return err
 			}
@@ -330,12 +301,12 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 			if len(used) == 0 {
 				continue
 			}
-			now, err := e.resolve(ctx, org, cids)
+			now, err := e.resolve(ctx, org, parents, nil)
 			if err != nil {
 				return err
 			}
-			for ref, c := range from {
-				if was, ok := used[ref]; ok && !now.customer(c).same(was) {
+			for ref, p := range from {
+				if was, ok := used[ref]; ok && !e.same(now.parents[p], was) {
 					changed = append(changed, ref)
 				}
 			}

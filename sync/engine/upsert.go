@@ -13,9 +13,10 @@ import (
 // holds changes nothing and is answered "applied" with the current version.
 // source names the writer in field history ("import", "admin"). Server-side
 // writes may set read-only fields; they are still validated by the schemas.
-// Changing a customer's assigned_reps moves every document attached to it to
-// the new reps' scopes; writing assigned_reps always re-checks that history,
-// so repeating an assignment repairs one that a crash interrupted.
+// A write that changes what a parent passes on (a customer's assigned_reps)
+// moves every document hanging off it to the new keys; a write the rules
+// name in Recheck always re-checks them, so repeating an assignment repairs
+// one that a crash interrupted.
 func (e *Engine) Upsert(ctx context.Context, actor Actor, source string, docs []UpsertDoc) ([]Outcome, error) {
 	return e.upsert(ctx, actor, source, docs, nil)
 }
@@ -39,7 +40,7 @@ func (e *Engine) upsert(ctx context.Context, actor Actor, source string, docs []
 	outcomes := make([]Outcome, len(docs))
 	var muts []Mutation
 	var idx []int
-	var cids, reassigned []string
+	var parents, recheck []DocRef
 	guards := map[string]UpsertDoc{} // mutation id -> its document, for the atomic re-check
 	for i, d := range docs {
 		c := cur[refs[i]]
@@ -53,10 +54,8 @@ func (e *Engine) upsert(ctx context.Context, actor Actor, source string, docs []
 		if d.CreateOnly || d.Expect != nil {
 			guards[mid] = d
 		}
-		if d.Collection == CollCustomers {
-			if _, ok := d.Fields["assigned_reps"]; ok {
-				reassigned = append(reassigned, d.ID)
-			}
+		if e.rules.Recheck(d.Collection, d.Fields) {
+			recheck = append(recheck, refs[i])
 		}
 		m, out, done := d.mutation(mid, c) // effects.go
 		if done {
@@ -68,16 +67,16 @@ func (e *Engine) upsert(ctx context.Context, actor Actor, source string, docs []
 			if err != nil {
 				return nil, err
 			}
-			if cid := customerOf(d.Collection, body); cid != "" {
-				cids = append(cids, cid)
+			if p, ok := e.rules.Parent(d.Collection, body); ok {
+				parents = append(parents, p)
 			}
 		}
 		muts = append(muts, m)
 		idx = append(idx, i)
 	}
-	acc := &access{actor: actor, read: []string{ScopeOrg}}
+	acc := &access{actor: actor, all: true}
 	if len(muts) > 0 {
-		tr := &trust{customers: cids, plan: plan}
+		tr := &trust{parents: parents, plan: plan}
 		if len(guards) > 0 {
 			tr.guard = func(m *Mutation, cur *Document) (Outcome, bool) {
 				d, ok := guards[m.ID]
@@ -95,8 +94,8 @@ func (e *Engine) upsert(ctx context.Context, actor Actor, source string, docs []
 			outcomes[idx[j]] = o
 		}
 	}
-	for _, c := range reassigned {
-		refs, err := e.attached(ctx, actor.Org, c)
+	for _, p := range recheck {
+		refs, err := e.attached(ctx, actor.Org, p)
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,11 @@
 package storetest
 
 import (
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-const customers = engine.CollCustomers
+const customers = fieldsales.CollCustomers
 
 // testIsolation: a user pulls and changes only their own scope, and an
 // organisation is a separate world even for the same user id, document id,

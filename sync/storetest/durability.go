@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -247,7 +248,7 @@ func testConcurrency(f *fixture) {
 		writers = append(writers, wr)
 	}
 	readers := []*feedReader{
-		f.storeReader("store reader", []string{engine.UserScope(rep1.User)}, 7),
+		f.storeReader("store reader", []string{fieldsales.UserScope(rep1.User)}, 7),
 		f.engineReader("engine reader", rep1, 7),
 	}
 	f.race(writers, readers)
@@ -285,9 +286,9 @@ func testMultiScopeUnderWriters(f *fixture) {
 			w.batches = append(w.batches, batch)
 		}
 		writers = append(writers, w)
-		scopes = append(scopes, engine.UserScope(a.User))
+		scopes = append(scopes, fieldsales.UserScope(a.User))
 		for e := range 8 {
-			scopes = append(scopes, engine.UserScope(fmt.Sprintf("u-idle%d-%d", u, e)))
+			scopes = append(scopes, fieldsales.UserScope(fmt.Sprintf("u-idle%d-%d", u, e)))
 		}
 	}
 	// Customers sit under two busy keys at once.

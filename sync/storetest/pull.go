@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -178,7 +179,7 @@ func testPaging(f *fixture) {
 func (f *fixture) engineOnAnotherStore() *engine.Engine {
 	f.t.Helper()
 	h := f.open(f.t)
-	e, err := engine.New(f.ctx, engine.Config{Store: h.Store, Schemas: f.schemas, Now: clock})
+	e, err := engine.New(f.ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: h.Store, Schemas: f.schemas, Now: clock})
 	if err != nil {
 		f.t.Fatalf("engine.New on a second store: %v", err)
 	}
@@ -256,16 +257,16 @@ func testMultiScopePull(f *fixture) {
 		actor engine.Actor
 		m     engine.Mutation
 	}{
-		{admin, create("m-a", engine.CollCustomers, "cust-a", custA)},
-		{admin, create("m-bb", engine.CollCustomers, "cust-bb", custBB)},
+		{admin, create("m-a", fieldsales.CollCustomers, "cust-a", custA)},
+		{admin, create("m-bb", fieldsales.CollCustomers, "cust-bb", custBB)},
 		{ua, createNoteOn("m-1", "a-1", "cust-a", "A's first")},
 		{ub, createNoteOn("m-1", "b-1", "cust-bb", "B's first")},
-		{admin, create("m-1", engine.CollCustomers, "cust-ab", custAB)},
+		{admin, create("m-1", fieldsales.CollCustomers, "cust-ab", custAB)},
 		{ua, createNoteOn("m-2", "a-2", "cust-a", "A's second")},
-		{admin, create("m-2", engine.CollCustomers, "cust-b", custB)},
+		{admin, create("m-2", fieldsales.CollCustomers, "cust-b", custB)},
 		{ub, createNoteOn("m-2", "b-2", "cust-bb", "B's second")},
 		{ua, createNoteOn("m-3", "a-3", "cust-a", "A's third")},
-		{admin, create("m-3", engine.CollCustomers, "cust-x", custX)},
+		{admin, create("m-3", fieldsales.CollCustomers, "cust-x", custX)},
 	}
 	for _, s := range steps {
 		if o := f.push(f.eng, s.actor, devA, s.m)[0]; o.Status != engine.StatusApplied {
@@ -274,8 +275,8 @@ func testMultiScopePull(f *fixture) {
 	}
 	want := []string{"customers/cust-a", "customers/cust-bb", notes + "/a-1", notes + "/b-1", "customers/cust-ab", notes + "/a-2", "customers/cust-b",
 		notes + "/b-2", notes + "/a-3"}
-	ab := []string{engine.UserScope("u-a"), engine.UserScope("u-b")}
-	ba := []string{engine.UserScope("u-b"), engine.UserScope("u-a")}
+	ab := []string{fieldsales.UserScope("u-a"), fieldsales.UserScope("u-b")}
+	ba := []string{fieldsales.UserScope("u-b"), fieldsales.UserScope("u-a")}
 
 	all, more := f.storePull(engine.PullQuery{Org: org, Scopes: ab, Limit: 100, MaxBytes: 1 << 20})
 	if more {
@@ -318,9 +319,9 @@ func testMultiScopePull(f *fixture) {
 	// u-b, cust-b moves from u-b to u-a and then changes again. The reader
 	// of both keys still sees both customers and must get puts, each once.
 	for _, m := range []engine.Mutation{
-		update("m-4", engine.CollCustomers, "cust-ab", 1, map[string]any{"assigned_reps": []string{"u-b"}}),
-		update("m-5", engine.CollCustomers, "cust-b", 1, map[string]any{"assigned_reps": []string{"u-a"}}),
-		update("m-6", engine.CollCustomers, "cust-b", 2, map[string]any{"name": "Bravo Pumps Ltd"}),
+		update("m-4", fieldsales.CollCustomers, "cust-ab", 1, map[string]any{"assigned_reps": []string{"u-b"}}),
+		update("m-5", fieldsales.CollCustomers, "cust-b", 1, map[string]any{"assigned_reps": []string{"u-a"}}),
+		update("m-6", fieldsales.CollCustomers, "cust-b", 2, map[string]any{"name": "Bravo Pumps Ltd"}),
 	} {
 		if o := f.push(f.eng, admin, devA, m)[0]; o.Status != engine.StatusApplied {
 			t.Fatalf("reassigning: %s", mustJSON(o))
@@ -355,8 +356,8 @@ func testMultiScopePull(f *fixture) {
 	_, mark := f.storePullAll(engine.PullQuery{Org: org, Scopes: ab, After: last, Limit: 5, MaxBytes: 1 << 20})
 	both := map[string]any{"name": "Delta Gears", "assigned_reps": []string{"u-a", "u-b"}}
 	for _, m := range []engine.Mutation{
-		create("m-7", engine.CollCustomers, "cust-both", both),
-		update("m-8", engine.CollCustomers, "cust-both", 1, map[string]any{"assigned_reps": []string{"u-x"}}),
+		create("m-7", fieldsales.CollCustomers, "cust-both", both),
+		update("m-8", fieldsales.CollCustomers, "cust-both", 1, map[string]any{"assigned_reps": []string{"u-x"}}),
 	} {
 		if o := f.push(f.eng, admin, devA, m)[0]; o.Status != engine.StatusApplied {
 			t.Fatalf("assigning away: %s", mustJSON(o))
@@ -382,7 +383,7 @@ func testQuietScope(f *fixture) {
 		mid, id := fmt.Sprintf("m-q2-%d", i), fmt.Sprintf("q-2-%d", i)
 		wantOutcome(t, f.push(f.eng, rep2, devB, createNoteOn(mid, id, cust2, "rep2's"))[0], mid, engine.StatusApplied, 1)
 	}
-	all, _ := f.storePull(engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, Limit: 1000})
+	all, _ := f.storePull(engine.PullQuery{Org: org, Scopes: []string{fieldsales.ScopeOrg}, Limit: 1000})
 	last := all[len(all)-1].Seq
 	var mine int64
 	for _, c := range all {
@@ -390,13 +391,13 @@ func testQuietScope(f *fixture) {
 			mine = c.Seq
 		}
 	}
-	pg, err := f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: []string{engine.CustomerScope(cust1)}, After: mine, Limit: 10})
+	pg, err := f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: []string{fieldsales.CustomerScope(cust1)}, After: mine, Limit: 10})
 	if err != nil || len(pg.Changes) != 0 || pg.More || pg.Through < last {
 		t.Fatalf("quiet scope after seq %d: %d changes, more %v, through %d, %v; want nothing, through >= %d (rep2's last note)",
 			mine, len(pg.Changes), pg.More, pg.Through, err, last)
 	}
 	// Through never moves a busy scope past a change it did not return.
-	pg, err = f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: []string{engine.CustomerScope(cust2)}, After: mine, Limit: 1})
+	pg, err = f.store.Pull(f.ctx, engine.PullQuery{Org: org, Scopes: []string{fieldsales.CustomerScope(cust2)}, After: mine, Limit: 1})
 	if err != nil || len(pg.Changes) != 1 || !pg.More || pg.Through != pg.Changes[0].Seq {
 		t.Fatalf("busy scope, one per page: %+v, %v; want one change, more, through at it", pg, err)
 	}

@@ -3,10 +3,11 @@ package storetest
 import (
 	"fmt"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-const notes = engine.CollCustomerNotes
+const notes = fieldsales.CollCustomerNotes
 
 // testCreateThenPull: an empty store has an empty feed; a created note comes
 // back as a put of version 1 with the document that was sent.
@@ -131,16 +132,16 @@ func testRejectedMutations(f *fixture) {
 		createNote("", "n-0", "no mutation id"),
 		create("m-1", notes, "n-bad", noText),
 		create("m-2", "invoices", "i-1", map[string]any{"total": 10}),
-		create("m-3", engine.CollOrders, "o-1", confirmed),
-		create("m-4", engine.CollVisitLogs, "v-1", reviewed),
-		create("m-5", engine.CollOrders, "o-bad", badQty),
+		create("m-3", fieldsales.CollOrders, "o-1", confirmed),
+		create("m-4", fieldsales.CollVisitLogs, "v-1", reviewed),
+		create("m-5", fieldsales.CollOrders, "o-bad", badQty),
 		createNote("m-6", "n-1", "Wants 40 motors"),
 		update("m-7", notes, "n-1", 1, map[string]any{"text": ""}),
 		update("m-8", notes, "n-1", 1, map[string]any{"text": "Wants 50 motors", "mood": "happy"}),
 		update("m-9", notes, "n-1", 1, map[string]any{"tags": []string{"motors"}}),
-		create("m-10", engine.CollOrders, "o-2", order),
-		update("m-11", engine.CollOrders, "o-2", 1, map[string]any{"status": "confirmed"}),
-		update("m-12", engine.CollCustomers, "n-1", 1, map[string]any{"name": "wrong collection"}),
+		create("m-10", fieldsales.CollOrders, "o-2", order),
+		update("m-11", fieldsales.CollOrders, "o-2", 1, map[string]any{"status": "confirmed"}),
+		update("m-12", fieldsales.CollCustomers, "n-1", 1, map[string]any{"name": "wrong collection"}),
 		update("m-13", notes, "n-later", 1, map[string]any{"text": "edited before it exists"}),
 	}
 	outs := f.push(f.eng, rep1, devA, batch...)
@@ -169,7 +170,7 @@ func testRejectedMutations(f *fixture) {
 	want := noteDoc("Wants 40 motors")
 	want["tags"] = []string{"motors"}
 	wantPut(t, got[notes+"/n-1"], notes, "n-1", 2, want)
-	wantPut(t, got[engine.CollOrders+"/o-2"], engine.CollOrders, "o-2", 1, order)
+	wantPut(t, got[fieldsales.CollOrders+"/o-2"], fieldsales.CollOrders, "o-2", 1, order)
 
 	// Rejections are recorded answers too: retried after the document it
 	// needed appeared, the batch gets the same ones and applies nothing.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -33,8 +34,8 @@ func testHistoryMoves(f *fixture) {
 	// does not exist gets the same answer.
 	outs = f.push(f.eng, rep2, devB, createNoteOn("m-1", "n-x3", "cust-x", "Not mine"),
 		createNoteOn("m-2", "n-x4", "cust-nobody", "No such customer"))
-	wantRejected(t, outs[0], "m-1", engine.CodeCustomerNotInScope, "/doc/customer_id")
-	wantRejected(t, outs[1], "m-2", engine.CodeCustomerNotInScope, "/doc/customer_id")
+	wantRejected(t, outs[0], "m-1", fieldsales.CodeCustomerNotInScope, "/doc/customer_id")
+	wantRejected(t, outs[1], "m-2", fieldsales.CodeCustomerNotInScope, "/doc/customer_id")
 	if _, err := f.eng.Upsert(f.ctx, admin, "admin", []engine.UpsertDoc{{Collection: customers, ID: "cust-x",
 		Fields: map[string]json.RawMessage{"assigned_reps": mustJSON([]string{rep2.User})}}}); err != nil {
 		t.Fatalf("reassign: %v", err)
@@ -66,7 +67,7 @@ func testHistoryMoves(f *fixture) {
 		createNoteOn("m-5", "n-x5", "cust-x", "Written offline"),
 		update("m-6", notes, "n-own", 1, map[string]any{"text": "Still mine"}))
 	wantRejected(t, outs[0], "m-4", engine.CodeForbidden, "/id")
-	wantRejected(t, outs[1], "m-5", engine.CodeCustomerNotInScope, "/doc/customer_id")
+	wantRejected(t, outs[1], "m-5", fieldsales.CodeCustomerNotInScope, "/doc/customer_id")
 	wantOutcome(t, outs[2], "m-6", engine.StatusApplied, 2)
 	// A note cannot change customers: its readers would keep it.
 	outs = f.push(f.eng, rep1, devA, update("m-7", notes, "n-own", 2, map[string]any{"customer_id": "cust-x"}))
@@ -102,7 +103,7 @@ func testRoles(f *fixture) {
 		org + "/u-gone":  {Roles: []string{"rep"}, Disabled: true},
 		org + "/u-admin": {Roles: []string{"admin"}},
 	}
-	e, err := engine.New(f.ctx, engine.Config{Store: f.store, Schemas: f.schemas, Directory: dir, Now: clock})
+	e, err := engine.New(f.ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: f.store, Schemas: f.schemas, Directory: dir, Now: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +113,7 @@ func testRoles(f *fixture) {
 
 	f.push(e, rep1, devA, createNote("m-1", "n-1", "rep1's note"))
 	f.push(e, rep2, devA, createNoteOn("m-1", "n-2", cust2, "rep2's note"))
-	if _, err := e.Upsert(f.ctx, admin, "desk", []engine.UpsertDoc{{Collection: engine.CollFollowUps, ID: "f-1",
+	if _, err := e.Upsert(f.ctx, admin, "desk", []engine.UpsertDoc{{Collection: fieldsales.CollFollowUps, ID: "f-1",
 		Fields: map[string]json.RawMessage{"activity": mustJSON("enter_order_in_erp"), "customer_id": mustJSON(cust2),
 			"order_id": mustJSON("o-9"), "responsible_role": mustJSON("order_desk"), "status": mustJSON("open")}}}); err != nil {
 		t.Fatal(err)
@@ -165,10 +166,10 @@ func testRoles(f *fixture) {
 	}
 	// Only a manager writes a visit log's review.
 	visit := map[string]any{"customer_id": cust1, "check_in": map[string]any{"at": "2026-11-29T09:00:00Z"}}
-	f.push(e, rep1, devA, create("m-v", engine.CollVisitLogs, "v-1", visit))
+	f.push(e, rep1, devA, create("m-v", fieldsales.CollVisitLogs, "v-1", visit))
 	review := map[string]any{"review": map[string]any{"status": "approved", "comment": "Good"}}
-	wantRejected(t, f.push(e, rep1, devA, update("m-r", engine.CollVisitLogs, "v-1", 1, review))[0], "m-r", engine.CodeFieldNotWritable, "/fields/review")
-	wantOutcome(t, f.push(e, mgr, devA, update("m-r", engine.CollVisitLogs, "v-1", 1, review))[0], "m-r", engine.StatusApplied, 2)
+	wantRejected(t, f.push(e, rep1, devA, update("m-r", fieldsales.CollVisitLogs, "v-1", 1, review))[0], "m-r", engine.CodeFieldNotWritable, "/fields/review")
+	wantOutcome(t, f.push(e, mgr, devA, update("m-r", fieldsales.CollVisitLogs, "v-1", 1, review))[0], "m-r", engine.StatusApplied, 2)
 }
 
 // testGet: Get returns stored documents, tombstones included, only from the
@@ -187,7 +188,7 @@ func testGet(f *fixture) {
 		t.Fatalf("Get = %d documents, want 3", len(got))
 	}
 	if d := got[refs[0]]; d.Version != 1 || d.Deleted || !sameJSON(d.Body, noteDoc("kept")) || d.Owner != rep1.User ||
-		!slices.Contains(d.Scopes, engine.UserScope(rep1.User)) || d.Seq == 0 {
+		!slices.Contains(d.Scopes, fieldsales.UserScope(rep1.User)) || d.Seq == 0 {
 		t.Errorf("n-1 = %+v", d)
 	}
 	if d := got[refs[1]]; !d.Deleted || d.Version != 2 {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -74,7 +75,7 @@ func testStaleStampInBatch(f *fixture) {
 				map[string]any{"assigned_reps": []string{rep1.User}}))
 			wantOutcome(t, outs[0], "m-take-"+cust, engine.StatusApplied, 2)
 		}}
-		e, err := engine.New(f.ctx, engine.Config{Store: racing, Schemas: f.schemas, Now: clock})
+		e, err := engine.New(f.ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: racing, Schemas: f.schemas, Now: clock})
 		if err != nil {
 			t.Fatalf("engine.New: %v", err)
 		}
@@ -87,7 +88,7 @@ func testStaleStampInBatch(f *fixture) {
 		if d == nil {
 			t.Fatalf("%s: %s was not written", tc.name, note)
 		}
-		if slices.Contains(d.Scopes, engine.UserScope(rep2.User)) || !slices.Contains(d.Scopes, engine.UserScope(rep1.User)) {
+		if slices.Contains(d.Scopes, fieldsales.UserScope(rep2.User)) || !slices.Contains(d.Scopes, fieldsales.UserScope(rep1.User)) {
 			t.Errorf("%s: %s has keys %v; its customer is rep1's alone now", tc.name, note, d.Scopes)
 		}
 		changes, _ := f.pullAll(f.eng, rep2, "", 100)
@@ -126,7 +127,7 @@ func testInterruptedReassignment(f *fixture) {
 		"m-"+note, engine.StatusApplied, 1)
 
 	failing := &failingPulls{Store: f.store}
-	e, err := engine.New(f.ctx, engine.Config{Store: failing, Schemas: f.schemas, Now: clock})
+	e, err := engine.New(f.ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: failing, Schemas: f.schemas, Now: clock})
 	if err != nil {
 		t.Fatalf("engine.New: %v", err)
 	}
@@ -139,7 +140,7 @@ func testInterruptedReassignment(f *fixture) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := got[engine.DocRef{Collection: notes, ID: note}]; d == nil || slices.Contains(d.Scopes, engine.UserScope(rep2.User)) {
+	if d := got[engine.DocRef{Collection: notes, ID: note}]; d == nil || slices.Contains(d.Scopes, fieldsales.UserScope(rep2.User)) {
 		t.Fatalf("the setup did not cut the restamp short: %+v", d)
 	}
 

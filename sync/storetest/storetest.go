@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -137,9 +138,9 @@ func (f *fixture) seed() {
 	f.t.Helper()
 	for _, o := range []string{org, otherOrg} {
 		outs, err := f.eng.Upsert(f.ctx, engine.Actor{Org: o, User: "u-admin", Roles: []string{"admin"}}, "fixture", []engine.UpsertDoc{
-			{Collection: engine.CollCustomers, ID: cust1, Fields: map[string]json.RawMessage{
+			{Collection: fieldsales.CollCustomers, ID: cust1, Fields: map[string]json.RawMessage{
 				"name": mustJSON("Fixture customer 1"), "assigned_reps": mustJSON([]string{rep1.User})}},
-			{Collection: engine.CollCustomers, ID: cust2, Fields: map[string]json.RawMessage{
+			{Collection: fieldsales.CollCustomers, ID: cust2, Fields: map[string]json.RawMessage{
 				"name": mustJSON("Fixture customer 2"), "assigned_reps": mustJSON([]string{rep2.User})}},
 		})
 		if err != nil {
@@ -152,7 +153,7 @@ func (f *fixture) seed() {
 		}
 	}
 	for _, o := range []string{org, otherOrg} {
-		pg, err := f.store.Pull(f.ctx, engine.PullQuery{Org: o, Scopes: []string{engine.ScopeOrg}, Limit: 100, MaxBytes: 1 << 20})
+		pg, err := f.store.Pull(f.ctx, engine.PullQuery{Org: o, Scopes: []string{fieldsales.ScopeOrg}, Limit: 100, MaxBytes: 1 << 20})
 		if err != nil {
 			f.t.Fatalf("seed: %v", err)
 		}
@@ -188,7 +189,7 @@ func actorKey(a engine.Actor) string { return a.Org + "/" + a.User + "/" + strin
 // engine builds an engine over the current store, as a server start does.
 func (f *fixture) engine(l engine.Limits) *engine.Engine {
 	f.t.Helper()
-	e, err := engine.New(f.ctx, engine.Config{Store: f.store, Schemas: f.schemas, Limits: l, Now: clock})
+	e, err := engine.New(f.ctx, engine.Config{Rules: fieldsales.New(fieldsales.VisitRules{}), Store: f.store, Schemas: f.schemas, Limits: l, Now: clock})
 	if err != nil {
 		f.t.Fatalf("engine.New: %v", err)
 	}
@@ -278,7 +279,7 @@ func noteDocOn(customer, text string) map[string]any {
 }
 
 func createNoteOn(mid, id, customer, text string) engine.Mutation {
-	return create(mid, engine.CollCustomerNotes, id, noteDocOn(customer, text))
+	return create(mid, fieldsales.CollCustomerNotes, id, noteDocOn(customer, text))
 }
 
 func create(mid, coll, id string, doc any) engine.Mutation {
@@ -286,7 +287,7 @@ func create(mid, coll, id string, doc any) engine.Mutation {
 }
 
 func createNote(mid, id, text string) engine.Mutation {
-	return create(mid, engine.CollCustomerNotes, id, noteDoc(text))
+	return create(mid, fieldsales.CollCustomerNotes, id, noteDoc(text))
 }
 
 func update(mid, coll, id string, base int64, fields map[string]any) engine.Mutation {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -71,13 +72,13 @@ func testChanged(f *fixture) {
 	otherHead := f.head(otherOrg) // positions are per organisation on some stores
 	wantOutcome(t, f.push(f.eng, rep1, devA, createNote("m-1", "n-1", "first"))[0], "m-1", engine.StatusApplied, 1)
 	cs := f.changed(org, idle.Head)
-	want := []string{engine.ScopeOrg, engine.CustomerScope(cust1), engine.UserScope(rep1.User)}
+	want := []string{fieldsales.ScopeOrg, fieldsales.CustomerScope(cust1), fieldsales.UserScope(rep1.User)}
 	slices.Sort(want)
 	if !slices.Equal(cs.Keys, want) || cs.All {
 		t.Errorf("after rep1's note: keys %v (all %v), want %v", cs.Keys, cs.All, want)
 	}
 	// The head is where a pull of the whole organisation ends.
-	_, last := f.storePullAll(engine.PullQuery{Org: org, Scopes: []string{engine.ScopeOrg}, After: idle.Head, Limit: 100, MaxBytes: 1 << 20})
+	_, last := f.storePullAll(engine.PullQuery{Org: org, Scopes: []string{fieldsales.ScopeOrg}, After: idle.Head, Limit: 100, MaxBytes: 1 << 20})
 	if cs.Head != last {
 		t.Errorf("head %d, but a pull of everything ends at %d", cs.Head, last)
 	}
@@ -96,7 +97,7 @@ func testChanged(f *fixture) {
 	wantOutcome(t, f.push(f.eng, admin, devA, update("m-2", customers, cust2, 1,
 		map[string]any{"assigned_reps": []string{rep1.User}}))[0], "m-2", engine.StatusApplied, 2)
 	moved := f.changed(org, cs.Head)
-	for _, k := range []string{engine.UserScope(rep1.User), engine.UserScope(rep2.User), engine.CustomerScope(cust2)} {
+	for _, k := range []string{fieldsales.UserScope(rep1.User), fieldsales.UserScope(rep2.User), fieldsales.CustomerScope(cust2)} {
 		if _, ok := slices.BinarySearch(moved.Keys, k); !ok {
 			t.Errorf("after the reassignment keys %v lack %s", moved.Keys, k)
 		}
@@ -110,7 +111,7 @@ func testChanged(f *fixture) {
 	if mine := f.changed(org, moved.Head); len(mine.Keys) != 0 {
 		t.Errorf("org's summary after the other org's write: %v", mine.Keys)
 	}
-	if theirs := f.changed(otherOrg, otherHead); !slices.Contains(theirs.Keys, engine.UserScope(rep2.User)) {
+	if theirs := f.changed(otherOrg, otherHead); !slices.Contains(theirs.Keys, fieldsales.UserScope(rep2.User)) {
 		t.Errorf("the other org's summary lacks its rep: %v", theirs.Keys)
 	}
 
