@@ -96,7 +96,7 @@ func (cs *Console) mapPage(c *fiber.Ctx) error {
 		var b visitBody
 		json.Unmarshal(vis.Body, &b)
 		s := stop{id: vis.ID, customer: b.CustomerID, check: b.Verification.Status}
-		if b.CheckIn.Lat != nil && b.CheckIn.Lng != nil {
+		if b.CheckIn != nil && b.CheckIn.Lat != nil && b.CheckIn.Lng != nil {
 			s.at = &point{*b.CheckIn.Lat, *b.CheckIn.Lng}
 		}
 		stops = append(stops, s)

@@ -19,26 +19,7 @@ import (
 )
 
 // visitBody is what the review pages read of a visit log.
-type visitBody struct {
-	CustomerID   string `json:"customer_id"`
-	VisitPlanID  string `json:"visit_plan_id"`
-	Outcome      string `json:"outcome"`
-	Notes        string `json:"notes"`
-	CheckInAt    string `json:"check_in_at"`
-	DurationS    *int64 `json:"duration_s"`
-	ClockOffset  int64  `json:"clock_offset_s"`
-	Verification struct {
-		Status    string `json:"status"`
-		DistanceM *int64 `json:"distance_m"`
-	} `json:"verification"`
-	CheckIn struct {
-		Lat, Lng *float64
-		Accuracy *float64 `json:"accuracy_m"`
-	} `json:"check_in"`
-	Review *struct {
-		Status, Comment, By, At string
-	} `json:"review"`
-}
+type visitBody = fieldsales.VisitLog
 
 // visitRow is one visit in the review list.
 type visitRow struct {
@@ -166,8 +147,8 @@ func rowOf(oi *orgInfo, id, rep string, b visitBody, names map[string]string) vi
 	if b.DurationS != nil {
 		r.Duration = (time.Duration(*b.DurationS) * time.Second).String()
 	}
-	if b.ClockOffset != 0 {
-		r.Clock = (time.Duration(b.ClockOffset) * time.Second).String()
+	if b.ClockOffsetS != 0 {
+		r.Clock = (time.Duration(b.ClockOffsetS) * time.Second).String()
 	}
 	if b.Review != nil {
 		r.Review, r.ReviewComment, r.ReviewBy = b.Review.Status, b.Review.Comment, oi.name(b.Review.By)

@@ -36,6 +36,8 @@ type FollowUp struct {
 	CreatedAt       string          `json:"created_at"`
 	SettledAt       string          `json:"settled_at"`
 	Result          json.RawMessage `json:"result"`
+	NotifyOnDone    []string        `json:"notify_on_done"`
+	NotifyOnBlocked []string        `json:"notify_on_blocked"`
 }
 
 // Follow-up statuses (the workflow's state machine, docs/workflows.md).
@@ -47,6 +49,66 @@ const (
 	FollowUpDone       = "done"
 	FollowUpCancelled  = "cancelled"
 )
+
+// VisitLog is a visit log (collection visit_logs); the server derives
+// CheckInAt and what follows it (visits.go).
+type VisitLog struct {
+	CustomerID   string    `json:"customer_id"`
+	VisitPlanID  string    `json:"visit_plan_id"`
+	CheckIn      *GPSEvent `json:"check_in"`
+	CheckOut     *GPSEvent `json:"check_out"`
+	Outcome      string    `json:"outcome"`
+	Notes        string    `json:"notes"`
+	CheckInAt    string    `json:"check_in_at"`
+	CheckOutAt   string    `json:"check_out_at"`
+	DurationS    *int64    `json:"duration_s"`
+	ClockOffsetS int64     `json:"clock_offset_s"`
+	Verification struct {
+		Status    string `json:"status"`
+		DistanceM *int64 `json:"distance_m"`
+	} `json:"verification"`
+	Review *VisitReview `json:"review"`
+}
+
+// GPSEvent is a check-in or check-out as the device recorded it.
+type GPSEvent struct {
+	At        string   `json:"at"`
+	Lat       *float64 `json:"lat"`
+	Lng       *float64 `json:"lng"`
+	AccuracyM *float64 `json:"accuracy_m"`
+}
+
+// VisitReview is a manager's review of a visit.
+type VisitReview struct {
+	Status  string `json:"status"` // approved or flagged
+	Comment string `json:"comment"`
+	By      string `json:"by"`
+	At      string `json:"at"`
+}
+
+// VisitPlan is a planned visit (collection visit_plans).
+type VisitPlan struct {
+	CustomerID   string `json:"customer_id"`
+	RepID        string `json:"rep_id"` // whose visit; the owner when absent
+	Status       string `json:"status"`
+	AssignedBy   string `json:"assigned_by"`
+	PlannedStart string `json:"planned_start"`
+	PlannedEnd   string `json:"planned_end"`
+	Purpose      string `json:"purpose"`
+}
+
+// Order is an order (collection orders). Money is decimal strings
+// (docs/protocol.md, "Money").
+type Order struct {
+	CustomerID      string `json:"customer_id"`
+	Status          string `json:"status"`
+	StatusChangedAt string `json:"status_changed_at"`
+	StatusReason    string `json:"status_reason"`
+	ERPNumber       string `json:"erp_number"`
+	SubmittedAt     string `json:"submitted_at"`
+	Currency        string `json:"currency"`
+	Total           string `json:"total"`
+}
 
 // View decodes a document's body into a view (V's zero value for a
 // tombstone or a body it cannot read: stored bodies were validated on the

@@ -120,24 +120,10 @@ func (p Period) day(t time.Time) (string, bool) {
 }
 
 // Documents' fields, as far as the KPIs read them.
-type visitLog struct {
-	Customer     string               `json:"customer_id"`
-	Plan         string               `json:"visit_plan_id"`
-	CheckIn      *struct{ At string } `json:"check_in"`
-	CheckOut     *struct{ At string } `json:"check_out"`
-	CheckInAt    string               `json:"check_in_at"`
-	CheckOutAt   string               `json:"check_out_at"`
-	Outcome      string               `json:"outcome"`
-	Duration     *int64               `json:"duration_s"`
-	Verification struct {
-		Status string `json:"status"`
-	} `json:"verification"`
-}
-
-type visitPlan struct {
-	Start  string `json:"planned_start"`
-	Status string `json:"status"`
-}
+type (
+	visitLog  = fieldsales.VisitLog
+	visitPlan = fieldsales.VisitPlan
+)
 
 type order struct {
 	Customer  string `json:"customer_id"`
@@ -205,8 +191,8 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 			if json.Unmarshal(d.Body, &v) != nil {
 				continue
 			}
-			if v.Plan != "" {
-				plansVisited[v.Plan] = true
+			if v.VisitPlanID != "" {
+				plansVisited[v.VisitPlanID] = true
 			}
 			visits = append(visits, v)
 		case fieldsales.CollOrders:
@@ -260,7 +246,7 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 		if verified {
 			f.VerifiedVisits++
 		}
-		if v.Outcome == "order" || ordered[[2]string{v.Customer, day}] {
+		if v.Outcome == "order" || ordered[[2]string{v.CustomerID, day}] {
 			f.ProductiveCalls++
 		}
 		out, ok := parse(v.CheckOutAt)
@@ -270,8 +256,8 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 		if !ok {
 			continue // still in progress: no duration, no span
 		}
-		if verified && v.Duration != nil {
-			f.FaceTimeS += *v.Duration
+		if verified && v.DurationS != nil {
+			f.FaceTimeS += *v.DurationS
 		}
 		s := spans[day]
 		if s == nil {
@@ -298,7 +284,7 @@ func Compute(rep string, p Period, docs []Doc, now time.Time) (RepReport, map[st
 		if json.Unmarshal(d.Body, &vp) != nil || vp.Status == "cancelled" {
 			continue
 		}
-		t, ok := parse(vp.Start)
+		t, ok := parse(vp.PlannedStart)
 		if !ok {
 			continue
 		}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -41,40 +42,13 @@ type event struct {
 	vars  map[string]string
 }
 
-// followUp, visitLog, visitPlan and order are the fields the triggers read.
-type followUp struct {
-	Status          string   `json:"status"`
-	Activity        string   `json:"activity"`
-	OrderID         string   `json:"order_id"`
-	RepID           string   `json:"rep_id"`
-	NotifyOnDone    []string `json:"notify_on_done"`
-	NotifyOnBlocked []string `json:"notify_on_blocked"`
-	BlockedReason   string   `json:"blocked_reason"`
-	BlockedAt       string   `json:"blocked_at"`
-	ClosedAt        string   `json:"closed_at"`
-	ClosedBy        string   `json:"closed_by"`
-}
-
-type visitLog struct {
-	Review *struct {
-		Status string `json:"status"`
-		By     string `json:"by"`
-		At     string `json:"at"`
-	} `json:"review"`
-}
-
-type visitPlan struct {
-	Rep          string `json:"rep_id"` // whose visit; the owner when absent
-	Status       string `json:"status"`
-	AssignedBy   string `json:"assigned_by"`
-	PlannedStart string `json:"planned_start"`
-}
-
-type order struct {
-	Status          string `json:"status"`
-	StatusChangedAt string `json:"status_changed_at"`
-	ERPNumber       string `json:"erp_number"`
-}
+// The shapes the triggers read.
+type (
+	followUp  = fieldsales.FollowUp
+	visitLog  = fieldsales.VisitLog
+	visitPlan = fieldsales.VisitPlan
+	order     = fieldsales.Order
+)
 
 // watched are the collections with triggers.
 var watched = []string{"follow_ups", "visit_logs", "visit_plans", "orders"}
@@ -120,10 +94,10 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 		if json.Unmarshal(c.Body, &p) != nil {
 			return nil
 		}
-		if p.Rep == "" {
-			p.Rep = doc.Owner
+		if p.RepID == "" {
+			p.RepID = doc.Owner
 		}
-		if p.AssignedBy == "" || p.AssignedBy == p.Rep || p.Status != "planned" {
+		if p.AssignedBy == "" || p.AssignedBy == p.RepID || p.Status != "planned" {
 			return nil
 		}
 		start := ""
@@ -132,7 +106,7 @@ func evaluate(c engine.Change, doc *engine.Document) []event {
 			start = " on " + begins.Format("Mon 2 Jan 15:04")
 		}
 		return []event{{trigger: TriggerVisitAssigned, category: CategoryVisitPlan,
-			state: p.AssignedBy + "|" + p.Rep, users: []string{p.Rep}, actor: p.AssignedBy, until: begins,
+			state: p.AssignedBy + "|" + p.RepID, users: []string{p.RepID}, actor: p.AssignedBy, until: begins,
 			vars: map[string]string{"start": start}}}
 	case "orders":
 		var o order

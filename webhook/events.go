@@ -26,22 +26,9 @@ type event struct {
 // needs, never whole documents.
 type followUpDoc = fieldsales.FollowUp
 
-type orderDoc struct {
-	Status          string `json:"status"`
-	StatusChangedAt string `json:"status_changed_at"`
-	CustomerID      string `json:"customer_id"`
-	ERPNumber       string `json:"erp_number"`
-}
+type orderDoc = fieldsales.Order
 
-type visitLogDoc struct {
-	CustomerID string `json:"customer_id"`
-	Review     *struct {
-		Status  string `json:"status"`
-		Comment string `json:"comment"`
-		By      string `json:"by"`
-		At      string `json:"at"`
-	} `json:"review"`
-}
+type visitLogDoc = fieldsales.VisitLog
 
 // watched are the collections events come from.
 var watched = []string{"follow_ups", "orders", "visit_logs"}

@@ -82,9 +82,9 @@ func (b wikiBatch) Decide(w *engine.Write) error {
 // anything validates every document of the wiki's collections.
 type anything struct{}
 
-func (anything) Has(c string) bool                                  { return c == "folders" || c == "pages" }
+func (anything) Has(c string) bool                                 { return c == "folders" || c == "pages" }
 func (anything) Validate(string, map[string]any) *engine.Violation { return nil }
-func (anything) Rules(string) map[string]engine.FieldRule           { return nil }
+func (anything) Rules(string) map[string]engine.FieldRule          { return nil }
 
 // The engine's mechanics with another domain's rules: a page is read by its
 // folder's members, a member cannot write into a folder they do not read,
