@@ -126,77 +126,106 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		}
 		return nil, reject(m.ID, Errorf(KindForbidden, CodeForbidden, "/id", "%s/%s is not in your scope", m.Collection, m.DocID))
 	}
-	now := e.now().UTC()
-	w := &Write{Mutation: m, Actor: actor, Reports: acc.reports, Server: trusted, Cur: cur, Sees: acc.seesKeys, Now: now}
+	d := &decision{e: e, m: m, p: p, res: res, fx: fx, device: device, w: &Write{Mutation: m, Actor: actor, Reports: acc.reports,
+		Server: trusted, Cur: cur, Sees: acc.seesKeys, Now: e.now().UTC()}}
 	switch m.Op {
 	case OpCreate:
-		if cur != nil {
-			return nil, reject(m.ID, Errorf(KindConflict, CodeAlreadyExists, "/id", "%s/%s already exists", m.Collection, m.DocID))
-		}
-		w.Body = p.body
-		parent, hasParent := e.rules.Parent(m.Collection, p.body)
-		if hasParent {
-			w.Parent = res.parents[parent]
-		}
-		w.ParentRead = true
-		if err := res.batch.Decide(w); err != nil {
+		return d.create()
+	case OpDelete:
+		return d.delete()
+	}
+	return d.update()
+}
+
+// decision is one mutation being decided.
+type decision struct {
+	e      *Engine
+	m      *Mutation
+	p      *prepared
+	w      *Write
+	res    *resolution
+	fx     *effects
+	device string
+}
+
+// create decides a create: the rules' checks and derived fields, the new
+// document's keys.
+func (d *decision) create() (*Document, Outcome) {
+	e, m, p, w, res := d.e, d.m, d.p, d.w, d.res
+	if w.Cur != nil {
+		return nil, reject(m.ID, Errorf(KindConflict, CodeAlreadyExists, "/id", "%s/%s already exists", m.Collection, m.DocID))
+	}
+	w.Body = p.body
+	parent, hasParent := e.rules.Parent(m.Collection, p.body)
+	if hasParent {
+		w.Parent = res.parents[parent]
+	}
+	w.ParentRead = true
+	if err := res.batch.Decide(w); err != nil {
+		return nil, reject(m.ID, err)
+	}
+	body := m.Doc
+	if w.Changed {
+		b, err := json.Marshal(p.body)
+		if err != nil {
 			return nil, reject(m.ID, err)
 		}
-		body := m.Doc
-		if w.Changed {
-			b, err := json.Marshal(p.body)
+		body = b
+	}
+	fields := make(map[string]FieldMeta, len(p.body))
+	for k := range p.body {
+		fields[k] = FieldMeta{Version: 1, Device: d.device}
+	}
+	next := &Document{
+		Org: w.Actor.Org, Collection: m.Collection, ID: m.DocID, Owner: w.Actor.User, Version: 1,
+		Body: compactJSON(body), Fields: fields, UpdatedAt: w.Now, UpdatedBy: w.Actor.User, Scopes: w.Keys,
+	}
+	res.wrote(next)
+	if hasParent {
+		d.fx.stampedFrom(next, parent, e.rules.Inherited(w.Parent))
+	}
+	d.fx.note(e.rules, nil, next, p.body)
+	return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
+}
+
+// delete decides a delete: a tombstone, if the rules let the writer.
+func (d *decision) delete() (*Document, Outcome) {
+	m, w, cur := d.m, d.w, d.w.Cur
+	if cur == nil {
+		return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
+	}
+	if !cur.Deleted {
+		if !w.Server {
+			body, err := decodeObject(cur.Body)
 			if err != nil {
 				return nil, reject(m.ID, err)
 			}
-			body = b
+			w.Before = body
 		}
-		fields := make(map[string]FieldMeta, len(p.body))
-		for k := range p.body {
-			fields[k] = FieldMeta{Version: 1, Device: device}
+		if err := d.res.batch.Decide(w); err != nil {
+			return nil, reject(m.ID, err)
 		}
-		next := &Document{
-			Org: actor.Org, Collection: m.Collection, ID: m.DocID, Owner: actor.User, Version: 1,
-			Body: compactJSON(body), Fields: fields, UpdatedAt: now, UpdatedBy: actor.User, Scopes: w.Keys,
-		}
-		res.wrote(next)
-		if hasParent {
-			fx.stampedFrom(next, parent, e.rules.Inherited(w.Parent))
-		}
-		fx.note(e.rules, nil, next, p.body)
-		return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
-
-	case OpDelete:
-		if cur == nil {
-			return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
-		}
-		if !cur.Deleted {
-			if !trusted {
-				body, err := decodeObject(cur.Body)
-				if err != nil {
-					return nil, reject(m.ID, err)
-				}
-				w.Before = body
-			}
-			if err := res.batch.Decide(w); err != nil {
-				return nil, reject(m.ID, err)
-			}
-		}
-		if m.BaseVersion > cur.Version {
-			return nil, reject(m.ID, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version",
-				"base_version %d is newer than the server's version %d", m.BaseVersion, cur.Version))
-		}
-		if cur.Deleted {
-			return nil, Outcome{MutationID: m.ID, Status: StatusApplied, Version: cur.Version}
-		}
-		next := *cur
-		next.Version = cur.Version + 1
-		next.Deleted = true
-		next.Body = nil
-		next.UpdatedAt, next.UpdatedBy = now, actor.User
-		return &next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: next.Version}
 	}
+	if m.BaseVersion > cur.Version {
+		return nil, reject(m.ID, Errorf(KindInvalid, CodeBadBaseVersion, "/base_version",
+			"base_version %d is newer than the server's version %d", m.BaseVersion, cur.Version))
+	}
+	if cur.Deleted {
+		return nil, Outcome{MutationID: m.ID, Status: StatusApplied, Version: cur.Version}
+	}
+	next := *cur
+	next.Version = cur.Version + 1
+	next.Deleted = true
+	next.Body = nil
+	next.UpdatedAt, next.UpdatedBy = w.Now, w.Actor.User
+	return &next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: next.Version}
+}
 
-	// OpUpdate.
+// update decides an update: field by field against the device's base
+// version (docs/protocol.md), then the rules.
+func (d *decision) update() (*Document, Outcome) {
+	e, m, p, w, res, fx, device := d.e, d.m, d.p, d.w, d.res, d.fx, d.device
+	cur, trusted := w.Cur, w.Server
 	if cur == nil {
 		return nil, reject(m.ID, Errorf(KindNotFound, CodeNotFound, "/id", "%s/%s does not exist", m.Collection, m.DocID))
 	}
@@ -288,7 +317,7 @@ func (e *Engine) decide(acc *access, device string, m *Mutation, p *prepared, cu
 		fx.stampedFrom(&next, parent, e.rules.Inherited(w.Parent))
 	}
 	fx.note(e.rules, cur, &next, body)
-	next.UpdatedAt, next.UpdatedBy = now, actor.User
+	next.UpdatedAt, next.UpdatedBy = w.Now, w.Actor.User
 	if concurrent || len(conflicts) > 0 {
 		return &next, Outcome{MutationID: m.ID, Status: StatusMerged, Version: next.Version, Doc: raw, Conflicts: conflicts}
 	}
