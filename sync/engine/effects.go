@@ -70,6 +70,19 @@ type effectRun struct {
 	files   map[DocRef][]DocRef // a document's attachments, as the plans read them
 }
 
+func newEffectRun(e *Engine, plans []plannedEffects, base int, fx *effects, res *resolution) *effectRun {
+	run := &effectRun{e: e, plans: plans, base: base, fx: fx, res: res, granted: map[DocRef][]string{},
+		files: map[DocRef][]DocRef{}}
+	for _, p := range plans {
+		for _, d := range p.plan.Read() {
+			if parent, ok := attachmentParent(d); ok {
+				run.files[parent] = append(run.files[parent], DocRef{Collection: d.Collection, ID: d.ID})
+			}
+		}
+	}
+	return run
+}
+
 type plannedEffects struct {
 	plan   EffectPlan
 	writer *access

@@ -146,124 +146,24 @@ func (e *Engine) Push(ctx context.Context, actor Actor, req PushRequest) ([]Outc
 // and restamps): they may set read-only fields and bypass scope checks, and
 // they recompute scope keys of whatever they touch.
 func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mutation, trusted *trust) ([]Outcome, error) {
-	// Structural checks and create validation need no store state, so they
-	// run here, outside the store's write lock. Mutations that fail them are
-	// answered without reaching the store: without a valid mutation id there
-	// is nothing to record, and the same bytes always earn the same answer.
-	outcomes := make([]Outcome, len(muts))
-	var preps []*prepared
-	var errs []error
-	if trusted != nil && trusted.decide != nil {
-		// A restamp carries no payload: its decision is all it does.
-		preps, errs = make([]*prepared, len(muts)), make([]error, len(muts))
-		for i := range preps {
-			preps[i] = &prepared{}
-		}
-	} else {
-		preps, errs = e.prepareAll(acc.actor, muts, trusted != nil)
+	in := e.screen(acc, muts, trusted)
+	if len(in.pass) == 0 {
+		return answerRepeats(muts, in.outcomes, in.repeats), nil
 	}
-	var pre []*prepared // parallel to pass
-	var pass []Mutation
-	var passIdx []int
-	first := map[string]int{} // a mutation id repeated in the batch is one mutation: its first copy
-	repeats := map[int]int{}  // index of a repeat -> index of its first copy
-	for i := range muts {
-		m := &muts[i]
-		if j, ok := first[m.ID]; ok && idPattern.MatchString(m.ID) {
-			repeats[i] = j
-			continue
-		}
-		first[m.ID] = i
-		p, err := preps[i], errs[i]
-		if err != nil {
-			if !idPattern.MatchString(m.ID) {
-				outcomes[i] = reject(m.ID, err)
-				if m.bad != nil {
-					outcomes[i].Index = &m.index
-				}
-				continue
-			}
-			// A mutation with a valid id is decided inside the store so that
-			// a retry of an id that was once applied still returns the
-			// recorded outcome.
-			p = &prepared{err: err}
-		}
-		pre = append(pre, p)
-		pass = append(pass, *m)
-		passIdx = append(passIdx, i)
-	}
-	if len(pass) == 0 {
-		return answerRepeats(muts, outcomes, repeats), nil
-	}
-	// The parents the batch's documents hang off, read before the store's
-	// atomic unit: their keys are computed from them, and settle checks
-	// afterwards that they did not change in between.
-	var parents []DocRef
-	for _, p := range pre {
-		if p.body != nil {
-			if ref, ok := e.rules.Parent(p.coll, p.body); ok {
-				parents = append(parents, ref)
-			}
-		}
-	}
-	if trusted != nil {
-		parents = append(parents, trusted.parents...)
-	}
-	// The effects' plans read what they need before the write (effects.go);
-	// the parents among it are the engine's read of them too.
-	var plans []plannedEffects
-	switch {
-	case trusted == nil && len(e.effects) > 0:
-		var err error
-		if plans, err = e.prepareEffects(ctx, acc, pass); err != nil {
-			return nil, err
-		}
-	case trusted != nil && trusted.plan != nil:
-		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
-	}
-	read := map[DocRef]*Document{}
-	for _, p := range plans {
-		for _, d := range p.plan.Read() {
-			read[DocRef{Collection: d.Collection, ID: d.ID}] = d
-		}
-	}
-	res, err := e.resolve(ctx, acc.actor.Org, parents, read)
+	res, plans, err := e.readBefore(ctx, acc, in, trusted)
 	if err != nil {
 		return nil, err
-	}
-	if trusted == nil || trusted.decide == nil {
-		// The rules' read of what the batch's decisions need (rules.go).
-		info := BatchInfo{Actor: acc.actor, Reports: acc.reports, Server: trusted != nil,
-			DeviceTime: acc.deviceTime, Received: e.now()}
-		for i, p := range pre {
-			if p.err == nil {
-				info.Writes = append(info.Writes, Pending{Mutation: &pass[i], Body: p.body, Fields: p.fields})
-			}
-		}
-		if res.batch, err = e.rules.Begin(ctx, reader{e, acc.actor.Org}, info); err != nil {
-			return nil, err
-		}
-		if plan, ok := res.batch.(EffectPlan); ok && trusted == nil {
-			plans = append(plans, planned(acc.actor.Org, plan))
-		}
 	}
 	// Field history names the writer by user and device together: two
 	// users sharing one tablet must still see each other's edits as
 	// concurrent.
 	writer := acc.actor.User + "/" + device
+	pass, pre := in.pass, in.pre
 	fx := newEffects()
 	batch := PushBatch{Actor: acc.actor, Device: device, Mutations: pass}
 	var run *effectRun // effects.go
 	if len(plans) > 0 {
-		run = &effectRun{e: e, plans: plans, base: len(pass), fx: fx, res: res, granted: map[DocRef][]string{},
-			files: map[DocRef][]DocRef{}}
-		for _, p := range plans {
-			for _, d := range p.plan.Read() {
-				if parent, ok := attachmentParent(d); ok {
-					run.files[parent] = append(run.files[parent], DocRef{Collection: d.Collection, ID: d.ID})
-				}
-			}
-		}
+		run = newEffectRun(e, plans, len(pass), fx, res)
 		batch.Then = run.then
 	}
 	decided := make([]bool, len(pass)) // false after the push: answered from the record
@@ -312,7 +212,7 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 		if pass[j].bad != nil && o.Status == StatusRejected {
 			o.Index = &pass[j].index
 		}
-		outcomes[passIdx[j]] = o
+		in.outcomes[in.passIdx[j]] = o
 		if !decided[j] && trusted == nil && (o.Status == StatusApplied || o.Status == StatusMerged) {
 			fx.replay(e.rules, &pass[j])
 		}
@@ -325,7 +225,119 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 			return nil, err
 		}
 	}
-	return answerRepeats(muts, outcomes, repeats), nil
+	return answerRepeats(muts, in.outcomes, in.repeats), nil
+}
+
+// screened is a batch after the checks that need no store state.
+type screened struct {
+	outcomes []Outcome   // by position in the request; those answered already are set
+	pass     []Mutation  // the mutations that go to the store
+	pre      []*prepared // parallel to pass
+	passIdx  []int       // parallel to pass: position in the request
+	repeats  map[int]int // index of a repeated mutation id -> index of its first copy
+}
+
+// screen runs the structural checks and create validation, which need no
+// store state, outside the store's write lock. Mutations that fail them are
+// answered without reaching the store: without a valid mutation id there is
+// nothing to record, and the same bytes always earn the same answer. A
+// mutation id repeated in the batch is one mutation: its first copy.
+func (e *Engine) screen(acc *access, muts []Mutation, trusted *trust) screened {
+	in := screened{outcomes: make([]Outcome, len(muts)), repeats: map[int]int{}}
+	var preps []*prepared
+	var errs []error
+	if trusted != nil && trusted.decide != nil {
+		// A restamp carries no payload: its decision is all it does.
+		preps, errs = make([]*prepared, len(muts)), make([]error, len(muts))
+		for i := range preps {
+			preps[i] = &prepared{}
+		}
+	} else {
+		preps, errs = e.prepareAll(acc.actor, muts, trusted != nil)
+	}
+	first := map[string]int{}
+	for i := range muts {
+		m := &muts[i]
+		if j, ok := first[m.ID]; ok && idPattern.MatchString(m.ID) {
+			in.repeats[i] = j
+			continue
+		}
+		first[m.ID] = i
+		p, err := preps[i], errs[i]
+		if err != nil {
+			if !idPattern.MatchString(m.ID) {
+				in.outcomes[i] = reject(m.ID, err)
+				if m.bad != nil {
+					in.outcomes[i].Index = &m.index
+				}
+				continue
+			}
+			// A mutation with a valid id is decided inside the store so that
+			// a retry of an id that was once applied still returns the
+			// recorded outcome.
+			p = &prepared{err: err}
+		}
+		in.pre = append(in.pre, p)
+		in.pass = append(in.pass, *m)
+		in.passIdx = append(in.passIdx, i)
+	}
+	return in
+}
+
+// readBefore reads what the batch's decisions need, before the store's
+// atomic unit: the effects' plans (effects.go), the parents the documents
+// hang off (their keys are computed from them, and settle checks afterwards
+// that they did not change in between; those the plans read serve as the
+// engine's read), and the rules' read (Rules.Begin).
+func (e *Engine) readBefore(ctx context.Context, acc *access, in screened, trusted *trust) (*resolution, []plannedEffects, error) {
+	var parents []DocRef
+	for _, p := range in.pre {
+		if p.body != nil {
+			if ref, ok := e.rules.Parent(p.coll, p.body); ok {
+				parents = append(parents, ref)
+			}
+		}
+	}
+	if trusted != nil {
+		parents = append(parents, trusted.parents...)
+	}
+	var plans []plannedEffects
+	switch {
+	case trusted == nil && len(e.effects) > 0:
+		var err error
+		if plans, err = e.prepareEffects(ctx, acc, in.pass); err != nil {
+			return nil, nil, err
+		}
+	case trusted != nil && trusted.plan != nil:
+		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
+	}
+	read := map[DocRef]*Document{}
+	for _, p := range plans {
+		for _, d := range p.plan.Read() {
+			read[DocRef{Collection: d.Collection, ID: d.ID}] = d
+		}
+	}
+	res, err := e.resolve(ctx, acc.actor.Org, parents, read)
+	if err != nil {
+		return nil, nil, err
+	}
+	if trusted != nil && trusted.decide != nil {
+		return res, plans, nil // a restamp: no rules to apply
+	}
+	info := BatchInfo{Actor: acc.actor, Reports: acc.reports, Server: trusted != nil,
+		DeviceTime: acc.deviceTime, Received: e.now()}
+	for i, p := range in.pre {
+		if p.err == nil {
+			info.Writes = append(info.Writes, Pending{Mutation: &in.pass[i], Body: p.body, Fields: p.fields})
+		}
+	}
+	if res.batch, err = e.rules.Begin(ctx, reader{e, acc.actor.Org}, info); err != nil {
+		return nil, nil, err
+	}
+	if plan, ok := res.batch.(EffectPlan); ok && trusted == nil {
+		plans = append(plans, planned(acc.actor.Org, plan))
+	}
+	return res, plans, nil
 }
 
 // answerRepeats answers every repeated copy of a mutation id as a retry of
