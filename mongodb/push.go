@@ -103,8 +103,23 @@ func (s *Store) Push(ctx context.Context, b engine.PushBatch, decide engine.Deci
 		}
 		st.muts = append(st.muts, i)
 	}
-	if err := s.loadStates(ctx, org, order); err != nil {
+	parents := make([]*state, len(b.Parents)) // read with them, in the same find
+	for i, p := range b.Parents {
+		parents[i] = &state{key: docKey{p.Collection, p.ID}}
+	}
+	if err := s.loadStates(ctx, org, append(slices.Clip(order), parents...)); err != nil {
 		return nil, err
+	}
+	if b.Snapshot != nil {
+		snap := make(map[engine.DocRef]*engine.Document, len(parents))
+		for _, st := range parents {
+			if d := st.current(); d != nil {
+				snap[engine.DocRef{Collection: st.key.coll, ID: st.key.id}] = d
+			}
+		}
+		// Another instance may write them before this batch commits: the
+		// engine checks them again after the commit.
+		b.Snapshot(snap, false)
 	}
 
 	// 3. Decide, then the server's writes that follow (PushBatch.Then):

@@ -200,9 +200,21 @@ func pushBatch(ctx context.Context, tx *writerConn, b engine.PushBatch, decide e
 			byColl[m.Collection] = append(byColl[m.Collection], m.DocID)
 		}
 	}
+	for _, p := range b.Parents { // in the same reads, as they are in this transaction
+		byColl[p.Collection] = append(byColl[p.Collection], p.ID)
+	}
 	docs, err := loadDocs(ctx, tx, org, byColl)
 	if err != nil {
 		return nil, err
+	}
+	if b.Snapshot != nil {
+		parents := make(map[engine.DocRef]*engine.Document, len(b.Parents))
+		for _, p := range b.Parents {
+			if d := docs.of(p.Collection, p.ID).current(); d != nil {
+				parents[p] = d
+			}
+		}
+		b.Snapshot(parents, true) // one writer: nothing changes them before the commit
 	}
 
 	outs := make([]engine.Outcome, len(b.Mutations))

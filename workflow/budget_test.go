@@ -57,16 +57,23 @@ func (c *counting) Pull(ctx context.Context, q engine.PullQuery) (engine.PullPag
 	return c.Store.Pull(ctx, q)
 }
 
-// The budget of a device's push, whatever the store (docs/architecture.md):
-// one store write; for orders, at most budgetReads reads (gets and pulls),
-// however many orders and follow-ups; for notes, two reads (their
-// customers).
-const budgetReads = 5
+// The budget of a device's push (docs/architecture.md): one store write;
+// for orders, at most budgetReads reads (gets and pulls) however many orders
+// and follow-ups, and for notes none: the store reads the customers they
+// hang off in its atomic unit. A store that cannot promise nothing changes
+// them before the commit (MongoDB) costs one read more, the engine's check
+// after the commit (restamp.go, settle).
+func budgetReads(store string) (orders, notes int) {
+	if store == "mongodb" {
+		return 5, 1
+	}
+	return 4, 0
+}
 
 // TestPushBudget: a push of one submitted order is one store write and a
 // few reads, and a push of ten orders (fifty follow-ups) costs the same; a
 // back-office completion is one write; a batch of 100 notes is one write
-// and two reads. Counted on both stores.
+// and no read on SQLite, one on MongoDB. Counted on both stores.
 func TestPushBudget(t *testing.T) {
 	t.Parallel()
 	stores := map[string]func(t *testing.T) (engine.Store, workflow.MatrixStore){
@@ -154,8 +161,8 @@ func TestPushBudget(t *testing.T) {
 			}
 			many := push(ten...)
 			for what, got := range map[string]map[string]int{"one order": one, "ten orders": many} {
-				if got["push"] != 1 || got["get"]+got["pull"] > budgetReads {
-					t.Errorf("%s: %v store calls, want 1 push and at most %d reads", what, got, budgetReads)
+				if maxReads, _ := budgetReads(name); got["push"] != 1 || got["get"]+got["pull"] > maxReads {
+					t.Errorf("%s: %v store calls, want 1 push and at most %d reads", what, got, maxReads)
 				}
 			}
 			if one["get"]+one["pull"] != many["get"]+many["pull"] {
@@ -224,12 +231,9 @@ func TestPushBudget(t *testing.T) {
 				notes = append(notes, engine.Mutation{ID: fmt.Sprintf("n-%d", i), Collection: fieldsales.CollCustomerNotes,
 					DocID: fmt.Sprintf("note-%d", i), Op: engine.OpCreate, Doc: doc})
 			}
-			// Two reads: their customer before the write, and again after it,
-			// to restamp the notes should it have been reassigned in between
-			// (restamp.go, settle).
 			got100 := push(notes...)
-			if got100["push"] != 1 || got100["get"] > 2 || got100["pull"] != 0 {
-				t.Errorf("100 notes: %v store calls, want 1 push and at most 2 gets", got100)
+			if _, maxReads := budgetReads(name); got100["push"] != 1 || got100["get"] > maxReads || got100["pull"] != 0 {
+				t.Errorf("100 notes: %v store calls, want 1 push and at most %d gets", got100, maxReads)
 			}
 			t.Logf("store calls: one order %v, ten orders %v, 100 notes %v", one, many, got100)
 		})

@@ -157,8 +157,9 @@ func (d *decision) create() (*Document, Outcome) {
 	}
 	w.Body = p.body
 	parent, hasParent := e.rules.Parent(m.Collection, p.body)
+	inUnit := true // the parent was read in the store's unit (or there is none)
 	if hasParent {
-		w.Parent = res.parents[parent]
+		w.Parent, inUnit = res.parents[parent]
 	}
 	w.ParentRead = true
 	if err := res.batch.Decide(w); err != nil {
@@ -182,7 +183,7 @@ func (d *decision) create() (*Document, Outcome) {
 	}
 	res.wrote(next)
 	if hasParent {
-		d.fx.stampedFrom(next, parent, e.rules.Inherited(w.Parent))
+		d.fx.stampedFrom(next, parent, e.rules.Inherited(w.Parent), inUnit && res.serializable)
 	}
 	d.fx.note(e.rules, nil, next, p.body)
 	return next, Outcome{MutationID: m.ID, Status: StatusApplied, Version: 1}
@@ -274,13 +275,14 @@ func (d *decision) update() (*Document, Outcome) {
 	w.Body = body
 	// The server's own writes and documents without a parent compute every
 	// key; a device's update keeps the parent's part (the fields naming a
-	// parent are fixed).
+	// parent are fixed), and so does a server write whose parent the push
+	// did not read.
 	parent, hasParent := e.rules.Parent(m.Collection, body)
-	if trusted || !hasParent {
+	switch {
+	case !hasParent:
 		w.ParentRead = true
-		if hasParent {
-			w.Parent = res.parents[parent]
-		}
+	case trusted:
+		w.Parent, w.ParentRead = res.parents[parent]
 	}
 	if err := res.batch.Decide(w); err != nil {
 		return nil, reject(m.ID, err)
@@ -314,7 +316,7 @@ func (d *decision) update() (*Document, Outcome) {
 	next.Scopes = w.Keys
 	res.wrote(&next)
 	if hasParent && w.ParentRead {
-		fx.stampedFrom(&next, parent, e.rules.Inherited(w.Parent))
+		fx.stampedFrom(&next, parent, e.rules.Inherited(w.Parent), res.serializable)
 	}
 	fx.note(e.rules, cur, &next, body)
 	next.UpdatedAt, next.UpdatedBy = w.Now, w.Actor.User

@@ -209,12 +209,14 @@ func (e *Engine) regrant(cur *Document, grants []string, res *resolution) (next 
 	if err != nil {
 		return nil, nil, err
 	}
+	// A parent the push did not read: the keys it passed on are kept.
 	var parent *Document
+	read := true
 	if p, ok := e.rules.Parent(cur.Collection, body); ok {
-		parent = res.parents[p]
+		parent, read = res.parents[p]
 	}
 	keys := append(e.rules.Keys(Keying{Collection: cur.Collection, ID: cur.ID, Owner: cur.Owner, Body: body,
-		Prev: cur.Scopes, Parent: parent}), grants...)
+		Prev: cur.Scopes, Parent: parent, Own: !read}), grants...)
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
 	from = e.rules.Inherited(parent)

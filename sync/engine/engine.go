@@ -160,7 +160,7 @@ func (e *Engine) push(ctx context.Context, acc *access, device string, muts []Mu
 	writer := acc.actor.User + "/" + device
 	pass, pre := in.pass, in.pre
 	fx := newEffects()
-	batch := PushBatch{Actor: acc.actor, Device: device, Mutations: pass}
+	batch := PushBatch{Actor: acc.actor, Device: device, Mutations: pass, Parents: res.wanted, Snapshot: res.snapshot}
 	var run *effectRun // effects.go
 	if len(plans) > 0 {
 		run = newEffectRun(e, plans, len(pass), fx, res)
@@ -285,11 +285,20 @@ func (e *Engine) screen(acc *access, muts []Mutation, trusted *trust) screened {
 }
 
 // readBefore reads what the batch's decisions need, before the store's
-// atomic unit: the effects' plans (effects.go), the parents the documents
-// hang off (their keys are computed from them, and settle checks afterwards
-// that they did not change in between; those the plans read serve as the
-// engine's read), and the rules' read (Rules.Begin).
+// atomic unit: the effects' plans (effects.go) and the rules' read
+// (Rules.Begin). It lists the parents the documents hang off, which the
+// store reads inside its atomic unit (PushBatch.Parents).
 func (e *Engine) readBefore(ctx context.Context, acc *access, in screened, trusted *trust) (*resolution, []plannedEffects, error) {
+	var plans []plannedEffects
+	switch {
+	case trusted == nil && len(e.effects) > 0:
+		var err error
+		if plans, err = e.prepareEffects(ctx, acc, in.pass); err != nil {
+			return nil, nil, err
+		}
+	case trusted != nil && trusted.plan != nil:
+		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
+	}
 	var parents []DocRef
 	for _, p := range in.pre {
 		if p.body != nil {
@@ -301,26 +310,11 @@ func (e *Engine) readBefore(ctx context.Context, acc *access, in screened, trust
 	if trusted != nil {
 		parents = append(parents, trusted.parents...)
 	}
-	var plans []plannedEffects
-	switch {
-	case trusted == nil && len(e.effects) > 0:
-		var err error
-		if plans, err = e.prepareEffects(ctx, acc, in.pass); err != nil {
-			return nil, nil, err
-		}
-	case trusted != nil && trusted.plan != nil:
-		plans = []plannedEffects{planned(acc.actor.Org, trusted.plan)}
-	}
-	read := map[DocRef]*Document{}
 	for _, p := range plans {
-		for _, d := range p.plan.Read() {
-			read[DocRef{Collection: d.Collection, ID: d.ID}] = d
-		}
+		// What the plans will write hangs off parents too.
+		parents = append(parents, e.parentsOf(p.plan.Read())...)
 	}
-	res, err := e.resolve(ctx, acc.actor.Org, parents, read)
-	if err != nil {
-		return nil, nil, err
-	}
+	res := newResolution(parents)
 	if trusted != nil && trusted.decide != nil {
 		return res, plans, nil // a restamp: no rules to apply
 	}
@@ -331,6 +325,7 @@ func (e *Engine) readBefore(ctx context.Context, acc *access, in screened, trust
 			info.Writes = append(info.Writes, Pending{Mutation: &in.pass[i], Body: p.body, Fields: p.fields})
 		}
 	}
+	var err error
 	if res.batch, err = e.rules.Begin(ctx, reader{e, acc.actor.Org}, info); err != nil {
 		return nil, nil, err
 	}
@@ -338,6 +333,24 @@ func (e *Engine) readBefore(ctx context.Context, acc *access, in screened, trust
 		plans = append(plans, planned(acc.actor.Org, plan))
 	}
 	return res, plans, nil
+}
+
+// parentsOf lists the parents docs hang off.
+func (e *Engine) parentsOf(docs []*Document) []DocRef {
+	var out []DocRef
+	for _, d := range docs {
+		if d.Deleted {
+			continue
+		}
+		body, err := decodeObject(d.Body)
+		if err != nil {
+			continue
+		}
+		if ref, ok := e.rules.Parent(d.Collection, body); ok {
+			out = append(out, ref)
+		}
+	}
+	return out
 }
 
 // answerRepeats answers every repeated copy of a mutation id as a retry of

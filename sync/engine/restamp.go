@@ -30,12 +30,29 @@ type trust struct {
 // systemUser is the writer recorded for the server's own writes.
 const systemUser = "fieldsync"
 
-// resolution holds what a batch's decisions read before the push: the
-// parents its documents hang off, updated by the batch's own writes to
-// them, and the rules' batch.
+// resolution holds what a batch's decisions read: the parents its
+// documents hang off (read by the store in its atomic unit, then updated by
+// the batch's own writes to them), and the rules' batch.
 type resolution struct {
+	wanted  []DocRef
 	parents map[DocRef]*Document // nil: missing
-	batch   Batch
+	// serializable: the store read the parents where nothing can change
+	// them before the commit (PushBatch.Snapshot).
+	serializable bool
+	batch        Batch
+}
+
+func newResolution(parents []DocRef) *resolution {
+	slices.SortFunc(parents, func(a, b DocRef) int { return strings.Compare(a.String(), b.String()) })
+	return &resolution{wanted: slices.Compact(parents), parents: map[DocRef]*Document{}}
+}
+
+// snapshot is PushBatch.Snapshot.
+func (r *resolution) snapshot(got map[DocRef]*Document, serializable bool) {
+	for _, ref := range r.wanted {
+		r.parents[ref] = got[ref]
+	}
+	r.serializable = serializable
 }
 
 // wrote records d, written by the batch, if it is a parent the batch reads.
@@ -46,29 +63,18 @@ func (r *resolution) wrote(d *Document) {
 	}
 }
 
-// resolve reads the parents refs, but for those known already (read by
-// an effects plan); those missing are recorded as nil.
-func (e *Engine) resolve(ctx context.Context, org string, refs []DocRef, known map[DocRef]*Document) (*resolution, error) {
-	res := &resolution{parents: map[DocRef]*Document{}}
-	var get []DocRef
-	for _, ref := range refs {
-		if d := known[ref]; d != nil {
-			res.parents[ref] = d
-		} else if _, ok := res.parents[ref]; !ok {
-			res.parents[ref] = nil
-			get = append(get, ref)
-		}
-	}
-	if len(get) == 0 {
+// resolve reads the parents refs outside any push, to check them after
+// one; those missing are recorded as nil.
+func (e *Engine) resolve(ctx context.Context, org string, refs []DocRef) (*resolution, error) {
+	res := newResolution(refs)
+	if len(res.wanted) == 0 {
 		return res, nil
 	}
-	got, err := e.store.Get(ctx, org, get)
+	got, err := e.store.Get(ctx, org, res.wanted)
 	if err != nil {
 		return nil, err
 	}
-	for _, ref := range get {
-		res.parents[ref] = got[ref]
-	}
+	res.snapshot(got, false)
 	return res, nil
 }
 
@@ -93,6 +99,9 @@ type effects struct {
 type stampSource struct {
 	parent    DocRef
 	inherited []string
+	// checked: the parent was read where nothing could change it before
+	// the commit (resolution.serializable): no need to read it again.
+	checked bool
 }
 
 func newEffects() *effects {
@@ -117,9 +126,9 @@ func (fx *effects) replay(rules Rules, m *Mutation) {
 }
 
 // stampedFrom records that d's keys were computed from parent passing on
-// inherited.
-func (fx *effects) stampedFrom(d *Document, parent DocRef, inherited []string) {
-	fx.stamped[DocRef{Collection: d.Collection, ID: d.ID}] = stampSource{parent: parent, inherited: inherited}
+// inherited; checked says that needs no check after the commit.
+func (fx *effects) stampedFrom(d *Document, parent DocRef, inherited []string, checked bool) {
+	fx.stamped[DocRef{Collection: d.Collection, ID: d.ID}] = stampSource{parent: parent, inherited: inherited, checked: checked}
 }
 
 // note records the consequences of writing next over cur (nil: a create).
@@ -158,17 +167,19 @@ const maxRestampRounds = 8
 // inherited keys changed, and the keys documents grant others.
 func (e *Engine) settle(ctx context.Context, org string, fx *effects) error {
 	var again []DocRef
-	if len(fx.stamped) > 0 {
-		var parents []DocRef
-		for _, s := range fx.stamped {
+	var parents []DocRef
+	for _, s := range fx.stamped {
+		if !s.checked {
 			parents = append(parents, s.parent)
 		}
-		now, err := e.resolve(ctx, org, parents, nil)
+	}
+	if len(parents) > 0 {
+		now, err := e.resolve(ctx, org, parents)
 		if err != nil {
 			return err
 		}
 		for ref, s := range fx.stamped {
-			if !e.same(now.parents[s.parent], s.inherited) {
+			if !s.checked && !e.same(now.parents[s.parent], s.inherited) {
 				again = append(again, ref)
 			}
 		}
@@ -275,7 +286,9 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 				continue
 			}
 			used := map[DocRef][]string{} // what each document's parent passed on when its keys were computed
+			serializable := false
 			decide := func(i int, cur *Document, r *resolution) (*Document, Outcome) {
+				serializable = r.serializable
 				out := Outcome{MutationID: muts[i].ID, Status: StatusApplied}
 				if cur == nil || cur.Deleted {
 					return nil, out
@@ -298,10 +311,10 @@ func (e *Engine) restamp(ctx context.Context, org string, refs []DocRef, grants 
 					return Errorf(KindInternal, CodeInternal, "", "restamp rejected: %s", o.Error.Message)
 				}
 			}
-			if len(used) == 0 {
+			if len(used) == 0 || serializable {
 				continue
 			}
-			now, err := e.resolve(ctx, org, parents, nil)
+			now, err := e.resolve(ctx, org, parents)
 			if err != nil {
 				return err
 			}

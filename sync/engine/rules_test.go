@@ -164,3 +164,66 @@ func TestRulesOfAnotherDomain(t *testing.T) {
 		t.Fatalf("ann, no longer a member, is not told to drop the page: %v", got)
 	}
 }
+
+// counter is an Effects for the wiki: every page a device edits gets its
+// edit count written by the server in the same push.
+type counter struct{}
+
+func (counter) Prepare(_ context.Context, _ engine.Actor, muts []engine.Mutation) (engine.EffectPlan, error) {
+	return counterPlan{}, nil
+}
+
+type counterPlan struct{}
+
+func (counterPlan) Writer() (string, string) { return "counter", "counter" }
+func (counterPlan) Read() []*engine.Document { return nil }
+func (counterPlan) Writes(docs []*engine.Document) ([]engine.UpsertDoc, error) {
+	var out []engine.UpsertDoc
+	for _, d := range docs {
+		if d.Collection == "pages" && d.UpdatedBy != "counter" {
+			out = append(out, engine.UpsertDoc{Collection: "pages", ID: d.ID,
+				Fields: map[string]json.RawMessage{"edits": json.RawMessage(`1`)}})
+		}
+	}
+	return out, nil
+}
+
+// A server write in a device's push, to a document whose parent the push did
+// not read (a device's update names no parent): the document keeps what its
+// parent passed on, so its readers keep it.
+func TestEffectKeepsInheritedKeys(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wiki.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: anything{}, Rules: wiki{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ann := engine.Actor{Org: "o", User: "ann"}
+	if _, err := eng.Upsert(ctx, ann, "test", []engine.UpsertDoc{{Collection: "folders", ID: "f",
+		Fields: map[string]json.RawMessage{"members": json.RawMessage(`["ann"]`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Upsert(ctx, ann, "test", []engine.UpsertDoc{{Collection: "pages", ID: "p",
+		Fields: map[string]json.RawMessage{"folder": json.RawMessage(`"f"`), "text": json.RawMessage(`"x"`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	eng.AddEffects(counter{})
+	outs, err := eng.Push(ctx, ann, engine.PushRequest{DeviceID: "d", Mutations: []engine.Mutation{{ID: "m-1", Collection: "pages",
+		DocID: "p", Op: engine.OpUpdate, BaseVersion: 1, Fields: map[string]json.RawMessage{"text": json.RawMessage(`"y"`)}}}})
+	if err != nil || outs[0].Status != engine.StatusApplied {
+		t.Fatalf("ann edits her page: %v %+v", err, outs)
+	}
+	got, err := st.Get(ctx, "o", []engine.DocRef{{Collection: "pages", ID: "p"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := got[engine.DocRef{Collection: "pages", ID: "p"}]
+	if p.Version != 3 || !slices.Contains(p.Scopes, "member:ann") {
+		t.Errorf("after the counter's write: version %d, keys %v; want 3 with member:ann", p.Version, p.Scopes)
+	}
+}

@@ -221,6 +221,15 @@ type PushBatch struct {
 	// recorded nor returned: a retry of the batch is answered from the
 	// device's recorded outcomes. An error aborts the whole batch.
 	Then func(written []*Document) ([]Mutation, error)
+	// Parents are documents the batch's decisions are computed from (the
+	// parents its documents hang off, Rules.Parent). The store reads them
+	// in its atomic unit, before the first Decide, and hands them to
+	// Snapshot (missing ones absent); serializable says that no other
+	// write can change them before the unit commits (a single writer), so
+	// the engine need not read them again after the commit to check that
+	// the keys it computed from them still hold.
+	Parents  []DocRef
+	Snapshot func(parents map[DocRef]*Document, serializable bool)
 }
 
 // MaxThenRounds bounds how often a store calls PushBatch.Then for one batch.

@@ -79,6 +79,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"Roles", testRoles},
 		{"Get", testGet},
 		{"Then", testThen},         // then.go
+		{"Parents", testParents},   // then.go
 		{"Changed", testChanged},   // stream.go
 		{"Presence", testPresence}, // stream.go
 	}

@@ -152,3 +152,46 @@ func testThen(f *fixture) {
 		t.Errorf("feed holds %d changes after the failed pushes, want the first push's 3: %v", len(changes), ids(changes))
 	}
 }
+
+// testParents: a batch's parents are read in the store's atomic unit and
+// handed to Snapshot before the first decision, with the state as it is
+// when the unit starts (a parent written earlier is there, a missing one is
+// absent), whether or not the batch writes them too; a batch answered from
+// its records still gets its snapshot. Which stores can promise that nothing
+// changes them before the commit is the store's to say; SQLite can.
+func testParents(f *fixture) {
+	t := f.t
+	first := thenCreate("m-p0", "p-parent", "the parent")
+	var calls []int
+	muts := []engine.Mutation{first}
+	if _, err := f.store.Push(f.ctx, engine.PushBatch{Actor: rep1, Device: devA, Mutations: muts},
+		thenDecide(rep1, devA, &muts, &calls)); err != nil {
+		t.Fatalf("push the parent: %v", err)
+	}
+	parent := engine.DocRef{Collection: notes, ID: "p-parent"}
+	missing := engine.DocRef{Collection: notes, ID: "p-nowhere"}
+	child := thenCreate("m-p1", "p-child", "the child")
+	for _, retry := range []bool{false, true} {
+		var snap map[engine.DocRef]*engine.Document
+		decidedBefore, n := false, len(calls)
+		muts := []engine.Mutation{child}
+		d := thenDecide(rep1, devA, &muts, &calls)
+		b := engine.PushBatch{Actor: rep1, Device: devA, Mutations: muts, Parents: []engine.DocRef{parent, missing},
+			Snapshot: func(got map[engine.DocRef]*engine.Document, _ bool) { snap, decidedBefore = got, len(calls) > n }}
+		outs, err := f.store.Push(f.ctx, b, d)
+		if err != nil || outs[0].Status != engine.StatusApplied {
+			t.Fatalf("push the child (retry %v): %v %+v", retry, err, outs)
+		}
+		switch {
+		case snap == nil:
+			t.Fatalf("retry %v: Snapshot was not called", retry)
+		case decidedBefore:
+			t.Errorf("retry %v: Snapshot came after a decision", retry)
+		case snap[parent] == nil || snap[parent].Version != 1 || string(snap[parent].Body) != string(first.Doc):
+			t.Errorf("retry %v: the parent in the snapshot = %+v", retry, snap[parent])
+		}
+		if _, ok := snap[missing]; ok {
+			t.Errorf("retry %v: a missing parent is in the snapshot", retry)
+		}
+	}
+}
