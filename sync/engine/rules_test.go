@@ -79,6 +79,21 @@ func (b wikiBatch) Decide(w *engine.Write) error {
 	return nil
 }
 
+// wikiEngine is an engine with the wiki's rules on a SQLite store.
+func wikiEngine(t *testing.T) (*sqlite.Store, *engine.Engine) {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "wiki.db"), sqlite.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	eng, err := engine.New(t.Context(), engine.Config{Store: st, Schemas: anything{}, Rules: wiki{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, eng
+}
+
 // anything validates every document of the wiki's collections.
 type anything struct{}
 
@@ -93,15 +108,7 @@ func (anything) Rules(string) map[string]engine.FieldRule          { return nil 
 func TestRulesOfAnotherDomain(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wiki.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: anything{}, Rules: wiki{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, eng := wikiEngine(t)
 	ann := engine.Actor{Org: "o", User: "ann"}
 	bob := engine.Actor{Org: "o", User: "bob"}
 	if _, err := eng.Upsert(ctx, ann, "test", []engine.UpsertDoc{{Collection: "folders", ID: "f",
@@ -194,15 +201,7 @@ func (counterPlan) Writes(docs []*engine.Document) ([]engine.UpsertDoc, error) {
 func TestEffectKeepsInheritedKeys(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "wiki.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	eng, err := engine.New(ctx, engine.Config{Store: st, Schemas: anything{}, Rules: wiki{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, eng := wikiEngine(t)
 	ann := engine.Actor{Org: "o", User: "ann"}
 	if _, err := eng.Upsert(ctx, ann, "test", []engine.UpsertDoc{{Collection: "folders", ID: "f",
 		Fields: map[string]json.RawMessage{"members": json.RawMessage(`["ann"]`)}}}); err != nil {
