@@ -1,0 +1,305 @@
+// Package bench measures the real fieldsync binary as an operator runs it:
+// the server is a child process, so its CPU time and memory are its own,
+// read from /proc, apart from the client's. docs/benchmarks.md has the
+// figures and the commands; nothing here asserts a figure.
+//
+//	go test ./bench -run '^$' -bench . -benchtime 20x
+package bench_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// binary builds ./cmd/fieldsync once per run.
+var binary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "fieldsync-bench-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "fieldsync")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/fieldsync").CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// server is the binary serving a data directory of its own.
+type server struct {
+	cmd  *exec.Cmd
+	url  string
+	data string
+	done chan struct{}
+}
+
+func start(b *testing.B) *server {
+	b.Helper()
+	bin, err := binary()
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &server{data: b.TempDir(), done: make(chan struct{})}
+	s.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", s.data, "--log-format", "json")
+	stderr, err := s.cmd.StderrPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+				addr <- rec.Addr
+			}
+		}
+		s.cmd.Wait()
+		close(s.done)
+	}()
+	b.Cleanup(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+	})
+	select {
+	case a := <-addr:
+		s.url = "http://" + a
+	case <-s.done:
+		b.Fatal("fieldsync exited before listening")
+	case <-time.After(time.Minute):
+		b.Fatal("fieldsync did not start listening")
+	}
+	return s
+}
+
+// user adds a user of the organisation "bench" and returns an access token
+// for them, through the running server as an operator would.
+func (s *server) user(b *testing.B, id, role string) string {
+	b.Helper()
+	bin, _ := binary()
+	if out, err := exec.Command(bin, "user", "add", "--data", s.data, "--server", s.url, "--org", "bench", "--id", id,
+		"--email", id+"@bench.example", "--role", role, "--no-password").CombinedOutput(); err != nil {
+		b.Fatalf("user add: %v\n%s", err, out)
+	}
+	out, err := exec.Command(bin, "token", "--data", s.data, "--server", s.url, "--org", "bench", "--user", id,
+		"--role", role).Output()
+	if err != nil {
+		b.Fatalf("token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// cpu is the server's CPU time so far (user and system).
+func (s *server) cpu(b *testing.B) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Fields after the command name (which may hold spaces): state is 3,
+	// utime 14, stime 15, in clock ticks of 1/100 s on Linux.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// memory returns the server's resident set and its peak since the last
+// resetPeak, in bytes.
+func (s *server) memory(b *testing.B) (rss, peak int64) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		k, v, _ := strings.Cut(line, ":")
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			rss = n << 10
+		case "VmHWM":
+			peak = n << 10
+		}
+	}
+	return rss, peak
+}
+
+// resetPeak starts the peak resident set over (Linux: clear_refs 5).
+func (s *server) resetPeak(b *testing.B) {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0); err != nil {
+		b.Skipf("cannot reset the peak resident set (%v): the peak figures need Linux and the right to write clear_refs", err)
+	}
+}
+
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}
+
+func post(b *testing.B, url, token string, body []byte) {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || bytes.Contains(raw, []byte(`"rejected"`)) {
+		b.Fatalf("push: %d %s", resp.StatusCode, raw[:min(len(raw), 400)])
+	}
+}
+
+// pushBody is a push of n notes with ids from start, spread over customers.
+func pushBody(device string, start, n, customers int) []byte {
+	var muts []map[string]any
+	for k := start; k < start+n; k++ {
+		id := fmt.Sprintf("n-%s-%07d", device, k)
+		muts = append(muts, map[string]any{"mutation_id": "m-" + id, "collection": "customer_notes", "id": id, "op": "create",
+			"doc": map[string]any{"customer_id": fmt.Sprintf("c-%03d", k%customers), "created_at": "2026-11-29T09:12:00Z",
+				"text": fmt.Sprintf("Visit %d: the plant manager wants 40 IE3 motors (15 kW) and 200 m of 4-core cable by March; asked for a quote with the framework discount and a delivery slot before the shutdown week.", k)}})
+	}
+	raw, _ := json.Marshal(map[string]any{"device_id": device, "mutations": muts})
+	return raw
+}
+
+// seedRep adds a rep with n customers and returns the rep's token.
+func seedRep(b *testing.B, s *server, rep string, n int) string {
+	admin := s.user(b, "admin", "admin")
+	tok := s.user(b, rep, "rep")
+	for start := 0; start < n; start += 100 {
+		var muts []map[string]any
+		for c := start; c < min(start+100, n); c++ {
+			id := fmt.Sprintf("c-%03d", c)
+			muts = append(muts, map[string]any{"mutation_id": "m-" + id, "collection": "customers", "id": id, "op": "create",
+				"doc": map[string]any{"name": "Customer " + id, "assigned_reps": []string{rep}}})
+		}
+		raw, _ := json.Marshal(map[string]any{"device_id": "admin-console", "mutations": muts})
+		post(b, s.url+"/v1/sync/push", admin, raw)
+	}
+	return tok
+}
+
+// BenchmarkServerPush: batches of 100 new ~300-byte notes from one device,
+// and from 8 at once, over HTTP to the binary on its embedded store
+// (synchronous=FULL). Reports the server's CPU per note and notes/s.
+func BenchmarkServerPush(b *testing.B) {
+	for _, devices := range []int{1, 8} {
+		b.Run(fmt.Sprintf("devices=%d", devices), func(b *testing.B) {
+			s := start(b)
+			tok := seedRep(b, s, "rep-1", 100)
+			batches := make(chan int, b.N)
+			for i := range b.N {
+				batches <- i
+			}
+			close(batches)
+			cpu0 := s.cpu(b)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for d := range devices {
+				wg.Go(func() {
+					device := fmt.Sprintf("dev-%d", d)
+					for i := range batches {
+						post(b, s.url+"/v1/sync/push", tok, pushBody(device, i*100, 100, 100))
+					}
+				})
+			}
+			wg.Wait()
+			b.StopTimer()
+			notes := float64(b.N * 100)
+			b.ReportMetric(float64((s.cpu(b)-cpu0).Microseconds())/notes, "server-µs/note")
+			b.ReportMetric(notes/b.Elapsed().Seconds(), "notes/s")
+		})
+	}
+}
+
+// BenchmarkServerFirstPull: a rep's first pull of 50,000 notes in pages of
+// 100 (gzip), from the binary. Reports docs/s, the server's CPU per
+// document and its peak resident set during the pull.
+func BenchmarkServerFirstPull(b *testing.B) {
+	const docs = 50_000
+	s := start(b)
+	tok := seedRep(b, s, "rep-1", 100)
+	for i := 0; i < docs; i += 500 {
+		post(b, s.url+"/v1/sync/push", tok, pushBody("seed", i, 500, 100))
+	}
+	rss0, _ := s.memory(b)
+	s.resetPeak(b)
+	cpu0 := s.cpu(b)
+	b.ResetTimer()
+	got := 0
+	for b.Loop() {
+		cp := ""
+		for {
+			req, _ := http.NewRequest("GET", s.url+"/v1/sync/pull?limit=100&checkpoint="+cp, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var page struct {
+				Changes    []json.RawMessage `json:"changes"`
+				Checkpoint string            `json:"checkpoint"`
+				HasMore    bool              `json:"has_more"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&page)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != 200 {
+				b.Fatalf("pull: %d %v", resp.StatusCode, err)
+			}
+			got += len(page.Changes)
+			cp = page.Checkpoint
+			if !page.HasMore {
+				break
+			}
+		}
+	}
+	b.StopTimer()
+	if want := b.N * (docs + 100); got != want {
+		b.Fatalf("pulled %d documents, want %d", got, want)
+	}
+	_, peak := s.memory(b)
+	b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "docs/s")
+	b.ReportMetric(float64((s.cpu(b)-cpu0).Microseconds())/float64(got), "server-µs/doc")
+	b.ReportMetric(float64(rss0)/(1<<20), "rss-before-MB")
+	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MB")
+}
+
+// BenchmarkServerIdle: the resident set of the binary on a fresh data
+// directory once it has served its first request and settled (two readings
+// a second apart within 1%).
+func BenchmarkServerIdle(b *testing.B) {
+	for b.Loop() {
+		b.StopTimer()
+		s := start(b)
+		resp, err := client.Get(s.url + "/healthz")
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+		var rss int64
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+			r0, _ := s.memory(b)
+			time.Sleep(time.Second) // a measurement of a process at rest, not a test's wait
+			r1, _ := s.memory(b)
+			if rss = r1; r1 <= r0 && r0-r1 < r0/100 || r1 >= r0 && r1-r0 < r0/100 {
+				break
+			}
+		}
+		b.ReportMetric(float64(rss)/(1<<20), "idle-rss-MB")
+		s.cmd.Process.Kill()
+		<-s.done
+		b.StartTimer()
+	}
+}
