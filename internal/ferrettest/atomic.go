@@ -39,22 +39,32 @@ func StartAtomic() (uri string, stop func(), err error) {
 // A benchmark runs it in a child process to count the commands of a server
 // under test without adding to that server's CPU time.
 func StartCounted() (uri string, commands func() map[string]int64, stop func(), err error) {
-	inner, stopInner, err := Start()
+	p, uri, stop, err := startProxied(true)
 	if err != nil {
 		return "", nil, nil, err
+	}
+	return uri, p.commands, stop, nil
+}
+
+// startProxied starts FerretDB behind a proxy, which serialises write
+// commands by database when serialise is set.
+func startProxied(serialise bool) (p *proxy, uri string, stop func(), err error) {
+	inner, stopInner, err := startFerret()
+	if err != nil {
+		return nil, "", nil, err
 	}
 	u, err := url.Parse(inner)
 	if err != nil {
 		stopInner()
-		return "", nil, nil, err
+		return nil, "", nil, err
 	}
-	p, err := newProxy(u.Host)
+	p, err = newProxy(u.Host, serialise)
 	if err != nil {
 		stopInner()
-		return "", nil, nil, err
+		return nil, "", nil, err
 	}
 	u.Host = p.ln.Addr().String()
-	return u.String(), p.commands, func() {
+	return p, u.String(), func() {
 		p.close()
 		stopInner()
 	}, nil
@@ -69,12 +79,14 @@ var DriverCommands = map[string]bool{
 
 // proxy forwards MongoDB wire protocol messages between the driver and
 // FerretDB, one request and its reply at a time per connection (the
-// driver never pipelines), holding its database's lock across every write
-// command (FerretDB keeps each database in its own SQLite file, so writes
-// to different databases need not wait for each other).
+// driver never pipelines), splitting long update commands (see maxUpdates)
+// and, when serialise is set, holding its database's lock across every
+// write command (FerretDB keeps each database in its own SQLite file, so
+// writes to different databases need not wait for each other).
 type proxy struct {
-	ln     net.Listener
-	target string
+	ln        net.Listener
+	target    string
+	serialise bool
 
 	locksMu sync.Mutex
 	locks   map[string]*sync.Mutex // by database
@@ -85,12 +97,12 @@ type proxy struct {
 	wg    sync.WaitGroup
 }
 
-func newProxy(target string) (*proxy, error) {
+func newProxy(target string, serialise bool) (*proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]bool{}, locks: map[string]*sync.Mutex{},
+	p := &proxy{ln: ln, target: target, serialise: serialise, conns: map[net.Conn]bool{}, locks: map[string]*sync.Mutex{},
 		counts: map[string]int64{}}
 	p.wg.Go(p.accept)
 	return p, nil
@@ -198,7 +210,8 @@ func (p *proxy) serve(client, server net.Conn) {
 }
 
 // lockOf counts a request and returns the lock it must hold: its
-// database's for a write command, none for anything else.
+// database's for a write command when the proxy serialises, none
+// otherwise.
 func (p *proxy) lockOf(req []byte) *sync.Mutex {
 	body, ok := commandBody(req)
 	if !ok {
@@ -220,7 +233,7 @@ func (p *proxy) lockOf(req []byte) *sync.Mutex {
 		}
 		p.counts[key]++
 	}
-	if !writeCommands[name] {
+	if !p.serialise || !writeCommands[name] {
 		return nil
 	}
 	db, _ := body.Lookup("$db").StringValueOK()
@@ -235,6 +248,9 @@ func (p *proxy) lockOf(req []byte) *sync.Mutex {
 // roundTrip sends req and relays its reply, and every further reply the
 // server announces with moreToCome.
 func (p *proxy) roundTrip(req []byte, client, server net.Conn) error {
+	if chunks := splitUpdate(req); chunks != nil {
+		return splitRoundTrip(req, chunks, client, server)
+	}
 	if _, err := server.Write(req); err != nil {
 		return err
 	}
@@ -260,6 +276,7 @@ const (
 	headerLen    = 16
 	maxMessage   = 48 << 20
 	flagMoreToGo = 1 << 1
+	flagChecksum = 1 << 0
 )
 
 func readMessage(r io.Reader) ([]byte, error) {
@@ -293,22 +310,10 @@ var writeCommands = map[string]bool{"insert": true, "update": true, "delete": tr
 // commandBody returns the body of an OP_MSG request (its kind 0 section),
 // whose first key names the command.
 func commandBody(msg []byte) (bson.Raw, bool) {
-	if opCode(msg) != opMsg {
+	if opCode(msg) != opMsg || len(msg) < headerLen+4 ||
+		binary.LittleEndian.Uint32(msg[headerLen:])&flagChecksum != 0 {
 		return nil, false
 	}
-	b := msg[headerLen+4:] // after the flag bits
-	for len(b) > 4 {
-		kind := b[0]
-		b = b[1:]
-		size := int(int32(binary.LittleEndian.Uint32(b[:4])))
-		if size < 5 || size > len(b) {
-			return nil, false
-		}
-		if kind == 0 {
-			doc := bson.Raw(b[:size])
-			return doc, doc.Validate() == nil
-		}
-		b = b[size:] // a kind 1 section: a document sequence
-	}
-	return nil, false
+	body, _, ok := sections(msg)
+	return body, ok
 }
