@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -22,6 +23,11 @@ func Start() (uri string, stop func(), err error) {
 	return uri, stop, err
 }
 
+// newMu serialises ferretdb.New, which writes a package variable of
+// FerretDB's (version.Get().Package) without a lock: a data race when
+// parallel tests each start a FerretDB.
+var newMu sync.Mutex
+
 // startFerret runs FerretDB itself: Start without the proxy.
 func startFerret() (uri string, stop func(), err error) {
 	log, closeLog, err := logger()
@@ -33,6 +39,7 @@ func startFerret() (uri string, stop func(), err error) {
 		closeLog()
 		return "", nil, err
 	}
+	newMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:  "sqlite",
@@ -41,6 +48,7 @@ func startFerret() (uri string, stop func(), err error) {
 		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(OFF)",
 		Logger:    log,
 	})
+	newMu.Unlock()
 	if err != nil {
 		closeLog()
 		os.RemoveAll(dir)
