@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // Helpers of the access-control system tests (authz_test.go,
 // reassign_test.go): the store a scenario runs on, users and teams through

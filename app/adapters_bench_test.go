@@ -1,11 +1,11 @@
-package main
+package app_test
 
 // A first sync of 10,000 documents through each protocol, in one run:
 // native pull, WatermelonDB's synchronize() and RxDB's replicateServer, both
 // real libraries under Node. It reports wall time and the server's CPU time
 // (this test process; the Node devices are other processes). Run with
 //
-//	FIELDSYNC_ADAPTER_BENCH=1 go test ./cmd/fieldsync -run TestAdapterFirstSync10k -v -timeout 30m
+//	FIELDSYNC_ADAPTER_BENCH=1 go test ./app -run TestAdapterFirstSync10k -v -timeout 30m
 //
 // docs/benchmarks.md keeps the figures.
 

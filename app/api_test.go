@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"crypto/ed25519"
@@ -16,15 +16,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/jwtauth"
 )
-
-func note(id, text string) map[string]any {
-	return map[string]any{"mutation_id": "m-" + id, "collection": "customer_notes", "id": id, "op": "create",
-		"doc": map[string]any{"customer_id": "c-1", "text": text, "created_at": "2026-11-29T09:00:00Z"}}
-}
-
-func push(device string, muts ...map[string]any) map[string]any {
-	return map[string]any{"device_id": device, "mutations": muts}
-}
 
 // TestBadInput sends every kind of bad request the protocol documents and
 // checks each gets its documented status, code and pointer, and that none of

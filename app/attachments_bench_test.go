@@ -1,11 +1,11 @@
-package main
+package app_test
 
 // Attachment upload throughput through real HTTP (the Go client, the
 // server, the disk blob store, SQLite), next to writing the same bytes to
 // files with fsync in the same run, and the heap while uploading. Figures
 // in docs/benchmarks.md:
 //
-//	go test ./cmd/fieldsync -run '^$' -bench 'Attachment|RawFiles' -benchtime 1x -count 3
+//	go test ./app -run '^$' -bench 'Attachment|RawFiles' -benchtime 1x -count 3
 
 import (
 	"context"

@@ -1,12 +1,10 @@
-package main
+package app_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"github.com/fieldsync/fieldsync/client"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -16,110 +14,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/identity"
 )
-
-// fastSignIn keeps password hashing cheap in tests (the parameters change,
-// not the algorithm) and the failure limits small.
-func fastSignIn(c *serveConfig) {
-	c.Hash = identity.HashParams{Memory: 1024, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-	c.AccountFailures, c.AddressFailures = 3, 1000
-}
-
-const testPassword = "correct horse battery"
-
-type grantBody struct {
-	AccessToken      string    `json:"access_token"`
-	TokenType        string    `json:"token_type"`
-	ExpiresIn        int       `json:"expires_in"`
-	AccessExpiresAt  time.Time `json:"access_expires_at"`
-	RefreshToken     string    `json:"refresh_token"`
-	RefreshExpiresAt time.Time `json:"refresh_expires_at"`
-	SessionID        string    `json:"session_id"`
-	User             meBody    `json:"user"`
-}
-
-type meBody struct {
-	Org   string   `json:"org"`
-	ID    string   `json:"id"`
-	Email string   `json:"email"`
-	Name  string   `json:"name"`
-	Roles []string `json:"roles"`
-	Teams []string `json:"teams"`
-	Leads []string `json:"leads"`
-}
-
-// userBody is a user as the admin API shows it.
-type userBody = client.User
-
-// adminAdd creates a user through the admin API with an operator token.
-func adminAdd(t *testing.T, ts *testServer, org string, body map[string]any) userBody {
-	t.Helper()
-	var u userBody
-	st, raw := doRaw(t, "POST", ts.URL+"/v1/admin/users", ts.token(t, org, "operator", "admin"), mustJSON(t, body))
-	if st != 201 {
-		t.Fatalf("add user %v: %d %s", body, st, raw)
-	}
-	if err := json.Unmarshal(raw, &u); err != nil {
-		t.Fatal(err)
-	}
-	return u
-}
-
-func login(t *testing.T, ts *testServer, email, password, device string) (int, grantBody, errorReply) {
-	t.Helper()
-	var g grantBody
-	var e errorReply
-	body := mustJSON(t, map[string]string{"email": email, "password": password, "device_id": device})
-	st, raw := doRaw(t, "POST", ts.URL+"/v1/auth/login", "", body)
-	decodeInto(t, raw, st, &g, &e)
-	return st, g, e
-}
-
-func refresh(t *testing.T, ts *testServer, tok string) (int, grantBody, errorReply) {
-	t.Helper()
-	var g grantBody
-	var e errorReply
-	st, raw := doRaw(t, "POST", ts.URL+"/v1/auth/refresh", "", mustJSON(t, map[string]string{"refresh_token": tok}))
-	decodeInto(t, raw, st, &g, &e)
-	return st, g, e
-}
-
-// doRaw sends a request and returns the status and the raw reply.
-func doRaw(t testing.TB, method, url, token string, body []byte) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, raw
-}
-
-func jsonUnmarshal(raw []byte, v any) error { return json.Unmarshal(raw, v) }
-
-func decodeInto(t testing.TB, raw []byte, st int, ok, fail any) {
-	t.Helper()
-	target := ok
-	if st >= 300 {
-		target = fail
-	}
-	if err := jsonUnmarshal(raw, target); err != nil {
-		t.Fatalf("decode %s: %v", raw, err)
-	}
-}
 
 // TestSignIn: sign-in, who-am-I, sync with the token, rotation, reuse
 // detection and logout through the real server.
@@ -358,7 +252,7 @@ func TestAdminAPI(t *testing.T) {
 			t.Fatalf("%s %s %s: %d %s, want %d", method, path, body, st, raw, want)
 		}
 		if out != nil {
-			if err := jsonUnmarshal(raw, out); err != nil {
+			if err := json.Unmarshal(raw, out); err != nil {
 				t.Fatal(err)
 			}
 		}

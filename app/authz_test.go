@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // TestAuthorizationMatrix: who may read and write what, through the real
 // server, for every endpoint, every role and every kind of target

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // Benchmarks of the sync path through real HTTP on the MongoDB store. The
 // database is FerretDB, whose own speed is no reference (it filters and
@@ -10,7 +10,7 @@ package main
 // a proxy in the child counts the commands. Figures are in
 // docs/benchmarks.md:
 //
-//	go test ./cmd/fieldsync -run '^$' -bench 'Mongo|^BenchmarkPush$|^BenchmarkPull$' -benchtime 3x -count 3
+//	go test ./app -run '^$' -bench 'Mongo|^BenchmarkPush$|^BenchmarkPull$' -benchtime 3x -count 3
 
 import (
 	"bufio"

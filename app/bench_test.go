@@ -1,11 +1,11 @@
-package main
+package app_test
 
 // Benchmarks of the sync path through real HTTP on the SQLite store, next to
 // raw SQLite writes and reads of the same rows in the same run (the MongoDB
 // store's are in bench_mongo_test.go). Figures and the command that
 // produced them are in docs/benchmarks.md:
 //
-//	go test ./cmd/fieldsync -run '^$' -bench . -benchtime 3x
+//	go test ./app -run '^$' -bench . -benchtime 3x
 
 import (
 	"bytes"

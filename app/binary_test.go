@@ -1,15 +1,11 @@
-package main
+package app_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -18,94 +14,6 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 )
-
-// buildBinary compiles ./cmd/fieldsync once per test binary run.
-var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "fieldsync-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "fieldsync")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-// proc is the real fieldsync binary running as a child process.
-type proc struct {
-	cmd  *exec.Cmd
-	URL  string
-	done chan struct{}
-	logs *bytes.Buffer
-	mu   *sync.Mutex
-}
-
-func startBinary(t testing.TB, data string, extra ...string) *proc {
-	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "json"}, extra...)...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{}), logs: &bytes.Buffer{}, mu: &sync.Mutex{}}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			p.mu.Lock()
-			p.logs.WriteString(line + "\n")
-			p.mu.Unlock()
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				addr <- rec.Addr
-			}
-		}
-		cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-p.done
-	})
-	select {
-	case a := <-addr:
-		p.URL = "http://" + a
-	case <-p.done:
-		t.Fatalf("fieldsync exited before listening:\n%s", p.log())
-	case <-time.After(30 * time.Second):
-		t.Fatalf("fieldsync did not start listening:\n%s", p.log())
-	}
-	return p
-}
-
-func (p *proc) log() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.logs.String()
-}
-
-func runBinary(t testing.TB, args ...string) string {
-	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(bin, args...).Output()
-	if err != nil {
-		t.Fatalf("fieldsync %v: %v", args, err)
-	}
-	return strings.TrimSpace(string(out))
-}
 
 // TestDurabilityAfterSIGKILL pushes from several devices at once, kills the
 // real binary with SIGKILL the moment enough pushes were acknowledged, starts

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The web console (docs/console.md) driven by a real headless Chromium
 // (chromedp) against the real server on a real SQLite store loaded with the
@@ -191,7 +191,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join("..", "..", "docs", "console")
+	dir := filepath.Join("..", "docs", "console")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The console's integration pages (issue 15): an admin manages service
 // accounts and webhook subscriptions in a real headless Chromium against

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The console's acceptance scenarios (issue 13) in a real browser; the
 // harness is console_browser_test.go.

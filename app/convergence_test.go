@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // TestConvergenceUnderFaults is the proof of the sync guarantees (exactly-once
 // pushes, per-mutation outcomes, field-level conflicts, convergence, access
@@ -26,7 +26,7 @@ package main
 //	                             FerretDB; 150 when soaking)
 //	FIELDSYNC_SOAK=<duration>    repeat the scenario with fresh seeds until the
 //	                             duration has passed, stopping at the first failure:
-//	                             FIELDSYNC_SOAK=10m go test ./cmd/fieldsync -run Convergence -timeout 15m
+//	                             FIELDSYNC_SOAK=10m go test ./app -run Convergence -timeout 15m
 
 import (
 	"bytes"
@@ -128,7 +128,7 @@ func testConvergence(t *testing.T, defaultRounds int, store convStore) {
 func runConvergence(t *testing.T, seed uint64, rounds int, store func(*serveConfig)) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("seed %d: rerun with FIELDSYNC_SEED=%d FIELDSYNC_ROUNDS=%d go test ./cmd/fieldsync -run '%s$' -v",
+			t.Logf("seed %d: rerun with FIELDSYNC_SEED=%d FIELDSYNC_ROUNDS=%d go test ./app -run '%s$' -v",
 				seed, seed, rounds, strings.SplitN(t.Name(), "/", 2)[0])
 		}
 	})

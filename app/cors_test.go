@@ -1,4 +1,4 @@
-package main
+package app_test
 
 import (
 	"io"
@@ -62,21 +62,5 @@ func TestCORS(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func TestCORSOriginsFlag(t *testing.T) {
-	t.Parallel()
-	for _, bad := range []string{"app.example.com", "ftp://x.example", "https://x.example/path", "https://a.example,*"} {
-		if _, err := parseServe([]string{"--cors-origins", bad}, io.Discard); err == nil {
-			t.Errorf("--cors-origins %q accepted", bad)
-		}
-	}
-	c, err := parseServe([]string{"--cors-origins", "https://App.example.com, http://localhost:5173"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Join(c.CORSOrigins, " ") != "https://app.example.com http://localhost:5173" {
-		t.Fatalf("origins %q", c.CORSOrigins)
 	}
 }

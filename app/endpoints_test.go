@@ -1,14 +1,12 @@
-package main
+package app_test
 
 import (
-	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestEndpoints covers the operational endpoints, metrics after real
@@ -136,68 +134,6 @@ func TestRequestLogs(t *testing.T) {
 	}
 	if strings.Contains(out, tok) || strings.Contains(out, tok[strings.LastIndex(tok, ".")+1:]) {
 		t.Errorf("the access token reached the log")
-	}
-}
-
-// TestRun covers the command line: version, usage errors, token.
-func TestRun(t *testing.T) {
-	t.Parallel()
-	var out, errb bytes.Buffer
-	if code := run(t.Context(), []string{"version"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "protocol 1") {
-		t.Errorf("version: %d %q", code, out.String())
-	}
-	if code := run(t.Context(), []string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "unknown command") {
-		t.Errorf("unknown command: %d %q", code, errb.String())
-	}
-	if code := run(t.Context(), nil, &out, &errb); code != 2 {
-		t.Errorf("no command: %d", code)
-	}
-	errb.Reset()
-	if code := run(t.Context(), []string{"token", "--data", t.TempDir()}, &out, &errb); code != 2 || !strings.Contains(errb.String(), "--org") {
-		t.Errorf("token without org: %d %q", code, errb.String())
-	}
-	errb.Reset()
-	if code := run(t.Context(), []string{"serve", "--log-format", "xml"}, &out, &errb); code != 2 {
-		t.Errorf("serve with a bad log format: %d %q", code, errb.String())
-	}
-	// A token minted by the command verifies against the same data directory.
-	data := t.TempDir()
-	out.Reset()
-	if code := run(t.Context(), []string{"token", "--any-user", "--data", data, "--org", "o", "--user", "u", "--role", "rep,manager", "--ttl", "1h"}, &out, &errb); code != 0 {
-		t.Fatalf("token: %d %s", code, errb.String())
-	}
-	ts := startServer(t, data, nil)
-	actor, err := ts.Keys.Verify(strings.TrimSpace(out.String()))
-	if err != nil || actor.Org != "o" || actor.User != "u" || len(actor.Roles) != 2 || actor.Roles[1] != "manager" {
-		t.Errorf("minted token: %+v %v", actor, err)
-	}
-}
-
-// TestEnvironmentOverrides is not parallel: it sets process environment.
-func TestEnvironmentOverrides(t *testing.T) {
-	t.Setenv("FIELDSYNC_ADDR", "127.0.0.1:9999")
-	t.Setenv("FIELDSYNC_DATA", "/tmp/fs-env")
-	t.Setenv("FIELDSYNC_MAX_MUTATIONS", "7")
-	t.Setenv("FIELDSYNC_SHUTDOWN_TIMEOUT", "3s")
-	c, err := parseServe(nil, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Addr != "127.0.0.1:9999" || c.Data != "/tmp/fs-env" || c.Limits.MaxMutations != 7 || c.ShutdownTimeout != 3*time.Second {
-		t.Errorf("environment not applied: %+v", c)
-	}
-	c, err = parseServe([]string{"--addr", "127.0.0.1:1", "--max-mutations", "9"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Addr != "127.0.0.1:1" || c.Limits.MaxMutations != 9 {
-		t.Errorf("flags must win over the environment: %+v", c)
-	}
-	t.Setenv("FIELDSYNC_ADDR", "")
-	c, _ = parseServe(nil, io.Discard)
-	d, _ := parseServe([]string{}, io.Discard)
-	if c.Addr != d.Addr {
-		t.Errorf("inconsistent parse")
 	}
 }
 

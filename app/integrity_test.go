@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // Regression tests of issue 10 ("integrity under attack"), over HTTP on both
 // stores: what a hostile or broken phone app sends must be refused per

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // Devices that run the real JavaScript libraries (adapters/js) under Node,
 // driven one JSON command a line, and a fault proxy that loses replies.
@@ -27,7 +27,7 @@ import (
 )
 
 // jsDir is the Node project of the adapter tests.
-var jsDir, _ = filepath.Abs("../../adapters/js")
+var jsDir, _ = filepath.Abs("../adapters/js")
 
 // needNode fails (in CI) or skips (elsewhere) when node or the pinned
 // packages are missing: .ci/run installs both.

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // KPIs over the workflow's documents: an order submitted through sync (the
 // workflow sets submitted_at and total) makes the visit at its customer a

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // Scope changes with devices offline, through the Go reference client
 // against the real server (docs/access.md, "Scope changes"):

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The RxDB endpoints' own answers over plain HTTP: an outdated schema
 // version, an unknown collection, a push without a device, full batches.

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The RxDB adapter with the real rxdb and rxdb-server's replicateServer
 // (memory storage, under Node; adapters/js/rxdb): two devices of one rep,

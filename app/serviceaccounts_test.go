@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // System tests of service accounts (issue 15, docs/integrations.md): an
 // admin creates one, its API key (shown once) works the order desk's
@@ -189,49 +189,4 @@ type meReplyT struct {
 	Org   string   `json:"org"`
 	ID    string   `json:"id"`
 	Roles []string `json:"roles"`
-}
-
-// TestCLIServiceAccounts: the admin commands create, list, rotate and
-// revoke a service account; the key printed once works until rotated away.
-func TestCLIServiceAccounts(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t, "", fastSignIn)
-	op := []string{"--server", ts.URL, "--data", ts.Data, "--org", "acme"}
-	keyOf := func(out string) string {
-		i := strings.Index(out, "key: ")
-		if i < 0 {
-			t.Fatalf("no key printed:\n%s", out)
-		}
-		return strings.TrimSpace(out[i+len("key: "):])
-	}
-	code, out, errs := cli(t, "", append([]string{"service-account", "add", "--name", "ERP", "--role", "order_desk"}, op...)...)
-	if code != 0 || !strings.Contains(out, "order_desk") || !strings.Contains(errs, "shown this once") {
-		t.Fatalf("service-account add: %d\n%s%s", code, out, errs)
-	}
-	key1 := keyOf(out)
-	id := strings.Split(strings.TrimPrefix(key1, "fsk_"), "_")[0]
-	if s, raw := doRaw(t, "GET", ts.URL+"/v1/me", key1, nil); s != 200 || !strings.Contains(string(raw), "svc:"+id) {
-		t.Fatalf("the printed key: %d %s", s, raw)
-	}
-	code, out, errs = cli(t, "", append([]string{"service-account", "rotate", id, "--overlap", "0s"}, op...)...)
-	if code != 0 {
-		t.Fatalf("rotate: %d %s%s", code, out, errs)
-	}
-	key2 := keyOf(out)
-	if s, _ := doRaw(t, "GET", ts.URL+"/v1/me", key1, nil); s != 401 {
-		t.Fatalf("the rotated-away key: %d", s)
-	}
-	if code, out, errs := cli(t, "", append([]string{"service-account", "revoke", id}, op...)...); code != 0 || !strings.Contains(out, "true") {
-		t.Fatalf("revoke: %d %s%s", code, out, errs)
-	}
-	if s, _ := doRaw(t, "GET", ts.URL+"/v1/me", key2, nil); s != 401 {
-		t.Fatalf("the revoked key: %d", s)
-	}
-	if code, out, _ := cli(t, "", append([]string{"service-account", "list"}, op...)...); code != 0 || !strings.Contains(out, id) || strings.Contains(out, "fsk_") {
-		t.Fatalf("list: %d %s", code, out)
-	}
-	if code, _, errs := cli(t, "", append([]string{"service-account", "add", "--name", "x", "--role", "admin"}, op...)...); code != 1 ||
-		!strings.Contains(errs, "service_account_role") {
-		t.Fatalf("an admin service account: %d %s", code, errs)
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // Visits and KPIs through the real server (docs/workflows.md, "Visits" and
 // "KPIs"), on SQLite and on the MongoDB store (FerretDB), from one source.

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The WatermelonDB endpoint's own rules over plain HTTP: bounded pages, a
 // read-set change answered with the replacement strategy, a migration

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The WatermelonDB adapter with the real @nozbe/watermelondb (LokiJS in
 // memory, under Node; adapters/js/watermelondb): two devices of one rep and

@@ -1,8 +1,8 @@
-package main
+package app_test
 
 // Commit-to-delivery latency of webhooks (docs/benchmarks.md):
 //
-//	FIELDSYNC_WEBHOOK_BENCH=1 go test ./cmd/fieldsync -run TestWebhookLatency -v -timeout 10m
+//	FIELDSYNC_WEBHOOK_BENCH=1 go test ./app -run TestWebhookLatency -v -timeout 10m
 
 import (
 	"encoding/json"

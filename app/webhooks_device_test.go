@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // device.registered (docs/integrations.md): devices live in the push
 // registry, not in the change feed; the write that creates a device record

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The delivery and invoicing legs of the integration loop (issue 15, point
 // 3), with the real binary on SQLite and on MongoDB (FerretDB): after the order desk confirmed

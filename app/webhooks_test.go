@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The integration loop of issue 15 (docs/integrations.md) through the real
 // server, on SQLite and on the MongoDB store (FerretDB): an order accepted

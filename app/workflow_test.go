@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // System tests of the field-sales workflow (docs/workflows.md) through the
 // real server, on SQLite and on the MongoDB store (FerretDB): an order

@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // The write-rule attacks of issue 10, replayed over HTTP on both stores with
 // the workflow on: each must be refused with its documented code and change

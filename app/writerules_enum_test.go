@@ -1,4 +1,4 @@
-package main
+package app_test
 
 // TestWriteRulesEnumerated tries every cell of the write-rule table
 // (fieldsales.WriteRules, docs/access.md) over HTTP, rather than examples: for
@@ -166,7 +166,7 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 func (r *wreRun) schemas() {
 	r.enums, r.props = map[string]map[string][]string{}, map[string][]string{}
 	for coll := range fieldsales.WriteRules {
-		raw, err := os.ReadFile("../../schemas/" + coll + ".json")
+		raw, err := os.ReadFile("../schemas/" + coll + ".json")
 		must(r.t, "read the schema of "+coll, err)
 		var s struct {
 			Properties map[string]struct {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"maps"
 	"path/filepath"
 	"strings"
@@ -16,9 +17,9 @@ import (
 // by a server, and one holding a store unless --force.
 func TestBackupWhileDevicesPush(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", nil)
-	createCustomer(t, ts.URL, ts.token(t, "acme", "boss", "admin"), "c-1", "rep-1")
-	tok := ts.token(t, "acme", "rep-1")
+	ts := apptest.Start(t, "", nil)
+	apptest.CreateCustomer(t, ts.URL, ts.Token(t, "acme", "boss", "admin"), "c-1", "rep-1")
+	tok := ts.Token(t, "acme", "rep-1")
 
 	var mu sync.Mutex
 	acked := map[string]bool{}
@@ -39,10 +40,10 @@ func TestBackupWhileDevicesPush(t *testing.T) {
 				}
 				var muts []map[string]any
 				for i := range 20 {
-					muts = append(muts, note(fmt.Sprintf("d%d-b%d-%d", d, b, i), "kept"))
+					muts = append(muts, apptest.Note(fmt.Sprintf("d%d-b%d-%d", d, b, i), "kept"))
 				}
-				var r pushReply
-				if st := do(t, "POST", ts.URL+"/v1/sync/push", tok, mustJSON(t, push(fmt.Sprint("dev-", d), muts...)), &r); st != 200 {
+				var r apptest.PushReply
+				if st := apptest.Do(t, "POST", ts.URL+"/v1/sync/push", tok, apptest.MustJSON(t, apptest.Push(fmt.Sprint("dev-", d), muts...)), &r); st != 200 {
 					t.Errorf("push: %d", st)
 					return
 				}
@@ -87,8 +88,8 @@ func TestBackupWhileDevicesPush(t *testing.T) {
 	if code, _, errs := cli(t, "", "restore", "--from", dir, "--data", restored); code != 1 || !strings.Contains(errs, "--force") {
 		t.Errorf("restore over a store without --force: %d %s", code, errs)
 	}
-	ts2 := startServer(t, restored, nil)
-	got, _ := pullAll(t, ts2.URL, tok, "", 1000)
+	ts2 := apptest.Start(t, restored, nil)
+	got, _ := apptest.PullAll(t, ts2.URL, tok, "", 1000)
 	lost := 0
 	for id := range before {
 		if _, ok := got["customer_notes/"+id]; !ok {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 )
 
 // cli runs the fieldsync command in-process, as main would, with stdin.
@@ -24,18 +25,18 @@ func cli(t *testing.T, stdin string, args ...string) (code int, stdout, stderr s
 // error and usage exits follow.
 func TestCLIUsers(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", fastSignIn)
+	ts := apptest.Start(t, "", apptest.FastSignIn)
 	op := []string{"--server", ts.URL, "--data", ts.Data, "--org", "acme"}
 
-	code, out, errs := cli(t, testPassword+"\n", append([]string{"user", "add", "--id", "boss", "--email", "Boss@Acme.example",
+	code, out, errs := cli(t, apptest.Password+"\n", append([]string{"user", "add", "--id", "boss", "--email", "Boss@Acme.example",
 		"--name", "The Boss", "--role", "admin,manager", "--password-stdin"}, op...)...)
 	if code != 0 || !strings.Contains(out, "boss@acme.example") || !strings.Contains(out, "admin,manager") {
 		t.Fatalf("user add: exit %d\n%s%s", code, out, errs)
 	}
-	if strings.Contains(out+errs, testPassword) {
+	if strings.Contains(out+errs, apptest.Password) {
 		t.Errorf("the password was printed")
 	}
-	st, g, e := login(t, ts, "boss@acme.example", testPassword, "laptop")
+	st, g, e := apptest.Login(t, ts.URL, "boss@acme.example", apptest.Password, "laptop")
 	if st != 200 {
 		t.Fatalf("the first admin signs in: %d %+v", st, e)
 	}
@@ -65,18 +66,18 @@ func TestCLIUsers(t *testing.T) {
 	}
 
 	// Disable: the flag may follow the id; ann's sessions end.
-	if code, out, errs := cli(t, testPassword+"\n", append([]string{"user", "update", "ann", "--password-stdin"}, tok...)...); code != 0 {
+	if code, out, errs := cli(t, apptest.Password+"\n", append([]string{"user", "update", "ann", "--password-stdin"}, tok...)...); code != 0 {
 		t.Fatalf("user update --password-stdin: %d %s%s", code, out, errs)
 	}
-	_, ann, _ := login(t, ts, "ann@acme.example", testPassword, "phone-1")
+	_, ann, _ := apptest.Login(t, ts.URL, "ann@acme.example", apptest.Password, "phone-1")
 	code, out, errs = cli(t, "", "user", "disable", "ann", "--server", ts.URL, "--token", g.AccessToken)
 	if code != 0 || !strings.Contains(out, "disabled") {
 		t.Fatalf("user disable: %d\n%s%s", code, out, errs)
 	}
-	if st, _, e := refresh(t, ts, ann.RefreshToken); st != 401 || e.Error.Code != identity.CodeSessionRevoked {
+	if st, _, e := apptest.Refresh(t, ts.URL, ann.RefreshToken); st != 401 || e.Error.Code != identity.CodeSessionRevoked {
 		t.Errorf("ann's refresh after disable: %d %+v", st, e)
 	}
-	if st, _, e := login(t, ts, "ann@acme.example", testPassword, "phone-1"); st != 403 || e.Error.Code != identity.CodeUserDisabled {
+	if st, _, e := apptest.Login(t, ts.URL, "ann@acme.example", apptest.Password, "phone-1"); st != 403 || e.Error.Code != identity.CodeUserDisabled {
 		t.Errorf("ann's login after disable: %d %+v", st, e)
 	}
 	if code, _, _ := cli(t, "", append([]string{"user", "enable", "ann"}, tok...)...); code != 0 {
@@ -107,7 +108,7 @@ func TestCLIUsers(t *testing.T) {
 		}
 	}
 	// A rep's token is refused by the server, and so by the CLI.
-	_, annAgain, _ := login(t, ts, "ann@acme.example", testPassword, "phone-1")
+	_, annAgain, _ := apptest.Login(t, ts.URL, "ann@acme.example", apptest.Password, "phone-1")
 	if code, _, errs := cli(t, "", "user", "list", "--server", ts.URL, "--token", annAgain.AccessToken); code != 1 || !strings.Contains(errs, "forbidden") {
 		t.Errorf("user list with a rep's token: %d %s", code, errs)
 	}
@@ -127,7 +128,52 @@ func TestCLIUsers(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "revoked 1 session") {
 		t.Errorf("device revoke: %d %s", code, out)
 	}
-	if st, _, _ := refresh(t, ts, annAgain.RefreshToken); st != 401 {
+	if st, _, _ := apptest.Refresh(t, ts.URL, annAgain.RefreshToken); st != 401 {
 		t.Errorf("refresh after device revoke: %d", st)
+	}
+}
+
+// TestCLIServiceAccounts: the admin commands create, list, rotate and
+// revoke a service account; the key printed once works until rotated away.
+func TestCLIServiceAccounts(t *testing.T) {
+	t.Parallel()
+	ts := apptest.Start(t, "", apptest.FastSignIn)
+	op := []string{"--server", ts.URL, "--data", ts.Data, "--org", "acme"}
+	keyOf := func(out string) string {
+		i := strings.Index(out, "key: ")
+		if i < 0 {
+			t.Fatalf("no key printed:\n%s", out)
+		}
+		return strings.TrimSpace(out[i+len("key: "):])
+	}
+	code, out, errs := cli(t, "", append([]string{"service-account", "add", "--name", "ERP", "--role", "order_desk"}, op...)...)
+	if code != 0 || !strings.Contains(out, "order_desk") || !strings.Contains(errs, "shown this once") {
+		t.Fatalf("service-account add: %d\n%s%s", code, out, errs)
+	}
+	key1 := keyOf(out)
+	id := strings.Split(strings.TrimPrefix(key1, "fsk_"), "_")[0]
+	if s, raw := apptest.DoRaw(t, "GET", ts.URL+"/v1/me", key1, nil); s != 200 || !strings.Contains(string(raw), "svc:"+id) {
+		t.Fatalf("the printed key: %d %s", s, raw)
+	}
+	code, out, errs = cli(t, "", append([]string{"service-account", "rotate", id, "--overlap", "0s"}, op...)...)
+	if code != 0 {
+		t.Fatalf("rotate: %d %s%s", code, out, errs)
+	}
+	key2 := keyOf(out)
+	if s, _ := apptest.DoRaw(t, "GET", ts.URL+"/v1/me", key1, nil); s != 401 {
+		t.Fatalf("the rotated-away key: %d", s)
+	}
+	if code, out, errs := cli(t, "", append([]string{"service-account", "revoke", id}, op...)...); code != 0 || !strings.Contains(out, "true") {
+		t.Fatalf("revoke: %d %s%s", code, out, errs)
+	}
+	if s, _ := apptest.DoRaw(t, "GET", ts.URL+"/v1/me", key2, nil); s != 401 {
+		t.Fatalf("the revoked key: %d", s)
+	}
+	if code, out, _ := cli(t, "", append([]string{"service-account", "list"}, op...)...); code != 0 || !strings.Contains(out, id) || strings.Contains(out, "fsk_") {
+		t.Fatalf("list: %d %s", code, out)
+	}
+	if code, _, errs := cli(t, "", append([]string{"service-account", "add", "--name", "x", "--role", "admin"}, op...)...); code != 1 ||
+		!strings.Contains(errs, "service_account_role") {
+		t.Fatalf("an admin service account: %d %s", code, errs)
 	}
 }

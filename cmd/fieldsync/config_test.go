@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,7 @@ func TestHelp(t *testing.T) {
 // unless --any-user says a made-up one is meant.
 func TestTokenRefusesUnknownUsers(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", nil)
+	ts := apptest.Start(t, "", nil)
 	op := []string{"--server", ts.URL, "--data", ts.Data, "--org", "acme"}
 	if code, out, errs := cli(t, "", append([]string{"user", "add", "--id", "rep-1", "--email", "rep-1@acme.example", "--role", "rep", "--no-password"}, op...)...); code != 0 {
 		t.Fatalf("user add: %d %s%s", code, out, errs)
@@ -90,6 +91,6 @@ func TestTokenRefusesUnknownUsers(t *testing.T) {
 		}
 	}
 	check("server running")
-	ts.stop()
+	ts.Stop()
 	check("server stopped")
 }

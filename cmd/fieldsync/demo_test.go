@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fieldsync/fieldsync/app"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"github.com/fieldsync/fieldsync/sqlite"
 )
 
@@ -48,11 +50,11 @@ func TestDemo(t *testing.T) {
 		}
 	}
 
-	ts := startServer(t, data, func(c *serveConfig) { c.EscalationInterval = 0 })
+	ts := apptest.Start(t, data, func(c *app.Config) { c.EscalationInterval = 0 })
 	readmeDemo(t, out, ts.URL)
 	tokens := map[string]string{}
 	for _, u := range users {
-		st, g, e := login(t, ts, u.Email, demo.Password, "laptop")
+		st, g, e := apptest.Login(t, ts.URL, u.Email, demo.Password, "laptop")
 		if st != 200 || g.User.ID != u.ID || !slices.Equal(g.User.Roles, u.Roles) {
 			t.Fatalf("%s signs in: %d %+v %+v", u.Email, st, g.User, e)
 		}
@@ -61,7 +63,7 @@ func TestDemo(t *testing.T) {
 
 	// A rep's first sync: their customers (and only theirs), with the
 	// visits, plans and orders at those customers, and the catalogue.
-	docs, _ := pullAll(t, ts.URL, tokens["rep-1"], "", 1000)
+	docs, _ := apptest.PullAll(t, ts.URL, tokens["rep-1"], "", 1000)
 	n := map[string]int{}
 	own := 0
 	for key, raw := range docs {
@@ -92,7 +94,7 @@ func TestDemo(t *testing.T) {
 			} `json:"doc"`
 		} `json:"follow_ups"`
 	}
-	if st := do(t, "GET", ts.URL+"/v1/followups?role=order_desk&limit=200", tokens["order-desk"], nil, &page); st != 200 || len(page.FollowUps) == 0 {
+	if st := apptest.Do(t, "GET", ts.URL+"/v1/followups?role=order_desk&limit=200", tokens["order-desk"], nil, &page); st != 200 || len(page.FollowUps) == 0 {
 		t.Fatalf("order desk's queue: %d, %d follow-ups", st, len(page.FollowUps))
 	}
 	for _, f := range page.FollowUps {
@@ -116,14 +118,14 @@ func TestDemo(t *testing.T) {
 		} `json:"follow_ups"`
 	}
 	q := url.Values{"team": {kpiURL[1]}, "from": {kpiURL[2]}, "to": {kpiURL[3]}}.Encode()
-	if st := do(t, "GET", ts.URL+"/v1/kpis?"+q, tokens["manager-1"], nil, &kpis); st != 200 {
+	if st := apptest.Do(t, "GET", ts.URL+"/v1/kpis?"+q, tokens["manager-1"], nil, &kpis); st != 200 {
 		t.Fatalf("manager's KPIs: %d", st)
 	}
 	if k := kpis.Total; k.Visits == 0 || k.Verified == 0 || k.Verified == k.Visits || k.FaceTime == 0 || k.Planned == 0 ||
 		k.Orders == 0 || (k.OrderValue["EUR"] == "" || k.OrderValue["EUR"] == "0.00") || kpis.FollowUps.Closed == 0 {
 		t.Errorf("manager's KPIs: %+v", kpis)
 	}
-	ts.stop()
+	ts.Stop()
 
 	// Again: nothing changes, and the command says so.
 	before := demoHead(t, data)

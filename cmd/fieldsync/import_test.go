@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/csvimport"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"maps"
 	"net/url"
 	"os"
@@ -35,20 +37,20 @@ func writeCSV(t *testing.T, name string, lines []string) string {
 }
 
 // addRep creates an enabled user of org holding roles (rep by default).
-func addRep(t *testing.T, ts *testServer, org, id string, roles ...string) {
+func addRep(t *testing.T, ts *apptest.Server, org, id string, roles ...string) {
 	t.Helper()
 	if len(roles) == 0 {
 		roles = []string{"rep"}
 	}
-	adminAdd(t, ts, org, map[string]any{"id": id, "email": id + "@" + org + ".example", "roles": roles})
+	apptest.AdminAdd(t, ts.URL, ts.Token(t, org, "operator", "admin"), map[string]any{"id": id, "email": id + "@" + org + ".example", "roles": roles})
 }
 
 // changesSince pulls one page for token after cp and returns its changes as
 // "op collection/id".
-func changesSince(t *testing.T, ts *testServer, token, cp string) []string {
+func changesSince(t *testing.T, ts *apptest.Server, token, cp string) []string {
 	t.Helper()
-	var r pullReply
-	if st := do(t, "GET", ts.URL+"/v1/sync/pull?limit=1000&checkpoint="+url.QueryEscape(cp), token, nil, &r); st != 200 {
+	var r apptest.PullReply
+	if st := apptest.Do(t, "GET", ts.URL+"/v1/sync/pull?limit=1000&checkpoint="+url.QueryEscape(cp), token, nil, &r); st != 200 {
 		t.Fatalf("pull: status %d", st)
 	}
 	if r.HasMore {
@@ -90,7 +92,7 @@ func customerRows(n int, edit func(i int, cells map[string]string)) []string {
 // again changes nothing and adds nothing to any feed.
 func TestImportCustomers(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", nil)
+	ts := apptest.Start(t, "", nil)
 	for _, r := range []string{"rep-a", "rep-b"} {
 		addRep(t, ts, "acme", r)
 	}
@@ -121,8 +123,8 @@ line 38: assigned_reps: unknown_rep: no user "ghost" in this organisation
 	}
 
 	// Each rep pulls exactly the good customers assigned to them.
-	repA, repB := ts.token(t, "acme", "rep-a"), ts.token(t, "acme", "rep-b")
-	admin := ts.token(t, "acme", "u-admin", "admin")
+	repA, repB := ts.Token(t, "acme", "rep-a"), ts.Token(t, "acme", "rep-b")
+	admin := ts.Token(t, "acme", "u-admin", "admin")
 	cps := map[string]string{}
 	for _, c := range []struct{ user, tok string }{{"rep-a", repA}, {"rep-b", repB}} {
 		var want []string
@@ -131,13 +133,13 @@ line 38: assigned_reps: unknown_rep: no user "ghost" in this organisation
 				want = append(want, fmt.Sprintf("customers/c-%02d", i))
 			}
 		}
-		docs, cp := pullAll(t, ts.URL, c.tok, "", 100)
+		docs, cp := apptest.PullAll(t, ts.URL, c.tok, "", 100)
 		if got := sortedMapKeys(docs); !slices.Equal(got, want) {
 			t.Errorf("%s pulls %v, want %v", c.user, got, want)
 		}
 		cps[c.user] = cp
 	}
-	docs, cp := pullAll(t, ts.URL, admin, "", 100)
+	docs, cp := apptest.PullAll(t, ts.URL, admin, "", 100)
 	cps["admin"] = cp
 	wantC01 := `{"address":{"city":"Munich","country":"DE","line1":"Hauptstr. 1"},"assigned_reps":["rep-b"],"code":"ERP-0001",` +
 		`"location":{"lat":48.01,"lng":11.58},"name":"Customer 1","segment":"OEM"}`
@@ -194,7 +196,7 @@ func sortedMapKeys[V any](m map[string]V) []string {
 // pulls it, whatever their role; another organisation does not.
 func TestImportProducts(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", nil)
+	ts := apptest.Start(t, "", nil)
 	file := writeCSV(t, "products.csv", []string{
 		"sku,id,name,category,unit,list_price,currency,active",
 		"M-100,p-1,Motor 1.5 kW,motors,pc,312.5,EUR,true",
@@ -207,7 +209,7 @@ func TestImportProducts(t *testing.T) {
 		",,,,,,,",
 		"X-3,,Nothing,misc,pc,3,EUR,true",
 	})
-	code, out, errs := fieldsync(t, "import", "products", file, "--server", ts.URL, "--token", ts.token(t, "acme", "boss", "admin"))
+	code, out, errs := fieldsync(t, "import", "products", file, "--server", ts.URL, "--token", ts.Token(t, "acme", "boss", "admin"))
 	want := `line 3: list_price: invalid_amount: "1,2" is not an amount: digits with an optional '.' and at most 4 decimals, e.g. "612.50"
 line 4: active: invalid_boolean: "maybe" is not true or false
 line 6: currency: schema_violation: ` // the schema's message follows
@@ -216,9 +218,9 @@ line 6: currency: schema_violation: ` // the schema's message follows
 		"7 rows: 2 created, 0 updated, 0 unchanged, 5 failed\n") {
 		t.Fatalf("products import: exit %d\n%s\n%s", code, out, errs)
 	}
-	for _, tok := range []string{ts.token(t, "acme", "anyone", "rep"), ts.token(t, "acme", "mia", "manager"),
-		ts.token(t, "acme", "desk", "order_desk")} {
-		docs, _ := pullAll(t, ts.URL, tok, "", 100)
+	for _, tok := range []string{ts.Token(t, "acme", "anyone", "rep"), ts.Token(t, "acme", "mia", "manager"),
+		ts.Token(t, "acme", "desk", "order_desk")} {
+		docs, _ := apptest.PullAll(t, ts.URL, tok, "", 100)
 		if got := sortedMapKeys(docs); !slices.Equal(got, []string{"products/p-1", "products/p-4"}) {
 			t.Errorf("products pulled: %v", got)
 		}
@@ -226,7 +228,7 @@ line 6: currency: schema_violation: ` // the schema's message follows
 			t.Errorf("products/p-4 = %s", docs["products/p-4"])
 		}
 	}
-	if docs, _ := pullAll(t, ts.URL, ts.token(t, "other", "anyone", "rep"), "", 100); len(docs) != 0 {
+	if docs, _ := apptest.PullAll(t, ts.URL, ts.Token(t, "other", "anyone", "rep"), "", 100); len(docs) != 0 {
 		t.Errorf("another organisation pulls %v", sortedMapKeys(docs))
 	}
 }
@@ -235,12 +237,12 @@ line 6: currency: schema_violation: ` // the schema's message follows
 // teams are bad rows; the same file again changes nothing.
 func TestImportUsers(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", nil)
-	op := ts.token(t, "acme", "operator", "admin")
-	if st := do(t, "POST", ts.URL+"/v1/admin/teams", op, mustJSON(t, map[string]string{"id": "north", "name": "North"}), nil); st != 201 {
+	ts := apptest.Start(t, "", nil)
+	op := ts.Token(t, "acme", "operator", "admin")
+	if st := apptest.Do(t, "POST", ts.URL+"/v1/admin/teams", op, apptest.MustJSON(t, map[string]string{"id": "north", "name": "North"}), nil); st != 201 {
 		t.Fatalf("add team: %d", st)
 	}
-	adminAdd(t, ts, "acme", map[string]any{"id": "pre", "email": "pre@acme.example", "name": "Pre", "roles": []string{"rep"}})
+	apptest.AdminAdd(t, ts.URL, ts.Token(t, "acme", "operator", "admin"), map[string]any{"id": "pre", "email": "pre@acme.example", "name": "Pre", "roles": []string{"rep"}})
 	file := writeCSV(t, "users.csv", []string{
 		"id,email,name,roles,teams,leads",
 		"ann,ann@acme.example,Ann,rep,north,",
@@ -265,13 +267,13 @@ line 9: leads: unknown_team: no team "south"
 	if !strings.Contains(errs, "3 new user(s) have no password") {
 		t.Errorf("stderr: %q", errs)
 	}
-	var bob userBody
-	if st := do(t, "GET", ts.URL+"/v1/admin/users/bob", op, nil, &bob); st != 200 || bob.Email != "bob@acme.example" ||
+	var bob client.User
+	if st := apptest.Do(t, "GET", ts.URL+"/v1/admin/users/bob", op, nil, &bob); st != 200 || bob.Email != "bob@acme.example" ||
 		!slices.Equal(bob.Roles, []string{"rep", "order_desk"}) || !slices.Equal(bob.Teams, []string{"north"}) || bob.HasPassword {
 		t.Errorf("bob: %d %+v", st, bob)
 	}
-	var pre userBody
-	if do(t, "GET", ts.URL+"/v1/admin/users/pre", op, nil, &pre); pre.Name != "Pre Renamed" {
+	var pre client.User
+	if apptest.Do(t, "GET", ts.URL+"/v1/admin/users/pre", op, nil, &pre); pre.Name != "Pre Renamed" {
 		t.Errorf("pre: %+v", pre)
 	}
 	code, out, _ = fieldsync(t, args...)
@@ -293,28 +295,28 @@ line 9: leads: unknown_team: no team "south"
 // admins of the organisation are refused and change nothing.
 func TestAssign(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", nil)
+	ts := apptest.Start(t, "", nil)
 	for _, r := range []string{"rep-a", "rep-b", "old"} {
 		addRep(t, ts, "acme", r)
 	}
 	addRep(t, ts, "acme", "mgr", "manager")
-	op := ts.token(t, "acme", "operator", "admin")
-	if st := do(t, "POST", ts.URL+"/v1/admin/users/old/disable", op, nil, nil); st != 200 {
+	op := ts.Token(t, "acme", "operator", "admin")
+	if st := apptest.Do(t, "POST", ts.URL+"/v1/admin/users/old/disable", op, nil, nil); st != 200 {
 		t.Fatalf("disable: %d", st)
 	}
-	ts.customer(t, "acme", "c-1", "rep-a")
-	repA, repB := ts.token(t, "acme", "rep-a"), ts.token(t, "acme", "rep-b")
-	var pr pushReply
-	if st := do(t, "POST", ts.URL+"/v1/sync/push", repA, mustJSON(t, push("phone-a", note("n-1", "Wants 40 motors"))), &pr); st != 200 ||
+	ts.Customer(t, "acme", "c-1", "rep-a")
+	repA, repB := ts.Token(t, "acme", "rep-a"), ts.Token(t, "acme", "rep-b")
+	var pr apptest.PushReply
+	if st := apptest.Do(t, "POST", ts.URL+"/v1/sync/push", repA, apptest.MustJSON(t, apptest.Push("phone-a", apptest.Note("n-1", "Wants 40 motors"))), &pr); st != 200 ||
 		pr.Results[0].Status != "applied" {
 		t.Fatalf("rep-a's note: %d %+v", st, pr)
 	}
-	docsA, cpA := pullAll(t, ts.URL, repA, "", 100)
-	docsB, cpB := pullAll(t, ts.URL, repB, "", 100)
+	docsA, cpA := apptest.PullAll(t, ts.URL, repA, "", 100)
+	docsB, cpB := apptest.PullAll(t, ts.URL, repB, "", 100)
 	if len(docsA) != 2 || len(docsB) != 0 {
 		t.Fatalf("before: rep-a holds %v, rep-b %v", sortedMapKeys(docsA), sortedMapKeys(docsB))
 	}
-	_, cpAdmin := pullAll(t, ts.URL, op, "", 100)
+	_, cpAdmin := apptest.PullAll(t, ts.URL, op, "", 100)
 
 	auth := []string{"--server", ts.URL, "--data", ts.Data, "--org", "acme"}
 	code, out, errs := fieldsync(t, append([]string{"assign", "--customer", "c-1", "--reps", "rep-b"}, auth...)...)
@@ -327,7 +329,7 @@ func TestAssign(t *testing.T) {
 	if got, want := changesSince(t, ts, repA, cpA), []string{"evict customer_notes/n-1", "evict customers/c-1"}; !slices.Equal(got, want) {
 		t.Errorf("rep-a after the assignment: %v, want %v", got, want)
 	}
-	_, cpAdmin = pullAll(t, ts.URL, op, cpAdmin, 100)
+	_, cpAdmin = apptest.PullAll(t, ts.URL, op, cpAdmin, 100)
 
 	// Again: unchanged, and no feed moves.
 	code, out, _ = fieldsync(t, append([]string{"assign", "--customer", "c-1", "--reps", "rep-b", "--json"}, auth...)...)
@@ -359,8 +361,8 @@ func TestAssign(t *testing.T) {
 	}
 
 	// Refusals over HTTP: who may call, and what another organisation sees.
-	assignBody := mustJSON(t, map[string]any{"reps": []string{"rep-a"}})
-	docsBody := mustJSON(t, map[string]any{"docs": []map[string]any{{"id": "c-1", "fields": map[string]any{"name": "Hijacked"}}}})
+	assignBody := apptest.MustJSON(t, map[string]any{"reps": []string{"rep-a"}})
+	docsBody := apptest.MustJSON(t, map[string]any{"docs": []map[string]any{{"id": "c-1", "fields": map[string]any{"name": "Hijacked"}}}})
 	for _, c := range []struct {
 		name, method, path, token string
 		body                      []byte
@@ -368,35 +370,35 @@ func TestAssign(t *testing.T) {
 		code, pointer             string
 	}{
 		{"rep assigns", "POST", "/v1/admin/customers/c-1/assign", repA, assignBody, 403, "forbidden", ""},
-		{"manager assigns", "POST", "/v1/admin/customers/c-1/assign", ts.token(t, "acme", "mgr", "manager"), assignBody, 403, "forbidden", ""},
+		{"manager assigns", "POST", "/v1/admin/customers/c-1/assign", ts.Token(t, "acme", "mgr", "manager"), assignBody, 403, "forbidden", ""},
 		{"rep writes", "POST", "/v1/admin/documents/customers", repA, docsBody, 403, "forbidden", ""},
-		{"manager writes", "POST", "/v1/admin/documents/customers", ts.token(t, "acme", "mgr", "manager"), docsBody, 403, "forbidden", ""},
+		{"manager writes", "POST", "/v1/admin/documents/customers", ts.Token(t, "acme", "mgr", "manager"), docsBody, 403, "forbidden", ""},
 		{"no token", "POST", "/v1/admin/documents/customers", "", docsBody, 401, "unauthenticated", ""},
-		{"other org's admin assigns", "POST", "/v1/admin/customers/c-1/assign", ts.token(t, "other", "boss", "admin"), assignBody, 404, "not_found", ""},
+		{"other org's admin assigns", "POST", "/v1/admin/customers/c-1/assign", ts.Token(t, "other", "boss", "admin"), assignBody, 404, "not_found", ""},
 		{"reps missing", "POST", "/v1/admin/customers/c-1/assign", op, []byte(`{}`), 400, "invalid_request", "/reps"},
 		{"unknown field", "POST", "/v1/admin/customers/c-1/assign", op, []byte(`{"reps":[],"force":true}`), 400, "invalid_request", "/force"},
 		{"not importable", "POST", "/v1/admin/documents/customer_notes", op, docsBody, 400, "unknown_collection", ""},
 		{"unknown document field", "POST", "/v1/admin/documents/customers", op, []byte(`{"docs":[{"id":"c-1","doc":{}}]}`), 400, "invalid_request", "/docs/0/doc"},
 		{"docs missing", "POST", "/v1/admin/documents/customers", op, []byte(`{}`), 400, "invalid_request", "/docs"},
 	} {
-		var e errorReply
-		st := do(t, c.method, ts.URL+c.path, c.token, c.body, &e)
+		var e apptest.ErrorReply
+		st := apptest.Do(t, c.method, ts.URL+c.path, c.token, c.body, &e)
 		if st != c.status || e.Error.Code != c.code || e.Error.Pointer != c.pointer {
 			t.Errorf("%s: %d %+v, want %d %s %q", c.name, st, e.Error, c.status, c.code, c.pointer)
 		}
 	}
 	// The other organisation's admin wrote into its own organisation only.
-	other := ts.token(t, "other", "boss", "admin")
+	other := ts.Token(t, "other", "boss", "admin")
 	var res struct {
 		Results []client.DocumentResult `json:"results"`
 	}
-	if st := do(t, "POST", ts.URL+"/v1/admin/documents/customers", other, docsBody, &res); st != 200 || res.Results[0].Change != "created" {
+	if st := apptest.Do(t, "POST", ts.URL+"/v1/admin/documents/customers", other, docsBody, &res); st != 200 || res.Results[0].Change != "created" {
 		t.Errorf("other org's write: %d %+v", st, res)
 	}
 	if got := changesSince(t, ts, op, cpAdmin); len(got) != 0 {
 		t.Errorf("acme's feed after the refusals: %v", got)
 	}
-	docsB, _ = pullAll(t, ts.URL, repB, "", 100)
+	docsB, _ = apptest.PullAll(t, ts.URL, repB, "", 100)
 	var c1 map[string]any
 	if json.Unmarshal(docsB["customers/c-1"], &c1); c1["name"] != "Customer c-1" {
 		t.Errorf("customers/c-1 = %s", docsB["customers/c-1"])
@@ -407,7 +409,7 @@ func TestAssign(t *testing.T) {
 // with the lines it covered; a smaller --batch gets through.
 func TestImportBatchLimit(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, "", func(c *serveConfig) { c.Limits.MaxMutations = 10 })
+	ts := apptest.Start(t, "", func(c *app.Config) { c.Limits.MaxMutations = 10 })
 	addRep(t, ts, "acme", "rep-a")
 	addRep(t, ts, "acme", "rep-b")
 	file := writeCSV(t, "customers.csv", customerRows(25, nil))

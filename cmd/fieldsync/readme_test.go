@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,12 +90,12 @@ func TestReadmeTour(t *testing.T) {
 	if len(steps) < 5 {
 		t.Fatalf("the tour has %d steps", len(steps))
 	}
-	bin, err := buildBinary()
+	bin, err := apptest.BuildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	p := startBinary(t, filepath.Join(dir, "data"))
+	p := apptest.StartBinary(t, filepath.Join(dir, "data"))
 	hostPort := strings.TrimPrefix(p.URL, "http://")
 	var script strings.Builder
 	script.WriteString("set -eo pipefail\n")
