@@ -2,8 +2,8 @@
 // (SQLite or MongoDB), identity, the engine and workflow, the live stream,
 // push, webhooks, retention, attachments, the console and the HTTP server, and stops
 // them in order. It is the only package that imports every adapter;
-// cmd/fieldsync reads its Config from flags, and the system tests start it
-// on port 0.
+// cmd/fieldsync reads its Config from flags, and the system tests beside it
+// (package app_test, on the fixture internal/apptest) start it on port 0.
 package app
 
 import (

@@ -3,8 +3,9 @@
 // schemas in it are the JSON Schemas of package schemas, copied in, and its
 // error code list is every Code constant of the sources: TestUpToDate keeps
 // both current (`go test ./openapi -run TestUpToDate -update` rewrites them).
-// cmd/fieldsync's tests keep the described paths equal to the server's
-// routes and validate every API response against the description.
+// The system tests (app/openapi_test.go, internal/apptest) keep the
+// described paths equal to the server's routes and validate every API
+// response against the description.
 //
 // It must not import HTTP or store packages.
 package openapi

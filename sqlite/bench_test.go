@@ -14,7 +14,7 @@ import (
 )
 
 // BenchmarkEnginePush measures the engine and the SQLite store without HTTP:
-// batches of 100 ~300-byte notes, as in cmd/fieldsync's BenchmarkPush.
+// batches of 100 ~300-byte notes, as in app's BenchmarkPush.
 func BenchmarkEnginePush(b *testing.B) {
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), sqlite.Options{})

@@ -1,7 +1,7 @@
 // serveCommands answers one JSON command a line on stdin with one JSON line
 // on stdout, running run[command.cmd](command); an exception is answered
 // {"error": ...}. It resolves when stdin ends. The Go tests drive the
-// devices this way (cmd/fieldsync/jsdevice_test.go).
+// devices this way (app/jsdevice_test.go).
 'use strict'
 const readline = require('node:readline')
 
