@@ -19,6 +19,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/fieldsales"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -36,9 +37,11 @@ func onMongoDB(t testing.TB) func(*serveConfig) {
 	uri := sharedFerret(t)
 	db := freshMongoDatabase()
 	// FerretDB answers from an in-process SQLite on a machine the whole
-	// suite shares: a generous command budget, so a busy machine slows the
-	// test down rather than failing it with 503.
-	return func(c *serveConfig) { c.MongoURI, c.MongoDatabase, c.MongoTimeout = uri, db, time.Minute }
+	// suite shares: a command may take as long as a request (the test's
+	// patience), so a busy machine slows the test down rather than failing
+	// it with 503.
+	timeout := apptest.Patience(t)
+	return func(c *serveConfig) { c.MongoURI, c.MongoDatabase, c.MongoTimeout = uri, db, timeout }
 }
 
 // withoutWorkflows runs a scenario on store with the field-sales workflow
@@ -124,11 +127,20 @@ func (w *accWorld) token(org, user string, roles ...string) string {
 }
 
 // push sends mutations with tok from device and returns the outcomes,
-// failing the test on anything but 200.
+// failing the test on anything but 200. A 503 (a busy machine's store did
+// not answer in time) is sent again while the test's patience lasts, as a
+// device would: the mutation ids make the retry answer from what an earlier
+// attempt stored, if it stored anything.
 func (w *accWorld) push(tok, device string, muts []map[string]any) []engine.Outcome {
 	w.t.Helper()
 	var r pushReply
-	st, raw := doRaw(w.t, "POST", w.ts.URL+"/v1/sync/push", tok, mustJSON(w.t, push(device, muts...)))
+	body := mustJSON(w.t, push(device, muts...))
+	give := time.Now().Add(apptest.Patience(w.t))
+	st, raw := doRaw(w.t, "POST", w.ts.URL+"/v1/sync/push", tok, body)
+	for st == http.StatusServiceUnavailable && time.Now().Before(give) {
+		w.t.Logf("push from %s: %d %s; again", device, st, raw)
+		st, raw = doRaw(w.t, "POST", w.ts.URL+"/v1/sync/push", tok, body)
+	}
 	if st != 200 {
 		w.t.Fatalf("push from %s: %d %s", device, st, raw)
 	}
@@ -141,8 +153,10 @@ func (w *accWorld) push(tok, device string, muts []map[string]any) []engine.Outc
 // mustApply pushes mutations that must all be applied.
 func (w *accWorld) mustApply(tok, device string, muts []map[string]any) {
 	w.t.Helper()
-	for start := 0; start < len(muts); start += 500 {
-		batch := muts[start:min(start+500, len(muts))]
+	// Batches of 100, as devices push: a busy machine's FerretDB answers a
+	// smaller batch within a request's budget.
+	for start := 0; start < len(muts); start += 100 {
+		batch := muts[start:min(start+100, len(muts))]
 		for i, o := range w.push(tok, device, batch) {
 			if o.Status != engine.StatusApplied {
 				w.t.Fatalf("setup mutation %s %s/%v: %+v", batch[i]["op"], batch[i]["collection"], batch[i]["id"], o)

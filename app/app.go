@@ -54,8 +54,12 @@ type Config struct {
 	MongoURI        string
 	MongoDatabase   string
 	MongoTimeout    time.Duration
-	Visits          fieldsales.VisitRules
-	Stream          StreamConfig // stream.go
+	// CallTimeout bounds the store work of one request (0: the server's
+	// default, 30 s). serve keeps the default; the system tests give a busy
+	// machine more time (internal/apptest.Patience).
+	CallTimeout time.Duration
+	Visits      fieldsales.VisitRules
+	Stream      StreamConfig // stream.go
 	// Workflows turns the field-sales workflow on (workflow.go);
 	// EscalationInterval is how often its overdue sweep runs.
 	Workflows          bool
@@ -242,7 +246,8 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	srv := server.New(server.Config{
 		Sync: eng, Auth: keys, Store: store, Schemas: sch.JSON(), OpenAPI: openapi.JSON(), Logger: log, Registry: reg,
 		Version: c.Version, MaxBody: c.MaxBody, RateLimit: c.RateLimit, Stream: streamCfg, CORSOrigins: c.CORSOrigins,
-		Accounts: ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
+		CallTimeout: c.CallTimeout,
+		Accounts:    ids, Sessions: keys, Admin: ids, Devices: pusher.devices, Directory: ids,
 		Keys: ids, ServiceAccounts: ids, // API keys of service accounts
 		Webhooks: hooksAPI,
 		KPIs:     kpis, // GET /v1/kpis

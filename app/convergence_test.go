@@ -53,6 +53,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/fieldsales"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -75,9 +76,12 @@ func TestConvergenceUnderFaults(t *testing.T) {
 func TestConvergenceUnderFaultsMongoDB(t *testing.T) {
 	t.Parallel()
 	uri := sharedFerret(t)
-	testConvergence(t, convMongoRounds, func(*testing.T) func(*serveConfig) {
+	testConvergence(t, convMongoRounds, func(t *testing.T) func(*serveConfig) {
 		db := freshMongoDatabase()
-		return func(c *serveConfig) { c.MongoURI, c.MongoDatabase = uri, db }
+		// A command may take as long as a request: on a busy machine
+		// FerretDB is slow, not wrong.
+		timeout := apptest.Patience(t)
+		return func(c *serveConfig) { c.MongoURI, c.MongoDatabase, c.MongoTimeout = uri, db, timeout }
 	})
 }
 
@@ -158,17 +162,19 @@ type convDevice struct {
 func (d *convDevice) mutationID(n uint64) string { return d.id + "-" + strconv.FormatUint(n, 10) }
 
 type scenario struct {
-	t      *testing.T
-	rnd    *rand.Rand
-	round  int
-	data   string
-	store  func(*serveConfig) // the store every start of the server opens
-	srv    *testServer
-	net    *currentServer
-	tokens map[string]string
-	devs   []*convDevice
-	admin  *convDevice
-	ledger *ledger
+	t     *testing.T
+	rnd   *rand.Rand
+	round int
+	data  string
+	store func(*serveConfig) // the store every start of the server opens
+	// patience bounds one request and one sync (apptest.Patience).
+	patience time.Duration
+	srv      *testServer
+	net      *currentServer
+	tokens   map[string]string
+	devs     []*convDevice
+	admin    *convDevice
+	ledger   *ledger
 
 	nextID     int             // for note and customer ids, and unique values
 	poisoned   map[string]bool // ids of invalid creates: never edited
@@ -184,6 +190,7 @@ func newScenario(t *testing.T, seed uint64, store func(*serveConfig)) *scenario 
 		t:          t,
 		rnd:        rand.New(rand.NewPCG(seed, seed^0x5eed)),
 		data:       t.TempDir(),
+		patience:   apptest.Patience(t),
 		store:      store,
 		tokens:     map[string]string{},
 		ledger:     newLedger(),
@@ -223,7 +230,7 @@ func newScenario(t *testing.T, seed uint64, store func(*serveConfig)) *scenario 
 		s.createCustomer(reps)
 	}
 	for _, d := range s.devs {
-		if _, err := d.c.Sync(context.Background()); err != nil {
+		if _, err := s.settle(d); err != nil {
 			t.Fatalf("%s: first sync: %v", d.id, err)
 		}
 	}
@@ -245,7 +252,7 @@ func (s *scenario) newDevice(id, user string, file bool) *convDevice {
 		Token:            client.StaticToken(s.tokens[user]),
 		DeviceID:         id,
 		Store:            store,
-		HTTPClient:       &http.Client{Timeout: 10 * time.Second, Transport: d.faults},
+		HTTPClient:       &http.Client{Timeout: s.patience, Transport: d.faults},
 		BatchSize:        5 + s.rnd.IntN(11),
 		PageSize:         3 + s.rnd.IntN(10),
 		MaxRetries:       1 + s.rnd.IntN(3),
@@ -318,7 +325,7 @@ func (s *scenario) syncAll(devs []*convDevice) (wait func()) {
 // sync runs one Sync. Failures the faults and the restart cause are
 // expected (the device tries again next round); a refused request is not.
 func (s *scenario) sync(d *convDevice) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), s.patience)
 	defer cancel()
 	_, err := d.c.Sync(ctx)
 	s.syncs.Add(1)
@@ -353,6 +360,23 @@ func (s *scenario) restart() {
 	s.restarts++
 }
 
+// settle syncs d while no fault is injected. A failure a busy machine
+// explains (503 from a store that did not answer in time, a request that
+// outlasted the test's patience) is tried again, as the app would on its next
+// sync, until the patience has passed; any other failure is returned.
+func (s *scenario) settle(d *convDevice) (client.SyncReport, error) {
+	give := time.Now().Add(s.patience)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), s.patience)
+		rep, err := d.c.Sync(ctx)
+		cancel()
+		if err == nil || !transient(err) || time.Now().After(give) {
+			return rep, err
+		}
+		s.t.Logf("%s: sync failed on a busy machine, again: %v", d.id, err)
+	}
+}
+
 // converge turns the faults off and syncs every device until a whole pass
 // pushes and pulls nothing.
 func (s *scenario) converge() {
@@ -362,7 +386,7 @@ func (s *scenario) converge() {
 	for pass := 1; pass <= 10; pass++ {
 		quiet := true
 		for _, d := range s.devs {
-			rep, err := d.c.Sync(context.Background())
+			rep, err := s.settle(d)
 			if err != nil {
 				s.t.Fatalf("converge pass %d: %s: %v", pass, d.id, err)
 			}

@@ -42,12 +42,14 @@ type Server struct {
 	stop func()
 }
 
-// Config is the configuration a test server starts from: serve's defaults,
-// on port 0 of the loopback and over data.
-func Config(data string) app.Config {
+// config is the configuration a test server of t starts from: serve's
+// defaults, on port 0 of the loopback and over data, with the store work of
+// one request bounded by the test's Patience rather than a fixed 30 s.
+func config(t testing.TB, data string) app.Config {
 	c := app.Defaults()
 	c.Version = "test"
 	c.Addr, c.Data = "127.0.0.1:0", data
+	c.CallTimeout = Patience(t)
 	return c
 }
 
@@ -70,7 +72,7 @@ func StartWith(t testing.TB, data string, tweak func(*app.Config), logw io.Write
 	if data == "" {
 		data = t.TempDir()
 	}
-	c := Config(data)
+	c := config(t, data)
 	if tweak != nil {
 		tweak(&c)
 	}
