@@ -2,15 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/fieldsync/fieldsync/sqlite"
-	"github.com/fieldsync/fieldsync/sync/engine"
+	"github.com/fieldsync/fieldsync/app"
 )
 
 const backupUsage = `usage: fieldsync backup --to DIR [--data DIR]
@@ -28,9 +27,6 @@ A data directory that already holds a store is refused unless --force, which
 keeps the old database aside as fieldsync.db.before-restore-<time>.
 `
 
-// dbName is the embedded store's file inside the data directory.
-const dbName = "fieldsync.db"
-
 func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -47,26 +43,13 @@ func backupCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *to == "" || fs.NArg() > 0 {
 		return usageError("backup needs --to DIR and no arguments")
 	}
-	if _, err := os.Stat(*to); err == nil {
-		return fmt.Errorf("%s exists already: a backup goes into a new directory", *to)
-	}
 	start := time.Now()
-	if err := os.MkdirAll(filepath.Join(*to, "keys"), 0o700); err != nil {
-		return err
-	}
-	keys, err := copyKeys(*data, *to)
+	c, err := app.Backup(ctx, *data, *to)
 	if err != nil {
 		return err
 	}
-	if err := sqlite.Backup(ctx, filepath.Join(*data, dbName), filepath.Join(*to, dbName)); err != nil {
-		return err
-	}
-	st, err := os.Stat(filepath.Join(*to, dbName))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "backed up %s (%d bytes) and %d signing keys to %s in %s\n", filepath.Join(*data, dbName), st.Size(),
-		keys, *to, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(stdout, "backed up %s (%d bytes) and %d signing keys to %s in %s\n", filepath.Join(*data, app.DBFile), c.Bytes,
+		c.Keys, *to, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
@@ -83,87 +66,18 @@ func restoreCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *from == "" || fs.NArg() > 0 {
 		return usageError("restore needs --from DIR and no arguments")
 	}
-	src := filepath.Join(*from, dbName)
-	if _, err := os.Stat(src); err != nil {
-		return fmt.Errorf("%s is not a backup: %w", *from, err)
+	c, err := app.Restore(ctx, *from, *data, *force)
+	if c.Aside != "" {
+		fmt.Fprintf(stdout, "kept the old database as %s\n", c.Aside)
 	}
-	db := filepath.Join(*data, dbName)
-	if _, err := os.Stat(db); err == nil {
-		// Opening takes the store's lock: a running server refuses it.
-		st, err := sqlite.Open(ctx, db, sqlite.Options{})
-		if engine.ErrorKind(err) == engine.KindUnavailable {
-			return fmt.Errorf("%s is in use: stop the server before restoring", *data)
-		}
-		if err != nil {
-			return err
-		}
-		st.Close()
-		if !*force {
-			return fmt.Errorf("%s already holds a store: pass --force to replace it (it is kept aside)", *data)
-		}
-		aside := db + ".before-restore-" + time.Now().UTC().Format("20060102T150405Z")
-		if err := os.Rename(db, aside); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "kept the old database as %s\n", aside)
-	}
-	// A write-ahead log of the old database must never be applied to the
-	// restored one.
-	for _, ext := range []string{"-wal", "-shm"} {
-		if err := os.Remove(db + ext); err != nil && !os.IsNotExist(err) {
-			return err
-		}
-	}
-	if err := os.MkdirAll(filepath.Join(*data, "keys"), 0o700); err != nil {
+	switch {
+	case errors.Is(err, app.ErrDataInUse):
+		return fmt.Errorf("%s is in use: stop the server before restoring", *data)
+	case errors.Is(err, app.ErrDataHoldsStore):
+		return fmt.Errorf("%s already holds a store: pass --force to replace it (it is kept aside)", *data)
+	case err != nil:
 		return err
 	}
-	keys, err := copyKeys(*from, *data)
-	if err != nil {
-		return err
-	}
-	if err := copyFile(src, db+".partial"); err != nil {
-		return err
-	}
-	if err := os.Rename(db+".partial", db); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "restored %s and %d signing keys into %s\n", src, keys, *data)
+	fmt.Fprintf(stdout, "restored %s and %d signing keys into %s\n", filepath.Join(*from, app.DBFile), c.Keys, *data)
 	return nil
-}
-
-// copyKeys copies the signing keys of one data directory to another; a key
-// file of the same name is replaced (it is the same key, or the backup's).
-func copyKeys(from, to string) (int, error) {
-	names, err := filepath.Glob(filepath.Join(from, "keys", "*.pem"))
-	if err != nil {
-		return 0, err
-	}
-	for _, n := range names {
-		if err := copyFile(n, filepath.Join(to, "keys", filepath.Base(n))); err != nil {
-			return 0, err
-		}
-	}
-	return len(names), nil
-}
-
-// copyFile copies a file with owner-only permissions and syncs it.
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
