@@ -167,8 +167,13 @@ type scenario struct {
 	round int
 	data  string
 	store func(*serveConfig) // the store every start of the server opens
-	// patience bounds one request and one sync (apptest.Patience).
+	// patience bounds one request and one sync (apptest.Patience), and
+	// deadline the whole scenario: two minutes before the test binary's
+	// -timeout (room for the servers' bounded stops), so that a store that
+	// stops answering fails the test with its seed instead of hanging it
+	// until go test kills the binary.
 	patience time.Duration
+	deadline time.Time
 	srv      *testServer
 	net      *currentServer
 	tokens   map[string]string
@@ -191,11 +196,15 @@ func newScenario(t *testing.T, seed uint64, store func(*serveConfig)) *scenario 
 		rnd:        rand.New(rand.NewPCG(seed, seed^0x5eed)),
 		data:       t.TempDir(),
 		patience:   apptest.Patience(t),
+		deadline:   time.Now().Add(30 * time.Minute),
 		store:      store,
 		tokens:     map[string]string{},
 		ledger:     newLedger(),
 		poisoned:   map[string]bool{},
 		reassigned: map[string]bool{},
+	}
+	if dl, ok := t.Deadline(); ok {
+		s.deadline = dl.Add(-2 * time.Minute)
 	}
 	s.drop = 0.05 + 0.1*s.rnd.Float64()
 	s.lose = 0.05 + 0.1*s.rnd.Float64()
@@ -277,6 +286,9 @@ func (s *scenario) open(d *convDevice) {
 // restart round the server restarts while the devices after a seeded cut sync.
 func (s *scenario) playRound(r int, restart bool) {
 	s.round = r
+	if time.Now().After(s.deadline) {
+		s.t.Fatalf("round %d: the scenario ran out of time (two minutes before the test binary's -timeout): a store that stopped answering?", r)
+	}
 	var online []*convDevice
 	for _, d := range s.devs {
 		if s.rnd.IntN(25) == 0 {
@@ -312,6 +324,16 @@ func (s *scenario) playRound(r int, restart bool) {
 	}
 }
 
+// budget is the context of one operation: the test's patience, within the
+// scenario's deadline.
+func (s *scenario) budget() (context.Context, context.CancelFunc) {
+	dl := time.Now().Add(s.patience)
+	if s.deadline.Before(dl) {
+		dl = s.deadline
+	}
+	return context.WithDeadline(context.Background(), dl)
+}
+
 // syncAll starts a Sync of every device in its own goroutine and returns
 // the function that waits for them.
 func (s *scenario) syncAll(devs []*convDevice) (wait func()) {
@@ -325,7 +347,7 @@ func (s *scenario) syncAll(devs []*convDevice) (wait func()) {
 // sync runs one Sync. Failures the faults and the restart cause are
 // expected (the device tries again next round); a refused request is not.
 func (s *scenario) sync(d *convDevice) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.patience)
+	ctx, cancel := s.budget()
 	defer cancel()
 	_, err := d.c.Sync(ctx)
 	s.syncs.Add(1)
@@ -363,14 +385,13 @@ func (s *scenario) restart() {
 // settle syncs d while no fault is injected. A failure a busy machine
 // explains (503 from a store that did not answer in time, a request that
 // outlasted the test's patience) is tried again, as the app would on its next
-// sync, until the patience has passed; any other failure is returned.
+// sync, until the scenario's deadline; any other failure is returned.
 func (s *scenario) settle(d *convDevice) (client.SyncReport, error) {
-	give := time.Now().Add(s.patience)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), s.patience)
+		ctx, cancel := s.budget()
 		rep, err := d.c.Sync(ctx)
 		cancel()
-		if err == nil || !transient(err) || time.Now().After(give) {
+		if err == nil || !transient(err) || time.Now().After(s.deadline) {
 			return rep, err
 		}
 		s.t.Logf("%s: sync failed on a busy machine, again: %v", d.id, err)
@@ -410,7 +431,9 @@ func (s *scenario) rejectionInBatch() {
 		s.issue(d, true, false, d.c.Create(notesColl, bad, s.noteDoc(d, "")))
 		s.issue(d, false, true, d.c.Create(notesColl, good, s.noteDoc(d, s.value(d))))
 		s.issue(d, false, true, d.c.Update(notesColl, good, map[string]any{"tags": []string{"pricing"}}))
-		rep, err := d.c.Push(context.Background())
+		ctx, cancel := s.budget()
+		rep, err := d.c.Push(ctx)
+		cancel()
 		if err != nil {
 			s.t.Fatalf("%s: push: %v", d.id, err)
 		}
@@ -946,7 +969,9 @@ func (s *scenario) freshPull(user string) map[string]map[string]client.Doc {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if _, err := c.Pull(context.Background()); err != nil {
+	ctx, cancel := s.budget()
+	defer cancel()
+	if _, err := c.Pull(ctx); err != nil {
 		s.t.Fatalf("%s: fresh pull: %v", user, err)
 	}
 	return c.ServerState()

@@ -103,8 +103,18 @@ func StartWith(t testing.TB, data string, tweak func(*app.Config), logw io.Write
 		}
 		stopped = true
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server stopped with error: %v", err)
+		// ServeUntil waits for requests up to the shutdown timeout, then
+		// stops the runners and closes the store. A store that stopped
+		// answering must fail the test, not hang it until go test kills
+		// the binary without running the other cleanups.
+		wait := c.ShutdownTimeout + 30*time.Second
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("server stopped with error: %v", err)
+			}
+		case <-time.After(wait):
+			t.Errorf("the server did not stop within %v", wait)
 		}
 	}
 	t.Cleanup(s.stop)
