@@ -60,13 +60,16 @@ type server struct {
 	done chan struct{}
 }
 
-func start(b *testing.B) *server {
+func start(b *testing.B) *server { return startOn(b, b.TempDir()) }
+
+// startOn starts the binary on the data directory data.
+func startOn(b *testing.B, data string) *server {
 	b.Helper()
 	bin, err := binary()
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := &server{data: b.TempDir(), done: make(chan struct{})}
+	s := &server{data: data, done: make(chan struct{})}
 	s.cmd = exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", s.data, "--log-format", "json",
 		"--rate-limit", "0") // a first pull of 50,000 in pages of 100 is 500 requests at once
 	stderr, err := s.cmd.StderrPipe()
@@ -88,10 +91,7 @@ func start(b *testing.B) *server {
 		s.cmd.Wait()
 		close(s.done)
 	}()
-	b.Cleanup(func() {
-		s.cmd.Process.Kill()
-		<-s.done
-	})
+	b.Cleanup(s.stop)
 	select {
 	case a := <-addr:
 		s.url = "http://" + a
@@ -101,6 +101,12 @@ func start(b *testing.B) *server {
 		b.Fatal("fieldsync did not start listening")
 	}
 	return s
+}
+
+// stop kills the server and waits for it to exit; again is a no-op.
+func (s *server) stop() {
+	s.cmd.Process.Kill()
+	<-s.done
 }
 
 // user adds a user of the organisation "bench" and returns an access token
@@ -134,24 +140,58 @@ func (s *server) cpu(b *testing.B) time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
-// memory returns the server's resident set and its peak since the last
-// resetPeak, in bytes.
-func (s *server) memory(b *testing.B) (rss, peak int64) {
+// mem is a reading of the server's memory, in bytes.
+type mem struct {
+	rss  int64 // resident set: VmRSS
+	peak int64 // its peak since the last resetPeak: VmHWM
+	// anon is the resident set less the pages of files (RssAnon): the
+	// process's own memory. The rest is mostly the binary's code and
+	// data, clean page cache the kernel can drop and shares with every
+	// other process running the binary.
+	anon int64
+}
+
+// memory reads the server's memory.
+func (s *server) memory(b *testing.B) mem {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
 	if err != nil {
 		b.Fatal(err)
 	}
+	var m mem
 	for _, line := range strings.Split(string(raw), "\n") {
 		k, v, _ := strings.Cut(line, ":")
 		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
 		switch k {
 		case "VmRSS":
-			rss = n << 10
+			m.rss = n << 10
 		case "VmHWM":
-			peak = n << 10
+			m.peak = n << 10
+		case "RssAnon":
+			m.anon = n << 10
 		}
 	}
-	return rss, peak
+	return m
+}
+
+// peakAnon samples the server's RssAnon every 2 ms until stop is called,
+// which returns the highest reading (the kernel keeps no peak of it).
+func (s *server) peakAnon(b *testing.B) (stop func() int64) {
+	done, out := make(chan struct{}), make(chan int64)
+	go func() {
+		var top int64
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			top = max(top, s.memory(b).anon)
+			select {
+			case <-tick.C:
+			case <-done:
+				out <- top
+				return
+			}
+		}
+	}()
+	return func() int64 { close(done); return <-out }
 }
 
 // resetPeak starts the peak resident set over (Linux: clear_refs 5).
@@ -159,6 +199,28 @@ func (s *server) resetPeak(b *testing.B) {
 	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", s.cmd.Process.Pid), []byte("5"), 0); err != nil {
 		b.Skipf("cannot reset the peak resident set (%v): the peak figures need Linux and the right to write clear_refs", err)
 	}
+}
+
+// profile records the server's CPU with perf (software clock, call graphs)
+// until the benchmark ends, when BENCH_PERF names a folder for the data:
+// the server is another process, so -cpuprofile cannot see it.
+//
+//	BENCH_PERF=/tmp/prof go test ./bench -run '^$' -bench ServerPush/devices=1 -benchtime 1x
+//	perf report -i /tmp/prof/push-1.data --no-children --sort symbol
+func (s *server) profile(b *testing.B, name string) {
+	dir := os.Getenv("BENCH_PERF")
+	if dir == "" {
+		return
+	}
+	perf := exec.Command("perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g", "-p", strconv.Itoa(s.cmd.Process.Pid),
+		"-o", filepath.Join(dir, name+".data"))
+	if err := perf.Start(); err != nil {
+		b.Fatalf("perf: %v", err)
+	}
+	b.Cleanup(func() {
+		perf.Process.Signal(os.Interrupt)
+		perf.Wait()
+	})
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 5 * time.Minute}
@@ -227,6 +289,7 @@ func BenchmarkServerPush(b *testing.B) {
 				bodies[i%devices] = append(bodies[i%devices], pushBody(fmt.Sprintf("dev-%d", i%devices), i*100, 100, 100))
 			}
 			cpu0 := s.cpu(b)
+			s.profile(b, fmt.Sprintf("push-%d", devices))
 			b.ResetTimer()
 			var wg sync.WaitGroup
 			for _, mine := range bodies {
@@ -254,9 +317,15 @@ func BenchmarkServerFirstPull(b *testing.B) {
 	for i := 0; i < pullDocs; i += 500 {
 		post(b, s.url+"/v1/sync/push", tok, pushBody("seed", i, 500, 100))
 	}
-	rss0, _ := s.memory(b)
+	// A server started on the data, as one is when a phone first syncs:
+	// the seeding's garbage is not the pull's.
+	s.stop()
+	s = startOn(b, s.data)
+	before := s.memory(b)
 	s.resetPeak(b)
+	stopAnon := s.peakAnon(b)
 	cpu0 := s.cpu(b)
+	s.profile(b, "pull")
 	b.ResetTimer()
 	got := 0
 	for b.Loop() {
@@ -289,11 +358,13 @@ func BenchmarkServerFirstPull(b *testing.B) {
 	if want := b.N * (pullDocs + 100); got != want {
 		b.Fatalf("pulled %d documents, want %d", got, want)
 	}
-	_, peak := s.memory(b)
+	peak, peakAnon := s.memory(b).peak, stopAnon()
 	b.ReportMetric(float64(got)/b.Elapsed().Seconds(), "docs/s")
 	b.ReportMetric(float64((s.cpu(b)-cpu0).Microseconds())/float64(got), "server-µs/doc")
-	b.ReportMetric(float64(rss0)/(1<<20), "rss-before-MB")
+	b.ReportMetric(float64(before.rss)/(1<<20), "rss-before-MB")
 	b.ReportMetric(float64(peak)/(1<<20), "peak-rss-MB")
+	b.ReportMetric(float64(before.anon)/(1<<20), "anon-before-MB")
+	b.ReportMetric(float64(peakAnon)/(1<<20), "peak-anon-MB")
 }
 
 // BenchmarkServerIdle: the resident set of the binary on a fresh data
@@ -308,18 +379,17 @@ func BenchmarkServerIdle(b *testing.B) {
 			b.Fatal(err)
 		}
 		resp.Body.Close()
-		var rss int64
+		var m mem
 		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
-			r0, _ := s.memory(b)
+			r0 := s.memory(b).rss
 			time.Sleep(time.Second) // a measurement of a process at rest, not a test's wait
-			r1, _ := s.memory(b)
-			if rss = r1; r1 <= r0 && r0-r1 < r0/100 || r1 >= r0 && r1-r0 < r0/100 {
+			if m = s.memory(b); m.rss <= r0 && r0-m.rss < r0/100 || m.rss >= r0 && m.rss-r0 < r0/100 {
 				break
 			}
 		}
-		b.ReportMetric(float64(rss)/(1<<20), "idle-rss-MB")
-		s.cmd.Process.Kill()
-		<-s.done
+		b.ReportMetric(float64(m.rss)/(1<<20), "idle-rss-MB")
+		b.ReportMetric(float64(m.anon)/(1<<20), "idle-anon-MB")
+		s.stop()
 		b.StartTimer()
 	}
 }
