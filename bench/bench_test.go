@@ -38,8 +38,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// binary builds ./cmd/fieldsync once per run.
+// binary builds ./cmd/fieldsync once per run, or is BENCH_BINARY: a
+// binary built from another commit, to compare two versions alternately on
+// the same machine in the same hour.
 var binary = sync.OnceValues(func() (string, error) {
+	if bin := os.Getenv("BENCH_BINARY"); bin != "" {
+		return bin, nil
+	}
 	dir, err := os.MkdirTemp("", "fieldsync-bench-")
 	if err != nil {
 		return "", err
