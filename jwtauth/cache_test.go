@@ -14,12 +14,7 @@ import (
 // the clock, another issuer or audience, other bytes than the ones verified.
 func TestVerifiedTokensAnswerAsVerification(t *testing.T) {
 	t.Parallel()
-	k, err := LoadOrCreate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	k.SetClock(func() time.Time { return now })
+	k, clock := keysWithClock(t)
 	tok, err := k.MintSession("org-1", "u-1", []string{"rep"}, "s-1", "phone", 15*time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -55,12 +50,12 @@ func TestVerifiedTokensAnswerAsVerification(t *testing.T) {
 	refused("another audience", tok, engine.CodeTokenInvalid)
 	k.Audience = DefaultAudience
 
-	start := now
-	now = start.Add(-5 * time.Minute)
+	start := *clock
+	*clock = start.Add(-5 * time.Minute)
 	refused("issued in the future of a clock set back", tok, engine.CodeTokenInvalid)
-	now = start.Add(15*time.Minute + leeway + time.Second)
+	*clock = start.Add(15*time.Minute + leeway + time.Second)
 	refused("expired", tok, engine.CodeTokenExpired)
-	now = start.Add(15*time.Minute + leeway - 2*time.Second)
+	*clock = start.Add(15*time.Minute + leeway - 2*time.Second)
 	if _, err := k.VerifyAccess(tok); err != nil {
 		t.Errorf("within the leeway: %v", err)
 	}
@@ -70,12 +65,7 @@ func TestVerifiedTokensAnswerAsVerification(t *testing.T) {
 // instead of growing, expired ones first, and every token still verifies.
 func TestVerifiedIsBounded(t *testing.T) {
 	t.Parallel()
-	k, err := LoadOrCreate(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	k.SetClock(func() time.Time { return now })
+	k, clock := keysWithClock(t)
 	short, err := k.Mint("org-1", "short", nil, time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +73,7 @@ func TestVerifiedIsBounded(t *testing.T) {
 	if _, err := k.Verify(short); err != nil {
 		t.Fatal(err)
 	}
-	now = now.Add(2 * time.Minute) // short is expired from here on
+	*clock = clock.Add(2 * time.Minute) // short is expired from here on
 	for i := range verifiedCap + 10 {
 		tok, err := k.Mint("org-1", fmt.Sprintf("u-%d", i), nil, time.Hour)
 		if err != nil {
@@ -101,4 +91,15 @@ func TestVerifiedIsBounded(t *testing.T) {
 			t.Fatal("an expired entry outlived a sweep")
 		}
 	}
+}
+
+// keysWithClock returns new keys whose clock reads *clock (now, at first).
+func keysWithClock(t *testing.T) (*Keys, *time.Time) {
+	k, err := LoadOrCreate(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Now()
+	k.SetClock(func() time.Time { return clock })
+	return k, &clock
 }

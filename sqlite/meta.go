@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"encoding/json"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -44,58 +45,46 @@ func decodeFeed(raw []byte, out *map[string]feed.Pos) error {
 
 // encodeFields encodes field metadata like json.Marshal.
 func encodeFields(m map[string]engine.FieldMeta) ([]byte, error) {
-	if m == nil {
-		return []byte("null"), nil
-	}
-	b := make([]byte, 0, 32*len(m)+2)
-	b = append(b, '{')
-	for i, k := range sortedKeys(m) {
-		f := m[k]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, `:{"v":`...)
+	return encodeMeta(m, func(b []byte, f engine.FieldMeta) []byte {
+		b = append(b, `{"v":`...)
 		b = strconv.AppendInt(b, f.Version, 10)
 		if f.Device != "" {
 			b = append(b, `,"d":`...)
 			b = appendString(b, f.Device)
 		}
-		b = append(b, '}')
-	}
-	return append(b, '}'), nil
+		return append(b, '}')
+	}), nil
 }
 
 // encodeFeed encodes feed positions like json.Marshal.
 func encodeFeed(m map[string]feed.Pos) ([]byte, error) {
-	if m == nil {
-		return []byte("null"), nil
-	}
-	b := make([]byte, 0, 32*len(m)+2)
-	b = append(b, '{')
-	for i, k := range sortedKeys(m) {
-		p := m[k]
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendString(b, k)
-		b = append(b, `:{"s":`...)
+	return encodeMeta(m, func(b []byte, p feed.Pos) []byte {
+		b = append(b, `{"s":`...)
 		b = strconv.AppendInt(b, p.Seq, 10)
 		if p.Revoked {
 			b = append(b, `,"r":true`...)
 		}
-		b = append(b, '}')
-	}
-	return append(b, '}'), nil
+		return append(b, '}')
+	}), nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+// encodeMeta writes m as json.Marshal does (null when nil, keys sorted),
+// each value by value.
+func encodeMeta[V any](m map[string]V, value func([]byte, V) []byte) []byte {
+	if m == nil {
+		return []byte("null")
 	}
-	slices.Sort(keys)
-	return keys
+	b := make([]byte, 0, 32*len(m)+2)
+	b = append(b, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, k)
+		b = append(b, ':')
+		b = value(b, m[k])
+	}
+	return append(b, '}')
 }
 
 // appendString appends s as a JSON string: plain printable ASCII as is,
