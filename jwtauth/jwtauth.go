@@ -59,7 +59,11 @@ type Keys struct {
 	signing  *key
 	byID     map[string]*key
 	now      func() time.Time
+	verified verified // cache.go
 }
+
+// leeway is the clock skew allowed on exp, iat and nbf.
+const leeway = 30 * time.Second
 
 // LoadOrCreate reads every ed25519-*.pem key in dir/keys and creates one if
 // there is none. The newest file (by name, which embeds its creation time)
@@ -215,6 +219,10 @@ func (k *Keys) SessionOf(token string) (session, device string, err error) {
 
 // VerifyAccess checks a token like Verify and returns everything it says.
 func (k *Keys) VerifyAccess(token string) (Access, error) {
+	now := k.now()
+	if a, ok := k.verified.get(token, k.Issuer, k.Audience, now); ok {
+		return a, nil
+	}
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
@@ -229,8 +237,8 @@ func (k *Keys) VerifyAccess(token string) (Access, error) {
 		jwt.WithAudience(k.Audience),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(30*time.Second),
-		jwt.WithTimeFunc(k.now),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
@@ -241,8 +249,17 @@ func (k *Keys) VerifyAccess(token string) (Access, error) {
 	if c.Org == "" || c.Subject == "" {
 		return Access{}, engine.Errorf(engine.KindUnauthorized, engine.CodeTokenInvalid, "", "the access token names no organisation or user")
 	}
-	return Access{Actor: engine.Actor{Org: c.Org, User: c.Subject, Roles: c.Roles}, Session: c.Session, Device: c.Device,
-		Expires: c.ExpiresAt.Time}, nil
+	a := Access{Actor: engine.Actor{Org: c.Org, User: c.Subject, Roles: c.Roles}, Session: c.Session, Device: c.Device,
+		Expires: c.ExpiresAt.Time}
+	e := verifiedEntry{access: a, issuer: k.Issuer, audience: k.Audience}
+	if c.IssuedAt != nil {
+		e.issuedAt = c.IssuedAt.Time
+	}
+	if c.NotBefore != nil {
+		e.notBefore = c.NotBefore.Time
+	}
+	k.verified.put(token, e, now)
+	return a, nil
 }
 
 // SetClock replaces the clock, for tests.

@@ -19,9 +19,11 @@ type pushReply struct {
 
 func (s *Server) push(c *fiber.Ctx) error {
 	var req engine.PushRequest
-	// json.Unmarshal copies what it keeps (RawMessage included), so nothing
-	// refers to Fiber's reused body buffer once the handler returns.
-	if err := json.Unmarshal(c.Body(), &req); err != nil {
+	// UnmarshalJSON copies what it keeps (RawMessage included), so nothing
+	// refers to Fiber's reused body buffer once the handler returns. Called
+	// directly: json.Unmarshal would scan the whole body twice (validation,
+	// then finding the value's end) before handing it over unchanged.
+	if err := req.UnmarshalJSON(c.Body()); err != nil {
 		return malformed(err)
 	}
 	if req.Mutations == nil {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -42,7 +41,7 @@ func (s *Store) Get(ctx context.Context, org string, refs []engine.DocRef) (map[
 				}
 				d.Body, d.Deleted, d.UpdatedAt = body, deleted != 0, time.UnixMilli(updated).UTC()
 				var positions map[string]feed.Pos
-				if err := json.Unmarshal(feedRaw, &positions); err != nil {
+				if err := decodeFeed(feedRaw, &positions); err != nil {
 					rows.Close()
 					return nil, fmt.Errorf("sqlite: decode feed of %s/%s: %w", coll, d.ID, err)
 				}

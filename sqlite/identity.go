@@ -139,8 +139,11 @@ func (s *Store) UpdateUser(ctx context.Context, u *identity.User) error {
 
 // User implements identity.Store.
 func (s *Store) User(ctx context.Context, org, id string) (*identity.User, error) {
-	return s.oneUser(ctx, `SELECT `+userCols+` FROM users WHERE org = ? AND id = ?`, org, id)
+	rows, err := s.userStmt.QueryContext(ctx, org, id) // prepared once: the server reads it on every request
+	return firstRow(rows, err, notFound("user"), scanUser)
 }
+
+const userSQL = `SELECT ` + userCols + ` FROM users WHERE org = ? AND id = ?`
 
 // UserByEmail implements identity.Store.
 func (s *Store) UserByEmail(ctx context.Context, email string) (*identity.User, error) {
@@ -413,8 +416,14 @@ func (s *Store) oneUser(ctx context.Context, q string, args ...any) (*identity.U
 // queryOne runs q on the readers and scans its first row with scan;
 // without a row it answers missing.
 func queryOne[T any](ctx context.Context, s *Store, missing error, scan func(*sql.Rows) (T, error), q string, args ...any) (T, error) {
-	var zero T
 	rows, err := s.r.QueryContext(ctx, q, args...)
+	return firstRow(rows, err, missing, scan)
+}
+
+// firstRow scans the first row of a query's rows with scan; without a row
+// it answers missing.
+func firstRow[T any](rows *sql.Rows, err error, missing error, scan func(*sql.Rows) (T, error)) (T, error) {
+	var zero T
 	if err != nil {
 		return zero, translate(err)
 	}

@@ -414,11 +414,11 @@ func scanDoc(rows *sql.Rows, org, coll string) (*state, error) {
 	d.Body = body
 	d.Deleted = deleted != 0
 	d.UpdatedAt = time.UnixMilli(updated).UTC()
-	if err := json.Unmarshal(fields, &d.Fields); err != nil {
+	if err := decodeFields(fields, &d.Fields); err != nil { // meta.go
 		return nil, fmt.Errorf("sqlite: decode fields of %s/%s: %w", coll, d.ID, err)
 	}
 	var positions map[string]feed.Pos
-	if err := json.Unmarshal(feedRaw, &positions); err != nil {
+	if err := decodeFeed(feedRaw, &positions); err != nil {
 		return nil, fmt.Errorf("sqlite: decode feed of %s/%s: %w", coll, d.ID, err)
 	}
 	for scope, f := range positions {
@@ -461,11 +461,11 @@ func writeDocs(ctx context.Context, tx *writerConn, org string, docs docStates) 
 			nFeed++
 		}
 		d := st.doc
-		fields, err := json.Marshal(d.Fields)
+		fields, err := encodeFields(d.Fields) // meta.go
 		if err != nil {
 			return err
 		}
-		feedRaw, err := json.Marshal(st.feed)
+		feedRaw, err := encodeFeed(st.feed)
 		if err != nil {
 			return err
 		}

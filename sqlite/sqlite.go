@@ -54,6 +54,7 @@ type Store struct {
 	grouped    atomic.Int64 // push batches in them
 
 	pullStmt *sql.Stmt                        // the hottest read, prepared once
+	userStmt *sql.Stmt                        // the directory's read on every authenticated request (identity.go)
 	onCommit atomic.Pointer[func(org string)] // stream.go
 }
 
@@ -140,6 +141,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if s.pullStmt, err = s.r.PrepareContext(ctx, pullSQL); err != nil {
 		return nil, fmt.Errorf("sqlite: prepare pull: %w", err)
 	}
+	if s.userStmt, err = s.r.PrepareContext(ctx, userSQL); err != nil {
+		return nil, fmt.Errorf("sqlite: prepare user: %w", err)
+	}
 	s.queue = make(chan *pushReq, maxGroup)
 	s.quit = make(chan struct{})
 	s.writerDone = make(chan struct{})
@@ -177,9 +181,11 @@ func (s *Store) Close() error {
 		close(s.quit)
 		<-s.writerDone
 	}
-	if s.pullStmt != nil {
-		errs = append(errs, s.pullStmt.Close())
-		s.pullStmt = nil
+	for _, st := range []**sql.Stmt{&s.pullStmt, &s.userStmt} {
+		if *st != nil {
+			errs = append(errs, (*st).Close())
+			*st = nil
+		}
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

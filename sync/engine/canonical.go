@@ -36,10 +36,13 @@ const (
 func CheckCanonical(raw []byte, prefix string) *Error {
 	s := canonScanner{b: raw, prefix: prefix}
 	s.skipSpace()
-	s.value("")
+	s.value()
 	return s.err
 }
 
+// canonScanner checks a push's JSON, every mutation of every push: it
+// allocates only to report a failure. The pointer of the value being
+// scanned is kept as a stack of segments, made into a string by fail.
 type canonScanner struct {
 	b      []byte
 	i      int
@@ -47,11 +50,31 @@ type canonScanner struct {
 	err    *Error
 	// shallow checks the keys of the top-level object only.
 	shallow bool
+	path    []segment
 }
 
-func (s *canonScanner) fail(code, ptr, format string, args ...any) {
+// segment is one step of a JSON pointer: an object key (the raw bytes of a
+// key without escapes, or its decoded value) or an array index.
+type segment struct {
+	key   []byte
+	index int // -1 for a key
+}
+
+// smallObject is how many keys an object may have before duplicates are
+// looked up in a map instead of by comparing with every earlier key.
+const smallObject = 16
+
+func (s *canonScanner) fail(code, format string, args ...any) {
 	if s.err == nil {
-		s.err = Errorf(KindInvalid, code, s.prefix+ptr, format, args...)
+		ptr := s.prefix
+		for _, seg := range s.path {
+			if seg.index >= 0 {
+				ptr += "/" + strconv.Itoa(seg.index)
+			} else {
+				ptr += "/" + escapePointer(string(seg.key))
+			}
+		}
+		s.err = Errorf(KindInvalid, code, ptr, format, args...)
 	}
 	s.i = len(s.b) // stop scanning
 }
@@ -67,18 +90,20 @@ func (s *canonScanner) skipSpace() {
 	}
 }
 
-// value scans one value at s.i; ptr is its pointer.
-func (s *canonScanner) value(ptr string) {
+// value scans one value at s.i, whose pointer is s.path.
+func (s *canonScanner) value() {
 	if s.i >= len(s.b) {
 		return
 	}
-	if s.shallow && ptr != "" {
+	if s.shallow && len(s.path) > 0 {
 		s.skip()
 		return
 	}
 	switch c := s.b[s.i]; {
 	case c == '{':
 		s.i++
+		var small [smallObject][]byte
+		keys := small[:0]
 		var seen map[string]struct{}
 		for {
 			s.skipSpace()
@@ -90,23 +115,38 @@ func (s *canonScanner) value(ptr string) {
 				s.i++
 				s.skipSpace()
 			}
-			key, ok := s.str(ptr)
+			key, ok := s.str()
 			if !ok {
 				return
 			}
-			kptr := ptr + "/" + escapePointer(key)
-			if seen == nil {
-				seen = make(map[string]struct{}, 8)
+			s.path = append(s.path, segment{key: key, index: -1})
+			dup := false
+			if seen == nil && len(keys) < smallObject {
+				for _, k := range keys {
+					if dup = bytes.Equal(k, key); dup {
+						break
+					}
+				}
+				keys = append(keys, key)
+			} else {
+				if seen == nil {
+					seen = make(map[string]struct{}, 2*smallObject)
+					for _, k := range keys {
+						seen[string(k)] = struct{}{}
+					}
+				}
+				_, dup = seen[string(key)]
+				seen[string(key)] = struct{}{}
 			}
-			if _, dup := seen[key]; dup {
-				s.fail(CodeDuplicateKey, kptr, "key %q appears twice in the same object", key)
+			if dup {
+				s.fail(CodeDuplicateKey, "key %q appears twice in the same object", key)
 				return
 			}
-			seen[key] = struct{}{}
 			s.skipSpace()
 			s.i++ // ':'
 			s.skipSpace()
-			s.value(kptr)
+			s.value()
+			s.path = s.path[:len(s.path)-1]
 		}
 	case c == '[':
 		s.i++
@@ -120,12 +160,14 @@ func (s *canonScanner) value(ptr string) {
 				s.i++
 				s.skipSpace()
 			}
-			s.value(ptr + "/" + strconv.Itoa(n))
+			s.path = append(s.path, segment{index: n})
+			s.value()
+			s.path = s.path[:len(s.path)-1]
 		}
 	case c == '"':
-		s.str(ptr)
+		s.str()
 	case c == '-' || (c >= '0' && c <= '9'):
-		s.number(ptr)
+		s.number()
 	default: // true, false, null
 		for s.i < len(s.b) && s.b[s.i] >= 'a' && s.b[s.i] <= 'z' {
 			s.i++
@@ -162,8 +204,9 @@ func (s *canonScanner) skip() {
 	}
 }
 
-// str scans a string at s.i and returns its decoded value.
-func (s *canonScanner) str(ptr string) (string, bool) {
+// str scans a string at s.i and returns its decoded value: the input's
+// bytes when it has no escapes (no copy), a new slice when it has.
+func (s *canonScanner) str() ([]byte, bool) {
 	s.i++ // opening quote
 	start := s.i
 	plain := true
@@ -185,14 +228,14 @@ func (s *canonScanner) str(ptr string) (string, bool) {
 	body := s.b[start:min(s.i, len(s.b))]
 	s.i++ // closing quote
 	if plain {
-		return string(body), true
+		return body, true
 	}
 	if !utf8.Valid(body) {
-		s.fail(CodeInvalidUTF8, ptr, "text is not valid UTF-8")
-		return "", false
+		s.fail(CodeInvalidUTF8, "text is not valid UTF-8")
+		return nil, false
 	}
 	if bytes.IndexByte(body, '\\') < 0 {
-		return string(body), true
+		return body, true
 	}
 	// Escapes: \uD800-\uDFFF must come as high-low pairs.
 	for j := 0; j < len(body); j++ {
@@ -213,17 +256,17 @@ func (s *canonScanner) str(ptr string) (string, bool) {
 			lo = hex4(body[j+3:])
 		}
 		if utf16.DecodeRune(r, lo) == utf8.RuneError {
-			s.fail(CodeInvalidUTF8, ptr, "text holds an unpaired UTF-16 surrogate (\\u%04x)", r)
-			return "", false
+			s.fail(CodeInvalidUTF8, "text holds an unpaired UTF-16 surrogate (\\u%04x)", r)
+			return nil, false
 		}
 		j += 6
 	}
 	var v string
 	if err := json.Unmarshal(s.b[start-1:s.i], &v); err != nil {
-		s.fail(CodeInvalidUTF8, ptr, "text is not a valid JSON string")
-		return "", false
+		s.fail(CodeInvalidUTF8, "text is not a valid JSON string")
+		return nil, false
 	}
-	return v, true
+	return []byte(v), true
 }
 
 func hex4(b []byte) rune {
@@ -238,7 +281,7 @@ func hex4(b []byte) rune {
 }
 
 // number scans a number at s.i and checks its range.
-func (s *canonScanner) number(ptr string) {
+func (s *canonScanner) number() {
 	start := s.i
 	integer := true
 	for s.i < len(s.b) {
@@ -250,16 +293,19 @@ func (s *canonScanner) number(ptr string) {
 		}
 		s.i++
 	}
+	if integer && s.i-start <= 15 {
+		return // 15 digits are always within ±MaxSafeInteger (16 digits)
+	}
 	text := string(s.b[start:s.i])
 	if integer {
 		n, err := strconv.ParseInt(text, 10, 64)
 		if err != nil || n > MaxSafeInteger || n < -MaxSafeInteger {
-			s.fail(CodeNumberOutOfRange, ptr, "integer %s is outside ±%d, the range every client holds exactly", clip(text), int64(MaxSafeInteger))
+			s.fail(CodeNumberOutOfRange, "integer %s is outside ±%d, the range every client holds exactly", clip(text), int64(MaxSafeInteger))
 		}
 		return
 	}
 	if _, err := strconv.ParseFloat(text, 64); errors.Is(err, strconv.ErrRange) {
-		s.fail(CodeNumberOutOfRange, ptr, "number %s is outside the range of a 64-bit float", clip(text))
+		s.fail(CodeNumberOutOfRange, "number %s is outside the range of a 64-bit float", clip(text))
 	}
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -33,7 +34,23 @@ func TestCheckCanonical(t *testing.T) {
 		{"integer past 2^53", `{"n":9007199254740992}`, CodeNumberOutOfRange, "/doc/n"},
 		{"integer past int64", `{"n":[123456789012345678901234567890]}`, CodeNumberOutOfRange, "/doc/n/0"},
 		{"decimal", `{"n":12.75,"m":-0.5e3}`, "", ""},
+		{"15 and 16 digits", `{"n":-999999999999999,"m":1000000000000000,"o":-9007199254740991}`, "", ""},
 	}
+	// Objects past smallObject keys are checked with a map: a duplicate of a
+	// key seen before and after the switch is found either way.
+	many := func(n int, again string) string {
+		raw := "{"
+		for i := range n {
+			raw += fmt.Sprintf(`"k%d":%d,`, i, i)
+		}
+		return raw + `"` + again + `":0}`
+	}
+	cases = append(cases,
+		struct{ name, raw, code, pointer string }{"many keys", many(40, "other"), "", ""},
+		struct{ name, raw, code, pointer string }{"many keys, duplicate of an early one", many(40, "k0"), CodeDuplicateKey, "/doc/k0"},
+		struct{ name, raw, code, pointer string }{"many keys, duplicate of a late one", many(40, "k39"), CodeDuplicateKey, "/doc/k39"},
+		struct{ name, raw, code, pointer string }{"duplicate as the 17th key", many(16, "k15"), CodeDuplicateKey, "/doc/k15"},
+	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -99,7 +99,7 @@ func jsonTypeName(kind string) string {
 func checkEnvelope(b []byte) error {
 	s := canonScanner{b: b, shallow: true}
 	s.skipSpace()
-	s.value("")
+	s.value()
 	if s.err != nil {
 		return s.err
 	}
