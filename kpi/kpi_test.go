@@ -23,7 +23,7 @@ func doc(t *testing.T, coll, id string, body map[string]any) Doc {
 // in November) out by hand: face time, productive calls, order value and
 // the follow-up offload. (Visits per day, plans and the time zone of the
 // day boundary are also covered through the server in
-// cmd/fieldsync/visits_test.go.)
+// app/visits_test.go.)
 func TestComputeFixtureDay(t *testing.T) {
 	t.Parallel()
 	berlin, err := time.LoadLocation("Europe/Berlin")

@@ -123,7 +123,7 @@ func TestPushRequestRefusesADuplicatedEnvelopeKey(t *testing.T) {
 //
 //	go test ./sync/engine -run '^$' -fuzz FuzzPushDecode -fuzztime 10m
 func FuzzPushDecode(f *testing.F) {
-	if b, err := os.ReadFile("../../cmd/fieldsync/testdata/protocol/v1/01-push.request.json"); err == nil {
+	if b, err := os.ReadFile("../../app/testdata/protocol/v1/01-push.request.json"); err == nil {
 		f.Add(b)
 	}
 	for _, s := range []string{
