@@ -43,6 +43,7 @@ const benchCustomers = 500
 // through base with an admin's token: a rep sees a note through its
 // customer.
 func seedBenchCustomers(b *testing.B, base, admin, user string) {
+	ensureReps(b, base, admin, user) // assigned_reps names active reps only
 	muts := make([]map[string]any, benchCustomers)
 	for i := range muts {
 		id := fmt.Sprintf("c-%05d", i)
