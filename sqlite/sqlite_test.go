@@ -161,6 +161,22 @@ func TestSynchronous(t *testing.T) {
 	}
 }
 
+// TestWriterStatementJournalInMemory: the writer keeps its statement
+// journals in memory (writerDriver); the setting belongs to the connection,
+// so it is set by the driver whenever one is opened.
+func TestWriterStatementJournalInMemory(t *testing.T) {
+	ctx := context.Background()
+	s := openT(t, filepath.Join(t.TempDir(), "fieldsync.db"), Options{})
+	defer s.Close()
+	var got int
+	if err := s.wtx.conn.QueryRowContext(ctx, `PRAGMA temp_store`).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != 2 { // SQLite's numbering: 0 default, 1 FILE, 2 MEMORY
+		t.Errorf("PRAGMA temp_store = %d, want 2 (MEMORY)", got)
+	}
+}
+
 // TestGroupCommitIsolatesBatches holds the writer busy so that two batches
 // queue into one group commit, one of them failing (its context is
 // cancelled after it was queued): the failing batch rolls back alone, the
