@@ -3,8 +3,6 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -47,11 +45,6 @@ func attachmentWorld(t *testing.T, store accStore) *accWorld {
 	w.mustApply(w.token("acme", "rep-1"), "phone-0", []map[string]any{mCreate("m-n1", "customer_notes", "n-1",
 		map[string]any{"customer_id": "c-1", "text": "shelf before and after"})})
 	return w
-}
-
-func sha(b []byte) string {
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }
 
 // download GETs a file with tok and returns status, body and headers.
@@ -371,36 +364,6 @@ func TestAttachmentUploadSurvivesSIGKILL(t *testing.T) {
 	}
 	if code, got, _ := download(t, p2.URL, tok, "a-1", nil); code != 200 || !bytes.Equal(got, b) {
 		t.Fatalf("after resuming: %d, %d bytes of %d", code, len(got), len(b))
-	}
-}
-
-// uploadVia declares and sends a whole file over HTTP with tok, failing the
-// test unless it completes.
-func uploadVia(t *testing.T, base, tok string, decl map[string]any, b []byte) {
-	t.Helper()
-	decl["size"], decl["sha256"] = len(b), sha(b)
-	var st struct {
-		Status     string `json:"status"`
-		Offset     int64  `json:"offset"`
-		ChunkBytes int64  `json:"chunk_bytes"`
-	}
-	if code := do(t, "POST", base+"/v1/attachments", tok, mustJSON(t, decl), &st); code != 200 {
-		t.Fatalf("declare %v: %d", decl["id"], code)
-	}
-	for st.Status != "complete" {
-		end := min(st.Offset+st.ChunkBytes, int64(len(b)))
-		req, _ := http.NewRequest("PATCH", base+"/v1/attachments/"+decl["id"].(string)+"/content", bytes.NewReader(b[st.Offset:end]))
-		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Upload-Offset", strconv.FormatInt(st.Offset, 10))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != 200 {
-			t.Fatalf("chunk at %d: %d %v", st.Offset, resp.StatusCode, err)
-		}
 	}
 }
 

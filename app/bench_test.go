@@ -8,7 +8,6 @@ package app_test
 //	go test ./app -run '^$' -bench . -benchtime 3x
 
 import (
-	"bytes"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -64,42 +63,6 @@ func benchBodies(b *testing.B, prefix string, n, batch int) [][]byte {
 		out = append(out, mustJSON(b, push("bench-dev", muts...)))
 	}
 	return out
-}
-
-func benchPush(b *testing.B, c *http.Client, url, tok string, body []byte) {
-	if err := tryPush(c, url, tok, body); err != nil {
-		b.Fatal(err)
-	}
-}
-
-// tryPush pushes one batch and checks every mutation was applied; it
-// returns an error instead of failing so goroutines can call it.
-func tryPush(c *http.Client, url, tok string, body []byte) error {
-	req, _ := http.NewRequest("POST", url+"/v1/sync/push", bytes.NewReader(body))
-	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	var r pushReply
-	err = json.NewDecoder(resp.Body).Decode(&r)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != 200 {
-		return fmt.Errorf("push: %d %v", resp.StatusCode, err)
-	}
-	for _, o := range r.Results {
-		if o.Status != "applied" {
-			return fmt.Errorf("push outcome %+v", o)
-		}
-	}
-	return nil
-}
-
-func quiet(c *serveConfig) {
-	c.LogLevel = "warn"
-	if s := os.Getenv("BENCH_SYNC"); s != "" {
-		c.Synchronous = s
-	}
 }
 
 // BenchmarkPush pushes 10,000 notes in batches of 100 per iteration.

@@ -5,63 +5,20 @@ package app_test
 // they lived in cmd/fieldsync; keeping them keeps the moved tests as they were.
 
 import (
-	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/internal/apptest"
-	"github.com/fieldsync/fieldsync/internal/ferrettest"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // TestMain checks every response the API tests receive against the OpenAPI
-// description (internal/apptest), and stops the shared browser and FerretDB.
-func TestMain(m *testing.M) {
-	apptest.Main(m,
-		stopBrowser,       // console_browser_test.go
-		removeConsoleDemo, // console_browser_test.go
-		func() {
-			if stopFerret != nil {
-				stopFerret()
-			}
-		})
-}
-
-// ferret starts, on first use, the FerretDB that every MongoDB test of this
-// test binary shares (with atomic single-document writes, as on MongoDB:
-// the scenarios race writers on the same documents); TestMain stops it.
-// Each test takes a database of its own (freshMongoDatabase).
-var (
-	stopFerret func()
-	ferret     = sync.OnceValues(func() (string, error) {
-		uri, stop, err := ferrettest.StartAtomic()
-		stopFerret = stop
-		return uri, err
-	})
-	mongoDatabases atomic.Int64
-)
-
-// sharedFerret returns the MongoDB URI of the shared FerretDB.
-func sharedFerret(t testing.TB) string {
-	t.Helper()
-	uri, err := ferret()
-	if err != nil {
-		t.Fatalf("start FerretDB: %v", err)
-	}
-	return uri
-}
-
-// freshMongoDatabase names a database no other test of this process uses.
-func freshMongoDatabase() string {
-	return fmt.Sprintf("fieldsync_test_%d_%d", os.Getpid(), mongoDatabases.Add(1))
-}
+// description (internal/apptest), and stops the shared FerretDB.
+func TestMain(m *testing.M) { apptest.Main(m) }
 
 // serveConfig is the configuration a test server starts with.
 type serveConfig = app.Config
@@ -140,6 +97,15 @@ var (
 	push           = apptest.Push
 	fastSignIn     = apptest.FastSignIn
 	runBinary      = apptest.RunBinary
+	waitFor        = apptest.WaitFor
+	uploadVia      = apptest.Upload
+	sha            = apptest.SHA256
+	quiet          = apptest.Quiet
+	benchPush      = apptest.BenchPush
+	tryPush        = apptest.TryPush
+	// The shared FerretDB of this test binary, and a database per test.
+	sharedFerret       = apptest.Ferret
+	freshMongoDatabase = apptest.FreshMongoDatabase
 )
 
 const testPassword = apptest.Password

@@ -182,18 +182,6 @@ func kill(t *testing.T, p *proc) {
 	<-p.done
 }
 
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestPushTwoInstances: two real binaries on one MongoDB database (the
 // shared FerretDB) both tail and dispatch; a manager plans 60 visits for
 // 15 reps, and every plan's push reaches its rep's phone exactly once. FCM

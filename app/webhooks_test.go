@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"github.com/fieldsync/fieldsync/webhook"
 )
 
@@ -126,12 +127,7 @@ func (e *fakeERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-type whReply struct {
-	ID             string `json:"id"`
-	Secret         string `json:"secret"`
-	Disabled       bool   `json:"disabled"`
-	DisabledReason string `json:"disabled_reason"`
-}
+type whReply = apptest.WebhookReply
 
 func TestWebhookLoop(t *testing.T) {
 	t.Parallel()

@@ -1,4 +1,4 @@
-package app_test
+package consoletest
 
 import (
 	"fmt"
@@ -22,7 +22,7 @@ func TestConsoleShowsPhotos(t *testing.T) {
 	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/visits?state=all"), chromedp.WaitVisible(chromedp.CSS("#review-form")))
 	visit := eval[string](t, mgr, `document.querySelector("tr[data-visit]").dataset.visit`)
 	rep := eval[string](t, mgr, `document.querySelector("tr[data-visit]").dataset.rep`)
-	tok := ts.token(t, "demo", rep, "rep")
+	tok := ts.Token(t, "demo", rep, "rep")
 	shelf := testphoto.JPEG(21, 60<<10)
 	uploadVia(t, ts.URL, tok, map[string]any{"id": "att-shelf", "parent_collection": "visit_logs", "parent_id": visit,
 		"filename": "shelf after.jpg", "content_type": "image/jpeg", "caption": "shelf after the visit"}, shelf)

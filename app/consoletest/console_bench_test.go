@@ -1,4 +1,4 @@
-package app_test
+package consoletest
 
 import (
 	"fmt"
@@ -23,7 +23,7 @@ import (
 // figures.
 func BenchmarkConsole(b *testing.B) {
 	ts := startServer(b, consoleDemo(b), func(c *serveConfig) { c.EscalationInterval = 0; quiet(c) })
-	rep := ts.token(b, "demo", "rep-1", "rep")
+	rep := ts.Token(b, "demo", "rep-1", "rep")
 	docs, _ := pullAll(b, ts.URL, rep, "", 500)
 	var customer string
 	for k := range docs {
@@ -66,7 +66,7 @@ func BenchmarkConsole(b *testing.B) {
 	if fu == nil || ord == nil || mapURL == nil {
 		b.Fatal("the demo pages lack a follow-up, an order or a map link")
 	}
-	deskTok := ts.token(b, "demo", "order-desk", "order_desk")
+	deskTok := ts.Token(b, "demo", "order-desk", "order_desk")
 	screens := []struct {
 		name string
 		c    *http.Client
@@ -92,7 +92,7 @@ func BenchmarkConsole(b *testing.B) {
 			reportP95(b, took)
 		})
 	}
-	mgrTok := ts.token(b, "demo", "manager-1", "manager")
+	mgrTok := ts.Token(b, "demo", "manager-1", "manager")
 	today := time.Now().Format(time.DateOnly)
 	week := time.Now().AddDate(0, 0, -6).Format(time.DateOnly)
 	for _, api := range []struct{ name, tok, path string }{

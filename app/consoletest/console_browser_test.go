@@ -1,4 +1,4 @@
-package app_test
+package consoletest
 
 // The web console (docs/console.md) driven by a real headless Chromium
 // (chromedp) against the real server on a real SQLite store loaded with the

@@ -1,4 +1,4 @@
-package app_test
+package consoletest
 
 // The console's integration pages (issue 15): an admin manages service
 // accounts and webhook subscriptions in a real headless Chromium against
@@ -125,7 +125,7 @@ func TestConsoleServiceAccounts(t *testing.T) {
 	}
 
 	// Another organisation's account is the missing page, and cannot be revoked.
-	other := ts.token(t, "other", "operator", "admin")
+	other := ts.Token(t, "other", "operator", "admin")
 	var theirs saReply
 	st, raw := doRaw(t, "POST", ts.URL+"/v1/admin/service-accounts", other, mustJSON(t, map[string]any{"name": "Their ERP", "roles": []string{"order_desk"}}))
 	if st != 201 || json.Unmarshal(raw, &theirs) != nil {
@@ -246,7 +246,7 @@ func TestConsoleWebhooks(t *testing.T) {
 	// The order desk's tablet registers for pushes: device.registered goes
 	// to the failing endpoint three times, then the delivery is dead and the
 	// subscription disabled with its reason, both on the page.
-	desk := ts.token(t, "demo", "order-desk", "order_desk")
+	desk := ts.Token(t, "demo", "order-desk", "order_desk")
 	if st, raw := doRaw(t, "POST", ts.URL+"/v1/devices", desk, mustJSON(t, map[string]any{"device_id": "desk-tablet",
 		"token": "fcm-desk-tablet", "platform": "web", "app_version": "1.0"})); st != 200 {
 		t.Fatalf("register a device: %d %s", st, raw)
@@ -306,7 +306,7 @@ func TestConsoleWebhooks(t *testing.T) {
 	waitJS(t, admin, `document.querySelector("#webhook-reason") && document.querySelector("#webhook-reason").textContent === "disabled by an admin"`)
 
 	// Another organisation's subscription is the missing page and cannot be touched.
-	other := ts.token(t, "other", "operator", "admin")
+	other := ts.Token(t, "other", "operator", "admin")
 	var theirs whReply
 	st, raw := doRaw(t, "POST", ts.URL+"/v1/admin/webhooks", other, mustJSON(t, map[string]any{"url": hs.URL + "/other", "events": []string{"device.registered"}}))
 	if st != 201 || json.Unmarshal(raw, &theirs) != nil {

@@ -1,4 +1,4 @@
-package app_test
+package consoletest
 
 // The console's acceptance scenarios (issue 13) in a real browser; the
 // harness is console_browser_test.go.
@@ -86,7 +86,7 @@ func TestConsoleOrderDeskCompletesERPEntry(t *testing.T) {
 	rep := strings.Split(strings.TrimPrefix(order, "ord-"), "-")
 	repID := rep[0] + "-" + rep[1]
 	cl, err := client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-1",
-		Token: client.StaticToken(ts.token(t, "demo", repID, "rep"))})
+		Token: client.StaticToken(ts.Token(t, "demo", repID, "rep"))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,7 +212,7 @@ func TestConsoleSecurity(t *testing.T) {
 	t.Run("xss", func(t *testing.T) {
 		// A customer named like markup, and a block reason with a script.
 		name := `<img src=x onerror=alert(1)>`
-		adminTok := ts.token(t, "demo", "operator", "admin")
+		adminTok := ts.Token(t, "demo", "operator", "admin")
 		var got struct {
 			Docs []map[string]any `json:"docs"`
 		}
@@ -243,7 +243,7 @@ func TestConsoleSecurity(t *testing.T) {
 		// Another organisation's order desk (its ids are not the demo's).
 		add := mustJSON(t, map[string]any{"id": "desk", "email": "desk@other.example", "name": "Other Desk",
 			"roles": []string{"order_desk"}, "password": demo.Password})
-		if code := do(t, "POST", ts.URL+"/v1/admin/users", ts.token(t, "other", "operator", "admin"), add, nil); code != 201 && code != 200 {
+		if code := do(t, "POST", ts.URL+"/v1/admin/users", ts.Token(t, "other", "operator", "admin"), add, nil); code != 201 && code != 200 {
 			t.Fatalf("add the other organisation's user: %d", code)
 		}
 		other := tab(t)
@@ -297,7 +297,7 @@ func TestConsoleSecurity(t *testing.T) {
 		waitJS(t, cc, `location.pathname === "/console/queue"`)
 		// Off the live queue, whose next poll would notice first.
 		browse(t, cc, chromedp.Navigate("about:blank"))
-		if code := do(t, "POST", ts.URL+"/v1/admin/users/credit-control/disable", ts.token(t, "demo", "operator", "admin"), nil, nil); code != 200 {
+		if code := do(t, "POST", ts.URL+"/v1/admin/users/credit-control/disable", ts.Token(t, "demo", "operator", "admin"), nil, nil); code != 200 {
 			t.Fatalf("disable: %d", code)
 		}
 		browse(t, cc, chromedp.Navigate(ts.URL+"/console/queue?role=credit_control"))
@@ -359,7 +359,7 @@ func TestConsoleManagerReviewsVisits(t *testing.T) {
 		cl := pulled[rep]
 		if cl == nil {
 			var err error
-			cl, err = client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-" + rep, Token: client.StaticToken(ts.token(t, "demo", rep, "rep"))})
+			cl, err = client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-" + rep, Token: client.StaticToken(ts.Token(t, "demo", rep, "rep"))})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -473,7 +473,7 @@ func TestConsoleAdmin(t *testing.T) {
 	if !eval[bool](t, admin, `document.querySelector('label[data-rep="`+rep+`"] input').checked`) {
 		t.Fatalf("%s is not ticked after saving", rep)
 	}
-	phone, err := client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-" + rep, Token: client.StaticToken(ts.token(t, "demo", rep, "rep"))})
+	phone, err := client.New(client.Config{BaseURL: ts.URL, DeviceID: "phone-" + rep, Token: client.StaticToken(ts.Token(t, "demo", rep, "rep"))})
 	if err != nil {
 		t.Fatal(err)
 	}

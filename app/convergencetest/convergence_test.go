@@ -1,4 +1,4 @@
-package app_test
+package convergencetest
 
 // TestConvergenceUnderFaults is the proof of the sync guarantees (exactly-once
 // pushes, per-mutation outcomes, field-level conflicts, convergence, access
@@ -215,9 +215,9 @@ func newScenario(t *testing.T, seed uint64, store func(*serveConfig)) *scenario 
 	s.net = &currentServer{base: tr, served: map[string]int{}}
 	s.net.point(s.srv.URL)
 	for _, u := range convReps {
-		s.tokens[u] = s.srv.token(t, "org-1", u, "rep")
+		s.tokens[u] = s.srv.Token(t, "org-1", u, "rep")
 	}
-	s.tokens[convAdmin] = s.srv.token(t, "org-1", convAdmin, "admin")
+	s.tokens[convAdmin] = s.srv.Token(t, "org-1", convAdmin, "admin")
 
 	// Three phones per rep, one admin console; every other one keeps its
 	// state in a file.
@@ -376,7 +376,7 @@ func (s *scenario) restart() {
 	// A connection the transport dialled but never used counts as busy to
 	// the server for its first 5 s, so shutdown would wait on it: close them.
 	s.net.base.(*http.Transport).CloseIdleConnections()
-	s.srv.stop()
+	s.srv.Stop()
 	s.srv = startServer(s.t, s.data, s.store)
 	s.net.point(s.srv.URL)
 	s.restarts++

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -125,4 +126,25 @@ func Note(id, text string) map[string]any {
 // Push is a push request of device with muts.
 func Push(device string, muts ...map[string]any) map[string]any {
 	return map[string]any{"device_id": device, "mutations": muts}
+}
+
+// WaitFor polls cond until it holds, failing the test when timeout passes
+// first.
+func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// WebhookReply is a webhook subscription as the admin API shows it.
+type WebhookReply struct {
+	ID             string `json:"id"`
+	Secret         string `json:"secret"`
+	Disabled       bool   `json:"disabled"`
+	DisabledReason string `json:"disabled_reason"`
 }

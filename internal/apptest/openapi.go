@@ -89,8 +89,9 @@ func ResponseViolations() []string {
 
 // Main runs a test binary's tests with every JSON response they receive
 // through http.DefaultClient checked against the OpenAPI description, then
-// runs after (stopping what the tests shared) and exits; a response that
-// does not match the description fails the run.
+// runs after (stopping what the tests shared), stops the shared FerretDB
+// (Ferret) and exits; a response that does not match the description fails
+// the run.
 func Main(m *testing.M, after ...func()) {
 	if err := ValidateResponses(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -99,6 +100,9 @@ func Main(m *testing.M, after ...func()) {
 	code := m.Run()
 	for _, f := range after {
 		f()
+	}
+	if stopFerret != nil {
+		stopFerret()
 	}
 	if v := ResponseViolations(); len(v) > 0 {
 		fmt.Fprintf(os.Stderr, "%d responses do not match openapi/openapi.json:\n%s\n", len(v), strings.Join(v, "\n"))
