@@ -47,6 +47,10 @@ func seq(n int) []int {
 	return out
 }
 
+// stallWait is how long a command must stay unanswered to count as stalled:
+// many times what the bulk write takes on a loaded machine when it answers.
+const stallWait = 20 * time.Second
+
 // TestFerretDBStallsOnLongUpdate pins the FerretDB behaviour maxUpdates
 // works around: one update command whose statements match 100 or more
 // documents never returns, and every later command on its database waits
@@ -62,8 +66,11 @@ func TestFerretDBStallsOnLongUpdate(t *testing.T) {
 	// for connections (a few seconds).
 	defer stop()
 	// The timeouts bound a command that never returns: how long the test
-	// waits before it sees the stall, not a time any command must keep.
-	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(2 * time.Second))
+	// waits before it calls it stalled, not a time any command must keep.
+	// They are long because a stall is told from a slow answer only by
+	// waiting: with two `go test ./...` on 2 cores the same bulk write took
+	// over 2 s and then answered, and the test took that for a stall.
+	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(stallWait))
 	if err != nil {
 		t.Fatal(err)
 	}
