@@ -26,7 +26,7 @@ package convergencetest
 //	                             FerretDB; 150 when soaking)
 //	FIELDSYNC_SOAK=<duration>    repeat the scenario with fresh seeds until the
 //	                             duration has passed, stopping at the first failure:
-//	                             FIELDSYNC_SOAK=10m go test ./app -run Convergence -timeout 15m
+//	                             FIELDSYNC_SOAK=10m go test ./app/convergencetest -run Convergence -timeout 15m
 
 import (
 	"bytes"

@@ -128,11 +128,13 @@ func Push(device string, muts ...map[string]any) map[string]any {
 	return map[string]any{"device_id": device, "mutations": muts}
 }
 
-// WaitFor polls cond until it holds, failing the test when timeout passes
-// first.
+// WaitFor polls cond until it holds, failing the test when neither timeout
+// nor the test's patience (Patience) suffice: timeout says how long the
+// condition takes on a quiet machine, and a busy one (two `go test ./...`
+// on 2 cores) must make the test slower, not red.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
+	deadline := time.Now().Add(max(timeout, Patience(t)))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
