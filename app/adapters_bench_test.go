@@ -32,8 +32,8 @@ func TestAdapterFirstSync10k(t *testing.T) {
 	needNode(t)
 	const n = 10000
 	w := newAccWorld(t, func(testing.TB) func(*serveConfig) { return quiet })
-	admin := w.operator("acme")
-	ensureReps(t, w.ts.URL, admin, "rep-1")
+	admin := w.Operator("acme")
+	ensureReps(t, w.Server.URL, admin, "rep-1")
 	for lo := 0; lo < n; lo += 500 {
 		var docs []map[string]any
 		for i := lo; i < lo+500; i++ {
@@ -46,17 +46,17 @@ func TestAdapterFirstSync10k(t *testing.T) {
 				Status string `json:"status"`
 			} `json:"results"`
 		}
-		json.Unmarshal(w.admin("acme", "POST", "/documents/customers", map[string]any{"docs": docs}, 200), &r)
+		json.Unmarshal(w.Admin("acme", "POST", "/documents/customers", map[string]any{"docs": docs}, 200), &r)
 		if len(r.Results) != 500 || r.Results[0].Status != "applied" {
 			t.Fatalf("import: %+v", r.Results[:min(len(r.Results), 3)])
 		}
 	}
-	tok := w.token("acme", "rep-1", "rep")
+	tok := w.Token("acme", "rep-1", "rep")
 	native := func() int {
 		got, cp := 0, ""
 		for {
 			var r pullReply
-			st := do(t, "GET", w.ts.URL+"/v1/sync/pull?limit=100&checkpoint="+cp, tok, nil, &r)
+			st := do(t, "GET", w.Server.URL+"/v1/sync/pull?limit=100&checkpoint="+cp, tok, nil, &r)
 			if st != 200 {
 				t.Fatalf("pull %d", st)
 			}
@@ -77,7 +77,7 @@ func TestAdapterFirstSync10k(t *testing.T) {
 		t.Logf("%-13s %6d docs  wall %7.2fs  server cpu %7.2fs", name, got, wall.Seconds(), cpu.Seconds())
 	}
 	wm := func() int {
-		d := &wmDevice{startJSDevice(t, "wm", "watermelondb/device.js", w.ts.URL, tok, "wm"), "rep-1"}
+		d := &wmDevice{startJSDevice(t, "wm", "watermelondb/device.js", w.Server.URL, tok, "wm"), "rep-1"}
 		d.must(map[string]any{"cmd": "dump"}, nil) // the database is open: time the sync only
 		cpu0, t0 := processCPU(), time.Now()
 		d.sync(t)
@@ -87,7 +87,7 @@ func TestAdapterFirstSync10k(t *testing.T) {
 		return len(got)
 	}
 	rx := func() int {
-		d := &rxDevice{jsDevice: startJSDevice(t, "rx", "rxdb/device.js", w.ts.URL, tok, "rx")}
+		d := &rxDevice{jsDevice: startJSDevice(t, "rx", "rxdb/device.js", w.Server.URL, tok, "rx")}
 		cpu0, t0 := processCPU(), time.Now()
 		d.sync()
 		wall, cpu := time.Since(t0), processCPU()-cpu0

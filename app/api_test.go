@@ -26,9 +26,9 @@ func TestBadInput(t *testing.T) {
 		c.MaxBody = 64 << 10
 		c.Limits.MaxMutations = 10
 	})
-	rep := ts.token(t, "org-1", "u-rep1")
-	other := ts.token(t, "org-2", "u-rep1") // same user id, another organisation
-	ts.customer(t, "org-1", "c-1", "u-rep1")
+	rep := ts.Token(t, "org-1", "u-rep1")
+	other := ts.Token(t, "org-2", "u-rep1") // same user id, another organisation
+	ts.Customer(t, "org-1", "c-1", "u-rep1")
 
 	// One good note, so "nothing changed" has something to compare with.
 	var pr pushReply
@@ -210,7 +210,7 @@ func expiredToken(t *testing.T, data string) string {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", func(c *serveConfig) { c.RateLimit = 3 })
-	rep1, rep2 := ts.token(t, "org-1", "u-1"), ts.token(t, "org-1", "u-2")
+	rep1, rep2 := ts.Token(t, "org-1", "u-1"), ts.Token(t, "org-1", "u-2")
 	for i := range 3 {
 		if st := do(t, "GET", ts.URL+"/v1/sync/pull", rep1, nil, nil); st != 200 {
 			t.Fatalf("request %d within the limit: status %d", i+1, st)

@@ -81,17 +81,17 @@ func heapPeak() (stop func() uint64) {
 func BenchmarkAttachmentUpload(b *testing.B) {
 	for b.Loop() {
 		b.StopTimer()
-		w := &accWorld{t: b, ts: startServer(b, "", fastSignIn)}
-		w.ts.customer(b, "acme", "c-1", "rep-1")
-		rep := w.token("acme", "rep-1")
+		w := &accWorld{T: b, Server: startServer(b, "", fastSignIn)}
+		w.Server.Customer(b, "acme", "c-1", "rep-1")
+		rep := w.Token("acme", "rep-1")
 		// Ten notes of ten photos: a document holds at most 20 files.
 		var notes []map[string]any
 		for i := range 10 {
 			notes = append(notes, mCreate(fmt.Sprintf("m-n%d", i), "customer_notes", fmt.Sprintf("n-%d", i), map[string]any{"customer_id": "c-1", "text": "shelves"}))
 		}
-		w.mustApply(rep, "phone-0", notes)
+		w.MustApply(rep, "phone-0", notes)
 		paths := benchPhotoFiles(b, b.TempDir())
-		phone, err := client.New(client.Config{BaseURL: w.ts.URL, Token: client.StaticToken(rep), DeviceID: "phone-1",
+		phone, err := client.New(client.Config{BaseURL: w.Server.URL, Token: client.StaticToken(rep), DeviceID: "phone-1",
 			HTTPClient: &http.Client{Timeout: time.Minute}})
 		if err != nil {
 			b.Fatal(err)

@@ -36,13 +36,13 @@ func attachmentWorld(t *testing.T, store accStore) *accWorld {
 			tweak(c)
 		}
 	})
-	w := &accWorld{t: t, ts: ts}
-	w.addTeam("acme", "t1")
-	w.addUser("acme", accUser{id: "rep-1", roles: []string{"rep"}, teams: []string{"t1"}})
-	w.addUser("acme", accUser{id: "rep-2", roles: []string{"rep"}})
-	w.addUser("acme", accUser{id: "mgr-1", roles: []string{"manager"}, leads: []string{"t1"}})
-	ts.customer(t, "acme", "c-1", "rep-1")
-	w.mustApply(w.token("acme", "rep-1"), "phone-0", []map[string]any{mCreate("m-n1", "customer_notes", "n-1",
+	w := &accWorld{T: t, Server: ts}
+	w.AddTeam("acme", "t1")
+	w.AddUser("acme", accUser{ID: "rep-1", Roles: []string{"rep"}, Teams: []string{"t1"}})
+	w.AddUser("acme", accUser{ID: "rep-2", Roles: []string{"rep"}})
+	w.AddUser("acme", accUser{ID: "mgr-1", Roles: []string{"manager"}, Leads: []string{"t1"}})
+	ts.Customer(t, "acme", "c-1", "rep-1")
+	w.MustApply(w.Token("acme", "rep-1"), "phone-0", []map[string]any{mCreate("m-n1", "customer_notes", "n-1",
 		map[string]any{"customer_id": "c-1", "text": "shelf before and after"})})
 	return w
 }
@@ -77,14 +77,14 @@ func download(t testing.TB, base, tok, id string, hdr map[string]string) (int, [
 func TestAttachmentsThroughFaultyNetwork(t *testing.T) {
 	t.Parallel()
 	w := attachmentWorld(t, onSQLite)
-	ts := w.ts
+	ts := w.Server
 	proxy, err := faultproxy.Start(strings.TrimPrefix(ts.URL, "http://"),
 		faultproxy.Faults{CutRequest: 0.25, CutWithin: 80 << 10, LoseReply: 0.2, Seed: 16})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(proxy.Close)
-	rep, mgr := w.token("acme", "rep-1"), w.token("acme", "mgr-1")
+	rep, mgr := w.Token("acme", "rep-1"), w.Token("acme", "mgr-1")
 	phone, err := client.New(client.Config{BaseURL: "http://" + proxy.Addr(), Token: client.StaticToken(rep), DeviceID: "phone-1",
 		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}, BackoffInitial: time.Millisecond,
 		BackoffMax: 20 * time.Millisecond})
@@ -132,7 +132,7 @@ func TestAttachmentsThroughFaultyNetwork(t *testing.T) {
 				t.Fatalf("%s: status %d, %d bytes (want %d), etag %s", id, st, len(got), len(b), h.Get("ETag"))
 			}
 		}
-		for _, tok := range []string{w.token("acme", "rep-2"), w.token("globex", "rep-1")} {
+		for _, tok := range []string{w.Token("acme", "rep-2"), w.Token("globex", "rep-1")} {
 			if st, body, _ := download(t, ts.URL, tok, id, nil); st != 404 || !strings.Contains(string(body), `"not_found"`) {
 				t.Fatalf("%s for another rep or organisation: %d %s, want 404 not_found", id, st, body)
 			}
@@ -158,7 +158,7 @@ func TestAttachmentsThroughFaultyNetwork(t *testing.T) {
 			}
 		}
 	}
-	if docs, _ := pullAll(t, ts.URL, w.token("acme", "rep-2"), "", 100); len(docs) != 0 {
+	if docs, _ := pullAll(t, ts.URL, w.Token("acme", "rep-2"), "", 100); len(docs) != 0 {
 		for k := range docs {
 			if strings.HasPrefix(k, "attachments/") {
 				t.Fatalf("rep-2 pulls %s", k)
@@ -180,8 +180,8 @@ func TestAttachmentHTTP(t *testing.T) {
 }
 
 func attachmentHTTP(t *testing.T, w *accWorld) {
-	ts := w.ts
-	rep := w.token("acme", "rep-1")
+	ts := w.Server
+	rep := w.Token("acme", "rep-1")
 	b := testphoto.JPEG(7, 100<<10)
 	decl := map[string]any{"id": "a-1", "parent_collection": "customer_notes", "parent_id": "n-1", "filename": "shelf.jpg",
 		"content_type": "image/jpeg", "size": len(b), "sha256": sha(b), "location": map[string]any{"lat": 48.1, "lng": 11.5}}
@@ -252,7 +252,7 @@ func attachmentHTTP(t *testing.T, w *accWorld) {
 		t.Fatalf("If-None-Match: %d", code)
 	}
 	req, _ := http.NewRequest("GET", ts.URL+"/v1/attachments/a-1/thumbnail?w=128", nil)
-	req.Header.Set("Authorization", "Bearer "+w.token("acme", "mgr-1"))
+	req.Header.Set("Authorization", "Bearer "+w.Token("acme", "mgr-1"))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -263,18 +263,18 @@ func attachmentHTTP(t *testing.T, w *accWorld) {
 		t.Fatalf("thumbnail: %d %s, %d bytes", resp.StatusCode, resp.Header.Get("Content-Type"), len(thumb))
 	}
 	// Reassigning the customer takes the photo from rep-1 to rep-2.
-	w.admin("acme", "POST", "/customers/c-1/assign", map[string]any{"reps": []string{"rep-2"}}, 200)
+	w.Admin("acme", "POST", "/customers/c-1/assign", map[string]any{"reps": []string{"rep-2"}}, 200)
 	if code, _, _ := download(t, ts.URL, rep, "a-1", nil); code != 404 {
 		t.Fatalf("old rep after reassignment: %d", code)
 	}
-	if code, got, _ := download(t, ts.URL, w.token("acme", "rep-2"), "a-1", nil); code != 200 || !bytes.Equal(got, b) {
+	if code, got, _ := download(t, ts.URL, w.Token("acme", "rep-2"), "a-1", nil); code != 200 || !bytes.Equal(got, b) {
 		t.Fatalf("new rep after reassignment: %d", code)
 	}
 	// Deleting: gone for everyone, 404 attachment_deleted.
-	if code := do(t, "DELETE", ts.URL+"/v1/attachments/a-1", w.operator("acme"), nil, nil); code != 204 {
+	if code := do(t, "DELETE", ts.URL+"/v1/attachments/a-1", w.Operator("acme"), nil, nil); code != 204 {
 		t.Fatalf("delete: %d", code)
 	}
-	if code, raw, _ := download(t, ts.URL, w.token("acme", "rep-2"), "a-1", nil); code != 404 || !strings.Contains(string(raw), "attachment_deleted") {
+	if code, raw, _ := download(t, ts.URL, w.Token("acme", "rep-2"), "a-1", nil); code != 404 || !strings.Contains(string(raw), "attachment_deleted") {
 		t.Fatalf("after delete: %d %s", code, raw)
 	}
 }
@@ -378,7 +378,7 @@ func TestProofOfDeliveryAttachment(t *testing.T) {
 		"id": "delivery", "name": "Delivery with proof", "trigger": map[string]any{"on": "order_status", "status": "submitted"},
 		"responsible": "logistics", "accountable": "manager", "informed": []string{"rep"}, "sla": "24h",
 		"attachments": []string{"proof_of_delivery"}, "on_done": map[string]any{"from": []string{"submitted"}, "to": "delivered"}}}}
-	w.admin("acme", "PUT", "/matrix", m, 200)
+	w.Admin("acme", "PUT", "/matrix", m, 200)
 	w.pushAs("rep-1", mCreate("m-o", "orders", "o-1", withStatus(orderLines(0), "submitted")))
 	fu := "fu-o-1-delivery"
 	lg := w.as("lg-1")
@@ -390,22 +390,22 @@ func TestProofOfDeliveryAttachment(t *testing.T) {
 	// A file of another document does not prove this delivery.
 	w.pushAs("rep-1", mCreate("m-n", "customer_notes", "n-1", map[string]any{"customer_id": "c-1", "text": "dock photo"}))
 	b := testphoto.JPEG(5, 40<<10)
-	uploadVia(t, w.ts.URL, w.as("rep-1"), map[string]any{"id": "att-note", "parent_collection": "customer_notes", "parent_id": "n-1",
+	uploadVia(t, w.Server.URL, w.as("rep-1"), map[string]any{"id": "att-note", "parent_collection": "customer_notes", "parent_id": "n-1",
 		"filename": "dock.jpg", "content_type": "image/jpeg"}, b)
 	if st, reply := w.act(lg, fu, "complete", map[string]any{"result": map[string]any{"proof_of_delivery": "att-note"}}); st != 400 {
 		t.Fatalf("another document's file: %d %v", st, reply)
 	}
 	pod := testphoto.JPEG(6, 40<<10)
-	uploadVia(t, w.ts.URL, lg, map[string]any{"id": "att-pod", "parent_collection": "follow_ups", "parent_id": fu,
+	uploadVia(t, w.Server.URL, lg, map[string]any{"id": "att-pod", "parent_collection": "follow_ups", "parent_id": fu,
 		"filename": "pod.jpg", "content_type": "image/jpeg", "caption": "signed delivery note"}, pod)
 	w.mustAct(lg, fu, "complete", map[string]any{"result": map[string]any{"proof_of_delivery": "att-pod"}})
 	if o, _ := w.get("orders", "o-1"); o["status"] != "delivered" {
 		t.Fatalf("order after the proof: %v", o["status"])
 	}
-	if code, got, _ := download(t, w.ts.URL, w.as("rep-1"), "att-pod", nil); code != 200 || !bytes.Equal(got, pod) {
+	if code, got, _ := download(t, w.Server.URL, w.as("rep-1"), "att-pod", nil); code != 200 || !bytes.Equal(got, pod) {
 		t.Fatalf("the rep reads the proof of delivery: %d", code)
 	}
-	if code, _, _ := download(t, w.ts.URL, w.as("bl-1"), "att-pod", nil); code != 404 {
+	if code, _, _ := download(t, w.Server.URL, w.as("bl-1"), "att-pod", nil); code != 404 {
 		t.Fatalf("billing, not on the follow-up, reads the proof: %d", code)
 	}
 }
@@ -428,8 +428,8 @@ func TestAttachmentsOnS3(t *testing.T) {
 	ts := startServer(t, "", func(c *serveConfig) {
 		c.Attachments.S3Bucket, c.Attachments.S3Endpoint, c.Attachments.S3Prefix = "photos", s3srv.URL, "fs/"
 	})
-	ts.customer(t, "acme", "c-1", "rep-1")
-	rep := ts.token(t, "acme", "rep-1")
+	ts.Customer(t, "acme", "c-1", "rep-1")
+	rep := ts.Token(t, "acme", "rep-1")
 	if st := do(t, "POST", ts.URL+"/v1/sync/push", rep, mustJSON(t, push("phone", mCreate("m-1", "customer_notes", "n-1",
 		map[string]any{"customer_id": "c-1", "text": "dock"}))), nil); st != 200 {
 		t.Fatalf("push: %d", st)
@@ -457,7 +457,7 @@ func TestAttachmentsOnS3(t *testing.T) {
 func TestClientFileWaitsForItsDocument(t *testing.T) {
 	t.Parallel()
 	w := attachmentWorld(t, onSQLite)
-	phone, err := client.New(client.Config{BaseURL: w.ts.URL, Token: client.StaticToken(w.token("acme", "rep-1")), DeviceID: "phone-2"})
+	phone, err := client.New(client.Config{BaseURL: w.Server.URL, Token: client.StaticToken(w.Token("acme", "rep-1")), DeviceID: "phone-2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func TestClientFileWaitsForItsDocument(t *testing.T) {
 	if err != nil || len(rep.Uploaded) != 1 || rep.Uploaded[0] != id || len(phone.PendingFiles()) != 0 {
 		t.Fatalf("after the push: %+v %v", rep, err)
 	}
-	if code, got, _ := download(t, w.ts.URL, w.token("acme", "mgr-1"), id, nil); code != 200 || !bytes.Equal(got, b) {
+	if code, got, _ := download(t, w.Server.URL, w.Token("acme", "mgr-1"), id, nil); code != 200 || !bytes.Equal(got, b) {
 		t.Fatalf("the manager reads the photo: %d", code)
 	}
 }

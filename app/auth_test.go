@@ -70,7 +70,7 @@ func TestSignIn(t *testing.T) {
 		t.Errorf("refresh after logout: %d %+v", st, e)
 	}
 	var e2 errorReply
-	if st := do(t, "POST", ts.URL+"/v1/auth/logout", ts.token(t, "acme", "ann"), nil, &e2); st != 400 || e2.Error.Code != identity.CodeNoSession {
+	if st := do(t, "POST", ts.URL+"/v1/auth/logout", ts.Token(t, "acme", "ann"), nil, &e2); st != 400 || e2.Error.Code != identity.CodeNoSession {
 		t.Errorf("logout with an operator token: %d %+v", st, e2)
 	}
 	if st, _ := doRaw(t, "POST", ts.URL+"/v1/auth/logout", "", nil); st != 401 {
@@ -213,7 +213,7 @@ func TestDisableUser(t *testing.T) {
 
 	// A signed-in admin loses the admin API as soon as the directory says
 	// so, though the access token still claims the role.
-	op := ts.token(t, "acme", "operator", "admin")
+	op := ts.Token(t, "acme", "operator", "admin")
 	if st := do(t, "PATCH", ts.URL+"/v1/admin/users/boss", op, []byte(`{"roles":["manager"]}`), nil); st != 200 {
 		t.Fatalf("demote: %d", st)
 	}
@@ -240,7 +240,7 @@ func TestDisableUser(t *testing.T) {
 func TestAdminAPI(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", fastSignIn)
-	adm := ts.token(t, "acme", "operator", "admin")
+	adm := ts.Token(t, "acme", "operator", "admin")
 	call := func(method, path, body string, want int, out any) {
 		t.Helper()
 		var b []byte
@@ -381,14 +381,14 @@ func adminEndpoints(u, tm, dev string) []adminEndpoint {
 func TestAdminAccess(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", fastSignIn)
-	adm := ts.token(t, "acme", "operator", "admin")
+	adm := ts.Token(t, "acme", "operator", "admin")
 	adminAdd(t, ts, "acme", map[string]any{"id": "ann", "email": "ann@acme.example", "roles": []string{"rep"}, "password": testPassword})
 	if st := do(t, "POST", ts.URL+"/v1/admin/teams", adm, []byte(`{"id":"north","name":"North"}`), nil); st != 201 {
 		t.Fatal(st)
 	}
 	_, g, _ := login(t, ts, "ann@acme.example", testPassword, "phone-1")
 	// Globex has an admin, and users and teams of its own with other ids.
-	gadm := ts.token(t, "globex", "g-admin", "admin")
+	gadm := ts.Token(t, "globex", "g-admin", "admin")
 	adminAdd(t, ts, "globex", map[string]any{"id": "gil", "email": "gil@globex.example", "roles": []string{"rep"}})
 	if st := do(t, "POST", ts.URL+"/v1/admin/teams", gadm, []byte(`{"id":"south","name":"South"}`), nil); st != 201 {
 		t.Fatal(st)
@@ -406,8 +406,8 @@ func TestAdminAccess(t *testing.T) {
 	before := snapshot()
 
 	// Signed-in users of acme with non-admin roles, and operator tokens.
-	mgr := ts.token(t, "acme", "mia", "manager")
-	desk := ts.token(t, "acme", "otto", "order_desk", "credit_control")
+	mgr := ts.Token(t, "acme", "mia", "manager")
+	desk := ts.Token(t, "acme", "otto", "order_desk", "credit_control")
 	for _, c := range []struct {
 		who, token string
 		status     int

@@ -166,8 +166,8 @@ func cpuTime(b *testing.B) time.Duration {
 func BenchmarkMongoPush(b *testing.B) {
 	fc := startFerretChild(b)
 	ts := startServer(b, "", fc.store())
-	tok := ts.token(b, "org-1", "u-1")
-	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
+	tok := ts.Token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.Token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{}
 	var n, batches int
 	var cpu time.Duration
@@ -197,8 +197,8 @@ func BenchmarkMongoPush(b *testing.B) {
 func BenchmarkMongoPull(b *testing.B) {
 	fc := startFerretChild(b)
 	ts := startServer(b, "", fc.store())
-	tok := ts.token(b, "org-1", "u-1")
-	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
+	tok := ts.Token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.Token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{}
 	for _, body := range benchBodies(b, "seed", mongoBenchDocs, 100) {
 		benchPush(b, c, ts.URL, tok, body)

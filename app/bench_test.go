@@ -68,8 +68,8 @@ func benchBodies(b *testing.B, prefix string, n, batch int) [][]byte {
 // BenchmarkPush pushes 10,000 notes in batches of 100 per iteration.
 func BenchmarkPush(b *testing.B) {
 	ts := startServer(b, "", quiet)
-	tok := ts.token(b, "org-1", "u-1")
-	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
+	tok := ts.Token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.Token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{}
 	n := 0
 	var cpu time.Duration
@@ -94,8 +94,8 @@ func BenchmarkPush(b *testing.B) {
 // together look like to the single SQLite writer.
 func BenchmarkPushConcurrent(b *testing.B) {
 	ts := startServer(b, "", quiet)
-	tok := ts.token(b, "org-1", "u-1")
-	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
+	tok := ts.Token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.Token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
 	const devices = 8
 	n := 0
@@ -128,8 +128,8 @@ func BenchmarkPushConcurrent(b *testing.B) {
 // BenchmarkPull pulls the owner's 10,000 notes from an empty checkpoint.
 func BenchmarkPull(b *testing.B) {
 	ts := startServer(b, "", quiet)
-	tok := ts.token(b, "org-1", "u-1")
-	seedBenchCustomers(b, ts.URL, ts.token(b, "org-1", "u-admin", "admin"), "u-1")
+	tok := ts.Token(b, "org-1", "u-1")
+	seedBenchCustomers(b, ts.URL, ts.Token(b, "org-1", "u-admin", "admin"), "u-1")
 	c := &http.Client{}
 	for _, body := range benchBodies(b, "seed", benchDocs, 100) {
 		benchPush(b, c, ts.URL, tok, body)

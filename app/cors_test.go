@@ -13,7 +13,7 @@ func TestCORS(t *testing.T) {
 	t.Parallel()
 	closed := startServer(t, "", nil)
 	open := startServer(t, "", func(c *serveConfig) { c.CORSOrigins = []string{"https://app.example.com"} })
-	toks := map[string]string{closed.URL: closed.token(t, "acme", "rep-1"), open.URL: open.token(t, "acme", "rep-1")}
+	toks := map[string]string{closed.URL: closed.Token(t, "acme", "rep-1"), open.URL: open.Token(t, "acme", "rep-1")}
 	cases := []struct {
 		name, base, method, path, origin string
 		preflight                        bool

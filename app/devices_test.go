@@ -84,12 +84,12 @@ func TestDeviceRoutes(t *testing.T) {
 			t.Parallel()
 			w := newAccWorld(t, s.store)
 			for _, u := range []string{"rep-1", "rep-2"} {
-				w.addUser("acme", accUser{id: u, roles: []string{"rep"}})
+				w.AddUser("acme", accUser{ID: u, Roles: []string{"rep"}})
 			}
-			w.addUser("globex", accUser{id: "rep-1", roles: []string{"rep"}})
-			rep1, rep2 := w.token("acme", "rep-1", "rep"), w.token("acme", "rep-2", "rep")
-			other := w.token("globex", "rep-1", "rep")
-			admin := w.operator("acme")
+			w.AddUser("globex", accUser{ID: "rep-1", Roles: []string{"rep"}})
+			rep1, rep2 := w.Token("acme", "rep-1", "rep"), w.Token("acme", "rep-2", "rep")
+			other := w.Token("globex", "rep-1", "rep")
+			admin := w.Operator("acme")
 			phone := map[string]any{"device_id": "phone-1", "token": "fcm-token-1", "platform": "android", "app_version": "5.0.1"}
 			with := func(k string, v any) map[string]any {
 				m := map[string]any{}
@@ -107,7 +107,7 @@ func TestDeviceRoutes(t *testing.T) {
 				return deviceCase{name: name, method: "POST", path: "/v1/devices", token: rep1, body: body, status: 400,
 					code: "invalid_request", pointer: ptr}
 			}
-			runDeviceCases(t, w.ts.URL, []deviceCase{
+			runDeviceCases(t, w.Server.URL, []deviceCase{
 				{name: "no token", method: "POST", path: "/v1/devices", body: phone, status: 401, code: "unauthenticated"},
 				inval("no device id on a token without a device", with("device_id", nil), "/device_id"),
 				inval("bad device id", with("device_id", "a b"), "/device_id"),
@@ -162,7 +162,7 @@ func TestDeviceRoutes(t *testing.T) {
 				{name: "end missing", method: "PUT", path: "/v1/admin/org/quiet-hours", token: admin,
 					body: map[string]any{"start": "22:00"}, status: 400, code: "invalid_request", pointer: "/end"},
 				{name: "kept", method: "GET", path: "/v1/admin/org/quiet-hours", token: admin, status: 200, check: quietIs(`"22:00"`, `"07:00"`)},
-				{name: "other org unaffected", method: "GET", path: "/v1/admin/org/quiet-hours", token: w.operator("globex"), status: 200, check: quietIs("null", "null")},
+				{name: "other org unaffected", method: "GET", path: "/v1/admin/org/quiet-hours", token: w.Operator("globex"), status: 200, check: quietIs("null", "null")},
 				{name: "off", method: "PUT", path: "/v1/admin/org/quiet-hours", token: admin,
 					body: map[string]any{"start": nil, "end": nil}, status: 200, check: quietIs("null", "null")},
 			})
@@ -199,9 +199,9 @@ func quietIs(start, end string) func(t *testing.T, raw []byte) {
 func TestDeviceForgottenAtSignOut(t *testing.T) {
 	t.Parallel()
 	w := newAccWorld(t, onSQLite)
-	w.addUser("acme", accUser{id: "rep-1", roles: []string{"rep"}, password: true})
+	w.AddUser("acme", accUser{ID: "rep-1", Roles: []string{"rep"}, Password: true})
 	signIn := func(device string) string {
-		st, g, e := login(t, w.ts, "rep-1@acme.example", testPassword, device)
+		st, g, e := login(t, w.Server, "rep-1@acme.example", testPassword, device)
 		if st != 200 {
 			t.Fatalf("login: %d %+v", st, e)
 		}
@@ -209,13 +209,13 @@ func TestDeviceForgottenAtSignOut(t *testing.T) {
 	}
 	a, b := signIn("phone-a"), signIn("phone-b")
 	for _, tok := range []string{a, b} {
-		if st, raw := doRaw(t, "POST", w.ts.URL+"/v1/devices", tok,
+		if st, raw := doRaw(t, "POST", w.Server.URL+"/v1/devices", tok,
 			mustJSON(t, map[string]any{"token": "fcm-" + tok[len(tok)-8:], "platform": "android", "app_version": "1.0"})); st != 200 {
 			t.Fatalf("register: %d %s", st, raw)
 		}
 	}
 	list := func(tok string) []string {
-		st, raw := doRaw(t, "GET", w.ts.URL+"/v1/devices", tok, nil)
+		st, raw := doRaw(t, "GET", w.Server.URL+"/v1/devices", tok, nil)
 		if st != 200 {
 			t.Fatalf("list: %d %s", st, raw)
 		}
@@ -224,14 +224,14 @@ func TestDeviceForgottenAtSignOut(t *testing.T) {
 	if got := list(b); !slices.Equal(got, []string{"phone-a", "phone-b"}) {
 		t.Fatalf("devices %v", got)
 	}
-	if st, raw := doRaw(t, "POST", w.ts.URL+"/v1/auth/logout", a, nil); st != 204 {
+	if st, raw := doRaw(t, "POST", w.Server.URL+"/v1/auth/logout", a, nil); st != 204 {
 		t.Fatalf("logout: %d %s", st, raw)
 	}
 	if got := list(b); !slices.Equal(got, []string{"phone-b"}) {
 		t.Fatalf("after logout of phone-a: %v", got)
 	}
-	w.admin("acme", "DELETE", "/users/rep-1/devices/phone-b", nil, 200)
-	if got := list(w.token("acme", "rep-1", "rep")); len(got) != 0 {
+	w.Admin("acme", "DELETE", "/users/rep-1/devices/phone-b", nil, 200)
+	if got := list(w.Token("acme", "rep-1", "rep")); len(got) != 0 {
 		t.Fatalf("after revoking phone-b: %v", got)
 	}
 }

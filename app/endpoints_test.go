@@ -14,8 +14,8 @@ import (
 func TestEndpoints(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", nil)
-	tok := ts.token(t, "org-1", "u-1")
-	ts.customer(t, "org-1", "c-1", "u-1")
+	tok := ts.Token(t, "org-1", "u-1")
+	ts.Customer(t, "org-1", "c-1", "u-1")
 	var pr pushReply
 	body := mustJSON(t, push("dev-1", note("n-1", "a"), note("n-2", "b"),
 		map[string]any{"mutation_id": "bad", "collection": "nope", "id": "x", "op": "create", "doc": map[string]any{}}))
@@ -101,12 +101,12 @@ func TestRequestLogs(t *testing.T) {
 	t.Parallel()
 	var logs syncBuffer
 	ts := startServerLog(t, &logs)
-	tok := ts.token(t, "org-1", "u-1")
+	tok := ts.Token(t, "org-1", "u-1")
 	do(t, "GET", ts.URL+"/v1/sync/pull", tok, nil, nil)
 	do(t, "GET", ts.URL+"/v1/sync/pull?checkpoint=forged", tok, nil, nil)
 	do(t, "GET", ts.URL+"/v1/no/such/route", "", nil, nil)
 	do(t, "GET", ts.URL+"/healthz", "", nil, nil)
-	ts.stop()
+	ts.Stop()
 	out := logs.String()
 	seen := map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {

@@ -18,8 +18,8 @@ func TestGoldenProtocolV1(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join("testdata", "protocol", "v1")
 	ts := startServer(t, "", nil)
-	tok := ts.token(t, "org-golden", "u-golden")
-	ts.customer(t, "org-golden", "c-42", "u-golden")     // the customer the recorded phone works for
+	tok := ts.Token(t, "org-golden", "u-golden")
+	ts.Customer(t, "org-golden", "c-42", "u-golden")     // the customer the recorded phone works for
 	_, afterCustomer := pullAll(t, ts.URL, tok, "", 100) // the recorded phone had it already
 
 	req := readFile(t, dir, "01-push.request.json")

@@ -1,19 +1,18 @@
 package app_test
 
-// The system tests' fixture is internal/apptest (shared with the command
-// tests of cmd/fieldsync). The names below are the ones the tests used when
-// they lived in cmd/fieldsync; keeping them keeps the moved tests as they were.
+// The system tests' fixture is internal/apptest, shared with the other
+// system test packages (app/accesstest, app/consoletest,
+// app/convergencetest) and the command tests of cmd/fieldsync. The names
+// below are the ones the tests used when they lived in cmd/fieldsync;
+// keeping them keeps the moved tests as they were.
 
 import (
-	"io"
 	"os/exec"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/internal/apptest"
-	"github.com/fieldsync/fieldsync/jwtauth"
-	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
 // TestMain checks every response the API tests receive against the OpenAPI
@@ -26,55 +25,15 @@ type serveConfig = app.Config
 // testServer is a full fieldsync server (real SQLite file, real HTTP on a
 // loopback port) running inside the test process, or the address and keys
 // of the real binary's (binaryWorld).
-type testServer struct {
-	URL  string
-	Data string
-	Keys *jwtauth.Keys
-	// Eng is the server's engine: the server's own (trusted) writes, for
-	// fixtures no device may create.
-	Eng *engine.Engine
-	// Store is the server's store: the retention tests run its compaction
-	// with a clock of their own.
-	Store engine.Store
-	in    *app.Instance // the running server, for tests that look inside
-	srv   *apptest.Server
-}
-
-func wrap(s *apptest.Server) *testServer {
-	return &testServer{URL: s.URL, Data: s.Data, Keys: s.Keys, Eng: s.Eng, Store: s.Store, in: s.In, srv: s}
-}
-
-// startServer starts a server on data (a fresh temp dir when ""), with cfg
-// adjusted by tweak, and stops it when the test ends.
-func startServer(t testing.TB, data string, tweak func(*serveConfig)) *testServer {
-	t.Helper()
-	return wrap(apptest.Start(t, data, tweak))
-}
-
-// startServerLog starts a server that writes JSON logs to w.
-func startServerLog(t testing.TB, w io.Writer) *testServer {
-	t.Helper()
-	return wrap(apptest.StartLog(t, w))
-}
-
-func startServerWith(t testing.TB, data string, tweak func(*serveConfig), logw io.Writer) *testServer {
-	t.Helper()
-	return wrap(apptest.StartWith(t, data, tweak, logw))
-}
-
-func (ts *testServer) token(t testing.TB, org, user string, roles ...string) string {
-	t.Helper()
-	return apptest.Mint(t, ts.Keys, org, user, roles...)
-}
-
-func (ts *testServer) customer(t testing.TB, org, id string, reps ...string) {
-	t.Helper()
-	createCustomer(t, ts.URL, ts.token(t, org, "u-admin", "admin"), id, reps...)
-}
-
-func (ts *testServer) stop() { ts.srv.Stop() }
+type testServer = apptest.Server
 
 type (
+	// The world of a scenario: its store, users, pushes and devices.
+	accStore  = apptest.Backend
+	accWorld  = apptest.World
+	accUser   = apptest.User
+	accChange = apptest.Change
+
 	pushReply  = apptest.PushReply
 	pullReply  = apptest.PullReply
 	errorReply = apptest.ErrorReply
@@ -86,9 +45,22 @@ type (
 )
 
 var (
+	startServer      = apptest.Start
+	startServerLog   = apptest.StartLog
+	startServerWith  = apptest.StartWith
+	onSQLite         = apptest.OnSQLite
+	onMongoDB        = apptest.OnMongoDB
+	withoutWorkflows = apptest.WithoutWorkflows
+	newAccWorld      = apptest.NewWorld
+	newAccOutcomes   = apptest.NewOutcomes
+	mCreate          = apptest.Create
+	mUpdate          = apptest.Update
+	mDelete          = apptest.Delete
+	accDoc           = apptest.Doc
+	must             = apptest.Must
+
 	do             = apptest.Do
 	doRaw          = apptest.DoRaw
-	decodeInto     = apptest.DecodeInto
 	mustJSON       = apptest.MustJSON
 	pullAll        = apptest.PullAll
 	createCustomer = apptest.CreateCustomer
@@ -110,9 +82,12 @@ var (
 
 const testPassword = apptest.Password
 
+// accIDs lists the keys of a map, sorted, for messages.
+func accIDs[V any](m map[string]V) []string { return apptest.SortedKeys(m) }
+
 func adminAdd(t *testing.T, ts *testServer, org string, body map[string]any) userBody {
 	t.Helper()
-	return apptest.AdminAdd(t, ts.URL, ts.token(t, org, "operator", "admin"), body)
+	return apptest.AdminAdd(t, ts.URL, ts.Token(t, org, "operator", "admin"), body)
 }
 
 func login(t *testing.T, ts *testServer, email, password, device string) (int, grantBody, errorReply) {

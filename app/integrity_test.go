@@ -34,9 +34,9 @@ func TestNonCanonicalJSONIsRefusedPerMutation(t *testing.T) {
 
 func testNonCanonicalJSON(t *testing.T, store accStore) {
 	w := newAccWorld(t, withoutWorkflows(store))
-	w.addUser("org-1", accUser{id: "u-rep1", roles: []string{"rep"}})
-	createCustomer(t, w.ts.URL, w.operator("org-1"), "c-1", "u-rep1")
-	rep := w.token("org-1", "u-rep1")
+	w.AddUser("org-1", accUser{ID: "u-rep1", Roles: []string{"rep"}})
+	createCustomer(t, w.Server.URL, w.Operator("org-1"), "c-1", "u-rep1")
+	rep := w.Token("org-1", "u-rep1")
 	// Hand-written so that the duplicate keys, raw bytes and huge numbers
 	// reach the server as a phone would send them.
 	body := []byte(`{"device_id":"phone-1","mutations":[` +
@@ -67,7 +67,7 @@ func testNonCanonicalJSON(t *testing.T, store accStore) {
 		{"applied", "", "", -1},
 	}
 	for attempt := range 2 { // a retry earns the same answers and changes nothing
-		st, raw := doRaw(t, "POST", w.ts.URL+"/v1/sync/push", rep, body)
+		st, raw := doRaw(t, "POST", w.Server.URL+"/v1/sync/push", rep, body)
 		if st != 200 {
 			t.Fatalf("attempt %d: push: %d %s", attempt, st, raw)
 		}
@@ -93,11 +93,11 @@ func testNonCanonicalJSON(t *testing.T, store accStore) {
 		}
 	}
 	// The rep's pull is valid UTF-8 and holds exactly the two good notes.
-	st, raw := doRaw(t, "GET", w.ts.URL+"/v1/sync/pull?limit=100", rep, nil)
+	st, raw := doRaw(t, "GET", w.Server.URL+"/v1/sync/pull?limit=100", rep, nil)
 	if st != 200 || !utf8.Valid(raw) {
 		t.Fatalf("pull: %d, valid UTF-8 %v", st, utf8.Valid(raw))
 	}
-	docs, _ := pullAll(t, w.ts.URL, rep, "", 100)
+	docs, _ := pullAll(t, w.Server.URL, rep, "", 100)
 	for _, id := range []string{"n-dup", "n-dupc", "n-utf", "n-sur", "n-big", "n-int"} {
 		if _, ok := docs["customer_notes/"+id]; ok {
 			t.Errorf("refused note %s was stored", id)
@@ -113,7 +113,7 @@ func testNonCanonicalJSON(t *testing.T, store accStore) {
 func TestPushEnvelopeThatIsNotJSONIsRefusedWhole(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", nil)
-	rep := ts.token(t, "org-1", "u-rep1")
+	rep := ts.Token(t, "org-1", "u-rep1")
 	for _, c := range []struct{ body, code, pointer string }{
 		{`{"device_id":"d","mutations":[`, "malformed_json", ""},
 		{`{"device_id":"d","mutations":{}}`, "malformed_json", "/mutations"},
@@ -172,15 +172,15 @@ func TestReplayedOutcomeNeverResurrects(t *testing.T) {
 func testReplayNeverResurrects(t *testing.T, store accStore, ending string) {
 	w := newAccWorld(t, withoutWorkflows(store))
 	for _, u := range []string{"rep-a", "rep-b"} {
-		w.addUser("org-1", accUser{id: u, roles: []string{"rep"}})
+		w.AddUser("org-1", accUser{ID: u, Roles: []string{"rep"}})
 	}
-	w.addUser("org-1", accUser{id: "adm", roles: []string{"admin"}})
-	createCustomer(t, w.ts.URL, w.operator("org-1"), "c-1", "rep-a")
+	w.AddUser("org-1", accUser{ID: "adm", Roles: []string{"admin"}})
+	createCustomer(t, w.Server.URL, w.Operator("org-1"), "c-1", "rep-a")
 	lossy := &loseNextPush{}
 	var mu sync.Mutex
 	var outcomes []engine.Outcome
 	c, err := client.New(client.Config{
-		BaseURL: w.ts.URL, Token: client.StaticToken(w.token("org-1", "rep-a")), DeviceID: "phone-a",
+		BaseURL: w.Server.URL, Token: client.StaticToken(w.Token("org-1", "rep-a")), DeviceID: "phone-a",
 		Store:      client.NewFileStore(filepath.Join(t.TempDir(), "state.json")),
 		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: lossy},
 		// No retry within a call: the test retries by hand, after the pull.
@@ -196,8 +196,8 @@ func testReplayNeverResurrects(t *testing.T, store accStore, ending string) {
 	}
 	// The admin's console tags the note (version 2); the phone, still on
 	// version 1, edits the text: a merge whose answer carries the body.
-	admin := w.token("org-1", "adm", "admin")
-	if o := w.push(admin, "console", []map[string]any{mUpdate("adm-1", "customer_notes", "n-1", 1, map[string]any{"tags": []string{"vip"}})}); o[0].Status != "applied" {
+	admin := w.Token("org-1", "adm", "admin")
+	if o := w.Push(admin, "console", []map[string]any{mUpdate("adm-1", "customer_notes", "n-1", 1, map[string]any{"tags": []string{"vip"}})}); o[0].Status != "applied" {
 		t.Fatalf("admin tag: %+v", o[0])
 	}
 	must(t, "edit", c.Update("customer_notes", "n-1", map[string]any{"text": "second"}))
@@ -208,11 +208,11 @@ func testReplayNeverResurrects(t *testing.T, store accStore, ending string) {
 	// The document goes away for this phone.
 	switch ending {
 	case "delete":
-		if o := w.push(admin, "console", []map[string]any{mDelete("adm-2", "customer_notes", "n-1", 3)}); o[0].Status != "applied" {
+		if o := w.Push(admin, "console", []map[string]any{mDelete("adm-2", "customer_notes", "n-1", 3)}); o[0].Status != "applied" {
 			t.Fatalf("admin delete: %+v", o[0])
 		}
 	case "evict":
-		w.admin("org-1", "POST", "/customers/c-1/assign", map[string]any{"reps": []string{"rep-b"}}, 200)
+		w.Admin("org-1", "POST", "/customers/c-1/assign", map[string]any{"reps": []string{"rep-b"}}, 200)
 	}
 	if _, err := c.Pull(ctx); err != nil {
 		t.Fatalf("pull: %v", err)
@@ -258,24 +258,24 @@ func TestSignInIntegrity(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			w := newAccWorld(t, store)
-			w.addUser("acme", accUser{id: "ann", roles: []string{"rep"}, password: true})
+			w.AddUser("acme", accUser{ID: "ann", Roles: []string{"rep"}, Password: true})
 			for _, dev := range []string{"a/b", "phone 1", ""} {
-				st, _, e := login(t, w.ts, "ann@acme.example", testPassword, dev)
+				st, _, e := login(t, w.Server, "ann@acme.example", testPassword, dev)
 				if st != 400 || e.Error.Code != "invalid_request" || e.Error.Pointer != "/device_id" {
 					t.Errorf("sign-in with device id %q: %d %+v, want 400 invalid_request at /device_id", dev, st, e.Error)
 				}
 			}
-			st, g, e := login(t, w.ts, "ann@acme.example", testPassword, "phone-1")
+			st, g, e := login(t, w.Server, "ann@acme.example", testPassword, "phone-1")
 			if st != 200 {
 				t.Fatalf("sign-in: %d %+v", st, e.Error)
 			}
 			session := strings.Split(g.RefreshToken, ".")[0]
 			for _, forged := range []string{session + ".1.AAAA", session + ".1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.AAAAAAAAAAAAAAAAAAAAAA"} {
-				if st, _, e := refresh(t, w.ts, forged); st != 401 || e.Error.Code != "refresh_token_invalid" {
+				if st, _, e := refresh(t, w.Server, forged); st != 401 || e.Error.Code != "refresh_token_invalid" {
 					t.Errorf("forged refresh token: %d %+v, want 401 refresh_token_invalid", st, e.Error)
 				}
 			}
-			if st, _, e := refresh(t, w.ts, g.RefreshToken); st != 200 {
+			if st, _, e := refresh(t, w.Server, g.RefreshToken); st != 200 {
 				t.Errorf("the owner's refresh after the forgeries: %d %+v, want 200 (the session lives)", st, e.Error)
 			}
 		})
@@ -291,12 +291,12 @@ func TestDisabledUserRefusedEverywhere(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			w := newAccWorld(t, store)
-			w.addUser("acme", accUser{id: "ann", roles: []string{"rep"}, password: true})
-			st, g, e := login(t, w.ts, "ann@acme.example", testPassword, "phone-1")
+			w.AddUser("acme", accUser{ID: "ann", Roles: []string{"rep"}, Password: true})
+			st, g, e := login(t, w.Server, "ann@acme.example", testPassword, "phone-1")
 			if st != 200 {
 				t.Fatalf("sign-in: %d %+v", st, e.Error)
 			}
-			w.admin("acme", "POST", "/users/ann/disable", nil, 200)
+			w.Admin("acme", "POST", "/users/ann/disable", nil, 200)
 			routes := []struct{ method, path, body string }{
 				{"POST", "/v1/devices", `{"device_id":"phone-1","platform":"android","token":"fcm-token-1"}`},
 				{"GET", "/v1/devices", ""},
@@ -315,7 +315,7 @@ func TestDisabledUserRefusedEverywhere(t *testing.T) {
 					body = []byte(r.body)
 				}
 				var e errorReply
-				if st := do(t, r.method, w.ts.URL+r.path, g.AccessToken, body, &e); st != 403 || e.Error.Code != "user_disabled" {
+				if st := do(t, r.method, w.Server.URL+r.path, g.AccessToken, body, &e); st != 403 || e.Error.Code != "user_disabled" {
 					t.Errorf("%s %s as a disabled user: %d %+v, want 403 user_disabled", r.method, r.path, st, e.Error)
 				}
 			}

@@ -227,7 +227,7 @@ func newAdapterWorld(t *testing.T, store accStore) *wfWorld {
 	} else {
 		w = newWFWorld(t, store)
 	}
-	w.addUser("acme", accUser{id: "rep-2", roles: []string{"rep"}})
+	w.AddUser("acme", accUser{ID: "rep-2", Roles: []string{"rep"}})
 	w.docs("customers", map[string]any{"c-3": map[string]any{"name": "Brandt Elektro", "assigned_reps": []string{"rep-2"}}})
 	return w
 }
@@ -247,7 +247,7 @@ func binaryWorld(t *testing.T) *accWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &accWorld{t: t, ts: &testServer{URL: p.URL, Data: data, Keys: keys}}
+	return &accWorld{T: t, Server: &testServer{URL: p.URL, Data: data, Keys: keys}}
 }
 
 // wantOfflineWorkLanded checks the server after the offline phase: both
@@ -259,7 +259,7 @@ func wantOfflineWorkLanded(t *testing.T, w *wfWorld, tok string) {
 		t.Fatalf("c-1 after both phones' edits: %v", c1)
 	}
 	notes := 0
-	for k := range w.visible(tok) {
+	for k := range w.Visible(tok) {
 		if strings.HasPrefix(k, "customer_notes/") {
 			notes++
 		}

@@ -18,7 +18,7 @@ func TestKPIsOverWorkflow(t *testing.T) {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWFWorld(t, st.store)
-			w.admin("acme", "PUT", "/org", map[string]any{"time_zone": "America/New_York"}, 200)
+			w.Admin("acme", "PUT", "/org", map[string]any{"time_zone": "America/New_York"}, 200)
 			now := time.Now()
 			ny, _ := time.LoadLocation("America/New_York")
 			// The visit and the order fall on one day in New York, so the
@@ -46,7 +46,7 @@ func TestKPIsOverWorkflow(t *testing.T) {
 			// midnight still holds both documents.
 			q := url.Values{"rep": {"rep-1"}, "from": {now.In(ny).AddDate(0, 0, -1).Format("2006-01-02")},
 				"to": {now.In(ny).Format("2006-01-02")}}.Encode()
-			for _, tok := range []string{w.operator("acme"), rep} {
+			for _, tok := range []string{w.Operator("acme"), rep} {
 				var r struct {
 					Reps []struct {
 						Period struct {
@@ -64,7 +64,7 @@ func TestKPIsOverWorkflow(t *testing.T) {
 						} `json:"follow_ups"`
 					}
 				}
-				st, raw := doRaw(t, "GET", w.ts.URL+"/v1/kpis?"+q, tok, nil)
+				st, raw := doRaw(t, "GET", w.Server.URL+"/v1/kpis?"+q, tok, nil)
 				if st != 200 || json.Unmarshal(raw, &r) != nil || len(r.Reps) != 1 {
 					t.Fatalf("kpis: %d %s", st, raw)
 				}
@@ -108,7 +108,7 @@ func TestKPIsFollowChanges(t *testing.T) {
 					} `json:"total"`
 				}
 				q := url.Values{"rep": {"rep-1"}, "from": {now.AddDate(0, 0, -1).Format("2006-01-02")}, "to": {day}}.Encode()
-				st, raw := doRaw(t, "GET", w.ts.URL+"/v1/kpis?"+q, w.operator("acme"), nil)
+				st, raw := doRaw(t, "GET", w.Server.URL+"/v1/kpis?"+q, w.Operator("acme"), nil)
 				if st != 200 || json.Unmarshal(raw, &r) != nil {
 					t.Fatalf("kpis: %d %s", st, raw)
 				}
@@ -120,7 +120,7 @@ func TestKPIsFollowChanges(t *testing.T) {
 				t.Fatalf("after two visits: %d, want %d", got, base+2)
 			}
 			// A checked-out visit is a record a rep cannot delete; an admin can.
-			w.mustApply(w.operator("acme"), "admin-console", []map[string]any{mDelete("m-del", "visit_logs", "v-a", 1)})
+			w.MustApply(w.Operator("acme"), "admin-console", []map[string]any{mDelete("m-del", "visit_logs", "v-a", 1)})
 			if got := visits(); got != base+1 {
 				t.Fatalf("after deleting one: %d, want %d", got, base+1)
 			}

@@ -21,7 +21,7 @@ import (
 // The described operations are exactly the server's routes.
 func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
-	in := startServer(t, "", nil).in
+	in := startServer(t, "", nil).In
 	param := regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 	var routes []string
 	for _, r := range in.Server.App().GetRoutes(true) {

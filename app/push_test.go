@@ -27,16 +27,16 @@ func pushWorld(t *testing.T, url, data string) *accWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &accWorld{t: t, ts: &testServer{URL: url, Data: data, Keys: keys}}
-	w.admin("acme", "PUT", "/org", map[string]any{"time_zone": "Europe/Berlin"}, 200)
-	w.addUser("acme", accUser{id: "rep-1", roles: []string{"rep"}})
-	w.addUser("acme", accUser{id: "dp-1", roles: []string{"demand_planning"}})
+	w := &accWorld{T: t, Server: &testServer{URL: url, Data: data, Keys: keys}}
+	w.Admin("acme", "PUT", "/org", map[string]any{"time_zone": "Europe/Berlin"}, 200)
+	w.AddUser("acme", accUser{ID: "rep-1", Roles: []string{"rep"}})
+	w.AddUser("acme", accUser{ID: "dp-1", Roles: []string{"demand_planning"}})
 	for coll, docs := range map[string][]map[string]any{
 		"products":    {{"id": "p-1", "fields": map[string]any{"sku": "M-1", "name": "Motor", "list_price": "100"}}},
 		"price_lists": {{"id": "pl-1", "fields": map[string]any{"name": "OEM", "currency": "EUR", "prices": map[string]any{"p-1": "90"}}}},
 		"customers":   {{"id": "c-1", "fields": map[string]any{"name": "Pumpen AG", "assigned_reps": []string{"rep-1"}, "price_list_id": "pl-1"}}},
 	} {
-		w.admin("acme", "POST", "/documents/"+coll, map[string]any{"docs": docs}, 200)
+		w.Admin("acme", "POST", "/documents/"+coll, map[string]any{"docs": docs}, 200)
 	}
 	return w
 }
@@ -66,14 +66,14 @@ func TestPushSurvivesKill(t *testing.T) {
 
 	p := startBinary(t, data, append(flags, "--push-off")...)
 	w := pushWorld(t, p.URL, data)
-	rep, dp := w.token("acme", "rep-1", "rep"), w.token("acme", "dp-1", "demand_planning")
+	rep, dp := w.Token("acme", "rep-1", "rep"), w.Token("acme", "dp-1", "demand_planning")
 	if st, raw := doRaw(t, "POST", p.URL+"/v1/devices", rep, mustJSON(t, map[string]any{"device_id": "phone-1",
 		"token": "tok-rep-phone", "platform": "android", "app_version": "5.0.0"})); st != 200 {
 		t.Fatalf("register device: %d %s", st, raw)
 	}
 	order := map[string]any{"customer_id": "c-1", "currency": "EUR", "status": "submitted",
 		"lines": []map[string]any{{"product_id": "p-1", "quantity": 2, "discount_pct": 0}}}
-	w.mustApply(rep, "phone-1", []map[string]any{mCreate("m-1", "orders", "o-1", order)})
+	w.MustApply(rep, "phone-1", []map[string]any{mCreate("m-1", "orders", "o-1", order)})
 	const fu = "fu-o-1-availability_check"
 	if st, raw := doRaw(t, "POST", p.URL+"/v1/followups/"+fu+"/complete", dp, mustJSON(t, map[string]any{"note": "in stock"})); st != 200 {
 		t.Fatalf("complete %s: %d %s", fu, st, raw)
@@ -145,14 +145,14 @@ func TestPushLogSender(t *testing.T) {
 		c.Push.Poll = 20 * time.Millisecond
 	}, logs)
 	w := pushWorld(t, ts.URL, ts.Data)
-	rep, dp := w.token("acme", "rep-1", "rep"), w.token("acme", "dp-1", "demand_planning")
+	rep, dp := w.Token("acme", "rep-1", "rep"), w.Token("acme", "dp-1", "demand_planning")
 	if st, raw := doRaw(t, "POST", ts.URL+"/v1/devices", rep, mustJSON(t, map[string]any{"device_id": "phone-1",
 		"token": "tok-1", "platform": "ios", "app_version": "5.0.0"})); st != 200 {
 		t.Fatalf("register device: %d %s", st, raw)
 	}
 	order := map[string]any{"customer_id": "c-1", "currency": "EUR", "status": "submitted",
 		"lines": []map[string]any{{"product_id": "p-1", "quantity": 1, "discount_pct": 0}}}
-	w.mustApply(rep, "phone-1", []map[string]any{mCreate("m-1", "orders", "o-1", order)})
+	w.MustApply(rep, "phone-1", []map[string]any{mCreate("m-1", "orders", "o-1", order)})
 	if st, raw := doRaw(t, "POST", ts.URL+"/v1/followups/fu-o-1-availability_check/complete", dp,
 		mustJSON(t, map[string]any{"note": "in stock"})); st != 200 {
 		t.Fatalf("complete: %d %s", st, raw)
@@ -209,22 +209,22 @@ func TestPushTwoInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &accWorld{t: t, ts: &testServer{URL: p1.URL, Data: data, Keys: keys}}
-	w.admin("acme", "PUT", "/org", map[string]any{"time_zone": "UTC"}, 200)
-	w.addTeam("acme", "north")
+	w := &accWorld{T: t, Server: &testServer{URL: p1.URL, Data: data, Keys: keys}}
+	w.Admin("acme", "PUT", "/org", map[string]any{"time_zone": "UTC"}, 200)
+	w.AddTeam("acme", "north")
 	const reps, plansEach = 15, 4
 	var repIDs []string
 	for i := range reps {
 		repIDs = append(repIDs, fmt.Sprintf("rep-%02d", i))
-		w.addUser("acme", accUser{id: repIDs[i], roles: []string{"rep"}, teams: []string{"north"}})
+		w.AddUser("acme", accUser{ID: repIDs[i], Roles: []string{"rep"}, Teams: []string{"north"}})
 	}
-	w.addUser("acme", accUser{id: "mgr-1", roles: []string{"manager"}, leads: []string{"north"}})
-	w.admin("acme", "POST", "/documents/customers", map[string]any{"docs": []map[string]any{
+	w.AddUser("acme", accUser{ID: "mgr-1", Roles: []string{"manager"}, Leads: []string{"north"}})
+	w.Admin("acme", "POST", "/documents/customers", map[string]any{"docs": []map[string]any{
 		{"id": "c-1", "fields": map[string]any{"name": "Pumpen AG", "assigned_reps": repIDs}}}}, 200)
 	for i, r := range repIDs {
 		// Half the phones register through each instance.
 		url := []string{p1.URL, p2.URL}[i%2]
-		if st, raw := doRaw(t, "POST", url+"/v1/devices", w.token("acme", r, "rep"), mustJSON(t, map[string]any{
+		if st, raw := doRaw(t, "POST", url+"/v1/devices", w.Token("acme", r, "rep"), mustJSON(t, map[string]any{
 			"device_id": "phone", "token": "tok-" + r, "platform": "android", "app_version": "5.0.0"})); st != 200 {
 			t.Fatalf("register %s: %d %s", r, st, raw)
 		}
@@ -239,9 +239,9 @@ func TestPushTwoInstances(t *testing.T) {
 			"planned_end":   start.Add(time.Duration(i)*time.Minute + 30*time.Minute).Format(time.RFC3339)}))
 	}
 	// Written through the second instance; the first may be the one tailing.
-	w.ts.URL = p2.URL
+	w.Server.URL = p2.URL
 	t0 := time.Now()
-	w.mustApply(w.token("acme", "mgr-1", "manager"), "mgr-laptop", muts)
+	w.MustApply(w.Token("acme", "mgr-1", "manager"), "mgr-laptop", muts)
 	t.Logf("pushed %d plans in %v", len(muts), time.Since(t0))
 
 	const total = reps * plansEach

@@ -33,32 +33,32 @@ func TestAwayLongerThanRetention(t *testing.T) {
 func testAwayLongerThanRetention(t *testing.T, store accStore) {
 	w := newAccWorld(t, withoutWorkflows(store))
 	const org = "acme"
-	w.addUser(org, accUser{id: "rep-a", roles: []string{"rep"}})
-	w.admin(org, "POST", "/documents/customers", map[string]any{"docs": []map[string]any{
+	w.AddUser(org, accUser{ID: "rep-a", Roles: []string{"rep"}})
+	w.Admin(org, "POST", "/documents/customers", map[string]any{"docs": []map[string]any{
 		{"id": "c-1", "fields": map[string]any{"name": "Acme Motors", "assigned_reps": []string{"rep-a"}}}}}, 200)
-	tok := w.token(org, "rep-a", "rep")
+	tok := w.Token(org, "rep-a", "rep")
 	rec := newAccOutcomes()
-	away, other := w.device("phone", tok, true, rec), w.device("tablet", tok, false, rec)
-	must(t, "create n-1", other.c.Create("customer_notes", "n-1", map[string]any{"customer_id": "c-1", "text": "first"}))
-	must(t, "create n-2", other.c.Create("customer_notes", "n-2", map[string]any{"customer_id": "c-1", "text": "second"}))
-	other.sync(t)
-	away.sync(t)
-	if _, ok := away.c.Get("customer_notes", "n-2"); !ok {
+	away, other := w.Device("phone", tok, true, rec), w.Device("tablet", tok, false, rec)
+	must(t, "create n-1", other.C.Create("customer_notes", "n-1", map[string]any{"customer_id": "c-1", "text": "first"}))
+	must(t, "create n-2", other.C.Create("customer_notes", "n-2", map[string]any{"customer_id": "c-1", "text": "second"}))
+	other.Sync(t)
+	away.Sync(t)
+	if _, ok := away.C.Get("customer_notes", "n-2"); !ok {
 		t.Fatal("the phone did not get n-2 before going away")
 	}
 
 	// Offline: the phone edits and creates; the tablet deletes n-2.
-	must(t, "update n-1", away.c.Update("customer_notes", "n-1", map[string]any{"text": "first, edited offline"}))
-	must(t, "create n-3", away.c.Create("customer_notes", "n-3", map[string]any{"customer_id": "c-1", "text": "written offline"}))
-	other.sync(t)
-	must(t, "delete n-2", other.c.Delete("customer_notes", "n-2"))
-	other.sync(t)
+	must(t, "update n-1", away.C.Update("customer_notes", "n-1", map[string]any{"text": "first, edited offline"}))
+	must(t, "create n-3", away.C.Create("customer_notes", "n-3", map[string]any{"customer_id": "c-1", "text": "written offline"}))
+	other.Sync(t)
+	must(t, "delete n-2", other.C.Delete("customer_notes", "n-2"))
+	other.Sync(t)
 
 	// The server compacts: mark, announce the floor past the phone's
 	// checkpoint, then delete below it (the engine's retention.go).
-	c, ok := w.ts.Store.(app.Compactor)
+	c, ok := w.Server.Store.(app.Compactor)
 	if !ok {
-		t.Fatalf("%T does not compact", w.ts.Store)
+		t.Fatalf("%T does not compact", w.Server.Store)
 	}
 	r := engine.Retention{History: 24 * time.Hour, Wait: 5 * time.Minute}
 	t0 := time.Now().Add(time.Hour)
@@ -76,28 +76,28 @@ func testAwayLongerThanRetention(t *testing.T, store accStore) {
 	}
 
 	// Back online.
-	if got := away.c.Pending(); got != 2 {
+	if got := away.C.Pending(); got != 2 {
 		t.Fatalf("the phone has %d changes queued, want 2", got)
 	}
-	rep := away.sync(t)
+	rep := away.Sync(t)
 	if !rep.Pull.Reset {
 		t.Errorf("the phone's pull was not a reset: %+v", rep.Pull)
 	}
-	if away.c.Pending() != 0 {
-		t.Errorf("the phone still has %d changes queued", away.c.Pending())
+	if away.C.Pending() != 0 {
+		t.Errorf("the phone still has %d changes queued", away.C.Pending())
 	}
 	for _, k := range slices.Sorted(func(yield func(string) bool) {
-		for k := range rec.reject {
+		for k := range rec.Reject {
 			if !yield(k) {
 				return
 			}
 		}
 	}) {
-		t.Errorf("refused: %s %+v", k, rec.reject[k].o)
+		t.Errorf("refused: %s %+v", k, rec.Reject[k].O)
 	}
-	server := w.visible(tok)
+	server := w.Visible(tok)
 	local := map[string]json.RawMessage{}
-	for coll, docs := range away.c.ServerState() {
+	for coll, docs := range away.C.ServerState() {
 		for id, d := range docs {
 			local[coll+"/"+id] = d.Doc
 		}

@@ -15,15 +15,15 @@ func TestRxDBEndpointRules(t *testing.T) {
 	t.Parallel()
 	w := newAccWorld(t, onSQLite)
 	for i := range 5 {
-		createCustomer(t, w.ts.URL, w.operator("acme"), fmt.Sprintf("c-%d", i), "r1")
+		createCustomer(t, w.Server.URL, w.Operator("acme"), fmt.Sprintf("c-%d", i), "r1")
 	}
 	// Notes between the customers: a customers pull must skip them and
 	// still fill its batch.
-	tok := w.token("acme", "r1", "rep")
-	w.mustApply(tok, "d0", []map[string]any{mCreate("n1", "customer_notes", "n-1", accDoc("customer_notes", "c-0", "x"))})
-	createCustomer(t, w.ts.URL, w.operator("acme"), "c-5", "r1")
+	tok := w.Token("acme", "r1", "rep")
+	w.MustApply(tok, "d0", []map[string]any{mCreate("n1", "customer_notes", "n-1", accDoc("customer_notes", "c-0", "x"))})
+	createCustomer(t, w.Server.URL, w.Operator("acme"), "c-5", "r1")
 
-	base := w.ts.URL + "/v1/adapters/rxdb"
+	base := w.Server.URL + "/v1/adapters/rxdb"
 	var e errorReply
 	st, raw := doRaw(t, "GET", base+"/customers/2/pull?limit=10", tok, nil)
 	if json.Unmarshal(raw, &e); st != http.StatusUpgradeRequired || e.Error.Code != "outdated_client" {
@@ -80,7 +80,7 @@ func TestRxDBOutdatedClient(t *testing.T) {
 	t.Parallel()
 	needNode(t)
 	w := newAccWorld(t, onSQLite)
-	d := startJSDevice(t, "old-app", "rxdb/outdated.js", w.ts.URL, w.token("acme", "r1", "rep"))
+	d := startJSDevice(t, "old-app", "rxdb/outdated.js", w.Server.URL, w.Token("acme", "r1", "rep"))
 	select {
 	case line, ok := <-d.out:
 		if !ok || line != `{"outdated":true}` {

@@ -71,7 +71,7 @@ func (d *rxDevice) holds(key string) bool {
 // rxServerView is the server's view of tok's scope as RxDB documents.
 func rxServerView(t *testing.T, w *accWorld, tok string) map[string]map[string]any {
 	t.Helper()
-	all, _, _ := w.drain(tok, "")
+	all, _, _ := w.Drain(tok, "")
 	out := map[string]map[string]any{}
 	for k, c := range all {
 		if c.Op != "put" {
@@ -109,12 +109,12 @@ func rxConflictOn(d rxDump, id, field string, value any) bool {
 
 func testRxDBScenario(t *testing.T, store accStore) {
 	w := newAdapterWorld(t, store)
-	tok1, tok2 := w.as("rep-1"), w.token("acme", "rep-2", "rep")
+	tok1, tok2 := w.as("rep-1"), w.Token("acme", "rep-2", "rep")
 	dev := func(name, tok string, proxied bool) *rxDevice {
 		d := &rxDevice{}
-		base := w.ts.URL
+		base := w.Server.URL
 		if proxied {
-			d.proxy = newFaultProxy(t, w.ts.URL)
+			d.proxy = newFaultProxy(t, w.Server.URL)
 			d.proxy.match = func(r *http.Request) bool { return r.Method == http.MethodPost }
 			base = d.proxy.URL
 		}
@@ -213,7 +213,7 @@ func testRxDBScenario(t *testing.T, store accStore) {
 	}
 
 	// c-2 moves to rep-2.
-	w.admin("acme", "POST", "/customers/c-2/assign", map[string]any{"reps": []string{"rep-2"}}, 200)
+	w.Admin("acme", "POST", "/customers/c-2/assign", map[string]any{"reps": []string{"rep-2"}}, 200)
 	for _, d := range []*rxDevice{a1, a2, b1} {
 		d.sync()
 	}
@@ -239,21 +239,21 @@ func TestRxDBReadSetChange(t *testing.T) {
 	needNode(t)
 	w := newAdapterWorld(t, onSQLite)
 	// mgr-9 leads north (rep-9, c-9) and south (rep-8, c-8 and c-7).
-	w.addTeam("acme", "north")
-	w.addTeam("acme", "south")
-	w.addUser("acme", accUser{id: "rep-9", roles: []string{"rep"}, teams: []string{"north"}})
-	w.addUser("acme", accUser{id: "rep-8", roles: []string{"rep"}, teams: []string{"south"}})
-	w.addUser("acme", accUser{id: "mgr-9", roles: []string{"manager"}, leads: []string{"north", "south"}})
+	w.AddTeam("acme", "north")
+	w.AddTeam("acme", "south")
+	w.AddUser("acme", accUser{ID: "rep-9", Roles: []string{"rep"}, Teams: []string{"north"}})
+	w.AddUser("acme", accUser{ID: "rep-8", Roles: []string{"rep"}, Teams: []string{"south"}})
+	w.AddUser("acme", accUser{ID: "mgr-9", Roles: []string{"manager"}, Leads: []string{"north", "south"}})
 	w.docs("customers", map[string]any{"c-9": map[string]any{"name": "Nordwerk", "assigned_reps": []string{"rep-9"}},
 		"c-8": map[string]any{"name": "Südlicht", "assigned_reps": []string{"rep-8"}},
 		"c-7": map[string]any{"name": "Bergbau Süd", "assigned_reps": []string{"rep-8"}}})
-	tok := w.token("acme", "mgr-9", "manager")
-	m := &rxDevice{jsDevice: startJSDevice(t, "m9", "rxdb/device.js", w.ts.URL, tok, "m9")}
+	tok := w.Token("acme", "mgr-9", "manager")
+	m := &rxDevice{jsDevice: startJSDevice(t, "m9", "rxdb/device.js", w.Server.URL, tok, "m9")}
 	m.sync()
 	if !m.holds("customers/c-9") || !m.holds("customers/c-8") {
 		t.Fatal("the manager's phone lacks the teams' customers")
 	}
-	w.admin("acme", "PATCH", "/users/mgr-9", map[string]any{"leads": []string{"south"}}, 200)
+	w.Admin("acme", "PATCH", "/users/mgr-9", map[string]any{"leads": []string{"south"}}, 200)
 	m.sync()
 	d := m.dump()
 	if d.Restarts != 1 {

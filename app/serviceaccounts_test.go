@@ -37,7 +37,7 @@ func TestServiceAccounts(t *testing.T) {
 					tweak(c)
 				}
 			}, logs)
-			w := newWFWorldOn(t, &accWorld{t: t, ts: ts})
+			w := newWFWorldOn(t, &accWorld{T: t, Server: ts})
 
 			// Bad input: stable codes with pointers, nothing created.
 			for _, bad := range []struct {
@@ -50,45 +50,45 @@ func TestServiceAccounts(t *testing.T) {
 				{map[string]any{"name": "", "roles": []string{"order_desk"}}, "invalid_request", "/name"},
 			} {
 				var m map[string]any
-				json.Unmarshal(w.admin("acme", "POST", "/service-accounts", bad.body, 400), &m)
+				json.Unmarshal(w.Admin("acme", "POST", "/service-accounts", bad.body, 400), &m)
 				if code, ptr := errCode(m); code != bad.code || ptr != bad.ptr {
 					t.Errorf("%v: %s %s, want %s %s", bad.body, code, ptr, bad.code, bad.ptr)
 				}
 			}
 
 			var sa saReply
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts", map[string]any{"name": "ERP connector", "roles": []string{"order_desk"}}, 201), &sa)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts", map[string]any{"name": "ERP connector", "roles": []string{"order_desk"}}, 201), &sa)
 			if !strings.HasPrefix(sa.Key, "fsk_"+sa.ID+"_") || sa.UserID != "svc:"+sa.ID {
 				t.Fatalf("created: %+v", sa)
 			}
 			key1 := sa.Key
 			var again saReply
-			json.Unmarshal(w.admin("acme", "GET", "/service-accounts/"+sa.ID, nil, 200), &again)
+			json.Unmarshal(w.Admin("acme", "GET", "/service-accounts/"+sa.ID, nil, 200), &again)
 			if again.Key != "" || again.Name != "ERP connector" {
 				t.Fatalf("the key is shown once only: %+v", again)
 			}
 			var list struct {
 				ServiceAccounts []saReply `json:"service_accounts"`
 			}
-			json.Unmarshal(w.admin("acme", "GET", "/service-accounts", nil, 200), &list)
+			json.Unmarshal(w.Admin("acme", "GET", "/service-accounts", nil, 200), &list)
 			if len(list.ServiceAccounts) != 1 || list.ServiceAccounts[0].Key != "" {
 				t.Fatalf("list: %+v", list)
 			}
 			// Another organisation's admin: the id answers like a missing one.
-			w.admin("beta", "GET", "/service-accounts/"+sa.ID, nil, 404)
-			w.admin("beta", "POST", "/service-accounts/"+sa.ID+"/revoke", nil, 404)
-			json.Unmarshal(w.admin("beta", "GET", "/service-accounts", nil, 200), &list)
+			w.Admin("beta", "GET", "/service-accounts/"+sa.ID, nil, 404)
+			w.Admin("beta", "POST", "/service-accounts/"+sa.ID+"/revoke", nil, 404)
+			json.Unmarshal(w.Admin("beta", "GET", "/service-accounts", nil, 200), &list)
 			if len(list.ServiceAccounts) != 0 {
 				t.Fatalf("beta lists acme's accounts: %+v", list)
 			}
 
 			// The key authenticates like a user of its roles.
 			var me meReplyT
-			if s := do(t, "GET", w.ts.URL+"/v1/me", key1, nil, &me); s != 200 || me.ID != sa.UserID || me.Org != "acme" ||
+			if s := do(t, "GET", w.Server.URL+"/v1/me", key1, nil, &me); s != 200 || me.ID != sa.UserID || me.Org != "acme" ||
 				len(me.Roles) != 1 || me.Roles[0] != "order_desk" {
 				t.Fatalf("/v1/me with the key: %d %+v", s, me)
 			}
-			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/admin/users", key1, nil); s != 403 {
+			if s, raw := doRaw(t, "GET", w.Server.URL+"/v1/admin/users", key1, nil); s != 403 {
 				t.Fatalf("the admin API with an order_desk key: %d %s", s, raw)
 			}
 			w.submitOffline(t, "o-1", orderLines(0))
@@ -105,19 +105,19 @@ func TestServiceAccounts(t *testing.T) {
 
 			// Rotation with an overlap: both keys work.
 			var rot saReply
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts/"+sa.ID+"/rotate", map[string]any{"overlap_seconds": 3600}, 200), &rot)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts/"+sa.ID+"/rotate", map[string]any{"overlap_seconds": 3600}, 200), &rot)
 			key2 := rot.Key
 			if key2 == "" || key2 == key1 || rot.PrevEnd == "" {
 				t.Fatalf("rotated: %+v", rot)
 			}
 			for _, k := range []string{key1, key2} {
-				if s := do(t, "GET", w.ts.URL+"/v1/me", k, nil, &me); s != 200 || me.ID != sa.UserID {
+				if s := do(t, "GET", w.Server.URL+"/v1/me", k, nil, &me); s != 200 || me.ID != sa.UserID {
 					t.Fatalf("during the overlap: %d %+v", s, me)
 				}
 			}
 			// Another organisation's service account: acme's ids are missing.
 			var beta saReply
-			json.Unmarshal(w.admin("beta", "POST", "/service-accounts", map[string]any{"name": "ERP", "roles": []string{"order_desk"}}, 201), &beta)
+			json.Unmarshal(w.Admin("beta", "POST", "/service-accounts", map[string]any{"name": "ERP", "roles": []string{"order_desk"}}, 201), &beta)
 			s1, r1 := w.act(beta.Key, "fu-o-1-erp_entry", "complete", map[string]any{"result": map[string]any{"erp_number": "X"}})
 			s2, r2 := w.act(beta.Key, "fu-nope", "complete", map[string]any{"result": map[string]any{"erp_number": "X"}})
 			if c1, _ := errCode(r1); s1 != 404 || s2 != 404 || c1 != "not_found" ||
@@ -137,34 +137,34 @@ func TestServiceAccounts(t *testing.T) {
 			}
 
 			// Rotation without overlap: the previous key (key2) stops at once.
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts/"+sa.ID+"/rotate", map[string]any{"overlap_seconds": 0}, 200), &rot)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts/"+sa.ID+"/rotate", map[string]any{"overlap_seconds": 0}, 200), &rot)
 			key3 := rot.Key
 			for _, k := range []string{key1, key2} {
-				if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/me", k, nil); s != 401 {
+				if s, raw := doRaw(t, "GET", w.Server.URL+"/v1/me", k, nil); s != 401 {
 					t.Fatalf("a superseded key after rotation without overlap: %d %s", s, raw)
 				}
 			}
-			if s := do(t, "GET", w.ts.URL+"/v1/me", key3, nil, &me); s != 200 {
+			if s := do(t, "GET", w.Server.URL+"/v1/me", key3, nil, &me); s != 200 {
 				t.Fatalf("the new key: %d", s)
 			}
 			var bad map[string]any
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts/"+sa.ID+"/rotate", map[string]any{"overlap_seconds": -1}, 400), &bad)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts/"+sa.ID+"/rotate", map[string]any{"overlap_seconds": -1}, 400), &bad)
 			if code, ptr := errCode(bad); code != "invalid_request" || ptr != "/overlap_seconds" {
 				t.Fatalf("a negative overlap: %v", bad)
 			}
 
 			// Revocation: every key stops at once.
 			var rev saReply
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts/"+sa.ID+"/revoke", nil, 200), &rev)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts/"+sa.ID+"/revoke", nil, 200), &rev)
 			if !rev.Revoked {
 				t.Fatalf("revoked: %+v", rev)
 			}
-			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/me", key3, nil); s != 401 {
+			if s, raw := doRaw(t, "GET", w.Server.URL+"/v1/me", key3, nil); s != 401 {
 				t.Fatalf("a revoked key: %d %s", s, raw)
 			}
 			// A forged secret for a live account is refused the same way.
 			forged := "fsk_" + beta.ID + "_" + strings.Repeat("A", 43)
-			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/me", forged, nil); s != 401 {
+			if s, raw := doRaw(t, "GET", w.Server.URL+"/v1/me", forged, nil); s != 401 {
 				t.Fatalf("a forged key: %d %s", s, raw)
 			}
 

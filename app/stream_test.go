@@ -202,10 +202,10 @@ func noteOn(t testing.TB, base, token, id, customer string) time.Time {
 func TestStreamPokes(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", nil)
-	ts.customer(t, "org-a", "c-1", "u-rep1")
-	ts.customer(t, "org-a", "c-2", "u-rep2")
-	rep1, rep2 := ts.token(t, "org-a", "u-rep1"), ts.token(t, "org-a", "u-rep2")
-	admin := ts.token(t, "org-a", "u-admin", "admin")
+	ts.Customer(t, "org-a", "c-1", "u-rep1")
+	ts.Customer(t, "org-a", "c-2", "u-rep2")
+	rep1, rep2 := ts.Token(t, "org-a", "u-rep1"), ts.Token(t, "org-a", "u-rep2")
+	admin := ts.Token(t, "org-a", "u-admin", "admin")
 	s1, ready := openStream(t, ts.URL, rep1, "rep1-phone", "", map[string]string{"Last-Event-ID": "0"})
 	// Position 0: rep1 missed its customer, so it is poked at once.
 	if h := s1.poke(); h < ready {
@@ -242,8 +242,8 @@ func TestStreamPokes(t *testing.T) {
 func TestStreamReconnect(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", nil)
-	ts.customer(t, "org-a", "c-1", "u-rep1")
-	rep1 := ts.token(t, "org-a", "u-rep1")
+	ts.Customer(t, "org-a", "c-1", "u-rep1")
+	rep1 := ts.Token(t, "org-a", "u-rep1")
 	_, cp := pullAll(t, ts.URL, rep1, "", 100)
 
 	// Up to date: no catch-up poke; the first poke is for the next change.
@@ -286,7 +286,7 @@ func TestStreamReconnect(t *testing.T) {
 func TestStreamHeartbeatAndShutdown(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", func(c *serveConfig) { c.Stream.Heartbeat = 50 * time.Millisecond })
-	rep1 := ts.token(t, "org-a", "u-rep1")
+	rep1 := ts.Token(t, "org-a", "u-rep1")
 	s, _ := openStream(t, ts.URL, rep1, "phone", "", map[string]string{"Last-Event-ID": "0"})
 	for range 2 {
 		if ev := s.next(); !ev.Comment {
@@ -309,7 +309,7 @@ func TestStreamHeartbeatAndShutdown(t *testing.T) {
 	// Shutdown ends the stream with a reason and does not wait for it:
 	// the shutdown timeout is 15 s.
 	began := time.Now()
-	ts.stop()
+	ts.Stop()
 	if d := time.Since(began); d > 3*time.Second {
 		t.Errorf("shutdown with an open stream took %s", d)
 	}
@@ -319,10 +319,10 @@ func TestStreamHeartbeatAndShutdown(t *testing.T) {
 func TestStreamRefusals(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", func(c *serveConfig) { c.Stream.MaxPerUser, c.Stream.MaxStreams = 2, 3 })
-	ts.customer(t, "org-a", "c-1", "u-rep1")
-	rep1 := ts.token(t, "org-a", "u-rep1")
-	rep2 := ts.token(t, "org-a", "u-rep2")
-	twin := ts.token(t, "org-b", "u-rep1") // same user id, another organisation
+	ts.Customer(t, "org-a", "c-1", "u-rep1")
+	rep1 := ts.Token(t, "org-a", "u-rep1")
+	rep2 := ts.Token(t, "org-a", "u-rep2")
+	twin := ts.Token(t, "org-b", "u-rep1") // same user id, another organisation
 	_, cp := pullAll(t, ts.URL, rep1, "", 100)
 
 	cases := []struct {
@@ -379,7 +379,7 @@ func TestStreamRefusals(t *testing.T) {
 	// its first poke after the catch-up is for its own organisation.
 	tw.poke()
 	noteOn(t, ts.URL, rep1, "n-1", "c-1")
-	ts.customer(t, "org-b", "c-b", "u-rep1")
+	ts.Customer(t, "org-b", "c-b", "u-rep1")
 	h := tw.poke()
 	var r pullReply
 	do(t, "GET", ts.URL+"/v1/sync/pull", twin, nil, &r)
@@ -396,12 +396,12 @@ func TestStreamAcrossInstancesMongoDB(t *testing.T) {
 	// through the store's wake-up only. Instance two polls every 50 ms.
 	one := startServer(t, data, func(c *serveConfig) { tweak(c); c.Stream.Poll = time.Hour })
 	two := startServer(t, data, tweak)
-	one.customer(t, "org-a", "c-1", "u-rep1")
-	one.customer(t, "org-a", "c-2", "u-rep2")
-	rep1, rep2 := one.token(t, "org-a", "u-rep1"), one.token(t, "org-a", "u-rep2")
+	one.Customer(t, "org-a", "c-1", "u-rep1")
+	one.Customer(t, "org-a", "c-2", "u-rep2")
+	rep1, rep2 := one.Token(t, "org-a", "u-rep1"), one.Token(t, "org-a", "u-rep2")
 	_, cp := pullAll(t, one.URL, rep1, "", 100)
 	s, ready := openStream(t, two.URL, rep1, "phone", "checkpoint="+url.QueryEscape(cp), nil)
-	sa, _ := openStream(t, two.URL, two.token(t, "org-a", "u-admin", "admin"), "console", "", nil)
+	sa, _ := openStream(t, two.URL, two.Token(t, "org-a", "u-admin", "admin"), "console", "", nil)
 	sa.poke()
 	local, _ := openStream(t, one.URL, rep1, "tablet", "checkpoint="+url.QueryEscape(cp), nil)
 
@@ -433,7 +433,7 @@ func TestStreamAcrossInstancesMongoDB(t *testing.T) {
 func TestStreamClientGone(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, "", func(c *serveConfig) { c.Stream.Heartbeat, c.Stream.MaxPerUser = 50*time.Millisecond, 1 })
-	rep1 := ts.token(t, "org-a", "u-rep1")
+	rep1 := ts.Token(t, "org-a", "u-rep1")
 	s, _ := openStream(t, ts.URL, rep1, "old-phone", "", nil)
 	s.close() // the device goes away without a word
 	// Its place is freed within a heartbeat or two: another device of the
@@ -460,20 +460,20 @@ func TestStreamFollowsTheDirectory(t *testing.T) {
 	}
 	w := newAccWorld(t, fast)
 	const org = "org-dir"
-	w.addUser(org, accUser{id: "r1", roles: []string{"rep"}})
-	tok := w.token(org, "r1", "rep")
-	s, _ := openStream(t, w.ts.URL, tok, "phone", "", nil)
+	w.AddUser(org, accUser{ID: "r1", Roles: []string{"rep"}})
+	tok := w.Token(org, "r1", "rep")
+	s, _ := openStream(t, w.Server.URL, tok, "phone", "", nil)
 	s.poke() // no position: poked at once
 
 	// Made an admin: the read set grows (every document of the
 	// organisation), so the stream is re-keyed and poked: the next pull
 	// starts over.
-	w.admin(org, "PATCH", "/users/r1", map[string]any{"roles": []string{"admin"}}, 200)
+	w.Admin(org, "PATCH", "/users/r1", map[string]any{"roles": []string{"admin"}}, 200)
 	s.poke()
 	// Disabled: the stream ends, and a new one is refused.
-	w.admin(org, "POST", "/users/r1/disable", nil, 200)
+	w.Admin(org, "POST", "/users/r1/disable", nil, 200)
 	s.ended(engine.CodeUserDisabled)
-	resp, cancel := streamReq(t, w.ts.URL, tok, "device_id=phone", nil)
+	resp, cancel := streamReq(t, w.Server.URL, tok, "device_id=phone", nil)
 	var e errorReply
 	json.NewDecoder(resp.Body).Decode(&e)
 	resp.Body.Close()

@@ -43,26 +43,26 @@ var (
 
 func testVisitsAndKPIs(t *testing.T, store accStore) {
 	w := newAccWorld(t, store)
-	w.admin(vOrg, "PUT", "/org", map[string]any{"time_zone": "Asia/Kolkata"}, 200)
-	w.addTeam(vOrg, "T")
-	w.addTeam(vOrg, "U")
+	w.Admin(vOrg, "PUT", "/org", map[string]any{"time_zone": "Asia/Kolkata"}, 200)
+	w.AddTeam(vOrg, "T")
+	w.AddTeam(vOrg, "U")
 	for _, u := range []accUser{
-		{id: "rep-a", roles: []string{"rep"}, teams: []string{"T"}},
-		{id: "rep-v", roles: []string{"rep"}, teams: []string{"T"}},
-		{id: "rep-b", roles: []string{"rep"}, teams: []string{"U"}},
-		{id: "mgr", roles: []string{"manager"}, leads: []string{"T"}},
-		{id: "mgr-u", roles: []string{"manager"}, leads: []string{"U"}},
+		{ID: "rep-a", Roles: []string{"rep"}, Teams: []string{"T"}},
+		{ID: "rep-v", Roles: []string{"rep"}, Teams: []string{"T"}},
+		{ID: "rep-b", Roles: []string{"rep"}, Teams: []string{"U"}},
+		{ID: "mgr", Roles: []string{"manager"}, Leads: []string{"T"}},
+		{ID: "mgr-u", Roles: []string{"manager"}, Leads: []string{"U"}},
 	} {
-		w.addUser(vOrg, u)
+		w.AddUser(vOrg, u)
 	}
-	w.mustApply(w.operator(vOrg), "console", []map[string]any{
+	w.MustApply(w.Operator(vOrg), "console", []map[string]any{
 		mCreate("c-1", "customers", "c1", map[string]any{"name": "Kessler Pumps", "assigned_reps": []string{"rep-a", "rep-v"}, "location": vSite0}),
 		mCreate("c-2", "customers", "c2", map[string]any{"name": "No Site GmbH", "assigned_reps": []string{"rep-v"}}),
 		mCreate("c-b", "customers", "cB", map[string]any{"name": "Ullmann AG", "assigned_reps": []string{"rep-b"}}),
 		mCreate("c-s", "customers", "cS", map[string]any{"name": "Shared Site KG", "assigned_reps": []string{"rep-b", "rep-v"}}),
 	})
-	v := &visitWorld{accWorld: w, rep: w.token(vOrg, "rep-v", "rep"), mgr: w.token(vOrg, "mgr", "manager"),
-		mgrU: w.token(vOrg, "mgr-u", "manager")}
+	v := &visitWorld{accWorld: w, rep: w.Token(vOrg, "rep-v", "rep"), mgr: w.Token(vOrg, "mgr", "manager"),
+		mgrU: w.Token(vOrg, "mgr-u", "manager")}
 	t.Run("verification", v.verification)
 	t.Run("clock", v.clock)
 	t.Run("review", v.review)
@@ -78,29 +78,29 @@ type visitWorld struct {
 // pushAt pushes muts with tok, the device's clock reading deviceTime
 // (omitted when zero).
 func (v *visitWorld) pushAt(tok string, deviceTime time.Time, muts ...map[string]any) []engine.Outcome {
-	v.t.Helper()
+	v.T.Helper()
 	body := push("phone", muts...)
 	if !deviceTime.IsZero() {
 		body["device_time"] = deviceTime.Format(time.RFC3339Nano)
 	}
-	st, raw := doRaw(v.t, "POST", v.ts.URL+"/v1/sync/push", tok, mustJSON(v.t, body))
+	st, raw := doRaw(v.T, "POST", v.Server.URL+"/v1/sync/push", tok, mustJSON(v.T, body))
 	var r pushReply
 	if st != 200 || json.Unmarshal(raw, &r) != nil || len(r.Results) != len(muts) {
-		v.t.Fatalf("push: %d %s", st, raw)
+		v.T.Fatalf("push: %d %s", st, raw)
 	}
 	return r.Results
 }
 
 // doc returns the server's copy of coll/id as tok pulls it.
 func (v *visitWorld) doc(tok, coll, id string) map[string]any {
-	v.t.Helper()
-	raw, ok := v.visible(tok)[coll+"/"+id]
+	v.T.Helper()
+	raw, ok := v.Visible(tok)[coll+"/"+id]
 	if !ok {
-		v.t.Fatalf("%s/%s is not in the caller's feed", coll, id)
+		v.T.Fatalf("%s/%s is not in the caller's feed", coll, id)
 	}
 	var d map[string]any
 	if err := json.Unmarshal(raw, &d); err != nil {
-		v.t.Fatal(err)
+		v.T.Fatal(err)
 	}
 	return d
 }
@@ -240,7 +240,7 @@ func (v *visitWorld) clock(t *testing.T) {
 
 	// A push without device_time is accepted as before; a malformed one
 	// is refused whole.
-	st, raw := doRaw(t, "POST", v.ts.URL+"/v1/sync/push", v.rep, []byte(`{"device_id":"phone","device_time":"yesterday","mutations":[]}`))
+	st, raw := doRaw(t, "POST", v.Server.URL+"/v1/sync/push", v.rep, []byte(`{"device_id":"phone","device_time":"yesterday","mutations":[]}`))
 	if st != 400 || !strings.Contains(string(raw), `"pointer":"/device_time"`) {
 		t.Errorf("bad device_time: %d %s", st, raw)
 	}
@@ -249,14 +249,14 @@ func (v *visitWorld) clock(t *testing.T) {
 // review: the rep's manager reviews, the rep sees it on the next pull; the
 // rep may not, nor may another team's manager.
 func (v *visitWorld) review(t *testing.T) {
-	_, cp, _ := v.drain(v.rep, "")
+	_, cp, _ := v.Drain(v.rep, "")
 	review := map[string]any{"review": map[string]any{"status": "flagged", "comment": "GPS far from site: call me"}}
 	wantRejection(t, "the rep's own review", v.pushAt(v.rep, time.Time{}, mUpdate("m-rv-rep", "visit_logs", "vl-far", 1, review))[0],
 		engine.CodeFieldNotWritable, "/fields/review")
 	wantRejection(t, "another team's manager", v.pushAt(v.mgrU, time.Time{}, mUpdate("m-rv-u", "visit_logs", "vl-far", 1, review))[0],
 		engine.CodeForbidden, "/id")
 	wantApplied(t, "the manager's review", v.pushAt(v.mgr, time.Time{}, mUpdate("m-rv", "visit_logs", "vl-far", 1, review))...)
-	changes, _, _ := v.drain(v.rep, cp)
+	changes, _, _ := v.Drain(v.rep, cp)
 	c, ok := changes["visit_logs/vl-far"]
 	if !ok || len(changes) != 1 {
 		t.Fatalf("the rep's next pull: %v, want only the reviewed visit", changes)
@@ -271,7 +271,7 @@ func (v *visitWorld) review(t *testing.T) {
 
 	// rep-b's visit at the shared customer: mgr sees it (through rep-v)
 	// but does not lead rep-b, so may not review it; rep-b's manager may.
-	bTok := v.token(vOrg, "rep-b", "rep")
+	bTok := v.Token(vOrg, "rep-b", "rep")
 	wantApplied(t, "rep-b's visit", v.pushAt(bTok, time.Time{}, mCreate("m-vs", "visit_logs", "vl-shared",
 		visitLog("cS", event("2026-11-21T09:00:00+05:30", [2]float64{}, 0), event("2026-11-21T09:30:00+05:30", [2]float64{}, 0))))...)
 	v.doc(v.mgr, "visit_logs", "vl-shared")
@@ -296,7 +296,7 @@ func (v *visitWorld) plans(t *testing.T) {
 	if d["assigned_by"] != "mgr" || d["rep_id"] != "rep-v" {
 		t.Errorf("assigned plan as rep-v sees it: %v", d)
 	}
-	bTok := v.token(vOrg, "rep-b", "rep")
+	bTok := v.Token(vOrg, "rep-b", "rep")
 	for _, c := range []struct {
 		who, tok, rep, customer, code, ptr string
 	}{
@@ -315,7 +315,7 @@ func (v *visitWorld) plans(t *testing.T) {
 
 // kpis: a fixture day of rep-a worked out by hand, and who may ask.
 func (v *visitWorld) kpis(t *testing.T) {
-	aTok := v.token(vOrg, "rep-a", "rep")
+	aTok := v.Token(vOrg, "rep-a", "rep")
 	lv := func(id, in, out string, pos [2]float64, plan, outcome string) map[string]any {
 		d := visitLog("c1", event(in, pos, 10), event(out, pos, 10))
 		if plan != "" {
@@ -397,7 +397,7 @@ func (v *visitWorld) kpis(t *testing.T) {
 	}
 	get := func(tok, query string, want int) (report, []byte) {
 		t.Helper()
-		st, raw := doRaw(t, "GET", v.ts.URL+"/v1/kpis?"+query, tok, nil)
+		st, raw := doRaw(t, "GET", v.Server.URL+"/v1/kpis?"+query, tok, nil)
 		if st != want {
 			t.Fatalf("GET /v1/kpis?%s: %d %s, want %d", query, st, raw, want)
 		}
@@ -426,7 +426,7 @@ func (v *visitWorld) kpis(t *testing.T) {
 			t.Errorf("%s: got %+v (face time %s %%), want %+v (%s %%)", what, got, gp, want, wp)
 		}
 	}
-	for _, who := range []struct{ name, tok string }{{"mgr", v.mgr}, {"admin", v.operator(vOrg)}, {"rep-a", aTok}} {
+	for _, who := range []struct{ name, tok string }{{"mgr", v.mgr}, {"admin", v.Operator(vOrg)}, {"rep-a", aTok}} {
 		r, raw := get(who.tok, q, 200)
 		if r.TimeZone != "Asia/Kolkata" || len(r.Reps) != 1 || len(r.Reps[0].Days) != 2 {
 			t.Fatalf("%s: report %s", who.name, raw)
@@ -452,7 +452,7 @@ func (v *visitWorld) kpis(t *testing.T) {
 	// Who may ask: not another team's manager, not another rep, not a rep
 	// for a team; bad queries get a code and a pointer; another
 	// organisation's reps and teams answer like unknown ones.
-	other := v.token("org-w", "adm-w", "admin")
+	other := v.Token("org-w", "adm-w", "admin")
 	type errorReply struct {
 		Error struct{ Code, Message, Pointer string }
 	}
@@ -477,7 +477,7 @@ func (v *visitWorld) kpis(t *testing.T) {
 		{"93 days", v.mgr, "rep=rep-a&from=2026-09-01&to=2026-12-02", 400, "invalid_request", "/to"},
 		{"no token", "", q, 401, "unauthenticated", ""},
 	} {
-		st, raw := doRaw(t, "GET", v.ts.URL+"/v1/kpis?"+c.query, c.tok, nil)
+		st, raw := doRaw(t, "GET", v.Server.URL+"/v1/kpis?"+c.query, c.tok, nil)
 		var e errorReply
 		json.Unmarshal(raw, &e)
 		if st != c.status || e.Error.Code != c.code || e.Error.Pointer != c.pointer {

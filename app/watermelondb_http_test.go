@@ -22,20 +22,20 @@ type wmPull struct {
 	HasMore   bool   `json:"has_more"`
 }
 
-func (w *accWorld) wmPull(tok string, q url.Values) wmPull {
-	w.t.Helper()
+func wmPullAs(w *accWorld, tok string, q url.Values) wmPull {
+	w.T.Helper()
 	var p wmPull
-	st, raw := doRaw(w.t, "GET", w.ts.URL+"/v1/adapters/watermelondb/sync?"+q.Encode(), tok, nil)
+	st, raw := doRaw(w.T, "GET", w.Server.URL+"/v1/adapters/watermelondb/sync?"+q.Encode(), tok, nil)
 	if st != 200 || json.Unmarshal(raw, &p) != nil {
-		w.t.Fatalf("watermelondb pull %v: %d %s", q, st, raw)
+		w.T.Fatalf("watermelondb pull %v: %d %s", q, st, raw)
 	}
 	return p
 }
 
 // wmDrain pulls from last until the feed ends and returns the ids of the
 // customers it delivered, the last timestamp and the first page's strategy.
-func (w *accWorld) wmDrain(tok string, last int64, extra url.Values) (map[string]bool, int64, string, int) {
-	w.t.Helper()
+func wmDrain(w *accWorld, tok string, last int64, extra url.Values) (map[string]bool, int64, string, int) {
+	w.T.Helper()
 	got, strategy, pages := map[string]bool{}, "", 0
 	for {
 		q := url.Values{"limit": {"1"}}
@@ -45,21 +45,21 @@ func (w *accWorld) wmDrain(tok string, last int64, extra url.Values) (map[string
 		for k, v := range extra {
 			q[k] = v
 		}
-		p := w.wmPull(tok, q)
+		p := wmPullAs(w, tok, q)
 		if pages == 0 {
 			strategy = p.Strategy
 		} else if p.Strategy != "" {
-			w.t.Fatalf("page %d has strategy %q: only a reset's first page replaces", pages, p.Strategy)
+			w.T.Fatalf("page %d has strategy %q: only a reset's first page replaces", pages, p.Strategy)
 		}
 		pages++
 		if len(p.Changes["customers"].Updated)+len(p.Changes["customers"].Deleted) > 1 {
-			w.t.Fatalf("a page of limit 1 held %v", p.Changes["customers"])
+			w.T.Fatalf("a page of limit 1 held %v", p.Changes["customers"])
 		}
 		for _, r := range p.Changes["customers"].Updated {
 			got[r["id"].(string)] = true
 		}
 		if p.Timestamp <= 0 {
-			w.t.Fatalf("timestamp %d", p.Timestamp)
+			w.T.Fatalf("timestamp %d", p.Timestamp)
 		}
 		last, extra = p.Timestamp, nil
 		if !p.HasMore {
@@ -71,35 +71,35 @@ func (w *accWorld) wmDrain(tok string, last int64, extra url.Values) (map[string
 func TestWatermelonDBPullRules(t *testing.T) {
 	t.Parallel()
 	w := newAccWorld(t, onSQLite)
-	w.addTeam("acme", "T")
-	w.addUser("acme", accUser{id: "r1", roles: []string{"rep"}, teams: []string{"T"}})
-	w.addUser("acme", accUser{id: "m1", roles: []string{"manager"}})
+	w.AddTeam("acme", "T")
+	w.AddUser("acme", accUser{ID: "r1", Roles: []string{"rep"}, Teams: []string{"T"}})
+	w.AddUser("acme", accUser{ID: "m1", Roles: []string{"manager"}})
 	for _, c := range []string{"c-1", "c-2", "c-3"} {
-		createCustomer(t, w.ts.URL, w.operator("acme"), c, "r1")
+		createCustomer(t, w.Server.URL, w.Operator("acme"), c, "r1")
 	}
-	rep, mgr := w.token("acme", "r1", "rep"), w.token("acme", "m1", "manager")
+	rep, mgr := w.Token("acme", "r1", "rep"), w.Token("acme", "m1", "manager")
 
 	// A first sync in pages of one: bounded responses, each resumable.
-	got, last, strategy, pages := w.wmDrain(rep, 0, nil)
+	got, last, strategy, pages := wmDrain(w, rep, 0, nil)
 	if len(got) != 3 || pages < 3 || strategy != "" {
 		t.Fatalf("first sync: %v in %d pages, strategy %q", got, pages, strategy)
 	}
-	if got, _, _, _ := w.wmDrain(rep, last, nil); len(got) != 0 {
+	if got, _, _, _ := wmDrain(w, rep, last, nil); len(got) != 0 {
 		t.Fatalf("a pull from the last timestamp delivered %v again", got)
 	}
 	// A migration starts over: every table and column again.
-	if got, _, _, _ := w.wmDrain(rep, last, url.Values{"migration": {`{"from":1,"tables":[],"columns":[]}`}}); len(got) != 3 {
+	if got, _, _, _ := wmDrain(w, rep, last, url.Values{"migration": {`{"from":1,"tables":[],"columns":[]}`}}); len(got) != 3 {
 		t.Fatalf("a migration pull delivered %v, want every customer", got)
 	}
 
 	// The manager sees nothing of r1's until leading team T: the read set
 	// changes, and the next pull replaces what the device holds.
-	got, mlast, _, _ := w.wmDrain(mgr, 0, nil)
+	got, mlast, _, _ := wmDrain(w, mgr, 0, nil)
 	if len(got) != 0 {
 		t.Fatalf("the manager sees %v before leading T", got)
 	}
-	w.admin("acme", "PATCH", "/users/m1", map[string]any{"leads": []string{"T"}}, 200)
-	got, _, strategy, _ = w.wmDrain(mgr, mlast, nil)
+	w.Admin("acme", "PATCH", "/users/m1", map[string]any{"leads": []string{"T"}}, 200)
+	got, _, strategy, _ = wmDrain(w, mgr, mlast, nil)
 	if len(got) != 3 || strategy != "replacement" {
 		t.Fatalf("after leading T: %v with strategy %q, want the 3 customers with replacement", got, strategy)
 	}
@@ -121,13 +121,13 @@ func TestWatermelonDBPullRules(t *testing.T) {
 		if c.body != "" {
 			body = []byte(c.body)
 		}
-		st, raw := doRaw(t, c.method, w.ts.URL+"/v1/adapters/watermelondb/sync?"+c.query, rep, body)
+		st, raw := doRaw(t, c.method, w.Server.URL+"/v1/adapters/watermelondb/sync?"+c.query, rep, body)
 		if json.Unmarshal(raw, &e); st != 400 || e.Error.Code != c.code {
 			t.Errorf("%s ?%s %s: %d %s, want 400 %s", c.method, c.query, c.body, st, raw, c.code)
 		}
 	}
 	// Without a token: 401, like every sync route.
-	if st, _ := doRaw(t, "GET", w.ts.URL+"/v1/adapters/watermelondb/sync", "", nil); st != 401 {
+	if st, _ := doRaw(t, "GET", w.Server.URL+"/v1/adapters/watermelondb/sync", "", nil); st != 401 {
 		t.Errorf("pull without a token: %d", st)
 	}
 }
@@ -138,8 +138,8 @@ func TestWatermelonDBPullRules(t *testing.T) {
 func TestWatermelonDBPushRules(t *testing.T) {
 	t.Parallel()
 	w := newAccWorld(t, onSQLite)
-	createCustomer(t, w.ts.URL, w.operator("acme"), "c-1", "r1")
-	tok := w.token("acme", "r1", "rep")
+	createCustomer(t, w.Server.URL, w.Operator("acme"), "c-1", "r1")
+	tok := w.Token("acme", "r1", "rep")
 	type reply struct {
 		RejectedIDs map[string][]string `json:"experimentalRejectedIds"`
 		Rejected    []struct {
@@ -150,7 +150,7 @@ func TestWatermelonDBPushRules(t *testing.T) {
 	push := func(changes string) reply {
 		t.Helper()
 		var r reply
-		st, raw := doRaw(t, "POST", w.ts.URL+"/v1/adapters/watermelondb/sync?device_id=phone-1", tok, []byte(`{"changes":`+changes+`,"lastPulledAt":null}`))
+		st, raw := doRaw(t, "POST", w.Server.URL+"/v1/adapters/watermelondb/sync?device_id=phone-1", tok, []byte(`{"changes":`+changes+`,"lastPulledAt":null}`))
 		if st != 200 || json.Unmarshal(raw, &r) != nil {
 			t.Fatalf("push %s: %d %s", changes, st, raw)
 		}
@@ -164,7 +164,7 @@ func TestWatermelonDBPushRules(t *testing.T) {
 		return fmt.Sprintf(`{"customer_notes":{"created":[%s],"updated":[%s],"deleted":[%s]}}`, created, updated, deleted)
 	}
 	text := func(id string) any {
-		doc, _ := w.visible(tok)["customer_notes/"+id]
+		doc, _ := w.Visible(tok)["customer_notes/"+id]
 		var m map[string]any
 		json.Unmarshal(doc, &m)
 		return m["text"]
@@ -190,7 +190,7 @@ func TestWatermelonDBPushRules(t *testing.T) {
 		t.Fatalf("deletes: %+v, n-2 text %v", r, text("n-2"))
 	}
 	// A refusal: a note on a customer the rep does not have.
-	createCustomer(t, w.ts.URL, w.operator("acme"), "c-other", "r2")
+	createCustomer(t, w.Server.URL, w.Operator("acme"), "c-other", "r2")
 	bad := `{"id":"n-3","customer_id":"c-other","text":"x","_status":"created","_changed":""}`
 	r := push(notes(bad, "", ""))
 	if len(r.Rejected) != 1 || r.Rejected[0].Code != "customer_not_in_scope" || r.Rejected[0].Record != nil ||

@@ -75,7 +75,7 @@ func (d *wmDevice) dump() (map[string]map[string]any, int) {
 // wmServerView is the server's view of tok's scope as WatermelonDB rows.
 func wmServerView(t *testing.T, w *accWorld, ad *watermelondb.Adapter, tok string) map[string]map[string]any {
 	t.Helper()
-	all, _, _ := w.drain(tok, "")
+	all, _, _ := w.Drain(tok, "")
 	out := map[string]map[string]any{}
 	for k, c := range all {
 		if c.Op != "put" {
@@ -121,15 +121,15 @@ func testWatermelonDBScenario(t *testing.T, store accStore) {
 		t.Fatal(err)
 	}
 	// a1 talks through a proxy that can lose the replies of pushes.
-	proxy := newFaultProxy(t, w.ts.URL)
+	proxy := newFaultProxy(t, w.Server.URL)
 	proxy.match = func(r *http.Request) bool { return r.Method == http.MethodPost }
-	tok1, tok2 := w.as("rep-1"), w.token("acme", "rep-2", "rep")
+	tok1, tok2 := w.as("rep-1"), w.Token("acme", "rep-2", "rep")
 	dev := func(name, base, tok, user string) *wmDevice {
 		return &wmDevice{startJSDevice(t, name, "watermelondb/device.js", base, tok, name), user}
 	}
 	a1 := dev("a1", proxy.URL, tok1, "rep-1")
-	a2 := dev("a2", w.ts.URL, tok1, "rep-1")
-	b1 := dev("b1", w.ts.URL, tok2, "rep-2")
+	a2 := dev("a2", w.Server.URL, tok1, "rep-1")
+	b1 := dev("b1", w.Server.URL, tok2, "rep-2")
 	for _, d := range []*wmDevice{a1, a2, b1} {
 		if r := d.sync(t); len(r) != 0 {
 			t.Fatalf("%s: first sync refused %+v", d.name, r)
@@ -221,7 +221,7 @@ func testWatermelonDBScenario(t *testing.T, store accStore) {
 	}
 
 	// c-2 moves to rep-2: it leaves rep-1's phones and reaches rep-2's.
-	w.admin("acme", "POST", "/customers/c-2/assign", map[string]any{"reps": []string{"rep-2"}}, 200)
+	w.Admin("acme", "POST", "/customers/c-2/assign", map[string]any{"reps": []string{"rep-2"}}, 200)
 	for _, d := range []*wmDevice{a1, a2, b1} {
 		d.sync(t)
 	}

@@ -34,7 +34,7 @@ func TestWebhookLatency(t *testing.T) {
 				fastSignIn(c)
 				c.Webhooks.AllowLoopback, c.Webhooks.Poll = true, poll
 			})
-			w := newWFWorldOn(t, &accWorld{t: t, ts: ts})
+			w := newWFWorldOn(t, &accWorld{T: t, Server: ts})
 			var mu sync.Mutex
 			var lat []time.Duration
 			hs := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -50,7 +50,7 @@ func TestWebhookLatency(t *testing.T) {
 				rw.WriteHeader(http.StatusNoContent)
 			}))
 			t.Cleanup(hs.Close)
-			w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL, "events": []string{webhook.EventFollowUpCreated}}, 201)
+			w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL, "events": []string{webhook.EventFollowUpCreated}}, 201)
 			const orders = 60
 			start := time.Now()
 			for i := range orders {

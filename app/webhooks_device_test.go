@@ -39,7 +39,7 @@ func TestWebhookDeviceRegistered(t *testing.T) {
 			if st.name == "mongodb" {
 				servers = append(servers, startServer(t, "", cfg)) // one database, two tailers
 			}
-			w := newWFWorldOn(t, &accWorld{t: t, ts: ts})
+			w := newWFWorldOn(t, &accWorld{T: t, Server: ts})
 
 			var mu sync.Mutex
 			secrets := map[string]string{}
@@ -59,9 +59,9 @@ func TestWebhookDeviceRegistered(t *testing.T) {
 			}))
 			t.Cleanup(hs.Close)
 			var sub, beta whReply
-			json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/acme",
+			json.Unmarshal(w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/acme",
 				"events": []string{webhook.EventDeviceRegistered}}, 201), &sub)
-			json.Unmarshal(w.admin("beta", "POST", "/webhooks", map[string]any{"url": hs.URL + "/beta",
+			json.Unmarshal(w.Admin("beta", "POST", "/webhooks", map[string]any{"url": hs.URL + "/beta",
 				"events": webhook.EventTypes}, 201), &beta)
 			mu.Lock()
 			secrets["/acme"], secrets["/beta"] = sub.Secret, beta.Secret
@@ -69,7 +69,7 @@ func TestWebhookDeviceRegistered(t *testing.T) {
 
 			register := func(on *testServer, user, role, device, token, platform string) {
 				t.Helper()
-				st, raw := doRaw(t, "POST", on.URL+"/v1/devices", on.token(t, "acme", user, role),
+				st, raw := doRaw(t, "POST", on.URL+"/v1/devices", on.Token(t, "acme", user, role),
 					mustJSON(t, map[string]any{"device_id": device, "token": token, "platform": platform, "app_version": "2.1.0"}))
 				if st != 200 {
 					t.Fatalf("register %s: %d %s", device, st, raw)
@@ -84,7 +84,7 @@ func TestWebhookDeviceRegistered(t *testing.T) {
 				t.Fatalf("%d deliveries for two registrations and a refresh, want 2", len(list))
 			}
 			// Forgotten and registered again: a new registration.
-			if st, raw := doRaw(t, "DELETE", ts.URL+"/v1/devices/phone-1", ts.token(t, "acme", "rep-1", "rep"), nil); st != 204 && st != 200 {
+			if st, raw := doRaw(t, "DELETE", ts.URL+"/v1/devices/phone-1", ts.Token(t, "acme", "rep-1", "rep"), nil); st != 204 && st != 200 {
 				t.Fatalf("delete: %d %s", st, raw)
 			}
 			register(last, "rep-1", "rep", "phone-1", "fcm-token-dddd", "android")

@@ -30,7 +30,7 @@ func TestWebhookSIGKILLMidDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWFWorldOn(t, &accWorld{t: t, ts: &testServer{URL: p.URL, Data: data, Keys: keys}})
+	w := newWFWorldOn(t, &accWorld{T: t, Server: &testServer{URL: p.URL, Data: data, Keys: keys}})
 
 	var mu sync.Mutex
 	var secret string
@@ -61,7 +61,7 @@ func TestWebhookSIGKILLMidDelivery(t *testing.T) {
 	}))
 	t.Cleanup(hs.Close)
 	var sub whReply
-	json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/",
+	json.Unmarshal(w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/",
 		"events": []string{"follow_up.created", "order.status_changed"}}, 201), &sub)
 	mu.Lock()
 	secret = sub.Secret
@@ -79,7 +79,7 @@ func TestWebhookSIGKILLMidDelivery(t *testing.T) {
 	close(killed)
 
 	p2 := startBinary(t, data, flags...)
-	w.ts.URL = p2.URL
+	w.Server.URL = p2.URL
 	// 5 follow-ups created and the order submitted: 6 events.
 	list := allSent(t, w.accWorld, sub.ID, 6)
 	mu.Lock()

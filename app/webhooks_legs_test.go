@@ -130,15 +130,15 @@ func TestWebhookLoopDeliveryAndInvoice(t *testing.T) {
 				t.Fatal(err)
 			}
 			ts := &testServer{URL: p.URL, Data: data, Keys: keys}
-			w := newWFWorldOn(t, &accWorld{t: t, ts: ts})
+			w := newWFWorldOn(t, &accWorld{T: t, Server: ts})
 			if st, raw := doRaw(t, "POST", ts.URL+"/v1/devices", w.as("rep-1"), mustJSON(t, map[string]any{"device_id": "phone-1",
 				"token": "tok-rep-phone", "platform": "android", "app_version": "5.0.0"})); st != 200 {
 				t.Fatalf("register the rep's phone: %d %s", st, raw)
 			}
 
 			var tms, billing saReply
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts", map[string]any{"name": "TMS connector", "roles": []string{"logistics"}}, 201), &tms)
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts", map[string]any{"name": "Billing connector", "roles": []string{"billing"}}, 201), &billing)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts", map[string]any{"name": "TMS connector", "roles": []string{"logistics"}}, 201), &tms)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts", map[string]any{"name": "Billing connector", "roles": []string{"billing"}}, 201), &billing)
 			// complete claims and completes a follow-up with a connector's
 			// key; false (retry later) when the follow-up cannot be yet.
 			complete := func(key, fu string, result map[string]any) bool {
@@ -170,9 +170,9 @@ func TestWebhookLoopDeliveryAndInvoice(t *testing.T) {
 			hs := httptest.NewServer(mux)
 			t.Cleanup(hs.Close)
 			var tmsSub, billingSub whReply
-			json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/tms",
+			json.Unmarshal(w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/tms",
 				"events": []string{"follow_up.done"}, "activities": []string{"dispatch"}}, 201), &tmsSub)
-			json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/billing",
+			json.Unmarshal(w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/billing",
 				"events": []string{"order.status_changed"}}, 201), &billingSub)
 			tmsHook.secret, billingHook.secret = tmsSub.Secret, billingSub.Secret
 

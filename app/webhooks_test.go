@@ -144,7 +144,7 @@ func TestWebhookLoop(t *testing.T) {
 					tweak(c)
 				}
 			})
-			w := newWFWorldOn(t, &accWorld{t: t, ts: ts})
+			w := newWFWorldOn(t, &accWorld{T: t, Server: ts})
 			erp := &fakeERP{t: t, base: ts.URL, secrets: map[string]string{}, answers: map[string][]int{}, times: map[string][]time.Time{},
 				processed: map[string]bool{}, events: map[string][]string{}, confirmed: map[string]int{}, requests: map[string]int{}}
 			hs := httptest.NewServer(erp)
@@ -161,21 +161,21 @@ func TestWebhookLoop(t *testing.T) {
 				{map[string]any{"url": hs.URL + "/erp", "events": []string{}}, "invalid_request", "/events"},
 			} {
 				var m map[string]any
-				json.Unmarshal(w.admin("acme", "POST", "/webhooks", bad.body, 400), &m)
+				json.Unmarshal(w.Admin("acme", "POST", "/webhooks", bad.body, 400), &m)
 				if code, ptr := errCode(m); code != bad.code || ptr != bad.ptr {
 					t.Errorf("%v: %s %s, want %s %s", bad.body, code, ptr, bad.code, bad.ptr)
 				}
 			}
 
 			var sa saReply
-			json.Unmarshal(w.admin("acme", "POST", "/service-accounts", map[string]any{"name": "ERP connector", "roles": []string{"order_desk"}}, 201), &sa)
+			json.Unmarshal(w.Admin("acme", "POST", "/service-accounts", map[string]any{"name": "ERP connector", "roles": []string{"order_desk"}}, 201), &sa)
 			erp.key = sa.Key
 			var sub, down, beta whReply
-			json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/erp",
+			json.Unmarshal(w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/erp",
 				"events": []string{"follow_up.created", "order.status_changed"}, "roles": []string{"order_desk"}}, 201), &sub)
-			json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/down",
+			json.Unmarshal(w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/down",
 				"events": []string{"order.status_changed"}}, 201), &down)
-			json.Unmarshal(w.admin("beta", "POST", "/webhooks", map[string]any{"url": hs.URL + "/beta",
+			json.Unmarshal(w.Admin("beta", "POST", "/webhooks", map[string]any{"url": hs.URL + "/beta",
 				"events": webhook.EventTypes}, 201), &beta)
 			erp.mu.Lock()
 			erp.secrets["/erp"], erp.secrets["/down"], erp.secrets["/beta"] = sub.Secret, down.Secret, beta.Secret
@@ -184,11 +184,11 @@ func TestWebhookLoop(t *testing.T) {
 				t.Fatalf("subscription: %+v", sub)
 			}
 			var again whReply
-			json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+sub.ID, nil, 200), &again)
+			json.Unmarshal(w.Admin("acme", "GET", "/webhooks/"+sub.ID, nil, 200), &again)
 			if again.Secret != "" {
 				t.Fatal("the secret is shown again")
 			}
-			w.admin("beta", "GET", "/webhooks/"+sub.ID, nil, 404)
+			w.Admin("beta", "GET", "/webhooks/"+sub.ID, nil, 404)
 
 			// The rep's order, accepted; a person checks availability.
 			w.submitOffline(t, "o-1", orderLines(0))
@@ -210,7 +210,7 @@ func TestWebhookLoop(t *testing.T) {
 			}
 			waitFor(t, 60*time.Second, "the failing endpoint to be disabled", func() bool {
 				var d whReply
-				json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+down.ID, nil, 200), &d)
+				json.Unmarshal(w.Admin("acme", "GET", "/webhooks/"+down.ID, nil, 200), &d)
 				return d.Disabled && d.DisabledReason != ""
 			})
 
@@ -254,7 +254,7 @@ func TestWebhookLoop(t *testing.T) {
 					Attempts int    `json:"attempts"`
 				} `json:"deliveries"`
 			}
-			json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+sub.ID+"/deliveries?status=sent", nil, 200), &list)
+			json.Unmarshal(w.Admin("acme", "GET", "/webhooks/"+sub.ID+"/deliveries?status=sent", nil, 200), &list)
 			if len(list.Deliveries) == 0 {
 				t.Fatal("no sent deliveries listed")
 			}
@@ -262,11 +262,11 @@ func TestWebhookLoop(t *testing.T) {
 			if first.Attempts < 3 {
 				t.Errorf("delivery %s sent after %d attempts, want at least 3 (500, 429, then success)", first.ID, first.Attempts)
 			}
-			w.admin("beta", "POST", "/webhooks/"+sub.ID+"/deliveries/"+first.ID+"/redeliver", nil, 404)
+			w.Admin("beta", "POST", "/webhooks/"+sub.ID+"/deliveries/"+first.ID+"/redeliver", nil, 404)
 			erp.mu.Lock()
 			before := len(erp.times[first.ID])
 			erp.mu.Unlock()
-			w.admin("acme", "POST", "/webhooks/"+sub.ID+"/deliveries/"+first.ID+"/redeliver", nil, 200)
+			w.Admin("acme", "POST", "/webhooks/"+sub.ID+"/deliveries/"+first.ID+"/redeliver", nil, 200)
 			waitFor(t, 30*time.Second, "the redelivery", func() bool {
 				erp.mu.Lock()
 				defer erp.mu.Unlock()
@@ -279,10 +279,10 @@ func TestWebhookLoop(t *testing.T) {
 				} `json:"deliveries"`
 			}
 			waitFor(t, 30*time.Second, "the disabled subscription's deliveries to be dead", func() bool {
-				json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+down.ID+"/deliveries?status=pending", nil, 200), &dead)
+				json.Unmarshal(w.Admin("acme", "GET", "/webhooks/"+down.ID+"/deliveries?status=pending", nil, 200), &dead)
 				return len(dead.Deliveries) == 0
 			})
-			if s, raw := doRaw(t, "GET", ts.URL+"/v1/admin/webhooks/"+sub.ID+"/deliveries?limit="+strconv.Itoa(0), w.operator("acme"), nil); s != 400 {
+			if s, raw := doRaw(t, "GET", ts.URL+"/v1/admin/webhooks/"+sub.ID+"/deliveries?limit="+strconv.Itoa(0), w.Operator("acme"), nil); s != 400 {
 				t.Errorf("limit 0: %d %s", s, raw)
 			}
 		})
@@ -301,7 +301,7 @@ func TestWebhookTwoInstances(t *testing.T) {
 	}
 	ts := startServer(t, "", tweak)
 	startServer(t, "", tweak) // the second instance: same database, its own tailer and dispatcher
-	w := newWFWorldOn(t, &accWorld{t: t, ts: ts})
+	w := newWFWorldOn(t, &accWorld{T: t, Server: ts})
 
 	var mu sync.Mutex
 	got := map[string]int{} // webhook-id -> requests
@@ -319,7 +319,7 @@ func TestWebhookTwoInstances(t *testing.T) {
 	}))
 	t.Cleanup(hs.Close)
 	var sub whReply
-	json.Unmarshal(w.admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/",
+	json.Unmarshal(w.Admin("acme", "POST", "/webhooks", map[string]any{"url": hs.URL + "/",
 		"events": webhook.EventTypes}, 201), &sub)
 	mu.Lock()
 	secret = sub.Secret
@@ -364,7 +364,7 @@ func allSent(t *testing.T, w *accWorld, sub string, min int) []sentDelivery {
 		Deliveries []sentDelivery `json:"deliveries"`
 	}
 	waitFor(t, 90*time.Second, "every delivery to be sent", func() bool {
-		json.Unmarshal(w.admin("acme", "GET", "/webhooks/"+sub+"/deliveries", nil, 200), &list)
+		json.Unmarshal(w.Admin("acme", "GET", "/webhooks/"+sub+"/deliveries", nil, 200), &list)
 		if len(list.Deliveries) < min {
 			return false
 		}

@@ -53,7 +53,7 @@ func newWFWorldOn(t *testing.T, aw *accWorld) *wfWorld {
 			}
 		}
 	}) {
-		w.addUser("acme", accUser{id: u, roles: []string{wfStaff[u]}})
+		w.AddUser("acme", accUser{ID: u, Roles: []string{wfStaff[u]}})
 	}
 	w.docs("products", map[string]any{
 		"p-1": map[string]any{"sku": "M-1", "name": "Motor 7.5 kW", "list_price": "100"},
@@ -70,23 +70,23 @@ func newWFWorldOn(t *testing.T, aw *accWorld) *wfWorld {
 
 // docs writes reference documents through the admin API.
 func (w *wfWorld) docs(coll string, byID map[string]any) {
-	w.t.Helper()
+	w.T.Helper()
 	var docs []map[string]any
 	for id, f := range byID {
 		docs = append(docs, map[string]any{"id": id, "fields": f})
 	}
-	w.admin("acme", "POST", "/documents/"+coll, map[string]any{"docs": docs}, 200)
+	w.Admin("acme", "POST", "/documents/"+coll, map[string]any{"docs": docs}, 200)
 }
 
 // as is a token of a staff member (roles from the directory).
-func (w *wfWorld) as(user string) string { return w.token("acme", user, wfStaff[user]) }
+func (w *wfWorld) as(user string) string { return w.Token("acme", user, wfStaff[user]) }
 
 // get reads a document as the operator (an admin sees the whole org).
 func (w *wfWorld) get(coll, id string) (map[string]any, int64) {
-	w.t.Helper()
+	w.T.Helper()
 	m, v, ok := w.lookup(coll, id)
 	if !ok {
-		w.t.Fatalf("%s/%s: not found", coll, id)
+		w.T.Fatalf("%s/%s: not found", coll, id)
 	}
 	return m, v
 }
@@ -94,8 +94,8 @@ func (w *wfWorld) get(coll, id string) (map[string]any, int64) {
 // lookup is get without failing: a document whose change is still
 // committing on the MongoDB store is briefly absent from a full pull.
 func (w *wfWorld) lookup(coll, id string) (map[string]any, int64, bool) {
-	w.t.Helper()
-	all, _, _ := w.drain(w.operator("acme"), "")
+	w.T.Helper()
+	all, _, _ := w.Drain(w.Operator("acme"), "")
 	c, ok := all[coll+"/"+id]
 	if !ok || c.Op != engine.ChangePut {
 		return nil, 0, false
@@ -107,8 +107,8 @@ func (w *wfWorld) lookup(coll, id string) (map[string]any, int64, bool) {
 
 // followUpsOf returns the order's follow-ups by id, with their versions.
 func (w *wfWorld) followUpsOf(order string) map[string]accChange {
-	w.t.Helper()
-	all, _, _ := w.drain(w.operator("acme"), "")
+	w.T.Helper()
+	all, _, _ := w.Drain(w.Operator("acme"), "")
 	out := map[string]accChange{}
 	for _, c := range all {
 		var m map[string]any
@@ -122,25 +122,25 @@ func (w *wfWorld) followUpsOf(order string) map[string]accChange {
 
 // act calls a follow-up action and returns the status and the reply.
 func (w *wfWorld) act(tok, id, action string, body any) (int, map[string]any) {
-	w.t.Helper()
+	w.T.Helper()
 	var b []byte
 	if body != nil {
-		b = mustJSON(w.t, body)
+		b = mustJSON(w.T, body)
 	}
-	st, raw := doRaw(w.t, "POST", w.ts.URL+"/v1/followups/"+id+"/"+action, tok, b)
+	st, raw := doRaw(w.T, "POST", w.Server.URL+"/v1/followups/"+id+"/"+action, tok, b)
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
-		w.t.Fatalf("%s %s: %d %s", action, id, st, raw)
+		w.T.Fatalf("%s %s: %d %s", action, id, st, raw)
 	}
 	return st, m
 }
 
 // mustAct is an action that must succeed.
 func (w *wfWorld) mustAct(tok, id, action string, body any) map[string]any {
-	w.t.Helper()
+	w.T.Helper()
 	st, m := w.act(tok, id, action, body)
 	if st != 200 {
-		w.t.Fatalf("%s %s: %d %v", action, id, st, m)
+		w.T.Fatalf("%s %s: %d %v", action, id, st, m)
 	}
 	var doc map[string]any
 	raw, _ := json.Marshal(m["doc"])
@@ -163,7 +163,7 @@ func errCode(m map[string]any) (string, string) {
 func (w *wfWorld) submitOffline(t *testing.T, orderID string, order map[string]any) client.FaultCounts {
 	t.Helper()
 	ft := client.NewFaultTransport(nil, 1, 1, 0) // no signal: every request dropped
-	c, err := client.New(client.Config{BaseURL: w.ts.URL, Token: client.StaticToken(w.as("rep-1")), DeviceID: "phone-1",
+	c, err := client.New(client.Config{BaseURL: w.Server.URL, Token: client.StaticToken(w.as("rep-1")), DeviceID: "phone-1",
 		HTTPClient: &http.Client{Transport: ft, Timeout: 30 * time.Second}, MaxRetries: 2, MutationIDPrefix: "phone-1",
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	must(t, "client", err)
@@ -249,7 +249,7 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 			// The submitted order is the back office's to work from: the
 			// phone may no longer change its lines, only cancel it.
 			_, ov := w.get("orders", "o-1")
-			if out := w.push(w.as("rep-1"), "phone-1", []map[string]any{mUpdate("m-late-edit", "orders", "o-1", ov,
+			if out := w.Push(w.as("rep-1"), "phone-1", []map[string]any{mUpdate("m-late-edit", "orders", "o-1", ov,
 				map[string]any{"lines": []map[string]any{{"product_id": "p-1", "quantity": 200}}})}); out[0].Status != engine.StatusRejected ||
 				out[0].Error.Code != "document_locked" || out[0].Error.Pointer != "/fields/lines" {
 				t.Fatalf("editing a submitted order's lines: %+v", out[0])
@@ -274,11 +274,11 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 					ID string `json:"id"`
 				} `json:"follow_ups"`
 			}
-			if s := do(t, "GET", w.ts.URL+"/v1/followups?role=order_desk&status=open", w.as("od-1"), nil, &page); s != 200 ||
+			if s := do(t, "GET", w.Server.URL+"/v1/followups?role=order_desk&status=open", w.as("od-1"), nil, &page); s != 200 ||
 				len(page.FollowUps) != 1 || page.FollowUps[0].ID != "fu-o-1-erp_entry" {
 				t.Fatalf("order desk queue: %d %+v", s, page)
 			}
-			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/followups?role=billing", w.as("od-1"), nil); s != 403 {
+			if s, raw := doRaw(t, "GET", w.Server.URL+"/v1/followups?role=billing", w.as("od-1"), nil); s != 403 {
 				t.Fatalf("order desk reads billing's queue: %d %s", s, raw)
 			}
 			// Without a role: the caller's own queues; erp_entry waits on the
@@ -290,11 +290,11 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 					WaitingOn  []string `json:"waiting_on"`
 				} `json:"follow_ups"`
 			}
-			if s := do(t, "GET", w.ts.URL+"/v1/followups?status=open", w.as("od-1"), nil, &mine); s != 200 || len(mine.FollowUps) != 1 ||
+			if s := do(t, "GET", w.Server.URL+"/v1/followups?status=open", w.as("od-1"), nil, &mine); s != 200 || len(mine.FollowUps) != 1 ||
 				mine.FollowUps[0].Actionable || len(mine.FollowUps[0].WaitingOn) != 1 || mine.FollowUps[0].WaitingOn[0] != "fu-o-1-availability_check" {
 				t.Fatalf("order desk's own queue: %d %+v", s, mine)
 			}
-			if s, raw := doRaw(t, "GET", w.ts.URL+"/v1/followups?actionable=soon", w.as("od-1"), nil); s != 400 || !strings.Contains(string(raw), "/actionable") {
+			if s, raw := doRaw(t, "GET", w.Server.URL+"/v1/followups?actionable=soon", w.as("od-1"), nil); s != 400 || !strings.Contains(string(raw), "/actionable") {
 				t.Fatalf("a bad actionable: %d %s", s, raw)
 			}
 
@@ -336,7 +336,7 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 			}
 
 			// The rep's phone learns all of it: the order and the done tasks.
-			seen := w.visible(w.as("rep-1"))
+			seen := w.Visible(w.as("rep-1"))
 			var o map[string]any
 			json.Unmarshal(seen["orders/o-1"], &o)
 			if o["status"] != "invoiced" || o["invoice_number"] != "INV-9" || o["invoiced_at"] == nil {
@@ -351,8 +351,8 @@ func TestWorkflowOrderLifecycle(t *testing.T) {
 			}
 
 			// Another organisation's order desk: the id answers like a missing one.
-			w.addUser("beta", accUser{id: "od-9", roles: []string{"order_desk"}})
-			beta := w.token("beta", "od-9", "order_desk")
+			w.AddUser("beta", accUser{ID: "od-9", Roles: []string{"order_desk"}})
+			beta := w.Token("beta", "od-9", "order_desk")
 			st1, r1 := w.act(beta, "fu-o-1-erp_entry", "claim", nil)
 			st2, r2 := w.act(beta, "fu-nope", "claim", nil)
 			c1, _ := errCode(r1)
@@ -383,8 +383,8 @@ func stringOf(m map[string]any) string {
 
 // pushAs pushes mutations as a staff member; every one must be applied.
 func (w *wfWorld) pushAs(user string, muts ...map[string]any) {
-	w.t.Helper()
-	w.mustApply(w.as(user), "phone-"+user, muts)
+	w.T.Helper()
+	w.MustApply(w.as(user), "phone-"+user, muts)
 }
 
 func TestWorkflowMatrixReplacement(t *testing.T) {
@@ -398,7 +398,7 @@ func TestWorkflowMatrixReplacement(t *testing.T) {
 				Version string          `json:"version"`
 				Matrix  json.RawMessage `json:"matrix"`
 			}
-			json.Unmarshal(w.admin("acme", "GET", "/matrix", nil, 200), &cur)
+			json.Unmarshal(w.Admin("acme", "GET", "/matrix", nil, 200), &cur)
 			if cur.Version != "0" {
 				t.Fatalf("version before any replacement: %q", cur.Version)
 			}
@@ -410,7 +410,7 @@ func TestWorkflowMatrixReplacement(t *testing.T) {
 			var put struct {
 				Version string `json:"version"`
 			}
-			json.Unmarshal(w.admin("acme", "PUT", "/matrix", next, 200), &put)
+			json.Unmarshal(w.Admin("acme", "PUT", "/matrix", next, 200), &put)
 			if put.Version != "1" {
 				t.Fatalf("replaced version %q", put.Version)
 			}
@@ -481,7 +481,7 @@ func TestWorkflowOrderChecks(t *testing.T) {
 			if got := accIDs(w.followUpsOf("o-disc")); !slices.Equal(got, []string{"fu-o-disc-price_approval"}) {
 				t.Fatalf("discounted order's follow-ups: %v", got)
 			}
-			if mgr := w.visible(w.as("mgr-1")); mgr["follow_ups/fu-o-disc-price_approval"] == nil || mgr["orders/o-disc"] == nil {
+			if mgr := w.Visible(w.as("mgr-1")); mgr["follow_ups/fu-o-disc-price_approval"] == nil || mgr["orders/o-disc"] == nil {
 				t.Fatalf("the manager does not see the approval and its order: %v", accIDs(mgr))
 			}
 			w.mustAct(w.as("mgr-1"), "fu-o-disc-price_approval", "complete", map[string]any{"note": "approved for this project"})
@@ -523,17 +523,17 @@ func TestWorkflowRaisedFollowUp(t *testing.T) {
 					ID string `json:"id"`
 				} `json:"follow_ups"`
 			}
-			if s := do(t, "GET", w.ts.URL+"/v1/followups?role=order_desk", w.as("od-1"), nil, &page); s != 200 ||
+			if s := do(t, "GET", w.Server.URL+"/v1/followups?role=order_desk", w.as("od-1"), nil, &page); s != 200 ||
 				len(page.FollowUps) != 1 || page.FollowUps[0].ID != "q-1" {
 				t.Fatalf("order desk queue: %d %+v", s, page)
 			}
 			// The order desk's feed now holds the query and its customer;
 			// the stores' does not.
-			desk := w.visible(w.as("od-1"))
+			desk := w.Visible(w.as("od-1"))
 			if desk["follow_ups/q-1"] == nil || desk["customers/c-1"] == nil {
 				t.Fatalf("order desk sees %v", accIDs(desk))
 			}
-			if stores := w.visible(w.as("st-1")); stores["follow_ups/q-1"] != nil || stores["customers/c-1"] != nil {
+			if stores := w.Visible(w.as("st-1")); stores["follow_ups/q-1"] != nil || stores["customers/c-1"] != nil {
 				t.Fatalf("stores sees %v", accIDs(stores))
 			}
 			// Never back to the rep: the rep cannot work it.
@@ -543,7 +543,7 @@ func TestWorkflowRaisedFollowUp(t *testing.T) {
 			w.mustAct(w.as("od-1"), "q-1", "claim", nil)
 			w.mustAct(w.as("od-1"), "q-1", "complete", map[string]any{"note": "arrives Thursday"})
 			var seen map[string]any
-			json.Unmarshal(w.visible(w.as("rep-1"))["follow_ups/q-1"], &seen)
+			json.Unmarshal(w.Visible(w.as("rep-1"))["follow_ups/q-1"], &seen)
 			if seen["status"] != "done" || seen["note"] != "arrives Thursday" {
 				t.Fatalf("rep sees %v", seen)
 			}
@@ -560,7 +560,7 @@ func TestWorkflowRaisedFollowUp(t *testing.T) {
 					} `json:"follow_ups"`
 					Next string `json:"next"`
 				}
-				if s := do(t, "GET", w.ts.URL+"/v1/followups?role=order_desk&limit=2&after="+next, w.as("od-1"), nil, &p); s != 200 || len(p.FollowUps) > 2 || pages > 3 {
+				if s := do(t, "GET", w.Server.URL+"/v1/followups?role=order_desk&limit=2&after="+next, w.as("od-1"), nil, &p); s != 200 || len(p.FollowUps) > 2 || pages > 3 {
 					t.Fatalf("page %d: %d %+v", pages, s, p)
 				}
 				for _, f := range p.FollowUps {
@@ -587,7 +587,7 @@ func TestWorkflowMatrixAPI(t *testing.T) {
 	t.Parallel()
 	w := newWFWorld(t, onSQLite)
 	var def map[string]any
-	raw := w.admin("acme", "GET", "/matrix", nil, 200)
+	raw := w.Admin("acme", "GET", "/matrix", nil, 200)
 	var cur struct {
 		Matrix map[string]any `json:"matrix"`
 	}
@@ -607,7 +607,7 @@ func TestWorkflowMatrixAPI(t *testing.T) {
 	}
 	for _, c := range cases {
 		c.edit()
-		st, body := doRaw(t, "PUT", w.ts.URL+"/v1/admin/matrix", w.operator("acme"), mustJSON(t, def))
+		st, body := doRaw(t, "PUT", w.Server.URL+"/v1/admin/matrix", w.Operator("acme"), mustJSON(t, def))
 		var e errorReply
 		json.Unmarshal(body, &e)
 		if st != 400 || e.Error.Code != "invalid_matrix" || e.Error.Pointer != c.pointer {
@@ -616,24 +616,24 @@ func TestWorkflowMatrixAPI(t *testing.T) {
 		c.undo()
 	}
 	// Nothing was stored; only admins replace it.
-	if st, _ := doRaw(t, "PUT", w.ts.URL+"/v1/admin/matrix", w.as("od-1"), mustJSON(t, def)); st != 403 {
+	if st, _ := doRaw(t, "PUT", w.Server.URL+"/v1/admin/matrix", w.as("od-1"), mustJSON(t, def)); st != 403 {
 		t.Fatalf("order desk replaces the matrix: %d", st)
 	}
 	var v struct {
 		Version string `json:"version"`
 	}
-	json.Unmarshal(w.admin("acme", "GET", "/matrix", nil, 200), &v)
+	json.Unmarshal(w.Admin("acme", "GET", "/matrix", nil, 200), &v)
 	if v.Version != "0" {
 		t.Fatalf("a refused matrix was stored: version %s", v.Version)
 	}
 	// The organisation's own roles are known once added.
 	erp["responsible"] = "inside_sales"
-	st, body := doRaw(t, "PUT", w.ts.URL+"/v1/admin/matrix", w.operator("acme"), mustJSON(t, def))
+	st, body := doRaw(t, "PUT", w.Server.URL+"/v1/admin/matrix", w.Operator("acme"), mustJSON(t, def))
 	if st != 400 {
 		t.Fatalf("unknown org role: %d %s", st, body)
 	}
-	w.admin("acme", "PUT", "/org", map[string]any{"roles": []string{"inside_sales"}}, 200)
-	json.Unmarshal(w.admin("acme", "PUT", "/matrix", def, 200), &v)
+	w.Admin("acme", "PUT", "/org", map[string]any{"roles": []string{"inside_sales"}}, 200)
+	json.Unmarshal(w.Admin("acme", "PUT", "/matrix", def, 200), &v)
 	if v.Version != "1" {
 		t.Fatalf("version %s", v.Version)
 	}
@@ -657,7 +657,7 @@ func TestWorkflowEscalation(t *testing.T) {
 				}
 			}
 			w := newWFWorld(t, fast)
-			w.admin("acme", "PUT", "/matrix", map[string]any{"activities": []any{map[string]any{
+			w.Admin("acme", "PUT", "/matrix", map[string]any{"activities": []any{map[string]any{
 				"id": "delivery_status_query", "trigger": map[string]any{"on": "raised"},
 				"responsible": "order_desk", "accountable": "logistics", "sla": "1ms"}}}, 200)
 			w.pushAs("rep-1", mCreate("m-1", "follow_ups", "q-1", map[string]any{"activity": "delivery_status_query", "customer_id": "c-1"}))
@@ -673,7 +673,7 @@ func TestWorkflowEscalation(t *testing.T) {
 				time.Sleep(10 * time.Millisecond) // polling a real condition, bounded by the deadline
 			}
 			// The accountable role (logistics) now reads it.
-			if seen := w.visible(w.as("lg-1")); seen["follow_ups/q-1"] == nil {
+			if seen := w.Visible(w.as("lg-1")); seen["follow_ups/q-1"] == nil {
 				t.Fatalf("logistics does not see the escalated query: %v", accIDs(seen))
 			}
 			_, v := w.get("follow_ups", "q-1")

@@ -28,7 +28,7 @@ func testWriteRuleAttacks(t *testing.T, store accStore) {
 	// A submitted order: the matrix routes it to the back office.
 	order := orderLines(0)
 	order["status"] = "submitted"
-	w.mustApply(rep, "phone-1", []map[string]any{mCreate("m-o1", "orders", "o-1", order)})
+	w.MustApply(rep, "phone-1", []map[string]any{mCreate("m-o1", "orders", "o-1", order)})
 	fus := w.followUpsOf("o-1")
 	if len(fus) == 0 {
 		t.Fatal("the submitted order has no follow-ups: the attacks below would prove nothing")
@@ -39,9 +39,9 @@ func testWriteRuleAttacks(t *testing.T, store accStore) {
 		break
 	}
 	// The rep raises a query of their own (allowed), to attack it later.
-	w.mustApply(rep, "phone-1", []map[string]any{mCreate("m-q1", "follow_ups", "q-1",
+	w.MustApply(rep, "phone-1", []map[string]any{mCreate("m-q1", "follow_ups", "q-1",
 		map[string]any{"customer_id": "c-1", "activity": "delivery_status_query", "description": "where is it?"})})
-	before, _, _ := w.drain(w.operator("acme"), "")
+	before, _, _ := w.Drain(w.Operator("acme"), "")
 
 	attacks := []struct {
 		name          string
@@ -72,13 +72,13 @@ func testWriteRuleAttacks(t *testing.T, store accStore) {
 			map[string]any{"customer_id": "c-1", "order_id": "o-nowhere", "activity": "delivery_status_query"}), fieldsales.CodeInvalidReference, "/doc/order_id"},
 	}
 	for _, a := range attacks {
-		o := w.push(a.tok, "phone-1", []map[string]any{a.mut})[0]
+		o := w.Push(a.tok, "phone-1", []map[string]any{a.mut})[0]
 		if o.Status != engine.StatusRejected || o.Error == nil || o.Error.Code != a.code || o.Error.Pointer != a.pointer {
 			got, _ := json.Marshal(o)
 			t.Errorf("%s: %s, want rejected %s at %s", a.name, got, a.code, a.pointer)
 		}
 	}
-	after, _, _ := w.drain(w.operator("acme"), "")
+	after, _, _ := w.Drain(w.Operator("acme"), "")
 	for k, c := range after {
 		if b, ok := before[k]; !ok || b.Version != c.Version {
 			t.Errorf("%s changed under refused attacks (v%d -> v%d)", k, b.Version, c.Version)

@@ -1,4 +1,4 @@
-package app_test
+package accesstest
 
 // TestAuthorizationMatrix: who may read and write what, through the real
 // server, for every endpoint, every role and every kind of target
@@ -44,6 +44,7 @@ import (
 	"testing"
 
 	"github.com/fieldsync/fieldsync/fieldsales"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -179,28 +180,28 @@ func testAuthorizationMatrix(t *testing.T, store accStore, colls []string) {
 func (m *azMatrix) directory() {
 	w := m.w
 	for _, org := range []string{azOrg1, azOrg2} {
-		w.addTeam(org, "T")
-		w.addTeam(org, "U")
-		w.addTeam(org, "only-"+org+"-team")
+		w.AddTeam(org, "T")
+		w.AddTeam(org, "U")
+		w.AddTeam(org, "only-"+org+"-team")
 		for _, u := range []accUser{
-			{id: "adm", roles: []string{"admin"}},
-			{id: "rep-a", roles: []string{"rep"}, teams: []string{"T"}, password: true},
-			{id: "rep-b", roles: []string{"rep"}, teams: []string{"U"}},
-			{id: "mgr", roles: []string{"manager"}, leads: []string{"T"}},
-			{id: "desk", roles: []string{"order_desk"}},
-			{id: "only-" + org, roles: []string{"rep"}},
+			{ID: "adm", Roles: []string{"admin"}},
+			{ID: "rep-a", Roles: []string{"rep"}, Teams: []string{"T"}, Password: true},
+			{ID: "rep-b", Roles: []string{"rep"}, Teams: []string{"U"}},
+			{ID: "mgr", Roles: []string{"manager"}, Leads: []string{"T"}},
+			{ID: "desk", Roles: []string{"order_desk"}},
+			{ID: "only-" + org, Roles: []string{"rep"}},
 		} {
-			w.addUser(org, u)
+			w.AddUser(org, u)
 		}
 	}
 	// The tokens name the role each user has in the directory; the engine
 	// takes the directory's roles, teams and leads.
 	m.callers = []*azCaller{
-		{key: "rep", name: "rep A", org: azOrg1, user: "rep-a", tok: w.token(azOrg1, "rep-a", "rep"), sees: []string{clsA, clsPub}},
-		{key: "mgr", name: "manager of T", org: azOrg1, user: "mgr", tok: w.token(azOrg1, "mgr", "manager"), sees: []string{clsA, clsPub}},
-		{key: "desk", name: "order_desk", org: azOrg1, user: "desk", tok: w.token(azOrg1, "desk", "order_desk"), sees: []string{clsDesk, clsPub}},
-		{key: "adm", name: "admin", org: azOrg1, user: "adm", tok: w.token(azOrg1, "adm", "admin"), sees: []string{clsA, clsB, clsPub, clsDesk}, admin: true},
-		{key: "adm2", name: "org-2 admin", org: azOrg2, user: "adm", tok: w.token(azOrg2, "adm", "admin"), sees: []string{clsA, clsB, clsPub, clsDesk}, admin: true},
+		{key: "rep", name: "rep A", org: azOrg1, user: "rep-a", tok: w.Token(azOrg1, "rep-a", "rep"), sees: []string{clsA, clsPub}},
+		{key: "mgr", name: "manager of T", org: azOrg1, user: "mgr", tok: w.Token(azOrg1, "mgr", "manager"), sees: []string{clsA, clsPub}},
+		{key: "desk", name: "order_desk", org: azOrg1, user: "desk", tok: w.Token(azOrg1, "desk", "order_desk"), sees: []string{clsDesk, clsPub}},
+		{key: "adm", name: "admin", org: azOrg1, user: "adm", tok: w.Token(azOrg1, "adm", "admin"), sees: []string{clsA, clsB, clsPub, clsDesk}, admin: true},
+		{key: "adm2", name: "org-2 admin", org: azOrg2, user: "adm", tok: w.Token(azOrg2, "adm", "admin"), sees: []string{clsA, clsB, clsPub, clsDesk}, admin: true},
 	}
 	m.admin[azOrg1], m.admin[azOrg2] = m.callers[3], m.callers[4]
 }
@@ -273,9 +274,9 @@ func (m *azMatrix) fixtures() {
 			by[who] = append(by[who], mCreate("fx."+f.id, f.coll, f.id, f.doc))
 		}
 		for _, who := range []struct{ user, role string }{{"adm", "admin"}, {"rep-a", "rep"}, {"rep-b", "rep"}, {"desk", "order_desk"}} {
-			m.w.mustApply(m.w.token(org, who.user, who.role), "fixtures", by[who.user])
+			m.w.MustApply(m.w.Token(org, who.user, who.role), "fixtures", by[who.user])
 		}
-		_, m.cp[org], _ = m.w.drain(m.admin[org].tok, "")
+		_, m.cp[org], _ = m.w.Drain(m.admin[org].tok, "")
 	}
 }
 
@@ -575,7 +576,7 @@ func (m *azMatrix) fieldRules() {
 func (m *azMatrix) whoAmI() {
 	for _, c := range m.callers {
 		var me meBody
-		if st := do(m.t, "GET", m.w.ts.URL+"/v1/me", c.tok, nil, &me); st != 200 || me.Org != c.org || me.ID != c.user ||
+		if st := do(m.t, "GET", m.w.Server.URL+"/v1/me", c.tok, nil, &me); st != 200 || me.Org != c.org || me.ID != c.user ||
 			me.Email != c.user+"@"+c.org+".example" {
 			m.t.Errorf("%s: GET /v1/me = %d %+v", c.name, st, me)
 		}
@@ -590,7 +591,7 @@ func (m *azMatrix) pullVisibility() {
 	cps := map[string]string{}
 	for _, c := range m.callers {
 		got := map[string]json.RawMessage{}
-		all, cp, _ := m.w.drain(c.tok, "")
+		all, cp, _ := m.w.Drain(c.tok, "")
 		cps[c.key] = cp
 		for k, ch := range all {
 			if ch.Op == engine.ChangePut {
@@ -625,7 +626,7 @@ func (m *azMatrix) pullVisibility() {
 		{"org-1's adm with org-2's adm's checkpoint", m.caller("adm").tok, cps["adm2"]},
 	} {
 		var e errorReply
-		if st := do(m.t, "GET", m.w.ts.URL+"/v1/sync/pull?checkpoint="+r.cp, r.tok, nil, &e); st != 400 ||
+		if st := do(m.t, "GET", m.w.Server.URL+"/v1/sync/pull?checkpoint="+r.cp, r.tok, nil, &e); st != 400 ||
 			e.Error.Code != engine.CodeBadCheckpoint || e.Error.Pointer != "/checkpoint" {
 			m.t.Errorf("pull: %s = %d %+v, want 400 bad_checkpoint", r.name, st, e.Error)
 		}
@@ -637,8 +638,8 @@ func (m *azMatrix) pullVisibility() {
 // endpoint and change nothing.
 func (m *azMatrix) refusedRequests() {
 	w := m.w
-	w.addUser(azOrg1, accUser{id: "gone", roles: []string{"rep"}})
-	w.admin(azOrg1, "POST", "/users/gone/disable", nil, 200)
+	w.AddUser(azOrg1, accUser{ID: "gone", Roles: []string{"rep"}})
+	w.Admin(azOrg1, "POST", "/users/gone/disable", nil, 200)
 	rep := m.caller("rep").tok
 	forged := rep[:len(rep)-4] + "AAAA"
 	attempt := mustJSON(m.t, push("dev-x", mUpdate("m.refused", fieldsales.CollCustomers, "cA", 1, map[string]any{"notes": "refused"}),
@@ -651,7 +652,7 @@ func (m *azMatrix) refusedRequests() {
 	}{
 		{who: "no token", status: 401, code: engine.CodeUnauthenticated, meToo: true},
 		{who: "a forged token", tok: forged, status: 401, code: engine.CodeTokenInvalid, meToo: true},
-		{who: "a disabled rep", tok: w.token(azOrg1, "gone", "rep"), status: 403, code: engine.CodeUserDisabled},
+		{who: "a disabled rep", tok: w.Token(azOrg1, "gone", "rep"), status: 403, code: engine.CodeUserDisabled},
 	} {
 		reqs := []struct{ method, path string }{{"POST", "/v1/sync/push"}, {"GET", "/v1/sync/pull"}}
 		if c.meToo {
@@ -663,7 +664,7 @@ func (m *azMatrix) refusedRequests() {
 				body = attempt
 			}
 			var e errorReply
-			if st := do(m.t, rq.method, w.ts.URL+rq.path, c.tok, body, &e); st != c.status || e.Error.Code != c.code {
+			if st := do(m.t, rq.method, w.Server.URL+rq.path, c.tok, body, &e); st != c.status || e.Error.Code != c.code {
 				m.t.Errorf("%s: %s %s = %d %s, want %d %s", c.who, rq.method, rq.path, st, e.Error.Code, c.status, c.code)
 			}
 		}
@@ -671,11 +672,11 @@ func (m *azMatrix) refusedRequests() {
 	// A token that claims more than the directory says gets what the
 	// directory says: rep-a with a token naming the admin role reads and
 	// writes as a rep.
-	liar := w.token(azOrg1, "rep-a", "admin")
-	if got, want := accIDs(w.visible(liar)), accIDs(w.visible(m.caller("rep").tok)); !slices.Equal(got, want) {
+	liar := w.Token(azOrg1, "rep-a", "admin")
+	if got, want := accIDs(w.Visible(liar)), accIDs(w.Visible(m.caller("rep").tok)); !slices.Equal(got, want) {
 		m.t.Errorf("rep A with a token claiming admin pulls %v, want rep A's %v", got, want)
 	}
-	outs := w.push(liar, "dev-liar", []map[string]any{
+	outs := w.Push(liar, "dev-liar", []map[string]any{
 		mUpdate("m.liar-1", fieldsales.CollCustomers, "cB", 1, map[string]any{"notes": "liar"}),
 		mCreate("m.liar-2", fieldsales.CollProducts, "liar-product", accDoc(fieldsales.CollProducts, "", "liar")),
 	})
@@ -692,7 +693,7 @@ func (m *azMatrix) refusedRequests() {
 func (m *azMatrix) unchanged(what string) {
 	for _, org := range []string{azOrg1, azOrg2} {
 		var ch map[string]accChange
-		ch, m.cp[org], _ = m.w.drain(m.admin[org].tok, m.cp[org])
+		ch, m.cp[org], _ = m.w.Drain(m.admin[org].tok, m.cp[org])
 		if len(ch) > 0 {
 			m.t.Errorf("%s changed %s: %v", what, org, accIDs(ch))
 		}
@@ -712,7 +713,7 @@ func (m *azMatrix) pushRows() {
 				muts = append(muts, r.mut)
 			}
 		}
-		for i, o := range m.w.push(c.tok, "dev-"+c.key, muts) {
+		for i, o := range m.w.Push(c.tok, "dev-"+c.key, muts) {
 			rows[i].got = o
 		}
 		want := map[string]map[string]accChange{azOrg1: {}, azOrg2: {}}
@@ -728,7 +729,7 @@ func (m *azMatrix) pushRows() {
 		}
 		for _, org := range []string{azOrg1, azOrg2} {
 			var got map[string]accChange
-			got, m.cp[org], _ = m.w.drain(m.admin[org].tok, m.cp[org])
+			got, m.cp[org], _ = m.w.Drain(m.admin[org].tok, m.cp[org])
 			for k, ch := range got {
 				if w, ok := want[org][k]; !ok {
 					m.t.Errorf("%s's push changed %s in %s (%s v%d), which no allowed row touches (refused rows: %s)",
@@ -800,13 +801,13 @@ func (m *azMatrix) adminAPI() {
 	w := m.w
 	// rep-a of org-1 has a session on phone-a, so that revoking a device
 	// has something to revoke.
-	if st, _, e := login(m.t, w.ts, "rep-a@org-1.example", testPassword, "phone-a"); st != 200 {
+	if st, _, e := apptest.Login(m.t, w.Server.URL, "rep-a@org-1.example", testPassword, "phone-a"); st != 200 {
 		m.t.Fatalf("sign-in: %d %+v", st, e)
 	}
 	snapshot := func(org string) string {
 		var b strings.Builder
 		for _, p := range []string{"/users", "/teams", "/org", "/users/rep-a/sessions"} {
-			b.Write(w.admin(org, "GET", p, nil, 200))
+			b.Write(w.Admin(org, "GET", p, nil, 200))
 		}
 		return b.String()
 	}
@@ -840,7 +841,7 @@ func (m *azMatrix) adminAPI() {
 		if e.body != "" {
 			body = []byte(e.body)
 		}
-		st, raw := doRaw(m.t, e.method, w.ts.URL+"/v1/admin"+e.path, tok, body)
+		st, raw := doRaw(m.t, e.method, w.Server.URL+"/v1/admin"+e.path, tok, body)
 		var er errorReply
 		json.Unmarshal(raw, &er)
 		return st, er, raw
@@ -857,7 +858,7 @@ func (m *azMatrix) adminAPI() {
 			}
 		}
 	}
-	for _, who := range []struct{ name, tok string }{{"no token", ""}, {"a disabled rep", w.token(azOrg1, "gone", "rep")}} {
+	for _, who := range []struct{ name, tok string }{{"no token", ""}, {"a disabled rep", w.Token(azOrg1, "gone", "rep")}} {
 		want, code := 401, engine.CodeUnauthenticated
 		if who.tok != "" {
 			// A disabled user is refused the same way on every route.
@@ -937,7 +938,7 @@ func (m *azMatrix) adminAPI() {
 	}
 	before[azOrg2] = snapshot(azOrg2)
 	var ch map[string]accChange
-	ch, m.cp[azOrg2], _ = w.drain(adm2.tok, m.cp[azOrg2])
+	ch, m.cp[azOrg2], _ = w.Drain(adm2.tok, m.cp[azOrg2])
 	if c, ok := ch["customers/shared-c"]; len(ch) != 1 || !ok || c.Version != 2 || !strings.Contains(string(c.Doc), `"rep-b"`) {
 		m.t.Errorf("org-2's feed after its admin assigned shared-c: %v", ch)
 	}
@@ -959,7 +960,7 @@ func (m *azMatrix) adminAPI() {
 		res.Results[0].Change != "created" || res.Results[1].Change != "created" || res.Results[0].Version != 1 {
 		m.t.Errorf("admin: writing customers %s and c-of-no-one = %d %s, want both created", theirs, st, raw)
 	}
-	ch, m.cp[azOrg1], _ = w.drain(adm.tok, m.cp[azOrg1])
+	ch, m.cp[azOrg1], _ = w.Drain(adm.tok, m.cp[azOrg1])
 	if got := accIDs(ch); !slices.Equal(got, []string{"customers/c-of-no-one", "customers/" + theirs}) {
 		m.t.Errorf("org-1's feed after writing two customers: %v", got)
 	}
@@ -985,7 +986,7 @@ func (m *azMatrix) adminAPI() {
 	if now := snapshot(azOrg2); now != before[azOrg2] {
 		m.t.Errorf("org-1's admin changed org-2's directory:\nbefore %s\nafter  %s", before[azOrg2], now)
 	}
-	if ch, _, _ := w.drain(adm2.tok, m.cp[azOrg2]); len(ch) > 0 {
+	if ch, _, _ := w.Drain(adm2.tok, m.cp[azOrg2]); len(ch) > 0 {
 		m.t.Errorf("org-1's admin changed org-2's documents: %v", accIDs(ch))
 	}
 }

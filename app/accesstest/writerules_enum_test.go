@@ -1,4 +1,4 @@
-package app_test
+package accesstest
 
 // TestWriteRulesEnumerated tries every cell of the write-rule table
 // (fieldsales.WriteRules, docs/access.md) over HTTP, rather than examples: for
@@ -92,16 +92,16 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 	w := newAccWorld(t, withoutWorkflows(store))
 	r := &wreRun{t: t, w: w}
 	r.schemas()
-	w.addTeam(wreOrg, "T")
-	w.addTeam(wreOrg, "U")
+	w.AddTeam(wreOrg, "T")
+	w.AddTeam(wreOrg, "U")
 	for _, u := range []accUser{
-		{id: "adm", roles: []string{"admin"}},
-		{id: "rep-a", roles: []string{"rep"}, teams: []string{"T"}},
-		{id: "rep-b", roles: []string{"rep"}, teams: []string{"U"}},
-		{id: "mgr", roles: []string{"manager"}, leads: []string{"T"}},
-		{id: "desk", roles: []string{"order_desk"}},
+		{ID: "adm", Roles: []string{"admin"}},
+		{ID: "rep-a", Roles: []string{"rep"}, Teams: []string{"T"}},
+		{ID: "rep-b", Roles: []string{"rep"}, Teams: []string{"U"}},
+		{ID: "mgr", Roles: []string{"manager"}, Leads: []string{"T"}},
+		{ID: "desk", Roles: []string{"order_desk"}},
 	} {
-		w.addUser(wreOrg, u)
+		w.AddUser(wreOrg, u)
 	}
 	actor := func(user, role string) engine.Actor {
 		return engine.Actor{Org: wreOrg, User: user, Roles: []string{role}}
@@ -116,7 +116,7 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 		{class: fieldsales.ClassBackOffice, user: "desk", role: "order_desk", other: repA},
 	}
 	for _, c := range r.callers {
-		c.tok = w.token(wreOrg, c.user, c.role)
+		c.tok = w.Token(wreOrg, c.user, c.role)
 	}
 
 	// What the cells refer to: rep-a's customers (cA2 for the moves of a
@@ -146,7 +146,7 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 		}
 	}
 	r.writeFixtures()
-	_, cp, _ := w.drain(w.token(wreOrg, "adm", "admin"), "")
+	_, cp, _ := w.Drain(w.Token(wreOrg, "adm", "admin"), "")
 	r.push()
 	r.check(cp)
 	dist := map[string]int{}
@@ -166,7 +166,7 @@ func testWriteRulesEnumerated(t *testing.T, store accStore, colls []string) {
 func (r *wreRun) schemas() {
 	r.enums, r.props = map[string]map[string][]string{}, map[string][]string{}
 	for coll := range fieldsales.WriteRules {
-		raw, err := os.ReadFile("../schemas/" + coll + ".json")
+		raw, err := os.ReadFile("../../schemas/" + coll + ".json")
 		must(r.t, "read the schema of "+coll, err)
 		var s struct {
 			Properties map[string]struct {
@@ -468,7 +468,7 @@ func (r *wreRun) writeFixtures() {
 		docs := byOwner[k]
 		for len(docs) > 0 {
 			n := min(len(docs), wreBatch)
-			outs, err := r.w.ts.Eng.Upsert(ctx, owners[k], "fixture", docs[:n])
+			outs, err := r.w.Server.Eng.Upsert(ctx, owners[k], "fixture", docs[:n])
 			must(r.t, "write fixtures as "+k, err)
 			for i, o := range outs {
 				if o.Status != engine.StatusApplied || o.Version != 1 {
@@ -495,7 +495,7 @@ func (r *wreRun) push() {
 			for i, x := range cells[:n] {
 				muts[i] = x.mut
 			}
-			for i, o := range r.w.push(c.tok, "dev-"+c.user, muts) {
+			for i, o := range r.w.Push(c.tok, "dev-"+c.user, muts) {
 				cells[i].got = o
 			}
 			cells = cells[n:]
@@ -530,7 +530,7 @@ func (r *wreRun) check(cp string) {
 	if bad > 50 {
 		r.t.Fatalf("%d of %d cells disagree with the table", bad, len(r.cells))
 	}
-	got, _, _ := r.w.drain(r.w.token(wreOrg, "adm", "admin"), cp)
+	got, _, _ := r.w.Drain(r.w.Token(wreOrg, "adm", "admin"), cp)
 	for k, ch := range got {
 		if w, ok := want[k]; r.refs[k] {
 			continue

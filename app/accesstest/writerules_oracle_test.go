@@ -1,4 +1,4 @@
-package app_test
+package accesstest
 
 // An independent reading of the write-rule table (fieldsales.WriteRules) for
 // the system tests: what the table says a caller may do, written from the
