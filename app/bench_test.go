@@ -1,26 +1,23 @@
 package app_test
 
-// Benchmarks of the sync path through real HTTP on the SQLite store, next to
-// raw SQLite writes and reads of the same rows in the same run (the MongoDB
-// store's are in bench_mongo_test.go). Figures and the command that
-// produced them are in docs/benchmarks.md:
+// Benchmarks of the sync path through real HTTP on the SQLite store (the
+// MongoDB store's are in bench_mongo_test.go). The floor they compare with,
+// raw SQLite writing and reading the same notes, is bench/'s
+// BenchmarkRawSQLite: run both in one command for figures of one run.
+// Figures and the command that produced them are in docs/benchmarks.md:
 //
-//	go test ./app -run '^$' -bench . -benchtime 3x
+//	go test ./app ./bench -run '^$' -bench '^BenchmarkPush|^BenchmarkPull|RawSQLite' -benchtime 3x
 
 import (
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	_ "github.com/mattn/go-sqlite3"
 )
 
 const benchDocs = 10_000
@@ -181,81 +178,6 @@ func benchPullAll(b *testing.B, c *http.Client, url, tok string, page int) int {
 		if !r.HasMore {
 			return n
 		}
-	}
-}
-
-// BenchmarkRawSQLite writes and reads the same rows straight through the
-// driver, with the store's pragmas (WAL, synchronous FULL) and 100 rows per
-// transaction: the physical limit the server's push and pull compare with.
-func BenchmarkRawSQLite(b *testing.B) {
-	dsn := "file:" + filepath.Join(b.TempDir(), "raw.db") + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000"
-	db, err := sql.Open("sqlite3", dsn)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`CREATE TABLE notes (owner TEXT NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, body BLOB NOT NULL,
-		PRIMARY KEY (owner, seq)) WITHOUT ROWID`); err != nil {
-		b.Fatal(err)
-	}
-	bodies := make([][]byte, benchDocs)
-	for i := range bodies {
-		bodies[i] = mustJSON(b, noteBody(i))
-	}
-	seq := 0
-	b.Run("write", func(b *testing.B) {
-		n := 0
-		for b.Loop() {
-			for start := 0; start < benchDocs; start += 100 {
-				tx, err := db.Begin()
-				if err != nil {
-					b.Fatal(err)
-				}
-				st, _ := tx.Prepare(`INSERT INTO notes(owner, seq, id, body) VALUES ('u-1', ?, ?, ?)`)
-				for i := start; i < start+100; i++ {
-					seq++
-					if _, err := st.Exec(seq, "n-"+strconv.Itoa(seq), bodies[i]); err != nil {
-						b.Fatal(err)
-					}
-				}
-				st.Close()
-				if err := tx.Commit(); err != nil {
-					b.Fatal(err)
-				}
-			}
-			n += benchDocs
-		}
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
-	})
-	for _, page := range []int{100, 1000} {
-		b.Run("read/page="+strconv.Itoa(page), func(b *testing.B) {
-			n := 0
-			for b.Loop() {
-				after := 0
-				for {
-					rows, err := db.Query(`SELECT seq, id, body FROM notes WHERE owner = 'u-1' AND seq > ? ORDER BY seq LIMIT ?`, after, page)
-					if err != nil {
-						b.Fatal(err)
-					}
-					got := 0
-					for rows.Next() {
-						var id string
-						var body []byte
-						if err := rows.Scan(&after, &id, &body); err != nil {
-							b.Fatal(err)
-						}
-						got++
-					}
-					rows.Close()
-					n += got
-					if got < page || n%benchDocs == 0 && got == page && after >= seq {
-						break
-					}
-				}
-			}
-			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
-		})
 	}
 }
 

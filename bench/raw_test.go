@@ -14,11 +14,12 @@ import (
 const pullDocs = 50_000
 
 // BenchmarkRawSQLite is the floor the server's figures compare with, in the
-// same run: the notes of BenchmarkServerPush written straight through the
-// driver with the store's pragmas (WAL, synchronous=FULL), 100 rows per
-// transaction, one row per note (the server writes the document and its feed
-// rows); then read back in pages of 100 by an indexed range, as a first pull
-// reads them, 50,000 rows per iteration.
+// same run (here and for the in-process benchmarks of app/): the notes of
+// BenchmarkServerPush written straight through the driver with the store's
+// pragmas (WAL, synchronous=FULL), 100 rows per transaction, one row per note
+// (the server writes the document and its feed rows); then read back in
+// pages of 100 and of 1,000 by an indexed range, as a first pull reads them,
+// 50,000 rows per iteration.
 func BenchmarkRawSQLite(b *testing.B) {
 	dsn := "file:" + filepath.Join(b.TempDir(), "raw.db") + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000"
 	db, err := sql.Open("sqlite3", dsn)
@@ -70,31 +71,33 @@ func BenchmarkRawSQLite(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.N*pushNotes)/b.Elapsed().Seconds(), "rows/s")
 	})
-	b.Run("read/page=100", func(b *testing.B) {
-		if seq < pullDocs {
-			write(b, pullDocs-seq)
-		}
-		b.ResetTimer()
-		n := 0
-		for b.Loop() {
-			for after := 0; after < pullDocs; {
-				rows, err := db.Query(`SELECT seq, id, body FROM notes WHERE owner = 'rep-1' AND seq > ? ORDER BY seq LIMIT 100`, after)
-				if err != nil {
-					b.Fatal(err)
-				}
-				for rows.Next() {
-					var id string
-					var body []byte
-					if err := rows.Scan(&after, &id, &body); err != nil {
+	for _, page := range []int{100, 1000} {
+		b.Run("read/page="+strconv.Itoa(page), func(b *testing.B) {
+			if seq < pullDocs {
+				write(b, pullDocs-seq)
+			}
+			b.ResetTimer()
+			n := 0
+			for b.Loop() {
+				for after := 0; after < pullDocs; {
+					rows, err := db.Query(`SELECT seq, id, body FROM notes WHERE owner = 'rep-1' AND seq > ? ORDER BY seq LIMIT ?`, after, page)
+					if err != nil {
 						b.Fatal(err)
 					}
-					n++
-				}
-				if err := rows.Close(); err != nil {
-					b.Fatal(err)
+					for rows.Next() {
+						var id string
+						var body []byte
+						if err := rows.Scan(&after, &id, &body); err != nil {
+							b.Fatal(err)
+						}
+						n++
+					}
+					if err := rows.Close(); err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
-		}
-		b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
-	})
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
 }
