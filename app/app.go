@@ -56,7 +56,7 @@ type Config struct {
 	MongoTimeout    time.Duration
 	// CallTimeout bounds the store work of one request (0: the server's
 	// default, 30 s). serve keeps the default; the system tests give a busy
-	// machine more time (internal/apptest.Patience).
+	// machine more time (internal/patience).
 	CallTimeout time.Duration
 	Visits      fieldsales.VisitRules
 	Stream      StreamConfig // stream.go

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/fieldsync/fieldsync/internal/apptest"
 	"github.com/fieldsync/fieldsync/internal/fakefcm"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	notify "github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/sqlite"
@@ -95,7 +95,7 @@ func TestPushSurvivesKill(t *testing.T) {
 	}
 
 	p = startBinary(t, data, flags...)
-	if !fake.WaitDelivered(1, apptest.Patience(t)) {
+	if !fake.WaitDelivered(1, patience.Of(t)) {
 		t.Fatalf("not delivered after restart:\n%s", p.log())
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -245,7 +245,7 @@ func TestPushTwoInstances(t *testing.T) {
 	t.Logf("pushed %d plans in %v", len(muts), time.Since(t0))
 
 	const total = reps * plansEach
-	if !fake.WaitDelivered(total, apptest.Patience(t)) {
+	if !fake.WaitDelivered(total, patience.Of(t)) {
 		t.Fatalf("%d of %d pushes delivered (%d requests, %d tokens)\ninstance 1:\n%s\ninstance 2:\n%s", len(fake.Delivered()), total,
 			len(fake.Requests()), fake.Tokens(), p1.log(), p2.log())
 	}

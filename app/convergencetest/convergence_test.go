@@ -53,7 +53,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/fieldsales"
-	"github.com/fieldsync/fieldsync/internal/apptest"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -80,7 +80,7 @@ func TestConvergenceUnderFaultsMongoDB(t *testing.T) {
 		db := freshMongoDatabase()
 		// A command may take as long as a request: on a busy machine
 		// FerretDB is slow, not wrong.
-		timeout := apptest.Patience(t)
+		timeout := patience.Of(t)
 		return func(c *serveConfig) { c.MongoURI, c.MongoDatabase, c.MongoTimeout = uri, db, timeout }
 	})
 }
@@ -167,7 +167,7 @@ type scenario struct {
 	round int
 	data  string
 	store func(*serveConfig) // the store every start of the server opens
-	// patience bounds one request and one sync (apptest.Patience), and
+	// patience bounds one request and one sync (internal/patience), and
 	// deadline the whole scenario: two minutes before the test binary's
 	// -timeout (room for the servers' bounded stops), so that a store that
 	// stops answering fails the test with its seed instead of hanging it
@@ -195,7 +195,7 @@ func newScenario(t *testing.T, seed uint64, store func(*serveConfig)) *scenario 
 		t:          t,
 		rnd:        rand.New(rand.NewPCG(seed, seed^0x5eed)),
 		data:       t.TempDir(),
-		patience:   apptest.Patience(t),
+		patience:   patience.Of(t),
 		deadline:   time.Now().Add(30 * time.Minute),
 		store:      store,
 		tokens:     map[string]string{},

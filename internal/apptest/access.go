@@ -20,6 +20,7 @@ import (
 	"github.com/fieldsync/fieldsync/app"
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/fieldsales"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -40,7 +41,7 @@ func OnMongoDB(t testing.TB) func(*app.Config) {
 	// suite shares: a command may take as long as a request (the test's
 	// patience), so a busy machine slows the test down rather than failing
 	// it with 503.
-	timeout := Patience(t)
+	timeout := patience.Of(t)
 	return func(c *app.Config) { c.MongoURI, c.MongoDatabase, c.MongoTimeout = uri, db, timeout }
 }
 
@@ -139,7 +140,7 @@ func (w *World) Push(tok, device string, muts []map[string]any) []engine.Outcome
 	w.T.Helper()
 	var r PushReply
 	body := MustJSON(w.T, Push(device, muts...))
-	give := time.Now().Add(Patience(w.T))
+	give := time.Now().Add(patience.Of(w.T))
 	st, raw := DoRaw(w.T, "POST", w.Server.URL+"/v1/sync/push", tok, body)
 	for st == http.StatusServiceUnavailable && time.Now().Before(give) {
 		w.T.Logf("push from %s: %d %s; again", device, st, raw)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -129,12 +130,12 @@ func Push(device string, muts ...map[string]any) map[string]any {
 }
 
 // WaitFor polls cond until it holds, failing the test when neither timeout
-// nor the test's patience (Patience) suffice: timeout says how long the
+// nor the test's patience (internal/patience) suffice: timeout says how long the
 // condition takes on a quiet machine, and a busy one (two `go test ./...`
 // on 2 cores) must make the test slower, not red.
 func WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(max(timeout, Patience(t)))
+	deadline := time.Now().Add(max(timeout, patience.Of(t)))
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/app"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -44,12 +45,13 @@ type Server struct {
 
 // config is the configuration a test server of t starts from: serve's
 // defaults, on port 0 of the loopback and over data, with the store work of
-// one request bounded by the test's Patience rather than a fixed 30 s.
+// one request bounded by the test's patience (internal/patience) rather
+// than a fixed 30 s.
 func config(t testing.TB, data string) app.Config {
 	c := app.Defaults()
 	c.Version = "test"
 	c.Addr, c.Data = "127.0.0.1:0", data
-	c.CallTimeout = Patience(t)
+	c.CallTimeout = patience.Of(t)
 	return c
 }
 
