@@ -21,6 +21,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/internal/faultproxy"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/internal/testphoto"
 )
 
@@ -86,12 +87,12 @@ func TestAttachmentsThroughFaultyNetwork(t *testing.T) {
 	t.Cleanup(proxy.Close)
 	rep, mgr := w.Token("acme", "rep-1"), w.Token("acme", "mgr-1")
 	phone, err := client.New(client.Config{BaseURL: "http://" + proxy.Addr(), Token: client.StaticToken(rep), DeviceID: "phone-1",
-		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}, BackoffInitial: time.Millisecond,
+		HTTPClient: &http.Client{Timeout: patience.Of(t), Transport: &http.Transport{DisableKeepAlives: true}}, BackoffInitial: time.Millisecond,
 		BackoffMax: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), max(3*time.Minute, patience.Of(t)))
 	defer cancel()
 	photos := map[string][]byte{}
 	dir := t.TempDir()
@@ -311,7 +312,7 @@ func TestAttachmentUploadSurvivesSIGKILL(t *testing.T) {
 		req, _ := http.NewRequest("PATCH", base+"/v1/attachments/a-1/content", bytes.NewReader(b[off:end]))
 		req.Header.Set("Authorization", "Bearer "+tok)
 		req.Header.Set("Upload-Offset", strconv.FormatInt(off, 10))
-		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+		resp, err := (&http.Client{Timeout: patience.Of(t)}).Do(req)
 		if err != nil {
 			return 0, "", err
 		}

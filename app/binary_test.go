@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
+	"github.com/fieldsync/fieldsync/internal/patience"
 )
 
 // TestDurabilityAfterSIGKILL pushes from several devices at once, kills the
@@ -34,7 +35,7 @@ func TestDurabilityAfterSIGKILL(t *testing.T) {
 	acked := map[string]int64{} // note id -> version acknowledged
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: patience.Of(t)}
 	for d := range devices {
 		wg.Add(1)
 		go func() {
@@ -121,7 +122,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	select {
 	case <-p.done:
-	case <-time.After(20 * time.Second):
+	case <-time.After(patience.Of(t)):
 		t.Fatal("fieldsync did not exit after SIGTERM")
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/patience"
 )
 
 // TestCrashConsistencyAfterSIGKILL kills the real binary in the middle of a
@@ -45,7 +47,7 @@ func TestCrashConsistencyAfterSIGKILL(t *testing.T) {
 		return runBinary(t, "token", "--any-user", "--data", data, "--org", "acme", "--user", user, "--role", role)
 	}
 	rep, desk, planner := tok("rep-1", "rep"), tok("od-1", "order_desk"), tok("dp-1", "demand_planning")
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: patience.Of(t)}
 	post := func(tok, url string, body any) (int, []byte) {
 		req, _ := http.NewRequest("POST", url, bytes.NewReader(mustJSON(t, body)))
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -126,7 +128,7 @@ func TestCrashConsistencyAfterSIGKILL(t *testing.T) {
 
 	p2 := startBinary(t, data)
 	var problems []string
-	deadline := time.Now().Add(90 * time.Second)
+	deadline := time.Now().Add(max(90*time.Second, patience.Of(t)))
 	for {
 		problems = inconsistentOrders(t, p2.URL, op, desk)
 		if len(problems) == 0 || time.Now().After(deadline) {

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -182,7 +183,7 @@ func testReplayNeverResurrects(t *testing.T, store accStore, ending string) {
 	c, err := client.New(client.Config{
 		BaseURL: w.Server.URL, Token: client.StaticToken(w.Token("org-1", "rep-a")), DeviceID: "phone-a",
 		Store:      client.NewFileStore(filepath.Join(t.TempDir(), "state.json")),
-		HTTPClient: &http.Client{Timeout: 30 * time.Second, Transport: lossy},
+		HTTPClient: &http.Client{Timeout: patience.Of(t), Transport: lossy},
 		// No retry within a call: the test retries by hand, after the pull.
 		Sleep:            func(context.Context, time.Duration) error { return errors.New("no retries here") },
 		MutationIDPrefix: "phone-a",

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/jwtauth"
 )
 
@@ -132,8 +133,8 @@ func (d *jsDevice) call(cmd map[string]any, out any) error {
 			}
 		}
 		return nil
-	case <-time.After(2 * time.Minute):
-		d.t.Fatalf("%s: no reply to %s within 2 minutes", d.name, b)
+	case <-time.After(max(2*time.Minute, patience.Of(d.t))):
+		d.t.Fatalf("%s: no reply to %s within its patience", d.name, b)
 	}
 	return nil
 }

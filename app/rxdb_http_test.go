@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/patience"
 )
 
 func TestRxDBEndpointRules(t *testing.T) {
@@ -86,7 +88,7 @@ func TestRxDBOutdatedClient(t *testing.T) {
 		if !ok || line != `{"outdated":true}` {
 			t.Fatalf("the old app said %q", line)
 		}
-	case <-time.After(2 * time.Minute):
-		t.Fatal("replicateServer was not told it is outdated within 2 minutes")
+	case <-time.After(max(2*time.Minute, patience.Of(t))):
+		t.Fatal("replicateServer was not told it is outdated within its patience")
 	}
 }

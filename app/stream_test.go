@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/stream"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
@@ -19,12 +20,10 @@ import (
 // The live stream through the real server: every assertion is on the
 // events a device receives, each awaited with a deadline.
 
-// streamWait bounds every awaited event. The poke latency itself is
-// asserted against pokeBound.
-const (
-	streamWait = 10 * time.Second
-	pokeBound  = 2 * time.Second // generous for a loaded CI box; measured figures are in docs/benchmarks.md
-)
+// Every awaited event is bounded by the test's patience
+// (internal/patience). The poke latency itself is asserted against
+// pokeBound.
+const pokeBound = 2 * time.Second // generous for a loaded CI box; measured figures are in docs/benchmarks.md
 
 type sseEvent struct {
 	Event, ID, Data string
@@ -127,8 +126,8 @@ func (s *sseStream) next() sseEvent {
 			s.t.Fatalf("the stream ended")
 		}
 		return ev
-	case <-time.After(streamWait):
-		s.t.Fatalf("no event within %s", streamWait)
+	case <-time.After(patience.Of(s.t)):
+		s.t.Fatalf("no event within %s", patience.Of(s.t))
 	}
 	return sseEvent{}
 }
@@ -170,7 +169,7 @@ func (s *sseStream) ended(code string) {
 		if ok {
 			s.t.Fatal("an event after the end")
 		}
-	case <-time.After(streamWait):
+	case <-time.After(patience.Of(s.t)):
 		s.t.Fatal("the connection stayed open after the end event")
 	}
 }
@@ -438,7 +437,7 @@ func TestStreamClientGone(t *testing.T) {
 	s.close() // the device goes away without a word
 	// Its place is freed within a heartbeat or two: another device of the
 	// same user (one allowed) gets in.
-	deadline := time.Now().Add(streamWait)
+	deadline := time.Now().Add(patience.Of(t))
 	for {
 		resp, cancel := streamReq(t, ts.URL, rep1, "device_id=new-phone", nil)
 		resp.Body.Close()

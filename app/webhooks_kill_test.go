@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/webhook"
 )
@@ -71,7 +72,7 @@ func TestWebhookSIGKILLMidDelivery(t *testing.T) {
 	var held string
 	select {
 	case held = <-inFlight:
-	case <-time.After(60 * time.Second):
+	case <-time.After(max(time.Minute, patience.Of(t))):
 		t.Fatal("no delivery reached the endpoint")
 	}
 	p.cmd.Process.Kill() // SIGKILL, mid-delivery

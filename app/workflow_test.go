@@ -17,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/fieldsales"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -164,7 +165,7 @@ func (w *wfWorld) submitOffline(t *testing.T, orderID string, order map[string]a
 	t.Helper()
 	ft := client.NewFaultTransport(nil, 1, 1, 0) // no signal: every request dropped
 	c, err := client.New(client.Config{BaseURL: w.Server.URL, Token: client.StaticToken(w.as("rep-1")), DeviceID: "phone-1",
-		HTTPClient: &http.Client{Transport: ft, Timeout: 30 * time.Second}, MaxRetries: 2, MutationIDPrefix: "phone-1",
+		HTTPClient: &http.Client{Transport: ft, Timeout: patience.Of(t)}, MaxRetries: 2, MutationIDPrefix: "phone-1",
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
 	must(t, "client", err)
 	order["status"] = "draft"
@@ -661,7 +662,7 @@ func TestWorkflowEscalation(t *testing.T) {
 				"id": "delivery_status_query", "trigger": map[string]any{"on": "raised"},
 				"responsible": "order_desk", "accountable": "logistics", "sla": "1ms"}}}, 200)
 			w.pushAs("rep-1", mCreate("m-1", "follow_ups", "q-1", map[string]any{"activity": "delivery_status_query", "customer_id": "c-1"}))
-			deadline := time.Now().Add(20 * time.Second)
+			deadline := time.Now().Add(patience.Of(t))
 			for {
 				q, _, _ := w.lookup("follow_ups", "q-1")
 				if q["escalated_at"] != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/client"
 	"github.com/fieldsync/fieldsync/fieldsales"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/jwtauth"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/server"
@@ -76,7 +77,7 @@ func startServer(t *testing.T) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		sctx, cancel := context.WithTimeout(context.Background(), patience.Of(t))
 		defer cancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			t.Errorf("shutdown: %v", err)
@@ -290,7 +291,7 @@ func TestEndToEndLossyNetwork(t *testing.T) {
 	pushFaults := client.NewFaultTransport(nil, 7, 0.2, 0.4)
 	pullFaults := client.NewFaultTransport(nil, 8, 0.2, 0.2)
 	lossy := ts.device(t, "u2", "lossy", func(c *client.Config) {
-		c.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: byPath{
+		c.HTTPClient = &http.Client{Timeout: patience.Of(t), Transport: byPath{
 			"/v1/sync/push": pushFaults, "/v1/sync/pull": pullFaults}}
 		c.BatchSize = 4
 		c.PageSize = 5

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/stream"
@@ -49,8 +50,8 @@ func TestStreamPollsOncePerTick(t *testing.T) {
 		default:
 		}
 	}}
-	r := openT(t, db, Options{Monitor: mon, Timeout: time.Minute})
-	w := openT(t, db, Options{Timeout: time.Minute}) // another instance
+	r := openT(t, db, Options{Monitor: mon, Timeout: patience.Of(t)})
+	w := openT(t, db, Options{Timeout: patience.Of(t)}) // another instance
 	t.Cleanup(func() { r.Close(); w.Close() })
 	const orgs, scope = 30, "user:u"
 	push := func(org, id string) {
@@ -94,14 +95,14 @@ func TestStreamPollsOncePerTick(t *testing.T) {
 			if n != orgs {
 				t.Fatalf("a counter read named %d organisations; want all %d in one read", n, orgs)
 			}
-		case <-time.After(time.Minute):
-			t.Fatal("no counter read within a minute")
+		case <-time.After(patience.Of(t)):
+			t.Fatalf("no counter read within %v", patience.Of(t))
 		}
 	}
 	watching.Store(false)
 	// A change through the other instance pokes its organisation.
 	push("o-07", "second")
-	ectx, cancel := context.WithTimeout(ctx, time.Minute)
+	ectx, cancel := context.WithTimeout(ctx, patience.Of(t))
 	defer cancel()
 	for {
 		ev, ok := streams[7].Next(ectx)
@@ -132,7 +133,7 @@ func TestTailerPassSkipsIdleOrgs(t *testing.T) {
 			}
 		}
 	}}
-	s := openT(t, freshDB(), Options{Monitor: mon, Timeout: time.Minute})
+	s := openT(t, freshDB(), Options{Monitor: mon, Timeout: patience.Of(t)})
 	t.Cleanup(func() { s.Close() })
 	now := time.Now()
 	const orgs = 20
@@ -192,7 +193,7 @@ func TestTailerPassSkipsIdleOrgs(t *testing.T) {
 func TestRestampPastAGap(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openT(t, freshDB(), Options{Timeout: time.Minute, Grace: time.Hour}) // the gap stays open
+	s := openT(t, freshDB(), Options{Timeout: patience.Of(t), Grace: time.Hour}) // the gap stays open
 	t.Cleanup(func() { s.Close() })
 	sch, err := schemas.Load()
 	if err != nil {

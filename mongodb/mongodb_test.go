@@ -17,6 +17,7 @@ import (
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 	"github.com/fieldsync/fieldsync/sync/storetest"
 )
@@ -50,7 +51,7 @@ func openT(t *testing.T, db string, opt Options) *Store {
 	if opt.Timeout == 0 {
 		// A busy machine slows FerretDB down; a test waits for it rather
 		// than failing a call after the production default of 10 s.
-		opt.Timeout = time.Minute
+		opt.Timeout = patience.Of(t)
 	}
 	s, err := Open(context.Background(), uri, db, opt)
 	if err != nil {
@@ -109,7 +110,7 @@ func TestRace(t *testing.T) {
 	db := freshDB()
 	clk := &stepClock{step: 50 * time.Millisecond}
 	// A generous timeout: this test shares FerretDB with the whole package.
-	opt := Options{Grace: time.Second, Now: clk.Now, Timeout: time.Minute}
+	opt := Options{Grace: time.Second, Now: clk.Now, Timeout: patience.Of(t)}
 	const org, scope = "o", "user:u"
 
 	// The slow writer: its push carries slowKey in its context, and the
@@ -125,7 +126,7 @@ func TestRace(t *testing.T) {
 			return
 		}
 		close(held)
-		if !waitVoid(ctx, stores[1], org, seqs[0]) {
+		if !waitVoid(ctx, stores[1], org, seqs[0], patience.Of(t)) {
 			t.Errorf("no reader voided seq %d of the slow writer", seqs[0])
 		}
 	}
@@ -295,9 +296,9 @@ func TestRace(t *testing.T) {
 }
 
 // waitVoid polls org's seqlog until seq holds a void record, for at most
-// 30 s, and reports whether it got one.
-func waitVoid(ctx context.Context, s *Store, org string, seq int64) bool {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+// limit, and reports whether it got one.
+func waitVoid(ctx context.Context, s *Store, org string, seq int64, limit time.Duration) bool {
+	for deadline := time.Now().Add(limit); time.Now().Before(deadline); {
 		var r seqRec
 		err := s.seqlog.FindOne(ctx, bson.D{{Key: "_id", Value: seqID(org, seq)}}).Decode(&r)
 		if err == nil {
@@ -327,7 +328,7 @@ func TestCrashedWriterGapsClosedAtOnce(t *testing.T) {
 	now.Store(t0.UnixNano())
 	clock := func() time.Time { return time.Unix(0, now.Load()) }
 	type crashKey struct{}
-	opt := Options{Grace: 2 * time.Second, Now: clock, Timeout: time.Minute}
+	opt := Options{Grace: 2 * time.Second, Now: clock, Timeout: patience.Of(t)}
 	opt.afterAllocate = func(ctx context.Context, org string, seqs []int64) {
 		if ctx.Value(crashKey{}) != nil {
 			runtime.Goexit() // the writer dies between allocating and writing
@@ -369,7 +370,7 @@ func TestCrashedWriterGapsClosedAtOnce(t *testing.T) {
 	}
 	// Past the grace period, and nothing allocated since: a fresh reader.
 	now.Add(int64(3 * time.Second))
-	r := openT(t, db, Options{Grace: 2 * time.Second, Now: clock, Timeout: time.Minute})
+	r := openT(t, db, Options{Grace: 2 * time.Second, Now: clock, Timeout: patience.Of(t)})
 	t.Cleanup(func() { r.Close() })
 	pg, err := r.Pull(ctx, engine.PullQuery{Org: org, Scopes: []string{scope}, Limit: 100})
 	if err != nil {

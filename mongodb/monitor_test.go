@@ -8,12 +8,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/event"
 
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -73,7 +73,7 @@ func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	cc := &commandCounter{byName: map[string]int{}}
-	s := openT(t, freshDB(), Options{Monitor: cc.monitor(), Timeout: time.Minute})
+	s := openT(t, freshDB(), Options{Monitor: cc.monitor(), Timeout: patience.Of(t)})
 	t.Cleanup(func() { s.Close() })
 
 	type costs struct{ creates, updates, page, again commands }

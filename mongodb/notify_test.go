@@ -15,6 +15,7 @@ import (
 	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/identity"
 	"github.com/fieldsync/fieldsync/internal/fakefcm"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/push"
 	"github.com/fieldsync/fieldsync/push/fcm"
 	"github.com/fieldsync/fieldsync/push/pushtest"
@@ -27,7 +28,7 @@ func TestPushContract(t *testing.T) {
 	t.Parallel()
 	pushtest.Run(t, func(t *testing.T) pushtest.Harness {
 		db := freshDB()
-		opt := Options{Timeout: time.Minute}
+		opt := Options{Timeout: patience.Of(t)}
 		s := openT(t, db, opt)
 		t.Cleanup(func() { s.Close() })
 		return pushtest.Harness{Store: s,
@@ -52,7 +53,7 @@ func TestTwoDispatchers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := freshDB()
-	opt := Options{Timeout: time.Minute}
+	opt := Options{Timeout: patience.Of(t)}
 	stores := []*Store{openT(t, db, opt), openT(t, db, opt)}
 	for _, s := range stores {
 		t.Cleanup(func() { s.Close() })
@@ -89,7 +90,7 @@ func TestTwoDispatchers(t *testing.T) {
 			d := push.NewDispatcher(push.DispatcherConfig{Store: s, Sender: sender, Instance: fmt.Sprintf("instance-%d", i), Batch: 5})
 			// Until every device got its push: a pass that lost every row
 			// it tried to the other instance claims nothing and goes on.
-			deadline := time.Now().Add(30 * time.Second)
+			deadline := time.Now().Add(patience.Of(t))
 			for len(fake.Requests()) < n && time.Now().Before(deadline) {
 				k, err := d.Pass(ctx)
 				if err != nil {
@@ -132,7 +133,7 @@ func TestTwoTailers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := freshDB()
-	opt := Options{Timeout: time.Minute}
+	opt := Options{Timeout: patience.Of(t)}
 	stores := []*Store{openT(t, db, opt), openT(t, db, opt)}
 	for _, s := range stores {
 		t.Cleanup(func() { s.Close() })
@@ -177,7 +178,7 @@ func TestTwoTailers(t *testing.T) {
 				Lease: time.Nanosecond, Page: 4, Metrics: push.NewMetrics(regs[i])})
 			// Until the cursor is at the feed's end: a tailer whose lease
 			// was taken stops after its page, and the next call goes on.
-			deadline := time.Now().Add(30 * time.Second)
+			deadline := time.Now().Add(patience.Of(t))
 			for time.Now().Before(deadline) {
 				if err := tl.TailOrg(ctx, "o"); err != nil {
 					t.Error(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -25,7 +26,7 @@ func TestStarvedScopeSyncs(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Date(2026, 12, 4, 6, 0, 0, 0, time.UTC).UnixNano())
 	cc := &commandCounter{byName: map[string]int{}}
-	opt := Options{Timeout: time.Minute, Grace: 2 * time.Second, Monitor: cc.monitor(),
+	opt := Options{Timeout: patience.Of(t), Grace: 2 * time.Second, Monitor: cc.monitor(),
 		Now: func() time.Time { return time.Unix(0, now.Load()) }}
 	opt.window = 8
 	s := openT(t, freshDB(), opt)
@@ -109,9 +110,9 @@ func TestResolvedPrefixShared(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := freshDB()
-	a := openT(t, db, Options{Timeout: time.Minute})
+	a := openT(t, db, Options{Timeout: patience.Of(t)})
 	cc := &commandCounter{byName: map[string]int{}}
-	b := openT(t, db, Options{Timeout: time.Minute, Monitor: cc.monitor()})
+	b := openT(t, db, Options{Timeout: patience.Of(t), Monitor: cc.monitor()})
 	t.Cleanup(func() { a.Close(); b.Close() })
 	const org, scope = "o", "user:u"
 	var muts []engine.Mutation

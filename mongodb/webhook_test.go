@@ -2,8 +2,8 @@ package mongodb
 
 import (
 	"testing"
-	"time"
 
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/webhook"
 	"github.com/fieldsync/fieldsync/webhook/webhooktest"
 )
@@ -12,7 +12,7 @@ import (
 func TestWebhookContract(t *testing.T) {
 	t.Parallel()
 	webhooktest.Run(t, func(t *testing.T) webhook.Store {
-		s := openT(t, freshDB(), Options{Timeout: time.Minute})
+		s := openT(t, freshDB(), Options{Timeout: patience.Of(t)})
 		t.Cleanup(func() { s.Close() })
 		return s
 	})

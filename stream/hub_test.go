@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fieldsync/fieldsync/fieldsales"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
 	"github.com/fieldsync/fieldsync/stream"
@@ -28,9 +29,9 @@ var (
 	rep2  = engine.Actor{Org: org, User: "u-rep2", Roles: []string{"rep"}}
 )
 
-// wait bounds every expected event; none of the tests waits this long
-// unless something is broken.
-const wait = 5 * time.Second
+// Every expected event is bounded by the test's patience
+// (internal/patience); none of the tests waits this long unless something
+// is broken.
 
 type env struct {
 	t     *testing.T
@@ -113,9 +114,10 @@ func (e *env) open(a engine.Actor, device string, after int64, check func(contex
 	return st
 }
 
-// next returns the stream's next event, failing after wait.
+// next returns the stream's next event, failing after the test's patience.
 func next(t *testing.T, st *stream.Stream) stream.Event {
 	t.Helper()
+	wait := patience.Of(t)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	ev, ok := st.Next(ctx)
@@ -304,7 +306,7 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 	select {
 	case <-done:
-	case <-time.After(wait):
+	case <-time.After(patience.Of(t)):
 		t.Fatal("Close did not return")
 	}
 	if d, err := e.store.Online(context.Background(), org, rep1.User); err != nil || len(d) != 0 {
@@ -315,9 +317,10 @@ func TestCloseEndsStreams(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds, failing after wait.
+// eventually polls cond until it holds, failing after the test's patience.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	wait := patience.Of(t)
 	deadline := time.Now().Add(wait)
 	for !cond() {
 		if time.Now().After(deadline) {

@@ -7,10 +7,10 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/fieldsync/fieldsync/fieldsales"
 	"github.com/fieldsync/fieldsync/internal/ferrettest"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"github.com/fieldsync/fieldsync/mongodb"
 	"github.com/fieldsync/fieldsync/schemas"
 	"github.com/fieldsync/fieldsync/sqlite"
@@ -91,7 +91,7 @@ func TestPushBudget(t *testing.T) {
 				t.Fatalf("start FerretDB: %v", err)
 			}
 			t.Cleanup(stop)
-			st, err := mongodb.Open(context.Background(), uri, "budget", mongodb.Options{Timeout: time.Minute})
+			st, err := mongodb.Open(context.Background(), uri, "budget", mongodb.Options{Timeout: patience.Of(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

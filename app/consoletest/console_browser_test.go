@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/fieldsync/fieldsync/demo"
+	"github.com/fieldsync/fieldsync/internal/patience"
 	"io"
 	"io/fs"
 	"maps"
@@ -37,9 +38,10 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// browserTimeout bounds one test's browser work: generous, for a busy
-// 2-core machine.
-const browserTimeout = 2 * time.Minute
+// browserBudget bounds one test's browser work: generous for a busy 2-core
+// machine, and longer when the test binary's deadline leaves room
+// (internal/patience), as when two go test runs share the machine.
+func browserBudget(t testing.TB) time.Duration { return max(2*time.Minute, patience.Of(t)) }
 
 var (
 	browserOnce   sync.Once
@@ -113,7 +115,7 @@ func tab(t *testing.T) context.Context {
 			t.Errorf("a JavaScript dialog opened: %q", m)
 		}
 	})
-	tctx, tcancel := context.WithTimeout(ctx, browserTimeout)
+	tctx, tcancel := context.WithTimeout(ctx, browserBudget(t))
 	t.Cleanup(tcancel)
 	return tctx
 }

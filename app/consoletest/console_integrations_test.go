@@ -44,7 +44,7 @@ func postFrom(t *testing.T, ctx context.Context, path string, csrf bool) int {
 // reloadUntil opens url again until a JavaScript expression holds on it.
 func reloadUntil(t *testing.T, ctx context.Context, url, expr string) {
 	t.Helper()
-	deadline := time.Now().Add(browserTimeout / 2)
+	deadline := time.Now().Add(browserBudget(t) / 2)
 	for {
 		browse(t, ctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS("main")))
 		if eval[bool](t, ctx, "!!("+expr+")") {

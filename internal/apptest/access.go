@@ -336,7 +336,7 @@ func (w *World) Device(id, tok string, file bool, rec *Outcomes) *Device {
 		Token:            client.StaticToken(tok),
 		DeviceID:         id,
 		Store:            store,
-		HTTPClient:       &http.Client{Timeout: 30 * time.Second},
+		HTTPClient:       &http.Client{Timeout: patience.Of(w.T)},
 		Sleep:            func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
 		MaxRetries:       2,
 		MutationIDPrefix: id,

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/fieldsync/fieldsync/internal/patience"
 )
 
 // BuildBinary compiles cmd/fieldsync once per test binary run.
@@ -79,7 +81,7 @@ func StartBinary(t testing.TB, data string, extra ...string) *Proc {
 		p.URL = "http://" + a
 	case <-p.Done:
 		t.Fatalf("fieldsync exited before listening:\n%s", p.Log())
-	case <-time.After(30 * time.Second):
+	case <-time.After(patience.Of(t)):
 		t.Fatalf("fieldsync did not start listening:\n%s", p.Log())
 	}
 	return p

@@ -109,7 +109,7 @@ func StartWith(t testing.TB, data string, tweak func(*app.Config), logw io.Write
 		// stops the runners and closes the store. A store that stopped
 		// answering must fail the test, not hang it until go test kills
 		// the binary without running the other cleanups.
-		wait := c.ShutdownTimeout + 30*time.Second
+		wait := c.ShutdownTimeout + patience.Of(t)
 		select {
 		case err := <-done:
 			if err != nil {
