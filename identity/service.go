@@ -133,10 +133,18 @@ func New(cfg Config) (*Service, error) {
 	s.dummy = dummy
 	// The hash's memory (64 MiB by default) is garbage now: hand it back to
 	// the system rather than hold it until the next collection, so an idle
-	// server is small. Sign-ins allocate it again while they run.
-	debug.FreeOSMemory()
+	// server is small. Sign-ins allocate it again while they run. A hash of
+	// a few MiB is not worth a forced collection of the whole heap (a
+	// process starting many services, as the tests do, pays for each).
+	if cfg.Hash.Memory >= freeAfterHashKiB {
+		debug.FreeOSMemory()
+	}
 	return s, nil
 }
+
+// freeAfterHashKiB is the hash memory from which New hands the memory of its
+// first hash back to the system at once.
+const freeAfterHashKiB = 8 << 10
 
 // Grant is what a sign-in or a refresh hands the device.
 type Grant struct {

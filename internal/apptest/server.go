@@ -52,6 +52,7 @@ func config(t testing.TB, data string) app.Config {
 	c.Version = "test"
 	c.Addr, c.Data = "127.0.0.1:0", data
 	c.CallTimeout = patience.Of(t)
+	c.Hash = Hash
 	return c
 }
 
