@@ -49,7 +49,9 @@ func seq(n int) []int {
 
 // stallWait is how long a command must stay unanswered to count as stalled:
 // many times what the bulk write takes on a loaded machine when it answers.
-const stallWait = 20 * time.Second
+// stuckWait is as long for the find that follows it: one document by _id,
+// answered in milliseconds by a database that is not stalled.
+const stallWait, stuckWait = 20 * time.Second, 10 * time.Second
 
 // TestFerretDBStallsOnLongUpdate pins the FerretDB behaviour maxUpdates
 // works around: one update command whose statements match 100 or more
@@ -80,7 +82,9 @@ func TestFerretDBStallsOnLongUpdate(t *testing.T) {
 	if _, err := c.BulkWrite(ctx, setV(seq(longUpdate)...)); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("bulk write of %d updates on FerretDB itself: %v; want it never answered", longUpdate, err)
 	}
-	if err := c.FindOne(ctx, bson.D{{Key: "_id", Value: 0}}).Err(); !errors.Is(err, context.DeadlineExceeded) {
+	fctx, cancel := context.WithTimeout(ctx, stuckWait)
+	defer cancel()
+	if err := c.FindOne(fctx, bson.D{{Key: "_id", Value: 0}}).Err(); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("find after the stalled update: %v; want the database stalled", err)
 	}
 	other, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(time.Minute))
