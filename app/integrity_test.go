@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -108,6 +109,93 @@ func testNonCanonicalJSON(t *testing.T, store accStore) {
 		if _, ok := docs["customer_notes/"+id]; !ok {
 			t.Errorf("note %s, pushed beside the bad ones, is missing", id)
 		}
+	}
+}
+
+// TestAdaptersRefuseNonCanonicalJSON pushes invalid UTF-8 (a raw byte and a
+// lone surrogate) and a number no client can hold through the WatermelonDB
+// and RxDB endpoints: the engine checks every device mutation, however it
+// arrived, so none is stored and no pull is poisoned.
+func TestAdaptersRefuseNonCanonicalJSON(t *testing.T) {
+	t.Parallel()
+	for name, store := range map[string]accStore{"sqlite": onSQLite, "mongodb": onMongoDB} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testAdaptersNonCanonical(t, store)
+		})
+	}
+}
+
+func testAdaptersNonCanonical(t *testing.T, store accStore) {
+	w := newAccWorld(t, withoutWorkflows(store))
+	w.AddUser("org-1", accUser{ID: "u-rep1", Roles: []string{"rep"}})
+	createCustomer(t, w.Server.URL, w.Operator("org-1"), "c-1", "u-rep1")
+	rep := w.Token("org-1", "u-rep1")
+	bad := map[string]string{ // note id -> its text, as JSON source
+		"n-byte": "\"caf\xe9\"", "n-sur": `"\ud800"`, "n-big": `1e400`,
+	}
+	// WatermelonDB: each refused row is named with its code, the good one
+	// is applied.
+	var rows []string
+	for id, text := range bad {
+		rows = append(rows, `{"id":"wm-`+id+`","customer_id":"c-1","text":`+text+`,"_status":"created","_changed":""}`)
+	}
+	rows = append(rows, `{"id":"wm-ok","customer_id":"c-1","text":"fine","_status":"created","_changed":""}`)
+	body := `{"changes":{"customer_notes":{"created":[` + strings.Join(rows, ",") + `],"updated":[],"deleted":[]}},"lastPulledAt":null}`
+	var wm struct {
+		Rejected []struct{ Table, ID, Code string } `json:"rejected"`
+	}
+	st, raw := doRaw(t, "POST", w.Server.URL+"/v1/adapters/watermelondb/sync?device_id=phone-1", rep, []byte(body))
+	if st != 200 || json.Unmarshal(raw, &wm) != nil {
+		t.Fatalf("watermelondb push: %d %s", st, raw)
+	}
+	codes := map[string]string{}
+	for _, r := range wm.Rejected {
+		codes[r.ID] = r.Code
+	}
+	want := map[string]string{"wm-n-byte": "invalid_utf8", "wm-n-sur": "invalid_utf8", "wm-n-big": "number_out_of_range"}
+	if !maps.Equal(codes, want) {
+		t.Errorf("watermelondb refusals %v, want %v", codes, want)
+	}
+	// RxDB: a refused row comes back among the conflicts; nothing stored.
+	var docs []string
+	for id, text := range bad {
+		docs = append(docs, `{"newDocumentState":{"id":"rx-`+id+`","customer_id":"c-1","text":`+text+`,"_deleted":false}}`)
+	}
+	req, err := http.NewRequest("POST", w.Server.URL+"/v1/adapters/rxdb/customer_notes/1/push", strings.NewReader("["+strings.Join(docs, ",")+"]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+rep)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Device-Id", "phone-2")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("rxdb push: %d %s", resp.StatusCode, raw)
+	}
+	// Every pull of the rep is valid UTF-8 and holds only the good note.
+	for _, u := range []string{"/v1/sync/pull?limit=100", "/v1/adapters/watermelondb/sync?device_id=phone-1",
+		"/v1/adapters/rxdb/customer_notes/1/pull?limit=100"} {
+		st, raw := doRaw(t, "GET", w.Server.URL+u, rep, nil)
+		if st != 200 || !utf8.Valid(raw) {
+			t.Errorf("%s: %d, valid UTF-8 %v", u, st, utf8.Valid(raw))
+		}
+	}
+	stored, _ := pullAll(t, w.Server.URL, rep, "", 100)
+	for id := range bad {
+		for _, prefix := range []string{"wm-", "rx-"} {
+			if _, ok := stored["customer_notes/"+prefix+id]; ok {
+				t.Errorf("refused note %s%s was stored", prefix, id)
+			}
+		}
+	}
+	if _, ok := stored["customer_notes/wm-ok"]; !ok {
+		t.Error("the good note pushed beside them is missing")
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -28,6 +29,11 @@ func invalidMutation(pointer, format string, args ...any) *Error {
 func (e *Engine) prepare(actor Actor, m *Mutation, trusted bool) (*prepared, error) {
 	if m.bad != nil {
 		return nil, m.bad
+	}
+	if !trusted && !m.canonical {
+		if err := checkPayload(m); err != nil {
+			return nil, err
+		}
 	}
 	if !idPattern.MatchString(m.ID) {
 		return nil, invalidMutation("/mutation_id", "mutation_id must be 1-128 characters of A-Z a-z 0-9 _ . : -")
@@ -350,6 +356,24 @@ func decodeValue(raw []byte) (any, error) {
 		return nil, errors.New("trailing data after JSON value")
 	}
 	return v, nil
+}
+
+// checkPayload holds a device's mutation that did not come through the
+// push's own decoding (an adapter's, built from WatermelonDB rows or RxDB
+// documents) to the same canonical JSON: whatever the transport, no invalid
+// UTF-8, duplicate key or unrepresentable number is stored and served.
+func checkPayload(m *Mutation) *Error {
+	if len(m.Doc) > 0 {
+		if err := CheckCanonical(m.Doc, "/doc"); err != nil {
+			return err
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Fields)) {
+		if err := CheckCanonical(m.Fields[k], "/fields/"+escapePointer(k)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // escapePointer escapes one JSON pointer token (RFC 6901).

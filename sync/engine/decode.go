@@ -55,6 +55,7 @@ func decodeMutation(i int, raw json.RawMessage) Mutation {
 	if err := json.Unmarshal(raw, (*mutationFields)(&m)); err != nil {
 		m = Mutation{ID: readMutationID(raw), bad: malformedMutation(i, err), index: i}
 	}
+	m.canonical = true
 	return m
 }
 

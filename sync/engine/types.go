@@ -57,6 +57,10 @@ type Mutation struct {
 	// position in the push; such a mutation is answered invalid_mutation.
 	bad   *Error
 	index int
+	// canonical is set when the push's decoding already checked the
+	// mutation's JSON (decode.go); a mutation built another way, by an
+	// adapter from its own wire format, is checked in prepare.
+	canonical bool
 }
 
 // Outcome statuses.
