@@ -53,7 +53,7 @@ func adminCLI(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs := flag.NewFlagSet(noun+" "+verb, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage of fieldsync %s %s:\n", noun, verb)
+		fmt.Fprintf(stderr, "usage of fieldsync %s %s: %s\n", noun, verb, adminSummaries[noun+" "+verb])
 		fs.PrintDefaults()
 	}
 	c := &apiClient{stdout: stdout}
@@ -97,6 +97,27 @@ var adminCommands = map[string]adminCommand{
 	"team list":     teamList,
 	"team rename":   teamRename,
 	"device revoke": deviceRevoke,
+}
+
+// adminSummaries say what each admin command does, for its -h (a test
+// keeps one for every command).
+var adminSummaries = map[string]string{
+	"org show":               "print the organisation: name, time zone, back-office roles",
+	"org set":                "change the organisation's name, time zone or back-office roles",
+	"user add":               "add a user with their roles and teams, and optionally a password",
+	"user list":              "list the organisation's users, filtered by team, led team or role",
+	"user update":            "change a user's email, name, roles, teams or password",
+	"user disable":           "disable a user: every token and session of theirs stops working",
+	"user enable":            "enable a disabled user again",
+	"user sessions":          "list a user's signed-in devices",
+	"team add":               "add a team",
+	"team list":              "list the teams",
+	"team rename":            "rename a team",
+	"device revoke":          "sign a user's device out: its refresh token and session end",
+	"service-account add":    "add an integration's service account and print its key once",
+	"service-account list":   "list the service accounts",
+	"service-account rotate": "issue a new key; the old one works for --overlap more",
+	"service-account revoke": "revoke a service account's keys",
 }
 
 // one checks that exactly one positional argument (an id) was given.

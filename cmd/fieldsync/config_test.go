@@ -44,6 +44,14 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%s -h: exit %d, %q", cmd, code, out+errs)
 		}
 	}
+	// Each admin command's -h says what it does.
+	for name := range adminCommands {
+		summary := adminSummaries[name]
+		_, out, errs := cli(t, "", append(strings.Fields(name), "-h")...)
+		if summary == "" || !strings.HasPrefix(out+errs, "usage of fieldsync "+name+": "+summary+"\n") {
+			t.Errorf("%s -h does not say what it does: %q", name, out+errs)
+		}
+	}
 	_, _, help := cli(t, "", "serve", "-h")
 	for _, g := range []string{"network and logging:", "storage:", "identity and sign-in:", "push notifications:", "live stream:", "limits:"} {
 		if !strings.Contains(help, "\n"+g+"\n") {
