@@ -90,7 +90,7 @@ func (cs *Console) queueFragment(c *fiber.Ctx) error {
 func (cs *Console) queue(c *fiber.Ctx) (*queueView, error) {
 	q := queryOf(c)
 	u := userOf(c)
-	if q.Role == "" || !slices.Contains(queueRoles(u), q.Role) {
+	if q.Role == "" || !slices.Contains(cs.queueRolesOf(c), q.Role) {
 		return nil, errNotFound
 	}
 	lq := workflow.ListQuery{Role: q.Role, After: q.After, Limit: queuePageSize}

@@ -66,7 +66,7 @@ func parsePages() (map[string]*template.Template, error) {
 func (cs *Console) render(c *fiber.Ctx, name string, v view) error {
 	t := cs.pages[name]
 	if v.User != nil && v.Nav == nil {
-		v.Nav = cs.navFor(v.User, c.OriginalURL())
+		v.Nav = cs.navFor(c, v.User, c.OriginalURL())
 	}
 	var buf bytes.Buffer
 	var err error
@@ -83,9 +83,25 @@ func (cs *Console) render(c *fiber.Ctx, name string, v view) error {
 	return c.Send(buf.Bytes())
 }
 
+// queueRolesOf are the queues the signed-in user works (queueRoles), with
+// the back-office roles their organisation added when they are an admin.
+func (cs *Console) queueRolesOf(c *fiber.Ctx) []string {
+	u := userOf(c)
+	var added []string
+	if u.HasRole(identity.RoleAdmin) {
+		// Without the organisation's record an admin still has the
+		// built-in queues; an added role's queue waits for the next read.
+		if oi, err := cs.org(c); err == nil {
+			added = oi.roles
+		}
+	}
+	return queueRoles(u, added)
+}
+
 // queueRoles are the queues a user works: every role but rep and admin;
-// an admin sees every queue of the built-in matrix.
-func queueRoles(u *identity.User) []string {
+// an admin sees every queue: the built-in roles' and those of added, the
+// back-office roles their organisation added.
+func queueRoles(u *identity.User, added []string) []string {
 	var roles []string
 	for _, r := range u.Roles {
 		if r != identity.RoleRep && r != identity.RoleAdmin && !slices.Contains(roles, r) {
@@ -93,7 +109,8 @@ func queueRoles(u *identity.User) []string {
 		}
 	}
 	if u.HasRole(identity.RoleAdmin) {
-		for _, r := range append([]string{identity.RoleManager}, identity.DefaultBackOfficeRoles...) {
+		builtIn := append([]string{identity.RoleManager}, identity.DefaultBackOfficeRoles...)
+		for _, r := range append(builtIn, added...) {
 			if !slices.Contains(roles, r) {
 				roles = append(roles, r)
 			}
@@ -102,9 +119,9 @@ func queueRoles(u *identity.User) []string {
 	return roles
 }
 
-func (cs *Console) navFor(u *identity.User, here string) []navItem {
+func (cs *Console) navFor(c *fiber.Ctx, u *identity.User, here string) []navItem {
 	var nav []navItem
-	for _, r := range queueRoles(u) {
+	for _, r := range cs.queueRolesOf(c) {
 		href := "/console/queue?role=" + r
 		nav = append(nav, navItem{Label: roleLabel(r), Href: href, Current: strings.HasPrefix(here, href)})
 	}
@@ -148,6 +165,7 @@ type orgInfo struct {
 	// activityRole and activityName come from the matrix in force.
 	activityRole, activityName map[string]string
 	requires                   map[string][]string // result fields an activity's completion needs
+	roles                      []string            // back-office roles the organisation added
 	read                       time.Time
 }
 
@@ -179,6 +197,7 @@ func (cs *Console) org(c *fiber.Ctx) (*orgInfo, error) {
 			oi.activityRole[a.ID], oi.activityName[a.ID], oi.requires[a.ID] = a.Responsible, a.Name, a.Requires
 		}
 	}
+	oi.roles = o.Roles
 	if l, err := time.LoadLocation(o.TimeZone); err == nil && o.TimeZone != "" {
 		oi.loc = l
 	}

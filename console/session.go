@@ -261,7 +261,7 @@ func (cs *Console) signOut(c *fiber.Ctx) error {
 
 // home sends a user to the first page their roles have.
 func (cs *Console) home(c *fiber.Ctx) error {
-	roles := queueRoles(userOf(c))
+	roles := cs.queueRolesOf(c)
 	if len(roles) > 0 {
 		return c.Redirect("/console/queue?role="+roles[0], fiber.StatusSeeOther)
 	}

@@ -458,6 +458,12 @@ func TestConsoleAdmin(t *testing.T) {
 	if got := eval[string](t, admin, `document.querySelector("#time-zone").value`); got != zone {
 		t.Fatalf("the refused zone changed the organisation's from %q to %q", zone, got)
 	}
+	// A back-office role the organisation adds has a queue the admin opens
+	// from the navigation, like the built-in roles'.
+	browse(t, admin, chromedp.SetValue(chromedp.CSS("#roles"), "quality"), chromedp.Click(chromedp.CSS("#save-org")))
+	waitJS(t, admin, `location.search === "?saved=1"`)
+	waitJS(t, admin, `document.querySelector('nav a[href="/console/queue?role=quality"]') !== null`)
+	browse(t, admin, chromedp.Navigate(ts.URL+"/console/queue?role=quality"), chromedp.WaitVisible(chromedp.CSS("#queue")))
 
 	// Customers: found by a search, a rep added on the customer's page;
 	// that rep's phone has the customer on its next pull.
