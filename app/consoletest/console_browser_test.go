@@ -193,7 +193,7 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join("..", "docs", "console")
+	dir := filepath.Join("..", "..", "docs", "console") // from app/consoletest
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
