@@ -99,8 +99,8 @@ func (cs *Console) queueRolesOf(c *fiber.Ctx) []string {
 }
 
 // queueRoles are the queues a user works: every role but rep and admin;
-// an admin sees every queue: the built-in roles' and those of added, the
-// back-office roles their organisation added.
+// an admin sees every queue: the built-in roles' and those in added (the
+// back-office roles their organisation added).
 func queueRoles(u *identity.User, added []string) []string {
 	var roles []string
 	for _, r := range u.Roles {

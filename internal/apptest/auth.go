@@ -2,6 +2,7 @@ package apptest
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -17,13 +18,15 @@ import (
 // spent a tenth of its CPU there and in handing that memory back.
 var Hash = identity.HashParams{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
-// HashEnv are Hash as `fieldsync serve`'s environment.
-var HashEnv = []string{"FIELDSYNC_PASSWORD_MEMORY=64", "FIELDSYNC_PASSWORD_TIME=1", "FIELDSYNC_PASSWORD_THREADS=1"}
+// HashEnv is Hash as `fieldsync serve`'s environment.
+func HashEnv() []string {
+	return []string{fmt.Sprint("FIELDSYNC_PASSWORD_MEMORY=", Hash.Memory), fmt.Sprint("FIELDSYNC_PASSWORD_TIME=", Hash.Time),
+		fmt.Sprint("FIELDSYNC_PASSWORD_THREADS=", Hash.Threads)}
+}
 
-// FastSignIn keeps the failure limits small (and hashing cheap, as every
-// server here has it).
+// FastSignIn keeps the failure limits small (hashing is cheap in every
+// server here: Hash).
 func FastSignIn(c *app.Config) {
-	c.Hash = Hash
 	c.AccountFailures, c.AddressFailures = 3, 1000
 }
 

@@ -49,7 +49,7 @@ func StartBinary(t testing.TB, data string, extra ...string) *Proc {
 	}
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-format", "json"}, extra...)...)
 	// Flags win over the environment: a test passing --password-* keeps them.
-	cmd.Env = append(os.Environ(), HashEnv...)
+	cmd.Env = append(os.Environ(), HashEnv()...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
