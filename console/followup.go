@@ -92,20 +92,7 @@ func (cs *Console) followUp(c *fiber.Ctx, id string) (*followUpView, error) {
 	for _, w := range det.Item.WaitingOn {
 		v.WaitingOn = append(v.WaitingOn, oi.step(w, d.OrderID))
 	}
-	add := func(at, what string) {
-		if at != "" {
-			v.History = append(v.History, event{At: oi.when(at), What: what})
-		}
-	}
-	add(d.CreatedAt, "created for "+roleLabel(d.ResponsibleRole))
-	if d.AssignedTo != "" {
-		v.History = append(v.History, event{What: "claimed by " + oi.name(d.AssignedTo)})
-	}
-	add(d.BlockedAt, "blocked")
-	add(d.EscalatedAt, "escalated: past its due time")
-	if d.ClosedBy != "" {
-		add(d.ClosedAt, d.Status+" by "+oi.name(d.ClosedBy))
-	}
+	v.History = oi.history(&d)
 	for _, f := range oi.requires[d.Activity] {
 		v.Requires = append(v.Requires, resultField{Name: f, Label: roleLabel(f)})
 	}
@@ -267,4 +254,52 @@ func (cs *Console) orderOf(oi *orgInfo, o, customer *engine.Document, chain []wo
 		v.Chain = append(v.Chain, sv)
 	}
 	return v
+}
+
+// history is what happened to follow-up d, oldest first, people by name.
+// A follow-up last written before the server recorded histories has none:
+// its story is told from the fields that remain, without when it was
+// claimed.
+func (oi *orgInfo) history(d *fieldsales.FollowUp) []event {
+	var out []event
+	for _, e := range d.History {
+		who := oi.name(e.By)
+		var what string
+		switch e.Action {
+		case workflow.HistCreated:
+			what = "created for " + roleLabel(d.ResponsibleRole)
+		case workflow.HistRaised:
+			what = "raised by " + who
+		case workflow.HistBlocked:
+			what = "blocked by " + who + ": " + e.Reason
+		case workflow.HistCancelled:
+			what = "cancelled"
+			if e.Reason != "" {
+				what += ": " + e.Reason
+			}
+		case workflow.HistEscalated:
+			what = "escalated to " + roleLabel(d.AccountableRole) + ": past its due time"
+		default: // claimed, started, completed
+			what = e.Action + " by " + who
+		}
+		out = append(out, event{At: oi.when(e.At), What: what})
+	}
+	if len(out) > 0 {
+		return out
+	}
+	add := func(at, what string) {
+		if at != "" {
+			out = append(out, event{At: oi.when(at), What: what})
+		}
+	}
+	add(d.CreatedAt, "created for "+roleLabel(d.ResponsibleRole))
+	if d.AssignedTo != "" {
+		out = append(out, event{What: "claimed by " + oi.name(d.AssignedTo)})
+	}
+	add(d.BlockedAt, "blocked")
+	add(d.EscalatedAt, "escalated: past its due time")
+	if d.ClosedBy != "" {
+		add(d.ClosedAt, d.Status+" by "+oi.name(d.ClosedBy))
+	}
+	return out
 }

@@ -38,7 +38,21 @@ type FollowUp struct {
 	Result          json.RawMessage `json:"result"`
 	NotifyOnDone    []string        `json:"notify_on_done"`
 	NotifyOnBlocked []string        `json:"notify_on_blocked"`
+	History         []FollowUpEvent `json:"history"`
 }
+
+// FollowUpEvent is one entry of a follow-up's history: what happened, when,
+// and who did it (By is empty when the server did).
+type FollowUpEvent struct {
+	At     string `json:"at"`
+	Action string `json:"action"`
+	By     string `json:"by,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// MaxFollowUpHistory is how many entries a follow-up's history keeps
+// (follow_ups.json's maxItems): the first and the latest ones.
+const MaxFollowUpHistory = 50
 
 // Follow-up statuses (the workflow's state machine, docs/workflows.md).
 const (

@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -108,6 +109,29 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 	if err != nil {
 		return nil, err
 	}
+	// The write expects the follow-up as read (its history grows from
+	// that); another write in between (the sweep's escalation, a
+	// colleague's action) sends this one round again, to decide afresh.
+	for attempt := 1; ; attempt++ {
+		fu, err := s.act(ctx, actor, read, id, act)
+		if !errors.Is(err, errChanged) {
+			return fu, err
+		}
+		if attempt == actAttempts {
+			return nil, engine.Errorf(engine.KindConflict, CodeInvalidState, "/status", "the follow-up changed meanwhile; read it again")
+		}
+	}
+}
+
+// actAttempts bounds Act's rounds against writes racing it.
+const actAttempts = 5
+
+// errChanged is act's answer when the follow-up changed between its read
+// and its write.
+var errChanged = errors.New("follow-up changed meanwhile")
+
+// act is one round of Act: read, decide, write expecting what was read.
+func (s *Service) act(ctx context.Context, actor engine.Actor, read []string, id string, act Action) (*FollowUp, error) {
 	notFound := engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no follow-up %q", id)
 	ref := engine.DocRef{Collection: fieldsales.CollFollowUps, ID: id}
 	got, err := s.cfg.Docs.Get(ctx, actor.Org, []engine.DocRef{ref})
@@ -172,8 +196,13 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 			f["assigned_to"] = actor.User
 		}
 	}
+	var reason string
+	if act.Kind == ActBlock {
+		reason = act.Reason
+	}
+	f["history"] = withEvent(body, event(s.now(), histAction[act.Kind], actor.User, reason))
 	doc := engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: id, Fields: map[string]json.RawMessage{},
-		Expect: &engine.Expect{Field: "status", In: []string{status}}}
+		Expect: &engine.Expect{Field: "status", In: []string{status}, Version: d.Version}}
 	for k, v := range f {
 		doc.Fields[k] = raw(v)
 	}
@@ -191,7 +220,7 @@ func (s *Service) Act(ctx context.Context, caller engine.Actor, id string, act A
 	}
 	if o := outs[0]; o.Status == engine.StatusRejected {
 		if o.Error.Code == engine.CodePreconditionFailed {
-			return nil, engine.Errorf(engine.KindConflict, CodeInvalidState, "/status", "the follow-up changed meanwhile; read it again")
+			return nil, errChanged
 		}
 		// A schema failure (a note too long): point into the request body.
 		return nil, engine.Errorf(engine.KindInvalid, o.Error.Code, strings.TrimPrefix(o.Error.Pointer, "/fields"), "%s", o.Error.Message)

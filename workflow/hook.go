@@ -61,10 +61,14 @@ func (s *Service) routeRaised(ctx context.Context, org string, d *engine.Documen
 	now := s.now()
 	f := map[string]any{"matrix_version": ver, "rep_id": d.Owner}
 	a := m.Activity(str(body, "activity"))
+	// No device writes a history (it is read-only): this starts it.
+	f["history"] = withEvent(body, event(now, HistRaised, d.Owner, ""))
 	if a == nil || a.Trigger.On != OnRaised {
 		f["status"], f["closed_at"] = "cancelled", stamp(now)
 		f["rejection"] = Rejection{Code: CodeNotRaisable, Pointer: "/activity",
 			Message: fmt.Sprintf("%q is not an activity that can be raised by hand in matrix version %s", str(body, "activity"), ver)}
+		f["history"] = []fieldsales.FollowUpEvent{event(now, HistRaised, d.Owner, ""),
+			event(now, HistCancelled, "", f["rejection"].(Rejection).Message)}
 	} else {
 		routing(f, a)
 		f["title"], f["status"], f["due_at"], f["created_at"] = a.Name, "open", stamp(now.Add(a.sla)), stamp(now)

@@ -206,7 +206,8 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 	if err != nil {
 		return err
 	}
-	var docs, settle []engine.UpsertDoc
+	var docs []engine.UpsertDoc
+	var carried []orderPlan
 	grants := map[engine.DocRef][]string{}
 	j := 0
 	for _, p := range plans {
@@ -217,15 +218,25 @@ func (s *Service) reconcileOrders(ctx context.Context, org string, orders []*eng
 			}
 		}
 		docs = append(docs, p.follow...)
-		if p.settle != nil {
-			settle = append(settle, *p.settle)
-		}
+		carried = append(carried, p)
 		for ref, keys := range p.grants {
 			grants[ref] = append(grants[ref], keys...)
 		}
 	}
-	if _, err := s.writeAll(ctx, org, docs); err != nil {
+	took, err := s.writeAll(ctx, org, docs)
+	if err != nil {
 		return err
+	}
+	// An order one of whose follow-up writes did not take effect (the
+	// follow-up changed since it was read: claimed, escalated) stays
+	// unsettled, so the sweep decides it again from what is there now.
+	var settle []engine.UpsertDoc
+	for _, p := range carried {
+		all := !slices.Contains(took[:len(p.follow)], false)
+		took = took[len(p.follow):]
+		if all && p.settle != nil {
+			settle = append(settle, *p.settle)
+		}
 	}
 	for ref, keys := range grants {
 		slices.Sort(keys)
@@ -501,6 +512,7 @@ func planEnsure(ctx context.Context, rd reader, org string, order *engine.Docume
 			"activity": a.ID, "title": a.Name, "order_id": order.ID, "customer_id": str(body, "customer_id"),
 			"rep_id": order.Owner, "status": "open", "matrix_version": ver,
 			"depends_on": deps, "created_at": stamp(now),
+			"history": []fieldsales.FollowUpEvent{event(now, HistCreated, "", "")},
 		}
 		if depsDone(a, fus) {
 			f["due_at"] = stamp(now.Add(a.sla))
@@ -548,23 +560,37 @@ func startDue(a *Activity, fu map[string]any, fus map[string]map[string]any, ord
 // planCancel returns the writes that close the follow-ups of a cancelled
 // order that are not done, each only while it is still in the state it was
 // read in: work the back office finished stays done.
+// Each expects the version it read, as its history grows from that read; a
+// follow-up that changed meanwhile is left for the next reconcile (the
+// order stays unsettled until every write took effect).
 func planCancel(ctx context.Context, rd reader, org, orderID string, m *Matrix, at time.Time) ([]engine.UpsertDoc, error) {
-	fus, err := followUpsOf(ctx, rd, org, orderID, m)
+	var refs []engine.DocRef
+	for _, a := range m.Activities {
+		if a.Trigger.On != OnRaised {
+			refs = append(refs, engine.DocRef{Collection: fieldsales.CollFollowUps, ID: FollowUpID(orderID, a.ID)})
+		}
+	}
+	got, err := rd.get(ctx, org, refs)
 	if err != nil {
 		return nil, err
 	}
 	var docs []engine.UpsertDoc
-	now := stamp(at)
-	for _, a := range m.Activities {
-		st := str(fus[a.ID], "status")
+	for _, ref := range refs {
+		d := got[ref]
+		if d == nil || d.Deleted {
+			continue
+		}
+		body := decode(d)
+		st := str(body, "status")
 		switch st {
 		case "open", "claimed", "in_progress", "blocked":
 		default:
 			continue
 		}
-		docs = append(docs, engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: FollowUpID(orderID, a.ID),
-			Fields: map[string]json.RawMessage{"status": raw("cancelled"), "closed_at": raw(now)},
-			Expect: &engine.Expect{Field: "status", In: []string{st}}})
+		docs = append(docs, engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: ref.ID,
+			Fields: map[string]json.RawMessage{"status": raw("cancelled"), "closed_at": raw(stamp(at)),
+				"history": withEvent(body, event(at, HistCancelled, "", "the order was cancelled"))},
+			Expect: &engine.Expect{Field: "status", In: []string{st}, Version: d.Version}})
 	}
 	return docs, nil
 }

@@ -111,22 +111,46 @@ func (s *Service) sweepOrg(ctx context.Context, org string) (int, error) {
 		return 0, err
 	}
 	now := s.now()
-	var docs []engine.UpsertDoc
-	for id, b := range v.live {
-		body := decode(&engine.Document{Body: b})
+	overdue := func(body map[string]any) bool {
 		due, err := time.Parse(time.RFC3339Nano, str(body, "due_at"))
-		if err != nil || !now.After(due) || body["escalated_at"] != nil {
+		return err == nil && now.After(due) && body["escalated_at"] == nil
+	}
+	var refs []engine.DocRef
+	for id, b := range v.live {
+		if overdue(decode(&engine.Document{Body: b})) {
+			refs = append(refs, engine.DocRef{Collection: fieldsales.CollFollowUps, ID: id})
+		}
+	}
+	slices.SortFunc(refs, func(a, b engine.DocRef) int { return strings.Compare(a.ID, b.ID) })
+	escalated := 0
+	for start := 0; start < len(refs); start += 100 {
+		// The escalation appends to the history, so it is written from the
+		// follow-up as it is now, at that version: one that changed since
+		// (claimed a moment ago) is refused and escalated by the next sweep.
+		chunk := refs[start:min(start+100, len(refs))]
+		got, err := s.cfg.Docs.Get(ctx, org, chunk)
+		if err != nil {
+			return escalated, err
+		}
+		var docs []engine.UpsertDoc
+		for _, ref := range chunk {
+			d := got[ref]
+			if d == nil || d.Deleted {
+				continue
+			}
+			body := decode(d)
+			if st := str(body, "status"); st == FUDone || st == FUCancelled || !overdue(body) {
+				continue
+			}
+			docs = append(docs, engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: ref.ID,
+				Fields: map[string]json.RawMessage{"escalated_at": raw(stamp(now)),
+					"history": withEvent(body, event(now, HistEscalated, "", ""))},
+				Expect: &engine.Expect{Field: "escalated_at", In: []string{""}, Version: d.Version}})
+		}
+		if len(docs) == 0 {
 			continue
 		}
-		docs = append(docs, engine.UpsertDoc{Collection: fieldsales.CollFollowUps, ID: id,
-			Fields: map[string]json.RawMessage{"escalated_at": raw(stamp(now))},
-			Expect: &engine.Expect{Field: "escalated_at", In: []string{""}}})
-	}
-	slices.SortFunc(docs, func(a, b engine.UpsertDoc) int { return strings.Compare(a.ID, b.ID) })
-	escalated := 0
-	for start := 0; start < len(docs); start += 100 {
-		chunk := docs[start:min(start+100, len(docs))]
-		outs, err := s.cfg.Writer.Upsert(ctx, system(org), "sweep", chunk)
+		outs, err := s.cfg.Writer.Upsert(ctx, system(org), "sweep", docs)
 		if err != nil {
 			return escalated, err
 		}

@@ -8,13 +8,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"github.com/fieldsync/fieldsync/demo"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fieldsync/fieldsync/client"
+	"github.com/fieldsync/fieldsync/demo"
 	"github.com/fieldsync/fieldsync/identity"
 )
 
@@ -78,6 +79,12 @@ func TestConsoleOrderDeskCompletesERPEntry(t *testing.T) {
 	}
 	if got := text(t, desk, "#fu-note"); got != "entered <b>today</b>" {
 		t.Fatalf("note shown as %q, want the text as typed", got)
+	}
+	// The history says who did what when, as the server recorded it.
+	hist := eval[[]string](t, desk, `[...document.querySelectorAll("ol.history li")].map(li => (li.querySelector("time") ? "@ " : "") + li.textContent.replace(/^.*?(created|claimed|completed)/, "$1"))`)
+	want := []string{"@ created for Order desk", "@ claimed by Olga Petrović", "@ completed by Olga Petrović"}
+	if !slices.Equal(hist, want) {
+		t.Fatalf("history %q, want %q (each with its time)", hist, want)
 	}
 	browse(t, desk, chromedp.Navigate(ts.URL+"/console/orders/"+order), chromedp.WaitVisible(chromedp.CSS("#order-status")))
 	screenshot(t, desk, "order")

@@ -146,15 +146,23 @@ const CodePreconditionFailed = "precondition_failed"
 // top-level Field is a string in In ("" in In also accepts the field being
 // absent). The workflow's conditional moves ("only while the order is still
 // submitted") use it, so two writers racing cannot both move a document.
+// Version, when not 0, also requires the document to be at that version:
+// a write computed from what the document held (an appended history entry)
+// then cannot overwrite a change made since it was read; the caller reads
+// again and retries.
 type Expect struct {
-	Field string
-	In    []string
+	Field   string
+	In      []string
+	Version int64
 }
 
 // holds reports whether the document body meets the expectation.
 func (x *Expect) holds(cur *Document) bool {
-	if cur == nil || cur.Deleted {
+	if cur == nil || cur.Deleted || (x.Version != 0 && cur.Version != x.Version) {
 		return false
+	}
+	if x.Field == "" {
+		return true
 	}
 	body, err := decodeObject(cur.Body)
 	if err != nil {
@@ -176,6 +184,10 @@ func (d UpsertDoc) precheck(mid string, cur *Document) (Outcome, bool) {
 		return Outcome{MutationID: mid, Status: StatusApplied, Version: cur.Version}, true
 	}
 	if d.Expect != nil && !d.Expect.holds(cur) {
+		if d.Expect.Field == "" || (cur != nil && d.Expect.Version != 0 && cur.Version != d.Expect.Version) {
+			return reject(mid, Errorf(KindConflict, CodePreconditionFailed, "/version",
+				"%s/%s changed since version %d", d.Collection, d.ID, d.Expect.Version)), true
+		}
 		return reject(mid, Errorf(KindConflict, CodePreconditionFailed, "/fields/"+escapePointer(d.Expect.Field),
 			"%s/%s: %s is no longer one of %v", d.Collection, d.ID, d.Expect.Field, d.Expect.In)), true
 	}
