@@ -127,7 +127,7 @@ func (cs *Console) visitList(c *fiber.Ctx) (*visitsView, error) {
 	for i, vis := range visits {
 		b := bodies[i]
 		switch {
-		case v.State == "unreviewed" && b.Review != nil:
+		case v.State == "unreviewed" && b.Review != nil && b.Review.Status != "":
 			continue
 		case v.State == "flagged" && (b.Review == nil || b.Review.Status != "flagged"):
 			continue
@@ -193,7 +193,8 @@ func (cs *Console) visitPage(c *fiber.Ctx) error {
 // manager's phone, and the rep sees the review on the next sync. A visit
 // the caller may not see makes the whole form not found; nothing is written.
 func (cs *Console) review(c *fiber.Ctx) error {
-	status := map[string]string{"approve": "approved", "flag": "flagged"}[c.FormValue("verdict")]
+	verdict := c.FormValue("verdict")
+	status := map[string]string{"approve": "approved", "flag": "flagged"}[verdict]
 	var ids []string
 	c.Request().PostArgs().VisitAll(func(k, v []byte) {
 		if string(k) == "id" && len(v) > 0 {
@@ -206,26 +207,40 @@ func (cs *Console) review(c *fiber.Ctx) error {
 	}
 	back = strings.Clone(back)
 	comment := strings.Clone(c.FormValue("comment"))
-	if status == "" || len(ids) == 0 {
-		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "", "choose at least one visit and approve or flag")
+	commentOnly := verdict == "comment"
+	if (status == "" && !commentOnly) || len(ids) == 0 {
+		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "", "choose at least one visit and approve, flag or comment")
+	}
+	if commentOnly && strings.TrimSpace(comment) == "" {
+		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/comment", "write the comment to add")
 	}
 	if len(ids) > 500 {
 		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "", "review at most 500 visits at once")
 	}
 	ctx, cancel := cs.callCtx()
 	defer cancel()
-	review := map[string]any{"status": status}
-	if comment != "" {
-		review["comment"] = comment
-	}
-	fields := map[string]json.RawMessage{}
-	fields["review"], _ = json.Marshal(review)
 	req := engine.PushRequest{DeviceID: "console"}
 	for _, id := range ids {
 		vis, err := cs.cfg.KPIs.Visit(ctx, actorOf(c), id)
 		if err != nil {
 			return err
 		}
+		// A comment alone keeps the verdict the visit has (if any); the
+		// review is one field, so it is written whole.
+		review := map[string]any{"status": status}
+		if commentOnly {
+			var b fieldsales.VisitLog
+			json.Unmarshal(vis.Doc.Body, &b)
+			delete(review, "status")
+			if b.Review != nil && b.Review.Status != "" {
+				review["status"] = b.Review.Status
+			}
+		}
+		if comment != "" {
+			review["comment"] = comment
+		}
+		fields := map[string]json.RawMessage{}
+		fields["review"], _ = json.Marshal(review)
 		b := make([]byte, 6)
 		rand.Read(b)
 		req.Mutations = append(req.Mutations, engine.Mutation{ID: "console-review-" + hex.EncodeToString(b),

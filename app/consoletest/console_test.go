@@ -335,6 +335,14 @@ func TestConsoleManagerReviewsVisits(t *testing.T) {
 	if got := text(t, mgr, "#visit-review"); got != "flagged by Martina Keller: Checked in 2 km away: <please> check in at the site" {
 		t.Fatalf("review shown as %q, want the flag with the comment as text", got)
 	}
+	// A comment alone, after talking to the rep, keeps the flag.
+	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/visits/"+far), chromedp.WaitVisible(chromedp.CSS("#comment-only")),
+		chromedp.SendKeys(chromedp.CSS("#comment"), "Talked it through with him"),
+		chromedp.Click(chromedp.CSS("#comment-only")))
+	waitJS(t, mgr, `document.querySelector("#visit-review") && document.querySelector("#visit-review").textContent.includes("Talked")`)
+	if got := text(t, mgr, "#visit-review"); got != "flagged by Martina Keller: Talked it through with him" {
+		t.Fatalf("review after a comment alone shown as %q, want still flagged, with the new comment", got)
+	}
 
 	// Three unreviewed visits, approved at once.
 	browse(t, mgr, chromedp.Navigate(ts.URL+"/console/visits?state=unreviewed"), chromedp.WaitVisible(chromedp.CSS("#review-form")))
@@ -385,6 +393,9 @@ func TestConsoleManagerReviewsVisits(t *testing.T) {
 		json.Unmarshal(raw, &v)
 		if v.Review.Status != want[id] || v.Review.By != "manager-1" {
 			t.Fatalf("%s pulled visit %s with review %+v, want %s by manager-1", rep, id, v.Review, want[id])
+		}
+		if id == far && v.Review.Comment != "Talked it through with him" {
+			t.Fatalf("%s pulled the flagged visit with comment %q, want the latest", rep, v.Review.Comment)
 		}
 	}
 
