@@ -41,6 +41,9 @@ type orderView struct {
 	Timeline                                                                                 []event
 	Chain                                                                                    []stepView
 	Photos                                                                                   []photoView // the order's and its follow-ups' files (attachments.go)
+	// Page: the order is the page (its heading is the page's h1), not a
+	// section of a follow-up's page.
+	Page bool
 }
 
 type lineView struct{ Product, Quantity, UnitPrice, Discount, Total string }
@@ -182,6 +185,7 @@ func (cs *Console) orderPage(c *fiber.Ctx) error {
 	if v.Photos, err = cs.photos(ctx, oi, actorOf(c), parents...); err != nil {
 		return err
 	}
+	v.Page = true
 	return cs.render(c, "order", view{Title: "Order " + v.ID, User: userOf(c), CSRF: csrfOf(c), Data: v})
 }
 
