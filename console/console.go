@@ -139,7 +139,8 @@ type Config struct {
 	// SecureCookie marks the cookies Secure even when the request did not
 	// arrive over TLS (TLS ends at a proxy).
 	SecureCookie bool
-	// PollInterval is how often an open queue page refreshes its list.
+	// PollInterval is how often an open queue page refreshes its list while
+	// its live stream (/console/live) is not open; ten times that while it is.
 	PollInterval time.Duration
 	CallTimeout  time.Duration
 	Logger       *slog.Logger

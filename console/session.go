@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -267,4 +268,42 @@ func (cs *Console) home(c *fiber.Ctx) error {
 	}
 	return cs.render(c, "error", view{Title: "Console", User: userOf(c), CSRF: csrfOf(c),
 		Data: errorView{Title: "Nothing to work yet", Message: "You hold no role with a queue."}})
+}
+
+// LiveActor authenticates a console page's live stream (GET /console/live,
+// served by package server with the API's stream): the session cookie
+// as every page checks it. check re-checks the session and the user while
+// the stream is open (session expiry, sign-out, revocation, a disabled
+// user), so the stream ends with the session; the page's next fragment
+// fetch then goes to sign-in. A request without a live console session is
+// answered 401 *engine.Error, as the API answers a bad token.
+func (cs *Console) LiveActor(c *fiber.Ctx) (engine.Actor, func(ctx context.Context) error, error) {
+	unauth := engine.Errorf(engine.KindUnauthorized, engine.CodeUnauthenticated, "", "no console session; sign in")
+	cl, ok := cs.open(c.Cookies(sessionCookie))
+	if !ok {
+		return engine.Actor{}, nil, unauth
+	}
+	check := func(ctx context.Context) (*identity.User, error) {
+		if cs.cfg.Now().Unix() >= cl.Expires {
+			return nil, unauth
+		}
+		u, err := cs.cfg.Accounts.Active(ctx, cl.Org, cl.User, cl.Session)
+		if err != nil {
+			return nil, err
+		}
+		if !consoleUser(u) {
+			return nil, engine.Errorf(engine.KindForbidden, engine.CodeForbidden, "", "the console is not for reps")
+		}
+		return u, nil
+	}
+	ctx, cancel := cs.callCtx()
+	defer cancel()
+	u, err := check(ctx)
+	if err != nil {
+		return engine.Actor{}, nil, err
+	}
+	return engine.Actor{Org: u.Org, User: u.ID, Roles: u.Roles}, func(ctx context.Context) error {
+		_, err := check(ctx)
+		return err
+	}, nil
 }

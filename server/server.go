@@ -206,6 +206,7 @@ func New(cfg Config) *Server {
 		s.attachmentRoutes(v1) // attachments.go
 	}
 	if cfg.Console != nil {
+		s.consoleLiveRoute() // stream.go
 		cfg.Console.Register(s.app)
 	}
 	if cfg.Admin != nil {

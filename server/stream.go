@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -72,6 +74,63 @@ func (s *Server) streamRoutes(v1 fiber.Router, limit fiber.Handler) {
 	}
 }
 
+// ConsoleLive is what the console offers for its pages' live stream: the
+// actor of the request's console session, and a re-check of that session
+// while the stream is open (package console).
+type ConsoleLive interface {
+	LiveActor(c *fiber.Ctx) (engine.Actor, func(ctx context.Context) error, error)
+}
+
+// consoleLivePath is the console pages' stream: the API's live stream,
+// authenticated by the console's session cookie instead of a bearer token.
+// A queue page refreshes its list when poked (docs/console.md).
+const consoleLivePath = "/console/live"
+
+// consoleLiveRoute registers consoleLivePath when there is a console that
+// offers it and a hub; before the console's routes, whose last one answers
+// every other /console path with the not-found page.
+func (s *Server) consoleLiveRoute() {
+	live, ok := s.cfg.Console.(ConsoleLive)
+	if !ok || s.cfg.Stream.Hub == nil {
+		return
+	}
+	s.app.Get(consoleLivePath, func(c *fiber.Ctx) error { return s.consoleLive(c, live) })
+}
+
+// consoleLive serves one console page's stream. Every page is a device of
+// its own (an id drawn here), so two tabs do not replace each other's
+// stream; they count towards the user's stream limit like phones.
+func (s *Server) consoleLive(c *fiber.Ctx, live ConsoleLive) error {
+	actor, recheck, err := live.LiveActor(c)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
+	defer cancel()
+	acc, err := s.cfg.Stream.Access.Access(ctx, actor)
+	if err != nil {
+		return err
+	}
+	after := int64(-1) // a new page: poke at once, it refreshes its list
+	if id := c.Get("Last-Event-ID"); id != "" {
+		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n >= 0 {
+			after = n // EventSource reconnecting
+		}
+	}
+	b := make([]byte, 8)
+	rand.Read(b)
+	access := s.cfg.Stream.Access
+	check := func(ctx context.Context) ([]string, error) {
+		if err := recheck(ctx); err != nil {
+			return nil, err
+		}
+		acc, err := access.Access(ctx, actor)
+		return acc.Keys, err
+	}
+	return s.serveStream(c, ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: "console-" + hex.EncodeToString(b),
+		Keys: acc.Keys, After: after, Check: check})
+}
+
 // endStreams ends every stream of this server; Shutdown calls it first, so
 // that open streams do not hold the graceful shutdown up.
 func (s *Server) endStreams() {
@@ -82,7 +141,7 @@ func (s *Server) endStreams() {
 
 // uncompressed tells the compression middleware to leave the stream alone.
 func uncompressed(c *fiber.Ctx) bool {
-	return c.Path() == streamPath || strings.HasSuffix(c.Path(), "/pullStream") || // and RxDB's (adapters.go)
+	return c.Path() == streamPath || c.Path() == consoleLivePath || strings.HasSuffix(c.Path(), "/pullStream") || // and RxDB's (adapters.go)
 		strings.HasPrefix(c.Path(), attachmentsPath+"/") // attachments.go
 }
 
@@ -132,8 +191,13 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		acc, err := access.Access(ctx, a)
 		return acc.Keys, err
 	}
-	st, err := s.cfg.Stream.Hub.Open(ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: device,
+	return s.serveStream(c, ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: device,
 		Keys: acc.Keys, After: after, Check: check})
+}
+
+// serveStream opens sub on the hub and serves it on c's connection.
+func (s *Server) serveStream(c *fiber.Ctx, ctx context.Context, sub stream.Sub) error {
+	st, err := s.cfg.Stream.Hub.Open(ctx, sub)
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func registerRetention(fs *flag.FlagSet, f *app.RetentionConfig) {
 func registerConsole(fs *flag.FlagSet, f *app.ConsoleConfig) {
 	fs.BoolVar(&f.SecureCookie, "console-secure-cookie", f.SecureCookie, "mark the console's cookies Secure even on plain HTTP (TLS ends at a proxy); requests over TLS always get Secure cookies (env FIELDSYNC_CONSOLE_SECURE_COOKIE)")
 	fs.DurationVar(&f.SessionTTL, "console-session-ttl", f.SessionTTL, "longest a console sign-in lasts (env FIELDSYNC_CONSOLE_SESSION_TTL)")
-	fs.DurationVar(&f.Poll, "console-poll", f.Poll, "how often an open queue page refreshes its list (env FIELDSYNC_CONSOLE_POLL)")
+	fs.DurationVar(&f.Poll, "console-poll", f.Poll, "how often an open queue page refreshes its list while its live stream is not open (env FIELDSYNC_CONSOLE_POLL)")
 	fs.StringVar(&f.Tiles, "console-tiles", f.Tiles, "map tile URL with {z}, {x} and {y} under the map of a rep's day, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: a plain background, no request leaves the browser for tiles (env FIELDSYNC_CONSOLE_TILES)")
 	fs.StringVar(&f.TileAttribution, "console-tile-attribution", f.TileAttribution, "the attribution the tile server requires, shown under the map, e.g. \"© OpenStreetMap contributors\" (env FIELDSYNC_CONSOLE_TILE_ATTRIBUTION)")
 }
