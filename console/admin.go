@@ -17,6 +17,81 @@ import (
 type usersView struct {
 	Query string
 	Users []userRow
+	Add   userForm
+}
+
+// userForm is the add and edit form of a user: its fields, the roles and
+// teams to tick, and refusals by field ("" for the form).
+type userForm struct {
+	Prefix              string // of the form's element ids: "add", "edit"
+	ID, Name, Email     string
+	Roles, Teams, Leads []choice
+	Errors              map[string]string
+}
+
+// userFields are the form fields a refusal's pointer may name.
+var userFields = []string{"id", "email", "name", "roles", "teams", "leads", "password"}
+
+// userForm fills a form with the organisation's roles and teams, ticking
+// those of picked.
+func (cs *Console) userForm(c *fiber.Ctx, picked identity.User) (userForm, error) {
+	org := userOf(c).Org
+	ctx, cancel := cs.callCtx()
+	defer cancel()
+	o, err := cs.cfg.Accounts.Org(ctx, org)
+	if err != nil {
+		return userForm{}, err
+	}
+	teams, err := cs.cfg.Accounts.ListTeams(ctx, org)
+	if err != nil {
+		return userForm{}, err
+	}
+	ids, names := []string{}, map[string]string{}
+	for _, t := range teams {
+		ids = append(ids, t.ID)
+		names[t.ID] = t.Name
+	}
+	team := func(id string) string { return firstNonEmpty(names[id], id) }
+	return userForm{ID: picked.ID, Name: picked.Name, Email: picked.Email,
+		Roles:  choices(append(accountRoles(o), identity.RoleAdmin), roleLabel, picked.Roles),
+		Teams:  choices(ids, team, picked.Teams),
+		Leads:  choices(ids, team, picked.Leads),
+		Errors: map[string]string{}}, nil
+}
+
+// formUser reads a user form.
+func formUser(c *fiber.Ctx) identity.User {
+	return identity.User{ID: strings.Clone(strings.TrimSpace(c.FormValue("id"))),
+		Name: strings.Clone(strings.TrimSpace(c.FormValue("name"))), Email: strings.Clone(strings.TrimSpace(c.FormValue("email"))),
+		Roles: formValues(c, "roles"), Teams: formValues(c, "teams"), Leads: formValues(c, "leads")}
+}
+
+// addUser creates a user as POST /v1/admin/users does. The admin sets a
+// first password and tells the user; a password of the user's own comes
+// with the next change. Refusals are shown at their field.
+func (cs *Console) addUser(c *fiber.Ctx) error {
+	f := formUser(c)
+	ctx, cancel := cs.callCtx()
+	defer cancel()
+	u, err := cs.cfg.Admin.AddUser(ctx, userOf(c).Org, identity.NewUser{ID: f.ID, Email: f.Email, Name: f.Name,
+		Roles: f.Roles, Teams: f.Teams, Leads: f.Leads, Password: strings.Clone(c.FormValue("password"))})
+	if err == nil {
+		return c.Redirect("/console/admin/users/"+u.ID, fiber.StatusSeeOther)
+	}
+	errs, ok := fieldError(err, userFields...)
+	if !ok {
+		return err
+	}
+	v, err := cs.users(c)
+	if err != nil {
+		return err
+	}
+	if v.Add, err = cs.userForm(c, f); err != nil {
+		return err
+	}
+	v.Add.Prefix = "add"
+	v.Add.Errors = errs
+	return cs.render(c.Status(fiber.StatusUnprocessableEntity), "users", view{Title: "Users", User: userOf(c), CSRF: csrfOf(c), Data: v})
 }
 
 type userRow struct {
@@ -25,20 +100,32 @@ type userRow struct {
 }
 
 func (cs *Console) usersPage(c *fiber.Ctx) error {
+	v, err := cs.users(c)
+	if err != nil {
+		return err
+	}
+	if v.Add, err = cs.userForm(c, identity.User{}); err != nil {
+		return err
+	}
+	v.Add.Prefix = "add"
+	return cs.render(c, "users", view{Title: "Users", User: userOf(c), CSRF: csrfOf(c), Data: v})
+}
+
+func (cs *Console) users(c *fiber.Ctx) (*usersView, error) {
 	u := userOf(c)
 	v := &usersView{Query: strings.Clone(c.Query("q"))}
 	ctx, cancel := cs.callCtx()
 	defer cancel()
 	us, err := cs.allUsers(ctx, u.Org)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, x := range us {
 		if v.Query == "" || containsFold(x.Name+" "+x.Email+" "+x.ID+" "+strings.Join(x.Roles, " "), v.Query) {
 			v.Users = append(v.Users, userRowOf(x))
 		}
 	}
-	return cs.render(c, "users", view{Title: "Users", User: u, CSRF: csrfOf(c), Data: v})
+	return v, nil
 }
 
 func userRowOf(x *identity.User) userRow {
@@ -53,6 +140,10 @@ func userRowOf(x *identity.User) userRow {
 type userView struct {
 	User     userRow
 	Sessions []sessionRow
+	Edit     userForm
+	// Password holds a refusal of the password form; Saved says what was
+	// saved ("user", "password").
+	Password, Saved string
 }
 
 type sessionRow struct {
@@ -61,22 +152,41 @@ type sessionRow struct {
 }
 
 func (cs *Console) userPage(c *fiber.Ctx) error {
-	oi, err := cs.org(c)
+	v, err := cs.user(c, strings.Clone(c.Params("id")), nil)
 	if err != nil {
 		return err
 	}
-	org, id := userOf(c).Org, strings.Clone(c.Params("id"))
+	v.Saved = map[string]string{"user": "user", "password": "password"}[c.Query("saved")]
+	return cs.render(c, "user", view{Title: firstNonEmpty(v.User.Name, v.User.ID), User: userOf(c), CSRF: csrfOf(c), Data: v})
+}
+
+// user is user id's page; edited, when not nil, is what the edit form
+// shows instead of the user as stored (a refused change).
+func (cs *Console) user(c *fiber.Ctx, id string, edited *identity.User) (*userView, error) {
+	oi, err := cs.org(c)
+	if err != nil {
+		return nil, err
+	}
+	org := userOf(c).Org
 	ctx, cancel := cs.callCtx()
 	defer cancel()
 	x, err := cs.cfg.Admin.User(ctx, org, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sessions, err := cs.cfg.Admin.Sessions(ctx, org, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	v := &userView{User: userRowOf(x)}
+	form := *x
+	if edited != nil {
+		form = *edited
+	}
+	if v.Edit, err = cs.userForm(c, form); err != nil {
+		return nil, err
+	}
+	v.Edit.Prefix = "edit"
 	now := cs.cfg.Now()
 	stamp := oi.at
 	for _, s := range sessions {
@@ -95,7 +205,7 @@ func (cs *Console) userPage(c *fiber.Ctx) error {
 		}
 		return strings.Compare(b.Created, a.Created)
 	})
-	return cs.render(c, "user", view{Title: x.Name, User: userOf(c), CSRF: csrfOf(c), Data: v})
+	return v, nil
 }
 
 // userAction disables or enables a user, or ends their sessions on one
@@ -110,6 +220,38 @@ func (cs *Console) userAction(c *fiber.Ctx) error {
 		_, err = cs.cfg.Admin.DisableUser(ctx, org, id)
 	case "enable":
 		_, err = cs.cfg.Admin.EnableUser(ctx, org, id)
+	case "update":
+		// Name, email, roles and teams, as PATCH /v1/admin/users/:id.
+		f := formUser(c)
+		f.ID = id
+		_, err = cs.cfg.Admin.UpdateUser(ctx, org, id, identity.UserChange{Name: &f.Name, Email: &f.Email,
+			Roles: &f.Roles, Teams: &f.Teams, Leads: &f.Leads})
+		if errs, ok := fieldError(err, userFields...); ok {
+			v, verr := cs.user(c, id, &f)
+			if verr != nil {
+				return verr
+			}
+			v.Edit.Errors = errs
+			return cs.render(c.Status(fiber.StatusUnprocessableEntity), "user", view{Title: firstNonEmpty(v.User.Name, id), User: userOf(c), CSRF: csrfOf(c), Data: v})
+		}
+		if err == nil {
+			return c.Redirect("/console/admin/users/"+id+"?saved=user", fiber.StatusSeeOther)
+		}
+	case "password":
+		// A new password ends every session of the user (identity).
+		pw := strings.Clone(c.FormValue("password"))
+		_, err = cs.cfg.Admin.UpdateUser(ctx, org, id, identity.UserChange{Password: &pw})
+		if errs, ok := fieldError(err, "password"); ok {
+			v, verr := cs.user(c, id, nil)
+			if verr != nil {
+				return verr
+			}
+			v.Password = firstNonEmpty(errs["password"], errs[""])
+			return cs.render(c.Status(fiber.StatusUnprocessableEntity), "user", view{Title: firstNonEmpty(v.User.Name, id), User: userOf(c), CSRF: csrfOf(c), Data: v})
+		}
+		if err == nil {
+			return c.Redirect("/console/admin/users/"+id+"?saved=password", fiber.StatusSeeOther)
+		}
 	case "revoke":
 		device := strings.Clone(c.FormValue("device"))
 		if _, err = cs.cfg.Admin.RevokeDevice(ctx, org, id, device); err == nil && cs.cfg.PushDevices != nil {

@@ -75,6 +75,8 @@ type PushDevices interface {
 // API calls it (the organisation is always the signed-in admin's).
 type Admin interface {
 	User(ctx context.Context, org, id string) (*identity.User, error)
+	AddUser(ctx context.Context, org string, nu identity.NewUser) (*identity.User, error)
+	UpdateUser(ctx context.Context, org, id string, ch identity.UserChange) (*identity.User, error)
 	DisableUser(ctx context.Context, org, id string) (*identity.User, error)
 	EnableUser(ctx context.Context, org, id string) (*identity.User, error)
 	Sessions(ctx context.Context, org, user string) ([]*identity.Session, error)
@@ -248,6 +250,7 @@ func (cs *Console) Register(app fiber.Router) {
 	}
 	if cs.cfg.Admin != nil {
 		g.Get("/admin/users", admins(cs.usersPage))
+		g.Post("/admin/users", admins(cs.addUser))
 		g.Get("/admin/users/:id", admins(cs.userPage))
 		g.Post("/admin/users/:id/:action", admins(cs.userAction))
 		g.Get("/admin/teams", admins(cs.teamsPage))
