@@ -52,6 +52,9 @@ func (cs *Console) seal(cl claims) string {
 	return body + "." + base64.RawURLEncoding.EncodeToString(cs.mac("session", body))
 }
 
+// open returns the claims of a cookie this console sealed; ok is false for
+// a missing, malformed or forged one. Whether the session is still live is
+// live's to say, so that an expired one can be told it ended.
 func (cs *Console) open(v string) (claims, bool) {
 	body, sig, ok := strings.Cut(v, ".")
 	if !ok || len(v) > 1024 {
@@ -66,8 +69,11 @@ func (cs *Console) open(v string) (claims, bool) {
 	if err != nil || json.Unmarshal(raw, &cl) != nil || cl.Session == "" {
 		return claims{}, false
 	}
-	return cl, cs.cfg.Now().Unix() < cl.Expires
+	return cl, true
 }
+
+// live reports whether the session the claims name has not expired.
+func (cs *Console) live(cl claims) bool { return cs.cfg.Now().Unix() < cl.Expires }
 
 // csrfToken is the synchronizer token of a session: bound to it, so a token
 // of another session (or none) fails, and checked in constant time.
@@ -128,6 +134,11 @@ func (cs *Console) withUser(h fiber.Handler) fiber.Handler {
 		cl, ok := cs.open(c.Cookies(sessionCookie))
 		if !ok {
 			return cs.toSignIn(c, false)
+		}
+		if !cs.live(cl) {
+			// A browser whose clock is behind the server's still sends it.
+			cs.clearCookie(c, sessionCookie)
+			return cs.toSignIn(c, true)
 		}
 		ctx, cancel := cs.callCtx()
 		u, err := cs.cfg.Accounts.Active(ctx, cl.Org, cl.User, cl.Session)

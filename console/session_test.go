@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// The session cookie: it opens only as sealed, by this key, before its
-// expiry; the CSRF token is bound to the session.
+// The session cookie: it opens only as sealed, by this key, and is live
+// only before its expiry; the CSRF token is bound to the session.
 func TestSessionCookie(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC)
@@ -31,9 +31,12 @@ func TestSessionCookie(t *testing.T) {
 			t.Errorf("%s: opened", name)
 		}
 	}
+	if !cs.live(cl) {
+		t.Error("not live before its expiry")
+	}
 	later := &Console{cfg: Config{Key: key, Now: func() time.Time { return now.Add(time.Hour) }}}
-	if _, ok := later.open(v); ok {
-		t.Error("opened at its expiry")
+	if got, ok := later.open(v); !ok || later.live(got) {
+		t.Errorf("at its expiry: open %v, live %v; want it opened (to say the session ended) and not live", ok, later.live(got))
 	}
 	if cs.csrfToken("s-1") == cs.csrfToken("s-2") || cs.csrfToken("s-1") != cs.csrfToken("s-1") {
 		t.Error("the CSRF token is not bound to the session")
