@@ -199,7 +199,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	}
 	// Workflows: the engine's after-push hook, the follow-up API, the
 	// overdue sweep (workflow.go).
-	wf, stopWorkflow, err := startWorkflow(ctx, c, eng, store, ids, log)
+	wf, stopWorkflow, err := startWorkflow(ctx, c, eng, store, ids, sch, log)
 	if err != nil {
 		store.Close()
 		return nil, err

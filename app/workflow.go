@@ -18,7 +18,7 @@ import (
 // and waits for it, so the store can be closed after. With --workflows=false
 // there is nothing: no hook, no follow-up API (api is nil), no sweep.
 func startWorkflow(ctx context.Context, c Config, eng *engine.Engine, store engine.Store, ids *identity.Service,
-	log *slog.Logger) (api *workflow.Service, stop func(), err error) {
+	schemas workflow.Validator, log *slog.Logger) (api *workflow.Service, stop func(), err error) {
 	if !c.Workflows {
 		return nil, func() {}, nil
 	}
@@ -27,7 +27,7 @@ func startWorkflow(ctx context.Context, c Config, eng *engine.Engine, store engi
 	if !ok {
 		return nil, nil, fmt.Errorf("the %T store keeps no responsibility matrices", store)
 	}
-	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: store, Store: matrices, Orgs: ids, Directory: ids})
+	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: store, Store: matrices, Orgs: ids, Directory: ids, Schemas: schemas})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -152,7 +152,7 @@ func Load(ctx context.Context, o Options, progress io.Writer, ifMissing bool) (*
 	if err != nil {
 		return nil, err
 	}
-	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: st, Store: st, Orgs: ids, Directory: ids, Now: clock.Now})
+	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: st, Store: st, Orgs: ids, Directory: ids, Schemas: sch, Now: clock.Now})
 	if err != nil {
 		return nil, err
 	}

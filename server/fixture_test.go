@@ -63,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: st, Store: st, Orgs: ids, Directory: ids})
+	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: st, Store: st, Orgs: ids, Directory: ids, Schemas: sch})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package workflow
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -284,8 +285,51 @@ func (s *Service) checkComplete(ctx context.Context, org, id string, body map[st
 					"completing %s needs result.%s to be the id of a file attached to this follow-up or its order", a.ID, k)
 			}
 		}
+		if a.OnDone != nil {
+			return s.checkCopied(ctx, org, str(body, "order_id"), a.OnDone.Copy, act.Result)
+		}
 	}
 	return nil
+}
+
+// checkCopied refuses result fields the completion would copy onto order
+// oid that its schema does not take (an ERP number longer than the order
+// allows), at /result/<field>, so that the follow-up is not done while its
+// order cannot move.
+func (s *Service) checkCopied(ctx context.Context, org, oid string, copied []string, result map[string]any) error {
+	if s.cfg.Schemas == nil || oid == "" || len(copied) == 0 {
+		return nil
+	}
+	ref := engine.DocRef{Collection: fieldsales.CollOrders, ID: oid}
+	got, err := s.cfg.Docs.Get(ctx, org, []engine.DocRef{ref})
+	if err != nil {
+		return err
+	}
+	o := got[ref]
+	if o == nil || o.Deleted {
+		return nil
+	}
+	var body map[string]any
+	dec := json.NewDecoder(bytes.NewReader(o.Body))
+	dec.UseNumber()
+	if dec.Decode(&body) != nil || body == nil {
+		return nil
+	}
+	for _, k := range copied {
+		if v, ok := result[k]; ok {
+			body[k] = v
+		}
+	}
+	v := s.cfg.Schemas.Validate(fieldsales.CollOrders, body)
+	if v == nil {
+		return nil
+	}
+	field, _, _ := strings.Cut(strings.TrimPrefix(v.Pointer, "/"), "/")
+	if !slices.Contains(copied, field) {
+		return nil // the order's own trouble, not this completion's
+	}
+	return engine.Errorf(engine.KindInvalid, engine.CodeSchemaViolation, "/result"+v.Pointer,
+		"result.%s goes onto the order, which does not take it: %s", field, v.Message)
 }
 
 // attached reports whether v is the id of a live file attached to one of

@@ -3,7 +3,9 @@ package workflow_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -186,4 +188,37 @@ func TestFollowUpHistoryKeepsRacingWrites(t *testing.T) {
 			ev("2026-12-01T13:00:00Z", workflow.HistClaimed, "dp-1", ""),
 			ev("2026-12-01T13:01:00Z", workflow.HistEscalated, "", ""))
 	})
+}
+
+// A result field the completion copies onto the order must fit the order:
+// an ERP number longer than orders.json allows is refused at its field and
+// nothing changes, instead of a done follow-up beside an order that could
+// not move.
+func TestCompletionRefusesResultTheOrderCannotTake(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	ctx := t.Context()
+	r.submit(t, "o-1")
+	planner := engine.Actor{Org: org, User: "dp-1", Roles: []string{"demand_planning"}}
+	if _, err := r.wf.Act(ctx, planner, "fu-o-1-availability_check", workflow.Action{Kind: workflow.ActComplete, Result: map[string]any{"available": true}}); err != nil {
+		t.Fatal(err)
+	}
+	desk := engine.Actor{Org: org, User: "od-1", Roles: []string{"order_desk"}}
+	const erp = "fu-o-1-erp_entry"
+	before, _ := r.doc(t, fieldsales.CollFollowUps, erp)
+	long := strings.Repeat("9", 65)
+	_, err := r.wf.Act(ctx, desk, erp, workflow.Action{Kind: workflow.ActComplete, Result: map[string]any{"erp_number": long}})
+	var e *engine.Error
+	if !errors.As(err, &e) || e.Code != engine.CodeSchemaViolation || e.Pointer != "/result/erp_number" {
+		t.Fatalf("a 65-character ERP number: %v, want schema_violation at /result/erp_number", err)
+	}
+	if after, _ := r.doc(t, fieldsales.CollFollowUps, erp); after.Version != before.Version {
+		t.Fatalf("the refused completion changed the follow-up: version %d -> %d", before.Version, after.Version)
+	}
+	if _, err := r.wf.Act(ctx, desk, erp, workflow.Action{Kind: workflow.ActComplete, Result: map[string]any{"erp_number": long[:64]}}); err != nil {
+		t.Fatalf("a 64-character ERP number: %v", err)
+	}
+	if _, o := r.doc(t, "orders", "o-1"); o["status"] != "confirmed" || o["erp_number"] != long[:64] {
+		t.Fatalf("order after the completion: %v %v", o["status"], o["erp_number"])
+	}
 }

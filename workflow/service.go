@@ -73,7 +73,18 @@ type Config struct {
 	Orgs Orgs
 	// Directory gives API callers their current roles; nil trusts tokens.
 	Directory engine.Directory
-	Now       func() time.Time // injected clock; time.Now when nil
+	// Schemas checks that the result fields a completion copies onto its
+	// order (an ERP number) fit the order's schema, so that a completion
+	// the order cannot take is refused, not done with the order left
+	// behind; nil: unchecked.
+	Schemas Validator
+	Now     func() time.Time // injected clock; time.Now when nil
+}
+
+// Validator validates a document against its collection's schema (package
+// schemas).
+type Validator interface {
+	Validate(collection string, doc map[string]any) *engine.Violation
 }
 
 // Service is the workflow: the sync engine's effects and after-push hook, the

@@ -136,7 +136,7 @@ func newRigWith(t testing.TB, wrap func(workflow.Writer) workflow.Writer, wrapDo
 	if wrapDocs != nil {
 		docs = wrapDocs(st)
 	}
-	wf, err := workflow.New(workflow.Config{Writer: w, Docs: docs, Store: st, Now: clk.Now})
+	wf, err := workflow.New(workflow.Config{Writer: w, Docs: docs, Store: st, Schemas: sch, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

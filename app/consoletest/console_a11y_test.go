@@ -86,6 +86,7 @@ func TestConsoleAccessibility(t *testing.T) {
 			t.Parallel()
 			c := tab(t)
 			signIn(t, c, ts.URL, who.email)
+			waitJS(t, c, `document.querySelectorAll("header nav a[href]").length > 0`)
 			pages := eval[[]string](t, c, `[...new Set([...document.querySelectorAll("header nav a[href]")].map(a => a.getAttribute("href")))]`)
 			if len(pages) == 0 {
 				t.Fatal("no navigation")
