@@ -1,8 +1,8 @@
 package app_test
 
 // The WatermelonDB endpoint's own rules over plain HTTP: bounded pages, a
-// read-set change answered with the replacement strategy, a migration
-// starting over, and bad input refused.
+// read-set change answered with the replacement strategy, migration syncs,
+// and bad input refused.
 
 import (
 	"encoding/json"
@@ -87,9 +87,21 @@ func TestWatermelonDBPullRules(t *testing.T) {
 	if got, _, _, _ := wmDrain(w, rep, last, nil); len(got) != 0 {
 		t.Fatalf("a pull from the last timestamp delivered %v again", got)
 	}
-	// A migration starts over: every table and column again.
-	if got, _, _, _ := wmDrain(w, rep, last, url.Values{"migration": {`{"from":1,"tables":[],"columns":[]}`}}); len(got) != 3 {
-		t.Fatalf("a migration pull delivered %v, want every customer", got)
+	// A migration sync: one that adds a served column (or a synced table)
+	// re-reads from the start without replacement, and its later pages are
+	// ordinary pulls; one of the app's own tables and columns is an
+	// ordinary pull.
+	migration := func(m string) url.Values { return url.Values{"migration": {m}, "schema_version": {"3"}} }
+	for _, m := range []string{
+		`{"from":2,"tables":[],"columns":[{"table":"customers","columns":["segment"]}]}`,
+		`{"from":1,"tables":["drafts","customers"],"columns":[]}`,
+	} {
+		if got, _, strategy, _ := wmDrain(w, rep, last, migration(m)); len(got) != 3 || strategy != "" {
+			t.Fatalf("migration %s delivered %v with strategy %q, want every customer without replacement", m, got, strategy)
+		}
+	}
+	if got, _, _, _ := wmDrain(w, rep, last, migration(`{"from":2,"tables":["drafts"],"columns":[{"table":"customers","columns":["local_flag"]}]}`)); len(got) != 0 {
+		t.Fatalf("a migration of the app's own table and column delivered %v, want nothing new", got)
 	}
 
 	// The manager sees nothing of r1's until leading team T: the read set
@@ -112,6 +124,7 @@ func TestWatermelonDBPullRules(t *testing.T) {
 		{"GET", "last_pulled_at=-5", "", "bad_checkpoint"},
 		{"GET", "limit=0", "", "limit_out_of_range"},
 		{"GET", "migration=%7Bnot", "", "invalid_request"},
+		{"GET", "schema_version=2&migration=%7B%22from%22%3A2%7D", "", "invalid_request"}, // not from a lower version
 		{"POST", "", `{"changes":{}}`, "invalid_request"},
 		{"POST", "device_id=d1", `{"changes":{"no_such":{"created":[],"updated":[],"deleted":[]}}}`, "unknown_collection"},
 		{"POST", "device_id=d1", `{"changes":`, "malformed_json"},
