@@ -211,3 +211,93 @@ func TestWatermelonDBPushRules(t *testing.T) {
 		t.Fatalf("refusal: %+v", r)
 	}
 }
+
+// No page names an id twice (WatermelonDB applies a page as one batch and
+// refuses a record that is both updated and deleted): a record changed
+// twice between two pulls comes once, at its latest version; one changed
+// again between the pages of a drain comes again on a later page, once; a
+// record created, edited and deleted between two pulls comes once, as
+// deleted. On both stores.
+func TestWatermelonDBPagesHoldEachIDOnce(t *testing.T) {
+	t.Parallel()
+	for _, s := range []struct {
+		name  string
+		store accStore
+	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			w := newAccWorld(t, s.store)
+			for i := range 4 {
+				createCustomer(t, w.Server.URL, w.Operator("acme"), fmt.Sprintf("c-%d", i), "r1")
+			}
+			tok := w.Token("acme", "r1", "rep")
+			// once checks a page and returns its records by "table/id".
+			once := func(p wmPull) map[string]map[string]any {
+				t.Helper()
+				seen := map[string]map[string]any{}
+				for table, tc := range p.Changes {
+					if len(tc.Created) != 0 {
+						t.Fatalf("%s: created %v: every record comes as updated", table, tc.Created)
+					}
+					for _, r := range tc.Updated {
+						k := table + "/" + r["id"].(string)
+						if seen[k] != nil {
+							t.Fatalf("a page holds %s twice", k)
+						}
+						seen[k] = r
+					}
+					for _, id := range tc.Deleted {
+						k := table + "/" + id
+						if seen[k] != nil {
+							t.Fatalf("a page holds %s twice (updated and deleted)", k)
+						}
+						seen[k] = map[string]any{"deleted": true}
+					}
+				}
+				return seen
+			}
+			pull := func(last int64, limit int) wmPull {
+				q := url.Values{"limit": {fmt.Sprint(limit)}}
+				if last != 0 {
+					q.Set("last_pulled_at", fmt.Sprint(last))
+				}
+				return wmPullAs(w, tok, q)
+			}
+			first := pull(0, 100)
+			once(first)
+			// Between two pulls: c-0 twice, a note created, edited and
+			// deleted.
+			w.MustApply(tok, "d1", []map[string]any{
+				mUpdate("u1", "customers", "c-0", 1, map[string]any{"notes": "first"}),
+				mUpdate("u2", "customers", "c-0", 2, map[string]any{"notes": "second"}),
+				mCreate("n1", "customer_notes", "n-1", accDoc("customer_notes", "c-0", "short-lived")),
+				mUpdate("n2", "customer_notes", "n-1", 1, map[string]any{"text": "edited"}),
+				mDelete("n3", "customer_notes", "n-1", 2),
+			})
+			got := once(pull(first.Timestamp, 100))
+			if len(got) != 2 || got["customers/c-0"]["notes"] != "second" || got["customers/c-0"]["fs_version"] != float64(3) ||
+				got["customer_notes/n-1"]["deleted"] != true {
+				t.Fatalf("after two edits and a short-lived note: %v", got)
+			}
+			// A drain in pages of one from the start, with c-1 edited after
+			// the first page: every page names an id once, and c-1 comes
+			// again with its new value.
+			p := pull(0, 1)
+			pages := []map[string]map[string]any{once(p)}
+			w.MustApply(tok, "d1", []map[string]any{mUpdate("u3", "customers", "c-1", 1, map[string]any{"notes": "between pages"})})
+			for p.HasMore {
+				p = pull(p.Timestamp, 1)
+				pages = append(pages, once(p))
+			}
+			var c1 []any
+			for _, pg := range pages {
+				if r := pg["customers/c-1"]; r != nil {
+					c1 = append(c1, r["notes"])
+				}
+			}
+			if len(c1) == 0 || c1[len(c1)-1] != "between pages" {
+				t.Fatalf("c-1 across the pages: %v, want its edit last", c1)
+			}
+		})
+	}
+}
