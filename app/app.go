@@ -192,7 +192,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	}
 	// The library adapters speak WatermelonDB's and RxDB's wire formats
 	// over the engine's push and pull (adapters.go).
-	wmdb, rx, err := newAdapters(eng, sch.JSON(), store)
+	wmdb, rx, err := newAdapters(eng, sch.JSON())
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -1,8 +1,8 @@
 package app_test
 
 // The WatermelonDB endpoint's own rules over plain HTTP: bounded pages, a
-// read-set change answered with the replacement strategy, a migration
-// starting over, and bad input refused.
+// read-set change answered with the replacement strategy, migration syncs,
+// and bad input refused.
 
 import (
 	"encoding/json"
@@ -87,9 +87,21 @@ func TestWatermelonDBPullRules(t *testing.T) {
 	if got, _, _, _ := wmDrain(w, rep, last, nil); len(got) != 0 {
 		t.Fatalf("a pull from the last timestamp delivered %v again", got)
 	}
-	// A migration starts over: every table and column again.
-	if got, _, _, _ := wmDrain(w, rep, last, url.Values{"migration": {`{"from":1,"tables":[],"columns":[]}`}}); len(got) != 3 {
-		t.Fatalf("a migration pull delivered %v, want every customer", got)
+	// A migration sync: one that adds a served column (or a synced table)
+	// re-reads from the start without replacement, and its later pages are
+	// ordinary pulls; one of the app's own tables and columns is an
+	// ordinary pull.
+	migration := func(m string) url.Values { return url.Values{"migration": {m}, "schema_version": {"3"}} }
+	for _, m := range []string{
+		`{"from":2,"tables":[],"columns":[{"table":"customers","columns":["segment"]}]}`,
+		`{"from":1,"tables":["drafts","customers"],"columns":[]}`,
+	} {
+		if got, _, strategy, _ := wmDrain(w, rep, last, migration(m)); len(got) != 3 || strategy != "" {
+			t.Fatalf("migration %s delivered %v with strategy %q, want every customer without replacement", m, got, strategy)
+		}
+	}
+	if got, _, _, _ := wmDrain(w, rep, last, migration(`{"from":2,"tables":["drafts"],"columns":[{"table":"customers","columns":["local_flag"]}]}`)); len(got) != 0 {
+		t.Fatalf("a migration of the app's own table and column delivered %v, want nothing new", got)
 	}
 
 	// The manager sees nothing of r1's until leading team T: the read set
@@ -112,6 +124,7 @@ func TestWatermelonDBPullRules(t *testing.T) {
 		{"GET", "last_pulled_at=-5", "", "bad_checkpoint"},
 		{"GET", "limit=0", "", "limit_out_of_range"},
 		{"GET", "migration=%7Bnot", "", "invalid_request"},
+		{"GET", "schema_version=2&migration=%7B%22from%22%3A2%7D", "", "invalid_request"}, // not from a lower version
 		{"POST", "", `{"changes":{}}`, "invalid_request"},
 		{"POST", "device_id=d1", `{"changes":{"no_such":{"created":[],"updated":[],"deleted":[]}}}`, "unknown_collection"},
 		{"POST", "device_id=d1", `{"changes":`, "malformed_json"},
@@ -196,5 +209,95 @@ func TestWatermelonDBPushRules(t *testing.T) {
 	if len(r.Rejected) != 1 || r.Rejected[0].Code != "customer_not_in_scope" || r.Rejected[0].Record != nil ||
 		fmt.Sprint(r.RejectedIDs["customer_notes"]) != "[n-3]" {
 		t.Fatalf("refusal: %+v", r)
+	}
+}
+
+// No page names an id twice (WatermelonDB applies a page as one batch and
+// refuses a record that is both updated and deleted): a record changed
+// twice between two pulls comes once, at its latest version; one changed
+// again between the pages of a drain comes again on a later page, once; a
+// record created, edited and deleted between two pulls comes once, as
+// deleted. On both stores.
+func TestWatermelonDBPagesHoldEachIDOnce(t *testing.T) {
+	t.Parallel()
+	for _, s := range []struct {
+		name  string
+		store accStore
+	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			w := newAccWorld(t, s.store)
+			for i := range 4 {
+				createCustomer(t, w.Server.URL, w.Operator("acme"), fmt.Sprintf("c-%d", i), "r1")
+			}
+			tok := w.Token("acme", "r1", "rep")
+			// once checks a page and returns its records by "table/id".
+			once := func(p wmPull) map[string]map[string]any {
+				t.Helper()
+				seen := map[string]map[string]any{}
+				for table, tc := range p.Changes {
+					if len(tc.Created) != 0 {
+						t.Fatalf("%s: created %v: every record comes as updated", table, tc.Created)
+					}
+					for _, r := range tc.Updated {
+						k := table + "/" + r["id"].(string)
+						if seen[k] != nil {
+							t.Fatalf("a page holds %s twice", k)
+						}
+						seen[k] = r
+					}
+					for _, id := range tc.Deleted {
+						k := table + "/" + id
+						if seen[k] != nil {
+							t.Fatalf("a page holds %s twice (updated and deleted)", k)
+						}
+						seen[k] = map[string]any{"deleted": true}
+					}
+				}
+				return seen
+			}
+			pull := func(last int64, limit int) wmPull {
+				q := url.Values{"limit": {fmt.Sprint(limit)}}
+				if last != 0 {
+					q.Set("last_pulled_at", fmt.Sprint(last))
+				}
+				return wmPullAs(w, tok, q)
+			}
+			first := pull(0, 100)
+			once(first)
+			// Between two pulls: c-0 twice, a note created, edited and
+			// deleted.
+			w.MustApply(tok, "d1", []map[string]any{
+				mUpdate("u1", "customers", "c-0", 1, map[string]any{"notes": "first"}),
+				mUpdate("u2", "customers", "c-0", 2, map[string]any{"notes": "second"}),
+				mCreate("n1", "customer_notes", "n-1", accDoc("customer_notes", "c-0", "short-lived")),
+				mUpdate("n2", "customer_notes", "n-1", 1, map[string]any{"text": "edited"}),
+				mDelete("n3", "customer_notes", "n-1", 2),
+			})
+			got := once(pull(first.Timestamp, 100))
+			if len(got) != 2 || got["customers/c-0"]["notes"] != "second" || got["customers/c-0"]["fs_version"] != float64(3) ||
+				got["customer_notes/n-1"]["deleted"] != true {
+				t.Fatalf("after two edits and a short-lived note: %v", got)
+			}
+			// A drain in pages of one from the start, with c-1 edited after
+			// the first page: every page names an id once, and c-1 comes
+			// again with its new value.
+			p := pull(0, 1)
+			pages := []map[string]map[string]any{once(p)}
+			w.MustApply(tok, "d1", []map[string]any{mUpdate("u3", "customers", "c-1", 1, map[string]any{"notes": "between pages"})})
+			for p.HasMore {
+				p = pull(p.Timestamp, 1)
+				pages = append(pages, once(p))
+			}
+			var c1 []any
+			for _, pg := range pages {
+				if r := pg["customers/c-1"]; r != nil {
+					c1 = append(c1, r["notes"])
+				}
+			}
+			if len(c1) == 0 || c1[len(c1)-1] != "between pages" {
+				t.Fatalf("c-1 across the pages: %v, want its edit last", c1)
+			}
+		})
 	}
 }

@@ -237,3 +237,106 @@ func testWatermelonDBScenario(t *testing.T, store accStore) {
 	wantEqualServer(t, w.accWorld, ad, a2, tok1)
 	wantEqualServer(t, w.accWorld, ad, b1, tok2)
 }
+
+// A migration sync with the real synchronize() and migrationsEnabledAtVersion:
+// the app's version 1 was built before the server served price_lists and
+// customers.price_list_id (adapters/js/watermelondb/migrating.js), so it
+// holds neither; version 2 adds both with WatermelonDB migrations, and a
+// table of its own. Its next sync carries the migration, and the server
+// sends what the migration added (every price list, every customer again
+// with its price list) while the device keeps its local records: an
+// unpushed note is pushed, a local draft stays.
+func TestWatermelonDBMigrationSync(t *testing.T) {
+	t.Parallel()
+	needNode(t)
+	for _, s := range []struct {
+		name  string
+		store accStore
+	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			testWatermelonDBMigrationSync(t, s.store)
+		})
+	}
+}
+
+type wmMigrationDump struct {
+	Tables     map[string]map[string]map[string]any `json:"tables"`
+	Pending    int                                  `json:"pending"`
+	Version    int                                  `json:"version"`
+	Migrations []watermelondb.Migration             `json:"migrations"`
+}
+
+func testWatermelonDBMigrationSync(t *testing.T, store accStore) {
+	w := newAdapterWorld(t, store)
+	sch, err := schemas.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ad, err := watermelondb.New(nil, sch.JSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := w.as("rep-1")
+	d := &wmDevice{startJSDevice(t, "mig", "watermelondb/migrating.js", w.Server.URL, tok, "mig"), "rep-1"}
+	dump := func() wmMigrationDump {
+		t.Helper()
+		var r wmMigrationDump
+		d.must(map[string]any{"cmd": "dump"}, &r)
+		return r
+	}
+	if r := d.sync(t); len(r) != 0 {
+		t.Fatalf("first sync refused %+v", r)
+	}
+	v1 := dump()
+	if v1.Version != 1 || v1.Tables["customers"]["c-1"] == nil || v1.Tables["price_lists"] != nil || len(v1.Migrations) != 0 {
+		t.Fatalf("version 1 after its first sync: %+v", v1)
+	}
+	if _, ok := v1.Tables["customers"]["c-1"]["price_list_id"]; ok {
+		t.Fatal("version 1 has a price_list_id column")
+	}
+	// Offline, then the app is updated.
+	d.write("create", "customer_notes", "n-1", map[string]any{"customer_id": "c-1", "text": "Written before the update", "fs_created_at": "2026-12-02T10:00:00Z"})
+	d.must(map[string]any{"cmd": "upgrade"}, nil)
+	d.write("create", "drafts", "dr-1", map[string]any{"text": "the app's own"})
+	if v2 := dump(); v2.Version != 2 || v2.Pending != 2 || len(v2.Tables["price_lists"]) != 0 || v2.Tables["customers"]["c-1"]["price_list_id"] != nil {
+		t.Fatalf("version 2 before its sync: %+v", v2)
+	}
+	if r := d.sync(t); len(r) != 0 {
+		t.Fatalf("migration sync refused %+v", r)
+	}
+	got := dump()
+	if len(got.Migrations) != 1 || got.Migrations[0].From != 1 || ad.Resent(&got.Migrations[0]) == nil ||
+		strings.Join(ad.Resent(&got.Migrations[0]), ",") != "customers,price_lists" {
+		t.Fatalf("the pulls carried migrations %+v, want one from 1 resending customers and price_lists", got.Migrations)
+	}
+	if got.Tables["customers"]["c-1"]["price_list_id"] != "pl-1" || got.Tables["price_lists"]["pl-1"] == nil {
+		t.Fatalf("after the migration sync: c-1 %v, price lists %v", got.Tables["customers"]["c-1"], got.Tables["price_lists"])
+	}
+	// The draft is the app's: left out of the push, and then marked synced
+	// by WatermelonDB like the rest.
+	if got.Tables["drafts"]["dr-1"] == nil || got.Pending != 0 {
+		t.Fatalf("the local draft: %v, %d pending", got.Tables["drafts"], got.Pending)
+	}
+	if _, ok := w.Visible(tok)["customer_notes/n-1"]; !ok {
+		t.Fatal("the note written before the update did not reach the server")
+	}
+	// Later syncs are ordinary: no migration again.
+	d.sync(t)
+	if again := dump(); len(again.Migrations) != 0 || again.Tables["drafts"]["dr-1"] == nil {
+		t.Fatalf("a sync after the migration sync carried %+v", again.Migrations)
+	}
+	// The device holds the server's view of the rep's scope, and its draft.
+	final := dump()
+	rows := map[string]map[string]any{}
+	for table, byID := range final.Tables {
+		if table == "drafts" {
+			continue
+		}
+		for id, row := range byID {
+			maps.DeleteFunc(row, func(_ string, v any) bool { return v == nil })
+			rows[table+"/"+id] = row
+		}
+	}
+	wantSameAsServer(t, d.name, rows, wmServerView(t, w.accWorld, ad, tok))
+}

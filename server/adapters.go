@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/fieldsync/fieldsync/adapters/rxdb"
 	"github.com/fieldsync/fieldsync/adapters/watermelondb"
+	"github.com/fieldsync/fieldsync/stream"
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
@@ -107,8 +107,7 @@ type RxDB interface {
 	Schemas() map[string]json.RawMessage
 	Pull(ctx context.Context, actor engine.Actor, collection, checkpoint string, limit int) (*rxdb.PullReply, error)
 	Push(ctx context.Context, actor engine.Actor, device, collection string, rows []rxdb.Row) ([]json.RawMessage, error)
-	Streams() bool
-	Stream(ctx context.Context, actor engine.Actor, collection string, send func(*rxdb.PullReply) error) error
+	OpenStream(ctx context.Context, actor engine.Actor, collection string, watch rxdb.Watch) (*rxdb.PullStream, error)
 }
 
 // rxdbPrefix is where the RxDB endpoints live: replicateServer's url is
@@ -127,7 +126,9 @@ func (s *Server) rxdbRoutes(v1 fiber.Router, limit fiber.Handler) {
 	g := v1.Group("/adapters/rxdb/:collection/:version", s.authenticate, limit, s.rxdbCheck)
 	g.Get("/pull", s.rxdbPull)
 	g.Post("/push", s.rxdbPush)
-	if s.cfg.RxDB.Streams() {
+	// The pull stream waits on the live stream's hub (Hub.Watch): without
+	// one, replicateServer finds no stream and syncs when the app asks.
+	if s.cfg.Stream.Hub != nil {
 		g.Get("/pullStream", s.rxdbStream)
 	}
 }
@@ -196,43 +197,38 @@ func (s *Server) rxdbPush(c *fiber.Ctx) error {
 	return c.JSON(conflicts)
 }
 
-// rxdbRecheck is how often an open RxDB pull stream's token is verified.
-const rxdbRecheck = 30 * time.Second
-
 // rxdbStream serves the pull stream as server-sent events: one default
-// ("message") event per batch of changes, a comment as heartbeat.
+// ("message") event per batch of changes, a comment as heartbeat. It is a
+// watch of the live stream's hub, re-checked like a live stream: an expired
+// or revoked token, or a user the directory no longer lets in, ends it (the
+// client reconnects with a fresh token), and a changed read set ends it
+// before anything is sent under the new one.
 func (s *Server) rxdbStream(c *fiber.Ctx) error {
 	actor := actorOf(c)
 	coll := strings.Clone(c.Params("collection"))
 	base := s.streams.base
+	token, _ := bearerToken(c.Get(fiber.HeaderAuthorization))
+	check := s.streamCheck(strings.Clone(token))
+	hub := s.cfg.Stream.Hub
+	watch := func(ctx context.Context, keys []string) (rxdb.Changes, error) {
+		st, err := hub.Watch(ctx, stream.Sub{Org: actor.Org, User: actor.User, Keys: keys, Check: check})
+		if err != nil {
+			return nil, err
+		}
+		return watchChanges{st}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CallTimeout)
+	defer cancel()
+	ps, err := s.cfg.RxDB.OpenStream(ctx, actor, coll, watch)
+	if err != nil {
+		return err // a disabled user, too many streams: before any event
+	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no")
-	token, _ := bearerToken(c.Get(fiber.HeaderAuthorization))
-	token = strings.Clone(token)
-	verify := s.cfg.Auth
 	c.Context().SetBodyStreamWriter(func(w *bufio.Writer) {
 		ctx, cancel := context.WithCancel(base)
 		defer cancel()
-		// The token is checked again every rxdbRecheck, like the live
-		// stream's: an expired or revoked one ends the stream and the
-		// client reconnects with a fresh one. (The engine checks the
-		// directory on every pull the stream makes.)
-		go func() {
-			t := time.NewTicker(rxdbRecheck)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					if _, err := verify.Verify(token); err != nil {
-						cancel()
-						return
-					}
-				}
-			}
-		}()
 		send := func(m *rxdb.PullReply) error {
 			if m == nil {
 				w.WriteString(":\n\n")
@@ -246,11 +242,26 @@ func (s *Server) rxdbStream(c *fiber.Ctx) error {
 		}
 		// A comment first, so the client's open event fires at once.
 		if _, err := w.WriteString("retry: 1000\n:\n\n"); err != nil || w.Flush() != nil {
+			ps.Close()
 			return
 		}
-		if err := s.cfg.RxDB.Stream(ctx, actor, coll, send); err != nil {
+		if err := ps.Serve(ctx, send); err != nil {
 			s.log.Info("rxdb pull stream ended", "err", err)
 		}
 	})
 	return nil
+}
+
+// watchChanges is a hub watch as an RxDB pull stream's Changes.
+type watchChanges struct{ st *stream.Stream }
+
+func (w watchChanges) Ready() int64 { return w.st.Ready() }
+func (w watchChanges) Close()       { w.st.Close() }
+
+func (w watchChanges) Next(ctx context.Context) (changed, ok bool) {
+	ev, ok := w.st.Next(ctx)
+	if !ok || ev.Kind == stream.End {
+		return false, false
+	}
+	return ev.Kind == stream.Poke, true
 }

@@ -34,13 +34,14 @@ func statusOf(k engine.Kind) int {
 }
 
 // fromFiber turns Fiber's own errors (no route, body too large, wrong
-// method) into domain errors, so every error body has the same shape.
-func fromFiber(fe *fiber.Error) *engine.Error {
+// method) into domain errors, so every error body has the same shape;
+// maxBody is the body limit, which the client is told.
+func fromFiber(fe *fiber.Error, maxBody int) *engine.Error {
 	switch fe.Code {
 	case fiber.StatusNotFound:
 		return engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "no such endpoint")
 	case fiber.StatusRequestEntityTooLarge:
-		return engine.Errorf(engine.KindTooLarge, engine.CodeBodyTooLarge, "", "the request body exceeds the server's limit")
+		return engine.Errorf(engine.KindTooLarge, engine.CodeBodyTooLarge, "", "the request body exceeds the server's limit of %d bytes", maxBody)
 	case fiber.StatusMethodNotAllowed:
 		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "", "method not allowed")
 	}
@@ -59,7 +60,7 @@ func (s *Server) handleError(c *fiber.Ctx, err error) error {
 	switch {
 	case errors.As(err, &de):
 	case errors.As(err, &fe):
-		de = fromFiber(fe)
+		de = fromFiber(fe, s.cfg.MaxBody)
 	default:
 		de = &engine.Error{Kind: engine.KindInternal, Code: engine.CodeInternal, Message: "internal error", Err: err}
 	}

@@ -24,6 +24,8 @@ import (
 // StreamHub is the live stream hub the endpoint serves (package stream).
 type StreamHub interface {
 	Open(ctx context.Context, sub stream.Sub) (*stream.Stream, error)
+	// Watch is for RxDB's pull streams (adapters.go).
+	Watch(ctx context.Context, sub stream.Sub) (*stream.Stream, error)
 	Heartbeat() time.Duration
 }
 
@@ -178,21 +180,8 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		}
 		after = n
 	}
-	access := s.cfg.Stream.Access
-	verify := s.cfg.Auth
-	check := func(ctx context.Context) ([]string, error) {
-		// The token must still be valid (it expires; the device then
-		// reconnects with a fresh one), and the directory must still let
-		// the user in.
-		a, err := verify.Verify(token)
-		if err != nil {
-			return nil, err
-		}
-		acc, err := access.Access(ctx, a)
-		return acc.Keys, err
-	}
 	return s.serveStream(c, ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: device,
-		Keys: acc.Keys, After: after, Check: check})
+		Keys: acc.Keys, After: after, Check: s.streamCheck(token)})
 }
 
 // serveStream opens sub on the hub and serves it on c's connection.
@@ -218,6 +207,21 @@ func (s *Server) serveStream(c *fiber.Ctx, ctx context.Context, sub stream.Sub) 
 		go pump(conn, st, base, rid, wt, hb)
 	})
 	return nil
+}
+
+// streamCheck is a stream's re-check (stream.Sub.Check): the token must
+// still be valid (it expires; the device then reconnects with a fresh one),
+// and the directory must still let the user in.
+func (s *Server) streamCheck(token string) func(ctx context.Context) ([]string, error) {
+	access, verify := s.cfg.Stream.Access, s.cfg.Auth
+	return func(ctx context.Context) ([]string, error) {
+		a, err := verify.Verify(token)
+		if err != nil {
+			return nil, err
+		}
+		acc, err := access.Access(ctx, a)
+		return acc.Keys, err
+	}
 }
 
 // pump writes the stream's response and events to conn until the stream

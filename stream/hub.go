@@ -73,7 +73,8 @@ type Config struct {
 	// 60 s; a check runs with the first heartbeat after it is due).
 	Recheck time.Duration
 	// MaxPerUser bounds the devices of one user streaming from this
-	// instance (default 5); MaxStreams the streams of the instance
+	// instance (default 5), and WatchesPerDevice times it the user's
+	// watches (Watch); MaxStreams the streams and watches of the instance
 	// (default 10,000).
 	MaxPerUser int
 	MaxStreams int
@@ -123,6 +124,8 @@ type Hub struct {
 	orgs    map[string]*orgState
 	devices map[devKey]*Stream
 	users   map[userKey]int
+	watches map[*Stream]struct{} // Watch's: not devices
+	wusers  map[userKey]int      // watches per user
 	total   int
 	closed  bool
 
@@ -183,7 +186,7 @@ func New(cfg Config) *Hub {
 		cfg.Instance = hex.EncodeToString(b)
 	}
 	h := &Hub{cfg: cfg, log: cfg.Logger, orgs: map[string]*orgState{}, devices: map[devKey]*Stream{},
-		users: map[userKey]int{}, pjoin: map[devKey]bool{}, pkick: make(chan struct{}, 1), checks: make(chan struct{}, 8)}
+		users: map[userKey]int{}, watches: map[*Stream]struct{}{}, wusers: map[userKey]int{}, pjoin: map[devKey]bool{}, pkick: make(chan struct{}, 1), checks: make(chan struct{}, 8)}
 	h.ctx, h.stop = context.WithCancel(context.Background())
 	h.wg.Add(2)
 	go h.sweep()
@@ -291,10 +294,7 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
-	var all []*Stream
-	for _, s := range h.devices {
-		all = append(all, s)
-	}
+	all := h.allLocked()
 	h.mu.Unlock()
 	for _, s := range all {
 		s.end(CodeShuttingDown, "the server is shutting down; reconnect")
@@ -318,10 +318,34 @@ type Sub struct {
 	Check func(ctx context.Context) ([]string, error)
 }
 
-// Open registers a stream. It refuses with an *engine.Error when a limit is
-// reached; ctx bounds the store reads of the catch-up check.
+// WatchesPerDevice is how many watches (Watch) a user may hold on an
+// instance per device the user may stream from (MaxPerUser): a library's
+// app opens one pull stream per collection.
+const WatchesPerDevice = 16
+
+// Open registers a device's stream. It refuses with an *engine.Error when
+// a limit is reached; ctx bounds the store reads of the catch-up check.
 func (h *Hub) Open(ctx context.Context, sub Sub) (*Stream, error) {
-	st := &Stream{hub: h, sub: sub, keys: slices.Clone(sub.Keys), wake: make(chan struct{}, 1),
+	return h.open(ctx, sub, false)
+}
+
+// Watch registers a listener that is not a device's live stream: one pull
+// stream of a sync library (adapters/rxdb), which an app opens per
+// collection. It is poked, beaten and re-checked like a stream, so the
+// library's streams wait on the same poller as the native stream (local
+// commits at once, other instances' within Poll) instead of each asking the
+// store on a timer. Unlike a stream it starts at the head (Ready; After is
+// ignored: the library pulls up to there itself when its stream opens),
+// keeps no presence record (the push dispatcher does not learn of the
+// device by it), replaces nothing (Device is ignored) and counts against
+// WatchesPerDevice*MaxPerUser per user.
+func (h *Hub) Watch(ctx context.Context, sub Sub) (*Stream, error) {
+	sub.Device = ""
+	return h.open(ctx, sub, true)
+}
+
+func (h *Hub) open(ctx context.Context, sub Sub, watch bool) (*Stream, error) {
+	st := &Stream{hub: h, sub: sub, watch: watch, keys: slices.Clone(sub.Keys), wake: make(chan struct{}, 1),
 		done: make(chan struct{}), nextCheck: h.cfg.Now().Add(h.cfg.Recheck)}
 	dk := devKey{sub.Org, sub.User, sub.Device}
 	uk := userKey{sub.Org, sub.User}
@@ -330,8 +354,26 @@ func (h *Hub) Open(ctx context.Context, sub Sub) (*Stream, error) {
 		h.mu.Unlock()
 		return nil, engine.Errorf(engine.KindUnavailable, CodeShuttingDown, "", "the server is shutting down; reconnect")
 	}
-	old := h.devices[dk]
-	if old == nil {
+	var old *Stream
+	if !watch {
+		old = h.devices[dk]
+	}
+	switch {
+	case watch:
+		if h.wusers[uk] >= WatchesPerDevice*h.cfg.MaxPerUser {
+			h.mu.Unlock()
+			return nil, engine.Errorf(engine.KindRateLimited, CodeTooManyStreams, "",
+				"this user already holds %d pull streams on this server", WatchesPerDevice*h.cfg.MaxPerUser)
+		}
+		if h.total >= h.cfg.MaxStreams {
+			h.mu.Unlock()
+			return nil, engine.Errorf(engine.KindUnavailable, CodeStreamsFull, "",
+				"this server holds its limit of %d streams; retry later", h.cfg.MaxStreams)
+		}
+		h.wusers[uk]++
+		h.total++
+		h.watches[st] = struct{}{}
+	case old == nil:
 		if h.users[uk] >= h.cfg.MaxPerUser {
 			h.mu.Unlock()
 			return nil, engine.Errorf(engine.KindRateLimited, CodeTooManyStreams, "",
@@ -345,7 +387,9 @@ func (h *Hub) Open(ctx context.Context, sub Sub) (*Stream, error) {
 		h.users[uk]++
 		h.total++
 	}
-	h.devices[dk] = st
+	if !watch {
+		h.devices[dk] = st
+	}
 	o := h.orgs[sub.Org]
 	if o == nil {
 		o = h.startOrg(sub.Org)
@@ -359,7 +403,9 @@ func (h *Hub) Open(ctx context.Context, sub Sub) (*Stream, error) {
 	if old != nil {
 		old.endReplaced()
 	}
-	h.join(dk, true)
+	if !watch {
+		h.join(dk, true)
+	}
 
 	// The poller pokes for every change that commits from now on; the
 	// catch-up covers what the device missed before.
@@ -377,6 +423,9 @@ func (h *Hub) Open(ctx context.Context, sub Sub) (*Stream, error) {
 	head := o.head
 	h.mu.Unlock()
 	st.ready = head
+	if watch {
+		return st, nil // it starts at the head: nothing to catch up
+	}
 	if err := h.catchUp(ctx, st, head); err != nil {
 		st.Close()
 		return nil, err
@@ -514,7 +563,15 @@ func meets(a, b []string) bool {
 func (h *Hub) remove(st *Stream) {
 	dk := devKey{st.sub.Org, st.sub.User, st.sub.Device}
 	h.mu.Lock()
-	if h.devices[dk] == st {
+	if _, ok := h.watches[st]; ok {
+		delete(h.watches, st)
+		uk := userKey{st.sub.Org, st.sub.User}
+		if h.wusers[uk]--; h.wusers[uk] <= 0 {
+			delete(h.wusers, uk)
+		}
+		h.total--
+	}
+	if !st.watch && h.devices[dk] == st {
 		delete(h.devices, dk)
 		uk := userKey{st.sub.Org, st.sub.User}
 		if h.users[uk]--; h.users[uk] <= 0 {
@@ -533,6 +590,18 @@ func (h *Hub) remove(st *Stream) {
 	h.mu.Unlock()
 }
 
+// allLocked returns every stream and watch; h.mu must be held.
+func (h *Hub) allLocked() []*Stream {
+	all := make([]*Stream, 0, len(h.devices)+len(h.watches))
+	for _, s := range h.devices {
+		all = append(all, s)
+	}
+	for s := range h.watches {
+		all = append(all, s)
+	}
+	return all
+}
+
 // sweep sends heartbeats, renews presence and re-checks access.
 func (h *Hub) sweep() {
 	defer h.wg.Done()
@@ -546,10 +615,7 @@ func (h *Hub) sweep() {
 		}
 		now := h.cfg.Now()
 		h.mu.Lock()
-		all := make([]*Stream, 0, len(h.devices))
-		for _, s := range h.devices {
-			all = append(all, s)
-		}
+		all := h.allLocked()
 		h.mu.Unlock()
 		var touch []engine.Presence
 		exp := now.Add(2 * h.cfg.Heartbeat)
@@ -560,6 +626,13 @@ func (h *Hub) sweep() {
 			if s.beat(now) > orphan {
 				h.log.Warn("stream: closing a stream nobody reads", "org", s.sub.Org, "user", s.sub.User, "device", s.sub.Device)
 				s.Close()
+				continue
+			}
+			if s.watch {
+				if s.sub.Check != nil && !now.Before(s.nextCheck) {
+					s.nextCheck = now.Add(h.cfg.Recheck)
+					h.recheck(s)
+				}
 				continue
 			}
 			touch = append(touch, engine.Presence{Org: s.sub.Org, User: s.sub.User, Device: s.sub.Device, Instance: h.cfg.Instance, Expires: exp})

@@ -348,3 +348,65 @@ func TestOrphanedStreamIsClosed(t *testing.T) {
 		t.Fatal("the orphan is unregistered but not closed")
 	}
 }
+
+// Watches (a library's pull streams, one per collection of an app) are
+// poked like streams but are no devices: many of one user live side by
+// side with the user's device stream, none replaces another or writes
+// presence, they start at the head without a catch-up, and they have a
+// limit of their own.
+func TestWatches(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *stream.Config) { c.MaxPerUser = 1 })
+	e.customer("c-0", rep1.User) // before the watches: no catch-up poke
+	acc, err := e.eng.Access(context.Background(), rep1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := func() (*stream.Stream, error) {
+		return e.hub.Watch(context.Background(), stream.Sub{Org: org, User: rep1.User, Device: "d1", Keys: acc.Keys, After: 0})
+	}
+	var ws []*stream.Stream
+	for range stream.WatchesPerDevice {
+		w, err := watch()
+		if err != nil {
+			t.Fatalf("watch %d: %v", len(ws)+1, err)
+		}
+		t.Cleanup(w.Close)
+		if w.Ready() != e.head() {
+			t.Fatalf("watch ready at %d, want the head %d", w.Ready(), e.head())
+		}
+		ws = append(ws, w)
+	}
+	_, err = watch()
+	wantCode(t, err, engine.KindRateLimited, stream.CodeTooManyStreams)
+	// The user's one device stream still fits (MaxPerUser 1), and is the
+	// only presence record.
+	dev := e.open(rep1, "d1", e.head(), nil)
+	eventually(t, "rep1's device online", func() bool {
+		d, err := e.store.Online(context.Background(), org, rep1.User)
+		return err == nil && slices.Equal(d, []string{"d1"})
+	})
+	before := e.head()
+	e.customer("c-1", rep1.User)
+	for i, w := range append(ws, dev) {
+		if ev := nextPoke(t, w); ev.Kind != stream.Poke || ev.Head <= before {
+			t.Fatalf("stream %d: %+v, want a poke past %d", i, ev, before)
+		}
+	}
+	// A watch closed frees its place; closing them all leaves the device.
+	ws[0].Close()
+	w, err := watch()
+	if err != nil {
+		t.Fatalf("a watch after one closed: %v", err)
+	}
+	w.Close()
+	for _, w := range ws {
+		w.Close()
+	}
+	if n := e.hub.Count(); n != 1 {
+		t.Fatalf("count %d after the watches closed, want the device's stream alone", n)
+	}
+	if d, err := e.store.Online(context.Background(), org, rep1.User); err != nil || !slices.Equal(d, []string{"d1"}) {
+		t.Fatalf("online %v %v: the watches touched the device's presence", d, err)
+	}
+}

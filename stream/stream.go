@@ -37,6 +37,7 @@ type Event struct {
 type Stream struct {
 	hub       *Hub
 	sub       Sub
+	watch     bool      // registered by Watch: no device, no presence
 	org       *orgState // guarded by hub.mu
 	keys      []string  // guarded by hub.mu
 	ready     int64

@@ -45,20 +45,19 @@ const SchemaVersion = engine.ProtocolVersion
 
 // Adapter serves replicateServer. It is safe for concurrent use.
 type Adapter struct {
-	eng    Engine
-	stream StreamConfig
-	colls  map[string]*adapters.Collection
-	names  []string
+	eng   Engine
+	colls map[string]*adapters.Collection
+	names []string
+	pulls sharedPulls // the pull streams' (stream.go)
 }
 
-// New returns an adapter for the collections of the schemas document; the
-// pull stream reads stream (a nil Feed: no pull stream).
-func New(eng Engine, schemasDoc []byte, stream StreamConfig) (*Adapter, error) {
+// New returns an adapter for the collections of the schemas document.
+func New(eng Engine, schemasDoc []byte) (*Adapter, error) {
 	colls, err := adapters.Collections(schemasDoc)
 	if err != nil {
 		return nil, err
 	}
-	a := &Adapter{eng: eng, stream: stream, colls: map[string]*adapters.Collection{}}
+	a := &Adapter{eng: eng, colls: map[string]*adapters.Collection{}}
 	for _, c := range colls {
 		if _, clash := c.Field(VersionField); clash {
 			return nil, fmt.Errorf("rxdb: collection %s has a field named %s", c.Name, VersionField)

@@ -15,7 +15,7 @@ func newAdapter(t *testing.T) *Adapter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := New(nil, set.JSON(), StreamConfig{})
+	a, err := New(nil, set.JSON())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,100 +3,99 @@ package rxdb
 import (
 	"context"
 	"encoding/json"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-// Feed tells the pull stream where an organisation's committed feed ends.
-type Feed interface {
-	Head(ctx context.Context, org string) (int64, error)
+// Changes tells one pull stream when to look at the feed. The server gives
+// it from the live stream's hub (stream.Hub.Watch), so the pull streams
+// wait on the poller the native live stream waits on: a commit through this
+// instance wakes them at once, one through another within the hub's poll,
+// and only the streams whose read set the change meets. None of them asks
+// the store anything while nothing changes.
+type Changes interface {
+	// Ready is the feed position the stream starts after.
+	Ready() int64
+	// Next blocks until something the caller may see committed (changed)
+	// or a heartbeat is due; ok is false once the changes end (access
+	// withdrawn, the server stopping, ctx done).
+	Next(ctx context.Context) (changed, ok bool)
+	Close()
 }
 
-// StreamConfig is what the pull stream needs beside the engine.
-type StreamConfig struct {
-	Feed Feed
-	// Poll is how often a stream looks at the feed's head (default 200 ms):
-	// a change reaches an open stream within Poll plus one pull.
-	Poll time.Duration
-	// Heartbeat is how often an idle stream writes a comment, which is how
-	// a closed connection is noticed (default 20 s).
-	Heartbeat time.Duration
+// Watch registers a pull stream's interest in the read set keys.
+type Watch func(ctx context.Context, keys []string) (Changes, error)
+
+// callTimeout bounds each engine call of a stream (the stream itself lasts
+// as long as the connection).
+const callTimeout = 30 * time.Second
+
+// PullStream is one open pull stream of replicateServer (OpenStream).
+type PullStream struct {
+	a          *Adapter
+	actor      engine.Actor
+	collection string
+	acc        engine.Access // the read set the stream serves
+	ch         Changes
 }
 
-// Streams reports whether the pull stream is served.
-func (a *Adapter) Streams() bool { return a.stream.Feed != nil }
+// OpenStream opens the pull stream of collection for actor: it reads the
+// caller's read set and registers it with watch. Its errors (a disabled
+// user, too many streams) come before anything is sent, so the transport
+// can answer them as errors; Serve then sends.
+func (a *Adapter) OpenStream(ctx context.Context, actor engine.Actor, collection string, watch Watch) (*PullStream, error) {
+	acc, err := a.eng.Access(ctx, actor)
+	if err != nil {
+		return nil, err
+	}
+	ch, err := watch(ctx, acc.Keys)
+	if err != nil {
+		return nil, err
+	}
+	return &PullStream{a: a, actor: actor, collection: collection, acc: acc, ch: ch}, nil
+}
 
-// Stream serves replicateServer's pull stream of collection: from the feed's
-// head when it opens (replicateServer pulls up to there itself when the
-// stream opens), each change the caller may see is sent with the checkpoint
-// after it. send writes one message (nil: a heartbeat); an error from it
-// ends the stream, as does ctx or an error of the engine (a disabled user).
-func (a *Adapter) Stream(ctx context.Context, actor engine.Actor, collection string, send func(*PullReply) error) error {
-	cfg := a.stream
-	if cfg.Feed == nil {
-		return engine.Errorf(engine.KindNotFound, engine.CodeNotFound, "", "this server has no pull stream")
-	}
-	if cfg.Poll <= 0 {
-		cfg.Poll = 200 * time.Millisecond
-	}
-	if cfg.Heartbeat <= 0 {
-		cfg.Heartbeat = 20 * time.Second
-	}
-	call := func(f func(ctx context.Context) error) error {
-		c, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		return f(c)
-	}
-	var pos int64
-	if err := call(func(c context.Context) (err error) { pos, err = cfg.Feed.Head(c, actor.Org); return }); err != nil {
-		return err
-	}
-	// The read set the stream serves: when it changes the stream ends
-	// before sending anything under the new one, so replicateServer pulls
-	// with its checkpoint and is told to start over (Pull).
-	var start engine.Access
-	if err := call(func(c context.Context) (err error) { start, err = a.eng.Access(c, actor); return }); err != nil {
-		return err
-	}
-	poll := time.NewTicker(cfg.Poll)
-	defer poll.Stop()
-	idle := time.Now()
+// Close ends the stream's registration; Serve calls it when it returns.
+func (s *PullStream) Close() { s.ch.Close() }
+
+// Serve sends the stream: from the feed's head when it opened
+// (replicateServer pulls up to there itself when the stream opens), each
+// change the caller may see, with the checkpoint after it. send writes one
+// message (nil: a heartbeat); an error from it ends the stream, as do ctx,
+// the end of the changes, and an error of the engine (a disabled user).
+//
+// The stream serves the read set it opened with: when that changes, it ends
+// before sending anything under the new one, so replicateServer pulls with
+// its checkpoint and is told to start over (Pull).
+func (s *PullStream) Serve(ctx context.Context, send func(*PullReply) error) error {
+	defer s.ch.Close()
+	a, actor := s.a, s.actor
+	pos := s.ch.Ready()
 	page := a.eng.Limits().MaxPageSize
 	for {
-		select {
-		case <-ctx.Done():
+		changed, ok := s.ch.Next(ctx)
+		if !ok {
 			return nil
-		case <-poll.C:
 		}
-		var head int64
-		if err := call(func(c context.Context) (err error) { head, err = cfg.Feed.Head(c, actor.Org); return }); err != nil {
-			return err
-		}
-		if head <= pos {
-			if time.Since(idle) >= cfg.Heartbeat {
-				if err := send(nil); err != nil {
-					return err
-				}
-				idle = time.Now()
+		if !changed {
+			if err := send(nil); err != nil {
+				return err
 			}
 			continue
 		}
-		var acc engine.Access
-		if err := call(func(c context.Context) (err error) { acc, err = a.eng.Access(c, actor); return }); err != nil {
-			return err
-		}
-		if acc.Fingerprint != start.Fingerprint {
-			return nil
-		}
-		cp := a.eng.CheckpointAt(actor, pos, acc.Fingerprint)
+		woke := time.Now()
+		cp := a.eng.CheckpointAt(actor, pos, s.acc.Fingerprint)
 		for {
-			var res engine.PullResult
-			if err := call(func(c context.Context) (err error) {
-				res, err = a.eng.Pull(c, actor, engine.PullRequest{Checkpoint: cp, Limit: page})
-				return
-			}); err != nil {
+			res, err := a.pulls.pull(ctx, a.eng, actor, cp, page, woke)
+			if err != nil {
 				return err
+			}
+			if res.Reset {
+				return nil // the read set changed (or the history was compacted past pos)
 			}
 			seq, _, err := a.eng.Position(actor, res.Checkpoint)
 			if err != nil {
@@ -104,7 +103,7 @@ func (a *Adapter) Stream(ctx context.Context, actor engine.Actor, collection str
 			}
 			msg := &PullReply{Documents: []json.RawMessage{}, Checkpoint: Checkpoint{ID: res.Checkpoint, LWT: seq}}
 			for _, ch := range res.Changes {
-				if ch.Collection == collection {
+				if ch.Collection == s.collection {
 					doc, err := a.Document(ch)
 					if err != nil {
 						return err
@@ -116,15 +115,66 @@ func (a *Adapter) Stream(ctx context.Context, actor engine.Actor, collection str
 				if err := send(msg); err != nil {
 					return err
 				}
-				idle = time.Now()
 			}
 			cp, pos = res.Checkpoint, seq
 			if !res.HasMore {
-				// Everything committed up to head was read (Head is the
-				// committed head): others' changes need no second look.
-				pos = max(pos, head)
 				break
 			}
 		}
+	}
+}
+
+// sharedPulls lets the pull streams of one caller at one position share an
+// engine pull: an app holds one stream per collection, and a change pokes
+// them all at once, so without it each would read the same page of the
+// feed. Only pulls in flight are shared, never a finished one, and a stream
+// joins one only if it started after the stream was poked: an older one
+// may have read the feed before the change the poke announced.
+type sharedPulls struct {
+	mu      sync.Mutex
+	flights map[string]*flight
+}
+
+type flight struct {
+	started time.Time
+	joined  int // streams waiting on it beside the one that runs it
+	done    chan struct{}
+	res     engine.PullResult
+	err     error
+}
+
+// pull is eng.Pull of page after checkpoint cp for actor, shared with the
+// streams that ask for the same while it runs, if it started at or after
+// notBefore.
+func (p *sharedPulls) pull(ctx context.Context, eng Engine, actor engine.Actor, cp string, page int, notBefore time.Time) (engine.PullResult, error) {
+	key := actor.Org + "\x00" + actor.User + "\x00" + strings.Join(actor.Roles, ",") + "\x00" + strconv.Itoa(page) + "\x00" + cp
+	p.mu.Lock()
+	if p.flights == nil {
+		p.flights = map[string]*flight{}
+	}
+	f := p.flights[key]
+	if f == nil || f.started.Before(notBefore) {
+		f = &flight{started: time.Now(), done: make(chan struct{})}
+		p.flights[key] = f
+		p.mu.Unlock()
+		// Not the caller's cancellation: others may be waiting on it.
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+		f.res, f.err = eng.Pull(c, actor, engine.PullRequest{Checkpoint: cp, Limit: page})
+		cancel()
+		p.mu.Lock()
+		if p.flights[key] == f {
+			delete(p.flights, key)
+		}
+		p.mu.Unlock()
+		close(f.done)
+		return f.res, f.err
+	}
+	f.joined++
+	p.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.res, f.err
+	case <-ctx.Done():
+		return engine.PullResult{}, ctx.Err()
 	}
 }

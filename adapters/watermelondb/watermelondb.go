@@ -15,6 +15,9 @@
 //     document version (the base of the device's next update).
 //   - pages: one pull is one engine page (bounded in count and bytes);
 //     has_more tells the app to call synchronize() again.
+//   - migrations: a migration that adds a synced table or a served column
+//     makes the pull a re-read from the start without replacement (Pull);
+//     one of the app's own tables and columns changes nothing.
 //   - push: created of an existing id becomes an update, updated of an
 //     unknown id a create, deleted of a missing id is ignored; refusals and
 //     lost conflicts are listed in experimentalRejectedIds, with the code
@@ -68,7 +71,10 @@ func field(col string) string {
 }
 
 // SchemaVersion is the version of the app schema the adapter serves
-// (AppSchema); it moves with the protocol's schemas.
+// (AppSchema); it moves with the protocol's schemas. An app starts its own
+// schema from the served one and numbers its versions itself; when the
+// server serves more (a collection, a field), the app adds them with a
+// WatermelonDB migration and the migration sync delivers them (Pull).
 const SchemaVersion = engine.ProtocolVersion
 
 // tagBits is the width of the read-set tag in a timestamp; the position
@@ -124,13 +130,86 @@ func Timestamp(seq int64, fingerprint string) (int64, error) {
 // PullQuery is a decoded WatermelonDB pull.
 type PullQuery struct {
 	LastPulledAt int64 // 0: the first pull
-	// SchemaVersion is the app's schema version; the server keeps no
-	// per-version state, so it is accepted as sent.
+	// SchemaVersion is the app's schema version (0: not sent). It is the
+	// app's own numbering, which moves with the app's local tables and
+	// columns as well as with what the server serves, so it is not compared
+	// with SchemaVersion; a migration must come from a lower version.
 	SchemaVersion int
-	// Migration is WatermelonDB's migration syncing info; any migration
-	// makes the pull start over, which delivers every table and column.
+	// Migration is WatermelonDB's migration syncing info as the app sent
+	// it (JSON, nil: none): see Pull.
 	Migration json.RawMessage
 	Limit     int // 0: the engine's page size
+}
+
+// Migration is WatermelonDB's migration syncing info: since the app last
+// pulled, its schema moved from version From to the pull's schema version,
+// adding Tables and Columns.
+type Migration struct {
+	From    int            `json:"from"`
+	Tables  []string       `json:"tables"`
+	Columns []AddedColumns `json:"columns"`
+}
+
+// AddedColumns are the columns a migration added to an existing table.
+type AddedColumns struct {
+	Table   string   `json:"table"`
+	Columns []string `json:"columns"`
+}
+
+// parseMigration decodes and checks q's migration (nil: none).
+func parseMigration(q PullQuery) (*Migration, error) {
+	if len(q.Migration) == 0 || bytes.Equal(q.Migration, []byte("null")) {
+		return nil, nil
+	}
+	bad := func(ptr, format string, args ...any) error {
+		return engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/migration"+ptr, format, args...)
+	}
+	var m Migration
+	if err := json.Unmarshal(q.Migration, &m); err != nil {
+		return nil, bad("", "migration must be null or WatermelonDB's {from, tables, columns}: %v", err)
+	}
+	if m.From < 1 {
+		return nil, bad("/from", "migration.from must be the schema version the app migrated from (1 or more)")
+	}
+	if q.SchemaVersion <= m.From {
+		return nil, engine.Errorf(engine.KindInvalid, engine.CodeInvalidRequest, "/schema_version",
+			"a migration from version %d needs the app's schema_version, which is higher", m.From)
+	}
+	for i, c := range m.Columns {
+		if c.Table == "" {
+			return nil, bad("/columns/"+itoa(i)+"/table", "every entry of migration.columns names its table")
+		}
+	}
+	return &m, nil
+}
+
+// Resent returns the synced tables whose records a migration sync sends
+// again: the tables it added and those it added a served column to. Names
+// the server does not serve (the app's local tables and columns) are left
+// out: they are the app's own, and nothing of the server's is missing
+// from them.
+func (a *Adapter) Resent(m *Migration) []string {
+	var out []string
+	for _, t := range m.Tables {
+		if a.tables[t] != nil && !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	for _, ac := range m.Columns {
+		c := a.tables[ac.Table]
+		if c == nil || slices.Contains(out, ac.Table) {
+			continue
+		}
+		for _, col := range ac.Columns {
+			f, ok := c.Field(field(col))
+			if col == VersionColumn || ok && column(f.Name) == col {
+				out = append(out, ac.Table)
+				break
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TableChanges is the changes of one table in WatermelonDB's form.
@@ -152,9 +231,26 @@ type PullReply struct {
 }
 
 // Pull answers WatermelonDB's pullChanges.
+//
+// A migration sync (a pull with a migration that names a synced table, or a
+// column the server serves on one, see Resent) is a re-read from the start:
+// its pages carry every record in scope again, the migrated tables'
+// records with their new columns among them, and the device keeps what it
+// holds (no replacement), so its local records and unpushed changes
+// survive. The whole feed is re-read, not only the migrated tables:
+// WatermelonDB sends the migration with the first pull only and continues
+// with ordinary pulls from the timestamp it was given, and the only
+// position from which ordinary pulls complete the migrated tables is the
+// start. A migration that names only the app's own tables and columns is
+// an ordinary pull.
 func (a *Adapter) Pull(ctx context.Context, actor engine.Actor, q PullQuery) (*PullReply, error) {
+	mig, err := parseMigration(q)
+	if err != nil {
+		return nil, err
+	}
+	resend := mig != nil && len(a.Resent(mig)) > 0
 	checkpoint, reset := "", false
-	if q.LastPulledAt != 0 && len(q.Migration) == 0 {
+	if q.LastPulledAt != 0 {
 		if q.LastPulledAt < 0 || q.LastPulledAt > 1<<53-1 {
 			return nil, engine.Errorf(engine.KindInvalid, engine.CodeBadCheckpoint, "/last_pulled_at", "last_pulled_at is not a timestamp this server issued")
 		}
@@ -170,6 +266,9 @@ func (a *Adapter) Pull(ctx context.Context, actor engine.Actor, q PullQuery) (*P
 			// number was never ours): start over and replace.
 			reset = true
 		}
+	}
+	if resend {
+		checkpoint = "" // a migration sync: re-read, keeping what the device holds
 	}
 	res, err := a.eng.Pull(ctx, actor, engine.PullRequest{Checkpoint: checkpoint, Limit: q.Limit})
 	if err != nil {

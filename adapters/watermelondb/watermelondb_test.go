@@ -3,6 +3,7 @@ package watermelondb
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/fieldsync/fieldsync/schemas"
@@ -130,6 +131,60 @@ func TestAppSchema(t *testing.T) {
 		}
 		if !has {
 			t.Errorf("%s has no %s", tb.Name, VersionColumn)
+		}
+	}
+}
+
+// A migration is WatermelonDB's {from, tables, columns}, from a version
+// below the pull's; refusals say which field.
+func TestParseMigration(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, migration string
+		version         int
+		pointer         string // "" : accepted
+	}{
+		{"none", ``, 0, ""},
+		{"null", `null`, 0, ""},
+		{"a table and a column", `{"from":1,"tables":["price_lists"],"columns":[{"table":"customers","columns":["segment"]}]}`, 2, ""},
+		{"not an object", `[1]`, 2, "/migration"},
+		{"from missing", `{"tables":[]}`, 2, "/migration/from"},
+		{"not from a lower version", `{"from":2,"tables":[],"columns":[]}`, 2, "/schema_version"},
+		{"no schema version sent", `{"from":1,"tables":[],"columns":[]}`, 0, "/schema_version"},
+		{"a column without its table", `{"from":1,"tables":[],"columns":[{"columns":["x"]}]}`, 2, "/migration/columns/0/table"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := parseMigration(PullQuery{SchemaVersion: c.version, Migration: json.RawMessage(c.migration)})
+			var ee *engine.Error
+			switch {
+			case c.pointer == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case c.pointer != "" && (!errors.As(err, &ee) || ee.Code != engine.CodeInvalidRequest || ee.Pointer != c.pointer):
+				t.Fatalf("got %v, want invalid_request at %s", err, c.pointer)
+			}
+		})
+	}
+}
+
+// A migration sync resends the synced tables it added and those it added a
+// served column to; the app's own tables and columns resend nothing.
+func TestResent(t *testing.T) {
+	t.Parallel()
+	a := newAdapter(t)
+	for _, c := range []struct {
+		name string
+		m    Migration
+		want string
+	}{
+		{"an added synced table", Migration{Tables: []string{"price_lists"}}, "[price_lists]"},
+		{"a served column", Migration{Columns: []AddedColumns{{Table: "customers", Columns: []string{"segment"}}}}, "[customers]"},
+		{"a renamed column by its column name", Migration{Columns: []AddedColumns{{Table: "customer_notes", Columns: []string{"fs_created_at"}}}}, "[customer_notes]"},
+		{"a renamed field by its field name is no column", Migration{Columns: []AddedColumns{{Table: "customer_notes", Columns: []string{"created_at"}}}}, "[]"},
+		{"the app's own table and column", Migration{Tables: []string{"drafts"}, Columns: []AddedColumns{{Table: "customers", Columns: []string{"local_flag"}}, {Table: "drafts", Columns: []string{"x"}}}}, "[]"},
+		{"both, once each", Migration{Tables: []string{"drafts", "orders", "orders"}, Columns: []AddedColumns{{Table: "orders", Columns: []string{"status"}}, {Table: "customers", Columns: []string{"local_flag", "notes"}}}}, "[customers orders]"},
+	} {
+		if got := fmt.Sprint(a.Resent(&c.m)); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
 		}
 	}
 }

@@ -23,7 +23,13 @@ async function openDatabase(base) {
 
 // sync runs synchronize() until the server has no more pages and returns
 // what the server refused (code, message, pointer, the server's row).
-async function sync(database, { base, token, deviceId }) {
+// migrationsEnabledAtVersion is the app schema version from which the app
+// has WatermelonDB migrations (omitted: no migration syncs): an upgraded app
+// then tells the server what its migrations added, and the server sends
+// those tables and columns (docs/integrate.md, "migration syncs").
+// localTables are the app's own tables, which the server does not serve:
+// pushChanges leaves them out (the server refuses a table it does not know).
+async function sync(database, { base, token, deviceId, migrationsEnabledAtVersion, localTables = [] }) {
   const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' }
   const url = `${base}/v1/adapters/watermelondb/sync`
   const rejected = []
@@ -31,6 +37,7 @@ async function sync(database, { base, token, deviceId }) {
   while (more) {
     await synchronize({
       database,
+      migrationsEnabledAtVersion,
       sendCreatedAsUpdated: true,
       // A record with local changes keeps the version they were made on, so
       // the server can tell a same-field conflict from an edit of the
@@ -45,7 +52,9 @@ async function sync(database, { base, token, deviceId }) {
         more = body.has_more
         return body
       },
-      pushChanges: async ({ changes, lastPulledAt }) => {
+      pushChanges: async ({ changes: all, lastPulledAt }) => {
+        // A copy: WatermelonDB marks what it fetched synced, local tables too.
+        const changes = Object.fromEntries(Object.entries(all).filter(([t]) => !localTables.includes(t)))
         const res = await fetch(`${url}?device_id=${encodeURIComponent(deviceId)}`, { method: 'POST', headers, body: JSON.stringify({ changes, lastPulledAt }) })
         if (!res.ok) throw new Error(`push: ${res.status} ${await res.text()}`)
         const body = await res.json()
