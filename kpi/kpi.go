@@ -138,7 +138,20 @@ type order struct {
 	} `json:"lines"`
 }
 
-type followUp = fieldsales.FollowUp
+// followUp is what the KPIs read of a follow-up: the fields of
+// fieldsales.FollowUp they use, and not its history or routing lists,
+// whose decoding was most of a team report's time (the console's KPI
+// page, docs/benchmarks.md "Console").
+type followUp struct {
+	Status          string `json:"status"`
+	OrderID         string `json:"order_id"`
+	RepID           string `json:"rep_id"`
+	ResponsibleRole string `json:"responsible_role"`
+	DueAt           string `json:"due_at"`
+	ClosedAt        string `json:"closed_at"`
+	ClosedBy        string `json:"closed_by"`
+	CreatedAt       string `json:"created_at"`
+}
 
 func parse(s string) (time.Time, bool) {
 	t, err := time.Parse(time.RFC3339Nano, s)
