@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net"
@@ -99,9 +97,12 @@ func (s *Server) consoleLiveRoute() {
 	s.app.Get(consoleLivePath, func(c *fiber.Ctx) error { return s.consoleLive(c, live) })
 }
 
-// consoleLive serves one console page's stream. Every page is a device of
-// its own (an id drawn here), so two tabs do not replace each other's
-// stream; they count towards the user's stream limit like phones.
+// consoleLive serves one console page's stream. A page is a watch of the
+// hub (as an RxDB pull stream), not a device: it keeps no presence record,
+// replaces no other tab's stream, and counts against the user's watches,
+// not the devices their phones stream from. A watch starts at the head:
+// the page fetches its list when the stream opens (console.js), which
+// covers what changed since it was rendered or while it reconnected.
 func (s *Server) consoleLive(c *fiber.Ctx, live ConsoleLive) error {
 	actor, recheck, err := live.LiveActor(c)
 	if err != nil {
@@ -113,14 +114,6 @@ func (s *Server) consoleLive(c *fiber.Ctx, live ConsoleLive) error {
 	if err != nil {
 		return err
 	}
-	after := int64(-1) // a new page: poke at once, it refreshes its list
-	if id := c.Get("Last-Event-ID"); id != "" {
-		if n, err := strconv.ParseInt(id, 10, 64); err == nil && n >= 0 {
-			after = n // EventSource reconnecting
-		}
-	}
-	b := make([]byte, 8)
-	rand.Read(b)
 	access := s.cfg.Stream.Access
 	check := func(ctx context.Context) ([]string, error) {
 		if err := recheck(ctx); err != nil {
@@ -129,8 +122,12 @@ func (s *Server) consoleLive(c *fiber.Ctx, live ConsoleLive) error {
 		acc, err := access.Access(ctx, actor)
 		return acc.Keys, err
 	}
-	return s.serveStream(c, ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: "console-" + hex.EncodeToString(b),
-		Keys: acc.Keys, After: after, Check: check})
+	st, err := s.cfg.Stream.Hub.Watch(ctx, stream.Sub{Org: actor.Org, User: actor.User, Keys: acc.Keys, Check: check})
+	if err != nil {
+		return err
+	}
+	s.serveStream(c, st)
+	return nil
 }
 
 // endStreams ends every stream of this server; Shutdown calls it first, so
@@ -180,16 +177,17 @@ func (s *Server) stream(c *fiber.Ctx) error {
 		}
 		after = n
 	}
-	return s.serveStream(c, ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: device,
+	st, err := s.cfg.Stream.Hub.Open(ctx, stream.Sub{Org: actor.Org, User: actor.User, Device: device,
 		Keys: acc.Keys, After: after, Check: s.streamCheck(token)})
-}
-
-// serveStream opens sub on the hub and serves it on c's connection.
-func (s *Server) serveStream(c *fiber.Ctx, ctx context.Context, sub stream.Sub) error {
-	st, err := s.cfg.Stream.Hub.Open(ctx, sub)
 	if err != nil {
 		return err
 	}
+	s.serveStream(c, st)
+	return nil
+}
+
+// serveStream serves the opened stream st on c's connection.
+func (s *Server) serveStream(c *fiber.Ctx, st *stream.Stream) {
 	// The connection is taken over from fasthttp once the handler returns
 	// (a hijack without fasthttp's response): the stream then costs one
 	// goroutine and no server buffers, where a body stream writer costs two
@@ -206,7 +204,6 @@ func (s *Server) serveStream(c *fiber.Ctx, ctx context.Context, sub stream.Sub) 
 		// pump closes it.
 		go pump(conn, st, base, rid, wt, hb)
 	})
-	return nil
 }
 
 // streamCheck is a stream's re-check (stream.Sub.Check): the token must

@@ -365,11 +365,13 @@ func submitOrder(t *testing.T, ts *testServer, tok, rep string) string {
 	return id
 }
 
-// firstRow returns the follow-up id of the first row of the open queue page
-// whose id ends with suffix.
+// firstRow returns the follow-up id of the first open (unclaimed) row of
+// the open queue page whose id ends with suffix. Which of the demo's
+// follow-ups are open depends on the calendar day in the demo's time zone;
+// actionableERPEntry makes sure an open ERP entry exists.
 func firstRow(t *testing.T, ctx context.Context, suffix string) string {
 	t.Helper()
-	sel := fmt.Sprintf(`tr[data-fu$=%q]`, suffix)
+	sel := fmt.Sprintf(`tr[data-fu$=%q][data-status="open"]`, suffix)
 	browse(t, ctx, chromedp.WaitVisible(chromedp.CSS(sel)))
 	return eval[string](t, ctx, fmt.Sprintf(`document.querySelector(%q).getAttribute("data-fu")`, sel))
 }

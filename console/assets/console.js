@@ -39,7 +39,10 @@
       es = new EventSource(events);
       // data-stream tells the page's style (and its tests) whether pokes
       // can arrive: "open", or "closed" while polling carries the list.
-      es.onopen = function () { el.setAttribute("data-stream", "open"); };
+      // The stream starts at the server's present: on every (re)open the
+      // list is fetched once, for what changed since the page was drawn or
+      // while the stream was down.
+      es.onopen = function () { el.setAttribute("data-stream", "open"); tick(); };
       es.onerror = function () { el.setAttribute("data-stream", "closed"); };
       es.addEventListener("poke", tick);
       // The stream ended for good (the session ended, the server stops):
