@@ -76,10 +76,7 @@ func hasDevices(want ...string) func(t *testing.T, raw []byte) {
 // quiet hours; bad input answers a code and a pointer and changes nothing;
 // another user's (or organisation's) device answers like none.
 func TestDeviceRoutes(t *testing.T) {
-	for _, s := range []struct {
-		name  string
-		store accStore
-	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+	for _, s := range wfStores {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			w := newAccWorld(t, s.store)

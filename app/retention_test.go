@@ -19,10 +19,7 @@ import (
 // deleted note out, although its tombstone is gone. On both stores.
 func TestAwayLongerThanRetention(t *testing.T) {
 	t.Parallel()
-	for _, st := range []struct {
-		name  string
-		store accStore
-	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+	for _, st := range wfStores {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
 			testAwayLongerThanRetention(t, st.store)

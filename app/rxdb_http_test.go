@@ -103,10 +103,7 @@ func TestRxDBOutdatedClient(t *testing.T) {
 // streams have a limit of their own, refused before the stream starts.
 func TestRxDBPullStream(t *testing.T) {
 	t.Parallel()
-	for _, s := range []struct {
-		name  string
-		store accStore
-	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+	for _, s := range wfStores {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			w := newAccWorld(t, func(t testing.TB) func(*app.Config) {

@@ -16,10 +16,7 @@ import (
 )
 
 func BenchmarkRxDBLiveUpdate(b *testing.B) {
-	for _, s := range []struct {
-		name  string
-		store accStore
-	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+	for _, s := range wfStores {
 		for _, phones := range []int{3, 30} {
 			b.Run(fmt.Sprintf("%s/phones=%d", s.name, phones), func(b *testing.B) {
 				benchRxDBLive(b, s.store, phones)

@@ -220,10 +220,7 @@ func TestWatermelonDBPushRules(t *testing.T) {
 // deleted. On both stores.
 func TestWatermelonDBPagesHoldEachIDOnce(t *testing.T) {
 	t.Parallel()
-	for _, s := range []struct {
-		name  string
-		store accStore
-	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+	for _, s := range wfStores {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			w := newAccWorld(t, s.store)

@@ -249,10 +249,7 @@ func testWatermelonDBScenario(t *testing.T, store accStore) {
 func TestWatermelonDBMigrationSync(t *testing.T) {
 	t.Parallel()
 	needNode(t)
-	for _, s := range []struct {
-		name  string
-		store accStore
-	}{{"sqlite", onSQLite}, {"mongodb", onMongoDB}} {
+	for _, s := range wfStores {
 		t.Run(s.name, func(t *testing.T) {
 			t.Parallel()
 			testWatermelonDBMigrationSync(t, s.store)

@@ -21,7 +21,8 @@ import (
 	"github.com/fieldsync/fieldsync/sync/engine"
 )
 
-// wfStores are the stores every workflow scenario runs on.
+// wfStores are the stores the system tests run on, each as a subtest:
+// SQLite, and MongoDB on an in-process FerretDB.
 var wfStores = []struct {
 	name  string
 	store accStore
