@@ -80,6 +80,9 @@ func (r *Result) changed() bool {
 // alone without replaying it (serve --demo).
 func Load(ctx context.Context, o Options, progress io.Writer, ifMissing bool) (*Result, error) {
 	started := time.Now()
+	if err := o.Check(); err != nil {
+		return nil, err
+	}
 	sch, err := schemas.Load()
 	if err != nil {
 		return nil, err
@@ -131,9 +134,14 @@ func Load(ctx context.Context, o Options, progress io.Writer, ifMissing bool) (*
 	if err != nil {
 		return nil, fmt.Errorf("time zone %s: %w", demoTimeZone, err)
 	}
-	// The demo's month ends when its organisation was created: a second
-	// run, even days later, computes exactly the same documents.
-	w := newDemoWorld(o.Org, o.Seed, o.Days, o.Customers, org.Created, loc)
+	// The demo's month ends when its organisation was created (or at the
+	// anchor a test chose): a second run, even days later, computes exactly
+	// the same documents.
+	anchor := org.Created
+	if !o.Anchor.IsZero() {
+		anchor = o.Anchor
+	}
+	w := newDemoWorld(o.Org, o.Seed, o.Days, o.Customers, anchor, loc)
 	res.w = w
 	if ifMissing && !res.fresh {
 		if u, err := st.User(ctx, o.Org, "admin"); err == nil && u.PasswordHash != "" {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestPeopleHoldEveryMatrixRole: every role the default matrix names holds
@@ -70,5 +72,47 @@ func TestLoadIsRepeatable(t *testing.T) {
 	}
 	if err := (Options{Org: "demo", Days: 0, Customers: 8}).Check(); err == nil {
 		t.Error("--days 0 passed the check")
+	}
+}
+
+// TestLoadAtAnchor: an anchor replays one demo exactly, whenever and
+// wherever it is loaded (the console tests print theirs when they fail),
+// its plans start on the anchor's day, and an anchor in the future is
+// refused.
+func TestLoadAtAnchor(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A Monday just after midnight in Berlin: the last working day is the
+	// Friday before.
+	at := time.Date(2026, 11, 29, 23, 30, 0, 0, time.UTC)
+	var runs []*Result
+	for range 2 {
+		o := Options{Data: t.TempDir(), Org: "demo", Seed: 1, Days: 3, Customers: 8, Anchor: at}
+		res, err := Load(ctx, o, io.Discard, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, res)
+	}
+	a, b := runs[0], runs[1]
+	if !slices.Equal(a.w.planIDs, b.w.planIDs) || !slices.Equal(a.w.orderIDs, b.w.orderIDs) ||
+		!maps.Equal(a.fups, b.fups) || !maps.Equal(a.orders, b.orders) || !maps.Equal(a.visits, b.visits) {
+		t.Fatalf("two loads at one anchor differ: plans %d/%d, orders %v/%v, follow-ups %v/%v",
+			len(a.w.planIDs), len(b.w.planIDs), a.orders, b.orders, a.fups, b.fups)
+	}
+	// Visits and their plans on Friday, the plans pushed that evening for
+	// Monday on; nothing on the weekend, no order after Friday.
+	on := func(ids []string, day string) bool {
+		return slices.ContainsFunc(ids, func(id string) bool { return strings.Contains(id, "-"+day+"-") })
+	}
+	if !on(a.w.planIDs, "20261127") || !on(a.w.planIDs, "20261130") || on(a.w.planIDs, "20261128") || on(a.w.planIDs, "20261129") {
+		t.Errorf("plans %q, want Friday's and Monday's, none on the weekend", a.w.planIDs)
+	}
+	if !on(a.w.orderIDs, "20261127") || on(a.w.orderIDs, "20261130") || on(a.w.orderIDs, "20261128") || on(a.w.orderIDs, "20261129") {
+		t.Errorf("orders %q, want Friday's only", a.w.orderIDs)
+	}
+	future := Options{Data: t.TempDir(), Org: "demo", Seed: 1, Days: 3, Customers: 8, Anchor: time.Now().Add(time.Hour)}
+	if _, err := Load(ctx, future, io.Discard, false); err == nil || !strings.Contains(err.Error(), "future") {
+		t.Errorf("an anchor an hour ahead: %v", err)
 	}
 }

@@ -18,8 +18,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/fieldsync/fieldsync/demo"
-	"github.com/fieldsync/fieldsync/internal/patience"
 	"io"
 	"io/fs"
 	"maps"
@@ -36,6 +34,9 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"github.com/fieldsync/fieldsync/demo"
+	"github.com/fieldsync/fieldsync/internal/patience"
 )
 
 // browserBudget bounds one test's browser work: generous for a busy 2-core
@@ -208,23 +209,62 @@ var (
 	demoDirOnce sync.Once
 	demoDir     string
 	demoDirErr  error
+	demoAt      time.Time
 )
+
+// demoAnchorEnv sets where the demo's simulated days end: a time (RFC 3339)
+// or an offset from now ("-13h"); unset, now. The demo's data follow its
+// calendar day and hour in Europe/Berlin (which follow-ups are open, due or
+// already escalated), so a test that passes at noon may fail at midnight or
+// on a Monday: a failing test prints its anchor, and setting it replays that
+// demo. Shifting it back plays the console a day, an evening or a weekend
+// after the demo was loaded.
+const demoAnchorEnv = "FIELDSYNC_DEMO_ANCHOR"
+
+func demoAnchor() (time.Time, error) {
+	now := time.Now().Truncate(time.Second) // printed to the second, so replayed exactly
+	v := os.Getenv(demoAnchorEnv)
+	if v == "" {
+		return now, nil
+	}
+	if d, err := time.ParseDuration(v); err == nil {
+		return now.Add(d), nil
+	}
+	at, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s=%q: want a time (RFC 3339) or an offset from now such as -13h", demoAnchorEnv, v)
+	}
+	return at, nil
+}
 
 // consoleDemo returns a data directory of this test's own holding the demo
 // organisation.
 func consoleDemo(t testing.TB) string {
 	t.Helper()
 	demoDirOnce.Do(func() {
+		if demoAt, demoDirErr = demoAnchor(); demoDirErr != nil {
+			return
+		}
 		demoDir, demoDirErr = os.MkdirTemp("", "fieldsync-console-demo-")
 		if demoDirErr != nil {
 			return
 		}
-		o := demo.Options{Data: demoDir, Org: "demo", Seed: 1, Days: 3, Customers: 30}
+		o := demo.Options{Data: demoDir, Org: "demo", Seed: 1, Days: 3, Customers: 30, Anchor: demoAt}
 		_, demoDirErr = demo.Load(context.Background(), o, io.Discard, false)
 	})
 	if demoDirErr != nil {
 		t.Fatalf("load the demo: %v", demoDirErr)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			local := demoAt
+			if z, err := time.LoadLocation(demoZone); err == nil {
+				local = demoAt.In(z)
+			}
+			t.Logf("the demo's days end %s; replay its data with %s=%s",
+				local.Format("Mon 2006-01-02 15:04 MST"), demoAnchorEnv, demoAt.Format(time.RFC3339))
+		}
+	})
 	dst := t.TempDir()
 	err := filepath.WalkDir(demoDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || strings.HasSuffix(path, ".lock") {
