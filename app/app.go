@@ -81,6 +81,12 @@ type Config struct {
 	Attachments AttachmentsConfig
 
 	Console ConsoleConfig // the web console (console.go)
+
+	// Clock is the time every part of the server runs on: stamps, token
+	// and session expiry, due times, the console's "today". nil: time.Now.
+	// The console's browser tests shift it to play another hour or weekday
+	// (app/consoletest); serve never sets it.
+	Clock func() time.Time
 }
 
 // Defaults is the configuration a server runs with where no flag or
@@ -144,6 +150,10 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.Clock == nil {
+		c.Clock = time.Now
+	}
+	keys.SetClock(c.Clock)
 	var store engine.Store
 	var dir identity.Store
 	if c.MongoURI != "" {
@@ -176,7 +186,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	}
 	ids, err := identity.New(identity.Config{Store: dir, Tokens: keys, RefreshKey: refreshKey, Hash: c.Hash, AccessTTL: c.AccessTTL,
 		SessionTTL: c.SessionTTL, AccountFailures: off(c.AccountFailures), AddressFailures: off(c.AddressFailures),
-		FailureWindow: c.FailureWindow})
+		FailureWindow: c.FailureWindow, Now: c.Clock})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -185,7 +195,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The engine's store calls are timed (fieldsync_store_call_*).
 	eng, err := engine.New(ctx, engine.Config{Store: storemetrics.Wrap(store, reg), Schemas: sch, Directory: ids, Limits: c.Limits,
-		Rules: fieldsales.New(c.Visits)})
+		Rules: fieldsales.New(c.Visits), Now: c.Clock})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -213,7 +223,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 		return nil, err
 	}
 	// Files on documents (attachments.go).
-	files, stopAttachments, err := startAttachments(ctx, c.Attachments, c.Data, eng, store, log)
+	files, stopAttachments, err := startAttachments(ctx, c.Attachments, c.Data, eng, store, c.Clock, log)
 	if err != nil {
 		pusher.stop()
 		stopStream()
@@ -221,15 +231,15 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 		store.Close()
 		return nil, err
 	}
-	hooks := startWebhooks(c.Webhooks, store, log) // webhooks.go
+	hooks := startWebhooks(c.Webhooks, store, c.Clock, log) // webhooks.go
 	var hooksAPI server.Webhooks
 	if hooks != nil {
 		hooksAPI = hooks.api()
 	}
 	// The web console at /console/ (console.go).
-	kpis := kpi.NewService(store, ids, nil)
+	kpis := kpi.NewService(store, ids, c.Clock)
 	customers := fieldsales.Customers{Engine: eng, Directory: ids} // assignment, for the admin API and the console
-	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, customers, pusher.devices, files, hooksAPI, c.Visits.RadiusM, log)
+	cons, err := startConsole(ctx, c.Console, store, ids, wf, kpis, eng, customers, pusher.devices, files, hooksAPI, c.Visits.RadiusM, c.Clock, log)
 	if err != nil {
 		hooks.stop()
 		stopAttachments()

@@ -30,7 +30,7 @@ type orgLister interface {
 
 // startAttachments opens the blob store and the service and starts the
 // sweep; stop ends the sweep.
-func startAttachments(ctx context.Context, f AttachmentsConfig, data string, eng *engine.Engine, store engine.Store, log *slog.Logger) (*attachment.Service, func(), error) {
+func startAttachments(ctx context.Context, f AttachmentsConfig, data string, eng *engine.Engine, store engine.Store, now func() time.Time, log *slog.Logger) (*attachment.Service, func(), error) {
 	dir := f.Dir
 	if dir == "" {
 		dir = filepath.Join(data, "attachments")
@@ -52,7 +52,7 @@ func startAttachments(ctx context.Context, f AttachmentsConfig, data string, eng
 		return nil, nil, err
 	}
 	svc, err := attachment.New(attachment.Config{Engine: eng, Docs: store, Blobs: blobs, Staging: filepath.Join(dir, "staging"),
-		Limits: f.Limits, Retention: f.Retention, Abandoned: f.Abandoned})
+		Limits: f.Limits, Retention: f.Retention, Abandoned: f.Abandoned, Now: now})
 	if err != nil {
 		return nil, nil, err
 	}

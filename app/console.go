@@ -25,7 +25,7 @@ type ConsoleConfig struct {
 // startConsole builds the console on the identity and workflow services the
 // API uses; without workflows there is no console (nil).
 func startConsole(ctx context.Context, f ConsoleConfig, store engine.Store, ids *identity.Service, wf *workflow.Service,
-	kpis *kpi.Service, sync console.Syncer, assign console.Assigner, devices console.PushDevices, files console.Files, hooks console.Webhooks, radius float64, log *slog.Logger) (server.Console, error) {
+	kpis *kpi.Service, sync console.Syncer, assign console.Assigner, devices console.PushDevices, files console.Files, hooks console.Webhooks, radius float64, now func() time.Time, log *slog.Logger) (server.Console, error) {
 	if wf == nil {
 		return nil, nil
 	}
@@ -36,5 +36,5 @@ func startConsole(ctx context.Context, f ConsoleConfig, store engine.Store, ids 
 		return nil, err
 	}
 	return console.New(console.Config{Accounts: ids, Admin: ids, PushDevices: devices, Workflow: wf, ServiceAccounts: ids, Webhooks: hooks, KPIs: kpi.NewReviews(kpis, store), Sync: sync, Assign: assign, Files: files, VisitRadius: radius, Key: key, SessionTTL: f.SessionTTL,
-		SecureCookie: f.SecureCookie, PollInterval: f.Poll, Tiles: f.Tiles, TileAttribution: f.TileAttribution, Logger: log})
+		SecureCookie: f.SecureCookie, PollInterval: f.Poll, Tiles: f.Tiles, TileAttribution: f.TileAttribution, Logger: log, Now: now})
 }

@@ -34,20 +34,20 @@ type webhookRunner struct {
 
 // startWebhooks starts the tailer and dispatcher; a store that does not
 // implement webhook.Store runs without webhooks (nil).
-func startWebhooks(f WebhookConfig, store engine.Store, log *slog.Logger) *webhookRunner {
+func startWebhooks(f WebhookConfig, store engine.Store, now func() time.Time, log *slog.Logger) *webhookRunner {
 	ws, ok := store.(webhook.Store)
 	if !ok {
 		return nil
 	}
-	r := &webhookRunner{svc: webhook.NewService(ws, f.AllowLoopback, nil), done: make(chan struct{})}
+	r := &webhookRunner{svc: webhook.NewService(ws, f.AllowLoopback, now), done: make(chan struct{})}
 	if f.Off {
 		close(r.done)
 		return r
 	}
 	d := webhook.NewDispatcher(webhook.DispatcherConfig{Store: ws, Instance: instanceID(), MaxAttempts: f.MaxAttempts,
 		BaseBackoff: f.BaseBackoff, MaxBackoff: f.MaxBackoff, Timeout: f.Timeout, Lease: f.Lease, DisableAfter: f.DisableAfter,
-		FailingFor: f.FailingFor, AllowLoopback: f.AllowLoopback, Log: log})
-	t := webhook.NewTailer(webhook.TailerConfig{Feed: store, Store: ws, MaxAge: f.MaxAge, Log: log, Enqueued: d.Wake})
+		FailingFor: f.FailingFor, AllowLoopback: f.AllowLoopback, Log: log, Now: now})
+	t := webhook.NewTailer(webhook.TailerConfig{Feed: store, Store: ws, MaxAge: f.MaxAge, Log: log, Enqueued: d.Wake, Now: now})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	tailDone := make(chan struct{})

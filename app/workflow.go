@@ -27,7 +27,7 @@ func startWorkflow(ctx context.Context, c Config, eng *engine.Engine, store engi
 	if !ok {
 		return nil, nil, fmt.Errorf("the %T store keeps no responsibility matrices", store)
 	}
-	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: store, Store: matrices, Orgs: ids, Directory: ids, Schemas: schemas})
+	wf, err := workflow.New(workflow.Config{Writer: eng, Docs: store, Store: matrices, Orgs: ids, Directory: ids, Schemas: schemas, Now: c.Clock})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -88,9 +88,19 @@ func (cs *Console) csrfOK(c *fiber.Ctx, want string) bool {
 
 func (cs *Console) secure(c *fiber.Ctx) bool { return cs.cfg.SecureCookie || c.Protocol() == "https" }
 
+// setCookie sets a cookie that lasts until expires on the server's clock.
+// A live cookie is sent with Max-Age (seconds from now), which browsers
+// prefer to Expires, so a laptop whose clock is off keeps it exactly as
+// long as the server does; a cleared one with an Expires long past.
 func (cs *Console) setCookie(c *fiber.Ctx, name, value string, expires time.Time) {
-	c.Cookie(&fiber.Cookie{Name: name, Value: value, Path: "/console", Expires: expires, HTTPOnly: true,
-		Secure: cs.secure(c), SameSite: fiber.CookieSameSiteLaxMode})
+	ck := &fiber.Cookie{Name: name, Value: value, Path: "/console", Expires: expires, HTTPOnly: true,
+		Secure: cs.secure(c), SameSite: fiber.CookieSameSiteLaxMode}
+	// Rounded up: the browser may hold the cookie a moment longer than the
+	// server takes it (which then says the session ended), never shorter.
+	if age := expires.Sub(cs.cfg.Now()); age > 0 {
+		ck.MaxAge = int((age + time.Second - 1) / time.Second)
+	}
+	c.Cookie(ck)
 }
 
 func (cs *Console) clearCookie(c *fiber.Ctx, name string) {

@@ -224,7 +224,7 @@ func TestConsoleBackOffice(t *testing.T) {
 		b := tab(t)
 		signIn(t, b, ts.URL, "order-desk@demo.example")
 		zone := mustZone(t)
-		today := time.Now().In(zone).Format(time.DateOnly)
+		today := testNow().In(zone).Format(time.DateOnly)
 
 		// The whole actionable queue, a page at a time by the "Next page"
 		// link: the first page full, each return on exactly one page.
@@ -283,7 +283,7 @@ func TestConsoleBackOffice(t *testing.T) {
 		check("overdue", "&due=overdue", func(r shownRow) bool { return r.Overdue }, []string{late}, append(returns, claimed))
 		check("due today", "&due=today", func(r shownRow) bool {
 			// Today as the server saw it, a moment after this test did.
-			return strings.HasPrefix(r.Due, today) || strings.HasPrefix(r.Due, time.Now().In(zone).Format(time.DateOnly))
+			return strings.HasPrefix(r.Due, today) || strings.HasPrefix(r.Due, testNow().In(zone).Format(time.DateOnly))
 		}, nil, returns)
 		// The filters as the form sends them.
 		browse(t, b, chromedp.Navigate(queue), chromedp.WaitVisible(chromedp.CSS(".filters")),

@@ -115,8 +115,8 @@ func BenchmarkConsole(b *testing.B) {
 		})
 	}
 	mgrTok := ts.Token(b, "demo", "manager-1", "manager")
-	today := time.Now().Format(time.DateOnly)
-	week := time.Now().AddDate(0, 0, -6).Format(time.DateOnly)
+	today := testNow().Format(time.DateOnly)
+	week := testNow().AddDate(0, 0, -6).Format(time.DateOnly)
 	for _, api := range []struct{ name, tok, path string }{
 		{"api-followups", deskTok, "/v1/followups?role=order_desk&actionable=true"},
 		{"api-followups-waiting", deskTok, "/v1/followups?role=order_desk&actionable=false&status=open"},

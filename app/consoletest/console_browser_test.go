@@ -36,6 +36,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/fieldsync/fieldsync/demo"
+	"github.com/fieldsync/fieldsync/internal/apptest"
 	"github.com/fieldsync/fieldsync/internal/patience"
 )
 
@@ -209,47 +210,81 @@ var (
 	demoDirOnce sync.Once
 	demoDir     string
 	demoDirErr  error
-	demoAt      time.Time
 )
 
-// demoAnchorEnv sets where the demo's simulated days end: a time (RFC 3339)
-// or an offset from now ("-13h"); unset, now. The demo's data follow its
-// calendar day and hour in Europe/Berlin (which follow-ups are open, due or
-// already escalated), so a test that passes at noon may fail at midnight or
-// on a Monday: a failing test prints its anchor, and setting it replays that
-// demo. Shifting it back plays the console a day, an evening or a weekend
-// after the demo was loaded.
-const demoAnchorEnv = "FIELDSYNC_DEMO_ANCHOR"
+// testTimeEnv sets the time the console tests run at: a time (RFC 3339) or
+// an offset from now ("-13h"); unset, now. The demo's days end then and
+// every server the tests start runs on a clock that starts there
+// (app.Config.Clock). The demo's data follow its calendar day and hour in
+// Europe/Berlin (which follow-ups are open, due or already escalated, how
+// many working days lie in the last week), so a test that passes at noon
+// may fail at midnight or on a Monday: a failing test prints its time, and
+// setting it replays the run.
+const testTimeEnv = "FIELDSYNC_TEST_TIME"
 
-func demoAnchor() (time.Time, error) {
-	now := time.Now().Truncate(time.Second) // printed to the second, so replayed exactly
-	v := os.Getenv(demoAnchorEnv)
-	if v == "" {
-		return now, nil
+// The tests' clock: real time moved by testShift.
+var (
+	testShiftOnce sync.Once
+	testShift     time.Duration
+	testStart     time.Time // where the tests' clock started
+	testShiftErr  error
+)
+
+func shift() (time.Duration, error) {
+	testShiftOnce.Do(func() {
+		now := time.Now()
+		testStart = now.Truncate(time.Second) // printed to the second, so replayed exactly
+		v := os.Getenv(testTimeEnv)
+		if v == "" {
+			testShift = testStart.Sub(now)
+			return
+		}
+		if d, err := time.ParseDuration(v); err == nil {
+			testStart = testStart.Add(d)
+		} else if testStart, err = time.Parse(time.RFC3339, v); err != nil {
+			testShiftErr = fmt.Errorf("%s=%q: want a time (RFC 3339) or an offset from now such as -13h", testTimeEnv, v)
+			return
+		}
+		testShift = testStart.Sub(now)
+	})
+	return testShift, testShiftErr
+}
+
+// testNow is the time on the tests' clock, the one their servers run on.
+func testNow() time.Time {
+	d, _ := shift()
+	return time.Now().Add(d)
+}
+
+// startServer starts a server (apptest.Start) on the tests' clock.
+func startServer(t testing.TB, data string, tweak func(*serveConfig)) *testServer {
+	t.Helper()
+	if _, err := shift(); err != nil {
+		t.Fatal(err)
 	}
-	if d, err := time.ParseDuration(v); err == nil {
-		return now.Add(d), nil
-	}
-	at, err := time.Parse(time.RFC3339, v)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("%s=%q: want a time (RFC 3339) or an offset from now such as -13h", demoAnchorEnv, v)
-	}
-	return at, nil
+	return apptest.Start(t, data, func(c *serveConfig) {
+		c.Clock = testNow
+		if tweak != nil {
+			tweak(c)
+		}
+	})
 }
 
 // consoleDemo returns a data directory of this test's own holding the demo
-// organisation.
+// organisation, whose days end where the tests' clock started.
 func consoleDemo(t testing.TB) string {
 	t.Helper()
 	demoDirOnce.Do(func() {
-		if demoAt, demoDirErr = demoAnchor(); demoDirErr != nil {
+		if _, demoDirErr = shift(); demoDirErr != nil {
 			return
 		}
 		demoDir, demoDirErr = os.MkdirTemp("", "fieldsync-console-demo-")
 		if demoDirErr != nil {
 			return
 		}
-		o := demo.Options{Data: demoDir, Org: "demo", Seed: 1, Days: 3, Customers: 30, Anchor: demoAt}
+		// Five calendar days hold three working days or more whatever the
+		// weekday: with three, a Tuesday's demo had only Monday's visits.
+		o := demo.Options{Data: demoDir, Org: "demo", Seed: 1, Days: 5, Customers: 30, Anchor: testStart}
 		_, demoDirErr = demo.Load(context.Background(), o, io.Discard, false)
 	})
 	if demoDirErr != nil {
@@ -257,12 +292,12 @@ func consoleDemo(t testing.TB) string {
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			local := demoAt
+			local := testStart
 			if z, err := time.LoadLocation(demoZone); err == nil {
-				local = demoAt.In(z)
+				local = testStart.In(z)
 			}
-			t.Logf("the demo's days end %s; replay its data with %s=%s",
-				local.Format("Mon 2006-01-02 15:04 MST"), demoAnchorEnv, demoAt.Format(time.RFC3339))
+			t.Logf("the tests' clock and the demo's days started %s; replay with %s=%s",
+				local.Format("Mon 2006-01-02 15:04:05 MST"), testTimeEnv, testStart.Format(time.RFC3339))
 		}
 	})
 	dst := t.TempDir()

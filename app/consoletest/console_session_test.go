@@ -61,6 +61,12 @@ func TestConsoleSession(t *testing.T) {
 					t.Errorf("%s: cookie %s is HttpOnly %v, SameSite %v, Path %q, Secure %v; want HttpOnly, SameSite=Lax, /console, Secure %v",
 						tc.name, ck.Name, ck.HttpOnly, ck.SameSite, ck.Path, ck.Secure, tc.secure)
 				}
+				// The session lasts its TTL from the server's clock, whatever
+				// the browser's: Max-Age, not only Expires.
+				if ck.Name == "fieldsync_console" && ck.Value != "" && (ck.MaxAge <= 0 ||
+					tc.base == ts.URL && (ck.MaxAge < int(consoleSessionTTL/time.Second)-1 || ck.MaxAge > int(consoleSessionTTL/time.Second)+1)) {
+					t.Errorf("%s: the session cookie's Max-Age is %d, want the session's TTL in seconds", tc.name, ck.MaxAge)
+				}
 			}
 		}
 	})

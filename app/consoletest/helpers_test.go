@@ -35,7 +35,6 @@ type (
 )
 
 var (
-	startServer = apptest.Start
 	do          = apptest.Do
 	doRaw       = apptest.DoRaw
 	mustJSON    = apptest.MustJSON
