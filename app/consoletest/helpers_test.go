@@ -35,15 +35,15 @@ type (
 )
 
 var (
-	do          = apptest.Do
-	doRaw       = apptest.DoRaw
-	mustJSON    = apptest.MustJSON
-	push        = apptest.Push
-	pullAll     = apptest.PullAll
-	waitFor     = apptest.WaitFor
-	uploadVia   = apptest.Upload
-	quiet       = apptest.Quiet
-	benchPush   = apptest.BenchPush
+	do        = apptest.Do
+	doRaw     = apptest.DoRaw
+	mustJSON  = apptest.MustJSON
+	push      = apptest.Push
+	pullAll   = apptest.PullAll
+	waitFor   = apptest.WaitFor
+	uploadVia = apptest.Upload
+	quiet     = apptest.Quiet
+	benchPush = apptest.BenchPush
 )
 
 func login(t *testing.T, ts *testServer, email, password, device string) (int, apptest.GrantBody, errorReply) {
