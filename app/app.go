@@ -82,9 +82,11 @@ type Config struct {
 
 	Console ConsoleConfig // the web console (console.go)
 
-	// Clock is the time every part of the server runs on: stamps, token
-	// and session expiry, due times, the console's "today". nil: time.Now.
-	// The console's browser tests shift it to play another hour or weekday
+	// Clock is the time the server's business runs on: stamps, token and
+	// session expiry, due times and escalations, the console's and the
+	// KPIs' "today", notifications, webhooks, retention. nil: time.Now.
+	// Timeouts, heartbeats and stream presence stay on real time. The
+	// console's browser tests shift it to play another hour or weekday
 	// (app/consoletest); serve never sets it.
 	Clock func() time.Time
 }
@@ -217,7 +219,7 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 	// The live stream: GET /v1/sync/stream (stream.go).
 	streamCfg, stopStream := startStream(c.Stream, store, eng, log)
 	// Push notifications: the outbox tailer and dispatcher (push.go).
-	pusher, err := startPush(c.Push, store, dir, reg, log)
+	pusher, err := startPush(c.Push, store, dir, reg, c.Clock, log)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -272,8 +274,9 @@ func Start(ctx context.Context, c Config, log *slog.Logger) (*Instance, error) {
 		Console:      cons,
 		WatermelonDB: wmdb,
 		RxDB:         rx,
+		Now:          c.Clock,
 	})
-	stopRetention, err := startRetention(ctx, c.Retention, store, dir, log)
+	stopRetention, err := startRetention(ctx, c.Retention, store, dir, c.Clock, log)
 	if err != nil {
 		stopAttachments()
 		hooks.stop()

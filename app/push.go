@@ -44,7 +44,7 @@ type pushRunner struct {
 // startPush builds the sender (FCM when credentials are configured, the
 // log sender otherwise) and starts the tailer and dispatcher. A store that
 // does not implement notify.Store runs without push.
-func startPush(f PushConfig, store engine.Store, dir identity.Store, reg prometheus.Registerer, log *slog.Logger) (*pushRunner, error) {
+func startPush(f PushConfig, store engine.Store, dir identity.Store, reg prometheus.Registerer, now func() time.Time, log *slog.Logger) (*pushRunner, error) {
 	ps, ok := store.(notify.Store)
 	if !ok {
 		log.Warn("push notifications off: the store has no outbox")
@@ -85,9 +85,9 @@ func startPush(f PushConfig, store engine.Store, dir identity.Store, reg prometh
 	// A device on the live stream is poked there, not through FCM.
 	presence, _ := store.(notify.Presence)
 	d := notify.NewDispatcher(notify.DispatcherConfig{Store: ps, Sender: sender, Instance: instance,
-		MaxAttempts: f.MaxAttempts, Batch: f.Batch, Lease: f.Lease, Retention: f.Retention, Presence: presence, Log: log, Metrics: m})
+		MaxAttempts: f.MaxAttempts, Batch: f.Batch, Lease: f.Lease, Retention: f.Retention, Presence: presence, Log: log, Metrics: m, Now: now})
 	t := notify.NewTailer(notify.TailerConfig{Feed: store, Store: ps, Directory: dir, Instance: instance, MaxAge: f.MaxAge, Log: log,
-		Metrics: m, Enqueued: d.Kick})
+		Metrics: m, Enqueued: d.Kick, Now: now})
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	tailDone := make(chan struct{})

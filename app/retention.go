@@ -29,7 +29,7 @@ type Compactor interface {
 // startRetention compacts history and prunes sessions every interval until
 // stopped. Instances may run it at once: every deletion is idempotent and
 // the floor's record is written conditionally.
-func startRetention(ctx context.Context, f RetentionConfig, store engine.Store, dir identity.Store, log *slog.Logger) (stop func(), err error) {
+func startRetention(ctx context.Context, f RetentionConfig, store engine.Store, dir identity.Store, now func() time.Time, log *slog.Logger) (stop func(), err error) {
 	c, ok := store.(Compactor)
 	if !ok {
 		return nil, fmt.Errorf("the %T store does not compact its history", store)
@@ -51,15 +51,14 @@ func startRetention(ctx context.Context, f RetentionConfig, store engine.Store, 
 				return
 			case <-t.C:
 			}
-			retain(sctx, c, dir, r, f.Sessions, log)
+			retain(sctx, c, dir, r, f.Sessions, now(), log)
 		}
 	}()
 	return func() { cancel(); wg.Wait() }, nil
 }
 
 // retain runs one compaction and one session prune.
-func retain(ctx context.Context, c Compactor, dir identity.Store, r engine.Retention, sessions time.Duration, log *slog.Logger) {
-	now := time.Now()
+func retain(ctx context.Context, c Compactor, dir identity.Store, r engine.Retention, sessions time.Duration, now time.Time, log *slog.Logger) {
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	res, err := c.Compact(cctx, now, r)

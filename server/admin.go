@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -212,7 +211,7 @@ func (s *Server) userSessions(c *fiber.Ctx) error {
 	out := struct {
 		Sessions []sessionJSON `json:"sessions"`
 	}{Sessions: []sessionJSON{}}
-	now := time.Now()
+	now := s.cfg.Now()
 	for _, ss := range list {
 		j := sessionJSON{ID: ss.ID, Device: ss.Device, Live: ss.Live(now), Created: ss.Created.UTC(),
 			RotatedAt: ss.RotatedAt.UTC(), ExpiresAt: ss.ExpiresAt.UTC(), RevokeCause: ss.RevokeCause}

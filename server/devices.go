@@ -99,7 +99,7 @@ func (s *Server) putDevice(c *fiber.Ctx) error {
 	}
 	a := actorOf(c)
 	d := push.Device{Org: a.Org, User: a.User, ID: req.DeviceID, Token: req.Token, Platform: req.Platform,
-		AppVersion: req.AppVersion, Updated: time.Now().UTC().Truncate(time.Millisecond)}
+		AppVersion: req.AppVersion, Updated: s.cfg.Now().UTC().Truncate(time.Millisecond)}
 	ctx, cancel := s.callCtx()
 	defer cancel()
 	if err := s.cfg.Devices.PutDevice(ctx, d); err != nil {

@@ -106,6 +106,10 @@ type Config struct {
 	// Console serves the web console's pages (package console) and / (nil:
 	// not registered).
 	Console Console
+
+	// Now is the clock of what the server itself stamps (a device's
+	// registration, whether a session is live); nil: time.Now.
+	Now func() time.Time
 }
 
 // Console registers the web console's routes.
@@ -137,6 +141,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
