@@ -110,8 +110,10 @@ func holdsKey(d *wmDevice, key string) bool {
 	return ok
 }
 
-func testWatermelonDBScenario(t *testing.T, store accStore) {
-	w := newAdapterWorld(t, store)
+// wmRows is the adapter on the served schemas, without an engine: the
+// tests use it to turn the server's documents into WatermelonDB rows.
+func wmRows(t *testing.T) *watermelondb.Adapter {
+	t.Helper()
 	sch, err := schemas.Load()
 	if err != nil {
 		t.Fatal(err)
@@ -120,6 +122,12 @@ func testWatermelonDBScenario(t *testing.T, store accStore) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return ad
+}
+
+func testWatermelonDBScenario(t *testing.T, store accStore) {
+	w := newAdapterWorld(t, store)
+	ad := wmRows(t)
 	// a1 talks through a proxy that can lose the replies of pushes.
 	proxy := newFaultProxy(t, w.Server.URL)
 	proxy.match = func(r *http.Request) bool { return r.Method == http.MethodPost }
@@ -266,14 +274,7 @@ type wmMigrationDump struct {
 
 func testWatermelonDBMigrationSync(t *testing.T, store accStore) {
 	w := newAdapterWorld(t, store)
-	sch, err := schemas.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ad, err := watermelondb.New(nil, sch.JSON())
-	if err != nil {
-		t.Fatal(err)
-	}
+	ad := wmRows(t)
 	tok := w.as("rep-1")
 	d := &wmDevice{startJSDevice(t, "mig", "watermelondb/migrating.js", w.Server.URL, tok, "mig"), "rep-1"}
 	dump := func() wmMigrationDump {

@@ -11,6 +11,7 @@ process.env.NODE_ENV = process.env.NODE_ENV || 'test'
 console.log = console.info = console.warn = console.error
 const { serveCommands } = require('../lines')
 const { openDatabase, sync } = require('./app')
+const { dump } = require('./dump')
 
 async function main() {
   const [base, token, deviceId] = process.argv.slice(2)
@@ -35,21 +36,7 @@ async function main() {
       await database.write(() => rec.markAsDeleted())
       return {}
     },
-    dump: async () => {
-      const tables = {}
-      let pending = 0
-      for (const coll of Object.values(database.collections.map)) {
-        const rows = {}
-        for (const rec of await coll.query().fetch()) {
-          const { _status, _changed, ...row } = rec._raw
-          if (_status !== 'synced') pending++
-          rows[rec.id] = row
-        }
-        pending += (await database.adapter.getDeletedRecords(coll.table)).length
-        tables[coll.table] = rows
-      }
-      return { tables, pending }
-    },
+    dump: () => dump(database),
   }
   await serveCommands(run)
 }

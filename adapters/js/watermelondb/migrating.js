@@ -22,6 +22,7 @@ const LokiJSAdapter = require('@nozbe/watermelondb/adapters/lokijs').default
 const { LokiMemoryAdapter } = require('lokijs')
 const { serveCommands } = require('../lines')
 const { sync } = require('./app')
+const { dump } = require('./dump')
 
 const drafts = { name: 'drafts', columns: [{ name: 'text', type: 'string', isOptional: true }] }
 
@@ -85,20 +86,7 @@ async function main() {
       }))
       return {}
     },
-    dump: async () => {
-      const tables = {}
-      let pending = 0
-      for (const coll of Object.values(database.collections.map)) {
-        const rows = {}
-        for (const rec of await coll.query().fetch()) {
-          const { _status, _changed, ...row } = rec._raw
-          if (_status !== 'synced') pending++
-          rows[rec.id] = row
-        }
-        tables[coll.table] = rows
-      }
-      return { tables, pending, version, migrations: migrations.splice(0) }
-    },
+    dump: async () => ({ ...(await dump(database)), version, migrations: migrations.splice(0) }),
   }
   await serveCommands(run)
 }
