@@ -440,6 +440,21 @@ func submitOrder(t *testing.T, ts *testServer, tok, rep string) string {
 	return id
 }
 
+// storesQueue opens the stores clerk's queue in a tab of its own, before
+// the dispatch step is actionable, and marks the page so that a reload
+// shows (the live tests want the step to appear without one).
+func storesQueue(t *testing.T, ts *testServer, dispatch string) context.Context {
+	t.Helper()
+	stores := tab(t)
+	signIn(t, stores, ts.URL, "stores@demo.example")
+	waitJS(t, stores, `location.pathname === "/console/queue" && document.querySelector("#queue .shown")`)
+	if eval[bool](t, stores, fmt.Sprintf(`!!document.querySelector('tr[data-fu=%q]')`, dispatch)) {
+		t.Fatalf("%s is actionable before the ERP entry is done", dispatch)
+	}
+	eval[int](t, stores, `window.__noReload = 1`)
+	return stores
+}
+
 // firstRow returns the follow-up id of the first open (unclaimed) row of
 // the open queue page whose id ends with suffix. Which of the demo's
 // follow-ups are open depends on the calendar day in the demo's time zone;

@@ -35,13 +35,7 @@ func TestConsoleQueueUpdatesOverTheStream(t *testing.T) {
 	fu := firstRow(t, desk, "-erp_entry")
 	dispatch := strings.TrimSuffix(fu, "-erp_entry") + "-dispatch"
 
-	stores := tab(t)
-	signIn(t, stores, ts.URL, "stores@demo.example")
-	waitJS(t, stores, `location.pathname === "/console/queue" && document.querySelector("#queue .shown")`)
-	if eval[bool](t, stores, fmt.Sprintf(`!!document.querySelector('tr[data-fu=%q]')`, dispatch)) {
-		t.Fatalf("%s is actionable before the ERP entry is done", dispatch)
-	}
-	eval[int](t, stores, `window.__noReload = 1`)
+	stores := storesQueue(t, ts, dispatch)
 	// The page's stream is open before the change commits (its first poke
 	// refreshes the list once).
 	waitJS(t, stores, `document.querySelector("#queue").dataset.stream === "open"`)

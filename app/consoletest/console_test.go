@@ -50,13 +50,7 @@ func TestConsoleOrderDeskCompletesERPEntry(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#queue .empty")))
 
 	// The stores clerk has the queue open before the order moves.
-	stores := tab(t)
-	signIn(t, stores, ts.URL, "stores@demo.example")
-	waitJS(t, stores, `location.pathname === "/console/queue" && document.querySelector("#queue .shown")`)
-	if eval[bool](t, stores, fmt.Sprintf(`!!document.querySelector('tr[data-fu=%q]')`, dispatch)) {
-		t.Fatalf("%s is actionable before the ERP entry is done", dispatch)
-	}
-	eval[int](t, stores, `window.__noReload = 1`)
+	stores := storesQueue(t, ts, dispatch)
 
 	browse(t, desk, chromedp.Navigate(ts.URL+"/console/followups/"+fu), chromedp.WaitVisible(chromedp.CSS("#claim")))
 	if got := text(t, desk, "#fu-status"); got != "open" {
